@@ -1,0 +1,72 @@
+"""Every exception and warning chunkpilot raises, in one place.
+
+The CLI catches :class:`ChunkpilotError` only: one line on stderr, exit code 2.
+Each subclass also inherits the matching builtin so ``except FileNotFoundError``
+keeps working for users who do not know our types.
+"""
+
+from __future__ import annotations
+
+
+class ChunkpilotError(ValueError):
+    """Base class: a problem the user can fix (bad input, impossible request)."""
+
+
+class InvalidSizeError(ChunkpilotError):
+    """A byte size such as ``"4GiB"`` could not be parsed or is out of range."""
+
+
+class InvalidArgumentError(ChunkpilotError):
+    """An option has the wrong value (workers <= 0, axis out of range, ...)."""
+
+
+class InvalidArgumentTypeError(ChunkpilotError, TypeError):
+    """An option or source has the wrong kind (not an array, not callable, ...)."""
+
+
+class StoreNotFoundError(ChunkpilotError, FileNotFoundError):
+    """A path does not exist, or exists but is not a zarr/HDF5 store."""
+
+
+class StoreReadError(ChunkpilotError, OSError):
+    """A store exists but cannot be read (corrupt, truncated, unsupported)."""
+
+
+class UnsupportedDtypeError(ChunkpilotError, TypeError):
+    """Object, string or other dtypes whose size per element is unknown."""
+
+
+class FunctionLoadError(ChunkpilotError, ImportError):
+    """``--func``/``--pipeline`` does not name an importable callable."""
+
+
+class ProfilingError(ChunkpilotError, RuntimeError):
+    """The user's function failed on every sample block (raised, crashed, timed out)."""
+
+
+class NoFeasiblePlanError(ChunkpilotError):
+    """No chunk shape satisfies the memory bound (e.g. a whole axis is too big)."""
+
+
+class SchedulerError(ChunkpilotError, ConnectionError):
+    """A scheduler address is malformed or unreachable, or has no workers."""
+
+
+class TuningError(ChunkpilotError, RuntimeError):
+    """Tuning could not run any trial to completion."""
+
+
+class MissingDependencyError(ChunkpilotError, ImportError):
+    """An optional extra (xarray, h5py) is needed for this input."""
+
+
+class ChunkpilotWarning(UserWarning):
+    """Base class for degraded-but-usable advice; the text always carries a fix."""
+
+
+class ModelledValueWarning(ChunkpilotWarning):
+    """A number in the plan is modelled (defaulted), not measured."""
+
+
+class SampleFailedWarning(ChunkpilotWarning):
+    """Some (not all) profiling samples failed; the plan steers around them."""

@@ -1,0 +1,242 @@
+"""Frozen value objects that flow through the pipeline: array, work, resources.
+
+They validate at construction so the pure core (``model``, ``plan``) never sees
+nonsense. All sizes are ints in bytes and carry the unit in the field name.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from chunkpilot.errors import (
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    UnsupportedDtypeError,
+)
+
+Chunks = tuple[tuple[int, ...], ...]
+
+
+def _check_shape(shape: Any, name: str) -> tuple[int, ...]:
+    try:
+        out = tuple(int(s) for s in shape)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgumentTypeError(f"Expected {name} as a tuple of ints. Got {shape!r}.") from e
+    if any(s < 0 for s in out):
+        raise InvalidArgumentError(f"Expected non-negative lengths in {name}. Got {out}.")
+    return out
+
+
+def check_dtype(dtype: Any) -> np.dtype:
+    """Return ``dtype`` as a numpy dtype with a fixed item size, or raise."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as e:
+        raise UnsupportedDtypeError(f"Expected a numpy dtype. Got {dtype!r} instead.") from e
+    if dt.hasobject or dt.kind in "OUSV" or dt.itemsize == 0:
+        raise UnsupportedDtypeError(
+            f"Expected a numeric dtype with a fixed item size. Got {dt} instead: "
+            "chunkpilot cannot size chunks whose bytes per element are unknown."
+        )
+    return dt
+
+
+@dataclass(frozen=True, slots=True)
+class ArraySpec:
+    """What we know about the input array, without its data."""
+
+    shape: tuple[int, ...]
+    """Array shape."""
+    dtype: str
+    """numpy dtype string, e.g. ``"float64"``."""
+    storage_chunks: tuple[int, ...] | None = None
+    """Read unit of the store (zarr/HDF5 chunks); ``None`` for in-memory or contiguous data."""
+    shards: tuple[int, ...] | None = None
+    """zarr v3 shard shape (write unit), when the store is sharded."""
+    current_chunks: Chunks | None = None
+    """Dask chunks the source already has (a dask array), if any."""
+    dims: tuple[str, ...] | None = None
+    """Dimension names (xarray), if any."""
+    source: str = "synthetic"
+    """Where the data lives: ``"zarr:PATH"``, ``"numpy"``, ``"dask"``, ``"synthetic"``."""
+    itemsize: int = field(init=False)
+    """Bytes per element, derived from ``dtype``."""
+    nbytes: int = field(init=False)
+    """Bytes of the whole array, derived."""
+
+    def __post_init__(self) -> None:
+        shape = _check_shape(self.shape, "shape")
+        dt = check_dtype(self.dtype)
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "dtype", dt.str if dt.names else dt.name)
+        if len(shape) == 0:
+            raise InvalidArgumentError("Expected an array with at least one axis. Got a 0-d array.")
+        if any(s == 0 for s in shape):
+            raise InvalidArgumentError(
+                f"Expected an array with data. Got shape {shape} with a zero-length axis."
+            )
+        for name in ("storage_chunks", "shards"):
+            val = getattr(self, name)
+            if val is not None:
+                val = _check_shape(val, name)
+                if len(val) != len(shape) or any(c <= 0 for c in val):
+                    raise InvalidArgumentError(
+                        f"Expected {name} with {len(shape)} positive lengths. Got {val}."
+                    )
+                object.__setattr__(self, name, tuple(min(c, s) for c, s in zip(val, shape)))
+        if self.current_chunks is not None:
+            cc = tuple(tuple(int(c) for c in ax) for ax in self.current_chunks)
+            if len(cc) != len(shape) or any(sum(ax) != s for ax, s in zip(cc, shape)):
+                raise InvalidArgumentError(f"current_chunks {cc} do not cover shape {shape}.")
+            object.__setattr__(self, "current_chunks", cc)
+        if self.dims is not None:
+            dims = tuple(str(d) for d in self.dims)
+            if len(dims) != len(shape):
+                raise InvalidArgumentError(f"Expected {len(shape)} dims. Got {dims}.")
+            object.__setattr__(self, "dims", dims)
+        object.__setattr__(self, "itemsize", dt.itemsize)
+        object.__setattr__(self, "nbytes", dt.itemsize * math.prod(shape))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("itemsize")
+        d.pop("nbytes")
+        return d
+
+
+def normalize_axes(axes: Any, ndim: int, dims: tuple[str, ...] | None, name: str) -> tuple[int, ...]:
+    """Turn axis numbers (negative allowed) or dimension names into sorted axis numbers."""
+    if axes is None:
+        return ()
+    if isinstance(axes, (int, str)):
+        axes = (axes,)
+    out = set()
+    for a in axes:
+        out.add(_axis_index(a, ndim, dims, name))
+    return tuple(sorted(out))
+
+
+def _axis_index(a: Any, ndim: int, dims: tuple[str, ...] | None, name: str) -> int:
+    if isinstance(a, str) and not a.lstrip("-").isdigit():
+        if dims is None or a not in dims:
+            raise InvalidArgumentError(
+                f"Expected {name} to name a dimension of {list(dims or [])}. Got {a!r} instead."
+            )
+        return dims.index(a)
+    try:
+        i = int(a)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgumentTypeError(f"Expected {name} as an axis number. Got {a!r}.") from e
+    if not -ndim <= i < ndim:
+        raise InvalidArgumentError(
+            f"Expected {name} axis in range [{-ndim}, {ndim - 1}] for a {ndim}-d array. Got {i}."
+        )
+    return i % ndim
+
+
+@dataclass(frozen=True, slots=True)
+class WorkSpec:
+    """How the chunks will be used: axes kept whole and overlap depth per axis."""
+
+    ndim: int
+    """Number of axes of the array this work runs on."""
+    keep_whole: tuple[int, ...] = ()
+    """Axes that must not be split (e.g. an FFT or a time-series fit along them)."""
+    depth: tuple[int, ...] = ()
+    """Overlap depth per axis, as ``map_overlap`` takes it; empty means no overlap."""
+
+    def __post_init__(self) -> None:
+        depth = tuple(int(d) for d in self.depth) if self.depth else (0,) * self.ndim
+        if len(depth) != self.ndim or any(d < 0 for d in depth):
+            raise InvalidArgumentError(
+                f"Expected depth as {self.ndim} non-negative ints. Got {self.depth!r}."
+            )
+        object.__setattr__(self, "depth", depth)
+        kw = tuple(sorted(set(int(a) for a in self.keep_whole)))
+        if any(not 0 <= a < self.ndim for a in kw):
+            raise InvalidArgumentError(f"keep_whole axes {kw} out of range for {self.ndim}-d.")
+        object.__setattr__(self, "keep_whole", kw)
+
+
+def parse_depth(depth: Any, ndim: int, dims: tuple[str, ...] | None = None) -> tuple[int, ...]:
+    """Accept ``8``, ``(8, 8, 0)``, ``{0: 8}``, ``{"y": 8}`` (as map_overlap does) -> per-axis ints."""
+    if depth is None:
+        return (0,) * ndim
+    if isinstance(depth, bool):
+        raise InvalidArgumentTypeError(f"Expected depth as an int, tuple or dict. Got {depth!r}.")
+    if isinstance(depth, (int, np.integer)):
+        items = dict.fromkeys(range(ndim), int(depth))
+    elif isinstance(depth, dict):
+        items = {_axis_index(k, ndim, dims, "depth"): v for k, v in depth.items()}
+    elif isinstance(depth, (tuple, list)):
+        if len(depth) != ndim:
+            raise InvalidArgumentError(
+                f"Expected depth with one value per axis ({ndim}). Got {depth!r}."
+            )
+        items = dict(enumerate(depth))
+    else:
+        raise InvalidArgumentTypeError(f"Expected depth as an int, tuple or dict. Got {depth!r}.")
+    out = [0] * ndim
+    for i, v in items.items():
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise InvalidArgumentError(f"Expected a non-negative int depth. Got {v!r} on axis {i}.")
+        out[i] = int(v)
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What will run the work: workers, threads, memory, scheduler kind."""
+
+    workers: int
+    """Number of worker processes (1 for the threaded scheduler)."""
+    threads_per_worker: int
+    """Threads per worker process."""
+    memory_limit_bytes: int
+    """Memory limit of each worker (for ``threads``: the machine's available memory)."""
+    scheduler: str = "local"
+    """``"threads"``, ``"local"`` (LocalCluster) or a ``tcp://`` address."""
+    target_fraction: float = 0.6
+    """distributed.worker.memory.target: plan peak per worker under this share of the limit."""
+    spill_fraction: float = 0.7
+    """distributed.worker.memory.spill."""
+    pause_fraction: float = 0.8
+    """distributed.worker.memory.pause."""
+    terminate_fraction: float = 0.95
+    """distributed.worker.memory.terminate."""
+
+    def __post_init__(self) -> None:
+        for name in ("workers", "threads_per_worker", "memory_limit_bytes"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise InvalidArgumentTypeError(f"Expected {name} as an int. Got {v!r} instead.")
+            if v <= 0:
+                raise InvalidArgumentError(f"Expected {name} greater than zero. Got {v} instead.")
+            object.__setattr__(self, name, int(v))
+        if not 0 < self.target_fraction <= 1:
+            raise InvalidArgumentError(
+                f"Expected memory target fraction in (0, 1]. Got {self.target_fraction}."
+            )
+
+    @property
+    def total_threads(self) -> int:
+        return self.workers * self.threads_per_worker
+
+    @property
+    def distributed(self) -> bool:
+        return self.scheduler != "threads"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Resources:
+        return cls(**d)

@@ -1,0 +1,37 @@
+"""Parse and format byte sizes at the edge, with dask's own utilities."""
+
+from __future__ import annotations
+
+from dask.utils import format_bytes, parse_bytes
+
+from chunkpilot.errors import InvalidArgumentTypeError, InvalidSizeError
+
+__all__ = ["format_bytes", "parse_size"]
+
+SizeLike = int | float | str
+
+
+def parse_size(value: SizeLike, *, name: str = "size", allow_zero: bool = False) -> int:
+    """Return ``value`` as a positive number of bytes (``"4GiB"``, ``"500 MB"``, ``2**30``).
+
+    Examples
+    --------
+    >>> parse_size("4GiB")
+    4294967296
+    >>> parse_size(1000)
+    1000
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InvalidArgumentTypeError(
+            f"Expected {name} as a number of bytes or a string like '4GiB'. "
+            f"Got {type(value).__name__} {value!r} instead."
+        )
+    try:
+        nbytes = parse_bytes(value.strip() if isinstance(value, str) else value)
+    except (ValueError, TypeError, OverflowError) as e:
+        raise InvalidSizeError(
+            f"Expected {name} like '4GiB', '512MB' or a number of bytes. Got {value!r} instead."
+        ) from e
+    if nbytes < 0 or (nbytes == 0 and not allow_zero):
+        raise InvalidSizeError(f"Expected {name} greater than zero. Got {value!r} instead.")
+    return int(nbytes)

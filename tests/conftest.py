@@ -1,0 +1,38 @@
+"""Shared fixtures: no test may leave a child process behind."""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+import pytest
+
+
+def _children() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_processes():
+    """Fail a test that leaves child processes (clusters, sandboxes) running."""
+    before = _children()
+    yield
+    deadline = time.monotonic() + 15
+    leaked = _children() - before
+    while leaked and time.monotonic() < deadline:
+        time.sleep(0.2)
+        leaked = {p for p in leaked if psutil.pid_exists(p) and _alive(p)}
+    if leaked:
+        for pid in leaked:
+            try:
+                psutil.Process(pid).kill()
+            except psutil.NoSuchProcess:
+                pass
+        pytest.fail(f"test left child processes running: {sorted(leaked)}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -1,0 +1,144 @@
+"""The public entry point ``advise``: describe, measure, plan. The imperative shell."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import dask.config
+
+from chunkpilot.cluster import connect, is_address, local_cluster
+from chunkpilot.errors import InvalidArgumentTypeError, ModelledValueWarning
+from chunkpilot.measure.overhead import probe_overhead, worker_baseline_bytes
+from chunkpilot.measure.profile import Profile, profile_function
+from chunkpilot.model import DEFAULT_OVERHEAD_S, Sample, fit_cost_model
+from chunkpilot.plan import Plan, make_plan
+from chunkpilot.resources import resolve_resources
+from chunkpilot.sources import describe, dask_auto_shape
+from chunkpilot.types import ArraySpec, Resources, WorkSpec, normalize_axes, parse_depth
+from chunkpilot.units import SizeLike, format_bytes
+
+#: Idle dask worker memory assumed when no cluster was probed (distributed's imports).
+MODELLED_WORKER_BASELINE_BYTES = 160 * 2**20
+
+
+def build_work(spec: ArraySpec, keep_whole: Any = (), depth: Any = None) -> WorkSpec:
+    """Validate keep_whole/depth against the array (axis numbers or dim names)."""
+    kw = normalize_axes(keep_whole, spec.ndim, spec.dims, "keep_whole")
+    return WorkSpec(spec.ndim, kw, parse_depth(depth, spec.ndim, spec.dims))
+
+
+def check_func(func: Any) -> Callable[[Any], Any] | None:
+    if func is not None and not callable(func):
+        raise InvalidArgumentTypeError(
+            f"Expected func as a callable taking one block. Got {type(func).__name__} instead."
+        )
+    return func
+
+
+def sandbox_env(res: Resources) -> dict[str, str]:
+    """Environment a worker would run the function with (distributed pins BLAS threads)."""
+    if not res.distributed:
+        return {}
+    env = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+    return {k: str(v) for k, v in env.items()}
+
+
+@contextlib.contextmanager
+def scheduler_client(res: Resources, client: Any = None) -> Iterator[Any]:
+    """The client that will run the work: the user's, a connection, or a fresh LocalCluster."""
+    if client is not None or res.scheduler == "threads":
+        yield client
+    elif is_address(res.scheduler):
+        with connect(res.scheduler) as c:
+            yield c
+    else:
+        with local_cluster(res) as c:
+            yield c
+
+
+def measure_overhead(res: Resources, client: Any = None, probe: bool = True) -> tuple[float, bool, int | None]:
+    """(seconds per task, measured?, idle worker bytes or None) for the scheduler in ``res``."""
+    if not probe:
+        kind = "distributed" if res.distributed else "threads"
+        return DEFAULT_OVERHEAD_S[kind], False, None
+    if res.scheduler == "threads":
+        return probe_overhead("threads", num_workers=res.total_threads), True, None
+    with scheduler_client(res, client) as c:
+        return probe_overhead(c), True, worker_baseline_bytes(c)
+
+
+def advise(
+    source: Any,
+    func: Callable[[Any], Any] | None = None,
+    *,
+    array: str | None = None,
+    workers: int | None = None,
+    threads_per_worker: int | None = None,
+    memory_limit: SizeLike | None = None,
+    scheduler: str = "local",
+    client: Any = None,
+    keep_whole: Any = (),
+    depth: Any = None,
+    probe_overhead: bool = True,
+    profile_timeout: float = 60.0,
+    on_sample: Callable[[Sample], None] | None = None,
+) -> Plan:
+    """Measure ``func`` on sample blocks and recommend a chunk shape for ``source``.
+
+    Parameters
+    ----------
+    source : numpy array, dask array, zarr array, or path to a zarr store
+    func : callable, optional
+        Per-block function as ``map_blocks`` would call it; default: just load the block.
+    workers, threads_per_worker, memory_limit :
+        Resources to plan for; default: this machine, as LocalCluster would choose.
+    scheduler : {"local", "threads"} or "tcp://host:port"
+        Which scheduler will run the work (its overhead is probed).
+    keep_whole : axes (ints or dim names) that must not be split.
+    depth : overlap depth per axis, as ``map_overlap`` takes it.
+
+    Returns
+    -------
+    Plan
+        ``plan.chunks`` for ``x.rechunk(plan.chunks)``; ``plan.explain()`` for the reasons.
+    """
+    func = check_func(func)
+    spec, ref = describe(source, array=array)
+    work = build_work(spec, keep_whole, depth)
+    res = resolve_resources(scheduler, workers=workers, threads_per_worker=threads_per_worker,
+                            memory_limit=memory_limit, client=client)
+    overhead, measured, worker_base = measure_overhead(res, client, probe_overhead)
+    notes: list[str] = []
+    if not measured:
+        notes.append("Scheduler overhead is a MODELLED default (probe disabled), not measured.")
+        warnings.warn(notes[-1] + " Run with probing for a measured value.", ModelledValueWarning,
+                      stacklevel=2)
+    base_guess = worker_base or (MODELLED_WORKER_BASELINE_BYTES if res.distributed else 0)
+    prof = profile_function(func, spec, work, res, ref, env=sandbox_env(res),
+                            baseline_guess_bytes=base_guess, timeout_s=profile_timeout,
+                            on_sample=on_sample)
+    notes += _profile_notes(prof, res, worker_base)
+    baseline = worker_base if worker_base is not None else (
+        MODELLED_WORKER_BASELINE_BYTES if res.distributed else 0)
+    model = fit_cost_model(prof.samples, overhead_seconds_per_task=overhead,
+                           overhead_measured=measured, baseline_bytes=baseline,
+                           output_ratio=prof.output_ratio)
+    return make_plan(spec, work, res, model, dask_auto_shape=dask_auto_shape(spec),
+                     notes=tuple(notes))
+
+
+def _profile_notes(prof: Profile, res: Resources, worker_base: int | None) -> list[str]:
+    notes = []
+    if not prof.real_data:
+        notes.append("Samples were synthetic data of the same dtype (no store to read from).")
+    for s in prof.samples:
+        if not s.ok:
+            notes.append(f"Sample of {format_bytes(s.nbytes)} {s.shape} failed ({s.error}): "
+                         "plans stay below that block size.")
+    if res.distributed and worker_base is None:
+        notes.append(f"Worker baseline memory is MODELLED ({format_bytes(MODELLED_WORKER_BASELINE_BYTES)}), "
+                     "not measured.")
+    return notes

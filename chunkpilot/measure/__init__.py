@@ -1,0 +1,1 @@
+"""Side-effecting measurements: sandboxed profiles of the user's function, scheduler probes."""

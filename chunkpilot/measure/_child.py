@@ -1,0 +1,148 @@
+"""Entry point of a profiling sandbox process: run the user's function on one block.
+
+Reads a pickled job from the file named in argv[1], writes a JSON result to argv[2].
+Runs in a fresh interpreter so the resident-memory high-water mark is clean and a
+crash or out-of-memory of the user's function cannot hurt the caller.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import pickle
+import resource
+import sys
+import time
+import traceback
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _reset_peak() -> bool:
+    """Reset VmHWM (Linux >= 4.0, ``echo 5 > clear_refs``) so the peak starts here."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _rss() -> int:
+    return _status_kib("VmRSS") * 1024
+
+
+def _peak() -> int:
+    try:
+        return _status_kib("VmHWM") * 1024
+    except (OSError, KeyError):  # ru_maxrss is KiB on Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _load_block(src: dict, region: tuple[slice, ...], shape: tuple[int, ...], dtype: str):
+    import numpy as np
+
+    kind = src["kind"]
+    if kind == "zarr":
+        import zarr
+
+        z = zarr.open_array(src["path"], mode="r", path=src.get("array") or None)
+        return np.asarray(z[region])
+    if kind == "npy":
+        return np.load(src["path"])
+    rng = np.random.default_rng(0)
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        return rng.standard_normal(shape).astype(dt)
+    if dt.kind == "c":
+        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dt)
+    if dt.kind == "b":
+        return rng.random(shape) < 0.5
+    if dt.kind in "iu":
+        return rng.integers(0, 100, size=shape).astype(dt)
+    return np.zeros(shape, dtype=dt)
+
+
+def _call(func, block):
+    import numpy as np
+
+    out = block if func is None else func(block)
+    if hasattr(out, "compute") and hasattr(out, "dask"):
+        out = out.compute(scheduler="sync")
+    if func is not None and not isinstance(out, (np.ndarray, np.generic, int, float, complex)):
+        raise TypeError(
+            f"Expected the function to return a numpy array. Got {type(out).__name__} instead."
+        )
+    return out
+
+
+def run(job: dict) -> dict:
+    import cloudpickle
+    import numpy as np
+
+    sys.path[:] = job["sys_path"]
+    func = cloudpickle.loads(job["func"]) if job["func"] is not None else None
+    region = tuple(slice(a, b) for a, b in job["region"])
+    shape, dtype, src = tuple(job["shape"]), job["dtype"], job["source"]
+    if func is not None:  # warm-up on a tiny block: lazy imports, JIT, caches
+        tiny = np.zeros(tuple(min(4, s) for s in shape), dtype=dtype)
+        try:
+            _call(func, tiny)
+        except Exception:  # noqa: S110 - a function may reject tiny blocks; the real call tells
+            pass
+    if job.get("address_space_bytes"):  # turn runaway allocation into MemoryError here
+        vms = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+        limit = vms + job["address_space_bytes"]
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    gc.collect()
+    clean = _reset_peak()
+    baseline = _rss()
+    times = []
+    out_nbytes = 0
+    deadline = time.perf_counter() + job["repeat_seconds"]
+    for i in range(job["max_repeats"]):
+        t0 = time.perf_counter()
+        block = _load_block(src, region, shape, dtype)
+        out = _call(func, block)
+        times.append(time.perf_counter() - t0)
+        if i == 0:
+            peak = _peak() - baseline if clean else max(_peak(), _rss()) - baseline
+            out_nbytes = int(np.asarray(out).nbytes)
+        del block, out
+        if time.perf_counter() > deadline and i >= 1:
+            break
+    warm = times[1:] or times  # the first call pays page faults and lazy set-up
+    return {
+        "seconds": sorted(warm)[len(warm) // 2],
+        "first_seconds": times[0],
+        "repeats": len(times),
+        "peak_bytes": int(max(peak, 0)),
+        "baseline_bytes": int(baseline),
+        "out_nbytes": out_nbytes,
+        "peak_reset": clean,
+    }
+
+
+def main() -> None:
+    job_path, result_path = sys.argv[1], sys.argv[2]
+    with open(job_path, "rb") as f:
+        job = pickle.load(f)
+    try:
+        result = {"ok": True, **run(job)}
+    except MemoryError:
+        result = {"ok": False, "kind": "oom", "error": "MemoryError"}
+    except BaseException as e:  # the user's code may raise anything; report, don't crash
+        tb = traceback.format_exception_only(type(e), e)[-1].strip()
+        result = {"ok": False, "kind": "exception", "error": tb[:500]}
+    with open(result_path, "w") as f:
+        json.dump(result, f)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Profile the user's per-block function on sample blocks of several sizes.
+
+Small samples first (1 MiB, 8 MiB) give a first memory multiplier; that sets the
+largest block worth measuring (what the memory bound could allow, capped by a time
+budget). Each sample runs in its own fresh subprocess (see ``sandbox``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from chunkpilot.errors import ProfilingError, SampleFailedWarning
+from chunkpilot.measure.sandbox import SampleJob, pickle_func, run_sample
+from chunkpilot.model import Sample, fit_line
+from chunkpilot.plan import IN_FLIGHT_EXTRA_BLOCKS
+from chunkpilot.shapes import align_units, halo_shape, shape_for_bytes
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
+from chunkpilot.units import format_bytes
+
+MiB = 2**20
+#: First sample sizes; small enough to be safe for any function.
+SMALL_SAMPLE_BYTES = (1 * MiB, 8 * MiB)
+#: Never profile blocks bigger than this (keeps advise in seconds; the fit extrapolates).
+PROFILE_MAX_BYTES = 512 * MiB
+#: Largest sample is also capped so its predicted run time stays under this.
+PROFILE_TIME_BUDGET_S = 1.5
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What profiling found: samples, the sandbox's idle memory, output size ratio."""
+
+    samples: tuple[Sample, ...]
+    """Every sample, failed ones included (they cap the block size)."""
+    baseline_bytes: int
+    """Resident memory of the idle sandbox interpreter (imports included)."""
+    output_ratio: float
+    """Output bytes per input byte, from the largest successful sample."""
+    real_data: bool
+    """Whether samples were cut from the real data (else synthetic of the same dtype)."""
+
+
+def sample_region(spec: ArraySpec, block: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """A block-sized region near the array's centre, aligned to storage chunks."""
+    units = align_units(spec)
+    out = []
+    for n, b, u in zip(spec.shape, block, units):
+        start = max(0, (n - b) // 2 // u * u)
+        out.append((start, min(n, start + b)))
+    return tuple(out)
+
+
+def _block_for(spec: ArraySpec, work: WorkSpec, target: float) -> tuple[int, ...]:
+    return halo_shape(spec, work, shape_for_bytes(spec, work, target))
+
+
+def _job_source(source: Mapping[str, Any], region, tmp: str) -> dict[str, Any]:
+    if source["kind"] == "numpy":
+        path = os.path.join(tmp, "block.npy")
+        np.save(path, np.ascontiguousarray(source["array"][tuple(slice(a, b) for a, b in region)]))
+        return {"kind": "npy", "path": path}
+    return {k: v for k, v in source.items() if k != "array"}
+
+
+def profile_function(
+    func: Callable[[Any], Any] | None,
+    spec: ArraySpec,
+    work: WorkSpec,
+    res: Resources,
+    source: Mapping[str, Any],
+    *,
+    env: Mapping[str, str],
+    baseline_guess_bytes: int,
+    timeout_s: float = 60.0,
+    memory_cap_bytes: int | None = None,
+    on_sample: Callable[[Sample], None] | None = None,
+) -> Profile:
+    """Measure ``func`` on at least three block sizes; raise if it fails on the smallest."""
+    func_bytes = pickle_func(func)
+    cap = memory_cap_bytes or res.memory_limit_bytes
+    samples: list[Sample] = []
+    baselines: list[int] = []
+    ratio = 1.0
+    seen: set[tuple[int, ...]] = set()
+
+    def measure(target: float) -> bool:
+        nonlocal ratio
+        block = _block_for(spec, work, target)
+        if block in seen:
+            return True
+        seen.add(block)
+        region = sample_region(spec, block)
+        nbytes = math.prod(block) * spec.itemsize
+        with tempfile.TemporaryDirectory(prefix="chunkpilot-block-") as tmp:
+            job = SampleJob(func, _job_source(source, region, tmp), region, spec.dtype, cap,
+                            timeout_s, env)
+            r = run_sample(job, func_bytes)
+        if r.get("ok"):
+            s = Sample(nbytes, block, float(r["seconds"]), int(r["peak_bytes"]))
+            baselines.append(int(r["baseline_bytes"]))
+            ratio = r["out_nbytes"] / nbytes if nbytes else 1.0
+        else:
+            s = Sample(nbytes, block, error=f"{r.get('kind')}: {r.get('error')}")
+        samples.append(s)
+        if on_sample is not None:
+            on_sample(s)
+        return s.ok
+
+    smalls = [b for b in SMALL_SAMPLE_BYTES if b < spec.nbytes] or [spec.nbytes / 16]
+    smalls = sorted({min(spec.nbytes, b) for b in smalls + [spec.nbytes / 4]})[:2]
+    for b in smalls:
+        if not measure(b):
+            break
+    ok = [s for s in samples if s.ok]
+    if not ok:
+        first = samples[0]
+        raise ProfilingError(
+            f"Expected the function to run on a {format_bytes(first.nbytes)} block of shape "
+            f"{first.shape}. Got {first.error} instead."
+        )
+    top = _largest_worth_measuring(ok, spec, res, baseline_guess_bytes)
+    smallest_ok = min(s.nbytes for s in ok)
+    if top > max(s.nbytes for s in ok):
+        mid = math.sqrt(max(s.nbytes for s in ok) * top)
+        for b in (mid, top):
+            if not measure(b):
+                break
+    if len([s for s in samples if s.ok]) < 3:  # too few sizes: fill in below the largest
+        measure(max(smallest_ok / 4, spec.itemsize))
+    failed = [s for s in samples if not s.ok]
+    if failed:
+        warnings.warn(
+            f"{len(failed)} profiling sample(s) failed ({failed[0].error}); the plan stays below "
+            f"{format_bytes(min(s.nbytes for s in failed))} per block.",
+            SampleFailedWarning,
+            stacklevel=2,
+        )
+    return Profile(tuple(sorted(samples, key=lambda s: s.nbytes)), min(baselines), ratio,
+                   source["kind"] in ("zarr", "numpy"))
+
+
+def _largest_worth_measuring(
+    ok: list[Sample], spec: ArraySpec, res: Resources, baseline: int
+) -> float:
+    """The biggest block the memory bound could allow, capped by time and array size."""
+    mem = fit_line([s.nbytes for s in ok], [s.peak_bytes or 0 for s in ok])
+    t = fit_line([s.nbytes for s in ok], [s.seconds or 0.0 for s in ok])
+    budget = res.target_fraction * res.memory_limit_bytes - baseline
+    per_block = max(mem.slope, 1.0) + IN_FLIGHT_EXTRA_BLOCKS
+    by_memory = (budget / res.threads_per_worker - mem.fixed) / per_block
+    by_time = (PROFILE_TIME_BUDGET_S - t.fixed) / t.slope if t.slope > 0 else math.inf
+    return max(0.0, min(by_memory, by_time, PROFILE_MAX_BYTES, spec.nbytes))

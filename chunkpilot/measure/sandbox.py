@@ -1,0 +1,135 @@
+"""Run one profiling sample in a fresh subprocess, watched, time-limited and killable."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cloudpickle
+import psutil
+
+from chunkpilot.errors import FunctionLoadError
+from chunkpilot.units import format_bytes
+
+#: How often the parent samples the child's resident memory.
+POLL_SECONDS = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class SampleJob:
+    """One block to profile: where its data comes from and how to run it."""
+
+    func: Callable[[Any], Any] | None
+    """The user's per-block function, or ``None`` for "load the block"."""
+    source: Mapping[str, Any]
+    """``{"kind": "zarr"|"npy"|"synthetic", "path": ..., "array": ...}``."""
+    region: tuple[tuple[int, int], ...]
+    """(start, stop) per axis of the block inside the source."""
+    dtype: str
+    """Element type of the block."""
+    memory_cap_bytes: int
+    """Kill the sample when its resident memory passes this."""
+    timeout_s: float
+    """Kill the sample when it runs longer than this."""
+    env: Mapping[str, str]
+    """Extra environment (BLAS thread counts as the worker would set them)."""
+    repeat_seconds: float = 1.0
+    """Repeat the call (at least twice) for a stable median while under this many seconds."""
+    max_repeats: int = 4
+    """At most this many timed calls."""
+
+
+def pickle_func(func: Callable[[Any], Any] | None) -> bytes | None:
+    """Serialise the user's function for the sandbox, with a clear error when impossible."""
+    if func is None:
+        return None
+    try:
+        return cloudpickle.dumps(func)
+    except Exception as e:
+        raise FunctionLoadError(
+            f"Expected a function that can be sent to a subprocess (picklable). Got {func!r}, "
+            f"which fails to pickle: {e}"
+        ) from e
+
+
+def run_sample(job: SampleJob, func_bytes: bytes | None) -> dict[str, Any]:
+    """Run ``job`` in a subprocess; return the child's JSON result or a failure record."""
+    shape = tuple(b - a for a, b in job.region)
+    payload = {
+        "func": func_bytes,
+        "sys_path": list(sys.path),
+        "source": dict(job.source),
+        "region": job.region,
+        "shape": shape,
+        "dtype": job.dtype,
+        "repeat_seconds": job.repeat_seconds,
+        "max_repeats": job.max_repeats,
+        "address_space_bytes": job.memory_cap_bytes + 2**30,
+    }
+    with tempfile.TemporaryDirectory(prefix="chunkpilot-sample-") as tmp:
+        job_path, result_path, err_path = (os.path.join(tmp, n) for n in ("job", "result", "err"))
+        with open(job_path, "wb") as f:
+            pickle.dump(payload, f)
+        env = {**os.environ, **{k: str(v) for k, v in job.env.items()}}
+        with open(err_path, "wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "chunkpilot.measure._child", job_path, result_path],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env,
+            )
+            verdict = _watch(proc, job)
+        if verdict is not None:
+            return verdict
+        if os.path.exists(result_path):
+            with open(result_path) as f:
+                return json.load(f)
+        return _crash_record(proc.returncode, err_path)
+
+
+def _watch(proc: subprocess.Popen[bytes], job: SampleJob) -> dict[str, Any] | None:
+    """Poll the child until it exits; kill it on memory cap, timeout or Ctrl-C."""
+    start = time.monotonic()
+    try:
+        ps = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                rss = ps.memory_info().rss
+                if rss > job.memory_cap_bytes:
+                    _kill(proc)
+                    return {"ok": False, "kind": "oom",
+                            "error": f"used more than {format_bytes(job.memory_cap_bytes)}"}
+            if time.monotonic() - start > job.timeout_s:
+                _kill(proc)
+                return {"ok": False, "kind": "timeout",
+                        "error": f"timed out after {job.timeout_s:.0f} s"}
+            time.sleep(POLL_SECONDS)
+    except BaseException:
+        _kill(proc)
+        raise
+    return None
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    proc.wait()
+
+
+def _crash_record(returncode: int | None, err_path: str) -> dict[str, Any]:
+    with open(err_path, "rb") as f:
+        tail = f.read()[-2000:].decode(errors="replace").strip().splitlines()
+    if returncode is not None and returncode < 0:
+        name = signal.Signals(-returncode).name
+        kind = "oom" if name == "SIGKILL" else "crash"
+        return {"ok": False, "kind": kind, "error": f"process died with {name}"}
+    last = tail[-1] if tail else f"exit code {returncode}"
+    return {"ok": False, "kind": "crash", "error": last[:500]}

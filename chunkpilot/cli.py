@@ -1,0 +1,129 @@
+"""Command line: ``chunkpilot advise|tune|check|demo``. Bad input: one stderr line, exit 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from chunkpilot.errors import ChunkpilotError, ChunkpilotWarning, InvalidArgumentError
+from chunkpilot.loader import load_callable
+
+EXIT_BAD_INPUT = 2
+
+
+def _parse_depth(values: tuple[str, ...]) -> Any:
+    if not values:
+        return None
+    if len(values) == 1 and ":" not in values[0]:
+        return _int(values[0], "--depth")
+    out: dict[Any, int] = {}
+    for v in values:
+        axis, sep, n = v.rpartition(":")
+        if not sep or not axis:
+            raise InvalidArgumentError(f"Expected --depth N or --depth AXIS:N. Got {v!r} instead.")
+        out[int(axis) if axis.lstrip("-").isdigit() else axis] = _int(n, "--depth")
+    return out
+
+
+def _int(v: str, name: str) -> int:
+    try:
+        return int(v)
+    except ValueError as e:
+        raise InvalidArgumentError(f"Expected an integer for {name}. Got {v!r} instead.") from e
+
+
+def _keep_whole(values: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(int(v) if v.lstrip("-").isdigit() else v for v in values)
+
+
+def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by advise and tune."""
+    opts = [
+        click.argument("source"),
+        click.option("--array", "array", default=None, help="Array name inside a zarr group."),
+        click.option("--func", "func", default=None, help="Per-block function MODULE:FUNC or FILE.py:FUNC."),
+        click.option("--workers", type=int, default=None, help="Worker processes."),
+        click.option("--threads-per-worker", type=int, default=None, help="Threads per worker."),
+        click.option("--memory-limit", default=None, help="Memory per worker, e.g. 4GiB."),
+        click.option("--scheduler", default="local", show_default=True,
+                     help="threads, local, or a scheduler address tcp://HOST:PORT."),
+        click.option("--keep-whole", multiple=True, help="Axis (number or dim name) kept whole; repeatable."),
+        click.option("--depth", multiple=True, help="Overlap depth: N, or AXIS:N (repeatable)."),
+        click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def advise_kwargs(o: dict[str, Any]) -> dict[str, Any]:
+    """Turn CLI option values into keyword arguments of ``chunkpilot.advise``."""
+    return {
+        "func": load_callable(o["func"]) if o["func"] else None,
+        "array": o["array"],
+        "workers": o["workers"],
+        "threads_per_worker": o["threads_per_worker"],
+        "memory_limit": o["memory_limit"],
+        "scheduler": o["scheduler"],
+        "keep_whole": _keep_whole(o["keep_whole"]),
+        "depth": _parse_depth(o["depth"]),
+    }
+
+
+@click.group()
+@click.version_option(package_name="chunkpilot")
+def cli() -> None:
+    """Pick Dask chunk sizes from measurements instead of guesses."""
+
+
+@cli.command()
+@common_options
+def advise(source: str, as_json: bool, **o: Any) -> None:
+    """Measure the per-block work on SOURCE and recommend chunks."""
+    from chunkpilot.api import advise as run_advise
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ChunkpilotWarning)  # already in the plan's notes
+        plan = run_advise(source, **advise_kwargs(o))
+    if as_json:
+        click.echo(json.dumps(plan.to_dict()))
+    else:
+        from chunkpilot.report.console import print_plan
+
+        print_plan(plan)
+
+
+@cli.command()
+@click.option("--dir", "directory", default=None, help="Where to write the sample store and report.")
+@click.option("--quick", is_flag=True, help="Smaller array, for a smoke test.")
+def demo(directory: str | None, quick: bool) -> None:
+    """Make a sample zarr array, advise for a memory-hungry function, compare with dask auto."""
+    from chunkpilot.demo import run_demo
+
+    run_demo(directory, quick=quick)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        cli.main(args=argv, standalone_mode=False, prog_name="chunkpilot")
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:  # usage errors: one line, not click's usage block
+        click.echo(f"chunkpilot: error: {e.format_message()}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except ChunkpilotError as e:
+        click.echo(f"chunkpilot: error: {' '.join(str(e).split())}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("chunkpilot: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

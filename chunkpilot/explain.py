@@ -93,8 +93,9 @@ def explanation_lines(plan: Plan) -> list[str]:
         f"{format_bytes(c.task_bytes)} each"
         + (" (overlap halo included)." if any(plan.work.depth) else "."),
         _binding_sentence(plan),
-        f"Measured in {len(ok)} sandboxed samples ({format_bytes(min(s.nbytes for s in ok))} to "
-        f"{format_bytes(max(s.nbytes for s in ok))}): time = {_fmt_s(m.time.fixed)} + "
+        (f"Measured in {len(ok)} sandboxed samples ({format_bytes(min(s.nbytes for s in ok))} to "
+         f"{format_bytes(max(s.nbytes for s in ok))})" if ok else "Cost model given, not measured")
+        + f": time = {_fmt_s(m.time.fixed)} + "
         f"{_fmt_s(m.time.slope * MiB)}/MiB (R² {m.time.r2:.2f}); peak memory = "
         f"{m.memory.slope:.2f} x block + {format_bytes(int(m.memory.fixed))} (R² {m.memory.r2:.2f}).",
         f"Scheduler overhead {_fmt_s(m.overhead_seconds_per_task)} per task on "

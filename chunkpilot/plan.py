@@ -113,8 +113,9 @@ def candidate_shapes(spec: ArraySpec, work: WorkSpec) -> list[tuple[int, ...]]:
     for k in range(n_steps + 1):
         target = min(spec.nbytes, smallest * CANDIDATE_STEP**k)
         raw = shape_for_bytes(spec, work, target)
+        # a split storage chunk (raw < unit) stays an even divisor: evening out would misalign
         evened = tuple(
-            max(lows[i], even_out(spec.shape[i], raw[i], units[i] if raw[i] >= units[i] else 1))
+            raw[i] if raw[i] < units[i] else max(lows[i], even_out(spec.shape[i], raw[i], units[i]))
             for i in range(spec.ndim)
         )
         seen.setdefault(evened, None)

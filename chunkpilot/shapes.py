@@ -22,6 +22,15 @@ def _round_to_unit(x: float, unit: int, length: int) -> int:
     return int(min(length, max(unit, round(x / unit) * unit)))
 
 
+def _scale(c: int, unit: int, length: int, factor: float) -> int:
+    """Grow ``c`` by ``factor``: to the next divisor of ``unit`` below it, else a multiple."""
+    want = c * factor
+    if want < unit:
+        d = next(d for d in range(max(1, math.ceil(want)), unit + 1) if unit % d == 0)
+        return min(length, d)
+    return _round_to_unit(want, unit, length)
+
+
 def _next_smaller_divisor(unit: int, current: int) -> int:
     """Largest divisor of ``unit`` below ``current`` (so chunks tile a storage chunk evenly)."""
     for d in range(min(current - 1, unit), 0, -1):
@@ -69,10 +78,8 @@ def shape_for_bytes(spec: ArraySpec, work: WorkSpec, target_bytes: float) -> tup
             break
         i = min(growable, key=lambda a: (c[a], -a))
         factor = target_elems / math.prod(c)
-        if factor >= 2:
-            c[i] = min(spec.shape[i], 2 * c[i])
-        else:
-            c[i] = _round_to_unit(c[i] * factor, units[i], spec.shape[i])
+        c[i] = _scale(c[i], units[i], spec.shape[i], min(factor, 2.0))
+        if factor < 2:  # that was the last, fractional step
             break
     return tuple(c)
 

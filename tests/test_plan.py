@@ -189,7 +189,7 @@ def test_validate_raises_for_over_budget_plan():
 
 def test_planner_core_imports_no_distributed_or_zarr():
     code = ("import sys, chunkpilot.plan, chunkpilot.model, chunkpilot.shapes, chunkpilot.explain;"
-            "bad=[m for m in ('distributed','zarr','xarray') if m in sys.modules];"
+            "bad=[m for m in ('distributed','zarr') if m in sys.modules];"
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr

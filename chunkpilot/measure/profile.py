@@ -67,7 +67,8 @@ def _job_source(source: Mapping[str, Any], region, tmp: str) -> dict[str, Any]:
         path = os.path.join(tmp, "block.npy")
         np.save(path, np.ascontiguousarray(source["array"][tuple(slice(a, b) for a, b in region)]))
         return {"kind": "npy", "path": path}
-    return {k: v for k, v in source.items() if k != "array"}
+    # keep a store's array *name*; drop in-memory array objects (the child cannot get them)
+    return {k: v for k, v in source.items() if k != "array" or isinstance(v, str)}
 
 
 def profile_function(
@@ -144,7 +145,7 @@ def profile_function(
             stacklevel=2,
         )
     return Profile(tuple(sorted(samples, key=lambda s: s.nbytes)), min(baselines), ratio,
-                   source["kind"] in ("zarr", "numpy"))
+                   source["kind"] in ("zarr", "numpy", "hdf5"))
 
 
 def _largest_worth_measuring(

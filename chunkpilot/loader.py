@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
+
 from chunkpilot.errors import FunctionLoadError
 
 
@@ -50,7 +52,6 @@ def _load_file(path_str: str) -> Any:
     if spec is None or spec.loader is None:
         raise FunctionLoadError(f"Expected a Python file {path_str!r}. Cannot load it.")
     module = importlib.util.module_from_spec(spec)
-    # importable by name, so the sandbox subprocess can unpickle functions from it
     sys.modules[mod_name] = module
     if str(path.parent) not in sys.path:
         sys.path.insert(0, str(path.parent))
@@ -59,4 +60,7 @@ def _load_file(path_str: str) -> Any:
     except Exception as e:
         sys.modules.pop(mod_name, None)
         raise FunctionLoadError(f"Loading {path_str!r} failed: {type(e).__name__}: {e}") from e
+    # the module is not importable by that name elsewhere: ship its functions by value
+    # to sandboxes and dask workers
+    cloudpickle.register_pickle_by_value(module)
     return module

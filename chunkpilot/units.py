@@ -26,6 +26,8 @@ def parse_size(value: SizeLike, *, name: str = "size", allow_zero: bool = False)
             f"Expected {name} as a number of bytes or a string like '4GiB'. "
             f"Got {type(value).__name__} {value!r} instead."
         )
+    if isinstance(value, str) and not value.strip():
+        raise InvalidSizeError(f"Expected {name} like '4GiB'. Got an empty string instead.")
     try:
         nbytes = parse_bytes(value.strip() if isinstance(value, str) else value)
     except (ValueError, TypeError, OverflowError) as e:

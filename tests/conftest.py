@@ -8,8 +8,17 @@ import psutil
 import pytest
 
 
+def _is_helper(p: psutil.Process) -> bool:
+    """multiprocessing's resource tracker / forkserver live for the whole session by design."""
+    try:
+        cmd = " ".join(p.cmdline())
+    except psutil.Error:
+        return False
+    return "resource_tracker" in cmd or "forkserver" in cmd
+
+
 def _children() -> set[int]:
-    return {p.pid for p in psutil.Process().children(recursive=True)}
+    return {p.pid for p in psutil.Process().children(recursive=True) if not _is_helper(p)}
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,100 @@
+"""The CLI through real subprocesses on real zarr stores in tmp_path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+CLI = [sys.executable, "-m", "chunkpilot.cli"]
+
+
+def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "data.zarr"
+    z = zarr.create_array(str(path), shape=(1024, 2048), chunks=(128, 256), dtype="float32")
+    z[:] = np.random.default_rng(0).standard_normal((1024, 2048), dtype="float32")
+    return path
+
+
+@pytest.fixture(scope="module")
+def funcs(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("funcs") / "userfuncs.py"
+    path.write_text(
+        "import numpy as np\n"
+        "def hungry(b):\n    t = [b * i for i in range(3)]\n    return sum(t)\n"
+        "def boom(b):\n    raise RuntimeError('user bug')\n"
+        "NOT_CALLABLE = 3\n"
+    )
+    return path
+
+
+def test_advise_json_on_zarr_store(store, funcs):
+    r = run("advise", str(store), "--func", f"{funcs}:hungry", "--scheduler", "threads",
+            "--memory-limit", "1GiB", "--keep-whole", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)  # exactly one JSON object
+    assert d["shape"] == [1024, 2048] and d["dtype"] == "float32"
+    assert d["storage_chunks"] == [128, 256]
+    assert d["chunks"][1] == 2048  # kept whole
+    assert sum(d["chunks_full"][0]) == 1024
+    assert d["chunks"][0] % 128 == 0
+    assert d["scheduler"] == "threads"
+    assert len(d["measured"]["samples"]) >= 3
+    assert d["measured"]["overhead_seconds_per_task"] > 0
+    assert d["binding_constraint"] in {"memory", "overhead", "parallelism", "storage", "keep_whole",
+                                       "array_size"}
+    assert d["explanation"] and d["dask_auto_chunks"]
+
+
+def test_advise_human_output_with_depth(store):
+    r = run("advise", str(store), "--scheduler", "threads", "--depth", "0:4", "--depth", "1:4")
+    assert r.returncode == 0, r.stderr
+    assert "Recommended chunks" in r.stdout and "dask" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["advise", "/nonexistent/x.zarr"], "does not exist"),
+        (["advise", "{store}", "--memory-limit", "4 gigs"], "memory_limit"),
+        (["advise", "{store}", "--memory-limit", "-1GiB"], "memory_limit"),
+        (["advise", "{store}", "--workers", "0"], "workers"),
+        (["advise", "{store}", "--threads-per-worker", "-2"], "threads_per_worker"),
+        (["advise", "{store}", "--keep-whole", "5"], "keep_whole"),
+        (["advise", "{store}", "--depth", "x:y"], "--depth"),
+        (["advise", "{store}", "--func", "no_such_module_xyz:f"], "no_such_module_xyz"),
+        (["advise", "{store}", "--func", "{funcs}:missing"], "does not"),
+        (["advise", "{store}", "--func", "{funcs}:NOT_CALLABLE"], "callable"),
+        (["advise", "{store}", "--func", "{funcs}:boom", "--scheduler", "threads"], "user bug"),
+        (["advise", "{store}", "--scheduler", "bogus"], "scheduler"),
+        (["advise", "{store}", "--scheduler", "tcp://127.0.0.1:1"], "reachable"),
+        (["advise", "{store}", "--scheduler", "tcp://no port"], "address"),
+        (["advise", "{store}", "--array", "x"], "--array"),
+        (["advise"], "Missing argument"),
+        (["advise", "{store}", "--workers", "two"], "two"),
+    ],
+    ids=["missing-path", "bad-unit", "negative-size", "zero-workers", "negative-threads",
+         "axis-out-of-range", "bad-depth", "missing-module", "missing-attr", "not-callable",
+         "func-raises", "bad-scheduler", "unreachable-scheduler", "malformed-address",
+         "array-on-array", "no-source", "non-int-workers"],
+)
+def test_bad_input_is_one_line_exit_2(store, funcs, args, message):
+    args = [a.format(store=store, funcs=funcs) for a in args]
+    r = run(*args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert message in lines[0]

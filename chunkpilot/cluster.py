@@ -57,6 +57,7 @@ def local_cluster(res: Resources, **kwargs: Any) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     kwargs.setdefault("dashboard_address", "127.0.0.1:0")
+    kwargs.setdefault("silence_logs", logging.CRITICAL)  # worker chatter; our verdicts say it
     # quiet the "port in use" and closing chatter; our own output says what matters
     for name in ("distributed.scheduler", "distributed.nanny", "distributed.worker",
                  "distributed.core", "distributed.http.proxy"):

@@ -32,12 +32,17 @@ def make_sample_store(path: Path, shape: tuple[int, int]) -> Path:
     return path
 
 
-def run_demo(directory: str | None, *, quick: bool = False) -> None:
-    """Create the store, advise on a 2-worker LocalCluster and print the comparison."""
+def run_demo(directory: str | None, *, quick: bool = False,
+             report: str = "chunkpilot-report.html") -> None:
+    """Create the store, advise, tune on a 2-worker LocalCluster (with dask auto as a
+    reference trial) and write the HTML report."""
     from chunkpilot.api import advise
     from chunkpilot.report.console import print_plan
+    from chunkpilot.report.terminal import print_report
+    from chunkpilot.tune import tune
 
     console = Console()
+    resources = {"workers": 2, "threads_per_worker": 1, "memory_limit": DEMO_MEMORY_LIMIT}
     with contextlib.ExitStack() as stack:
         if directory is None:
             directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="chunkpilot-demo-"))
@@ -46,12 +51,22 @@ def run_demo(directory: str | None, *, quick: bool = False) -> None:
         store = out / "sample.zarr"
         if not store.exists():
             make_sample_store(store, QUICK_SHAPE if quick else DEMO_SHAPE)
-        console.print(f"[bold]Sample store:[/bold] {store}  (function: chunkpilot.examples.hungry_filter, "
-                      f"LocalCluster 2 workers x 1 thread, {DEMO_MEMORY_LIMIT} each)")
-        plan = advise(str(store), hungry_filter, scheduler="local", workers=2,
-                      threads_per_worker=1, memory_limit=DEMO_MEMORY_LIMIT,
+        console.print(f"[bold]Sample store:[/bold] {store}  (function: "
+                      "chunkpilot.examples.hungry_filter, LocalCluster 2 workers x 1 thread, "
+                      f"{DEMO_MEMORY_LIMIT} each)")
+        console.print("[bold]1. advise[/bold]: profiling the function in sandboxed subprocesses")
+        plan = advise(str(store), hungry_filter, scheduler="local", **resources,
                       on_sample=lambda s: console.print(
                           f"  measured {s.shape}: "
                           + (f"{s.seconds:.3f} s, peak {s.peak_bytes / 2**20:.0f} MiB" if s.ok
-                             else f"FAILED {s.error}")))
+                             else f"FAILED {s.error}"), highlight=False))
         print_plan(plan, console)
+        console.print("[bold]2. tune[/bold]: trials on a LocalCluster, dask auto first as reference")
+        result = tune(str(store), hungry_filter, plan=plan, compare_auto=True, report=report,
+                      **resources, on_trial=lambda t: console.print(
+                          f"  trial {t.label}: {t.observation.wall_seconds:.2f} s, "
+                          f"{', '.join(v.kind for v in t.verdicts)}", highlight=False))
+        print_report(console, result.trials)
+        console.print(f"[bold]Tuned chunks:[/bold] {result.chunk_shape} "
+                      f"(advised {plan.chunk_shape}, dask auto {plan.dask_auto.chunk_shape if plan.dask_auto else '-'})")
+        console.print(f"[bold]Report:[/bold] {Path(result.report or report).resolve()}")

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from dask.utils import format_time
 
-from chunkpilot.observations import Observation, Verdict
+from chunkpilot.observations import Evidence, Observation, Verdict
 from chunkpilot.units import format_bytes
 
 __all__ = [
@@ -116,7 +116,7 @@ def median_task_seconds(obs: Observation) -> float:
 
 def peak_memory_fraction(obs: Observation) -> float:
     """Highest process memory (managed + unmanaged) of any worker, as a share of its limit."""
-    limits = {w.address: w.memory_limit_bytes for w in obs.workers}
+    limits = {w.address: w.memory_limit_bytes or 0 for w in obs.workers}
     return max(
         (m.process_bytes / limits[m.worker] for m in obs.memory if limits.get(m.worker)),
         default=0.0,
@@ -165,6 +165,10 @@ def root_lead(obs: Observation) -> float:
     return max(0.0, (statistics.median(rest) - statistics.median(roots)) / end)
 
 
+def _ev(**evidence: float | int | str | None) -> Evidence:
+    return tuple(evidence.items())
+
+
 def _r(x: float) -> float:
     """Four significant digits: evidence is for reading, not for recomputing."""
     return float(f"{float(x):.4g}")
@@ -175,7 +179,8 @@ def _too_big(obs: Observation) -> Verdict | None:
     peak, tail = peak_memory_fraction(obs), idle_tail_share(obs)
     spilled = max((m.spilled_bytes for m in obs.memory), default=0)
     disk_s = busy_seconds(obs, _DISK)
-    why, fixes = [], []
+    why: list[str] = []
+    fixes: list[str] = []
     if peak > target:
         why.append(f"worker memory peaked at {peak:.0%} of its limit, above the {target:.0%} "
                    "target (the dashboard's memory bar turns orange there)")
@@ -199,10 +204,10 @@ def _too_big(obs: Observation) -> Verdict | None:
         fixes.append("Use more, smaller chunks: at least 2-4 chunks per worker thread.")
     if not why:
         return None
-    evidence = {"peak_memory_fraction": _r(peak), "target_fraction": _r(target),
-                "spilled_bytes": spilled, "disk_seconds": _r(disk_s), "pauses": obs.pauses,
-                "restarts": obs.restarts, "killed_worker": int(obs.killed_worker),
-                "idle_tail_share": _r(tail), "threads": cluster_threads(obs)}
+    evidence = _ev(peak_memory_fraction=_r(peak), target_fraction=_r(target),
+                   spilled_bytes=spilled, disk_seconds=_r(disk_s), pauses=obs.pauses,
+                   restarts=obs.restarts, killed_worker=int(obs.killed_worker),
+                   idle_tail_share=_r(tail), threads=cluster_threads(obs))
     return Verdict("too_big", "Chunks are too big for this cluster: " + "; ".join(why) + ".",
                    evidence, " ".join(fixes))
 
@@ -219,8 +224,8 @@ def _too_small(obs: Observation) -> Verdict | None:
         f"wants >= {format_time(TOO_SMALL_TASK_S)}), and worker threads spent {overhead:.0%} "
         f"of their time between tasks on scheduling overhead for {n} tasks. The dashboard's "
         "task stream shows thin slivers with white gaps between them.",
-        {"median_task_seconds": _r(median), "overhead_share": _r(overhead), "tasks": n,
-         "thread_utilisation": _r(thread_utilisation(obs))},
+        _ev(median_task_seconds=_r(median), overhead_share=_r(overhead), tasks=n,
+            thread_utilisation=_r(thread_utilisation(obs))),
         f"Use fewer, larger chunks: up to about {factor}x more elements per chunk, as memory "
         "allows, so each task runs 100 ms-1 s.",
     )
@@ -238,7 +243,7 @@ def _unmanaged(obs: Observation) -> Verdict | None:
         f"{format_bytes(growth)} ({growth / limit:.0%} of the worker limit) while dask's own "
         f"managed data was {format_bytes(managed)}: memory dask does not track, such as "
         "temporaries inside your function or freed memory not yet returned to the OS.",
-        {"unmanaged_growth_bytes": growth, "managed_bytes": managed, "memory_limit_bytes": limit},
+        _ev(unmanaged_growth_bytes=growth, managed_bytes=managed, memory_limit_bytes=limit),
         "If it rises while tasks run, your function makes large temporary copies: use smaller "
         "chunks or fewer intermediates. If it stays high between tasks, set "
         "MALLOC_TRIM_THRESHOLD_=65536 for workers (distributed.nanny.pre-spawn-environ).",
@@ -254,7 +259,7 @@ def _transfer(obs: Observation) -> Verdict | None:
         "transfer_bound",
         f"Workers spent {share:.0%} of their busy time fetching data from each other (red "
         "bars in the dashboard's task stream) instead of computing.",
-        {"transfer_share": _r(share), "transfer_seconds": _r(seconds)},
+        _ev(transfer_share=_r(share), transfer_seconds=_r(seconds)),
         "Chunk along the axes you reduce or combine over less, so each task needs fewer "
         "neighbours' chunks; or use fewer, bigger workers.",
     )
@@ -269,7 +274,7 @@ def _spill(obs: Observation) -> Verdict | None:
         "spill_bound",
         f"Workers spent {share:.0%} of their busy time writing to or reading from disk "
         "(orange bars in the dashboard's task stream): memory is too tight for the data held.",
-        {"disk_share": _r(share), "disk_seconds": _r(seconds)},
+        _ev(disk_share=_r(share), disk_seconds=_r(seconds)),
         "Use smaller chunks, more memory per worker, or a graph that keeps less data alive.",
     )
 
@@ -284,7 +289,7 @@ def _overproduction(obs: Observation) -> Verdict | None:
         f"{lead:.0%} of the run earlier) and managed memory climbed by {ramp:.0%} of the "
         "cluster's limit: the dashboard's memory bars grow while the first task colour "
         "dominates the task stream.",
-        {"root_lead_share": _r(lead), "memory_ramp_share": _r(ramp)},
+        _ev(root_lead_share=_r(lead), memory_ramp_share=_r(ramp)),
         "Use smaller input chunks, lower distributed.scheduler.worker-saturation (e.g. 1.0), "
         "or process the inputs in batches.",
     )
@@ -300,7 +305,7 @@ def _failed(obs: Observation) -> Verdict | None:
     return Verdict(
         "failed",
         f"The computation {what}: {error}",
-        {"error": obs.error, "timed_out": int(obs.timed_out), "erred_tasks": obs.erred_tasks},
+        _ev(error=obs.error, timed_out=int(obs.timed_out), erred_tasks=obs.erred_tasks),
         "See the other verdicts; if none applies, fix the error in the computation itself.",
     )
 
@@ -319,5 +324,5 @@ def diagnose(obs: Observation) -> tuple[Verdict, ...]:
         return found
     return (Verdict("healthy", "No chunking problem: threads stayed busy, memory stayed under "
                     "the target, nothing spilled or restarted.",
-                    {"thread_utilisation": _r(thread_utilisation(obs)),
-                     "peak_memory_fraction": _r(peak_memory_fraction(obs))}),)
+                    _ev(thread_utilisation=_r(thread_utilisation(obs)),
+                        peak_memory_fraction=_r(peak_memory_fraction(obs)))),)

@@ -13,6 +13,7 @@ from chunkpilot.types import Chunks
 
 __all__ = [
     "VERDICT_KINDS",
+    "Evidence",
     "MemoryRecord",
     "Observation",
     "TaskRecord",

@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: Bound every scheduler call: a collector must never be what hangs (a busy scheduler answers
+#: ``identity`` in milliseconds; 30 s means it is gone).
+RPC_TIMEOUT_S = 30.0
 #: After cancelling a timed-out computation, wait this long for ``run()`` to return before
 #: giving up on it: cancelled futures normally raise within a second, but a busy event loop
 #: on a loaded machine can take several.
@@ -72,7 +75,7 @@ class Collector:
     def start(self) -> None:
         """Mark the start and begin sampling memory in a background thread."""
         client = self.client
-        self._stream_index = client.sync(client.scheduler.get_task_stream_index)
+        self._stream_index = self._rpc("get_task_stream_index")
         self._keys_before = set(client.futures)
         self._t0 = time.time()
         self._m0 = time.monotonic()
@@ -88,9 +91,16 @@ class Collector:
                 self.timed_out = True
                 self.cancel()
 
+    def _rpc(self, handler: str, **kwargs: Any) -> Any:
+        """Call a built-in scheduler handler (no pickled code: works on remote schedulers)."""
+        method = getattr(self.client.scheduler, handler)
+        return self.client.sync(  # type: ignore[no-untyped-call]
+            method, callback_timeout=RPC_TIMEOUT_S, **kwargs
+        )
+
     def _sample(self) -> None:
         try:
-            ident = self.client.sync(self.client.scheduler.identity)
+            ident = self._rpc("identity")
         except Exception as e:  # the cluster may be restarting or closing; keep polling
             logger.debug("memory sample failed: %r", e)
             return
@@ -101,9 +111,8 @@ class Collector:
         client = self.client
         keys = [k for k in list(client.futures) if k not in self._keys_before]
         try:
-            client.cancel(
-                [Future(k, client) for k in keys], force=True, reason="chunkpilot timeout"
-            )
+            futures: list[Future[Any]] = [Future(k, client) for k in keys]
+            client.cancel(futures, force=True, reason="chunkpilot timeout")  # type: ignore[no-untyped-call]
         except Exception as e:
             logger.warning("could not cancel timed-out computation: %r", e)
 
@@ -118,12 +127,10 @@ class Collector:
         wall = time.monotonic() - self._m0
         self._stop.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(RPC_TIMEOUT_S + self.interval_s)
         self._sample()
-        client = self.client
-        msgs = _quiet(lambda: client.sync(client.scheduler.get_task_stream,
-                                          start_index=self._stream_index), [])
-        events = _quiet(lambda: client.sync(client.scheduler.events), {})
+        msgs = _quiet(lambda: self._rpc("get_task_stream", start_index=self._stream_index), [])
+        events = _quiet(lambda: self._rpc("events"), {})
         tasks = tuple(_task_records(msgs, self._t0))
         memory, workers, polled_pauses = _memory_records(self._samples)
         restarts, event_pauses = _count_events(events, self._t0)
@@ -176,13 +183,17 @@ def _memory_records(
     samples: list[tuple[float, dict[str, Any]]],
 ) -> tuple[tuple[MemoryRecord, ...], tuple[WorkerInfo, ...], int]:
     """Split each worker's metrics the way ``WorkerState.memory`` does for the dashboard."""
-    records, workers, pauses, last_status = [], {}, 0, {}
+    records: list[MemoryRecord] = []
+    workers: dict[str, WorkerInfo] = {}
+    last_status: dict[str, str] = {}
+    pauses = 0
     for t, idents in samples:
         for addr, w in idents.items():
             m = w.get("metrics", {})
             process = int(m.get("memory", 0))
             spilled = m.get("spilled_bytes", {})
-            managed = min(process, max(0, int(m.get("managed_bytes", 0)) - spilled.get("memory", 0)))
+            managed = int(m.get("managed_bytes", 0)) - int(spilled.get("memory", 0))
+            managed = min(process, max(0, managed))
             status = str(w.get("status", "running"))
             if status == "paused" and last_status.get(addr) != "paused":
                 pauses += 1
@@ -213,7 +224,7 @@ def _add_kill_samples(
     memory: tuple[MemoryRecord, ...], events: dict[str, Any], t0: float
 ) -> tuple[MemoryRecord, ...]:
     """Add the RSS the nanny saw when it killed a worker: polling is too slow to catch it."""
-    extra = []
+    extra: list[MemoryRecord] = []
     for t, e in events.get("worker-restart-memory", ()):
         if t < t0 or "rss" not in e:
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import pathlib
 from collections.abc import Sequence
 from types import TracebackType
@@ -14,6 +15,8 @@ from chunkpilot.observations import Observation, Trial, Verdict
 from chunkpilot.observe import Collector
 
 __all__ = ["Watch", "watch"]
+
+logger = logging.getLogger(__name__)
 
 
 class Watch:
@@ -39,7 +42,12 @@ class Watch:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.observation = self._collector.stop(exc)
+        try:
+            self.observation = self._collector.stop(exc)
+        except Exception:
+            if exc is None:
+                raise
+            logger.exception("chunkpilot could not record the failed block")  # keep `exc`
 
     def _observed(self) -> Observation:
         if self.observation is None:

@@ -111,7 +111,8 @@ def test_verdicts(obs, expected):
     if "healthy" in kinds:
         assert kinds == {"healthy"}
     for v in verdicts:
-        assert v.message and v.evidence
+        assert v.message
+        assert v.evidence
         assert v.kind == "healthy" or v.fix
 
 

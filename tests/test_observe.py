@@ -43,16 +43,19 @@ def test_tiny_chunks_are_too_small(client):
     x = da.ones((1000 * 100,), chunks=100)  # 1000 chunks of 800 bytes
     result, obs = observe(client, lambda: (x + 1).sum().compute(), timeout_s=120)
     assert result == 2 * 1000 * 100
-    assert obs.error is None and not obs.timed_out
+    assert obs.error is None
+    assert not obs.timed_out
     assert len({t.key for t in obs.tasks if t.action == "compute"}) >= 1000
     assert {t.action for t in obs.tasks} <= ACTIONS
     assert all(-1 < t.start_s <= t.stop_s < obs.wall_seconds + 1 for t in obs.tasks)
     (worker,) = obs.workers
     assert (worker.nthreads, worker.memory_limit_bytes) == (1, 2**30)
-    assert obs.memory and all(m.worker == worker.address for m in obs.memory)
+    assert obs.memory
+    assert all(m.worker == worker.address for m in obs.memory)
     assert all(m.unmanaged_bytes > 0 for m in obs.memory)  # the interpreter itself
     kinds = _kinds(obs)
-    assert "too_small" in kinds and "healthy" not in kinds
+    assert "too_small" in kinds
+    assert "healthy" not in kinds
 
 
 @pytest.mark.cluster
@@ -73,7 +76,8 @@ def test_timeout_cancels_and_returns(client):
     x = da.ones((40,), chunks=1).map_blocks(_sleepy)  # 20 s of work on one thread
     result, obs = observe(client, lambda: x.sum().compute(), timeout_s=1.5)
     assert result is None
-    assert obs.timed_out and obs.error.startswith("TimeoutError")
+    assert obs.timed_out
+    assert obs.error.startswith("TimeoutError")
     assert sum(t.group == "_sleepy" for t in obs.tasks) < 40  # cancelled before finishing
     assert "failed" in _kinds(obs)
     # the cluster is still usable afterwards
@@ -90,7 +94,8 @@ def test_user_error_is_recorded_not_raised(client):
     result, obs = observe(client, lambda: x.sum().compute(), timeout_s=60)
     assert result is None
     assert obs.error.startswith("ValueError: bad block")
-    assert obs.erred_tasks >= 1 and not obs.killed_worker
+    assert obs.erred_tasks >= 1
+    assert not obs.killed_worker
     assert any(t.status == "error" for t in obs.tasks)
 
 
@@ -116,7 +121,8 @@ def test_huge_chunks_under_tight_memory_are_too_big():
     assert obs.killed_worker or obs.restarts or obs.pauses
     assert obs.error is not None  # recorded, not raised
     kinds = _kinds(obs)
-    assert "too_big" in kinds and "healthy" not in kinds
+    assert "too_big" in kinds
+    assert "healthy" not in kinds
 
 
 @pytest.mark.parametrize(

@@ -41,19 +41,26 @@ def test_watch_records_and_diagnoses(client, tmp_path):
         total = (x + 1).sum().compute()
     assert total == 2 * 600 * 100
     obs = w.observation
-    assert obs is not None and obs.error is None
-    assert {wi.nthreads for wi in obs.workers} == {1} and len(obs.workers) == 2
+    assert obs is not None
+    assert obs.error is None
+    assert {wi.nthreads for wi in obs.workers} == {1}
+    assert len(obs.workers) == 2
     assert len({t.key for t in obs.tasks if t.action == "compute"}) >= 600
     assert "too_small" in {v.kind for v in w.diagnosis}
     path = w.report(tmp_path / "watched.html")
-    assert path.exists() and "too_small" in path.read_text()
+    assert path.exists()
+    assert "too_small" in path.read_text()
     assert not _collector_threads()
+
+
+def _compute_then_fail():
+    da.ones(10, chunks=5).sum().compute()
+    return 1 / 0
 
 
 def test_exceptions_propagate_and_collectors_stop(client):
     with pytest.raises(ZeroDivisionError), watch(client) as w:
-        da.ones(10, chunks=5).sum().compute()
-        1 / 0  # noqa: B018
+        _compute_then_fail()
     assert w.observation is not None
     assert w.observation.error.startswith("ZeroDivisionError")
     assert not _collector_threads()

@@ -6,11 +6,13 @@ import hashlib
 from collections import defaultdict
 
 from bokeh.layouts import column
-from bokeh.models import ColumnDataSource, HoverTool, Label, LayoutDOM, Range1d, Span
+from bokeh.models import ColumnDataSource, HoverTool, LayoutDOM, Range1d
+from bokeh.models.annotations import Label, Span
+from bokeh.models.text import BaseText
 from bokeh.palettes import viridis
 from bokeh.plotting import figure
 
-from chunkpilot.observations import Observation, TaskRecord
+from chunkpilot.observations import MemoryRecord, Observation, TaskRecord
 
 __all__ = ["ACTION_COLORS", "MEMORY_COLORS", "memory_figure", "task_color", "task_stream_figure"]
 
@@ -61,7 +63,7 @@ def task_stream_figure(obs: Observation, *, title: str = "Task stream") -> figur
     end = max(obs.wall_seconds, max((t.stop_s for t in tasks), default=0.0), 1e-3)
     fig = figure(title=title, width=WIDTH_PX, height=max(160, 60 + 24 * len(rows)),
                  x_axis_label="seconds since start", y_axis_label="worker thread",
-                 x_range=Range1d(0, end), tools="xpan,xwheel_zoom,box_zoom,reset,save")
+                 x_range=Range1d(start=0, end=end), tools="xpan,xwheel_zoom,box_zoom,reset,save")
     fig.quad(left="left", right="right", bottom="bottom", top="top", color="color",
              alpha="alpha", line_color=None, source=ColumnDataSource(data))
     fig.add_tools(HoverTool(tooltips=[("task", "@name"), ("duration", "@duration"),
@@ -75,10 +77,10 @@ def task_stream_figure(obs: Observation, *, title: str = "Task stream") -> figur
     return fig
 
 
-def _row_labels(rows: dict[tuple[str, int], int]) -> dict[float, str]:
+def _row_labels(rows: dict[tuple[str, int], int]) -> dict[float | str, str | BaseText]:
     """``host:port t0``, ``host:port t1``, ... : thread ids themselves mean nothing to users."""
     seen: dict[str, int] = defaultdict(int)
-    labels = {}
+    labels: dict[float | str, str | BaseText] = {}
     for (worker, _), i in rows.items():
         labels[float(i)] = f"{worker.split('://')[-1]} t{seen[worker]}"
         seen[worker] += 1
@@ -87,17 +89,20 @@ def _row_labels(rows: dict[tuple[str, int], int]) -> dict[float, str]:
 
 def memory_figure(obs: Observation) -> LayoutDOM:
     """Per worker: managed / unmanaged / spilled memory stacked over time, with limit lines."""
-    samples = defaultdict(list)
+    samples: dict[str, list[MemoryRecord]] = defaultdict(list)
     for m in obs.memory:
         samples[m.worker].append(m)
     limits = {w.address: w.memory_limit_bytes for w in obs.workers}
     end = max(obs.wall_seconds, max((m.time_s for m in obs.memory), default=0.0), 1e-3)
-    x_range = Range1d(0, end)
-    figs = []
+    x_range = Range1d(start=0, end=end)
+    figs: list[LayoutDOM] = []
     for worker, ms in samples.items():
+        limit = limits.get(worker) or 0
+        top = 1.05 * max(limit, max(m.process_bytes + m.spilled_bytes for m in ms), 1) / 2**30
         fig = figure(title=f"Worker memory: {worker}", width=WIDTH_PX, height=220,
-                     x_range=x_range, x_axis_label="seconds since start",
-                     y_axis_label="GiB", tools="xpan,xwheel_zoom,box_zoom,reset,save")
+                     x_range=x_range, y_range=Range1d(start=0, end=top),
+                     x_axis_label="seconds since start", y_axis_label="GiB",
+                     tools="xpan,xwheel_zoom,box_zoom,reset,save")
         src = ColumnDataSource({
             "t": [m.time_s for m in ms],
             "managed": [m.managed_bytes / 2**30 for m in ms],
@@ -108,17 +113,12 @@ def memory_figure(obs: Observation) -> LayoutDOM:
         fig.varea_stack(stackers=kinds, x="t", source=src,
                         color=[MEMORY_COLORS[k] for k in kinds],
                         legend_label=["managed", "unmanaged", "spilled (on disk)"])
-        limit = limits.get(worker)
-        if limit:
-            fig.add_layout(Span(location=limit / 2**30, dimension="width", line_color="red",
-                                line_dash="dashed", line_width=2))
-            if obs.target_fraction:
-                fig.add_layout(Span(location=obs.target_fraction * limit / 2**30,
-                                    dimension="width", line_color="orange",
-                                    line_dash="dashed", line_width=2))
-            fig.y_range.end = 1.05 * max(limit, max(m.process_bytes + m.spilled_bytes
-                                                    for m in ms)) / 2**30
-        fig.y_range.start = 0
+        lines = [(1.0, "red")]  # memory limit; then the target, where spilling starts
+        if obs.target_fraction:
+            lines.append((obs.target_fraction, "orange"))
+        for fraction, colour in lines if limit else ():
+            fig.add_layout(Span(location=fraction * limit / 2**30, dimension="width",
+                                line_color=colour, line_dash="dashed", line_width=2))
         fig.legend.location = "top_left"
         fig.legend.orientation = "horizontal"
         figs.append(fig)

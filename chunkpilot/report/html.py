@@ -8,6 +8,7 @@ from typing import Any
 
 import jinja2
 from bokeh.embed import components
+from bokeh.model import Model
 from bokeh.resources import Resources
 from dask.utils import format_time
 from markupsafe import Markup
@@ -89,7 +90,7 @@ def write_report(
         The written file.
     """
     path = pathlib.Path(path)
-    plots = {}
+    plots: dict[str, Model] = {}
     for i, trial in enumerate(trials):
         plots[f"stream{i}"] = task_stream_figure(trial.observation,
                                                  title=f"Task stream: {trial.label}")

@@ -1,4 +1,4 @@
-"""Regenerate the saved real-cluster observations in this folder: ``python make_observations.py``."""
+"""Regenerate the saved real-cluster observations here: ``python make_observations.py``."""
 
 from __future__ import annotations
 

@@ -45,7 +45,8 @@ def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by advise and tune."""
     opts = [
         click.argument("source"),
-        click.option("--array", "array", default=None, help="Array name inside a zarr group."),
+        click.option("--array", "--variable", "array", default=None,
+                     help="Array inside a zarr group, or variable/dataset inside a netCDF4/HDF5 file."),
         click.option("--func", "func", default=None, help="Per-block function MODULE:FUNC or FILE.py:FUNC."),
         click.option("--workers", type=int, default=None, help="Worker processes."),
         click.option("--threads-per-worker", type=int, default=None, help="Threads per worker."),
@@ -99,13 +100,81 @@ def advise(source: str, as_json: bool, **o: Any) -> None:
 
 
 @cli.command()
+@click.argument("source")
+@click.option("--array", "--variable", "array", default=None,
+              help="One array/variable; default: every one in the group or file.")
+@click.option("--chunks", default=None,
+              help="Check these chunks instead of the source's: 24,-1,40 or time=24,lat=-1 or auto.")
+@click.option("--workers", type=int, default=None, help="Worker processes.")
+@click.option("--threads-per-worker", type=int, default=None, help="Threads per worker.")
+@click.option("--memory-limit", default=None, help="Memory per worker, e.g. 4GiB.")
+@click.option("--scheduler", default="local", show_default=True,
+              help="threads, local, or a scheduler address tcp://HOST:PORT.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def check(source: str, array: str | None, chunks: str | None, as_json: bool, **o: Any) -> None:
+    """Inspect SOURCE's chunks without profiling. Exit 0: clean, 1: problems, 2: bad input."""
+    from chunkpilot.checkup import check as run_check
+    from chunkpilot.checkup import parse_chunks_option
+
+    report = run_check(source, array=array, chunks=parse_chunks_option(chunks), **o)
+    click.echo(json.dumps(report.to_dict()) if as_json else "\n".join(report.lines()))
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@common_options
+@click.option("--report", "report", default=None, help="Write an offline HTML report here.")
+@click.option("--max-trials", type=int, default=5, show_default=True, help="At most this many trials.")
+@click.option("--trial-timeout", type=float, default=120.0, show_default=True,
+              help="Seconds before a trial is cancelled.")
+@click.option("--whole", is_flag=True, help="Run trials on the whole array, not a region.")
+@click.option("--compare-auto", is_flag=True, help="Also run dask's chunks='auto' as a reference.")
+def tune(source: str, as_json: bool, report: str | None, max_trials: int, trial_timeout: float,
+         whole: bool, compare_auto: bool, **o: Any) -> None:
+    """Advise, then run short trials on a real dask cluster and adjust until healthy."""
+    from chunkpilot.report.terminal import print_report
+    from chunkpilot.tune import tune as run_tune
+
+    console = _console(as_json)
+    kwargs = advise_kwargs(o)
+    if kwargs.get("pipeline") is not None:
+        raise InvalidArgumentError("Expected --func with tune. Got --pipeline: tune a pipeline "
+                                   "from Python with chunkpilot.tune(..., pipeline=...).")
+    kwargs.pop("pipeline", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ChunkpilotWarning)
+        with console.status("tuning: advising, then running trials on the cluster..."):
+            result = run_tune(source, **kwargs, max_trials=max_trials, trial_timeout=trial_timeout,
+                              whole=whole, compare_auto=compare_auto, report=report,
+                              on_trial=lambda t: console.print(
+                                  f"  trial {t.label}: {t.observation.wall_seconds:.2f} s, "
+                                  f"{', '.join(v.kind for v in t.verdicts)}", highlight=False))
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+        return
+    print_report(console, result.trials)
+    console.print(f"[bold]Tuned chunks:[/bold] {result.chunk_shape}  (advised {result.plan.chunk_shape})")
+    if result.report:
+        console.print(f"[bold]Report:[/bold] {result.report}")
+
+
+def _console(quiet: bool) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, quiet=quiet)
+
+
+@cli.command()
 @click.option("--dir", "directory", default=None, help="Where to write the sample store and report.")
 @click.option("--quick", is_flag=True, help="Smaller array, for a smoke test.")
-def demo(directory: str | None, quick: bool) -> None:
-    """Make a sample zarr array, advise for a memory-hungry function, compare with dask auto."""
+@click.option("--report", default="chunkpilot-report.html", show_default=True,
+              help="Where to write the HTML report.")
+def demo(directory: str | None, quick: bool, report: str) -> None:
+    """Sample zarr array + memory-hungry function: advise, tune (vs dask auto), report."""
     from chunkpilot.demo import run_demo
 
-    run_demo(directory, quick=quick)
+    run_demo(directory, quick=quick, report=report)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -39,7 +39,7 @@ def run_demo(directory: str | None, *, quick: bool = False,
     from chunkpilot.api import advise
     from chunkpilot.report.console import print_plan
     from chunkpilot.report.terminal import print_report
-    from chunkpilot.tune import tune
+    from chunkpilot.tuning import tune
 
     console = Console()
     resources = {"workers": 2, "threads_per_worker": 1, "memory_limit": DEMO_MEMORY_LIMIT}

@@ -35,7 +35,7 @@ CANCEL_GRACE_S = 10.0
 class Collector:
     """Poll a cluster while work runs and turn what it saw into an :class:`Observation`.
 
-    Shared by :func:`observe` and :func:`chunkpilot.watch.watch`. It only stores raw records:
+    Shared by :func:`observe` and :func:`chunkpilot.watching.watch`. It only stores raw records:
     interpretation lives in :mod:`chunkpilot.diagnose`.
 
     Memory comes from the scheduler's ``identity`` handler (the per-worker ``metrics`` that

@@ -21,6 +21,14 @@ def _children() -> set[int]:
     return {p.pid for p in psutil.Process().children(recursive=True) if not _is_helper(p)}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _resource_tracker():
+    """Start multiprocessing's resource tracker up front: it outlives every cluster by design."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+
+
 @pytest.fixture(autouse=True)
 def no_leaked_processes():
     """Fail a test that leaves child processes (clusters, sandboxes) running."""

@@ -10,7 +10,7 @@ import dask.array as da
 import distributed
 import pytest
 
-from chunkpilot.watch import watch
+from chunkpilot.watching import watch
 
 pytestmark = pytest.mark.cluster
 

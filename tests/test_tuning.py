@@ -20,7 +20,7 @@ from chunkpilot.model import CostModel, LinearFit
 from chunkpilot.observations import Observation
 from chunkpilot.plan import evaluate, make_plan
 from chunkpilot.sources import describe
-from chunkpilot.tune import refit, tune
+from chunkpilot.tuning import refit, tune
 from chunkpilot.types import Resources, WorkSpec
 
 pytestmark = pytest.mark.cluster

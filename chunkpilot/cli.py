@@ -134,7 +134,7 @@ def tune(source: str, as_json: bool, report: str | None, max_trials: int, trial_
          whole: bool, compare_auto: bool, **o: Any) -> None:
     """Advise, then run short trials on a real dask cluster and adjust until healthy."""
     from chunkpilot.report.terminal import print_report
-    from chunkpilot.tune import tune as run_tune
+    from chunkpilot.tuning import tune as run_tune
 
     console = _console(as_json)
     kwargs = advise_kwargs(o)
@@ -180,7 +180,9 @@ def demo(directory: str | None, quick: bool, report: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
     try:
-        cli.main(args=argv, standalone_mode=False, prog_name="chunkpilot")
+        rc = cli.main(args=argv, standalone_mode=False, prog_name="chunkpilot")
+        if isinstance(rc, int) and rc:  # Exit(n) comes back as a return value here
+            sys.exit(rc)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.ClickException as e:  # usage errors: one line, not click's usage block

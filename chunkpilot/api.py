@@ -9,8 +9,9 @@ from typing import Any
 
 import dask.config
 
+from chunkpilot.agree import DatasetPlan
 from chunkpilot.cluster import connect, is_address, local_cluster
-from chunkpilot.errors import InvalidArgumentTypeError, ModelledValueWarning
+from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError, ModelledValueWarning
 from chunkpilot.measure.overhead import probe_overhead, worker_baseline_bytes
 from chunkpilot.measure.profile import Profile, profile_function
 from chunkpilot.model import DEFAULT_OVERHEAD_S, Sample, fit_cost_model
@@ -19,6 +20,7 @@ from chunkpilot.resources import resolve_resources
 from chunkpilot.sources import describe, dask_auto_shape
 from chunkpilot.types import ArraySpec, Resources, WorkSpec, normalize_axes, parse_depth
 from chunkpilot.units import SizeLike, format_bytes
+from chunkpilot.xarray_support import advise_dataset, is_dataset
 
 #: Idle dask worker memory assumed when no cluster was probed (distributed's imports).
 MODELLED_WORKER_BASELINE_BYTES = 160 * 2**20
@@ -75,6 +77,7 @@ def advise(
     func: Callable[[Any], Any] | None = None,
     *,
     array: str | None = None,
+    variable: str | None = None,
     workers: int | None = None,
     threads_per_worker: int | None = None,
     memory_limit: SizeLike | None = None,
@@ -85,14 +88,17 @@ def advise(
     probe_overhead: bool = True,
     profile_timeout: float = 60.0,
     on_sample: Callable[[Sample], None] | None = None,
-) -> Plan:
+) -> Plan | DatasetPlan:
     """Measure ``func`` on sample blocks and recommend a chunk shape for ``source``.
 
     Parameters
     ----------
-    source : numpy array, dask array, zarr array, or path to a zarr store
+    source : numpy, dask, zarr or xarray array, xarray Dataset, or a zarr/HDF5/netCDF4 path
     func : callable, optional
         Per-block function as ``map_blocks`` would call it; default: just load the block.
+    array, variable : name of the array / variable inside a store, file or Dataset. A Dataset
+        without one is planned per data variable and returns a ``DatasetPlan`` whose
+        ``chunks_by_dim`` every variable fits (see ``chunkpilot.agree``).
     workers, threads_per_worker, memory_limit :
         Resources to plan for; default: this machine, as LocalCluster would choose.
     scheduler : {"local", "threads"} or "tcp://host:port"
@@ -106,7 +112,13 @@ def advise(
         ``plan.chunks`` for ``x.rechunk(plan.chunks)``; ``plan.explain()`` for the reasons.
     """
     func = check_func(func)
-    spec, ref = describe(source, array=array)
+    name = _one_name(array, variable)
+    if name is None and is_dataset(source):
+        return advise_dataset(source, func, workers=workers, threads_per_worker=threads_per_worker,
+                              memory_limit=memory_limit, scheduler=scheduler, client=client,
+                              keep_whole=keep_whole, depth=depth, probe_overhead=probe_overhead,
+                              profile_timeout=profile_timeout, on_sample=on_sample)
+    spec, ref = describe(source, array=name)
     work = build_work(spec, keep_whole, depth)
     res = resolve_resources(scheduler, workers=workers, threads_per_worker=threads_per_worker,
                             memory_limit=memory_limit, client=client)
@@ -120,7 +132,7 @@ def advise(
     prof = profile_function(func, spec, work, res, ref, env=sandbox_env(res),
                             baseline_guess_bytes=base_guess, timeout_s=profile_timeout,
                             on_sample=on_sample)
-    notes += _profile_notes(prof, res, worker_base)
+    notes += _profile_notes(prof, res, worker_base) + list(ref.get("notes", ()))
     baseline = worker_base if worker_base is not None else (
         MODELLED_WORKER_BASELINE_BYTES if res.distributed else 0)
     model = fit_cost_model(prof.samples, overhead_seconds_per_task=overhead,
@@ -128,6 +140,14 @@ def advise(
                            output_ratio=prof.output_ratio)
     return make_plan(spec, work, res, model, dask_auto_shape=dask_auto_shape(spec),
                      notes=tuple(notes))
+
+
+def _one_name(array: str | None, variable: str | None) -> str | None:
+    if array is not None and variable is not None and array != variable:
+        raise InvalidArgumentError(
+            f"Expected one name (array or variable). Got array={array!r}, variable={variable!r}."
+        )
+    return array if array is not None else variable
 
 
 def _profile_notes(prof: Profile, res: Resources, worker_base: int | None) -> list[str]:

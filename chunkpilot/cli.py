@@ -46,7 +46,7 @@ def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
     opts = [
         click.argument("source"),
         click.option("--array", "--variable", "array", default=None,
-                     help="Array inside a zarr group, or variable/dataset inside a netCDF4/HDF5 file."),
+                     help="Array inside a zarr group, or variable inside a netCDF4/HDF5 file."),
         click.option("--func", "func", default=None, help="Per-block function MODULE:FUNC or FILE.py:FUNC."),
         click.option("--workers", type=int, default=None, help="Worker processes."),
         click.option("--threads-per-worker", type=int, default=None, help="Threads per worker."),

@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from chunkpilot.plan import MIN_CHUNKS_PER_THREAD, TIE_TOLERANCE, Evaluation
+from chunkpilot.rechunk import rechunk_advice
 from chunkpilot.units import format_bytes
 
 if TYPE_CHECKING:
@@ -83,6 +84,28 @@ def _auto_sentence(plan: Plan) -> str | None:
     )
 
 
+def _current_lines(plan: Plan) -> list[str]:
+    """The source's current dask chunks under the same model, and keep / re-open / rechunk."""
+    a = rechunk_advice(plan)
+    if a is None:
+        return []
+    c = a.current
+    budget = plan.resources.target_fraction * plan.resources.memory_limit_bytes
+    ratio = c.wall_seconds / plan.chosen.wall_seconds if plan.chosen.wall_seconds else float("nan")
+    return [
+        f"Current chunks {a.current_chunk_shape}: {c.task_count} tasks, "
+        f"{format_bytes(c.peak_bytes_per_worker)} per worker "
+        f"({'within' if c.peak_bytes_per_worker <= budget else 'ABOVE'} the target), predicted "
+        f"wall {_fmt_s(c.wall_seconds)} ({ratio:.2f}x this plan).",
+        a.reason,
+    ]
+
+
+def _advice_dict(plan: Plan) -> dict[str, Any] | None:
+    advice = rechunk_advice(plan)
+    return advice.to_dict() if advice is not None else None
+
+
 def explanation_lines(plan: Plan) -> list[str]:
     """The plan's reasons as sentences, most important first."""
     c, m, res = plan.chosen, plan.model, plan.resources
@@ -111,6 +134,7 @@ def explanation_lines(plan: Plan) -> list[str]:
         "rounds); predictions are modelled from the measurements above.",
     ]
     lines += [s for s in (_storage_sentence(plan), _auto_sentence(plan)) if s]
+    lines += _current_lines(plan)
     lines += list(plan.notes)
     return lines
 
@@ -166,4 +190,6 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "notes": list(plan.notes),
         "dask_auto_chunks": list(plan.dask_auto.chunk_shape) if plan.dask_auto else None,
         "dask_auto_predicted": _eval_dict(plan.dask_auto) if plan.dask_auto else None,
+        "current_chunks": [list(ax) for ax in plan.spec.current_chunks or ()] or None,
+        "rechunk_advice": _advice_dict(plan),
     }

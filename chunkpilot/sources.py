@@ -27,9 +27,13 @@ def describe(source: Any, *, array: str | None = None) -> tuple[ArraySpec, Sourc
     """Read shape, dtype, storage chunks and current chunks of ``source``."""
     if isinstance(source, (str, os.PathLike)):
         return _describe_path(Path(source), array)
-    if array is not None:
-        raise InvalidArgumentError("Expected array=NAME only with a store path.")
     mod = type(source).__module__.split(".")[0]
+    if mod == "xarray":
+        from chunkpilot.xarray_support import describe_xarray
+
+        return describe_xarray(source, array)
+    if array is not None:
+        raise InvalidArgumentError("Expected array=NAME only with a store path or a Dataset.")
     if mod == "zarr":
         return _describe_zarr(source)
     if mod == "dask" and hasattr(source, "chunks"):
@@ -42,12 +46,16 @@ def describe(source: Any, *, array: str | None = None) -> tuple[ArraySpec, Sourc
         return ArraySpec(source.shape, source.dtype.name, source="numpy"), {
             "kind": "numpy", "array": source}
     raise InvalidArgumentTypeError(
-        "Expected a numpy array, a dask array, a zarr array or a path to a zarr store. "
+        "Expected a numpy, dask, zarr or xarray array, or a path to a zarr/HDF5/netCDF4 store. "
         f"Got {type(source).__name__} instead."
     )
 
 
 def _describe_path(path: Path, array: str | None) -> tuple[ArraySpec, SourceRef]:
+    from chunkpilot.sources_hdf5 import describe_hdf5, looks_like_hdf5
+
+    if looks_like_hdf5(path):
+        return describe_hdf5(path, array)
     if not path.exists():
         raise StoreNotFoundError(f"Expected a path to a zarr store. Got {str(path)!r}, which does not exist.")
     import zarr
@@ -86,12 +94,21 @@ def _describe_zarr(z: Any, source: str | None = None) -> tuple[ArraySpec, Source
     shards = getattr(z, "shards", None)
     path = _local_path(z)
     spec = ArraySpec(tuple(z.shape), np.dtype(z.dtype).name, storage_chunks=tuple(z.chunks),
-                     shards=tuple(shards) if shards else None,
+                     shards=tuple(shards) if shards else None, dims=zarr_dims(z),
                      source=source or (f"zarr:{path}" if path else "zarr"))
     if path is not None:
         name = str(getattr(z, "path", "") or "") or None
         return spec, {"kind": "zarr", "path": path, "array": name}
     return spec, {"kind": "numpy", "array": z}  # in-memory store: slice it in the parent
+
+
+def zarr_dims(z: Any) -> tuple[str, ...] | None:
+    """Dimension names: zarr v3 ``dimension_names`` or xarray's v2 ``_ARRAY_DIMENSIONS``."""
+    names = getattr(getattr(z, "metadata", None), "dimension_names", None)
+    names = names or z.attrs.get("_ARRAY_DIMENSIONS")
+    if not names or len(names) != z.ndim or any(n is None for n in names):
+        return None
+    return tuple(str(n) for n in names)
 
 
 def _local_path(z: Any) -> str | None:

@@ -164,7 +164,7 @@ def _targets(x: Any, name: str | None) -> list[tuple[str | None, ArraySpec]]:
         return [(v, describe_xarray(x, v)[0]) for v in data_variables(x)]
     if isinstance(x, (str, os.PathLike)) and name is None:
         names = _store_arrays(Path(x))
-        if len(names) > 1:
+        if names:
             return [(n, describe(x, array=n)[0]) for n in names]
     return [(name, describe(x, array=name)[0])]
 

@@ -281,6 +281,8 @@ def observe(
     thread.join(timeout_s + CANCEL_GRACE_S)
     if thread.is_alive():  # cancelled but still not back: abandon the (daemon) thread
         collector.timed_out = True
+    if "exc" in box:  # e.g. KilledWorker: stop the rest of the graph from killing more workers
+        collector.cancel()
     exc = None if collector.timed_out else box.get("exc")
     obs = collector.stop(exc)
     return (None if "exc" in box or thread.is_alive() else box.get("result")), obs

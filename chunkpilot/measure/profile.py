@@ -31,7 +31,7 @@ SMALL_SAMPLE_BYTES = (1 * MiB, 8 * MiB)
 #: Never profile blocks bigger than this (keeps advise in seconds; the fit extrapolates).
 PROFILE_MAX_BYTES = 512 * MiB
 #: Largest sample is also capped so its predicted run time stays under this.
-PROFILE_TIME_BUDGET_S = 1.5
+PROFILE_TIME_BUDGET_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,30 @@ def trial_region(spec: ArraySpec, work: WorkSpec, chunk: tuple[int, ...], target
                  for i, n in enumerate(spec.shape))
 
 
-def source_array(source: Any, ref: Mapping[str, Any], chunk: tuple[int, ...]) -> Any:
+class HDF5Reader:
+    """A picklable array-like over one HDF5 dataset: each read opens the file read-only.
+
+    (An open ``h5py.Dataset`` cannot travel to dask workers; a path and a name can.)
+    """
+
+    def __init__(self, path: str, name: str, astype: str | None = None) -> None:
+        import h5py
+
+        self.path, self.name, self.astype = path, name, astype
+        with h5py.File(path, "r") as f:
+            d = f[name]
+            self.shape, self.dtype = tuple(d.shape), np.dtype(astype or d.dtype)
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        import h5py
+
+        with h5py.File(self.path, "r") as f:
+            return np.asarray(f[self.name][key], dtype=self.dtype)
+
+
+def source_array(source: Any, ref: Mapping[str, Any], chunk: tuple[int, ...],
+                 array: str | None = None) -> Any:
     """The input as a dask array with ``chunk`` chunks, read lazily (stores read-only)."""
     import dask.array as da
 
@@ -44,12 +67,16 @@ def source_array(source: Any, ref: Mapping[str, Any], chunk: tuple[int, ...]) ->
         z = zarr.open_array(ref["path"], mode="r", path=ref.get("array") or None)
         return da.from_array(z, chunks=chunk, asarray=True, inline_array=False)
     if ref["kind"] == "hdf5":
-        from chunkpilot.sources_hdf5 import open_dataset_readonly  # optional extra
-
-        return da.from_array(open_dataset_readonly(ref), chunks=chunk)
-    if hasattr(source, "rechunk") and hasattr(source, "dask"):
-        return source.rechunk(chunk)
-    return da.from_array(np.asarray(source) if not hasattr(source, "shape") else source, chunks=chunk)
+        return da.from_array(HDF5Reader(ref["path"], ref["array"], ref.get("astype")), chunks=chunk,
+                             asarray=True, inline_array=True)
+    if ref["kind"] == "numpy":
+        return da.from_array(ref["array"], chunks=chunk)
+    data = source
+    if type(source).__module__.split(".")[0] == "xarray":  # DataArray, or Dataset + name
+        data = (source[array] if array is not None and hasattr(source, "data_vars") else source).data
+    if hasattr(data, "rechunk") and hasattr(data, "dask"):
+        return data.rechunk(chunk)
+    return da.from_array(np.asarray(data), chunks=chunk)
 
 
 def trial_collection(x: Any, func: Callable[[Any], Any] | None, work: WorkSpec) -> Any:

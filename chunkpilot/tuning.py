@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from chunkpilot.api import advise, build_work, check_func, scheduler_client
+from chunkpilot.api import _one_name, advise, build_work, check_func, scheduler_client
 from chunkpilot.diagnose import diagnose
 from chunkpilot.errors import InvalidArgumentError, TuningError
 from chunkpilot.model import CostModel, LinearFit
@@ -145,6 +145,7 @@ def tune(
     client: Any = None,
     scheduler: str = "local",
     array: str | None = None,
+    variable: str | None = None,
     workers: int | None = None,
     threads_per_worker: int | None = None,
     memory_limit: Any = None,
@@ -170,6 +171,7 @@ def tune(
         raise InvalidArgumentError("Expected a distributed scheduler for tune ('local' or an "
                                    "address). Got 'threads': tuning reads the cluster's dashboard.")
     func = check_func(func)
+    array = _one_name(array, variable)
     spec, ref = describe(source, array=array)
     work = build_work(spec, keep_whole, depth)
     opts = dict(workers=workers, threads_per_worker=threads_per_worker, memory_limit=memory_limit)
@@ -178,7 +180,7 @@ def tune(
             plan = advise(source, func, array=array, client=c, keep_whole=keep_whole, depth=depth)
         target = REGION_ROUNDS * res.total_threads * plan.chosen.task_bytes
         region = trial_region(spec, work, plan.chunk_shape, spec.nbytes if whole else target)
-        runner = _Runner(c, source, ref, spec, func, plan, region, trial_timeout, on_trial)
+        runner = _Runner(c, source, ref, spec, func, plan, region, trial_timeout, on_trial, array)
         if compare_auto:
             runner.run(dask_auto_shape(spec), "dask auto")
         chosen = _search(runner, plan, res, max_trials)
@@ -212,17 +214,17 @@ class _Runner:
 
     def __init__(self, client: Any, source: Any, ref: dict[str, Any], spec: ArraySpec,
                  func: Any, plan: Plan, region: tuple[slice, ...], timeout: float,
-                 on_trial: Callable[[Trial], None] | None) -> None:
+                 on_trial: Callable[[Trial], None] | None, array: str | None = None) -> None:
         self.client, self.source, self.ref, self.spec = client, source, ref, spec
         self.func, self.plan, self.region, self.timeout = func, plan, region, timeout
-        self.on_trial = on_trial
+        self.on_trial, self.array = on_trial, array
         self.trials: list[Trial] = []
         self.walls: dict[tuple[int, ...], list[float]] = {}
         self.failed: set[tuple[int, ...]] = set()
         self.n_workers = len(client.scheduler_info().get("workers", {}))
 
     def run(self, chunk: tuple[int, ...], label: str) -> Trial:
-        x = source_array(self.source, self.ref, chunk)[self.region]
+        x = source_array(self.source, self.ref, chunk, self.array)[self.region]
         y = trial_collection(x, self.func, self.plan.work)
         _, obs = observe(self.client, lambda: self.client.compute(y).result(), timeout_s=self.timeout)
         trial = Trial(label, x.chunks, obs, diagnose(obs))

@@ -127,3 +127,19 @@ def test_tune_through_a_scheduler_address_with_cli(store, tmp_path):
                 p.kill()
                 p.wait()
         time.sleep(0.5)
+
+
+def test_tune_xarray_netcdf_by_dim_name(tmp_path):
+    xr = pytest.importorskip("xarray")
+    pytest.importorskip("h5netcdf")
+    data = np.random.default_rng(0).standard_normal((64, 90, 180)).astype("f4")
+    path = tmp_path / "clim.nc"
+    xr.Dataset({"tas": (("time", "lat", "lon"), data)}).to_netcdf(
+        path, engine="h5netcdf", encoding={"tas": {"chunksizes": (16, 45, 90), "zlib": True}})
+    with xr.open_dataset(path, chunks={}, engine="h5netcdf") as ds:
+        result = tune(ds, hungry_filter, variable="tas", keep_whole="time", workers=1,
+                      threads_per_worker=2, memory_limit="1GiB", max_trials=2)
+    assert result.chunk_shape[0] == 64  # time kept whole in every trial
+    assert all(max(t.chunks[0]) == 64 for t in result.trials)
+    assert result.plan.chunks_by_dim["time"] == 64
+    assert not any(t.observation.error for t in result.trials)

@@ -88,6 +88,9 @@ def advise(
     probe_overhead: bool = True,
     profile_timeout: float = 60.0,
     on_sample: Callable[[Sample], None] | None = None,
+    pipeline: Callable[[Any], Any] | None = None,
+    warn_tasks: int = 100_000,
+    max_tasks: int = 1_000_000,
 ) -> Plan | DatasetPlan:
     """Measure ``func`` on sample blocks and recommend a chunk shape for ``source``.
 
@@ -105,6 +108,10 @@ def advise(
         Which scheduler will run the work (its overhead is probed).
     keep_whole : axes (ints or dim names) that must not be split.
     depth : overlap depth per axis, as ``map_overlap`` takes it.
+    pipeline : callable, optional
+        ``fn(x)`` taking the whole dask array and returning what you would compute (dask
+        array, scalar, tuple); plans its input chunks (see docs/pipelines.md). Not with func.
+    warn_tasks, max_tasks : warn / refuse when a pipeline's graph has more tasks than this.
 
     Returns
     -------
@@ -112,8 +119,10 @@ def advise(
         ``plan.chunks`` for ``x.rechunk(plan.chunks)``; ``plan.explain()`` for the reasons.
     """
     func = check_func(func)
+    if pipeline is not None:
+        check_pipeline(func, pipeline)
     name = _one_name(array, variable)
-    if name is None and is_dataset(source):
+    if name is None and is_dataset(source) and pipeline is None:
         return advise_dataset(source, func, workers=workers, threads_per_worker=threads_per_worker,
                               memory_limit=memory_limit, scheduler=scheduler, client=client,
                               keep_whole=keep_whole, depth=depth, probe_overhead=probe_overhead,
@@ -129,6 +138,17 @@ def advise(
         warnings.warn(notes[-1] + " Run with probing for a measured value.", ModelledValueWarning,
                       stacklevel=2)
     base_guess = worker_base or (MODELLED_WORKER_BASELINE_BYTES if res.distributed else 0)
+    if pipeline is not None:
+        from chunkpilot.pipeline.advise import advise_pipeline
+        from chunkpilot.pipeline.rules import GraphLimits
+
+        return advise_pipeline(
+            pipeline, spec, ref, work, res, overhead_seconds_per_task=overhead,
+            overhead_measured=measured, baseline_bytes=base_guess, env=sandbox_env(res),
+            timeout_s=profile_timeout, limits=GraphLimits(warn_tasks, max_tasks),
+            dask_auto_shape=dask_auto_shape(spec), on_sample=on_sample,
+            notes=tuple(notes + list(ref.get("notes", ()))
+                        + _profile_notes_baseline(res, worker_base)))
     prof = profile_function(func, spec, work, res, ref, env=sandbox_env(res),
                             baseline_guess_bytes=base_guess, timeout_s=profile_timeout,
                             on_sample=on_sample)
@@ -140,6 +160,25 @@ def advise(
                            output_ratio=prof.output_ratio)
     return make_plan(spec, work, res, model, dask_auto_shape=dask_auto_shape(spec),
                      notes=tuple(notes))
+
+
+def _profile_notes_baseline(res: Resources, worker_base: int | None) -> list[str]:
+    if res.distributed and worker_base is None:
+        return [f"Worker baseline memory is MODELLED "
+                f"({format_bytes(MODELLED_WORKER_BASELINE_BYTES)}), not measured."]
+    return []
+
+
+def check_pipeline(func: Any, pipeline: Any) -> None:
+    """``pipeline`` must be callable and excludes ``func``."""
+    if func is not None:
+        raise InvalidArgumentError(
+            "Expected either func (per block) or pipeline (whole array). Got both."
+        )
+    if not callable(pipeline):
+        raise InvalidArgumentTypeError(
+            f"Expected pipeline as a callable taking a dask array. Got {type(pipeline).__name__}."
+        )
 
 
 def _one_name(array: str | None, variable: str | None) -> str | None:

@@ -48,6 +48,9 @@ def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--array", "--variable", "array", default=None,
                      help="Array inside a zarr group, or variable inside a netCDF4/HDF5 file."),
         click.option("--func", "func", default=None, help="Per-block function MODULE:FUNC or FILE.py:FUNC."),
+        click.option("--pipeline", "pipeline", default=None,
+                     help="Whole-array pipeline MODULE:FUNC or FILE.py:FUNC (fn(x) -> dask result); "
+                          "not with --func."),
         click.option("--workers", type=int, default=None, help="Worker processes."),
         click.option("--threads-per-worker", type=int, default=None, help="Threads per worker."),
         click.option("--memory-limit", default=None, help="Memory per worker, e.g. 4GiB."),
@@ -64,8 +67,14 @@ def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def advise_kwargs(o: dict[str, Any]) -> dict[str, Any]:
     """Turn CLI option values into keyword arguments of ``chunkpilot.advise``."""
+    if o.get("func") and o.get("pipeline"):
+        raise InvalidArgumentError(
+            f"Expected --func or --pipeline, not both. Got --func {o['func']} and "
+            f"--pipeline {o['pipeline']}."
+        )
     return {
         "func": load_callable(o["func"]) if o["func"] else None,
+        "pipeline": load_callable(o["pipeline"]) if o.get("pipeline") else None,
         "array": o["array"],
         "workers": o["workers"],
         "threads_per_worker": o["threads_per_worker"],

@@ -70,3 +70,15 @@ class ModelledValueWarning(ChunkpilotWarning):
 
 class SampleFailedWarning(ChunkpilotWarning):
     """Some (not all) profiling samples failed; the plan steers around them."""
+
+
+class GraphTooLargeError(ChunkpilotError):
+    """A pipeline's graph at the planned chunks has more tasks than the configured cap."""
+
+
+class GraphSizeWarning(ChunkpilotWarning):
+    """A pipeline's graph is large enough for scheduler overhead to show."""
+
+
+class IntermediateBlowupWarning(ChunkpilotWarning):
+    """A pipeline turns an input chunk into a far larger intermediate chunk."""

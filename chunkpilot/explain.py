@@ -122,7 +122,9 @@ def explanation_lines(plan: Plan) -> list[str]:
         f"{_fmt_s(m.time.slope * MiB)}/MiB (R² {m.time.r2:.2f}); peak memory = "
         f"{m.memory.slope:.2f} x block + {format_bytes(int(m.memory.fixed))} (R² {m.memory.r2:.2f}).",
         f"Scheduler overhead {_fmt_s(m.overhead_seconds_per_task)} per task on "
-        f"'{res.scheduler}' ({overhead_src}); predicted overhead share {c.overhead_fraction:.1%}.",
+        f"'{res.scheduler}' ({overhead_src})"
+        + (f" x {m.tasks_per_chunk:.1f} tasks per chunk" if m.tasks_per_chunk != 1 else "")
+        + f"; predicted overhead share {c.overhead_fraction:.1%}.",
         f"Predicted per task: {_fmt_s(c.seconds_per_task)}, peak {format_bytes(c.peak_bytes_per_task)}. "
         f"Per worker: {format_bytes(c.peak_bytes_per_worker)} = baseline "
         f"{format_bytes(m.baseline_bytes)} + {res.threads_per_worker} thread(s) x (task peak + "
@@ -192,4 +194,5 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "dask_auto_predicted": _eval_dict(plan.dask_auto) if plan.dask_auto else None,
         "current_chunks": [list(ax) for ax in plan.spec.current_chunks or ()] or None,
         "rechunk_advice": _advice_dict(plan),
+        "pipeline": plan.pipeline.to_dict() if plan.pipeline is not None else None,
     }

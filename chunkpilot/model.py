@@ -112,6 +112,8 @@ class CostModel:
     """Smallest failed sample size above every success (the function needs more than it)."""
     output_ratio: float = 1.0
     """Output bytes per input byte (a per-block reduction makes this small)."""
+    tasks_per_chunk: float = 1.0
+    """Scheduler tasks per input chunk (1 for ``map_blocks``; a measured pipeline has more)."""
 
     def task_seconds(self, nbytes: int) -> float:
         return self.time(nbytes)
@@ -133,6 +135,7 @@ class CostModel:
             "samples": [s.to_dict() for s in self.samples],
             "max_ok_bytes": self.max_ok_bytes,
             "output_ratio": self.output_ratio,
+            "tasks_per_chunk": self.tasks_per_chunk,
         }
 
 

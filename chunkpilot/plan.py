@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from chunkpilot.errors import NoFeasiblePlanError
 from chunkpilot.model import CostModel
@@ -82,7 +83,7 @@ def evaluate(
     per_worker = model.baseline_bytes + res.threads_per_worker * (
         peak + IN_FLIGHT_EXTRA_BLOCKS * task_bytes
     )
-    overhead = task_count * model.overhead_seconds_per_task
+    overhead = task_count * model.tasks_per_chunk * model.overhead_seconds_per_task
     wall = overhead + math.ceil(task_count / res.total_threads) * t
     budget = res.target_fraction * res.memory_limit_bytes
     under_failures = model.max_ok_bytes is None or task_bytes < model.max_ok_bytes
@@ -209,6 +210,8 @@ class Plan:
     """How many chunk shapes the search evaluated."""
     next_larger: Evaluation | None = None
     """The next bigger candidate, to show why the search stopped there."""
+    pipeline: Any = None
+    """``chunkpilot.pipeline.report.PipelineReport`` when a whole pipeline was planned."""
 
     @property
     def chunk_shape(self) -> tuple[int, ...]:

@@ -1,0 +1,305 @@
+"""Pure analysis of a dask array graph: what one input chunk turns into.
+
+:func:`layer_records` reads a ``HighLevelGraph`` into plain :class:`LayerRecord` values
+(chunk metadata from each layer's ``collection_annotations``, Blockwise indices, overlap
+depths). :func:`profile_graph` interprets them, relative to the layer holding the
+pipeline's input, as a frozen :class:`GraphProfile`: tasks per input chunk, the largest
+intermediate chunk (blow-up), overlap halos, rechunks, and contraction axes traced back
+to the input's axes. No I/O, no scheduler: records come from a sandbox as JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+#: Count tasks exactly (``len(layer)``) only for layers this small: ``len`` materializes
+#: a lazy Blockwise layer, which takes minutes at a million blocks.
+EXACT_COUNT_MAX_BLOCKS = 20_000
+#: Layer-name prefixes (dask ``key_split``) of contractions, as a hint besides the indices.
+CONTRACTION_NAMES = ("matmul", "tensordot", "dot", "einsum", "_einsum", "vdot")
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRecord:
+    """One graph layer as plain values (JSON-ready)."""
+
+    name: str
+    """Full layer name (``"rechunk-merge-<token>"``)."""
+    prefix: str
+    """Readable operation name (dask ``key_split``), e.g. ``"rechunk-merge"``."""
+    type_name: str
+    """Layer class: ``Blockwise``, ``MaterializedLayer``, ``ArrayOverlapLayer``, ..."""
+    deps: tuple[str, ...]
+    """Names of the layers this one reads."""
+    shape: tuple[int, ...] | None
+    """Shape of the array the layer produces, when it produces one."""
+    chunks: tuple[tuple[int, ...], ...] | None
+    """Its chunks; ``None`` when unknown (NaN chunks, non-array layers)."""
+    itemsize: int | None
+    """Bytes per element of its dtype."""
+    tasks: int
+    """Tasks in the layer (exact when small, else its number of output blocks)."""
+    out_symbols: tuple[str, ...] | None = None
+    """Blockwise output index symbols, one per output axis."""
+    args: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Blockwise array arguments: (layer name, index symbols per argument axis)."""
+    overlap_depth: tuple[tuple[int, int], ...] = ()
+    """(axis, depth) pairs of an ``ArrayOverlapLayer``."""
+
+    @property
+    def chunk_bytes(self) -> int | None:
+        """Bytes of the layer's largest chunk."""
+        if self.chunks is None or self.itemsize is None or any(not c for c in self.chunks):
+            return None
+        return math.prod(max(c) for c in self.chunks) * self.itemsize
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LayerRecord:
+        def tup(v: Any) -> Any:
+            return tuple(tup(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+        return cls(**{k: tup(v) for k, v in d.items()})
+
+
+def _known_chunks(ann: dict[str, Any]) -> tuple[tuple[int, ...], ...] | None:
+    chunks = ann.get("chunks")
+    if chunks is None:
+        return None
+    try:
+        return tuple(tuple(int(c) for c in ax) for ax in chunks)
+    except (TypeError, ValueError):  # NaN chunks (boolean indexing): sizes unknown
+        return None
+
+
+def _depth(d: Any) -> int:
+    """Overlap depth of one axis: an int, or (left, right) for asymmetric overlap."""
+    return max(int(v) for v in d) if isinstance(d, (tuple, list)) else int(d)
+
+
+def layer_records(hlg: Any) -> list[LayerRecord]:
+    """Read every layer of a ``HighLevelGraph`` into a :class:`LayerRecord` (topological order)."""
+    import numpy as np
+    from dask.blockwise import Blockwise
+    from dask.utils import key_split
+
+    order = hlg._toposort_layers() if hasattr(hlg, "_toposort_layers") else list(hlg.layers)
+    out = []
+    for name in order:
+        layer = hlg.layers[name]
+        ann = dict(layer.collection_annotations or {})
+        chunks = _known_chunks(ann)
+        blocks = math.prod(len(c) for c in chunks) if chunks else 1
+        exact = layer.is_materialized() or blocks <= EXACT_COUNT_MAX_BLOCKS
+        dtype = ann.get("dtype")
+        itemsize = int(np.dtype(dtype).itemsize) if dtype is not None else None
+        shape = ann.get("shape")
+        out_symbols: tuple[str, ...] | None = None
+        args: tuple[tuple[str, tuple[str, ...]], ...] = ()
+        if isinstance(layer, Blockwise):
+            out_symbols = tuple(str(s) for s in layer.output_indices)
+            args = tuple((str(n), tuple(str(s) for s in idx))
+                         for n, idx in layer.indices if idx is not None)
+        axes = getattr(layer, "axes", None) if type(layer).__name__ == "ArrayOverlapLayer" else None
+        depth = tuple(sorted((int(a), _depth(d)) for a, d in dict(axes).items())) if axes else ()
+        out.append(LayerRecord(
+            name=str(name), prefix=key_split(name), type_name=type(layer).__name__,
+            deps=tuple(sorted(str(d) for d in hlg.dependencies.get(name, ()))),
+            shape=tuple(int(s) for s in shape) if chunks and shape is not None else None,
+            chunks=chunks, itemsize=itemsize, tasks=len(layer) if exact else blocks,
+            out_symbols=out_symbols, args=args, overlap_depth=depth,
+        ))
+    return out
+
+
+AxisMap = dict[str, tuple[frozenset[int], ...]]
+
+
+def trace_axes(records: Sequence[LayerRecord], input_name: str, input_ndim: int) -> AxisMap:
+    """For each layer downstream of the input: which input axes each of its axes comes from.
+
+    Blockwise layers map axes through their index symbols (transposes, broadcasting);
+    other layers of the same rank as their input keep axis order (rechunk, overlap,
+    slicing); anything else (reshape, dropped axes) is downstream but untraced.
+    """
+    amap: AxisMap = {input_name: tuple(frozenset({i}) for i in range(input_ndim))}
+    for r in records:
+        if r.name in amap or not any(d in amap for d in r.deps):
+            continue
+        nd = len(r.shape) if r.shape is not None else 0
+        axes: list[set[int]] = [set() for _ in range(nd)]
+        if r.out_symbols is not None and len(r.out_symbols) == nd:
+            for arg, idx in r.args:
+                for j, s in enumerate(idx):
+                    if arg in amap and j < len(amap[arg]) and s in r.out_symbols:
+                        axes[r.out_symbols.index(s)] |= amap[arg][j]
+        elif not r.prefix.startswith("reshape"):
+            for d in r.deps:
+                if d in amap and len(amap[d]) == nd:
+                    for i in range(nd):
+                        axes[i] |= amap[d][i]
+        amap[r.name] = tuple(frozenset(a) for a in axes)
+    return amap
+
+
+def contraction_axes(r: LayerRecord, amap: AxisMap) -> frozenset[int] | None:
+    """Input axes a Blockwise layer contracts (matmul/tensordot), or ``None`` if it does not.
+
+    A contraction has two array arguments that each bring an index of their own (the
+    outer dimensions) and share another (the contracted one). Broadcast arithmetic
+    such as ``x + y[None, :]`` fails the first test; ``x * y`` has no own indices.
+    """
+    arrays = [(a, idx) for a, idx in r.args if a in amap]
+    if len(arrays) < 2:
+        return None
+    counts: dict[str, int] = {}
+    for _, idx in arrays:
+        for s in set(idx):
+            counts[s] = counts.get(s, 0) + 1
+    shared = {s for s, n in counts.items() if n >= 2}
+    own = [any(counts[s] == 1 for s in idx) for _, idx in arrays]
+    if not shared or (sum(own) < 2 and not r.prefix.startswith(CONTRACTION_NAMES)):
+        return None
+    axes: set[int] = set()
+    for a, idx in arrays:
+        for j, s in enumerate(idx):
+            if s in shared and j < len(amap[a]):
+                axes |= amap[a][j]
+    return frozenset(axes)
+
+
+@dataclass(frozen=True, slots=True)
+class GraphProfile:
+    """The structure of a pipeline's graph, relative to one input chunking."""
+
+    input_chunk: tuple[int, ...]
+    """Largest input chunk per axis the graph was built with."""
+    input_chunks: int
+    """Number of input chunks."""
+    input_chunk_bytes: int
+    """Bytes of the largest input chunk."""
+    tasks: int
+    """Tasks in the whole (unoptimized) graph."""
+    largest_intermediate_bytes: int
+    """Bytes of the largest chunk of any layer downstream of the input."""
+    largest_intermediate_layer: str
+    """Operation producing it (``key_split`` name)."""
+    blowup: float
+    """``largest_intermediate_bytes`` / input chunk bytes."""
+    overlap_depth: tuple[int, ...]
+    """Overlap depth per input axis (``map_overlap``), 0 where none."""
+    whole_axes: tuple[int, ...]
+    """Input axes that some in-graph rechunk turns into one chunk."""
+    hidden_whole_axes: tuple[int, ...]
+    """Those of ``whole_axes`` merged by a rechunk hidden inside a reshape."""
+    rechunk_targets: tuple[tuple[int, int], ...]
+    """(input axis, chunk length) an in-graph rechunk imposes, besides whole axes."""
+    rechunk_layers: tuple[str, ...]
+    """Rechunk layers downstream of the input (task-based)."""
+    p2p_layers: tuple[str, ...]
+    """Peer-to-peer rechunk/shuffle layers."""
+    reshape_layers: tuple[str, ...]
+    """Reshape layers."""
+    contraction_axes: tuple[int, ...]
+    """Input axes a matmul/tensordot contracts."""
+    contraction_layers: tuple[str, ...]
+    """The contracting layers."""
+    contraction_bytes: int
+    """Largest chunk a contracting layer produces (one partial product), 0 if none."""
+    reduction_layers: tuple[str, ...]
+    """Tree-reduction aggregation layers."""
+
+    @property
+    def tasks_per_input_chunk(self) -> float:
+        return self.tasks / max(self.input_chunks, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["tasks_per_input_chunk"] = self.tasks_per_input_chunk
+        return d
+
+
+def _names(records: Iterable[LayerRecord]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(r.prefix for r in records))
+
+
+def _feeding_reshape(records: Sequence[LayerRecord]) -> set[str]:
+    """Rechunk layers that ``reshape`` inserted: the rechunk chain right before a reshape."""
+    by_name = {r.name: r for r in records}
+    todo = [d for r in records if r.prefix.startswith("reshape") for d in r.deps]
+    found: set[str] = set()
+    while todo:
+        name = todo.pop()
+        r = by_name.get(name)
+        if r is not None and r.prefix.startswith("rechunk") and name not in found:
+            found.add(name)
+            todo.extend(r.deps)
+    return found
+
+
+def profile_graph(records: Sequence[LayerRecord], input_name: str) -> GraphProfile:
+    """Interpret layer records relative to the input layer ``input_name``."""
+    by_name = {r.name: r for r in records}
+    if input_name not in by_name or by_name[input_name].chunks is None:
+        raise ValueError(f"input layer {input_name!r} with known chunks not in the graph")
+    src = by_name[input_name]
+    assert src.chunks is not None and src.shape is not None  # checked above
+    ndim = len(src.shape)
+    amap = trace_axes(records, input_name, ndim)
+    down = [r for r in records if r.name in amap and r.name != input_name]
+    in_bytes = src.chunk_bytes or 1
+    sized = [r for r in down if r.chunk_bytes is not None]
+    big = max(sized, key=lambda r: r.chunk_bytes or 0, default=None)
+    depth = [0] * ndim
+    whole: set[int] = set()
+    hidden_axes: set[int] = set()
+    hidden = _feeding_reshape(down)
+    targets: dict[int, int] = {}
+    contracted: set[int] = set()
+    contractions = []
+    for r in down:
+        for a, d in r.overlap_depth:
+            for s in amap[r.name][a] if a < len(amap[r.name]) else ():
+                depth[s] = max(depth[s], d)
+        if r.prefix.startswith("rechunk") and r.chunks is not None:
+            for i, ax in enumerate(r.chunks):
+                src_axes = amap[r.name][i] if i < len(amap[r.name]) else frozenset()
+                if len(src_axes) != 1:
+                    continue
+                (s,) = src_axes
+                if len(ax) == 1 and len(src.chunks[s]) > 1:
+                    whole.add(s)
+                    if r.name in hidden:
+                        hidden_axes.add(s)
+                elif max(ax) != max(src.chunks[s]):
+                    targets[s] = max(ax)
+        c = contraction_axes(r, amap) if r.out_symbols is not None else None
+        if c is not None:
+            contracted |= c
+            contractions.append(r)
+    rechunks = [r for r in down if r.prefix.startswith("rechunk")]
+    return GraphProfile(
+        input_chunk=tuple(max(c) for c in src.chunks),
+        input_chunks=math.prod(len(c) for c in src.chunks),
+        input_chunk_bytes=in_bytes,
+        tasks=sum(r.tasks for r in records),
+        largest_intermediate_bytes=(big.chunk_bytes or 0) if big else 0,
+        largest_intermediate_layer=big.prefix if big else "",
+        blowup=((big.chunk_bytes or 0) / in_bytes) if big else 0.0,
+        overlap_depth=tuple(depth),
+        whole_axes=tuple(sorted(whole)),
+        hidden_whole_axes=tuple(sorted(hidden_axes)),
+        rechunk_targets=tuple(sorted((s, n) for s, n in targets.items() if s not in whole)),
+        rechunk_layers=_names(r for r in rechunks if "p2p" not in r.prefix),
+        p2p_layers=_names(r for r in down if "p2p" in r.prefix.lower() or "P2P" in r.type_name),
+        reshape_layers=_names(r for r in down if r.prefix.startswith("reshape")),
+        contraction_axes=tuple(sorted(contracted)),
+        contraction_layers=_names(contractions),
+        contraction_bytes=max((r.chunk_bytes or 0 for r in contractions), default=0),
+        reduction_layers=_names(r for r in down if "aggregate" in r.prefix),
+    )

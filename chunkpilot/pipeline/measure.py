@@ -1,0 +1,260 @@
+"""Edge: build and run the user's pipeline in fresh, watched subprocesses.
+
+Each job runs ``chunkpilot.pipeline._child`` under the same watch as the per-block
+profiler (``measure.sandbox``): resident-memory cap, timeout, killed on Ctrl-C.
+Measurements run the pipeline on a sub-array of the real data holding a few input
+chunks along every axis, so overlaps, reductions and contractions behave as on the
+whole array, for several input chunk sizes of the family the planner will search.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from chunkpilot.errors import ProfilingError
+from chunkpilot.measure.sandbox import SampleJob, _crash_record, _watch
+from chunkpilot.model import Sample, fit_line
+from chunkpilot.pipeline.graph import GraphProfile, LayerRecord, profile_graph
+from chunkpilot.plan import IN_FLIGHT_EXTRA_BLOCKS
+from chunkpilot.shapes import halo_shape, shape_for_bytes
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
+from chunkpilot.units import format_bytes
+
+MiB = 2**20
+#: Input chunk sizes measured first; small enough to be safe for any pipeline.
+SMALL_CHUNK_BYTES = (1 * MiB, 4 * MiB)
+#: Input chunks per axis in a measured sub-array (an interior chunk has both neighbours).
+CHUNKS_PER_AXIS = 3
+#: Largest sub-array a measurement reads; bigger chunks get fewer chunks per axis (>= 2).
+SUBARRAY_MAX_BYTES = 256 * MiB
+#: A sub-array run is sized to take about this long at most (the fit extrapolates).
+SUBARRAY_TIME_BUDGET_S = 1.0
+
+
+#: A placeholder graph's structure and the warnings dask gave while building it.
+Built = tuple[GraphProfile, tuple[str, ...]]
+Builds = Sequence[tuple[Sequence[int], Sequence[int]]]
+
+
+def _builds(builds: Builds) -> list[dict[str, Any]]:
+    return [{"shape": list(s), "chunks": list(c)} for s, c in builds]
+
+
+def _parse_builds(r: Mapping[str, Any], dtype: str) -> tuple[Built, ...]:
+    if "builds" not in r:
+        raise ProfilingError(
+            f"Expected the pipeline to build a dask graph from a {dtype} array. "
+            f"Got {r.get('kind')}: {r.get('error')} instead."
+        )
+    return tuple((profile_graph([LayerRecord.from_dict(d) for d in b["layers"]], b["input"]),
+                  tuple(b.get("warnings", ()))) for b in r["builds"])
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One sandboxed run of the pipeline on a sub-array with a given input chunking."""
+
+    sample: Sample
+    """Per input chunk: bytes (halo included), seconds and peak bytes of the sub-array run."""
+    chunk: tuple[int, ...]
+    """Input chunk shape of the run."""
+    graph: GraphProfile | None
+    """The sub-array graph's structure; ``None`` when the run failed."""
+    tasks_per_chunk: float = 1.0
+    """Tasks executed (after dask's optimization) per input chunk."""
+    per_layer: tuple[tuple[str, int, float, int], ...] = ()
+    """(operation, tasks, seconds, largest task peak bytes) per operation."""
+    scaling: Mapping[str, Any] | None = None
+    """Wall/CPU seconds on one thread and on several (threaded run), when measured."""
+    baseline_bytes: int = 0
+    """Resident memory of the idle sandbox once the graph was built."""
+    output_ratio: float = 1.0
+    """Output bytes per input byte."""
+    builds: tuple[Built, ...] = ()
+    """Placeholder graphs built in the same sandbox before the run (see ``graphs``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSandbox:
+    """Runs graph builds and measurements of one pipeline on one source."""
+
+    func_bytes: bytes
+    """The pipeline, cloudpickled."""
+    spec: ArraySpec
+    """The input array."""
+    source: Mapping[str, Any]
+    """Where the data comes from (``sources.describe``'s reference)."""
+    env: Mapping[str, str]
+    """Environment of the workers (BLAS thread pins)."""
+    memory_cap_bytes: int
+    """Kill a job whose resident memory passes this."""
+    timeout_s: float
+    """Kill a job running longer than this."""
+
+    def run(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Run one job; the child's JSON result, or a failure record."""
+        payload = {**payload, "func": self.func_bytes, "sys_path": list(sys.path),
+                   "dtype": self.spec.dtype, "address_space_bytes": self.memory_cap_bytes + 2**30}
+        limits = SampleJob(None, {}, (), self.spec.dtype, self.memory_cap_bytes, self.timeout_s,
+                           self.env)
+        with tempfile.TemporaryDirectory(prefix="chunkpilot-pipeline-") as tmp:
+            job, res, err = (os.path.join(tmp, n) for n in ("job", "result", "err"))
+            with open(job, "wb") as f:
+                pickle.dump(payload, f)
+            env = {**os.environ, **{k: str(v) for k, v in self.env.items()}}
+            with open(err, "wb") as errf:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "chunkpilot.pipeline._child", job, res],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf, env=env,
+                )
+                verdict = _watch(proc, limits)
+            if verdict is not None:
+                return verdict
+            if os.path.exists(res):
+                with open(res) as f:
+                    return dict(json.load(f))
+            return _crash_record(proc.returncode, err)
+
+    def graphs(self, builds: Builds) -> tuple[Built, ...]:
+        """The pipeline's graph on placeholders of each (shape, chunk); raise on failure."""
+        r = self.run({"mode": "graph", "builds": _builds(builds)})
+        if not r.get("ok"):
+            r = {k: v for k, v in r.items() if k != "builds"}
+        return _parse_builds(r, self.spec.dtype)
+
+    def measure(self, spec: ArraySpec, work: WorkSpec, chunk: tuple[int, ...],
+                threads: int = 1, builds: Builds = ()) -> Measurement:
+        """Run the pipeline on a sub-array of ``chunk``-sized input chunks (after ``builds``)."""
+        region = subarray_region(spec, chunk)
+        halo = halo_shape(spec, work, chunk)
+        nbytes = math.prod(halo) * spec.itemsize
+        with tempfile.TemporaryDirectory(prefix="chunkpilot-sub-") as tmp:
+            src = dict(self.source)
+            if src["kind"] == "numpy":
+                path = os.path.join(tmp, "sub.npy")
+                cut = tuple(slice(a, b) for a, b in region)
+                np.save(path, np.ascontiguousarray(src["array"][cut]))
+                src = {"kind": "npy", "path": path}
+            src = {k: v for k, v in src.items() if k != "array"}
+            r = self.run({"mode": "measure", "source": src,
+                          "region": [list(p) for p in region], "chunks": list(chunk),
+                          "threads": threads, "builds": _builds(builds)})
+        # a killed run (memory cap, timeout) reports nothing: the caller builds separately
+        built = _parse_builds(r, spec.dtype) if builds and "builds" in r else ()
+        if not r.get("ok"):
+            return Measurement(Sample(nbytes, halo, error=f"{r.get('kind')}: {r.get('error')}"),
+                               chunk, None, builds=built)
+        n = max(int(r["input_chunks"]), 1)
+        sample = Sample(nbytes, halo, float(r["task_seconds"]) / n, int(r["peak_bytes"]))
+        records = [LayerRecord.from_dict(d) for d in r["records"]]
+        return Measurement(
+            sample, chunk, profile_graph(records, r["input"]), int(r["tasks"]) / n,
+            tuple((k, int(v[0]), float(v[1]), int(v[2])) for k, v in r["per_layer"].items()),
+            r.get("scaling"), int(r["baseline_bytes"]),
+            float(r["output_nbytes"]) / max(int(r["input_nbytes"]), 1), built,
+        )
+
+
+def subarray_region(spec: ArraySpec, chunk: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """A region near the centre spanning up to ``CHUNKS_PER_AXIS`` chunks per axis, chunk-aligned.
+
+    Examples
+    --------
+    >>> subarray_region(ArraySpec((1000, 50), "float64"), (100, 50))
+    ((300, 600), (0, 50))
+    """
+    per = CHUNKS_PER_AXIS
+    while per > 2 and math.prod(min(n, per * c) for n, c in zip(spec.shape, chunk, strict=True)) * \
+            spec.itemsize > SUBARRAY_MAX_BYTES:
+        per -= 1
+    out = []
+    for n, c in zip(spec.shape, chunk, strict=True):
+        extent = min(n, per * c)
+        start = (n - extent) // 2 // c * c
+        out.append((start, start + extent))
+    return tuple(out)
+
+
+def rebase(m: Measurement, spec: ArraySpec, work: WorkSpec) -> Measurement | None:
+    """``m`` as a sample of ``work``'s family (halo bytes per its depth), or ``None`` if its
+    chunk breaks that family's rules (an axis not whole, a chunk under the depth)."""
+    c = m.chunk
+    if any(c[i] != spec.shape[i] for i in work.keep_whole) or any(
+            ci < d and ci != n for ci, d, n in zip(c, work.depth, spec.shape, strict=True)):
+        return None
+    halo = halo_shape(spec, work, c)
+    s = m.sample
+    sample = Sample(math.prod(halo) * spec.itemsize, halo, s.seconds, s.peak_bytes, s.error)
+    return dataclasses.replace(m, sample=sample)
+
+
+def measure_family(
+    box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, res: Resources, *,
+    baseline_guess_bytes: int, threads: int = 1,
+    on_sample: Callable[[Sample], None] | None = None, done: Sequence[Measurement] = (),
+) -> list[Measurement]:
+    """Measure at least three input chunk sizes of ``work``'s chunk family; raise if none runs.
+
+    ``done`` holds measurements already made that fit this family (see :func:`rebase`).
+    """
+    out: list[Measurement] = [r for r in (rebase(m, spec, work) for m in done) if r is not None]
+    seen: set[tuple[int, ...]] = {m.chunk for m in out}
+
+    def measure(target: float, scale: bool = False) -> bool:
+        chunk = shape_for_bytes(spec, work, target)
+        near = [m for m in out if abs(math.log(math.prod(m.chunk) * spec.itemsize / target)) < 0.4]
+        if chunk in seen or near:  # already measured (or as good as)
+            return all(m.sample.ok for m in near + [m for m in out if m.chunk == chunk])
+        seen.add(chunk)
+        m = box.measure(spec, work, chunk, threads if scale else 1)
+        out.append(m)
+        if on_sample is not None:
+            on_sample(m.sample)
+        return m.sample.ok
+
+    smalls = sorted({min(b, spec.nbytes / 8) for b in SMALL_CHUNK_BYTES})
+    for i, b in enumerate(smalls):
+        if not measure(b, scale=i == len(smalls) - 1):
+            break
+    ok = [m.sample for m in out if m.sample.ok]
+    if not ok:
+        first = out[0].sample
+        raise ProfilingError(
+            f"Expected the pipeline to run on a sub-array of {format_bytes(first.nbytes)} input "
+            f"chunks {out[0].chunk}. Got {first.error} instead."
+        )
+    top = _largest_worth_measuring(ok, spec, res, baseline_guess_bytes)
+    biggest = max(s.nbytes for s in ok)
+    if top > biggest * 1.5:  # a midpoint only when the fit would extrapolate far
+        for b in ((math.sqrt(biggest * top), top) if top > 16 * biggest else (top,)):
+            if not measure(b):
+                break
+    if len([m for m in out if m.sample.ok]) < 3:
+        measure(max(min(s.nbytes for s in ok) / 4, spec.itemsize))
+    return sorted(out, key=lambda m: m.sample.nbytes)
+
+
+def _largest_worth_measuring(
+    ok: list[Sample], spec: ArraySpec, res: Resources, baseline: int
+) -> float:
+    """The biggest input chunk the memory bound could allow, capped by time and sub-array size."""
+    mem = fit_line([s.nbytes for s in ok], [s.peak_bytes or 0 for s in ok])
+    t = fit_line([s.nbytes for s in ok], [s.seconds or 0.0 for s in ok])
+    budget = res.target_fraction * res.memory_limit_bytes - baseline
+    per_byte = max(mem.slope, 1.0) + IN_FLIGHT_EXTRA_BLOCKS
+    by_memory = (budget / res.threads_per_worker - mem.fixed) / per_byte
+    sub_chunks = 2 ** spec.ndim  # the fewest chunks a big sub-array holds
+    by_time = (SUBARRAY_TIME_BUDGET_S / sub_chunks - t.fixed) / t.slope if t.slope > 0 else math.inf
+    return max(0.0, min(by_memory, by_time, SUBARRAY_MAX_BYTES / sub_chunks, spec.nbytes / 4))

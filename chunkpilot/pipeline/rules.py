@@ -1,0 +1,176 @@
+"""Pure rules that turn a pipeline's graph and measurements into planning inputs and advice.
+
+Which chunk families to measure (keep an axis whole so an in-graph rechunk disappears),
+the pipeline cost model, graph-size limits, and the worker-layout verdict from the
+one-thread vs many-threads run. Ints, tuples, frozen values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chunkpilot.errors import InvalidArgumentError
+from chunkpilot.model import CostModel, Sample, fit_cost_model
+from chunkpilot.pipeline.graph import GraphProfile
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
+from chunkpilot.units import format_bytes
+
+#: Below this one-thread wall time a scaling run is too short to judge.
+MIN_SCALING_SECONDS = 0.3
+#: Parallel efficiency under which the work "does not scale with threads".
+MIN_THREAD_EFFICIENCY = 0.6
+#: An axis-whole family is skipped when its smallest chunk needs more than this share of
+#: a thread's memory budget (the pipeline multiplies it further).
+WHOLE_AXIS_BUDGET_SHARE = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class GraphLimits:
+    """Graph-size and blow-up thresholds (configurable through ``advise``)."""
+
+    warn_tasks: int = 100_000
+    """Warn above this many tasks: the scheduler's own overhead starts to show."""
+    max_tasks: int = 1_000_000
+    """Refuse above this many tasks: the scheduler itself struggles there."""
+    blowup_factor: float = 8.0
+    """Warn when an intermediate chunk is this many times the input chunk."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.warn_tasks <= self.max_tasks:
+            raise InvalidArgumentError(
+                f"Expected 0 < warn_tasks <= max_tasks. Got {self.warn_tasks} and {self.max_tasks}."
+            )
+        if self.blowup_factor <= 1:
+            raise InvalidArgumentError(f"Expected blowup_factor > 1. Got {self.blowup_factor}.")
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """A family of input chunk shapes to measure and plan, and why."""
+
+    label: str
+    """``"no-rechunk"`` or ``"split"``."""
+    work: WorkSpec
+    """Axes kept whole and overlap depth for this family."""
+    reason: str
+    """One sentence for the explanation."""
+
+
+def smallest_chunk_bytes(spec: ArraySpec, keep_whole: Sequence[int], depth: Sequence[int]) -> int:
+    """Bytes of the smallest chunk with ``keep_whole`` axes whole and others >= depth."""
+    return spec.itemsize * math.prod(
+        n if i in keep_whole else max(1, min(n, d))
+        for i, (n, d) in enumerate(zip(spec.shape, depth, strict=True))
+    )
+
+
+def families(spec: ArraySpec, work: WorkSpec, graph: GraphProfile, res: Resources) -> list[Family]:
+    """Families to try, best guess first; the plain split family always comes last."""
+    depth = tuple(max(a, b) for a, b in zip(work.depth, graph.overlap_depth, strict=True))
+    base = dataclasses.replace(work, depth=depth)  # keeps any other field (drop_axis)
+    budget = res.target_fraction * res.memory_limit_bytes / res.threads_per_worker
+    out: list[Family] = []
+
+    def add(label: str, axes: set[int], reason: str) -> None:
+        kw = tuple(sorted(set(work.keep_whole) | axes))
+        if smallest_chunk_bytes(spec, kw, depth) <= WHOLE_AXIS_BUDGET_SHARE * budget:
+            out.append(Family(label, dataclasses.replace(base, keep_whole=kw), reason))
+
+    whole = set(graph.whole_axes) - set(work.keep_whole)
+    if whole:
+        add("no-rechunk", whole,
+            f"The pipeline rechunks axis {_axes(whole)} into one chunk; input chunks with "
+            f"{'that axis' if len(whole) == 1 else 'those axes'} whole make that rechunk a no-op.")
+    out.append(Family("split", base, "Input chunks split along every free axis."))
+    return out
+
+
+def _axes(axes: Any) -> str:
+    return ", ".join(str(a) for a in sorted(axes))
+
+
+def pipeline_model(
+    samples: Sequence[Sample], tasks_per_chunk: float, *, overhead_seconds_per_task: float,
+    overhead_measured: bool, baseline_bytes: int, output_ratio: float,
+) -> CostModel:
+    """The planner's cost model, per input chunk: all its tasks' time and the run's peak."""
+    model = fit_cost_model(samples, overhead_seconds_per_task=overhead_seconds_per_task,
+                           overhead_measured=overhead_measured, baseline_bytes=baseline_bytes,
+                           output_ratio=output_ratio)
+    return dataclasses.replace(model, tasks_per_chunk=max(tasks_per_chunk, 1.0))
+
+
+def scale_memory(model: CostModel, factor: float) -> CostModel:
+    """``model`` with its memory slope multiplied (a full-size blow-up the sub-array missed)."""
+    mem = dataclasses.replace(model.memory, slope=model.memory.slope * factor)
+    return dataclasses.replace(model, memory=mem)
+
+
+def fit_task_exponents(
+    base_counts: tuple[int, ...], base_tasks: int, grown: Sequence[tuple[int, int, int]]
+) -> tuple[float, ...]:
+    """Per-axis exponents ``p`` of ``tasks ~ prod(n_i ** p_i)`` (``n_i`` chunks along axis i).
+
+    ``grown`` holds ``(axis, chunks along it, tasks)`` from graphs built with more chunks
+    along one axis. Elementwise work gives 1 per axis; ``x @ x.T`` gives 2 on the kept axis.
+
+    Examples
+    --------
+    >>> fit_task_exponents((3, 3), 90, [(0, 6, 360), (1, 6, 180)])
+    (2.0, 1.0)
+    """
+    p = [1.0] * len(base_counts)
+    for axis, n, tasks in grown:
+        if n > base_counts[axis] and tasks > 0 and base_tasks > 0:
+            grow = math.log(tasks / base_tasks) / math.log(n / base_counts[axis])
+            p[axis] = max(0.0, min(3.0, grow))
+    return tuple(p)
+
+
+def estimate_tasks(
+    base_counts: tuple[int, ...], base_tasks: int, exponents: Sequence[float],
+    shape: Sequence[int], chunk: Sequence[int],
+) -> int:
+    """Tasks of the pipeline on the full array with ``chunk``, scaled from a small graph.
+
+    Examples
+    --------
+    >>> estimate_tasks((3, 3), 90, (2.0, 1.0), (600, 600), (100, 100))  # 90 * 2**2 * 2
+    720
+    """
+    total = float(base_tasks)
+    for b, p, n, c in zip(base_counts, exponents, shape, chunk, strict=True):
+        total *= (math.ceil(n / c) / max(b, 1)) ** p
+    return int(round(total))
+
+
+def layout_advice(
+    scaling: Mapping[str, Any] | None, res: Resources
+) -> tuple[float | None, str | None]:
+    """(parallel efficiency, advice) from one run on one thread and one on several."""
+    if not scaling or scaling["sync_wall_seconds"] < MIN_SCALING_SECONDS:
+        return None, None
+    threads = int(scaling["threads"])
+    wall = max(float(scaling["threaded_wall_seconds"]), 1e-9)
+    efficiency = float(scaling["sync_wall_seconds"]) / wall / threads
+    if efficiency >= MIN_THREAD_EFFICIENCY:
+        return efficiency, None
+    busy = float(scaling["threaded_cpu_seconds"]) / wall  # cores kept busy on average
+    procs = res.workers * res.threads_per_worker
+    each = format_bytes(res.memory_limit_bytes // max(res.threads_per_worker, 1))
+    layout = f"{procs} worker processes x 1 thread (memory_limit {each} each)"
+    head = (f"Work does not scale with threads: {threads} threads ran at {efficiency:.0%} parallel "
+            f"efficiency ({busy:.1f} cores busy).")
+    if busy < 1 + (threads - 1) * 0.3:
+        return efficiency, (f"{head} It holds the GIL (pure-Python code); use more processes with "
+                            f"fewer threads: {layout}.")
+    if busy > threads * 1.3:
+        return efficiency, (f"{head} BLAS/OpenMP threads oversubscribe the cores; set "
+                            "OMP_NUM_THREADS=1 (and OPENBLAS/MKL_NUM_THREADS=1) for workers, "
+                            f"or use {layout}.")
+    return efficiency, (f"{head} Threads contend (memory bandwidth or locks); prefer {layout}, "
+                        "with OMP_NUM_THREADS=1.")

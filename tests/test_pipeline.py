@@ -1,0 +1,173 @@
+"""advise(pipeline=...) end to end: real dask pipelines on real zarr data, each plan then run
+on a real LocalCluster with a tight memory limit, which must finish without worker restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import warnings
+
+import dask.array as da
+import distributed
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import zarr
+
+import chunkpilot
+from chunkpilot.cli import main as cli_main
+from chunkpilot.errors import IntermediateBlowupWarning
+
+pytestmark = pytest.mark.cluster
+
+#: Per worker: an idle worker takes ~130 MiB, so ~100 MiB are left for one thread's tasks.
+MEMORY_LIMIT = 400 * 2**20
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  memory_limit=MEMORY_LIMIT, dashboard_address="127.0.0.1:0",
+                                  ) as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+def _store(path, shape, chunks, seed=0):
+    z = zarr.open_array(str(path), mode="w", shape=shape, chunks=chunks, dtype="f8")
+    z[:] = np.random.default_rng(seed).standard_normal(shape)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def store2d(tmp_path_factory):
+    """32 MiB: dask auto would take it as one chunk, too big for a filter on these workers."""
+    return _store(tmp_path_factory.mktemp("pipe") / "a.zarr", (2048, 2048), (256, 256))
+
+
+def gaussian(x):
+    return x.map_overlap(ndi.gaussian_filter, depth=8, boundary="reflect", sigma=2)
+
+
+def gram(x):
+    return x.T @ x
+
+
+def standardize(x):
+    return (x - x.mean(axis=0)) / x.std(axis=0)
+
+
+def spectrum(x):
+    return abs(da.fft.rfft(x.rechunk({1: -1}), axis=1))
+
+
+def stack_space(x):
+    return x.reshape(x.shape[0], -1).mean(axis=1)
+
+
+def _run(client, pipeline, path, chunks, tmp_path):
+    """Run the pipeline at ``chunks``; big arrays are stored (as users would), not gathered."""
+    before = client.run(os.getpid)
+    out = pipeline(da.from_zarr(path, chunks=chunks))
+    if out.nbytes > 2**20:
+        da.to_zarr(out, str(tmp_path / "out.zarr"))
+        result = zarr.open_array(str(tmp_path / "out.zarr"), mode="r")
+    else:
+        result = client.compute(out).result()
+    assert client.run(os.getpid) == before, "a worker restarted"
+    return result
+
+
+def _budget(plan):
+    return plan.resources.target_fraction * plan.resources.memory_limit_bytes
+
+
+def test_map_overlap_filter_plan_respects_depth(client, store2d, tmp_path):
+    plan = chunkpilot.advise(store2d, pipeline=gaussian, client=client)
+    assert plan.work.depth == (8, 8)
+    assert plan.pipeline.analysis.overlap_depth == (8, 8)
+    assert all(c >= 8 for c in plan.chunk_shape) and plan.chosen.meets_depth
+    assert plan.chosen.task_bytes > plan.chosen.task_count and plan.chosen.fits_memory
+    assert plan.chosen.task_bytes > np.prod(plan.chunk_shape) * 8  # halo included
+    assert "Overlap depth (8, 8)" in plan.explain()
+    assert plan.model.tasks_per_chunk > 1
+    assert plan.chunk_shape != (2048, 2048)  # auto's single chunk does not fit
+    out = _run(client, gaussian, store2d, plan.chunks, tmp_path)
+    x = zarr.open_array(store2d, mode="r")
+    np.testing.assert_allclose(out[1000:1010, 500:510],
+                               ndi.gaussian_filter(x[900:1110, 400:610], sigma=2)[100:110, 100:110])
+
+
+def test_matmul_contraction_axis_and_memory_bound(client, store2d, tmp_path):
+    plan = chunkpilot.advise(store2d, pipeline=gram, client=client)
+    report = plan.pipeline
+    assert report.analysis.contraction_axes == (0,)
+    assert report.analysis.contraction_layers == ("matmul",)
+    assert report.family == "split"
+    assert report.graph.contraction_bytes > 0
+    assert plan.chosen.peak_bytes_per_worker <= _budget(plan)
+    plan.validate()
+    assert "Contraction (matmul) over input axis 0 is the memory hot spot" in plan.explain()
+    out = _run(client, gram, store2d, plan.chunks, tmp_path)
+    x = zarr.open_array(store2d, mode="r")[:, :64]
+    np.testing.assert_allclose(np.asarray(out)[:64, :64], x.T @ x, rtol=1e-9, atol=1e-6)
+
+
+def test_reduction_along_an_axis(client, store2d, tmp_path):
+    plan = chunkpilot.advise(store2d, pipeline=standardize, client=client)
+    assert set(plan.pipeline.analysis.reduction_layers) >= {"mean_agg-aggregate"}
+    assert plan.chosen.fits_memory and plan.pipeline.family == "split"
+    out = _run(client, standardize, store2d, plan.chunks, tmp_path)
+    np.testing.assert_allclose(np.asarray(out[:, 7]).std(), 1.0)
+
+
+def test_in_graph_rechunk_is_made_unnecessary_through_the_cli(client, store2d, tmp_path, capsys):
+    """The CLI end to end, on the test cluster by address: --pipeline FILE.py:FUNC --json."""
+    (tmp_path / "pipes.py").write_text(textwrap.dedent("""
+        import dask.array as da
+
+        def spectrum(x):
+            return abs(da.fft.rfft(x.rechunk({1: -1}), axis=1))
+    """))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", chunkpilot.ChunkpilotWarning)
+        cli_main(["advise", store2d, "--pipeline", f"{tmp_path}/pipes.py:spectrum",
+                  "--scheduler", client.scheduler.address, "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    report = doc["pipeline"]
+    assert report["analysis"]["whole_axes"] == [1]
+    assert report["family"] == "no-rechunk"
+    assert doc["chunks"][1] == 2048 and doc["keep_whole"] == [1]
+    assert report["graph"]["rechunk_layers"] == []
+    assert any("rechunk is a no-op" in line for line in doc["explanation"])
+    chunks = tuple(tuple(c) for c in doc["chunks_full"])
+    assert _run(client, spectrum, store2d, chunks, tmp_path).shape == (2048, 1025)
+
+
+def test_reshape_blowup_is_warned_and_avoided(client, tmp_path):
+    path = _store(tmp_path / "cube.zarr", (64, 256, 256), (8, 32, 32))
+    with pytest.warns(IntermediateBlowupWarning, match="reshape merges input axis 2"):
+        plan = chunkpilot.advise(path, pipeline=stack_space, client=client)
+    assert plan.pipeline.analysis.hidden_whole_axes == (2,)
+    assert plan.chunk_shape[2] == 256  # the merged axis whole: reshape needs no rechunk
+    assert plan.pipeline.graph.rechunk_layers == ()
+    assert any("reshape merges input axis 2" in n for n in plan.notes)
+    out = _run(client, stack_space, path, plan.chunks, tmp_path)
+    x = zarr.open_array(path, mode="r")
+    np.testing.assert_allclose(out[:3], x[:3].reshape(3, -1).mean(axis=1))
+
+
+def test_cli_func_and_pipeline_are_exclusive(store2d, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli_main(["advise", store2d, "--func", "numpy:abs", "--pipeline", "numpy:abs"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("chunkpilot: error: Expected --func or --pipeline, not both. "
+                   "Got --func numpy:abs and --pipeline numpy:abs.")
+
+
+def test_api_func_and_pipeline_are_exclusive(store2d):
+    with pytest.raises(chunkpilot.ChunkpilotError, match="Expected either func .* Got both"):
+        chunkpilot.advise(store2d, np.abs, pipeline=gram)
+    with pytest.raises(TypeError, match="Expected pipeline as a callable"):
+        chunkpilot.advise(store2d, pipeline="gram")

@@ -166,6 +166,13 @@ def test_cli_func_and_pipeline_are_exclusive(store2d, capsys):
                    "Got --func numpy:abs and --pipeline numpy:abs.")
 
 
+def test_a_pipeline_without_dask_output_is_one_clear_error(store2d):
+    with pytest.raises(chunkpilot.ChunkpilotError, match=r"Expected the pipeline to build a dask "
+                       r"graph .* Got exception: TypeError: .*got ndarray instead\.$"):
+        chunkpilot.advise(store2d, pipeline=np.asarray, scheduler="threads",
+                          threads_per_worker=1, memory_limit="1GiB")
+
+
 def test_api_func_and_pipeline_are_exclusive(store2d):
     with pytest.raises(chunkpilot.ChunkpilotError, match="Expected either func .* Got both"):
         chunkpilot.advise(store2d, np.abs, pipeline=gram)

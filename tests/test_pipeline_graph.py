@@ -144,6 +144,11 @@ def _scaling(threads, sync, wall, cpu):
 )
 def test_layout_advice(scaling, expect):
     _, advice = layout_advice(scaling, Resources(1, 4, 2**30, "threads"))
+    if scaling is not None and expect is not None:  # a contraction with BLAS not pinned
+        blas = layout_advice({**scaling, "blas_env": {}}, Resources(1, 4, 2**30, "threads"), True)
+        assert "OMP_NUM_THREADS=1" in blas[1]
+        pinned = {**scaling, "blas_env": {"OMP_NUM_THREADS": "1"}}
+        assert layout_advice(pinned, Resources(1, 4, 2**30, "threads"), True)[1] == advice
     if expect is None:
         assert advice is None
     else:

@@ -37,7 +37,7 @@ def _collections(out: Any) -> list[Any]:
     if not colls:
         raise TypeError(
             "Expected the pipeline to return dask collections (a dask array, a dask scalar or "
-            f"a tuple of them). Got {type(out).__name__} instead."
+            f"a tuple of them), got {type(out).__name__}"
         )
     return list(colls)
 

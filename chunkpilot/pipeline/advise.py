@@ -168,7 +168,8 @@ def advise_pipeline(
     ok = [m for m in ms if m.sample.ok]
     top = max(ok, key=lambda m: m.sample.nbytes)
     scaled = [m for m in ms if m.scaling]
-    eff, advice = layout_advice(scaled[0].scaling if scaled else None, res)
+    eff, advice = layout_advice(scaled[0].scaling if scaled else None, res,
+                                uses_blas=bool(an.graph.contraction_axes))
     report = PipelineReport(
         family=fam.label, family_reason=fam.reason, families_tried=tuple(tried),
         analysis_chunk=an.chunk, analysis=an.graph, graph=graph, auto_graph=auto_graph,

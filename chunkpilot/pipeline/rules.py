@@ -149,9 +149,13 @@ def estimate_tasks(
 
 
 def layout_advice(
-    scaling: Mapping[str, Any] | None, res: Resources
+    scaling: Mapping[str, Any] | None, res: Resources, uses_blas: bool = False
 ) -> tuple[float | None, str | None]:
-    """(parallel efficiency, advice) from one run on one thread and one on several."""
+    """(parallel efficiency, advice) from one run on one thread and one on several.
+
+    ``uses_blas``: the graph contracts (matmul/tensordot), so with BLAS thread pools not
+    pinned to 1 a poor scaling is blamed on them even when the cores cannot show it.
+    """
     if not scaling or scaling["sync_wall_seconds"] < MIN_SCALING_SECONDS:
         return None, None
     threads = int(scaling["threads"])
@@ -165,12 +169,14 @@ def layout_advice(
     layout = f"{procs} worker processes x 1 thread (memory_limit {each} each)"
     head = (f"Work does not scale with threads: {threads} threads ran at {efficiency:.0%} parallel "
             f"efficiency ({busy:.1f} cores busy).")
-    if busy < 1 + (threads - 1) * 0.3:
-        return efficiency, (f"{head} It holds the GIL (pure-Python code); use more processes with "
-                            f"fewer threads: {layout}.")
-    if busy > threads * 1.3:
+    env = scaling.get("blas_env") or {}
+    pinned = any(env.get(k) == "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"))
+    if busy > threads * 1.3 or (uses_blas and not pinned):
         return efficiency, (f"{head} BLAS/OpenMP threads oversubscribe the cores; set "
                             "OMP_NUM_THREADS=1 (and OPENBLAS/MKL_NUM_THREADS=1) for workers, "
                             f"or use {layout}.")
+    if busy < 1 + (threads - 1) * 0.3:
+        return efficiency, (f"{head} It holds the GIL (pure-Python code); use more processes with "
+                            f"fewer threads: {layout}.")
     return efficiency, (f"{head} Threads contend (memory bandwidth or locks); prefer {layout}, "
                         "with OMP_NUM_THREADS=1.")

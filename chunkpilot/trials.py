@@ -56,6 +56,38 @@ class HDF5Reader:
             return np.asarray(f[self.name][key], dtype=self.dtype)
 
 
+class CheckedReader:
+    """Wrap a store's array so a corrupt or truncated chunk raises :class:`StoreReadError`.
+
+    Dask reports a worker's exception as it is; a codec error from deep inside zarr would
+    read as the user's bug. Picklable whenever the wrapped array is.
+    """
+
+    def __init__(self, array: Any, path: str) -> None:
+        self.array, self.path = array, path
+        self.shape, self.dtype, self.ndim = tuple(array.shape), np.dtype(array.dtype), array.ndim
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        from chunkpilot.errors import StoreReadError
+
+        try:
+            return np.asarray(self.array[key])
+        except MemoryError:
+            raise
+        except Exception as e:
+            raise StoreReadError(
+                f"Expected readable chunks in {self.path!r}. Got {type(e).__name__}: {e} while "
+                f"reading {_region(key)}: the store is corrupt or truncated (rewrite or "
+                "re-download it)."
+            ) from e
+
+
+def _region(key: Any) -> str:
+    if isinstance(key, tuple) and all(isinstance(k, slice) for k in key):
+        return "[" + ", ".join(f"{k.start or 0}:{k.stop}" for k in key) + "]"
+    return repr(key)
+
+
 def source_array(source: Any, ref: Mapping[str, Any], chunk: tuple[int, ...],
                  array: str | None = None) -> Any:
     """The input as a dask array with ``chunk`` chunks, read lazily (stores read-only)."""
@@ -65,10 +97,12 @@ def source_array(source: Any, ref: Mapping[str, Any], chunk: tuple[int, ...],
         import zarr
 
         z = zarr.open_array(ref["path"], mode="r", path=ref.get("array") or None)
-        return da.from_array(z, chunks=chunk, asarray=True, inline_array=False)
+        return da.from_array(CheckedReader(z, ref["path"]), chunks=chunk, asarray=True,
+                             inline_array=False)
     if ref["kind"] == "hdf5":
-        return da.from_array(HDF5Reader(ref["path"], ref["array"], ref.get("astype")), chunks=chunk,
-                             asarray=True, inline_array=True)
+        reader = HDF5Reader(ref["path"], ref["array"], ref.get("astype"))
+        return da.from_array(CheckedReader(reader, ref["path"]), chunks=chunk, asarray=True,
+                             inline_array=True)
     if ref["kind"] == "numpy":
         return da.from_array(ref["array"], chunks=chunk)
     data = source
@@ -88,3 +122,25 @@ def trial_collection(x: Any, func: Callable[[Any], Any] | None, work: WorkSpec) 
                              chunks=tuple((1,) * len(c) for c in x.chunks))
     return x.map_blocks(_summary, user_func=func, ndim=ndim, dtype="f8",
                         chunks=tuple((1,) * len(c) for c in x.chunks))
+
+
+def pipeline_collections(out: Any) -> list[Any]:
+    """The pipeline's outputs, each array reduced to one number per block (no data shipped)."""
+    from dask.base import unpack_collections
+
+    from chunkpilot.errors import InvalidArgumentTypeError
+
+    colls, _ = unpack_collections(out)
+    if not colls:
+        raise InvalidArgumentTypeError(
+            "Expected the pipeline to return dask collections (a dask array, a dask scalar or "
+            f"a tuple of them). Got {type(out).__name__} instead."
+        )
+    summaries = []
+    for c in colls:
+        if getattr(c, "ndim", 0) and hasattr(c, "map_blocks"):
+            summaries.append(c.map_blocks(_summary, user_func=None, ndim=c.ndim, dtype="f8",
+                                          chunks=tuple((1,) * len(ax) for ax in c.chunks)))
+        else:
+            summaries.append(c)
+    return summaries

@@ -178,3 +178,15 @@ def test_api_func_and_pipeline_are_exclusive(store2d):
         chunkpilot.advise(store2d, np.abs, pipeline=gram)
     with pytest.raises(TypeError, match="Expected pipeline as a callable"):
         chunkpilot.advise(store2d, pipeline="gram")
+
+
+def test_tune_a_pipeline_on_the_shared_cluster(client, store2d):
+    """tune(pipeline=...) runs the whole pipeline per trial and keeps the depth rule."""
+    result = chunkpilot.tune(store2d, pipeline=gaussian, client=client, max_trials=2, whole=True)
+    assert 1 <= len(result.trials) <= 2
+    assert not any(t.observation.restarts or t.observation.error for t in result.trials)
+    assert min(result.chunk_shape) >= 8  # at least the overlap depth
+    assert result.plan.pipeline is not None
+    # every trial ran the pipeline's own tasks, not a per-block stand-in
+    groups = {r.group for t in result.trials for r in t.observation.tasks}
+    assert any("overlap" in g or "gaussian" in g for g in groups), groups

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,7 +16,7 @@ from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError, Mo
 from chunkpilot.measure.overhead import probe_overhead, worker_baseline_bytes
 from chunkpilot.measure.profile import Profile, profile_function
 from chunkpilot.model import DEFAULT_OVERHEAD_S, Sample, fit_cost_model
-from chunkpilot.plan import Plan, make_plan
+from chunkpilot.plan import Plan, check_smallest_block, make_plan
 from chunkpilot.resources import resolve_resources
 from chunkpilot.sources import describe, dask_auto_shape
 from chunkpilot.types import ArraySpec, Resources, WorkSpec, normalize_axes, parse_depth
@@ -26,10 +27,20 @@ from chunkpilot.xarray_support import advise_dataset, is_dataset
 MODELLED_WORKER_BASELINE_BYTES = 160 * 2**20
 
 
-def build_work(spec: ArraySpec, keep_whole: Any = (), depth: Any = None) -> WorkSpec:
-    """Validate keep_whole/depth against the array (axis numbers or dim names)."""
+def build_work(spec: ArraySpec, keep_whole: Any = (), depth: Any = None,
+               drop_axis: Any = ()) -> WorkSpec:
+    """Validate keep_whole/depth/drop_axis against the array (axis numbers or dim names)."""
     kw = normalize_axes(keep_whole, spec.ndim, spec.dims, "keep_whole")
-    return WorkSpec(spec.ndim, kw, parse_depth(depth, spec.ndim, spec.dims))
+    drop = normalize_axes(drop_axis, spec.ndim, spec.dims, "drop_axis")
+    return WorkSpec(spec.ndim, kw, parse_depth(depth, spec.ndim, spec.dims), drop)
+
+
+def check_timeout(value: Any, name: str) -> float:
+    """A positive, finite number of seconds, or :class:`InvalidArgumentError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise InvalidArgumentError(f"Expected {name} as a positive number of seconds. "
+                                   f"Got {value!r} instead.")
+    return float(value)
 
 
 def check_func(func: Any) -> Callable[[Any], Any] | None:
@@ -85,6 +96,7 @@ def advise(
     client: Any = None,
     keep_whole: Any = (),
     depth: Any = None,
+    drop_axis: Any = (),
     probe_overhead: bool = True,
     profile_timeout: float = 60.0,
     on_sample: Callable[[Sample], None] | None = None,
@@ -108,6 +120,10 @@ def advise(
         Which scheduler will run the work (its overhead is probed).
     keep_whole : axes (ints or dim names) that must not be split.
     depth : overlap depth per axis, as ``map_overlap`` takes it.
+    drop_axis : axes (ints or dim names) the function's output lacks, as ``map_blocks``
+        takes them. Each profiled output must have the block's ndim minus these (lengths
+        may change); anything else is a :class:`ProfilingError`.
+    profile_timeout : seconds one profiling sample may run before it is killed.
     pipeline : callable, optional
         ``fn(x)`` taking the whole dask array and returning what you would compute (dask
         array, scalar, tuple); plans its input chunks (see docs/pipelines.md). Not with func.
@@ -119,18 +135,25 @@ def advise(
         ``plan.chunks`` for ``x.rechunk(plan.chunks)``; ``plan.explain()`` for the reasons.
     """
     func = check_func(func)
+    profile_timeout = check_timeout(profile_timeout, "profile_timeout")
     if pipeline is not None:
         check_pipeline(func, pipeline)
     name = _one_name(array, variable)
     if name is None and is_dataset(source) and pipeline is None:
+        if drop_axis:
+            raise InvalidArgumentError(
+                f"Expected variable=NAME with drop_axis={drop_axis!r}: variables of a Dataset "
+                "differ in dims. Got a whole Dataset instead."
+            )
         return advise_dataset(source, func, workers=workers, threads_per_worker=threads_per_worker,
                               memory_limit=memory_limit, scheduler=scheduler, client=client,
                               keep_whole=keep_whole, depth=depth, probe_overhead=probe_overhead,
                               profile_timeout=profile_timeout, on_sample=on_sample)
     spec, ref = describe(source, array=name)
-    work = build_work(spec, keep_whole, depth)
+    work = build_work(spec, keep_whole, depth, drop_axis)
     res = resolve_resources(scheduler, workers=workers, threads_per_worker=threads_per_worker,
                             memory_limit=memory_limit, client=client)
+    check_smallest_block(spec, work, res)  # refuse before starting clusters or sandboxes
     overhead, measured, worker_base = measure_overhead(res, client, probe_overhead)
     notes: list[str] = []
     if not measured:
@@ -194,9 +217,12 @@ def _profile_notes(prof: Profile, res: Resources, worker_base: int | None) -> li
     if not prof.real_data:
         notes.append("Samples were synthetic data of the same dtype (no store to read from).")
     for s in prof.samples:
-        if not s.ok:
-            notes.append(f"Sample of {format_bytes(s.nbytes)} {s.shape} failed ({s.error}): "
-                         "plans stay below that block size.")
+        if not s.ok:  # a finding about the function: the plan steers below this size
+            size = format_bytes(s.nbytes)
+            what = (f"needs more than {format_bytes(res.memory_limit_bytes)} per block of {size}"
+                    if (s.error or "").startswith("oom") else f"fails on a block of {size}")
+            notes.append(f"Finding: the function {what} {s.shape} ({s.error}); plans stay "
+                         f"below {size} per block.")
     if res.distributed and worker_base is None:
         notes.append(f"Worker baseline memory is MODELLED ({format_bytes(MODELLED_WORKER_BASELINE_BYTES)}), "
                      "not measured.")

@@ -102,19 +102,35 @@ def normalize_given_chunks(chunks: Any, spec: ArraySpec) -> Chunks:
     """``chunks=`` as dask takes it (int, tuple, ``"auto"``, dict by axis or dim) -> full chunks."""
     from dask.array.core import normalize_chunks
 
+    given = chunks
     if isinstance(chunks, dict):
         dims = spec.dims or ()
-        chunks = {dims.index(k) if k in dims else k: v for k, v in chunks.items()
-                  if not isinstance(k, str) or k in dims}
+        unknown = [k for k in chunks if not (k in dims or (isinstance(k, int) and
+                                                          -spec.ndim <= k < spec.ndim))]
+        if unknown:
+            raise InvalidArgumentError(
+                f"Expected chunks keyed by dimensions {list(dims)} or axes 0..{spec.ndim - 1}. "
+                f"Got {unknown!r} instead."
+            )
+        chunks = {dims.index(k) if k in dims else k % spec.ndim: v for k, v in chunks.items()}
         chunks = {i: chunks.get(i, -1) for i in range(spec.ndim)}
+    positive = InvalidArgumentError(
+        f"Expected positive chunk lengths (or -1 for a whole axis) for shape {spec.shape}. "
+        f"Got {given!r} instead."
+    )
     try:
-        return normalize_chunks(chunks, spec.shape, dtype=np.dtype(spec.dtype),
-                                previous_chunks=spec.storage_chunks)
+        out = normalize_chunks(chunks, spec.shape, dtype=np.dtype(spec.dtype),
+                               previous_chunks=spec.storage_chunks)
+    except ZeroDivisionError as e:  # a zero length
+        raise positive from e
     except (ValueError, TypeError, KeyError) as e:
         raise InvalidArgumentError(
             f"Expected chunks for shape {spec.shape} (an int, a tuple per axis, 'auto' or a dict "
-            f"by dimension). Got {chunks!r} instead: {e}"
+            f"by dimension). Got {given!r} instead: {e}"
         ) from e
+    if any(c <= 0 for ax in out for c in ax) or tuple(map(sum, out)) != spec.shape:
+        raise positive
+    return out
 
 
 def parse_chunks_option(text: str | None) -> Any:

@@ -58,6 +58,11 @@ def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="threads, local, or a scheduler address tcp://HOST:PORT."),
         click.option("--keep-whole", multiple=True, help="Axis (number or dim name) kept whole; repeatable."),
         click.option("--depth", multiple=True, help="Overlap depth: N, or AXIS:N (repeatable)."),
+        click.option("--drop-axis", multiple=True,
+                     help="Axis (number or dim name) the function's output lacks, as "
+                          "map_blocks(drop_axis=) takes it; repeatable."),
+        click.option("--profile-timeout", type=float, default=60.0, show_default=True,
+                     help="Seconds one profiling sample may run before it is killed."),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout."),
     ]
     for opt in reversed(opts):
@@ -82,6 +87,8 @@ def advise_kwargs(o: dict[str, Any]) -> dict[str, Any]:
         "scheduler": o["scheduler"],
         "keep_whole": _keep_whole(o["keep_whole"]),
         "depth": _parse_depth(o["depth"]),
+        "drop_axis": _keep_whole(o["drop_axis"]),
+        "profile_timeout": o["profile_timeout"],
     }
 
 

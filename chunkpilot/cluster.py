@@ -33,10 +33,11 @@ def check_address(address: str) -> str:
 
 
 @contextlib.contextmanager
-def connect(address: str, *, timeout_s: float = CONNECT_TIMEOUT_S) -> Iterator[Any]:
+def connect(address: str, *, timeout_s: float | None = None) -> Iterator[Any]:
     """A ``distributed.Client`` to a running scheduler; closed on exit."""
     from distributed import Client
 
+    timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
     address = check_address(address)
     try:
         client = Client(address, timeout=f"{timeout_s}s", set_as_default=False)

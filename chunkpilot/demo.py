@@ -37,17 +37,25 @@ def run_demo(directory: str | None, *, quick: bool = False,
     """Create the store, advise, tune on a 2-worker LocalCluster (with dask auto as a
     reference trial) and write the HTML report."""
     from chunkpilot.api import advise
+    from chunkpilot.errors import InvalidArgumentError
     from chunkpilot.report.console import print_plan
     from chunkpilot.report.terminal import print_report
-    from chunkpilot.tuning import tune
+    from chunkpilot.tuning import check_report_path, tune
 
+    check_report_path(report)  # before minutes of work, not after
     console = Console()
     resources = {"workers": 2, "threads_per_worker": 1, "memory_limit": DEMO_MEMORY_LIMIT}
     with contextlib.ExitStack() as stack:
         if directory is None:
             directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="chunkpilot-demo-"))
         out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InvalidArgumentError(
+                f"Expected --dir as a directory that exists or can be created. Got "
+                f"{directory!r} instead ({e.strerror})."
+            ) from e
         store = out / "sample.zarr"
         if not store.exists():
             make_sample_store(store, QUICK_SHAPE if quick else DEMO_SHAPE)

@@ -27,9 +27,15 @@ class InvalidArgumentTypeError(ChunkpilotError, TypeError):
 class StoreNotFoundError(ChunkpilotError, FileNotFoundError):
     """A path does not exist, or exists but is not a zarr/HDF5 store."""
 
+    # OSError's instance layout: tblib (how distributed ships a worker's exception) rebuilds
+    # with ``cls.__new__``, which would otherwise resolve to ValueError's and fail
+    __new__ = OSError.__new__
+
 
 class StoreReadError(ChunkpilotError, OSError):
     """A store exists but cannot be read (corrupt, truncated, unsupported)."""
+
+    __new__ = OSError.__new__  # see StoreNotFoundError
 
 
 class UnsupportedDtypeError(ChunkpilotError, TypeError):
@@ -50,6 +56,8 @@ class NoFeasiblePlanError(ChunkpilotError):
 
 class SchedulerError(ChunkpilotError, ConnectionError):
     """A scheduler address is malformed or unreachable, or has no workers."""
+
+    __new__ = OSError.__new__  # see StoreNotFoundError
 
 
 class TuningError(ChunkpilotError, RuntimeError):

@@ -278,7 +278,12 @@ def observe(
     ctx = contextvars.copy_context()  # keep `with client.as_current()` in force in the thread
     thread = threading.Thread(target=ctx.run, args=(target,), name="chunkpilot-run", daemon=True)
     thread.start()
-    thread.join(timeout_s + CANCEL_GRACE_S)
+    try:
+        thread.join(timeout_s + CANCEL_GRACE_S)
+    except BaseException:  # Ctrl-C: stop the work and the sampler before the cluster closes
+        collector.cancel()
+        collector._stop.set()
+        raise
     if thread.is_alive():  # cancelled but still not back: abandon the (daemon) thread
         collector.timed_out = True
     if "exc" in box:  # e.g. KilledWorker: stop the rest of the graph from killing more workers

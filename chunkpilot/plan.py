@@ -104,6 +104,37 @@ def evaluate(
     )
 
 
+def check_smallest_block(spec: ArraySpec, work: WorkSpec, res: Resources) -> None:
+    """Refuse before profiling when even the smallest block the array allows cannot fit.
+
+    Each thread holds at least its input block plus ``IN_FLIGHT_EXTRA_BLOCKS`` more, and
+    reading any part of a storage chunk decodes all of it: one storage chunk is the least a
+    task can read, whatever the function does.
+    """
+    lows = halo_shape(spec, work, min_lengths(spec, work))
+    block = math.prod(lows) * spec.itemsize
+    chunk = math.prod(spec.storage_chunks) * spec.itemsize if spec.storage_chunks else 0
+    smallest = max(block, chunk)
+    blocks = 1 + IN_FLIGHT_EXTRA_BLOCKS
+    need = res.threads_per_worker * blocks * smallest
+    budget = int(res.target_fraction * res.memory_limit_bytes)
+    if need <= budget:
+        return
+    if chunk >= block:
+        what, fix = (f"one storage chunk {spec.storage_chunks}",
+                     "or rewrite the store with smaller chunks (reading any part of a storage "
+                     "chunk decodes all of it).")
+    else:
+        what, fix = f"the smallest block {lows}", "or let the axes be split."
+    raise NoFeasiblePlanError(
+        f"Expected the smallest block this array allows ({what}: {format_bytes(smallest)}) to "
+        f"fit: {res.threads_per_worker} thread(s) x {blocks} blocks (input + one in flight) "
+        f"under {res.target_fraction:.0%} of the {format_bytes(res.memory_limit_bytes)} memory "
+        f"limit ({format_bytes(budget)}). Got {format_bytes(need)} instead. Give workers more "
+        f"memory, use fewer threads per worker, {fix}"
+    )
+
+
 def candidate_shapes(spec: ArraySpec, work: WorkSpec) -> list[tuple[int, ...]]:
     """Aligned, evened-out chunk shapes from tiny to the whole array (deduplicated)."""
     units = align_units(spec)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 
-from dask.array.core import normalize_chunks
-
 from chunkpilot.types import ArraySpec, WorkSpec
 
 
@@ -76,9 +74,15 @@ def shape_for_bytes(spec: ArraySpec, work: WorkSpec, target_bytes: float) -> tup
         growable = [i for i in free if c[i] < spec.shape[i]]
         if not growable:
             break
-        i = min(growable, key=lambda a: (c[a], -a))
         factor = target_elems / math.prod(c)
-        c[i] = _scale(c[i], units[i], spec.shape[i], min(factor, 2.0))
+        # grow the shortest axis whose step lands closer to the target (in ratio) than now:
+        # a prime storage chunk has no divisor between 1 and itself, so its step can overshoot
+        steps = ((i, _scale(c[i], units[i], spec.shape[i], min(factor, 2.0)))
+                 for i in sorted(growable, key=lambda a: (c[a], -a)))
+        step = next(((i, g) for i, g in steps if g / c[i] <= factor * factor), None)
+        if step is None:
+            break
+        c[step[0]] = step[1]
         if factor < 2:  # that was the last, fractional step
             break
     return tuple(c)
@@ -135,6 +139,8 @@ def regular_chunks(shape: tuple[int, ...], chunk: tuple[int, ...]) -> tuple[tupl
     >>> regular_chunks((10, 4), (4, 4))
     ((4, 4, 2), (4,))
     """
+    from dask.array.core import normalize_chunks  # lazy: dask.array costs ~1 s of imports
+
     return normalize_chunks(chunk, shape)
 
 

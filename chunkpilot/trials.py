@@ -11,6 +11,37 @@ import numpy as np
 from chunkpilot.types import ArraySpec, WorkSpec
 
 
+class ByValue:
+    """The user's function, shipped to workers by value (cloudpickle bytes).
+
+    distributed pickles task arguments with plain ``pickle`` first, which sends a function by
+    reference (module and name). A function loaded from ``FILE.py`` lives in a module workers
+    cannot import, so every trial would fail with ``ModuleNotFoundError``.
+    """
+
+    def __init__(self, func: Callable[[Any], Any]) -> None:
+        import cloudpickle
+
+        self.payload = cloudpickle.dumps(func)
+        self.func: Callable[[Any], Any] | None = func
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"payload": self.payload}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.payload, self.func = state["payload"], None
+
+    def __dask_tokenize__(self) -> Any:
+        return self.payload
+
+    def __call__(self, block: Any) -> Any:
+        if self.func is None:
+            import cloudpickle
+
+            self.func = cloudpickle.loads(self.payload)
+        return self.func(block)
+
+
 def _summary(block: np.ndarray, user_func: Callable[[Any], Any] | None, ndim: int) -> np.ndarray:
     """Run the user's function and keep one number per block: no data shipped back."""
     out = block if user_func is None else user_func(block)
@@ -116,6 +147,7 @@ def source_array(source: Any, ref: Mapping[str, Any], chunk: tuple[int, ...],
 def trial_collection(x: Any, func: Callable[[Any], Any] | None, work: WorkSpec) -> Any:
     """The per-block work as a dask array of one number per block (fused with the read)."""
     ndim = x.ndim
+    func = ByValue(func) if func is not None else None
     if any(work.depth):
         return x.map_overlap(_summary, depth=dict(enumerate(work.depth)), boundary="none",
                              trim=False, user_func=func, ndim=ndim, dtype="f8",

@@ -12,18 +12,26 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import statistics
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from chunkpilot.api import _one_name, advise, build_work, check_func, scheduler_client
+from chunkpilot.api import (
+    _one_name,
+    advise,
+    build_work,
+    check_func,
+    check_timeout,
+    scheduler_client,
+)
 from chunkpilot.diagnose import diagnose
-from chunkpilot.errors import InvalidArgumentError, TuningError
+from chunkpilot.errors import InvalidArgumentError, StoreReadError, TuningError
 from chunkpilot.model import CostModel, LinearFit
 from chunkpilot.observations import Observation, Trial, Verdict
 from chunkpilot.observe import observe
-from chunkpilot.plan import Plan, candidate_shapes, evaluate
+from chunkpilot.plan import Plan, candidate_shapes, check_smallest_block, evaluate
 from chunkpilot.shapes import regular_chunks
 from chunkpilot.sources import describe, dask_auto_shape
 from chunkpilot.trials import source_array, trial_collection, trial_region
@@ -151,6 +159,8 @@ def tune(
     memory_limit: Any = None,
     keep_whole: Any = (),
     depth: Any = None,
+    drop_axis: Any = (),
+    profile_timeout: float = 60.0,
     max_trials: int = 5,
     trial_timeout: float = 120.0,
     whole: bool = False,
@@ -171,13 +181,18 @@ def tune(
         raise InvalidArgumentError("Expected a distributed scheduler for tune ('local' or an "
                                    "address). Got 'threads': tuning reads the cluster's dashboard.")
     func = check_func(func)
+    trial_timeout = check_timeout(trial_timeout, "trial_timeout")
+    if report is not None:
+        check_report_path(report)
     array = _one_name(array, variable)
     spec, ref = describe(source, array=array)
-    work = build_work(spec, keep_whole, depth)
+    work = build_work(spec, keep_whole, depth, drop_axis)
     opts = dict(workers=workers, threads_per_worker=threads_per_worker, memory_limit=memory_limit)
-    with _cluster(scheduler, client, opts) as (c, res):
+    refuse = lambda res: check_smallest_block(spec, work, res)  # noqa: E731
+    with _cluster(scheduler, client, opts, refuse) as (c, res):
         if plan is None:
-            plan = advise(source, func, array=array, client=c, keep_whole=keep_whole, depth=depth)
+            plan = advise(source, func, array=array, client=c, keep_whole=keep_whole, depth=depth,
+                          drop_axis=drop_axis, profile_timeout=profile_timeout)
         target = REGION_ROUNDS * res.total_threads * plan.chosen.task_bytes
         region = trial_region(spec, work, plan.chunk_shape, spec.nbytes if whole else target)
         runner = _Runner(c, source, ref, spec, func, plan, region, trial_timeout, on_trial, array)
@@ -197,14 +212,28 @@ def tune(
     return result
 
 
+def check_report_path(path: Any) -> None:
+    """Refuse a report path that cannot be written, before any work is done."""
+    parent = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if os.path.isdir(path) or not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise InvalidArgumentError(
+            f"Expected a report path (a file) in an existing, writable directory. Got "
+            f"{os.fspath(path)!r} instead."
+        )
+
+
 @contextlib.contextmanager
-def _cluster(scheduler: str, client: Any, opts: dict[str, Any]) -> Iterator[tuple[Any, Resources]]:
+def _cluster(scheduler: str, client: Any, opts: dict[str, Any],
+             refuse: Callable[[Resources], None]) -> Iterator[tuple[Any, Resources]]:
     from chunkpilot.resources import from_client, resolve_resources
 
     if client is not None:
-        yield client, from_client(client, "client")
+        res = from_client(client, "client")
+        refuse(res)
+        yield client, res
         return
     res = resolve_resources(scheduler, **opts)
+    refuse(res)  # before a LocalCluster starts
     with scheduler_client(res) as c:
         yield c, res
 
@@ -227,6 +256,8 @@ class _Runner:
         x = source_array(self.source, self.ref, chunk, self.array)[self.region]
         y = trial_collection(x, self.func, self.plan.work)
         _, obs = observe(self.client, lambda: self.client.compute(y).result(), timeout_s=self.timeout)
+        if obs.error and obs.error.startswith(StoreReadError.__name__ + ":"):
+            raise StoreReadError(obs.error.partition(": ")[2])  # a damaged store: stop tuning
         trial = Trial(label, x.chunks, obs, diagnose(obs))
         self.trials.append(trial)
         if _failed(obs):

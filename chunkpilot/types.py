@@ -152,6 +152,8 @@ class WorkSpec:
     """Axes that must not be split (e.g. an FFT or a time-series fit along them)."""
     depth: tuple[int, ...] = ()
     """Overlap depth per axis, as ``map_overlap`` takes it; empty means no overlap."""
+    drop_axis: tuple[int, ...] = ()
+    """Axes the function's output lacks, as ``map_blocks(drop_axis=)`` declares them."""
 
     def __post_init__(self) -> None:
         depth = tuple(int(d) for d in self.depth) if self.depth else (0,) * self.ndim
@@ -164,6 +166,10 @@ class WorkSpec:
         if any(not 0 <= a < self.ndim for a in kw):
             raise InvalidArgumentError(f"keep_whole axes {kw} out of range for {self.ndim}-d.")
         object.__setattr__(self, "keep_whole", kw)
+        drop = tuple(sorted(set(int(a) for a in self.drop_axis)))
+        if any(not 0 <= a < self.ndim for a in drop):
+            raise InvalidArgumentError(f"drop_axis {drop} out of range for {self.ndim}-d.")
+        object.__setattr__(self, "drop_axis", drop)
 
 
 def parse_depth(depth: Any, ndim: int, dims: tuple[str, ...] | None = None) -> tuple[int, ...]:

@@ -80,15 +80,41 @@ def _load_block(src: dict, region: tuple[slice, ...], shape: tuple[int, ...], dt
     return np.zeros(shape, dtype=dt)
 
 
-def _call(func, block):
+class ReadError(Exception):
+    """Reading the block from the store failed (corrupt or truncated chunk), not the function."""
+
+
+class OutputError(Exception):
+    """The function returned something ``map_blocks`` cannot use (wrong type or ndim)."""
+
+
+def _read(src: dict, region: tuple[slice, ...], shape: tuple[int, ...], dtype: str):
+    try:
+        return _load_block(src, region, shape, dtype)
+    except MemoryError:
+        raise
+    except Exception as e:  # codec / truncated-file errors: the store is damaged
+        raise ReadError(f"{type(e).__name__}: {e}") from e
+
+
+def _call(func, block, out_ndim=None):
     import numpy as np
 
     out = block if func is None else func(block)
     if hasattr(out, "compute") and hasattr(out, "dask"):
         out = out.compute(scheduler="sync")
-    if func is not None and not isinstance(out, (np.ndarray, np.generic, int, float, complex)):
-        raise TypeError(
-            f"Expected the function to return a numpy array. Got {type(out).__name__} instead."
+    if func is None:
+        return out
+    if not isinstance(out, (np.ndarray, np.generic, int, float, complex)):
+        raise OutputError(f"Expected the function to return a numpy array. Got {type(out).__name__}")
+    # map_blocks needs to know the output's number of dimensions (drop_axis= declares fewer);
+    # lengths may change (keepdims reductions, spectra), as map_blocks allows with chunks=
+    ndim = np.ndim(out)
+    if out_ndim is not None and ndim != out_ndim:
+        raise OutputError(
+            f"Expected the function to return a {out_ndim}-d block, as map_blocks assumes for a "
+            f"{block.ndim}-d input (declare axes the output lacks with drop_axis=). Got shape "
+            f"{np.shape(out)}"
         )
     return out
 
@@ -123,8 +149,8 @@ def run(job: dict) -> dict:
     deadline = time.perf_counter() + job["repeat_seconds"]
     for i in range(job["max_repeats"]):
         t0 = time.perf_counter()
-        block = preloaded if preloaded is not None else _load_block(src, region, shape, dtype)
-        out = _call(func, block)
+        block = preloaded if preloaded is not None else _read(src, region, shape, dtype)
+        out = _call(func, block, job.get("out_ndim"))
         times.append(time.perf_counter() - t0)
         if i == 0:
             peak = held + (_peak() if clean else max(_peak(), _rss())) - baseline
@@ -152,6 +178,10 @@ def main() -> None:
         result = {"ok": True, **run(job)}
     except MemoryError:
         result = {"ok": False, "kind": "oom", "error": "MemoryError"}
+    except ReadError as e:
+        result = {"ok": False, "kind": "read", "error": str(e)[:500]}
+    except OutputError as e:
+        result = {"ok": False, "kind": "output", "error": str(e)[:500]}
     except BaseException as e:  # the user's code may raise anything; report, don't crash
         tb = traceback.format_exception_only(type(e), e)[-1].strip()
         result = {"ok": False, "kind": "exception", "error": tb[:500]}

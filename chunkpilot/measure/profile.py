@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from chunkpilot.errors import ProfilingError, SampleFailedWarning
+from chunkpilot.errors import ProfilingError, SampleFailedWarning, StoreReadError
 from chunkpilot.measure.sandbox import SampleJob, pickle_func, run_sample
 from chunkpilot.model import Sample, fit_line
 from chunkpilot.plan import IN_FLIGHT_EXTRA_BLOCKS
@@ -102,8 +102,14 @@ def profile_function(
         nbytes = math.prod(block) * spec.itemsize
         with tempfile.TemporaryDirectory(prefix="chunkpilot-block-") as tmp:
             job = SampleJob(func, _job_source(source, region, tmp), region, spec.dtype, cap,
-                            timeout_s, env)
+                            timeout_s, env, out_ndim=work.ndim - len(work.drop_axis))
             r = run_sample(job, func_bytes)
+        if r.get("kind") == "read":  # a damaged store, not a limit of the function: stop here
+            raise StoreReadError(
+                f"Expected readable chunks in {source.get('path')!r}. Got {r.get('error')} while "
+                f"reading the region {[list(x) for x in region]}: the store is corrupt or "
+                "truncated (rewrite or re-download it)."
+            )
         if r.get("ok"):
             s = Sample(nbytes, block, float(r["seconds"]), int(r["peak_bytes"]))
             baselines.append(int(r["baseline_bytes"]))
@@ -123,9 +129,15 @@ def profile_function(
     ok = [s for s in samples if s.ok]
     if not ok:
         first = samples[0]
+        if (first.error or "").startswith("output: "):  # already "Expected ... Got ..."
+            raise ProfilingError(f"{first.error[8:]} on a sample block of shape {first.shape}.")
+        hint = ""
+        if (first.error or "").startswith("oom"):
+            hint = (f" The memory limit ({format_bytes(cap)}) must hold the Python interpreter, "
+                    "its imports and the block's temporaries: give workers more memory.")
         raise ProfilingError(
             f"Expected the function to run on a {format_bytes(first.nbytes)} block of shape "
-            f"{first.shape}. Got {first.error} instead."
+            f"{first.shape}. Got {first.error} instead.{hint}"
         )
     top = _largest_worth_measuring(ok, spec, res, baseline_guess_bytes)
     smallest_ok = min(s.nbytes for s in ok)

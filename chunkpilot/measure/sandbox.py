@@ -47,6 +47,8 @@ class SampleJob:
     """Repeat the call (at least twice) for a stable median while under this many seconds."""
     max_repeats: int = 4
     """At most this many timed calls."""
+    out_ndim: int | None = None
+    """Dimensions the function must return (the block's minus ``drop_axis``); ``None``: any."""
 
 
 def pickle_func(func: Callable[[Any], Any] | None) -> bytes | None:
@@ -75,6 +77,7 @@ def run_sample(job: SampleJob, func_bytes: bytes | None) -> dict[str, Any]:
         "repeat_seconds": job.repeat_seconds,
         "max_repeats": job.max_repeats,
         "address_space_bytes": job.memory_cap_bytes + 2**30,
+        "out_ndim": job.out_ndim,
     }
     with tempfile.TemporaryDirectory(prefix="chunkpilot-sample-") as tmp:
         job_path, result_path, err_path = (os.path.join(tmp, n) for n in ("job", "result", "err"))

@@ -154,10 +154,6 @@ def tune(source: str, as_json: bool, report: str | None, max_trials: int, trial_
 
     console = _console(as_json)
     kwargs = advise_kwargs(o)
-    if kwargs.get("pipeline") is not None:
-        raise InvalidArgumentError("Expected --func with tune. Got --pipeline: tune a pipeline "
-                                   "from Python with chunkpilot.tune(..., pipeline=...).")
-    kwargs.pop("pipeline", None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ChunkpilotWarning)
         with console.status("tuning: advising, then running trials on the cluster..."):

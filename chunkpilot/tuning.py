@@ -23,6 +23,7 @@ from chunkpilot.api import (
     advise,
     build_work,
     check_func,
+    check_pipeline,
     check_timeout,
     scheduler_client,
 )
@@ -34,7 +35,12 @@ from chunkpilot.observe import observe
 from chunkpilot.plan import Plan, candidate_shapes, check_smallest_block, evaluate
 from chunkpilot.shapes import regular_chunks
 from chunkpilot.sources import describe, dask_auto_shape
-from chunkpilot.trials import source_array, trial_collection, trial_region
+from chunkpilot.trials import (
+    pipeline_collections,
+    source_array,
+    trial_collection,
+    trial_region,
+)
 from chunkpilot.types import ArraySpec, Resources
 from chunkpilot.units import format_bytes
 
@@ -150,6 +156,7 @@ def tune(
     source: Any,
     func: Callable[[Any], Any] | None = None,
     *,
+    pipeline: Callable[[Any], Any] | None = None,
     client: Any = None,
     scheduler: str = "local",
     array: str | None = None,
@@ -181,6 +188,8 @@ def tune(
         raise InvalidArgumentError("Expected a distributed scheduler for tune ('local' or an "
                                    "address). Got 'threads': tuning reads the cluster's dashboard.")
     func = check_func(func)
+    if pipeline is not None:
+        check_pipeline(func, pipeline)
     trial_timeout = check_timeout(trial_timeout, "trial_timeout")
     if report is not None:
         check_report_path(report)
@@ -191,11 +200,13 @@ def tune(
     refuse = lambda res: check_smallest_block(spec, work, res)  # noqa: E731
     with _cluster(scheduler, client, opts, refuse) as (c, res):
         if plan is None:
-            plan = advise(source, func, array=array, client=c, keep_whole=keep_whole, depth=depth,
+            plan = advise(source, func, pipeline=pipeline, array=array, client=c,
+                          keep_whole=keep_whole, depth=depth,
                           drop_axis=drop_axis, profile_timeout=profile_timeout)
         target = REGION_ROUNDS * res.total_threads * plan.chosen.task_bytes
         region = trial_region(spec, work, plan.chunk_shape, spec.nbytes if whole else target)
-        runner = _Runner(c, source, ref, spec, func, plan, region, trial_timeout, on_trial, array)
+        runner = _Runner(c, source, ref, spec, func, plan, region, trial_timeout, on_trial, array,
+                         pipeline)
         if compare_auto:
             runner.run(dask_auto_shape(spec), "dask auto")
         chosen = _search(runner, plan, res, max_trials)
@@ -243,10 +254,11 @@ class _Runner:
 
     def __init__(self, client: Any, source: Any, ref: dict[str, Any], spec: ArraySpec,
                  func: Any, plan: Plan, region: tuple[slice, ...], timeout: float,
-                 on_trial: Callable[[Trial], None] | None, array: str | None = None) -> None:
+                 on_trial: Callable[[Trial], None] | None, array: str | None = None,
+                 pipeline: Callable[[Any], Any] | None = None) -> None:
         self.client, self.source, self.ref, self.spec = client, source, ref, spec
         self.func, self.plan, self.region, self.timeout = func, plan, region, timeout
-        self.on_trial, self.array = on_trial, array
+        self.on_trial, self.array, self.pipeline = on_trial, array, pipeline
         self.trials: list[Trial] = []
         self.walls: dict[tuple[int, ...], list[float]] = {}
         self.failed: set[tuple[int, ...]] = set()
@@ -254,8 +266,13 @@ class _Runner:
 
     def run(self, chunk: tuple[int, ...], label: str) -> Trial:
         x = source_array(self.source, self.ref, chunk, self.array)[self.region]
-        y = trial_collection(x, self.func, self.plan.work)
-        _, obs = observe(self.client, lambda: self.client.compute(y).result(), timeout_s=self.timeout)
+        if self.pipeline is not None:
+            ys = pipeline_collections(self.pipeline(x))
+            run = lambda: self.client.gather(self.client.compute(ys))  # noqa: E731
+        else:
+            y = trial_collection(x, self.func, self.plan.work)
+            run = lambda: self.client.compute(y).result()  # noqa: E731
+        _, obs = observe(self.client, run, timeout_s=self.timeout)
         if obs.error and obs.error.startswith(StoreReadError.__name__ + ":"):
             raise StoreReadError(obs.error.partition(": ")[2])  # a damaged store: stop tuning
         trial = Trial(label, x.chunks, obs, diagnose(obs))

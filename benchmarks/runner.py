@@ -91,11 +91,15 @@ def _call(fn: Callable[[], Any]) -> tuple[Any, float, str | None, list[str]]:
     return out, time.perf_counter() - t0, err, msgs
 
 
-def has_pipeline() -> bool:
-    """Whether the installed chunkpilot takes ``advise(..., pipeline=fn)`` (issue 5)."""
+def _takes(function: str, parameter: str) -> bool:
     import chunkpilot
 
-    return "pipeline" in inspect.signature(chunkpilot.advise).parameters
+    return parameter in inspect.signature(getattr(chunkpilot, function)).parameters
+
+
+def has_pipeline() -> bool:
+    """Whether the installed chunkpilot takes ``advise(..., pipeline=fn)`` (issue 5)."""
+    return _takes("advise", "pipeline")
 
 
 def advise_mode(wl: Workload, requested: str) -> str:
@@ -126,14 +130,18 @@ def _chunkpilot(wl: Workload, path: Path, ex: Any, st: dict[str, Any], mode: str
     if plan is None:
         out["tune"] = {"seconds": 0.0, "error": "no plan to tune", "result": None}
         return out
+    tune_how = how  # tune took only per-block functions before issue 5 reached it
+    if mode == "pipeline" and not _takes("tune", "pipeline"):
+        tune_how = {"func": wl.func, **opts}
     with _tune_client(ex, plan) as client:
         res, secs, err, warns = _call(lambda: chunkpilot.tune(
-            str(path), wl.func, client=client, plan=plan, max_trials=MAX_TRIALS,
-            trial_timeout=st["trial_timeout_s"], **opts))
+            str(path), client=client, plan=plan, max_trials=MAX_TRIALS,
+            trial_timeout=st["trial_timeout_s"], **tune_how))
     out["tune"] = {"seconds": secs, "error": err, "warnings": warns,
+                   "mode": "pipeline" if "pipeline" in tune_how else "func",
                    "result": res.to_dict() if res else None,
                    "chunk_shape": list(res.chunk_shape) if res else None}
-    log(f"  tune: {res.chunk_shape if res else err} in {secs:.1f} s")
+    log(f"  tune ({out['tune']['mode']}): {res.chunk_shape if res else err} in {secs:.1f} s")
     if ex.kind == "local" and res is not None and any(t.observation.restarts for t in res.trials):
         ex.recreate()  # tune waited its workers back; start the measurements from fresh ones
     return out

@@ -66,6 +66,11 @@ def _cost(run: dict[str, Any]) -> str:
     return f"advise {a.get('seconds', 0):.1f} s; tune {t.get('seconds', 0):.1f} s ({trials} trials)"
 
 
+def _given(run: dict[str, Any]) -> str:
+    a, t = (run.get("advise") or {}).get("mode"), (run.get("tune") or {}).get("mode")
+    return f"{a or '–'}" + (f" (tune: {t})" if t and t != a else "")
+
+
 def accuracy(run: dict[str, Any]) -> dict[str, Any] | None:
     """Predicted vs observed per task for the advised chunks."""
     m = _role(run, "advise")
@@ -105,7 +110,7 @@ def render(docs: list[dict[str, Any]]) -> str:
     """The markdown summary of all results."""
     head = ["| workload | scheduler | oracle chunks | T_oracle | auto | advise | tune | failures "
             "| chunkpilot cost |", "|---|---|---|---:|---:|---:|---:|---|---|"]
-    chunks = ["| workload | scheduler | oracle | dask auto | advise | tune | advise via |",
+    chunks = ["| workload | scheduler | oracle | dask auto | advise | tune | given as |",
               "|---|---|---|---|---|---|---|"]
     acc_rows = ["| workload | scheduler | block | s/task predicted | observed | pred/obs "
                 "| peak/task predicted | observed | pred/obs |",
@@ -127,7 +132,7 @@ def render(docs: list[dict[str, Any]]) -> str:
                         + " | ".join(cells) + f" | {_failures(run)} | {_cost(run)} |")
             chunks.append(f"| {doc['workload']} | {sched} | {_shape(run['oracle'])} | "
                           + " | ".join(_shape(run["roles"].get(r)) for r in ROLES)
-                          + f" | {(run.get('advise') or {}).get('mode', '–')} |")
+                          + f" | {_given(run)} |")
             a = accuracy(run)
             if a:
                 def f(v: float | None, fmt: str) -> str:

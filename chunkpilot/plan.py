@@ -3,7 +3,7 @@
 Inputs are frozen values (array, work, resources, cost model); no I/O, no config.
 The prediction for a chunk shape with ``N`` tasks of ``b`` bytes on ``P`` threads is::
 
-    wall = N * overhead + ceil(N / P) * time(b)
+    wall = N * overhead + (ceil(N / P) + FILL_DRAIN_TASKS) * time(b)
     peak per worker = baseline + threads * (peak(b) + IN_FLIGHT_EXTRA_BLOCKS * b)
 
 and a shape is feasible when the peak per worker stays under ``target * memory_limit``.
@@ -31,6 +31,10 @@ from chunkpilot.units import format_bytes
 #: Extra blocks per thread held besides the running task: one loaded input queued ahead
 #: (root-task queuing runs ~1.1 x threads) or one output waiting for its consumer.
 IN_FLIGHT_EXTRA_BLOCKS = 1
+#: Pipeline fill and drain: before the first round no block is loaded yet, and the last
+#: round waits for its slowest task, so a run costs about one task time more than its
+#: rounds. This is what makes a few huge chunks lose to many mid-sized ones in practice.
+FILL_DRAIN_TASKS = 1
 #: Keep every thread busy with some load balancing and room for read/compute overlap.
 MIN_CHUNKS_PER_THREAD = 2
 #: Predictions closer than this are ties: prefer the smaller, safer chunk.
@@ -84,7 +88,7 @@ def evaluate(
         peak + IN_FLIGHT_EXTRA_BLOCKS * task_bytes
     )
     overhead = task_count * model.tasks_per_chunk * model.overhead_seconds_per_task
-    wall = overhead + math.ceil(task_count / res.total_threads) * t
+    wall = overhead + (math.ceil(task_count / res.total_threads) + FILL_DRAIN_TASKS) * t
     budget = res.target_fraction * res.memory_limit_bytes
     under_failures = model.max_ok_bytes is None or task_bytes < model.max_ok_bytes
     depth_ok = all(

@@ -108,9 +108,10 @@ CASES = [
     # memory-hungry function, tight memory: memory binds
     ("memory", ArraySpec((20000, 20000), "float64"), WorkSpec(2),
      Resources(2, 1, 1024 * MiB), model(mult=8), "memory"),
-    # cheap function, plenty of memory, 4 threads: parallelism binds
-    ("parallelism", ArraySpec((4000, 4000), "float64"), WorkSpec(2),
-     Resources(2, 2, 8000 * MiB), model(mult=2, sec_per_mib=20e-3), "parallelism"),
+    # slow function, plenty of memory: overhead is negligible, so chunks stop growing where
+    # the pipeline fill/drain term outweighs the overhead saved
+    ("overhead", ArraySpec((4000, 4000), "float64"), WorkSpec(2),
+     Resources(2, 2, 8000 * MiB), model(mult=2, sec_per_mib=20e-3), "overhead"),
     # whole-axis requirement sets the minimum size: one 16 MB column fits, two do not
     ("keep_whole", ArraySpec((2_000_000, 100), "float64"), WorkSpec(2, (0,)),
      Resources(1, 1, 500 * MiB), model(mult=8), "keep_whole"),
@@ -193,3 +194,19 @@ def test_planner_core_imports_no_distributed_or_zarr():
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_every_thread_gets_at_least_two_chunks_when_cheap_to_do():
+    spec = ArraySpec((4000, 4000), "float64")
+    res = Resources(2, 2, 8000 * MiB)
+    plan = make_plan(spec, WorkSpec(2), res, model(mult=2, sec_per_mib=20e-3, overhead=1e-2))
+    assert plan.chosen.task_count >= MIN_CHUNKS_PER_THREAD * res.total_threads
+
+
+def test_fill_drain_term_prefers_several_rounds_over_one_huge_round():
+    """With negligible overhead, many mid-sized chunks beat one round of huge ones."""
+    spec = ArraySpec((16384, 16384), "float64")  # 2 GiB
+    res = Resources(2, 1, 20000 * MiB)
+    plan = make_plan(spec, WorkSpec(2), res, model(mult=2, sec_per_mib=5e-3, overhead=1e-3))
+    assert plan.chosen.task_count >= 8 * res.total_threads
+    assert plan.chosen.overhead_fraction <= 0.05

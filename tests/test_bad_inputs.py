@@ -102,6 +102,19 @@ def _write_inputs(d: Path) -> None:
     with h5py.File(d / "x.nc", "w") as f:
         f.create_dataset("t", data=np.zeros((64, 64), "f4"), chunks=(16, 16))
         f.create_dataset("s", data=np.array([b"ab", b"cd"]))
+    with h5py.File(d / "gz.nc", "w") as f:
+        f.create_dataset("t", data=np.random.default_rng(2).standard_normal((128, 128)),
+                         chunks=(32, 32), compression="gzip")
+    raw = (d / "gz.nc").read_bytes()
+    (d / "half.nc").write_bytes(raw[: len(raw) // 2])  # cut short: the header says more
+    with h5py.File(d / "gz.nc", "r") as f:  # every compressed chunk overwritten
+        ds = f["t"]
+        spans = [ds.id.get_chunk_info(i) for i in range(ds.id.get_num_chunks())]
+    bad = bytearray(raw)
+    for c in spans:
+        bad[c.byte_offset: c.byte_offset + c.size] = b"\xff" * c.size
+    (d / "badchunks.nc").write_bytes(bytes(bad))
+    (d / "gz.nc").unlink()
     (d / "garbage.nc").write_bytes(b"garbage" * 100)
     (d / "cdf3.nc").write_bytes(b"CDF\x01" + b"\0" * 100)
     (d / "userfuncs.py").write_text(USER_FUNCS)
@@ -215,6 +228,10 @@ CASES = [
          lambda d: advise(d, "nope.nc"), StoreNotFoundError, "does not exist"),
     Case("netcdf-garbage", "advise {d}/garbage.nc " + T,
          lambda d: advise(d, "garbage.nc"), StoreReadError, "HDF5 signature"),
+    Case("netcdf-truncated-file", "advise {d}/half.nc " + T,
+         lambda d: advise(d, "half.nc"), StoreReadError, "readable HDF5 file.*truncated file"),
+    Case("netcdf-corrupt-chunks", "advise {d}/badchunks.nc " + T,
+         lambda d: advise(d, "badchunks.nc"), StoreReadError, "corrupt or truncated"),
     Case("netcdf3-classic", "advise {d}/cdf3.nc " + T,
          lambda d: advise(d, "cdf3.nc"), StoreReadError, "netCDF3 classic"),
     # --- axes ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import cloudpickle
 import numpy as np
 import pytest
 import zarr
@@ -25,6 +26,7 @@ from chunkpilot.types import Resources, WorkSpec
 
 pytestmark = pytest.mark.cluster
 MiB = 2**20
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # test functions go to workers by value
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +57,19 @@ def test_too_small_start_is_diagnosed_and_moves_bigger(store):
     assert len(result.trials) <= 4
 
 
+def hungry_and_slow(block):
+    """hungry_filter's temporaries, held for a moment so memory sampling cannot miss them."""
+    out = hungry_filter(block)
+    held = [block * 1.0 for _ in range(3)]
+    time.sleep(0.3 + 0.2 * (block.nbytes > 8 * MiB))
+    return out + held[0] * 0
+
+
 def test_too_big_start_is_diagnosed_and_moves_smaller(store, tmp_path):
     res = Resources(1, 1, 300 * MiB, "local")
     plan = _forced_plan(store, (2048, 2048), res)  # the whole 32 MiB array x ~7 in one task
     report = tmp_path / "r.html"
-    result = tune(str(store), hungry_filter, workers=1, threads_per_worker=1,
+    result = tune(str(store), hungry_and_slow, workers=1, threads_per_worker=1,
                   memory_limit="300MiB", plan=plan, max_trials=4, whole=True, report=str(report),
                   trial_timeout=90)
     first = result.trials[0]

@@ -13,9 +13,7 @@ import inspect
 import json
 import math
 import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
 import warnings
@@ -29,6 +27,7 @@ from dask.array.core import PerformanceWarning
 
 import benchmarks.timing
 import benchmarks.workloads
+from benchmarks.environment import environment
 from benchmarks.grid import grid
 from benchmarks.peaks import threads_peaks
 from benchmarks.timing import ClusterExecutor, RunRecord, ThreadsExecutor
@@ -42,7 +41,6 @@ cloudpickle.register_pickle_by_value(benchmarks.timing)
 SLOW_FACTOR = 3.0
 #: tune's trial budget (the issue's target: at most 5 trials).
 MAX_TRIALS = 5
-SCHEDULERS = ("threads", "local")
 
 Log = Callable[[str], None]
 
@@ -276,36 +274,6 @@ def run_scheduler(wl: Workload, path: Path, scheduler: str, *, quick: bool, repe
         ok = m is not None and not m["failed"] and t_oracle
         out["ratios"][role] = m["wall_seconds"] / t_oracle if ok else None
     return out
-
-
-def environment(quick: bool, repeats: int) -> dict[str, Any]:
-    import dask
-    import distributed
-    import zarr
-
-    import chunkpilot
-
-    return {"quick": quick, "repeats": repeats, "python": sys.version.split()[0],
-            "platform": platform.platform(), "cpus": os.cpu_count(),
-            "load_average": list(os.getloadavg()), "dask": dask.__version__,
-            "distributed": distributed.__version__, "zarr": zarr.__version__,
-            "numpy": np.__version__, "chunkpilot": chunkpilot.__version__,
-            "git": _git_state(), "date": time.strftime("%Y-%m-%d %H:%M:%S %z")}
-
-
-def _git_state() -> str | None:
-    """The commit the run used, ``+dirty`` when chunkpilot/ had uncommitted changes."""
-    import subprocess
-
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
-                              capture_output=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "chunkpilot"], cwd=root,
-                               text=True, capture_output=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return head + ("+dirty" if dirty else "")
 
 
 def run_workload(wl: Workload, *, quick: bool, repeats: int, schedulers: tuple[str, ...],

@@ -155,8 +155,8 @@ def render(docs: list[dict[str, Any]]) -> str:
         "# chunkpilot benchmarks", "",
         f"{'QUICK smoke-test sizes. ' if env.get('quick') else ''}"
         f"Machine: {env.get('cpus')} CPUs, {env.get('platform', '')}; dask {env.get('dask')}, "
-        f"zarr {env.get('zarr')}; median of {env.get('repeats')} timed runs after a warm-up; "
-        f"load average at start {', '.join(f'{v:.1f}' for v in env.get('load_average', []))}.",
+        f"zarr {env.get('zarr')}; median of {env.get('repeats')} timed runs after a warm-up "
+        "(when, where and under what load each workload ran: see Runs below).",
         "", "Wall time relative to the oracle (the fastest grid shape that ran without failure); "
         "geo-means over the runs that did not fail (count/total).", "", *head, "",
         "## Chunk shapes", "", *chunks, "",
@@ -164,8 +164,21 @@ def render(docs: list[dict[str, Any]]) -> str:
         "Observed s/task: median of the task group with the most compute time; observed peak/task: "
         "peak RSS above the process's idle RSS during the run, per thread.", "", *acc_rows, "",
         "## Targets missed", "", *([f"- {m}" for m in misses] or ["- none"]), "",
+        "## Runs", "", *_runs(docs), "",
     ]
     return "\n".join(lines)
+
+
+def _runs(docs: list[dict[str, Any]]) -> list[str]:
+    rows = ["| workload | date | git | load average at start → end | seconds |",
+            "|---|---|---|---|---:|"]
+    for d in docs:
+        e = d.get("environment", {})
+        load = " → ".join(f"{(e.get(k) or [0])[0]:.1f}" for k in ("load_average",
+                                                                  "load_average_end"))
+        rows.append(f"| {d['workload']} | {e.get('date', '–')} | {e.get('git') or '–'} | "
+                    f"{load} | {d.get('seconds_total', 0):.0f} |")
+    return rows
 
 
 def write_summary(out_dir: Path) -> Path:

@@ -116,7 +116,22 @@ class CostModel:
     """Scheduler tasks per input chunk (1 for ``map_blocks``; a measured pipeline has more)."""
 
     def task_seconds(self, nbytes: int) -> float:
-        return self.time(nbytes)
+        """Predicted seconds for a block: the fitted line, but never below what the samples
+        show. Beyond the largest sample the steepest recent per-byte cost is carried on:
+        per-byte cost tends to grow with block size (caches, page faults), and a global
+        line fitted mostly on small blocks under-predicts big ones."""
+        line = self.time(nbytes)
+        pts = sorted((s.nbytes, s.seconds) for s in self.samples if s.ok and s.seconds is not None)
+        if len(pts) < 2:
+            return line
+        if nbytes >= pts[-1][0]:
+            (b0, t0), (b1, t1) = pts[-2], pts[-1]
+            slope = max(self.time.slope, (t1 - t0) / (b1 - b0) if b1 > b0 else 0.0)
+            return max(line, t1 + slope * (nbytes - b1))
+        for (b0, t0), (b1, t1) in zip(pts, pts[1:]):
+            if b0 <= nbytes <= b1 and b1 > b0:
+                return max(line, t0 + (t1 - t0) * (nbytes - b0) / (b1 - b0))
+        return line
 
     def task_peak_bytes(self, nbytes: int) -> int:
         return int(self.memory(nbytes))

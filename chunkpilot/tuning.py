@@ -48,6 +48,8 @@ from chunkpilot.units import format_bytes
 NOISE_FRACTION = 0.10
 #: Trial region: enough data that a chunk twice the plan's still gives each thread 2 rounds.
 REGION_ROUNDS = 8
+#: The unobserved warm-up run never takes longer than this.
+WARM_UP_TIMEOUT_S = 60.0
 #: Candidate steps (in the planner's sqrt(2) ladder) to move when a verdict points a way.
 STEP = 2
 
@@ -207,6 +209,7 @@ def tune(
         region = trial_region(spec, work, plan.chunk_shape, spec.nbytes if whole else target)
         runner = _Runner(c, source, ref, spec, func, plan, region, trial_timeout, on_trial, array,
                          pipeline)
+        runner.warm_up(plan.chunk_shape)
         if compare_auto:
             runner.run(dask_auto_shape(spec), "dask auto")
         chosen = _search(runner, plan, res, max_trials)
@@ -286,6 +289,24 @@ class _Runner:
             self.on_trial(trial)
         return trial
 
+    def warm_up(self, chunk: tuple[int, ...]) -> None:
+        """One unobserved run on a few chunks: workers import the function's modules, open
+        the store and fault in their allocator, so the first trial is not timed cold."""
+        x = source_array(self.source, self.ref, chunk, self.array)[self.region]
+        n = max(1, self.n_workers)
+        small = x[tuple(slice(0, min(length, c[0] * (n if i == 0 else 1)))
+                        for i, (length, c) in enumerate(zip(x.shape, x.chunks)))]
+        from distributed import wait
+
+        futures: list[Any] = []
+        with contextlib.suppress(Exception):  # a failing warm-up is the first trial's finding
+            colls = (pipeline_collections(self.pipeline(small)) if self.pipeline is not None
+                     else [trial_collection(small, self.func, self.plan.work)])
+            futures = self.client.compute(colls)
+            wait(futures, timeout=min(self.timeout, WARM_UP_TIMEOUT_S))
+        with contextlib.suppress(Exception):
+            self.client.cancel(futures, force=True)
+
     def _recover(self) -> None:
         """Bring the cluster back to its worker count after restarts or a KilledWorker."""
         with contextlib.suppress(Exception):
@@ -337,12 +358,20 @@ def _search(runner: _Runner, plan: Plan, res: Resources, max_trials: int) -> tup
                                     and runner.wall(nxt) > runner.wall(current) * (1 + NOISE_FRACTION)):
             break  # that way got worse
         current = nxt
-    # 2. healthy (or stuck): try the untried neighbours the model says fit
-    for d in (+1, -1):
-        nxt = _neighbour(ladder, current, d * STEP)
-        if len(tried) >= max_trials or nxt is None or nxt in tried or not fits(nxt):
-            continue
-        run(nxt, "neighbour")
+    # 2. healthy (or stuck): hill-climb; smaller first (more rounds rarely hurt memory),
+    #    keep going while each step is clearly faster, else try the other side once
+    for d in (-1, +1):
+        moved = False
+        while len(tried) < max_trials:
+            nxt = _neighbour(ladder, current, d * STEP)
+            if nxt is None or nxt in tried or (d > 0 and not fits(nxt)):
+                break
+            run(nxt, "smaller" if d < 0 else "bigger")
+            if nxt in runner.failed or runner.wall(nxt) >= runner.wall(current) * (1 - NOISE_FRACTION):
+                break
+            current, moved = nxt, True
+        if moved:
+            break
     # 3. close calls get one more measurement each while trials remain
     ranked = sorted({c for c in tried if c not in runner.failed}, key=runner.wall)
     if len(ranked) >= 2 and len(tried) < max_trials:

@@ -210,3 +210,15 @@ def test_fill_drain_term_prefers_several_rounds_over_one_huge_round():
     plan = make_plan(spec, WorkSpec(2), res, model(mult=2, sec_per_mib=5e-3, overhead=1e-3))
     assert plan.chosen.task_count >= 8 * res.total_threads
     assert plan.chosen.overhead_fraction <= 0.05
+
+
+def test_time_prediction_follows_samples_and_extrapolates_the_steepest_slope():
+    from chunkpilot.model import Sample, fit_cost_model
+
+    # per-byte cost doubles past 32 MiB, as cache effects do
+    samples = [Sample(b * MiB, (1,), t) for b, t in ((1, 0.001), (8, 0.008), (32, 0.032), (128, 0.256))]
+    samples = [Sample(s.nbytes, s.shape, s.seconds, s.nbytes) for s in samples]
+    m = fit_cost_model(samples, overhead_seconds_per_task=1e-3)
+    assert m.task_seconds(128 * MiB) >= 0.256 * 0.99
+    assert m.task_seconds(256 * MiB) >= 0.256 + (0.256 - 0.032) / 96 * 128 * 0.99
+    assert m.task_seconds(64 * MiB) >= 0.032  # between samples: at least the interpolation

@@ -306,6 +306,7 @@ class _Runner:
             wait(futures, timeout=min(self.timeout, WARM_UP_TIMEOUT_S))
         with contextlib.suppress(Exception):
             self.client.cancel(futures, force=True)
+        self._recover()  # a warm-up that killed a worker must not shortchange the first trial
 
     def _recover(self) -> None:
         """Bring the cluster back to its worker count after restarts or a KilledWorker."""

@@ -156,8 +156,8 @@ def trial_collection(x: Any, func: Callable[[Any], Any] | None, work: WorkSpec) 
                         chunks=tuple((1,) * len(c) for c in x.chunks))
 
 
-def pipeline_collections(out: Any) -> list[Any]:
-    """The pipeline's outputs, each array reduced to one number per block (no data shipped)."""
+def unpack_pipeline_output(out: Any) -> list[Any]:
+    """The dask collections a pipeline returned (array, scalar, or a tuple/dict of them)."""
     from dask.base import unpack_collections
 
     from chunkpilot.errors import InvalidArgumentTypeError
@@ -168,8 +168,13 @@ def pipeline_collections(out: Any) -> list[Any]:
             "Expected the pipeline to return dask collections (a dask array, a dask scalar or "
             f"a tuple of them). Got {type(out).__name__} instead."
         )
+    return list(colls)
+
+
+def pipeline_collections(out: Any) -> list[Any]:
+    """The pipeline's outputs, each array reduced to one number per block (no data shipped)."""
     summaries = []
-    for c in colls:
+    for c in unpack_pipeline_output(out):
         if getattr(c, "ndim", 0) and hasattr(c, "map_blocks"):
             summaries.append(c.map_blocks(_summary, user_func=None, ndim=c.ndim, dtype="f8",
                                           chunks=tuple((1,) * len(ax) for ax in c.chunks)))

@@ -139,7 +139,8 @@ def profile_function(
             f"Expected the function to run on a {format_bytes(first.nbytes)} block of shape "
             f"{first.shape}. Got {first.error} instead.{hint}"
         )
-    top = _largest_worth_measuring(ok, spec, res, baseline_guess_bytes)
+    top = largest_worth_measuring(ok, res, baseline_guess_bytes, time_budget_s=PROFILE_TIME_BUDGET_S,
+                                  max_bytes=min(PROFILE_MAX_BYTES, spec.nbytes))
     smallest_ok = min(s.nbytes for s in ok)
     if top > max(s.nbytes for s in ok):
         mid = math.sqrt(max(s.nbytes for s in ok) * top)
@@ -160,14 +161,14 @@ def profile_function(
                    source["kind"] in ("zarr", "numpy", "hdf5"))
 
 
-def _largest_worth_measuring(
-    ok: list[Sample], spec: ArraySpec, res: Resources, baseline: int
+def largest_worth_measuring(
+    ok: list[Sample], res: Resources, baseline: int, *, time_budget_s: float, max_bytes: float
 ) -> float:
-    """The biggest block the memory bound could allow, capped by time and array size."""
+    """The biggest block the memory bound could allow, capped by a time budget and a size."""
     mem = fit_line([s.nbytes for s in ok], [s.peak_bytes or 0 for s in ok])
     t = fit_line([s.nbytes for s in ok], [s.seconds or 0.0 for s in ok])
     budget = res.target_fraction * res.memory_limit_bytes - baseline
     per_block = max(mem.slope, 1.0) + IN_FLIGHT_EXTRA_BLOCKS
     by_memory = (budget / res.threads_per_worker - mem.fixed) / per_block
-    by_time = (PROFILE_TIME_BUDGET_S - t.fixed) / t.slope if t.slope > 0 else math.inf
-    return max(0.0, min(by_memory, by_time, PROFILE_MAX_BYTES, spec.nbytes))
+    by_time = (time_budget_s - t.fixed) / t.slope if t.slope > 0 else math.inf
+    return max(0.0, min(by_memory, by_time, max_bytes))

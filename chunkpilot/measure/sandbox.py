@@ -79,26 +79,39 @@ def run_sample(job: SampleJob, func_bytes: bytes | None) -> dict[str, Any]:
         "address_space_bytes": job.memory_cap_bytes + 2**30,
         "out_ndim": job.out_ndim,
     }
-    with tempfile.TemporaryDirectory(prefix="chunkpilot-sample-") as tmp:
+    return run_in_sandbox("chunkpilot.measure._child", payload,
+                          memory_cap_bytes=job.memory_cap_bytes, timeout_s=job.timeout_s,
+                          env=job.env, prefix="chunkpilot-sample-")
+
+
+def run_in_sandbox(module: str, payload: dict[str, Any], *, memory_cap_bytes: int,
+                   timeout_s: float, env: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    """Run ``python -m module JOB RESULT`` on a pickled payload in a fresh, watched process.
+
+    Returns the child's JSON result, or a failure record (``ok: False`` with ``kind``
+    "oom", "timeout" or "crash") when it was killed or died; temp files are removed.
+    """
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         job_path, result_path, err_path = (os.path.join(tmp, n) for n in ("job", "result", "err"))
         with open(job_path, "wb") as f:
             pickle.dump(payload, f)
-        env = {**os.environ, **{k: str(v) for k, v in job.env.items()}}
+        full_env = {**os.environ, **{k: str(v) for k, v in env.items()}}
         with open(err_path, "wb") as err:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "chunkpilot.measure._child", job_path, result_path],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env,
+                [sys.executable, "-m", module, job_path, result_path],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=full_env,
             )
-            verdict = _watch(proc, job)
+            verdict = _watch(proc, memory_cap_bytes, timeout_s)
         if verdict is not None:
             return verdict
         if os.path.exists(result_path):
             with open(result_path) as f:
-                return json.load(f)
+                return dict(json.load(f))
         return _crash_record(proc.returncode, err_path)
 
 
-def _watch(proc: subprocess.Popen[bytes], job: SampleJob) -> dict[str, Any] | None:
+def _watch(proc: subprocess.Popen[bytes], memory_cap_bytes: int,
+           timeout_s: float) -> dict[str, Any] | None:
     """Poll the child until it exits; kill it on memory cap, timeout or Ctrl-C."""
     start = time.monotonic()
     try:
@@ -106,14 +119,14 @@ def _watch(proc: subprocess.Popen[bytes], job: SampleJob) -> dict[str, Any] | No
         while proc.poll() is None:
             with contextlib.suppress(psutil.Error):
                 rss = ps.memory_info().rss
-                if rss > job.memory_cap_bytes:
+                if rss > memory_cap_bytes:
                     _kill(proc)
                     return {"ok": False, "kind": "oom",
-                            "error": f"used more than {format_bytes(job.memory_cap_bytes)}"}
-            if time.monotonic() - start > job.timeout_s:
+                            "error": f"used more than {format_bytes(memory_cap_bytes)}"}
+            if time.monotonic() - start > timeout_s:
                 _kill(proc)
                 return {"ok": False, "kind": "timeout",
-                        "error": f"timed out after {job.timeout_s:.0f} s"}
+                        "error": f"timed out after {timeout_s:.0f} s"}
             time.sleep(POLL_SECONDS)
     except BaseException:
         _kill(proc)

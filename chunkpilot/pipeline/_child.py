@@ -31,15 +31,9 @@ BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _collections(out: Any) -> list[Any]:
-    from dask.base import unpack_collections
+    from chunkpilot.trials import unpack_pipeline_output
 
-    colls, _ = unpack_collections(out)
-    if not colls:
-        raise TypeError(
-            "Expected the pipeline to return dask collections (a dask array, a dask scalar or "
-            f"a tuple of them), got {type(out).__name__}"
-        )
-    return list(colls)
+    return unpack_pipeline_output(out)
 
 
 def _graph(colls: list[Any]) -> Any:

@@ -10,11 +10,8 @@ whole array, for several input chunk sizes of the family the planner will search
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
-import pickle
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -24,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from chunkpilot.errors import ProfilingError
-from chunkpilot.measure.sandbox import SampleJob, _crash_record, _watch
-from chunkpilot.model import Sample, fit_line
+from chunkpilot.measure.profile import largest_worth_measuring
+from chunkpilot.measure.sandbox import run_in_sandbox
+from chunkpilot.model import Sample
 from chunkpilot.pipeline.graph import GraphProfile, LayerRecord, profile_graph
-from chunkpilot.plan import IN_FLIGHT_EXTRA_BLOCKS
 from chunkpilot.shapes import halo_shape, shape_for_bytes
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
@@ -54,9 +51,10 @@ def _builds(builds: Builds) -> list[dict[str, Any]]:
 
 def _parse_builds(r: Mapping[str, Any], dtype: str) -> tuple[Built, ...]:
     if "builds" not in r:
+        error = str(r.get("error"))
         raise ProfilingError(
             f"Expected the pipeline to build a dask graph from a {dtype} array. "
-            f"Got {r.get('kind')}: {r.get('error')} instead."
+            f"Got {r.get('kind')}: {error}" + ("" if error.endswith("instead.") else " instead.")
         )
     return tuple((profile_graph([LayerRecord.from_dict(d) for d in b["layers"]], b["input"]),
                   tuple(b.get("warnings", ()))) for b in r["builds"])
@@ -107,25 +105,9 @@ class PipelineSandbox:
         """Run one job; the child's JSON result, or a failure record."""
         payload = {**payload, "func": self.func_bytes, "sys_path": list(sys.path),
                    "dtype": self.spec.dtype, "address_space_bytes": self.memory_cap_bytes + 2**30}
-        limits = SampleJob(None, {}, (), self.spec.dtype, self.memory_cap_bytes, self.timeout_s,
-                           self.env)
-        with tempfile.TemporaryDirectory(prefix="chunkpilot-pipeline-") as tmp:
-            job, res, err = (os.path.join(tmp, n) for n in ("job", "result", "err"))
-            with open(job, "wb") as f:
-                pickle.dump(payload, f)
-            env = {**os.environ, **{k: str(v) for k, v in self.env.items()}}
-            with open(err, "wb") as errf:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "chunkpilot.pipeline._child", job, res],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf, env=env,
-                )
-                verdict = _watch(proc, limits)
-            if verdict is not None:
-                return verdict
-            if os.path.exists(res):
-                with open(res) as f:
-                    return dict(json.load(f))
-            return _crash_record(proc.returncode, err)
+        return run_in_sandbox("chunkpilot.pipeline._child", payload,
+                              memory_cap_bytes=self.memory_cap_bytes, timeout_s=self.timeout_s,
+                              env=self.env, prefix="chunkpilot-pipeline-")
 
     def graphs(self, builds: Builds) -> tuple[Built, ...]:
         """The pipeline's graph on placeholders of each (shape, chunk); raise on failure."""
@@ -235,7 +217,10 @@ def measure_family(
             f"Expected the pipeline to run on a sub-array of {format_bytes(first.nbytes)} input "
             f"chunks {out[0].chunk}. Got {first.error} instead."
         )
-    top = _largest_worth_measuring(ok, spec, res, baseline_guess_bytes)
+    sub_chunks = 2 ** spec.ndim  # the fewest chunks a big sub-array holds
+    top = largest_worth_measuring(ok, res, baseline_guess_bytes,
+                                  time_budget_s=SUBARRAY_TIME_BUDGET_S / sub_chunks,
+                                  max_bytes=min(SUBARRAY_MAX_BYTES / sub_chunks, spec.nbytes / 4))
     biggest = max(s.nbytes for s in ok)
     if top > biggest * 1.5:  # a midpoint only when the fit would extrapolate far
         for b in ((math.sqrt(biggest * top), top) if top > 16 * biggest else (top,)):
@@ -244,17 +229,3 @@ def measure_family(
     if len([m for m in out if m.sample.ok]) < 3:
         measure(max(min(s.nbytes for s in ok) / 4, spec.itemsize))
     return sorted(out, key=lambda m: m.sample.nbytes)
-
-
-def _largest_worth_measuring(
-    ok: list[Sample], spec: ArraySpec, res: Resources, baseline: int
-) -> float:
-    """The biggest input chunk the memory bound could allow, capped by time and sub-array size."""
-    mem = fit_line([s.nbytes for s in ok], [s.peak_bytes or 0 for s in ok])
-    t = fit_line([s.nbytes for s in ok], [s.seconds or 0.0 for s in ok])
-    budget = res.target_fraction * res.memory_limit_bytes - baseline
-    per_byte = max(mem.slope, 1.0) + IN_FLIGHT_EXTRA_BLOCKS
-    by_memory = (budget / res.threads_per_worker - mem.fixed) / per_byte
-    sub_chunks = 2 ** spec.ndim  # the fewest chunks a big sub-array holds
-    by_time = (SUBARRAY_TIME_BUDGET_S / sub_chunks - t.fixed) / t.slope if t.slope > 0 else math.inf
-    return max(0.0, min(by_memory, by_time, SUBARRAY_MAX_BYTES / sub_chunks, spec.nbytes / 4))

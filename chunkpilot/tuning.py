@@ -124,9 +124,12 @@ def refit(model: CostModel, obs: Observation, task_bytes: int, res: Resources) -
     peak = peak_worker_bytes(obs)
     if peak and not _failed(obs):
         per_task = (peak - model.baseline_bytes) / res.threads_per_worker - task_bytes
-        if per_task > model.task_peak_bytes(task_bytes):  # only ever raise the memory estimate
-            memory = LinearFit(memory.fixed, max(memory.slope, (per_task - memory.fixed) / task_bytes),
-                               memory.r2)
+        excess = per_task - model.task_peak_bytes(task_bytes)
+        if excess > 0:  # only ever raise the estimate; the dominant term takes the excess
+            if memory.slope * task_bytes >= memory.fixed:  # (tiny blocks must not blow up
+                memory = LinearFit(memory.fixed, memory.slope + excess / task_bytes, memory.r2)
+            else:  # the per-byte multiplier with a fixed cost they happen to show)
+                memory = LinearFit(memory.fixed + excess, memory.slope, memory.r2)
     max_ok = model.max_ok_bytes
     if _failed(obs) and (obs.restarts or obs.killed_worker):
         max_ok = min(max_ok or task_bytes, task_bytes)
@@ -146,12 +149,22 @@ def _neighbour(ladder: list[tuple[int, ...]], current: tuple[int, ...], steps: i
 
 
 def _direction(verdicts: tuple[Verdict, ...]) -> int:
+    """-1 for smaller, +1 for bigger, 0 to stay. Memory trouble beats everything; tiny
+    tasks beat "idle threads at the end" (tiny chunks can show both)."""
     kinds = {v.kind for v in verdicts}
-    if "too_big" in kinds or "spill_bound" in kinds:
+    memory_trouble = "failed" in kinds or "spill_bound" in kinds
+    for v in verdicts:
+        if v.kind == "too_big":
+            ev = v.evidence_dict()
+            memory_trouble |= bool(
+                (ev.get("peak_memory_fraction") or 0) > (ev.get("target_fraction") or 0.6)
+                or ev.get("spilled_bytes") or ev.get("pauses") or ev.get("restarts")
+                or ev.get("killed_worker"))
+    if memory_trouble:
         return -1
     if "too_small" in kinds:
         return +1
-    return 0
+    return -1 if "too_big" in kinds else 0
 
 
 def tune(

@@ -153,3 +153,28 @@ def test_tune_xarray_netcdf_by_dim_name(tmp_path):
     assert all(max(t.chunks[0]) == 64 for t in result.trials)
     assert result.plan.chunks_by_dim["time"] == 64
     assert not any(t.observation.error for t in result.trials)
+
+
+def test_refit_on_tiny_blocks_raises_the_fixed_cost_not_the_multiplier():
+    from chunkpilot.observations import MemoryRecord, WorkerInfo
+
+    model = CostModel(LinearFit(0, 1e-9, 1), LinearFit(20 * MiB, 2.0, 1), 1e-3, baseline_bytes=100 * MiB)
+    obs = Observation(wall_seconds=1.0, memory=(MemoryRecord(0.5, "w", 0, 300 * MiB, 0),),
+                      workers=(WorkerInfo("w", 1, 1000 * MiB),))
+    new = refit(model, obs, 128 * 1024, Resources(1, 1, 1000 * MiB))
+    assert new.memory.slope == model.memory.slope
+    assert new.memory.fixed > model.memory.fixed
+
+
+def test_direction_prefers_too_small_over_an_idle_tail():
+    from chunkpilot.observations import Verdict
+    from chunkpilot.tuning import _direction
+
+    small = Verdict("too_small", "tiny tasks", {"median_task_seconds": 0.001})
+    tail = Verdict("too_big", "idle tail", {"peak_memory_fraction": 0.1, "target_fraction": 0.6,
+                                            "idle_tail_share": 0.5})
+    mem = Verdict("too_big", "memory", {"peak_memory_fraction": 0.9, "target_fraction": 0.6})
+    assert _direction((small, tail)) == +1
+    assert _direction((small, mem)) == -1
+    assert _direction((tail,)) == -1
+    assert _direction(()) == 0

@@ -9,28 +9,21 @@ import numpy as np
 
 from chunkpilot.errors import (
     InvalidArgumentError,
-    MissingDependencyError,
     StoreNotFoundError,
     StoreReadError,
 )
+from chunkpilot.optional import import_optional
 from chunkpilot.types import ArraySpec, check_dtype
 
 #: File name endings read as HDF5 (netCDF4 files are HDF5 files).
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5", ".nc", ".nc4", ".netcdf")
 #: HDF5 superblock signature; it sits at offset 0, 512, 1024, 2048, ... (user block).
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-INSTALL_HINT = 'pip install "chunkpilot[hdf5]"'
 
 
 def import_h5py() -> Any:
     """``h5py``, or a :class:`MissingDependencyError` with the install command."""
-    try:
-        import h5py
-    except ImportError as e:
-        raise MissingDependencyError(
-            f"Expected h5py to read HDF5/netCDF4 files. Got no h5py installed: {INSTALL_HINT}"
-        ) from e
-    return h5py
+    return import_optional("h5py", "to read HDF5/netCDF4 files", "hdf5")
 
 
 def looks_like_hdf5(path: Path) -> bool:

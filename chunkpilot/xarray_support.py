@@ -11,25 +11,18 @@ import numpy as np
 from chunkpilot.errors import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
-    MissingDependencyError,
 )
+from chunkpilot.optional import import_optional
 from chunkpilot.types import ArraySpec, check_dtype
 
 if TYPE_CHECKING:
     from chunkpilot.agree import DatasetPlan
 
-INSTALL_HINT = 'pip install "chunkpilot[xarray]"'
 
 
 def import_xarray() -> Any:
     """``xarray``, or a :class:`MissingDependencyError` with the install command."""
-    try:
-        import xarray
-    except ImportError as e:
-        raise MissingDependencyError(
-            f"Expected xarray for Dataset/DataArray input. Got no xarray installed: {INSTALL_HINT}"
-        ) from e
-    return xarray
+    return import_optional("xarray", "for Dataset/DataArray input", "xarray")
 
 
 def is_xarray(obj: Any) -> bool:

@@ -193,6 +193,21 @@ class Observation:
         for name in ("tasks", "memory", "workers"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
+    @property
+    def peak_process_bytes(self) -> int:
+        """Highest process memory (managed + unmanaged) any worker reached."""
+        return max((m.process_bytes for m in self.memory), default=0)
+
+    @property
+    def peak_spilled_bytes(self) -> int:
+        """Most data any worker held spilled to disk."""
+        return max((m.spilled_bytes for m in self.memory), default=0)
+
+    @property
+    def compute_task_count(self) -> int:
+        """Distinct tasks that computed (transfers and disk I/O not counted)."""
+        return len({t.key for t in self.tasks if t.action == "compute"})
+
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         for name in ("tasks", "memory", "workers"):

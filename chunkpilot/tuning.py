@@ -95,17 +95,13 @@ def trial_summary(t: Trial) -> dict[str, Any]:
         "label": t.label,
         "chunks": [max(ax) for ax in t.chunks],
         "wall_seconds": o.wall_seconds,
-        "task_count": len({r.key for r in o.tasks if r.action == "compute"}),
-        "peak_worker_memory_bytes": peak_worker_bytes(o),
-        "spilled_bytes": max((m.spilled_bytes for m in o.memory), default=0),
+        "task_count": o.compute_task_count,
+        "peak_worker_memory_bytes": o.peak_process_bytes,
+        "spilled_bytes": o.peak_spilled_bytes,
         "restarts": o.restarts,
         "error": o.error,
         "verdicts": [v.kind for v in t.verdicts],
     }
-
-
-def peak_worker_bytes(o: Observation) -> int:
-    return max((m.managed_bytes + m.unmanaged_bytes for m in o.memory), default=0)
 
 
 def _failed(o: Observation) -> bool:
@@ -121,7 +117,7 @@ def refit(model: CostModel, obs: Observation, task_bytes: int, res: Resources) -
         predicted = max(model.task_seconds(task_bytes), 1e-9)
         time = LinearFit(time.fixed * seen / predicted, time.slope * seen / predicted, time.r2)
     memory = model.memory
-    peak = peak_worker_bytes(obs)
+    peak = obs.peak_process_bytes
     if peak and not _failed(obs):
         per_task = (peak - model.baseline_bytes) / res.threads_per_worker - task_bytes
         excess = per_task - model.task_peak_bytes(task_bytes)

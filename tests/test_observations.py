@@ -121,3 +121,18 @@ def test_memory_record_process_bytes():
 def test_pure_modules_do_not_import_distributed(module):
     code = f"import sys, {module}; assert 'distributed' not in sys.modules, 'distributed'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_derived_peaks_and_task_count():
+    from chunkpilot.observations import MemoryRecord, Observation, TaskRecord
+
+    obs = Observation(
+        wall_seconds=1.0,
+        tasks=(TaskRecord("a", "g", "w", 0, "compute", 0.0, 0.1),
+               TaskRecord("a", "g", "w", 0, "transfer", 0.1, 0.2),
+               TaskRecord("b", "g", "w", 0, "compute", 0.2, 0.3)),
+        memory=(MemoryRecord(0.1, "w", 10, 20, 0), MemoryRecord(0.2, "w", 5, 40, 7)),
+    )
+    assert obs.peak_process_bytes == 45
+    assert obs.peak_spilled_bytes == 7
+    assert obs.compute_task_count == 2

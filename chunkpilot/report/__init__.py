@@ -33,9 +33,7 @@ def format_chunks(chunks: Chunks) -> str:
 def summarise(trial: Trial) -> dict[str, str]:
     """One row of the trials table, as display strings keyed by :data:`SUMMARY_COLUMNS`."""
     obs = trial.observation
-    peak_bytes = max((m.process_bytes for m in obs.memory), default=0)
-    spilled = max((m.spilled_bytes for m in obs.memory), default=0)
-    tasks = len({t.key for t in obs.tasks if t.action == "compute"})
+    peak_bytes, spilled, tasks = obs.peak_process_bytes, obs.peak_spilled_bytes, obs.compute_task_count
     wall = format_time(obs.wall_seconds)
     if obs.timed_out:
         wall += " (timed out)"

@@ -21,12 +21,12 @@ import dask
 import numpy as np
 import zarr
 
-from chunkpilot.api import advise
-from chunkpilot.cluster import local_cluster
+from chunkpilot.commands.advise import advise
+from chunkpilot.cluster.connect import local_cluster
 from chunkpilot.examples import elementwise, hungry_filter
-from chunkpilot.observe import observe
-from chunkpilot.resources import resolve_resources
-from chunkpilot.sources import dask_auto_shape, describe
+from chunkpilot.cluster.observe import observe
+from chunkpilot.cluster.resources import resolve_resources
+from chunkpilot.sources.describe import dask_auto_shape, describe
 from chunkpilot.trials import source_array, trial_collection
 from chunkpilot.types import WorkSpec
 

@@ -219,7 +219,7 @@ def _predicted(plan: Any, shape: tuple[int, ...]) -> dict[str, Any] | None:
     """What the advised plan's cost model predicts for ``shape`` (read-only use of plan.py)."""
     if plan is None:
         return None
-    from chunkpilot.plan import evaluate
+    from chunkpilot.core.evaluate import evaluate
 
     e = evaluate(shape, plan.spec, plan.work, plan.resources, plan.model)
     return {"task_bytes": e.task_bytes, "task_count": e.task_count,

@@ -152,7 +152,7 @@ class ClusterExecutor:
     kind = "local"
 
     def __init__(self, memory_limit: str) -> None:
-        from chunkpilot.resources import resolve_resources
+        from chunkpilot.cluster.resources import resolve_resources
 
         self.res = resolve_resources("local", workers=CLUSTER_WORKERS, threads_per_worker=1,
                                      memory_limit=memory_limit)
@@ -168,7 +168,7 @@ class ClusterExecutor:
         self._stack.close()
 
     def _start(self) -> None:
-        from chunkpilot.cluster import local_cluster
+        from chunkpilot.cluster.connect import local_cluster
 
         self.client = self._stack.enter_context(local_cluster(self.res))
 
@@ -188,7 +188,7 @@ class ClusterExecutor:
             return {}
 
     def run(self, collection: Any, timeout_s: float) -> RunRecord:
-        from chunkpilot.observe import observe
+        from chunkpilot.cluster.observe import observe
 
         before = self._on_workers(reset_peak)
         client = self.client

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from chunkpilot.api import advise
-from chunkpilot.cluster import local_cluster
+from chunkpilot.commands.advise import advise
+from chunkpilot.cluster.connect import local_cluster
 from chunkpilot.examples import elementwise, hungry_filter
-from chunkpilot.plan import evaluate
-from chunkpilot.resources import resolve_resources
-from chunkpilot.tuning import trial_summary, tune
+from chunkpilot.core.evaluate import evaluate
+from chunkpilot.cluster.resources import resolve_resources
+from chunkpilot.commands.tune import trial_summary, tune
 
 STARTS = [
     # name, function, start chunk, memory limit per worker

@@ -1,19 +1,27 @@
-"""chunkpilot: pick Dask chunk sizes from measurements instead of guesses."""
+"""chunkpilot: pick Dask chunk sizes from measurements instead of guesses.
+
+The public verbs live in :mod:`chunkpilot.commands` and load on first use, so
+``import chunkpilot`` stays light (no dask.array, no distributed).
+"""
+
+import importlib
+from typing import Any
 
 from chunkpilot.errors import ChunkpilotError, ChunkpilotWarning
 
 __version__ = "0.1.0"
 __all__ = ["ChunkpilotError", "ChunkpilotWarning", "__version__", "advise", "check", "tune", "watch"]
 
-#: Public functions loaded on first use, so ``import chunkpilot`` stays light.
-#: (Modules are not named like the functions, so importing one never shadows the function.)
-_LAZY = {"advise": "chunkpilot.api", "check": "chunkpilot.checkup", "tune": "chunkpilot.tuning",
-         "watch": "chunkpilot.watching"}
+#: Public function -> the command module that defines it.
+_COMMANDS = {"advise": "chunkpilot.commands.advise", "check": "chunkpilot.commands.check",
+             "tune": "chunkpilot.commands.tune", "watch": "chunkpilot.commands.watch"}
 
 
-def __getattr__(name: str):  # noqa: ANN202 - PEP 562 module attribute hook
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
+def __getattr__(name: str) -> Any:  # PEP 562: load a command on first use
+    if name in _COMMANDS:
+        return getattr(importlib.import_module(_COMMANDS[name]), name)
     raise AttributeError(f"module 'chunkpilot' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_COMMANDS))

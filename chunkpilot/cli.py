@@ -102,7 +102,7 @@ def cli() -> None:
 @common_options
 def advise(source: str, as_json: bool, **o: Any) -> None:
     """Measure the per-block work on SOURCE and recommend chunks."""
-    from chunkpilot.api import advise as run_advise
+    from chunkpilot.commands.advise import advise as run_advise
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ChunkpilotWarning)  # already in the plan's notes
@@ -110,7 +110,7 @@ def advise(source: str, as_json: bool, **o: Any) -> None:
     if as_json:
         click.echo(json.dumps(plan.to_dict()))
     else:
-        from chunkpilot.report.console import print_plan
+        from chunkpilot.report.terminal import print_plan
 
         print_plan(plan)
 
@@ -129,8 +129,8 @@ def advise(source: str, as_json: bool, **o: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def check(source: str, array: str | None, chunks: str | None, as_json: bool, **o: Any) -> None:
     """Inspect SOURCE's chunks without profiling. Exit 0: clean, 1: problems, 2: bad input."""
-    from chunkpilot.checkup import check as run_check
-    from chunkpilot.checkup import parse_chunks_option
+    from chunkpilot.commands.check import check as run_check
+    from chunkpilot.commands.check import parse_chunks_option
 
     report = run_check(source, array=array, chunks=parse_chunks_option(chunks), **o)
     click.echo(json.dumps(report.to_dict()) if as_json else "\n".join(report.lines()))
@@ -149,8 +149,8 @@ def check(source: str, array: str | None, chunks: str | None, as_json: bool, **o
 def tune(source: str, as_json: bool, report: str | None, max_trials: int, trial_timeout: float,
          whole: bool, compare_auto: bool, **o: Any) -> None:
     """Advise, then run short trials on a real dask cluster and adjust until healthy."""
+    from chunkpilot.commands.tune import tune as run_tune
     from chunkpilot.report.terminal import print_report
-    from chunkpilot.tuning import tune as run_tune
 
     console = _console(as_json)
     kwargs = advise_kwargs(o)
@@ -184,7 +184,7 @@ def _console(quiet: bool) -> Any:
               help="Where to write the HTML report.")
 def demo(directory: str | None, quick: bool, report: str) -> None:
     """Sample zarr array + memory-hungry function: advise, tune (vs dask auto), report."""
-    from chunkpilot.demo import run_demo
+    from chunkpilot.commands.demo import run_demo
 
     run_demo(directory, quick=quick, report=report)
 

@@ -19,6 +19,13 @@ from chunkpilot.errors import (
 )
 
 Chunks = tuple[tuple[int, ...], ...]
+#: Where sample blocks come from: ``{"kind": "zarr"|"hdf5"|"numpy"|"synthetic", ...}``.
+SourceRef = dict[str, Any]
+
+#: distributed's own defaults for ``distributed.worker.memory.{target,spill,pause,terminate}``;
+#: the configured values are read once, at the edge (``cluster.resources.memory_fractions``).
+DEFAULT_MEMORY_FRACTIONS = {"target_fraction": 0.6, "spill_fraction": 0.7,
+                            "pause_fraction": 0.8, "terminate_fraction": 0.95}
 
 
 def _check_shape(shape: Any, name: str) -> tuple[int, ...]:
@@ -111,6 +118,16 @@ class ArraySpec:
         d.pop("nbytes")
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ArraySpec:
+        d = dict(d)
+        for k in ("shape", "storage_chunks", "shards", "dims"):
+            if d.get(k) is not None:
+                d[k] = tuple(d[k])
+        if d.get("current_chunks") is not None:
+            d["current_chunks"] = tuple(tuple(ax) for ax in d["current_chunks"])
+        return cls(**d)
+
 
 def normalize_axes(axes: Any, ndim: int, dims: tuple[str, ...] | None, name: str) -> tuple[int, ...]:
     """Turn axis numbers (negative allowed) or dimension names into sorted axis numbers."""
@@ -171,6 +188,13 @@ class WorkSpec:
             raise InvalidArgumentError(f"drop_axis {drop} out of range for {self.ndim}-d.")
         object.__setattr__(self, "drop_axis", drop)
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> WorkSpec:
+        return cls(d["ndim"], tuple(d["keep_whole"]), tuple(d["depth"]), tuple(d["drop_axis"]))
+
 
 def parse_depth(depth: Any, ndim: int, dims: tuple[str, ...] | None = None) -> tuple[int, ...]:
     """Accept ``8``, ``(8, 8, 0)``, ``{0: 8}``, ``{"y": 8}`` (as map_overlap does) -> per-axis ints."""
@@ -210,13 +234,13 @@ class Resources:
     """Memory limit of each worker (for ``threads``: the machine's available memory)."""
     scheduler: str = "local"
     """``"threads"``, ``"local"`` (LocalCluster) or a ``tcp://`` address."""
-    target_fraction: float = 0.6
+    target_fraction: float = DEFAULT_MEMORY_FRACTIONS["target_fraction"]
     """distributed.worker.memory.target: plan peak per worker under this share of the limit."""
-    spill_fraction: float = 0.7
+    spill_fraction: float = DEFAULT_MEMORY_FRACTIONS["spill_fraction"]
     """distributed.worker.memory.spill."""
-    pause_fraction: float = 0.8
+    pause_fraction: float = DEFAULT_MEMORY_FRACTIONS["pause_fraction"]
     """distributed.worker.memory.pause."""
-    terminate_fraction: float = 0.95
+    terminate_fraction: float = DEFAULT_MEMORY_FRACTIONS["terminate_fraction"]
     """distributed.worker.memory.terminate."""
 
     def __post_init__(self) -> None:
@@ -235,6 +259,11 @@ class Resources:
     @property
     def total_threads(self) -> int:
         return self.workers * self.threads_per_worker
+
+    @property
+    def memory_budget_bytes(self) -> int:
+        """The memory rule: peak memory per worker must stay under target x limit."""
+        return int(self.target_fraction * self.memory_limit_bytes)
 
     @property
     def distributed(self) -> bool:

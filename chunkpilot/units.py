@@ -1,14 +1,17 @@
-"""Parse and format byte sizes at the edge, with dask's own utilities."""
+"""Parse and format sizes and durations at the edge, with dask's own utilities (one of each)."""
 
 from __future__ import annotations
 
-from dask.utils import format_bytes, parse_bytes
+from dask.utils import format_bytes, format_time, parse_bytes
 
 from chunkpilot.errors import InvalidArgumentTypeError, InvalidSizeError
 
-__all__ = ["format_bytes", "parse_size"]
+__all__ = ["SizeLike", "format_bytes", "format_seconds", "parse_size"]
 
 SizeLike = int | float | str
+
+#: Durations are written as dask writes them (``"12.35 ms"``, ``"1.20 s"``), everywhere.
+format_seconds = format_time
 
 
 def parse_size(value: SizeLike, *, name: str = "size", allow_zero: bool = False) -> int:

@@ -366,7 +366,7 @@ CASES = [
 
 
 def _demo(directory: Path | None, report: str = "r.html") -> None:
-    from chunkpilot.demo import run_demo
+    from chunkpilot.commands.demo import run_demo
 
     run_demo(str(directory) if directory else None, quick=True, report=report)
 
@@ -392,7 +392,7 @@ def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path,
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_api(case: Case, inputs: Path, private_dirs: tuple[Path, Path],
              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("chunkpilot.cluster.CONNECT_TIMEOUT_S", 2)  # the CLI waits the full 10 s
+    monkeypatch.setattr("chunkpilot.cluster.connect.CONNECT_TIMEOUT_S", 2)  # the CLI waits the full 10 s
     with pytest.raises(case.error, match=case.match):
         case.api(inputs)
     for d in private_dirs:

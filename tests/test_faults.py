@@ -28,9 +28,10 @@ import zarr
 
 import chunkpilot
 from chunkpilot.errors import SampleFailedWarning, StoreReadError
-from chunkpilot.model import CostModel, LinearFit
-from chunkpilot.plan import evaluate, make_plan
-from chunkpilot.sources import describe
+from chunkpilot.core.model import CostModel, LinearFit
+from chunkpilot.core.evaluate import evaluate
+from chunkpilot.core.plan import make_plan
+from chunkpilot.sources.describe import describe
 from chunkpilot.types import Resources, WorkSpec
 
 MiB = 2**20
@@ -286,7 +287,7 @@ def test_ctrl_c_during_profiling(slow_store, tmp_path):
     proc = _start(["advise", str(path), "--func", f"{funcs}:very_slow", "--scheduler", "threads",
                    "--profile-timeout", "300"], tmp_path)
     try:
-        started = _wait_for(lambda: any(_mentions(p, "chunkpilot.measure._child")
+        started = _wait_for(lambda: any(_mentions(p, "chunkpilot.measure.child")
                                         for p in _descendants(proc.pid)), 60)
         assert started, "profiling never started"
         _interrupt_and_check(proc, tmp_path)
@@ -310,7 +311,7 @@ def test_ctrl_c_during_tuning(slow_store, tmp_path):
         started = _wait_for(lambda: any("trial" in ln for ln in lines), 180)
         assert started, "".join(lines)[-3000:]
         family = _descendants(proc.pid)  # the LocalCluster's worker processes, no sandbox
-        assert family and not any(_mentions(p, "chunkpilot.measure._child") for p in family)
+        assert family and not any(_mentions(p, "chunkpilot.measure.child") for p in family)
         os.killpg(proc.pid, signal.SIGINT)
         assert _wait_for(lambda: proc.poll() is not None, PROMPT_S), "no exit after Ctrl-C"
         reader.join(10)

@@ -21,10 +21,11 @@ import pytest
 import zarr
 
 import chunkpilot
-from chunkpilot.cluster import local_cluster
-from chunkpilot.model import CostModel, LinearFit
-from chunkpilot.plan import evaluate, make_plan
-from chunkpilot.sources import describe
+from chunkpilot.cluster.connect import local_cluster
+from chunkpilot.core.model import CostModel, LinearFit
+from chunkpilot.core.evaluate import evaluate
+from chunkpilot.core.plan import make_plan
+from chunkpilot.sources.describe import describe
 from chunkpilot.types import Resources, WorkSpec
 
 pytestmark = pytest.mark.cluster

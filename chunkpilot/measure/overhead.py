@@ -8,9 +8,15 @@ difference that moves the best chunk size.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import dask
+import psutil
+
+from chunkpilot.cluster.connect import scheduler_client
+from chunkpilot.core.model import DEFAULT_OVERHEAD_S
+from chunkpilot.types import Resources
 
 #: Tasks per probe run: enough to average out (~0.4 s a run on distributed at 2 ms a task).
 PROBE_TASKS = 200
@@ -42,11 +48,33 @@ def probe_overhead(scheduler: Any = "threads", *, tasks: int = PROBE_TASKS,
     return sorted(times)[len(times) // 2]
 
 
+def _rss() -> int:
+    return int(psutil.Process().memory_info().rss)
+
+
 def worker_baseline_bytes(client: Any) -> int:
     """Resident memory of the cluster's idle workers (the smallest one)."""
-    import psutil
+    return min(client.run(_rss).values())
 
-    def rss() -> int:
-        return int(psutil.Process().memory_info().rss)
 
-    return min(client.run(rss).values())
+@dataclass(frozen=True, slots=True)
+class SchedulerProbe:
+    """What probing the scheduler found: overhead per task and the idle worker's memory."""
+
+    overhead_seconds_per_task: float
+    """Median seconds per near-empty task."""
+    measured: bool
+    """``False`` when probing was disabled and the overhead is a modelled default."""
+    worker_baseline_bytes: int | None
+    """Resident memory of an idle worker (``None``: threads, or not probed)."""
+
+
+def measure_scheduler(res: Resources, client: Any = None, probe: bool = True) -> SchedulerProbe:
+    """Probe the scheduler in ``res`` (the given client's, a connection, or a LocalCluster)."""
+    if not probe:
+        kind = "distributed" if res.distributed else "threads"
+        return SchedulerProbe(DEFAULT_OVERHEAD_S[kind], False, None)
+    if res.scheduler == "threads":
+        return SchedulerProbe(probe_overhead("threads", num_workers=res.total_threads), True, None)
+    with scheduler_client(res, client) as c:
+        return SchedulerProbe(probe_overhead(c), True, worker_baseline_bytes(c))

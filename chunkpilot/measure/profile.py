@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from chunkpilot.core.evaluate import worker_peak_bytes
+from chunkpilot.core.model import Sample, fit_line
+from chunkpilot.core.shapes import align_units, halo_shape, shape_for_bytes
 from chunkpilot.errors import ProfilingError, SampleFailedWarning, StoreReadError
 from chunkpilot.measure.sandbox import SampleJob, pickle_func, run_sample
-from chunkpilot.model import Sample, fit_line
-from chunkpilot.plan import IN_FLIGHT_EXTRA_BLOCKS
-from chunkpilot.shapes import align_units, halo_shape, shape_for_bytes
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
 
@@ -167,8 +167,9 @@ def largest_worth_measuring(
     """The biggest block the memory bound could allow, capped by a time budget and a size."""
     mem = fit_line([s.nbytes for s in ok], [s.peak_bytes or 0 for s in ok])
     t = fit_line([s.nbytes for s in ok], [s.seconds or 0.0 for s in ok])
-    budget = res.target_fraction * res.memory_limit_bytes - baseline
-    per_block = max(mem.slope, 1.0) + IN_FLIGHT_EXTRA_BLOCKS
-    by_memory = (budget / res.threads_per_worker - mem.fixed) / per_block
+    # the planner's memory rule, solved for the block size: fixed part + per-byte part x b
+    fixed = worker_peak_bytes(baseline, int(mem.fixed), 0, res)
+    per_byte = worker_peak_bytes(0, max(mem.slope, 1.0), 1, res)
+    by_memory = (res.memory_budget_bytes - fixed) / per_byte
     by_time = (time_budget_s - t.fixed) / t.slope if t.slope > 0 else math.inf
     return max(0.0, min(by_memory, by_time, max_bytes))

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
+import dask.config
 import psutil
 
 from chunkpilot.errors import FunctionLoadError
+from chunkpilot.types import Resources
 from chunkpilot.units import format_bytes
 
 #: How often the parent samples the child's resident memory.
@@ -51,6 +53,14 @@ class SampleJob:
     """Dimensions the function must return (the block's minus ``drop_axis``); ``None``: any."""
 
 
+def sandbox_env(res: Resources) -> dict[str, str]:
+    """Environment a worker would run the function with (distributed pins BLAS threads)."""
+    if not res.distributed:
+        return {}
+    env = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+    return {k: str(v) for k, v in env.items()}
+
+
 def pickle_func(func: Callable[[Any], Any] | None) -> bytes | None:
     """Serialise the user's function for the sandbox, with a clear error when impossible."""
     if func is None:
@@ -79,7 +89,7 @@ def run_sample(job: SampleJob, func_bytes: bytes | None) -> dict[str, Any]:
         "address_space_bytes": job.memory_cap_bytes + 2**30,
         "out_ndim": job.out_ndim,
     }
-    return run_in_sandbox("chunkpilot.measure._child", payload,
+    return run_in_sandbox("chunkpilot.measure.child", payload,
                           memory_cap_bytes=job.memory_cap_bytes, timeout_s=job.timeout_s,
                           env=job.env, prefix="chunkpilot-sample-")
 

@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dask.system import CPU_COUNT
+
+from chunkpilot.core.model import Sample
+from chunkpilot.core.plan import Plan, make_plan
+from chunkpilot.core.policy import TIE_TOLERANCE
+from chunkpilot.core.shapes import align_units, min_lengths, shape_for_bytes
 from chunkpilot.errors import (
     GraphSizeWarning,
     GraphTooLargeError,
@@ -27,7 +32,7 @@ from chunkpilot.errors import (
     ProfilingError,
 )
 from chunkpilot.measure.sandbox import pickle_func
-from chunkpilot.model import Sample
+from chunkpilot.pipeline.findings import PipelineFindings, blowup_warnings, pipeline_notes
 from chunkpilot.pipeline.graph import GraphProfile
 from chunkpilot.pipeline.measure import (
     SMALL_CHUNK_BYTES,
@@ -35,7 +40,6 @@ from chunkpilot.pipeline.measure import (
     PipelineSandbox,
     measure_family,
 )
-from chunkpilot.pipeline.report import PipelineReport, blowup_warnings, pipeline_notes
 from chunkpilot.pipeline.rules import (
     GraphLimits,
     estimate_tasks,
@@ -45,8 +49,6 @@ from chunkpilot.pipeline.rules import (
     pipeline_model,
     scale_memory,
 )
-from chunkpilot.plan import TIE_TOLERANCE, Plan, make_plan
-from chunkpilot.shapes import shape_for_bytes
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 #: At most this many chunks per axis in the structural analysis graph.
@@ -72,11 +74,10 @@ class Analysis:
 
 
 def analysis_chunk(spec: ArraySpec, work: WorkSpec) -> tuple[int, ...]:
-    """Storage chunks (or shape / 8) per axis, coarsened to <= 8 chunks per axis."""
-    units = spec.storage_chunks or (1,) * spec.ndim
+    """The smallest allowed chunk, grown to a storage chunk and to <= 8 chunks per axis."""
     return tuple(
-        n if i in work.keep_whole else min(n, max(u, d, math.ceil(n / ANALYSIS_CHUNKS_PER_AXIS)))
-        for i, (n, u, d) in enumerate(zip(spec.shape, units, work.depth, strict=True))
+        min(n, max(low, u, math.ceil(n / ANALYSIS_CHUNKS_PER_AXIS)))
+        for n, low, u in zip(spec.shape, min_lengths(spec, work), align_units(spec), strict=True)
     )
 
 
@@ -108,11 +109,7 @@ def analysis_from(builds: Builds, built: Any) -> Analysis:
 
 
 def _scaling_threads(res: Resources) -> int:
-    if hasattr(os, "sched_getaffinity"):
-        cores = len(os.sched_getaffinity(0))
-    else:
-        cores = os.cpu_count() or 1
-    return max(1, min(res.threads_per_worker, cores))
+    return max(1, min(res.threads_per_worker, CPU_COUNT))
 
 
 def advise_pipeline(
@@ -170,7 +167,7 @@ def advise_pipeline(
     scaled = [m for m in ms if m.scaling]
     eff, advice = layout_advice(scaled[0].scaling if scaled else None, res,
                                 uses_blas=bool(an.graph.contraction_axes))
-    report = PipelineReport(
+    report = PipelineFindings(
         family=fam.label, family_reason=fam.reason, families_tried=tuple(tried),
         analysis_chunk=an.chunk, analysis=an.graph, graph=graph, auto_graph=auto_graph,
         estimated_tasks=max(an.tasks(spec, plan.chunk_shape), graph.tasks if graph else 0),

@@ -15,6 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+from dask.blockwise import Blockwise
+from dask.utils import key_split
+
 #: Count tasks exactly (``len(layer)``) only for layers this small: ``len`` materializes
 #: a lazy Blockwise layer, which takes minutes at a million blocks.
 EXACT_COUNT_MAX_BLOCKS = 20_000
@@ -84,10 +88,6 @@ def _depth(d: Any) -> int:
 
 def layer_records(hlg: Any) -> list[LayerRecord]:
     """Read every layer of a ``HighLevelGraph`` into a :class:`LayerRecord` (topological order)."""
-    import numpy as np
-    from dask.blockwise import Blockwise
-    from dask.utils import key_split
-
     order = hlg._toposort_layers() if hasattr(hlg, "_toposort_layers") else list(hlg.layers)
     out = []
     for name in order:

@@ -1,6 +1,6 @@
 """Edge: build and run the user's pipeline in fresh, watched subprocesses.
 
-Each job runs ``chunkpilot.pipeline._child`` under the same watch as the per-block
+Each job runs ``chunkpilot.pipeline.child`` under the same watch as the per-block
 profiler (``measure.sandbox``): resident-memory cap, timeout, killed on Ctrl-C.
 Measurements run the pipeline on a sub-array of the real data holding a few input
 chunks along every axis, so overlaps, reductions and contractions behave as on the
@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from chunkpilot.core.model import Sample
+from chunkpilot.core.shapes import halo_shape, shape_for_bytes
 from chunkpilot.errors import ProfilingError
 from chunkpilot.measure.profile import largest_worth_measuring
 from chunkpilot.measure.sandbox import run_in_sandbox
-from chunkpilot.model import Sample
 from chunkpilot.pipeline.graph import GraphProfile, LayerRecord, profile_graph
-from chunkpilot.shapes import halo_shape, shape_for_bytes
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
 
@@ -105,7 +105,7 @@ class PipelineSandbox:
         """Run one job; the child's JSON result, or a failure record."""
         payload = {**payload, "func": self.func_bytes, "sys_path": list(sys.path),
                    "dtype": self.spec.dtype, "address_space_bytes": self.memory_cap_bytes + 2**30}
-        return run_in_sandbox("chunkpilot.pipeline._child", payload,
+        return run_in_sandbox("chunkpilot.pipeline.child", payload,
                               memory_cap_bytes=self.memory_cap_bytes, timeout_s=self.timeout_s,
                               env=self.env, prefix="chunkpilot-pipeline-")
 

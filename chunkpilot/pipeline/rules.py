@@ -13,8 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chunkpilot.core.model import CostModel, Sample, fit_cost_model
+from chunkpilot.core.shapes import min_lengths
 from chunkpilot.errors import InvalidArgumentError
-from chunkpilot.model import CostModel, Sample, fit_cost_model
 from chunkpilot.pipeline.graph import GraphProfile
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
@@ -60,25 +61,18 @@ class Family:
     """One sentence for the explanation."""
 
 
-def smallest_chunk_bytes(spec: ArraySpec, keep_whole: Sequence[int], depth: Sequence[int]) -> int:
-    """Bytes of the smallest chunk with ``keep_whole`` axes whole and others >= depth."""
-    return spec.itemsize * math.prod(
-        n if i in keep_whole else max(1, min(n, d))
-        for i, (n, d) in enumerate(zip(spec.shape, depth, strict=True))
-    )
-
-
 def families(spec: ArraySpec, work: WorkSpec, graph: GraphProfile, res: Resources) -> list[Family]:
     """Families to try, best guess first; the plain split family always comes last."""
     depth = tuple(max(a, b) for a, b in zip(work.depth, graph.overlap_depth, strict=True))
     base = dataclasses.replace(work, depth=depth)  # keeps any other field (drop_axis)
-    budget = res.target_fraction * res.memory_limit_bytes / res.threads_per_worker
+    budget = res.memory_budget_bytes / res.threads_per_worker
     out: list[Family] = []
 
     def add(label: str, axes: set[int], reason: str) -> None:
-        kw = tuple(sorted(set(work.keep_whole) | axes))
-        if smallest_chunk_bytes(spec, kw, depth) <= WHOLE_AXIS_BUDGET_SHARE * budget:
-            out.append(Family(label, dataclasses.replace(base, keep_whole=kw), reason))
+        fam = dataclasses.replace(base, keep_whole=tuple(sorted(set(work.keep_whole) | axes)))
+        smallest = math.prod(min_lengths(spec, fam)) * spec.itemsize
+        if smallest <= WHOLE_AXIS_BUDGET_SHARE * budget:
+            out.append(Family(label, fam, reason))
 
     whole = set(graph.whole_axes) - set(work.keep_whole)
     if whole:

@@ -12,7 +12,7 @@ from bokeh.models.text import BaseText
 from bokeh.palettes import viridis
 from bokeh.plotting import figure
 
-from chunkpilot.observations import MemoryRecord, Observation, TaskRecord
+from chunkpilot.core.observations import MemoryRecord, Observation, TaskRecord
 
 __all__ = ["ACTION_COLORS", "MEMORY_COLORS", "memory_figure", "task_color", "task_stream_figure"]
 

@@ -10,13 +10,13 @@ import jinja2
 from bokeh.embed import components
 from bokeh.model import Model
 from bokeh.resources import Resources
-from dask.utils import format_time
 from markupsafe import Markup
 
-from chunkpilot.observations import Trial
-from chunkpilot.report import SUMMARY_COLUMNS, format_chunks, summarise
+from chunkpilot.core.observations import Trial
+from chunkpilot.core.plan import Plan
 from chunkpilot.report.figures import memory_figure, task_stream_figure
-from chunkpilot.units import format_bytes
+from chunkpilot.report.table import SUMMARY_COLUMNS, format_chunks, summarise
+from chunkpilot.units import format_bytes, format_seconds
 
 __all__ = ["write_report"]
 
@@ -31,7 +31,7 @@ def _format_value(value: Any, key: str = "") -> str:
     if key.endswith("bytes"):
         return f"{format_bytes(int(value))}"
     if key.endswith(("seconds", "_s")):
-        return format_time(float(value))
+        return format_seconds(float(value))
     if key.endswith(("fraction", "share")) and abs(value) <= 10:
         return f"{value:.0%}"
     return f"{value:g}" if isinstance(value, float) else str(value)
@@ -54,7 +54,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(format_value=_format_value, format_chunks=_format_chunks_value,
-                       format_bytes=format_bytes, format_time=format_time)
+                       format_bytes=format_bytes, format_time=format_seconds)
     env.tests["mapping"] = lambda v: isinstance(v, Mapping)
     env.tests["listlike"] = lambda v: isinstance(v, (list, tuple))
     return env
@@ -64,7 +64,7 @@ def write_report(
     path: str | pathlib.Path,
     *,
     title: str,
-    plan: dict[str, Any] | None,
+    plan: Plan | None,
     trials: Sequence[Trial],
     notes: Sequence[str] = (),
 ) -> pathlib.Path:
@@ -77,8 +77,7 @@ def write_report(
     title
         Page title and heading.
     plan
-        The plan as a dict (``chunks``, ``shape``, ``dtype``, ``explanation``,
-        ``binding_constraint``, ``predicted``, ``dask_auto_chunks``, ...); any keys render.
+        The plan behind the trials: its explanation first, its numbers folded below.
     trials
         Trials to tabulate and plot (task stream and worker memory for each).
     notes
@@ -96,17 +95,15 @@ def write_report(
                                                  title=f"Task stream: {trial.label}")
         plots[f"memory{i}"] = memory_figure(trial.observation)
     script, divs = components(plots) if plots else ("", {})
-    plan = dict(plan or {})
-    explanation = plan.pop("explanation", None)
-    if isinstance(explanation, str):
-        explanation = [explanation]
-    known = [(k, plan.pop(k)) for k in PLAN_KEYS if k in plan]
+    numbers = plan.to_dict() if plan is not None else {}
+    explanation = numbers.pop("explanation", None)
+    known = [(k, numbers.pop(k)) for k in PLAN_KEYS if k in numbers]
     html = _environment().get_template("report.html.j2").render(
         title=title,
         notes=list(notes),
-        has_plan=bool(known or plan or explanation),
+        has_plan=plan is not None,
         plan_known=known,
-        plan_other=sorted(plan.items(), key=lambda kv: str(kv[0])),
+        plan_other=sorted(numbers.items(), key=lambda kv: str(kv[0])),
         explanation=list(explanation or []),
         columns=SUMMARY_COLUMNS,
         rows=[summarise(t) for t in trials],

@@ -1,4 +1,4 @@
-"""Rich tables of trials and verdicts for the terminal."""
+"""The terminal: a plan beside dask auto, trials and verdicts, as rich tables and text."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from chunkpilot.observations import Trial, Verdict
-from chunkpilot.report import SUMMARY_COLUMNS, summarise
+from chunkpilot.core.observations import Trial
+from chunkpilot.core.plan import Plan
+from chunkpilot.core.verdicts import Verdict
+from chunkpilot.report.table import SUMMARY_COLUMNS, summarise
+from chunkpilot.units import format_bytes
 
-__all__ = ["print_report", "print_verdicts", "trials_table"]
+__all__ = ["plan_table", "print_plan", "print_report", "print_verdicts", "trials_table"]
 
 #: Terminal styles per verdict kind: red stops the run, yellow costs time, green is fine.
 VERDICT_STYLES = {"healthy": "green", "failed": "bold red", "too_big": "red"}
@@ -59,3 +62,36 @@ def print_report(console: Console, trials: Sequence[Trial]) -> None:
     console.print(trials_table(trials))
     for trial in trials:
         print_verdicts(console, trial.verdicts, title=f"{trial.label}:")
+
+
+def plan_table(plan: Plan) -> Table:
+    """Recommended chunks beside dask's auto chunks, predicted under the same model."""
+    t = Table(title=f"chunkpilot plan for {plan.spec.shape} {plan.spec.dtype} ({plan.spec.source})")
+    t.add_column("")
+    t.add_column("chunkpilot", style="bold green")
+    t.add_column('dask chunks="auto"')
+    budget = plan.resources.memory_budget_bytes
+    for label, fmt in (
+        ("chunk shape", lambda e: str(e.chunk_shape)),
+        ("tasks", lambda e: str(e.task_count)),
+        ("block size", lambda e: format_bytes(e.task_bytes)),
+        ("peak / task", lambda e: format_bytes(e.peak_bytes_per_task)),
+        ("peak / worker", lambda e: format_bytes(e.peak_bytes_per_worker)
+         + ("" if e.peak_bytes_per_worker <= budget else "  (over target!)")),
+        ("overhead share", lambda e: f"{e.overhead_fraction:.1%}"),
+        ("predicted wall", lambda e: f"{e.wall_seconds:.2f} s"),
+    ):
+        auto = plan.dask_auto
+        t.add_row(label, fmt(plan.chosen), fmt(auto) if auto is not None else "-")
+    return t
+
+
+def print_plan(plan: Plan, console: Console | None = None) -> None:
+    """Print the plan table and its explanation."""
+    console = console or Console()
+    console.print(plan_table(plan))
+    console.print(f"[bold]Binding constraint:[/bold] {plan.binding_constraint}")
+    for line in plan.explain().splitlines():
+        console.print(f" • {line}", highlight=False)
+    console.print(f"[bold]Use:[/bold] x.rechunk({plan.chunk_shape})  or  "
+                  f"da.from_zarr(path, chunks={plan.chunk_shape})")

@@ -1,0 +1,1 @@
+"""Clusters: connect or start one, read its resources, observe work, run trials."""

@@ -1,0 +1,247 @@
+"""``chunkpilot.check``: find the chunks a source has, run the pure checks (``core.lint``)."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from dask.array.core import normalize_chunks
+
+from chunkpilot.cluster.resources import resolve_resources
+from chunkpilot.core.lint import (
+    ERROR,
+    Problem,
+    find_problems,
+    overhead_seconds,
+    suggest_chunk_shape,
+)
+from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError
+from chunkpilot.sources.describe import describe
+from chunkpilot.sources.hdf5 import import_h5py, list_datasets, looks_like_hdf5
+from chunkpilot.sources.xarray import data_variables, describe_xarray, is_dataset
+from chunkpilot.sources.zarr import zarr_dims
+from chunkpilot.types import ArraySpec, Chunks, Resources
+from chunkpilot.units import SizeLike, format_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The problems of one array's chunking."""
+
+    name: str | None
+    """Variable / array name inside a Dataset, group or file; ``None`` for a lone array."""
+    spec: ArraySpec
+    """The array checked."""
+    chunks: Chunks
+    """The chunks checked."""
+    chunks_origin: str
+    """Where the chunks came from: current dask chunks, given, storage chunks or dask auto."""
+    problems: tuple[Problem, ...]
+    """Problems found, errors first; empty when the chunking is fine."""
+    suggested_chunk_shape: tuple[int, ...]
+    """A chunk shape without these problems (the fixes quote it)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "source": self.spec.source, "shape": list(self.spec.shape),
+            "dtype": self.spec.dtype, "dims": list(self.spec.dims) if self.spec.dims else None,
+            "storage_chunks": list(self.spec.storage_chunks) if self.spec.storage_chunks else None,
+            "chunks": [list(ax) for ax in self.chunks], "chunks_origin": self.chunks_origin,
+            "tasks": math.prod(len(ax) for ax in self.chunks),
+            "problems": [p.to_dict() for p in self.problems],
+            "suggested_chunks": list(self.suggested_chunk_shape),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """Every array checked, on the resources it will run on."""
+
+    resources: Resources
+    """Workers, threads and memory the chunks were checked against."""
+    results: tuple[CheckResult, ...]
+    """One result per array (per data variable for a Dataset or multi-array file)."""
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [p for r in self.results for p in r.problems]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def lines(self) -> list[str]:
+        """Human-readable report: one header per array, then its problems and fixes."""
+        res = self.resources
+        out = [f"Checked against {res.workers} worker(s) x {res.threads_per_worker} thread(s), "
+               f"{format_bytes(res.memory_limit_bytes)} per worker, scheduler '{res.scheduler}'."]
+        for r in self.results:
+            s, tasks = r.spec, math.prod(len(ax) for ax in r.chunks)
+            shape = tuple(max(ax) for ax in r.chunks)
+            out.append(
+                f"{r.name + ': ' if r.name else ''}{s.shape} {s.dtype} ({s.source}), "
+                f"chunks {shape} ({r.chunks_origin}): {tasks} tasks of up to "
+                f"{format_bytes(math.prod(shape) * s.itemsize)}"
+                + (f", storage chunks {s.storage_chunks}" if s.storage_chunks else "") + "."
+            )
+            out += [f"  {p.severity.upper()} {p.code}: {p.message}\n    fix: {p.fix}"
+                    for p in r.problems]
+            if not r.problems:
+                out.append("  OK: no problems found.")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "resources": self.resources.to_dict(),
+                "errors": sum(p.severity == ERROR for p in self.problems),
+                "problems": len(self.problems), "results": [r.to_dict() for r in self.results]}
+
+
+def normalize_given_chunks(chunks: Any, spec: ArraySpec) -> Chunks:
+    """``chunks=`` as dask takes it (int, tuple, ``"auto"``, dict by axis or dim) -> full chunks."""
+    given = chunks
+    if isinstance(chunks, dict):
+        dims = spec.dims or ()
+        unknown = [k for k in chunks if not (k in dims or (isinstance(k, int) and
+                                                          -spec.ndim <= k < spec.ndim))]
+        if unknown:
+            raise InvalidArgumentError(
+                f"Expected chunks keyed by dimensions {list(dims)} or axes 0..{spec.ndim - 1}. "
+                f"Got {unknown!r} instead."
+            )
+        chunks = {dims.index(k) if k in dims else k % spec.ndim: v for k, v in chunks.items()}
+        chunks = {i: chunks.get(i, -1) for i in range(spec.ndim)}
+    positive = InvalidArgumentError(
+        f"Expected positive chunk lengths (or -1 for a whole axis) for shape {spec.shape}. "
+        f"Got {given!r} instead."
+    )
+    try:
+        out = normalize_chunks(chunks, spec.shape, dtype=np.dtype(spec.dtype),
+                               previous_chunks=spec.storage_chunks)
+    except ZeroDivisionError as e:  # a zero length
+        raise positive from e
+    except (ValueError, TypeError, KeyError) as e:
+        raise InvalidArgumentError(
+            f"Expected chunks for shape {spec.shape} (an int, a tuple per axis, 'auto' or a dict "
+            f"by dimension). Got {given!r} instead: {e}"
+        ) from e
+    if any(c <= 0 for ax in out for c in ax) or tuple(map(sum, out)) != spec.shape:
+        raise positive
+    return out
+
+
+def parse_chunks_option(text: str | None) -> Any:
+    """``--chunks``: ``"auto"``, ``"24"``, ``"24,-1,40"`` or ``"time=24,lat=-1"`` -> dask chunks."""
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+
+    def value(v: str) -> int | str:
+        if v == "auto":
+            return v
+        try:
+            return int(v)
+        except ValueError as e:
+            raise InvalidArgumentError(
+                f"Expected --chunks like 24,-1,40 or time=24,lat=-1 or auto. Got {text!r} instead."
+            ) from e
+
+    if not items:
+        raise InvalidArgumentError(f"Expected --chunks like 24,-1,40. Got {text!r} instead.")
+    if any("=" in t for t in items):
+        pairs = [t.partition("=") for t in items]
+        if any(not k or not sep for k, sep, _ in pairs):
+            raise InvalidArgumentError(f"Expected --chunks as DIM=N,DIM=N. Got {text!r} instead.")
+        return {int(k) if k.lstrip("-").isdigit() else k: value(v) for k, _, v in pairs}
+    return value(items[0]) if len(items) == 1 else tuple(value(t) for t in items)
+
+
+def _chunks_for(spec: ArraySpec, given: Any) -> tuple[Chunks, str]:
+    if given is not None:
+        return normalize_given_chunks(given, spec), "given"
+    if spec.current_chunks is not None:
+        return spec.current_chunks, "current dask chunks"
+    if spec.storage_chunks is not None:
+        chunks = normalize_given_chunks(spec.storage_chunks, spec)
+        return chunks, "storage chunks, as opened by default"
+    return normalize_given_chunks("auto", spec), "no chunks: dask's chunks='auto'"
+
+
+def _targets(x: Any, name: str | None) -> list[tuple[str | None, ArraySpec]]:
+    """(name, spec) of every array to check in ``x``."""
+    if is_dataset(x) and name is None:
+        return [(v, describe_xarray(x, v)[0]) for v in data_variables(x)]
+    if isinstance(x, (str, os.PathLike)) and name is None:
+        names = _store_arrays(Path(x))
+        if names:
+            return [(n, describe(x, array=n)[0]) for n in names]
+    return [(name, describe(x, array=name)[0])]
+
+
+def _store_arrays(path: Path) -> list[str]:
+    """Names of the arrays in an HDF5 file or zarr group (empty for a lone array or no store)."""
+    if path.is_file() and looks_like_hdf5(path):
+        try:
+            with import_h5py().File(path, "r") as f:
+                return list_datasets(f)
+        except OSError:
+            return []  # describe() raises the precise error
+    if path.is_dir():
+        try:
+            node = zarr.open(str(path), mode="r")
+        except Exception:  # describe() raises the precise error
+            return []
+        if isinstance(node, zarr.Group):  # data arrays: leave out coordinates (dim == own name)
+            return sorted(k for k, a in node.arrays() if zarr_dims(a) != (k,))
+    return []
+
+
+def check(
+    x: Any,
+    *,
+    variable: str | None = None,
+    array: str | None = None,
+    chunks: Any = None,
+    workers: int | None = None,
+    threads_per_worker: int | None = None,
+    memory_limit: SizeLike | None = None,
+    scheduler: str = "local",
+    client: Any = None,
+) -> CheckReport:
+    """Inspect the chunks ``x`` already has (no profiling, no computing) and list problems.
+
+    Parameters
+    ----------
+    x : dask array, xarray DataArray/Dataset, zarr array, or a zarr/HDF5/netCDF4 path
+    variable, array : name of one variable / array; default: every one in the Dataset or file.
+    chunks : check these chunks instead of the current ones (a store path's default is its
+        storage chunks, as ``xr.open_zarr`` / ``da.from_zarr`` open it).
+    workers, threads_per_worker, memory_limit, scheduler, client :
+        What will run the work, as for :func:`chunkpilot.advise`.
+
+    Returns
+    -------
+    CheckReport
+        ``report.ok``, ``report.problems`` (each with numbers and a fix), ``report.lines()``.
+    """
+    if variable is not None and array is not None and variable != array:
+        raise InvalidArgumentError(
+            f"Expected one name (variable or array). Got variable={variable!r}, array={array!r}."
+        )
+    if isinstance(x, (bytes, int, float)):
+        raise InvalidArgumentTypeError(
+            f"Expected an array or a store path. Got {type(x).__name__} instead.")
+    res = resolve_resources(scheduler, workers=workers, threads_per_worker=threads_per_worker,
+                            memory_limit=memory_limit, client=client)
+    oh = overhead_seconds(res)
+    results = []
+    for name, spec in _targets(x, variable or array):
+        ch, origin = _chunks_for(spec, chunks)
+        problems = tuple(find_problems(spec, res, ch, overhead_s=oh))
+        results.append(CheckResult(name, spec, ch, origin, problems,
+                                   suggest_chunk_shape(spec, res, oh)))
+    return CheckReport(res, tuple(results))

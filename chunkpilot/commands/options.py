@@ -1,0 +1,137 @@
+"""The options ``advise`` and ``tune`` share, validated once, and the job they describe.
+
+``AdviseOptions`` is the one place the per-call options are named, documented and checked;
+:func:`prepare` describes the source and the work once, so ``tune`` hands the same
+:class:`Job` to the planner instead of describing it twice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+from chunkpilot.cluster.resources import resolve_resources
+from chunkpilot.core.model import Sample
+from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError
+from chunkpilot.sources.describe import SourceRef, describe
+from chunkpilot.types import ArraySpec, Resources, WorkSpec, normalize_axes, parse_depth
+from chunkpilot.units import SizeLike
+
+
+def check_timeout(value: Any, name: str) -> float:
+    """A positive, finite number of seconds, or :class:`InvalidArgumentError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise InvalidArgumentError(f"Expected {name} as a positive number of seconds. "
+                                   f"Got {value!r} instead.")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class AdviseOptions:
+    """Everything ``advise`` and ``tune`` take besides the source (keyword arguments)."""
+
+    func: Callable[[Any], Any] | None = None
+    """Per-block function as ``map_blocks`` would call it; default: just load the block."""
+    pipeline: Callable[[Any], Any] | None = None
+    """``fn(x)`` taking the whole dask array and returning what you would compute (not with
+    ``func``); plans its input chunks (docs/pipelines.md)."""
+    array: str | None = None
+    """Array inside a zarr group or HDF5 file."""
+    variable: str | None = None
+    """Data variable of an xarray Dataset or netCDF file (same as ``array``)."""
+    workers: int | None = None
+    """Worker processes to plan for; default: this machine, as LocalCluster would choose."""
+    threads_per_worker: int | None = None
+    """Threads per worker."""
+    memory_limit: SizeLike | None = None
+    """Memory per worker, e.g. ``"4GiB"``."""
+    scheduler: str = "local"
+    """``"local"`` (LocalCluster), ``"threads"`` or a scheduler address ``tcp://host:port``."""
+    client: Any = None
+    """A ``distributed.Client`` to measure and run on (its workers set the resources)."""
+    keep_whole: Any = ()
+    """Axes (ints or dim names) that must not be split."""
+    depth: Any = None
+    """Overlap depth per axis, as ``map_overlap`` takes it."""
+    drop_axis: Any = ()
+    """Axes the function's output lacks, as ``map_blocks(drop_axis=)`` takes them."""
+    probe_overhead: bool = True
+    """Measure the scheduler's per-task overhead (else a modelled default, said so)."""
+    profile_timeout: float = 60.0
+    """Seconds one profiling sample may run before it is killed."""
+    on_sample: Callable[[Sample], None] | None = None
+    """Called with every profiling sample as it is measured (progress)."""
+    warn_tasks: int = 100_000
+    """Warn when a pipeline's graph has more tasks than this."""
+    max_tasks: int = 1_000_000
+    """Refuse a pipeline graph with more tasks than this."""
+
+    def __post_init__(self) -> None:
+        for name in ("func", "pipeline", "on_sample"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise InvalidArgumentTypeError(
+                    f"Expected {name} as a callable. Got {type(value).__name__} instead.")
+        if self.func is not None and self.pipeline is not None:
+            raise InvalidArgumentError(
+                "Expected either func (per block) or pipeline (whole array). Got both.")
+        object.__setattr__(self, "profile_timeout",
+                           check_timeout(self.profile_timeout, "profile_timeout"))
+        if self.array is not None and self.variable is not None and self.array != self.variable:
+            raise InvalidArgumentError(
+                f"Expected one name (array or variable). Got array={self.array!r}, "
+                f"variable={self.variable!r}.")
+
+    def resources(self) -> Resources:
+        """What will run the work: from the client, the scheduler address or this machine."""
+        return resolve_resources(self.scheduler, workers=self.workers,
+                                 threads_per_worker=self.threads_per_worker,
+                                 memory_limit=self.memory_limit, client=self.client)
+
+    @property
+    def name(self) -> str | None:
+        """The array or variable to plan for inside the source, if one was named."""
+        return self.array if self.array is not None else self.variable
+
+    @classmethod
+    def from_kwargs(cls, func: Callable[[Any], Any] | None, kwargs: dict[str, Any]) -> AdviseOptions:
+        """Options from keyword arguments; an unknown name is a clear error, not a TypeError."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise InvalidArgumentTypeError(
+                f"Expected options among {sorted(known - {'func'})}. Got unknown {unknown}.")
+        return cls(func=func, **kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A source described and its work validated, once: what the planner and trials use."""
+
+    source: Any
+    """The user's source object or path, as given."""
+    spec: ArraySpec
+    """Shape, dtype, storage and current chunks."""
+    ref: SourceRef
+    """Where sample blocks come from (store path, in-memory array, synthetic)."""
+    work: WorkSpec
+    """Axes kept whole, overlap depth, dropped axes."""
+    options: AdviseOptions
+    """The options the job was prepared with."""
+
+
+def build_work(spec: ArraySpec, keep_whole: Any = (), depth: Any = None,
+               drop_axis: Any = ()) -> WorkSpec:
+    """Validate keep_whole/depth/drop_axis against the array (axis numbers or dim names)."""
+    kw = normalize_axes(keep_whole, spec.ndim, spec.dims, "keep_whole")
+    drop = normalize_axes(drop_axis, spec.ndim, spec.dims, "drop_axis")
+    return WorkSpec(spec.ndim, kw, parse_depth(depth, spec.ndim, spec.dims), drop)
+
+
+def prepare(source: Any, options: AdviseOptions) -> Job:
+    """Describe ``source`` and validate the work against it."""
+    spec, ref = describe(source, array=options.name)
+    work = build_work(spec, options.keep_whole, options.depth, options.drop_axis)
+    return Job(source, spec, ref, work, options)

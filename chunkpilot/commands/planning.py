@@ -1,0 +1,83 @@
+"""Plan one prepared job on given resources: refuse early, probe, measure, plan.
+
+Shared by ``advise`` (one array or each Dataset variable) and ``tune`` (its starting plan).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Any
+
+from chunkpilot.commands.options import Job
+from chunkpilot.core.evaluate import check_smallest_block
+from chunkpilot.core.model import fit_cost_model
+from chunkpilot.core.plan import Plan, make_plan
+from chunkpilot.errors import ModelledValueWarning
+from chunkpilot.measure.overhead import SchedulerProbe, measure_scheduler
+from chunkpilot.measure.profile import Profile, profile_function
+from chunkpilot.measure.sandbox import sandbox_env
+from chunkpilot.pipeline.advise import advise_pipeline
+from chunkpilot.pipeline.rules import GraphLimits
+from chunkpilot.sources.describe import dask_auto_shape
+from chunkpilot.types import Resources
+from chunkpilot.units import format_bytes
+
+#: Idle dask worker memory assumed when no cluster was probed (distributed's imports).
+MODELLED_WORKER_BASELINE_BYTES = 160 * 2**20
+
+
+def advise_job(job: Job, res: Resources, client: Any = None) -> Plan:
+    """Plan ``job`` for ``res``: refuse early, probe the scheduler, measure, plan."""
+    opts, spec = job.options, job.spec
+    check_smallest_block(spec, job.work, res)  # refuse before starting clusters or sandboxes
+    probe = measure_scheduler(res, client, opts.probe_overhead)
+    notes = _probe_notes(probe, res)
+    baseline = probe.worker_baseline_bytes
+    if baseline is None:
+        baseline = MODELLED_WORKER_BASELINE_BYTES if res.distributed else 0
+    if opts.pipeline is not None:
+        plan = advise_pipeline(
+            opts.pipeline, spec, job.ref, job.work, res,
+            overhead_seconds_per_task=probe.overhead_seconds_per_task,
+            overhead_measured=probe.measured, baseline_bytes=baseline, env=sandbox_env(res),
+            timeout_s=opts.profile_timeout, limits=GraphLimits(opts.warn_tasks, opts.max_tasks),
+            dask_auto_shape=dask_auto_shape(spec), on_sample=opts.on_sample)
+        return dataclasses.replace(
+            plan, notes=tuple(notes) + tuple(job.ref.get("notes", ())) + plan.notes)
+    prof = profile_function(opts.func, spec, job.work, res, job.ref, env=sandbox_env(res),
+                            baseline_guess_bytes=baseline, timeout_s=opts.profile_timeout,
+                            on_sample=opts.on_sample)
+    notes += _profile_notes(prof, res) + list(job.ref.get("notes", ()))
+    model = fit_cost_model(prof.samples, overhead_seconds_per_task=probe.overhead_seconds_per_task,
+                           overhead_measured=probe.measured, baseline_bytes=baseline,
+                           output_ratio=prof.output_ratio)
+    return make_plan(spec, job.work, res, model, dask_auto_shape=dask_auto_shape(spec),
+                     notes=tuple(notes))
+
+
+def _probe_notes(probe: SchedulerProbe, res: Resources) -> list[str]:
+    """Say which numbers are modelled rather than measured."""
+    notes = []
+    if not probe.measured:
+        notes.append("Scheduler overhead is a MODELLED default (probe disabled), not measured.")
+        warnings.warn(notes[-1] + " Run with probing for a measured value.",
+                      ModelledValueWarning, stacklevel=3)
+    if res.distributed and probe.worker_baseline_bytes is None:
+        notes.append(f"Worker baseline memory is MODELLED "
+                     f"({format_bytes(MODELLED_WORKER_BASELINE_BYTES)}), not measured.")
+    return notes
+
+
+def _profile_notes(prof: Profile, res: Resources) -> list[str]:
+    notes = []
+    if not prof.real_data:
+        notes.append("Samples were synthetic data of the same dtype (no store to read from).")
+    for s in prof.samples:
+        if not s.ok:  # a finding about the function: the plan steers below this size
+            size = format_bytes(s.nbytes)
+            what = (f"needs more than {format_bytes(res.memory_limit_bytes)} per block of {size}"
+                    if (s.error or "").startswith("oom") else f"fails on a block of {size}")
+            notes.append(f"Finding: the function {what} {s.shape} ({s.error}); plans stay "
+                         f"below {size} per block.")
+    return notes

@@ -1,0 +1,99 @@
+"""Watch any computation on a client and diagnose its chunking: ``with watch(client) as w:``."""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+from collections.abc import Sequence
+from types import TracebackType
+
+from distributed import Client
+
+from chunkpilot.cluster.observe import Collector
+from chunkpilot.core.diagnose import diagnose
+from chunkpilot.core.observations import Observation, Trial
+from chunkpilot.core.plan import Plan
+from chunkpilot.core.verdicts import Verdict
+from chunkpilot.report.html import write_report
+
+__all__ = ["Watch", "watch"]
+
+logger = logging.getLogger(__name__)
+
+
+class Watch:
+    """Context manager recording one block of work; made by :func:`watch`.
+
+    Exceptions raised in the block propagate unchanged; the collectors stop either way and
+    the exception is recorded in :attr:`observation`.
+    """
+
+    def __init__(self, client: Client, *, timeout_s: float | None = None,
+                 interval_s: float = 0.1) -> None:
+        self._collector = Collector(client, interval_s=interval_s, timeout_s=timeout_s)
+        self.observation: Observation | None = None
+        """What the block did; set when the block exits."""
+
+    def __enter__(self) -> Watch:
+        self._collector.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.observation = self._collector.stop(exc)
+        except Exception:
+            if exc is None:
+                raise
+            logger.exception("chunkpilot could not record the failed block")  # keep `exc`
+
+    def _observed(self) -> Observation:
+        if self.observation is None:
+            raise RuntimeError("Expected the watched block to have finished. It is still open.")
+        return self.observation
+
+    @property
+    def diagnosis(self) -> tuple[Verdict, ...]:
+        """Verdicts on the observed block (see :func:`chunkpilot.core.diagnose.diagnose`)."""
+        return diagnose(self._observed())
+
+    def trial(self, label: str = "watched", chunks: Sequence[Sequence[int]] = ()) -> Trial:
+        """The observation and its diagnosis as a :class:`Trial` for reports."""
+        return Trial(label, tuple(tuple(c) for c in chunks), self._observed(), self.diagnosis)
+
+    def report(self, path: str | pathlib.Path, *, title: str = "chunkpilot: watched run",
+               plan: Plan | None = None, notes: Sequence[str] = ()) -> pathlib.Path:
+        """Write an offline HTML report of the observed block to ``path``."""
+        return write_report(path, title=title, plan=plan, trials=[self.trial()], notes=notes)
+
+
+def watch(client: Client, *, timeout_s: float | None = None, interval_s: float = 0.1) -> Watch:
+    """Record everything ``client`` computes inside a ``with`` block.
+
+    Parameters
+    ----------
+    client
+        Client the block computes through.
+    timeout_s
+        Cancel futures this client created after this many seconds (the block then raises
+        ``CancelledError``); ``None`` for no limit.
+    interval_s
+        Seconds between worker memory samples.
+
+    Returns
+    -------
+    Watch
+        After the block: ``w.observation``, ``w.diagnosis`` and ``w.report(path)``.
+
+    Examples
+    --------
+    >>> with watch(client) as w:  # doctest: +SKIP
+    ...     total = x.sum().compute()
+    >>> [v.kind for v in w.diagnosis]  # doctest: +SKIP
+    ['too_small']
+    """
+    return Watch(client, timeout_s=timeout_s, interval_s=interval_s)

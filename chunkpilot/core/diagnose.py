@@ -1,0 +1,211 @@
+"""Turn an Observation into verdicts about the chunk size, with the numbers behind them."""
+
+from __future__ import annotations
+
+from chunkpilot.core.metrics import (
+    DISK_ACTIONS,
+    busy_seconds,
+    cluster_threads,
+    disk_share,
+    idle_tail_share,
+    median_task_seconds,
+    memory_ramp,
+    overhead_share,
+    peak_memory_fraction,
+    root_lead,
+    thread_time,
+    thread_utilisation,
+    transfer_share,
+    unmanaged_growth,
+)
+from chunkpilot.core.observations import Observation
+from chunkpilot.core.verdicts import Evidence, Verdict
+from chunkpilot.types import DEFAULT_MEMORY_FRACTIONS
+from chunkpilot.units import format_bytes, format_seconds
+
+__all__ = ["diagnose"]
+
+#: Dask's rule of thumb: a task costs the scheduler about 1 ms, so tasks should run >= 100 ms.
+TOO_SMALL_TASK_S = 0.1
+#: ... and "too small" only when that overhead shows: threads idle between tasks this much.
+TOO_SMALL_OVERHEAD_SHARE = 0.4
+#: Threads idle at the end for this share of thread time means too few chunks to share out.
+IDLE_TAIL_SHARE_MAX = 0.2
+#: Unmanaged memory grew by at least this share of the limit (below, it is just noise) ...
+UNMANAGED_MIN_LIMIT_SHARE = 0.2
+#: ... and by at least this multiple of managed memory: dask's own data is not the problem.
+UNMANAGED_TO_MANAGED_MIN = 1.0
+#: Red transfer bars over this share of busy time: workers wait on each other's data.
+TRANSFER_SHARE_MAX = 0.3
+#: Orange disk bars over this share of busy time: the run is dominated by spilling.
+DISK_SHARE_MAX = 0.2
+#: ... and transfers or disk must also fill this share of all thread time: with tiny tasks,
+#: a few ms of transfer outweigh the compute, but the run was waiting on overhead, not data.
+IO_MIN_THREAD_SHARE = 0.1
+#: Root (load) tasks finished this share of the run ahead of their consumers ...
+ROOT_LEAD_MIN = 0.25
+#: ... while managed memory climbed by this share of the cluster's memory limit.
+MEMORY_RAMP_MIN = 0.2
+#: Quote at most this much of an error message in a verdict (KilledWorker's runs to 400).
+ERROR_CHARS = 160
+#: Compare peaks with this fraction when ``distributed.worker.memory.target`` is disabled.
+DEFAULT_TARGET_FRACTION = DEFAULT_MEMORY_FRACTIONS["target_fraction"]
+
+
+def _r(x: float) -> float:
+    """Four significant digits: evidence is for reading, not for recomputing."""
+    return float(f"{float(x):.4g}")
+
+
+def _too_big(obs: Observation) -> Verdict | None:
+    target = obs.target_fraction or DEFAULT_TARGET_FRACTION
+    peak, tail = peak_memory_fraction(obs), idle_tail_share(obs)
+    spilled = obs.peak_spilled_bytes
+    disk_s = busy_seconds(obs, DISK_ACTIONS)
+    why: list[str] = []
+    fixes: list[str] = []
+    if peak > target:
+        why.append(f"worker memory peaked at {peak:.0%} of its limit, above the {target:.0%} "
+                   "target (the dashboard's memory bar turns orange there)")
+    if spilled or disk_s:
+        why.append(f"workers spilled {format_bytes(spilled)} to disk (grey in the memory bar, "
+                   "orange bars in the task stream)")
+    if obs.pauses:
+        why.append(f"workers paused {obs.pauses} time(s) because memory passed the pause "
+                   "threshold (red memory bar, the task stream stops)")
+    if obs.restarts:
+        why.append(f"{obs.restarts} worker process(es) died or were restarted (the nanny "
+                   f"restarts a worker above {obs.terminate_fraction or DEFAULT_MEMORY_FRACTIONS['terminate_fraction']:.0%} of its limit)")
+    if obs.killed_worker:
+        why.append("the computation failed with KilledWorker: workers kept dying on a task")
+    if why:
+        fixes.append("Use smaller chunks (halve the largest axis) or give each thread more "
+                     "memory (fewer threads per worker, or a larger memory limit).")
+    if tail > IDLE_TAIL_SHARE_MAX:
+        why.append(f"threads sat idle for {tail:.0%} of thread time waiting for the last "
+                   "chunks (empty rows at the end of the task stream)")
+        fixes.append("Use more, smaller chunks: at least 2-4 chunks per worker thread.")
+    if not why:
+        return None
+    evidence = Evidence(peak_memory_fraction=_r(peak), target_fraction=_r(target),
+                   spilled_bytes=spilled, disk_seconds=_r(disk_s), pauses=obs.pauses,
+                   restarts=obs.restarts, killed_worker=obs.killed_worker,
+                   idle_tail_share=_r(tail), threads=cluster_threads(obs))
+    return Verdict("too_big", "Chunks are too big for this cluster: " + "; ".join(why) + ".",
+                   evidence, " ".join(fixes))
+
+
+def _too_small(obs: Observation) -> Verdict | None:
+    median, overhead = median_task_seconds(obs), overhead_share(obs)
+    n = sum(1 for t in obs.tasks if t.action == "compute")
+    if not n or median >= TOO_SMALL_TASK_S or overhead < TOO_SMALL_OVERHEAD_SHARE:
+        return None
+    factor = max(2, round(TOO_SMALL_TASK_S / max(median, 1e-6)))
+    return Verdict(
+        "too_small",
+        f"Chunks are too small: the median task computed for {format_seconds(median)} (dask "
+        f"wants >= {format_seconds(TOO_SMALL_TASK_S)}), and worker threads spent {overhead:.0%} "
+        f"of their time between tasks on scheduling overhead for {n} tasks. The dashboard's "
+        "task stream shows thin slivers with white gaps between them.",
+        Evidence(median_task_seconds=_r(median), overhead_share=_r(overhead), tasks=n,
+            thread_utilisation=_r(thread_utilisation(obs))),
+        f"Use fewer, larger chunks: up to about {factor}x more elements per chunk, as memory "
+        "allows, so each task runs 100 ms-1 s.",
+    )
+
+
+def _unmanaged(obs: Observation) -> Verdict | None:
+    growth, managed, limit = unmanaged_growth(obs)
+    if not limit or growth < UNMANAGED_MIN_LIMIT_SHARE * limit:
+        return None
+    if growth < UNMANAGED_TO_MANAGED_MIN * managed:
+        return None
+    return Verdict(
+        "unmanaged_memory",
+        f"Unmanaged memory (the lighter part of the dashboard's memory bar) grew by "
+        f"{format_bytes(growth)} ({growth / limit:.0%} of the worker limit) while dask's own "
+        f"managed data was {format_bytes(managed)}: memory dask does not track, such as "
+        "temporaries inside your function or freed memory not yet returned to the OS.",
+        Evidence(unmanaged_growth_bytes=growth, managed_bytes=managed, memory_limit_bytes=limit),
+        "If it rises while tasks run, your function makes large temporary copies: use smaller "
+        "chunks or fewer intermediates. If it stays high between tasks, set "
+        "MALLOC_TRIM_THRESHOLD_=65536 for workers (distributed.nanny.pre-spawn-environ).",
+    )
+
+
+def _transfer(obs: Observation) -> Verdict | None:
+    share = transfer_share(obs)
+    seconds = busy_seconds(obs, ("transfer",))
+    if share <= TRANSFER_SHARE_MAX or seconds < IO_MIN_THREAD_SHARE * thread_time(obs):
+        return None
+    return Verdict(
+        "transfer_bound",
+        f"Workers spent {share:.0%} of their busy time fetching data from each other (red "
+        "bars in the dashboard's task stream) instead of computing.",
+        Evidence(transfer_share=_r(share), transfer_seconds=_r(seconds)),
+        "Chunk along the axes you reduce or combine over less, so each task needs fewer "
+        "neighbours' chunks; or use fewer, bigger workers.",
+    )
+
+
+def _spill(obs: Observation) -> Verdict | None:
+    share = disk_share(obs)
+    seconds = busy_seconds(obs, DISK_ACTIONS)
+    if share <= DISK_SHARE_MAX or seconds < IO_MIN_THREAD_SHARE * thread_time(obs):
+        return None
+    return Verdict(
+        "spill_bound",
+        f"Workers spent {share:.0%} of their busy time writing to or reading from disk "
+        "(orange bars in the dashboard's task stream): memory is too tight for the data held.",
+        Evidence(disk_share=_r(share), disk_seconds=_r(seconds)),
+        "Use smaller chunks, more memory per worker, or a graph that keeps less data alive.",
+    )
+
+
+def _overproduction(obs: Observation) -> Verdict | None:
+    lead, ramp = root_lead(obs), memory_ramp(obs)
+    if lead < ROOT_LEAD_MIN or ramp < MEMORY_RAMP_MIN:
+        return None
+    return Verdict(
+        "input_overproduction",
+        f"Loading tasks ran ahead of the tasks consuming them (their median finished "
+        f"{lead:.0%} of the run earlier) and managed memory climbed by {ramp:.0%} of the "
+        "cluster's limit: the dashboard's memory bars grow while the first task colour "
+        "dominates the task stream.",
+        Evidence(root_lead_share=_r(lead), memory_ramp_share=_r(ramp)),
+        "Use smaller input chunks, lower distributed.scheduler.worker-saturation (e.g. 1.0), "
+        "or process the inputs in batches.",
+    )
+
+
+def _failed(obs: Observation) -> Verdict | None:
+    if not obs.errored:
+        return None
+    what = "timed out and was cancelled" if obs.timed_out else "failed"
+    error = (obs.error or "no result").rstrip(".") + "."
+    if len(error) > ERROR_CHARS:
+        error = error[: ERROR_CHARS - 3] + "..."
+    return Verdict(
+        "failed",
+        f"The computation {what}: {error}",
+        Evidence(error=obs.error, timed_out=obs.timed_out, erred_tasks=obs.erred_tasks),
+        "See the other verdicts; if none applies, fix the error in the computation itself.",
+    )
+
+
+def diagnose(obs: Observation) -> tuple[Verdict, ...]:
+    """Judge a run's chunking from its observation; ``("healthy",)`` when nothing is wrong.
+
+    Examples
+    --------
+    >>> diagnose(Observation(wall_seconds=1.0))[0].kind
+    'healthy'
+    """
+    checks = (_failed, _too_big, _unmanaged, _spill, _overproduction, _transfer, _too_small)
+    found = tuple(v for check in checks if (v := check(obs)) is not None)
+    if found:
+        return found
+    return (Verdict("healthy", "No chunking problem: threads stayed busy, memory stayed under "
+                    "the target, nothing spilled or restarted.",
+                    Evidence(thread_utilisation=_r(thread_utilisation(obs)),
+                        peak_memory_fraction=_r(peak_memory_fraction(obs)))),)

@@ -1,0 +1,132 @@
+"""Pure: what the cost model predicts for one chunk shape, and the memory rule it must meet.
+
+The prediction for a chunk shape with ``N`` tasks of ``b`` bytes on ``P`` threads::
+
+    wall = N * tasks_per_chunk * overhead + (ceil(N / P) + FILL_DRAIN_TASKS) * time(b)
+    peak per worker = baseline + threads * (peak(b) + IN_FLIGHT_EXTRA_BLOCKS * b)
+
+A shape is feasible when the peak per worker stays under ``Resources.memory_budget_bytes``
+(target x memory limit), below any block size the function failed on, and every chunk is
+at least the overlap depth.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from chunkpilot.core.model import CostModel
+from chunkpilot.core.shapes import halo_shape, min_lengths, smallest_block_bytes
+from chunkpilot.errors import NoFeasiblePlanError
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
+from chunkpilot.units import format_bytes
+
+#: Extra blocks per thread held besides the running task: one loaded input queued ahead
+#: (root-task queuing runs ~1.1 x threads) or one output waiting for its consumer.
+IN_FLIGHT_EXTRA_BLOCKS = 1
+#: Pipeline fill and drain: before the first round no block is loaded yet, and the last
+#: round waits for its slowest task, so a run costs about one task time more than its
+#: rounds. This is what makes a few huge chunks lose to many mid-sized ones in practice.
+FILL_DRAIN_TASKS = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """A candidate chunk shape and what the cost model predicts for it."""
+
+    chunk_shape: tuple[int, ...]
+    """Regular chunk length per axis (the last chunk may be shorter)."""
+    task_count: int
+    """Number of chunks, i.e. tasks per operation."""
+    task_bytes: int
+    """Bytes one task reads, overlap halo included."""
+    seconds_per_task: float
+    """Predicted time of the user's function on one block."""
+    peak_bytes_per_task: int
+    """Predicted peak memory of one task (input, temporaries, output)."""
+    peak_bytes_per_worker: int
+    """Baseline + threads x (task peak + extra in-flight blocks)."""
+    wall_seconds: float
+    """Predicted wall time of the whole operation."""
+    overhead_fraction: float
+    """Share of the predicted wall time spent on scheduler overhead."""
+    fits_memory: bool
+    """Peak per worker within the memory budget, and below any failed sample size."""
+    meets_depth: bool
+    """Every chunk is at least the overlap depth (map_overlap requires it)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chunk_shape": list(self.chunk_shape),
+            "task_count": self.task_count,
+            "task_bytes": self.task_bytes,
+            "seconds_per_task": self.seconds_per_task,
+            "peak_bytes_per_task": self.peak_bytes_per_task,
+            "peak_bytes_per_worker": self.peak_bytes_per_worker,
+            "overhead_fraction": self.overhead_fraction,
+            "wall_seconds": self.wall_seconds,
+            "fits_memory": self.fits_memory,
+        }
+
+
+def worker_peak_bytes(baseline_bytes: float, task_peak_bytes: float, task_bytes: float,
+                      res: Resources) -> float:
+    """Peak memory of one worker: its baseline plus every thread's task peak and queued block."""
+    return baseline_bytes + res.threads_per_worker * (
+        task_peak_bytes + IN_FLIGHT_EXTRA_BLOCKS * task_bytes)
+
+
+def evaluate(
+    chunk: tuple[int, ...], spec: ArraySpec, work: WorkSpec, res: Resources, model: CostModel
+) -> Evaluation:
+    """Predict time and memory of one chunk shape."""
+    task_count = math.prod(math.ceil(s / c) for s, c in zip(spec.shape, chunk))
+    task_bytes = math.prod(halo_shape(spec, work, chunk)) * spec.itemsize
+    t = model.task_seconds(task_bytes)
+    peak = model.task_peak_bytes(task_bytes)
+    per_worker = int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res))
+    overhead = task_count * model.tasks_per_chunk * model.overhead_seconds_per_task
+    wall = overhead + (math.ceil(task_count / res.total_threads) + FILL_DRAIN_TASKS) * t
+    under_failures = model.max_ok_bytes is None or task_bytes < model.max_ok_bytes
+    depth_ok = all(c >= d or c == s for c, d, s in zip(chunk, work.depth, spec.shape))
+    return Evaluation(
+        chunk_shape=tuple(chunk),
+        task_count=task_count,
+        task_bytes=task_bytes,
+        seconds_per_task=t,
+        peak_bytes_per_task=peak,
+        peak_bytes_per_worker=per_worker,
+        wall_seconds=wall,
+        overhead_fraction=overhead / wall if wall > 0 else 0.0,
+        fits_memory=per_worker <= res.memory_budget_bytes and under_failures,
+        meets_depth=depth_ok,
+    )
+
+
+def check_smallest_block(spec: ArraySpec, work: WorkSpec, res: Resources) -> None:
+    """Refuse before profiling when even the smallest block the array allows cannot fit.
+
+    Each thread holds at least its input block plus ``IN_FLIGHT_EXTRA_BLOCKS`` more (the
+    function's own temporaries come on top, unknown before profiling).
+    """
+    smallest = smallest_block_bytes(spec, work)
+    need = worker_peak_bytes(0, smallest, smallest, res)
+    budget = res.memory_budget_bytes
+    if need <= budget:
+        return
+    lows = halo_shape(spec, work, min_lengths(spec, work))
+    if spec.storage_chunks and math.prod(spec.storage_chunks) >= math.prod(lows):
+        what, fix = (f"one storage chunk {spec.storage_chunks}",
+                     "or rewrite the store with smaller chunks (reading any part of a storage "
+                     "chunk decodes all of it).")
+    else:
+        what, fix = f"the smallest block {lows}", "or let the axes be split."
+    raise NoFeasiblePlanError(
+        f"Expected the smallest block this array allows ({what}: {format_bytes(smallest)}) to "
+        f"fit: {res.threads_per_worker} thread(s) x {1 + IN_FLIGHT_EXTRA_BLOCKS} blocks (input "
+        f"+ one in flight) under {res.target_fraction:.0%} of the "
+        f"{format_bytes(res.memory_limit_bytes)} memory limit ({format_bytes(budget)}). Got "
+        f"{format_bytes(need)} instead. Give workers more memory, use fewer threads per worker, "
+        f"{fix}"
+    )

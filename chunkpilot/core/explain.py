@@ -1,0 +1,176 @@
+"""Words and JSON for a plan: every number the choice rests on, measured or modelled."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from chunkpilot.core.policy import MIN_CHUNKS_PER_THREAD, TIE_TOLERANCE
+from chunkpilot.core.rechunk import rechunk_advice
+from chunkpilot.units import format_bytes, format_seconds
+
+if TYPE_CHECKING:
+    from chunkpilot.core.plan import Plan
+
+MiB = 2**20
+
+
+def _binding_sentence(plan: Plan) -> str:
+    b, nxt, res = plan.binding_constraint, plan.next_larger, plan.resources
+    budget = format_bytes(res.memory_budget_bytes)
+    if b == "memory" and nxt is not None:
+        return (
+            f"Bound by memory: the next bigger chunk {nxt.chunk_shape} would need "
+            f"{format_bytes(nxt.peak_bytes_per_worker)} per worker, above the "
+            f"{res.target_fraction:.0%} target ({budget}) of the worker memory limit."
+        )
+    if b == "parallelism":
+        return (
+            f"Bound by parallelism: bigger chunks would give fewer than {MIN_CHUNKS_PER_THREAD} "
+            f"chunks per thread ({MIN_CHUNKS_PER_THREAD * res.total_threads} for "
+            f"{res.total_threads} threads) and leave threads idle."
+        )
+    if b == "overhead":
+        return (
+            f"Bound by overhead: scheduler overhead is already {plan.chosen.overhead_fraction:.1%} "
+            f"of the time; bigger chunks would gain less than {TIE_TOLERANCE:.0%}, so the "
+            "smaller chunk with more memory headroom wins."
+        )
+    if b == "storage":
+        return (
+            f"Bound by storage: chunks are the smallest aligned with storage chunks "
+            f"{plan.spec.storage_chunks}; smaller would re-read storage chunks."
+        )
+    if b == "keep_whole":
+        return f"Bound by keep_whole: axes {list(plan.work.keep_whole)} must stay whole."
+    return "The whole array fits comfortably in one chunk per task."
+
+
+def _storage_sentence(plan: Plan) -> str | None:
+    sc = plan.spec.storage_chunks
+    if sc is None:
+        return None
+    per = [math.ceil(c / s) if c >= s else 1 for c, s in zip(plan.chunk_shape, sc)]
+    aligned = all(c % s == 0 or s % c == 0 or c == n for c, s, n in zip(plan.chunk_shape, sc, plan.spec.shape))
+    text = (
+        f"Storage chunks {sc}: each dask chunk covers {math.prod(per)} of them "
+        f"({' x '.join(map(str, per))}), "
+        + ("aligned, so every storage chunk is read exactly once." if aligned else "NOT aligned.")
+    )
+    if plan.spec.shards is not None:
+        text += f" Shards {plan.spec.shards} (write unit) noted; reads use the inner chunks."
+    return text
+
+
+def _auto_sentence(plan: Plan) -> str | None:
+    a = plan.dask_auto
+    if a is None:
+        return None
+    budget = plan.resources.memory_budget_bytes
+    fit = "within" if a.peak_bytes_per_worker <= budget else "ABOVE"
+    ratio = a.wall_seconds / plan.chosen.wall_seconds if plan.chosen.wall_seconds else float("nan")
+    return (
+        f"dask chunks='auto' would pick {a.chunk_shape}: {a.task_count} tasks, "
+        f"{format_bytes(a.peak_bytes_per_worker)} per worker ({fit} the target), "
+        f"predicted wall {format_seconds(a.wall_seconds)} ({ratio:.2f}x this plan)."
+    )
+
+
+def _current_lines(plan: Plan) -> list[str]:
+    """The source's current dask chunks under the same model, and keep / re-open / rechunk."""
+    a = rechunk_advice(plan)
+    if a is None:
+        return []
+    c = a.current
+    budget = plan.resources.memory_budget_bytes
+    ratio = c.wall_seconds / plan.chosen.wall_seconds if plan.chosen.wall_seconds else float("nan")
+    return [
+        f"Current chunks {a.current_chunk_shape}: {c.task_count} tasks, "
+        f"{format_bytes(c.peak_bytes_per_worker)} per worker "
+        f"({'within' if c.peak_bytes_per_worker <= budget else 'ABOVE'} the target), predicted "
+        f"wall {format_seconds(c.wall_seconds)} ({ratio:.2f}x this plan).",
+        a.reason,
+    ]
+
+
+def _advice_dict(plan: Plan) -> dict[str, Any] | None:
+    advice = rechunk_advice(plan)
+    return advice.to_dict() if advice is not None else None
+
+
+def explanation_lines(plan: Plan) -> list[str]:
+    """The plan's reasons as sentences, most important first."""
+    c, m, res = plan.chosen, plan.model, plan.resources
+    ok = [s for s in m.samples if s.ok]
+    overhead_src = "measured by a probe" if m.overhead_measured else "MODELLED default, not measured"
+    lines = [
+        f"Recommended chunks {c.chunk_shape}: {c.task_count} tasks of "
+        f"{format_bytes(c.task_bytes)} each"
+        + (" (overlap halo included)." if any(plan.work.depth) else "."),
+        _binding_sentence(plan),
+        (f"Measured in {len(ok)} sandboxed samples ({format_bytes(min(s.nbytes for s in ok))} to "
+         f"{format_bytes(max(s.nbytes for s in ok))})" if ok else "Cost model given, not measured")
+        + f": time = {format_seconds(m.time.fixed)} + "
+        f"{format_seconds(m.time.slope * MiB)}/MiB (R² {m.time.r2:.2f}); peak memory = "
+        f"{m.memory.slope:.2f} x block + {format_bytes(int(m.memory.fixed))} (R² {m.memory.r2:.2f}).",
+        f"Scheduler overhead {format_seconds(m.overhead_seconds_per_task)} per task on "
+        f"'{res.scheduler}' ({overhead_src})"
+        + (f" x {m.tasks_per_chunk:.1f} tasks per chunk" if m.tasks_per_chunk != 1 else "")
+        + f"; predicted overhead share {c.overhead_fraction:.1%}.",
+        f"Predicted per task: {format_seconds(c.seconds_per_task)}, peak {format_bytes(c.peak_bytes_per_task)}. "
+        f"Per worker: {format_bytes(c.peak_bytes_per_worker)} = baseline "
+        f"{format_bytes(m.baseline_bytes)} + {res.threads_per_worker} thread(s) x (task peak + "
+        f"one block in flight), vs {res.target_fraction:.0%} of "
+        f"{format_bytes(res.memory_limit_bytes)} = "
+        f"{format_bytes(res.memory_budget_bytes)}.",
+        f"Predicted wall time {format_seconds(c.wall_seconds)} on {res.workers} worker(s) x "
+        f"{res.threads_per_worker} thread(s) ({math.ceil(c.task_count / res.total_threads)} "
+        "rounds); predictions are modelled from the measurements above.",
+    ]
+    lines += [s for s in (_storage_sentence(plan), _auto_sentence(plan)) if s]
+    lines += _current_lines(plan)
+    lines += list(plan.notes)
+    return lines
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    """The JSON document of ``chunkpilot advise --json``."""
+    m = plan.model
+    return {
+        "chunks": list(plan.chunk_shape),
+        "chunks_full": [list(ax) for ax in plan.chunks],
+        "chunks_by_dim": plan.chunks_by_dim,
+        "shape": list(plan.spec.shape),
+        "dtype": plan.spec.dtype,
+        "source": plan.spec.source,
+        "storage_chunks": list(plan.spec.storage_chunks) if plan.spec.storage_chunks else None,
+        "shards": list(plan.spec.shards) if plan.spec.shards else None,
+        "scheduler": plan.resources.scheduler,
+        "resources": plan.resources.to_dict(),
+        "keep_whole": list(plan.work.keep_whole),
+        "depth": list(plan.work.depth),
+        "predicted": plan.chosen.to_dict(),
+        "measured": {
+            "samples": [s.to_dict() for s in m.samples],
+            "overhead_seconds_per_task": m.overhead_seconds_per_task,
+            "overhead_measured": m.overhead_measured,
+            "baseline_bytes": m.baseline_bytes,
+        },
+        "model": {
+            "time_fixed_seconds": m.time.fixed,
+            "time_seconds_per_byte": m.time.slope,
+            "time_r2": m.time.r2,
+            "memory_fixed_bytes": m.memory.fixed,
+            "memory_multiplier": m.memory.slope,
+            "memory_r2": m.memory.r2,
+            "max_ok_bytes": m.max_ok_bytes,
+        },
+        "binding_constraint": plan.binding_constraint,
+        "explanation": explanation_lines(plan),
+        "notes": list(plan.notes),
+        "dask_auto_chunks": list(plan.dask_auto.chunk_shape) if plan.dask_auto else None,
+        "dask_auto_predicted": plan.dask_auto.to_dict() if plan.dask_auto else None,
+        "current_chunks": [list(ax) for ax in plan.spec.current_chunks or ()] or None,
+        "rechunk_advice": _advice_dict(plan),
+        "pipeline": plan.pipeline.to_dict() if plan.pipeline is not None else None,
+    }

@@ -1,0 +1,200 @@
+"""Pure core of ``chunkpilot check``: problems of an existing chunking, with numbers and a fix.
+
+No profile is run, so the thresholds rest on stated assumptions (module constants below):
+a task should run ``WORTHY_OVERHEAD_MULTIPLE`` times the scheduler's per-task overhead at
+``ASSUMED_BYTES_PER_SECOND``, and a task's peak is its input plus an output of the same size
+(``ASSUMED_MEMORY_MULTIPLIER``), under the planner's own memory rule
+(:func:`chunkpilot.core.evaluate.worker_peak_bytes`). ``chunkpilot advise`` replaces these
+assumptions with measurements.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from chunkpilot.core.evaluate import IN_FLIGHT_EXTRA_BLOCKS, worker_peak_bytes
+from chunkpilot.core.model import DEFAULT_OVERHEAD_S
+from chunkpilot.core.policy import MIN_CHUNKS_PER_THREAD
+from chunkpilot.core.rechunk import REOPENABLE
+from chunkpilot.core.shapes import align_units, even_out, shape_for_bytes
+from chunkpilot.types import ArraySpec, Chunks, Resources, WorkSpec
+from chunkpilot.units import format_bytes
+
+#: Above this many tasks per pass the scheduler is the bottleneck (dask's best-practice
+#: ceiling; at ~1 ms a task on distributed that is 100 s of pure overhead).
+MAX_TASKS = 100_000
+#: Processing speed assumed without a profile (simple numpy work runs ~1-5 GB/s).
+ASSUMED_BYTES_PER_SECOND = 2**30
+#: A task is worth its overhead when it runs this many times longer (dask: tasks >= ~100 ms).
+WORTHY_OVERHEAD_MULTIPLE = 100
+#: "Far under" the overhead-worthy size means below this share of it.
+TINY_FRACTION = 0.1
+#: A task's assumed peak per input byte without a profile: its input plus an output as big.
+ASSUMED_MEMORY_MULTIPLIER = 2
+#: Chunks a thread holds under that assumption: the task's peak plus the blocks in flight.
+ASSUMED_BLOCKS_PER_THREAD = ASSUMED_MEMORY_MULTIPLIER + IN_FLIGHT_EXTRA_BLOCKS
+#: Storage chunks read more often than this on average are flagged.
+MAX_READ_AMPLIFICATION = 1.1
+#: A chunk under this share of the largest chunk along its axis is a tiny ragged chunk.
+RAGGED_FRACTION = 0.25
+
+ERROR, WARNING = "error", "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a chunking, with the numbers behind it and how to fix it."""
+
+    code: str
+    """``too_many_tasks``, ``tiny_chunks``, ``exceeds_memory``, ``storage_misaligned``,
+    ``ragged_chunks`` or ``too_few_chunks``."""
+    severity: str
+    """``"error"`` (will fail or crawl) or ``"warning"`` (wasteful)."""
+    message: str
+    """What is wrong, with numbers."""
+    fix: str
+    """What to do instead, with a concrete chunk shape."""
+    numbers: tuple[tuple[str, float], ...] = ()
+    """The measured quantity and its limit, unit in the key (``chunk_bytes``, ``tasks``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "severity": self.severity, "message": self.message,
+                "fix": self.fix, "numbers": dict(self.numbers)}
+
+
+def overhead_seconds(res: Resources) -> float:
+    """Modelled per-task overhead of the scheduler in ``res`` (not probed: check is instant)."""
+    return DEFAULT_OVERHEAD_S["distributed" if res.distributed else "threads"]
+
+
+def worthy_bytes(overhead_s: float) -> int:
+    """Chunk bytes whose assumed processing time is ``WORTHY_OVERHEAD_MULTIPLE`` x overhead."""
+    return int(overhead_s * WORTHY_OVERHEAD_MULTIPLE * ASSUMED_BYTES_PER_SECOND)
+
+
+def assumed_worker_bytes(chunk_bytes: int, res: Resources) -> int:
+    """Peak per worker for chunks of ``chunk_bytes`` under the assumed memory multiplier."""
+    return int(worker_peak_bytes(0, ASSUMED_MEMORY_MULTIPLIER * chunk_bytes, chunk_bytes, res))
+
+
+def memory_cap_bytes(res: Resources) -> int:
+    """Largest chunk whose assumed footprint fits the worker's memory budget."""
+    return int(res.memory_budget_bytes / assumed_worker_bytes(1, res))
+
+
+def axis_reads(chunks: tuple[int, ...], unit: int) -> tuple[int, int]:
+    """(storage chunks read along one axis summed over dask chunks, most touched by one chunk)."""
+    total, most, start = 0, 0, 0
+    for c in chunks:
+        n = (start + c - 1) // unit - start // unit + 1
+        total, most, start = total + n, max(most, n), start + c
+    return total, most
+
+
+def read_amplification(spec: ArraySpec, chunks: Chunks) -> tuple[float, int]:
+    """(mean reads per storage chunk, most storage chunks one dask chunk touches)."""
+    if spec.storage_chunks is None:
+        return 1.0, 1
+    reads = [axis_reads(ax, s) for ax, s in zip(chunks, spec.storage_chunks)]
+    stored = math.prod(math.ceil(n / s) for n, s in zip(spec.shape, spec.storage_chunks))
+    return math.prod(r for r, _ in reads) / stored, math.prod(m for _, m in reads)
+
+
+def suggest_chunk_shape(spec: ArraySpec, res: Resources, overhead_s: float) -> tuple[int, ...]:
+    """A chunk shape that avoids every problem this module knows, aligned with storage."""
+    worthy, cap = worthy_bytes(overhead_s), memory_cap_bytes(res)
+    target = float(min(worthy, cap))
+    per_thread = spec.nbytes / (MIN_CHUNKS_PER_THREAD * res.total_threads)
+    if per_thread >= TINY_FRACTION * worthy:
+        target = min(target, per_thread)
+    target = max(target, spec.nbytes / MAX_TASKS)
+    if spec.storage_chunks is not None:  # never cut below a storage chunk unless memory forces
+        target = max(target, min(math.prod(spec.storage_chunks) * spec.itemsize, cap))
+    raw = shape_for_bytes(spec, WorkSpec(spec.ndim), max(target, spec.itemsize))
+    units = align_units(spec)
+    return tuple(even_out(n, r, u if r >= u else 1) for n, r, u in zip(spec.shape, raw, units))
+
+
+def _use(spec: ArraySpec, shape: tuple[int, ...]) -> str:
+    chunks = str(dict(zip(spec.dims, shape))) if spec.dims else str(shape)
+    reopen = spec.source.startswith(REOPENABLE)
+    how = "re-open the source with chunks=" if reopen else "rechunk to "
+    return f"{how}{chunks}"
+
+
+def find_problems(
+    spec: ArraySpec, res: Resources, chunks: Chunks, *, overhead_s: float | None = None
+) -> list[Problem]:
+    """Every problem of ``chunks`` for ``spec`` on ``res``, worst first."""
+    oh = overhead_seconds(res) if overhead_s is None else overhead_s
+    tasks = math.prod(len(ax) for ax in chunks)
+    largest = math.prod(max(ax) for ax in chunks) * spec.itemsize
+    worthy = worthy_bytes(oh)
+    fix = _use(spec, suggest_chunk_shape(spec, res, oh))
+    out: list[Problem] = []
+    need = assumed_worker_bytes(largest, res)
+    budget = res.memory_budget_bytes
+    if need > budget:
+        hard = res.threads_per_worker * largest > res.memory_limit_bytes
+        out.append(Problem(
+            "exceeds_memory", ERROR if hard else WARNING,
+            f"Largest chunk is {format_bytes(largest)}: {res.threads_per_worker} thread(s) x "
+            f"{ASSUMED_BLOCKS_PER_THREAD} chunks (input, output, one in flight) = "
+            f"{format_bytes(need)} per worker, above the {res.target_fraction:.0%} target "
+            f"({format_bytes(budget)}) of the {format_bytes(res.memory_limit_bytes)} memory limit"
+            + ("; the chunks alone do not fit." if hard else "; workers will spill or pause."),
+            f"Use chunks of at most {format_bytes(memory_cap_bytes(res))}: {fix}.",
+            (("chunk_bytes", largest), ("peak_bytes_per_worker", need), ("budget_bytes", budget))))
+    if tasks > MAX_TASKS:
+        out.append(Problem(
+            "too_many_tasks", ERROR,
+            f"{tasks:,} chunks = {tasks:,} tasks per operation, above {MAX_TASKS:,}: about "
+            f"{tasks * oh:.0f} s of scheduler overhead per pass ({oh * 1e3:.2g} ms a task).",
+            f"Use fewer, bigger chunks: {fix}.", (("tasks", tasks), ("max_tasks", MAX_TASKS))))
+    if largest < TINY_FRACTION * worthy and tasks > 1:
+        share = oh / (oh + largest / ASSUMED_BYTES_PER_SECOND)
+        out.append(Problem(
+            "tiny_chunks", WARNING,
+            f"Chunks of at most {format_bytes(largest)} are far under the ~{format_bytes(worthy)} "
+            f"a task needs to outweigh ~{oh * 1e3:.2g} ms of scheduler overhead (assuming "
+            f"{format_bytes(ASSUMED_BYTES_PER_SECOND)}/s of work): overhead is ~{share:.0%} of "
+            "the run time.",
+            f"Use bigger chunks: {fix}.", (("chunk_bytes", largest), ("worthy_bytes", worthy))))
+    amp, touched = read_amplification(spec, chunks)
+    stored_bytes = math.prod(spec.storage_chunks or (1,)) * spec.itemsize
+    cap = memory_cap_bytes(res)
+    if amp > MAX_READ_AMPLIFICATION:
+        out.append(Problem(
+            "storage_misaligned", WARNING,
+            f"Chunks are not aligned with the storage chunks {spec.storage_chunks}: a dask chunk "
+            f"touches up to {touched} storage chunks and each storage chunk is read (and "
+            f"decompressed) {amp:.2f} times on average.",
+            f"Use multiples of the storage chunks: {fix}." if stored_bytes <= cap else
+            f"Storage chunks of {format_bytes(stored_bytes)} are too big to load whole within "
+            f"the memory cap ({format_bytes(cap)} a chunk): rewrite the store with smaller "
+            f"chunks, or {fix}.",
+            (("read_amplification", amp), ("max_storage_chunks_per_chunk", touched))))
+    for i, ax in enumerate(chunks):
+        top = max(ax)  # once per axis: every pass is O(chunks per axis)
+        small = [c for c in ax if c < RAGGED_FRACTION * top]
+        if len(ax) > 1 and small:
+            name = spec.dims[i] if spec.dims else i
+            unit = align_units(spec)[i]
+            even = even_out(spec.shape[i], top, unit if top >= unit else 1)
+            out.append(Problem(
+                "ragged_chunks", WARNING,
+                f"Axis {name!r} has {len(small)} chunk(s) as small as {min(small)} next to chunks "
+                f"of {top}: those tasks pay full overhead for {min(small) / top:.0%} of "
+                "the work.",
+                f"Use evenly sized chunks along {name!r}, e.g. {even}, or: {fix}.",
+                (("smallest_chunk", min(small)), ("largest_chunk", top))))
+    if tasks < res.total_threads and spec.nbytes >= worthy:
+        out.append(Problem(
+            "too_few_chunks", WARNING,
+            f"Only {tasks} chunk(s) for {res.total_threads} threads: {res.total_threads - tasks} "
+            "thread(s) stay idle.",
+            f"Use at least {MIN_CHUNKS_PER_THREAD * res.total_threads} chunks: {fix}.",
+            (("tasks", tasks), ("threads", res.total_threads))))
+    return sorted(out, key=lambda p: p.severity != ERROR)

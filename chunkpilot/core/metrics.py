@@ -1,0 +1,134 @@
+"""Numbers read off an Observation, as the dashboard shows them: utilisation, gaps, shares.
+
+Pure functions of the raw records; :mod:`chunkpilot.core.diagnose` turns them into verdicts.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+
+from chunkpilot.core.observations import Observation
+
+#: Task-stream actions of spilling (orange bars in the dashboard).
+DISK_ACTIONS = ("disk-read", "disk-write")
+#: Roots need to be several for "running ahead" to mean anything.
+MIN_ROOT_TASKS = 4
+
+
+def busy_seconds(obs: Observation, actions: tuple[str, ...] | None = None) -> float:
+    """Thread-seconds spent in ``actions`` (all actions when ``None``)."""
+    return sum(t.duration_s for t in obs.tasks if actions is None or t.action in actions)
+
+
+def cluster_threads(obs: Observation) -> int:
+    """Most worker threads alive at once (from memory samples), else all workers' threads."""
+    nthreads = {w.address: w.nthreads for w in obs.workers}
+    per_time: dict[float, int] = defaultdict(int)
+    for m in obs.memory:
+        per_time[m.time_s] += nthreads.get(m.worker, 1)
+    rows = len({(t.worker, t.thread) for t in obs.tasks})
+    return max(max(per_time.values(), default=0) or sum(nthreads.values()), rows, 1)
+
+
+def thread_time(obs: Observation) -> float:
+    return max(obs.wall_seconds, max((t.stop_s for t in obs.tasks), default=0.0)) * (
+        cluster_threads(obs)
+    )
+
+
+def thread_utilisation(obs: Observation) -> float:
+    """Share of thread-time (wall seconds x threads) spent computing."""
+    tt = thread_time(obs)
+    return busy_seconds(obs, ("compute",)) / tt if tt > 0 else 0.0
+
+
+def idle_tail_share(obs: Observation) -> float:
+    """Share of thread-time that threads sat idle after their last task while others worked."""
+    tt = thread_time(obs)
+    if not obs.tasks or tt <= 0:
+        return 0.0
+    last: dict[tuple[str, int], float] = {}
+    for t in obs.tasks:
+        row = (t.worker, t.thread)
+        last[row] = max(last.get(row, 0.0), t.stop_s)
+    end = max(last.values())
+    idle_rows = max(cluster_threads(obs) - len(last), 0)
+    return (sum(end - s for s in last.values()) + idle_rows * end) / tt
+
+
+def overhead_share(obs: Observation) -> float:
+    """Share of thread-time idle but not in the end tail: scheduling gaps between tasks."""
+    tt = thread_time(obs)
+    if tt <= 0:
+        return 0.0
+    return max(0.0, 1.0 - busy_seconds(obs) / tt - idle_tail_share(obs))
+
+
+def transfer_share(obs: Observation) -> float:
+    """Share of busy thread-time spent fetching data from other workers."""
+    busy = busy_seconds(obs)
+    return busy_seconds(obs, ("transfer",)) / busy if busy > 0 else 0.0
+
+
+def disk_share(obs: Observation) -> float:
+    """Share of busy thread-time spent reading or writing spilled data."""
+    busy = busy_seconds(obs)
+    return busy_seconds(obs, DISK_ACTIONS) / busy if busy > 0 else 0.0
+
+
+def median_task_seconds(obs: Observation) -> float:
+    """Median compute time of one task; 0 when nothing computed."""
+    durations = [t.duration_s for t in obs.tasks if t.action == "compute"]
+    return statistics.median(durations) if durations else 0.0
+
+
+def peak_memory_fraction(obs: Observation) -> float:
+    """Highest process memory (managed + unmanaged) of any worker, as a share of its limit."""
+    limits = {w.address: w.memory_limit_bytes or 0 for w in obs.workers}
+    return max(
+        (m.process_bytes / limits[m.worker] for m in obs.memory if limits.get(m.worker)),
+        default=0.0,
+    )
+
+
+def unmanaged_growth(obs: Observation) -> tuple[int, int, int]:
+    """Largest rise of unmanaged memory over a worker's first sample.
+
+    Returns ``(growth_bytes, managed_bytes_then, memory_limit_bytes)``.
+    """
+    limits = {w.address: w.memory_limit_bytes or 0 for w in obs.workers}
+    base: dict[str, int] = {}
+    best = (0, 0, 0)
+    for m in obs.memory:
+        growth = m.unmanaged_bytes - base.setdefault(m.worker, m.unmanaged_bytes)
+        if growth > best[0]:
+            best = (growth, m.managed_bytes, limits.get(m.worker, 0))
+    return best
+
+
+def memory_ramp(obs: Observation) -> float:
+    """Rise of cluster-wide managed memory from the first sample to its peak, as a share of
+    the cluster's memory limit."""
+    limit = sum(w.memory_limit_bytes or 0 for w in obs.workers)
+    managed: dict[float, int] = defaultdict(int)
+    for m in obs.memory:
+        managed[m.time_s] += m.managed_bytes + m.spilled_bytes
+    if not managed or not limit:
+        return 0.0
+    series = [managed[t] for t in sorted(managed)]
+    return max(0, max(series) - series[0]) / limit
+
+
+def root_lead(obs: Observation) -> float:
+    """How far (share of the run) root tasks finished ahead of everything else, by median."""
+    compute = [t for t in obs.tasks if t.action == "compute"]
+    if not compute:
+        return 0.0
+    root = min(compute, key=lambda t: t.start_s).group
+    roots = [t.stop_s for t in compute if t.group == root]
+    rest = [t.stop_s for t in compute if t.group != root]
+    end = max(t.stop_s for t in compute)
+    if len(roots) < MIN_ROOT_TASKS or not rest or end <= 0:
+        return 0.0
+    return max(0.0, (statistics.median(rest) - statistics.median(roots)) / end)

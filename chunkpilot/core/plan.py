@@ -1,0 +1,194 @@
+"""Pure planner: pick the chunk shape with the lowest predicted wall time that fits.
+
+Inputs are frozen values (array, work, resources, cost model); no I/O, no config. Each
+candidate is predicted by :func:`chunkpilot.core.evaluate.evaluate`; this module searches
+the candidates, chooses, and wraps the result as a :class:`Plan` that explains itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from chunkpilot.core.evaluate import Evaluation, evaluate
+from chunkpilot.core.explain import explanation_lines, plan_to_dict
+from chunkpilot.core.model import CostModel
+from chunkpilot.core.policy import (
+    CANDIDATE_STEP,
+    MAX_OVERHEAD_FOR_PARALLELISM,
+    MIN_CANDIDATE_BYTES,
+    MIN_CHUNKS_PER_THREAD,
+    TARGET_OVERHEAD_FRACTION,
+    TIE_TOLERANCE,
+)
+from chunkpilot.core.shapes import (
+    align_units,
+    even_out,
+    min_lengths,
+    regular_chunks,
+    shape_for_bytes,
+)
+from chunkpilot.errors import NoFeasiblePlanError
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
+from chunkpilot.units import format_bytes
+
+
+def candidate_shapes(spec: ArraySpec, work: WorkSpec) -> list[tuple[int, ...]]:
+    """Aligned, evened-out chunk shapes from tiny to the whole array (deduplicated)."""
+    units = align_units(spec)
+    lows = min_lengths(spec, work)
+    smallest = max(MIN_CANDIDATE_BYTES, math.prod(lows) * spec.itemsize)
+    n_steps = max(1, math.ceil(math.log(max(spec.nbytes / smallest, 1.0), CANDIDATE_STEP)) + 1)
+    seen: dict[tuple[int, ...], None] = {}
+    for k in range(n_steps + 1):
+        target = min(spec.nbytes, smallest * CANDIDATE_STEP**k)
+        raw = shape_for_bytes(spec, work, target)
+        # a split storage chunk (raw < unit) stays an even divisor: evening out would misalign
+        evened = tuple(
+            raw[i] if raw[i] < units[i] else max(lows[i], even_out(spec.shape[i], raw[i], units[i]))
+            for i in range(spec.ndim)
+        )
+        seen.setdefault(evened, None)
+    return list(seen)
+
+
+def choose(evals: list[Evaluation], res: Resources) -> tuple[Evaluation, str]:
+    """Pick the best feasible evaluation and name the constraint that bound the choice."""
+    feasible = [e for e in evals if e.fits_memory and e.meets_depth]
+    if not feasible:
+        raise NoFeasiblePlanError("no feasible chunk shape")  # caller rewrites with numbers
+    want = MIN_CHUNKS_PER_THREAD * res.total_threads
+    parallel = [e for e in feasible if e.task_count >= want]
+    pool = feasible
+    if parallel and min(e.overhead_fraction for e in parallel) <= MAX_OVERHEAD_FOR_PARALLELISM:
+        pool = parallel
+    best_wall = min(e.wall_seconds for e in pool)
+    best_overhead = min(e.overhead_fraction for e in pool if e.wall_seconds == best_wall)
+    ties = [
+        e for e in pool
+        if e.wall_seconds <= best_wall * (1 + TIE_TOLERANCE)
+        and e.overhead_fraction <= max(TARGET_OVERHEAD_FRACTION, best_overhead)
+    ]
+    chosen = min(ties, key=lambda e: (e.peak_bytes_per_worker, e.task_count))
+    larger = sorted((e for e in evals if e.task_bytes > chosen.task_bytes), key=lambda e: e.task_bytes)
+    if not larger:
+        binding = "array_size"
+    elif not larger[0].fits_memory:
+        binding = "memory"
+    elif pool is parallel and larger[0] not in pool and larger[0].task_count < want:
+        binding = "parallelism"
+    else:
+        binding = "overhead"
+    return chosen, binding
+
+
+def search(
+    spec: ArraySpec, work: WorkSpec, res: Resources, model: CostModel
+) -> tuple[Evaluation, str, list[Evaluation]]:
+    """Evaluate every candidate shape and choose; raise with numbers when none fits."""
+    evals = [evaluate(c, spec, work, res, model) for c in candidate_shapes(spec, work)]
+    try:
+        chosen, binding = choose(evals, res)
+    except NoFeasiblePlanError:
+        smallest = min(evals, key=lambda e: e.peak_bytes_per_worker)
+        budget = res.memory_budget_bytes
+        why = ""
+        if work.keep_whole:
+            why = f" with axes {list(work.keep_whole)} kept whole"
+        if model.max_ok_bytes is not None and smallest.peak_bytes_per_worker <= budget:
+            raise NoFeasiblePlanError(
+                f"Expected a block the function can process. Got failures on every block of "
+                f"{format_bytes(model.max_ok_bytes)} or more, and the smallest allowed block"
+                f"{why} is {format_bytes(smallest.task_bytes)}."
+            ) from None
+        raise NoFeasiblePlanError(
+            f"Expected a chunk shape whose peak memory per worker fits "
+            f"{res.target_fraction:.0%} of the {format_bytes(res.memory_limit_bytes)} memory limit "
+            f"({format_bytes(budget)}). Got at least {format_bytes(smallest.peak_bytes_per_worker)} "
+            f"per worker for the smallest allowed chunk {smallest.chunk_shape}{why}. "
+            "Give workers more memory, use fewer threads per worker, or let the axes be split."
+        ) from None
+    if spec.storage_chunks is not None and chosen is min(evals, key=lambda e: e.task_bytes):
+        binding = "keep_whole" if work.keep_whole else "storage"
+    elif work.keep_whole and chosen is min(evals, key=lambda e: e.task_bytes):
+        binding = "keep_whole"
+    return chosen, binding, evals
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A recommended chunking with the model, the numbers and the reasons behind it."""
+
+    spec: ArraySpec
+    """The array planned for."""
+    work: WorkSpec
+    """Axes kept whole and overlap depth."""
+    resources: Resources
+    """Workers, threads and memory the plan is sized for."""
+    model: CostModel
+    """Measured (or partly modelled) cost model."""
+    chosen: Evaluation
+    """Predictions for the recommended chunk shape."""
+    binding_constraint: str
+    """What stopped a bigger or smaller chunk: memory, overhead, parallelism, storage, ..."""
+    dask_auto: Evaluation | None = None
+    """Predictions for what ``chunks="auto"`` picks, under the same model."""
+    notes: tuple[str, ...] = ()
+    """Degraded-but-usable findings (failed samples, modelled numbers)."""
+    candidates_considered: int = 0
+    """How many chunk shapes the search evaluated."""
+    next_larger: Evaluation | None = None
+    """The next bigger candidate, to show why the search stopped there."""
+    pipeline: Any = None
+    """``chunkpilot.pipeline.findings.PipelineFindings`` when a whole pipeline was planned."""
+
+    @property
+    def chunk_shape(self) -> tuple[int, ...]:
+        return self.chosen.chunk_shape
+
+    @property
+    def chunks(self) -> tuple[tuple[int, ...], ...]:
+        """Ready for ``x.rechunk(plan.chunks)`` or ``da.from_zarr(path, chunks=plan.chunks)``."""
+        return regular_chunks(self.spec.shape, self.chosen.chunk_shape)
+
+    @property
+    def chunks_by_dim(self) -> dict[str, int] | None:
+        """Chunk length per dimension name (xarray sources), else ``None``."""
+        if self.spec.dims is None:
+            return None
+        return dict(zip(self.spec.dims, self.chosen.chunk_shape))
+
+    def validate(self) -> None:
+        """Raise :class:`NoFeasiblePlanError` if the chosen chunks break the memory bound."""
+        budget = self.resources.memory_budget_bytes
+        if self.chosen.peak_bytes_per_worker > budget:
+            raise NoFeasiblePlanError(
+                f"Expected peak memory per worker under {format_bytes(int(budget))}. Got "
+                f"{format_bytes(self.chosen.peak_bytes_per_worker)} for chunks {self.chunk_shape}."
+            )
+
+    def explain(self) -> str:
+        """The reasons for this plan, in words and numbers."""
+        return "\n".join(explanation_lines(self))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (the CLI's ``--json`` object)."""
+        return plan_to_dict(self)
+
+
+def make_plan(
+    spec: ArraySpec,
+    work: WorkSpec,
+    res: Resources,
+    model: CostModel,
+    *,
+    dask_auto_shape: tuple[int, ...] | None = None,
+    notes: tuple[str, ...] = (),
+) -> Plan:
+    """Search the candidates and wrap the winner with its comparison and notes."""
+    chosen, binding, evals = search(spec, work, res, model)
+    auto = evaluate(dask_auto_shape, spec, work, res, model) if dask_auto_shape else None
+    larger = [e for e in evals if e.task_bytes > chosen.task_bytes]
+    nxt = min(larger, key=lambda e: e.task_bytes) if larger else None
+    return Plan(spec, work, res, model, chosen, binding, auto, notes, len(evals), nxt)

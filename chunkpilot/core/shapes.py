@@ -1,0 +1,164 @@
+"""Pure chunk-shape geometry: grow a block to a byte target, aligned with storage.
+
+Used both to cut profiling samples and to generate the planner's candidates, so a
+sample has the shape the plan would use.
+"""
+
+from __future__ import annotations
+
+import math
+
+from dask.array.core import normalize_chunks
+
+from chunkpilot.types import ArraySpec, WorkSpec
+
+
+def align_units(spec: ArraySpec) -> tuple[int, ...]:
+    """Per-axis alignment unit: the storage chunk length, or 1 for contiguous data."""
+    return spec.storage_chunks or (1,) * spec.ndim
+
+
+def _round_to_unit(x: float, unit: int, length: int) -> int:
+    return int(min(length, max(unit, round(x / unit) * unit)))
+
+
+def _scale(c: int, unit: int, length: int, factor: float) -> int:
+    """Grow ``c`` by ``factor``: to the next divisor of ``unit`` below it, else a multiple."""
+    want = c * factor
+    if want < unit:
+        d = next(d for d in range(max(1, math.ceil(want)), unit + 1) if unit % d == 0)
+        return min(length, d)
+    return _round_to_unit(want, unit, length)
+
+
+def _next_smaller_divisor(unit: int, current: int) -> int:
+    """Largest divisor of ``unit`` below ``current`` (so chunks tile a storage chunk evenly)."""
+    for d in range(min(current - 1, unit), 0, -1):
+        if unit % d == 0:
+            return d
+    return 1
+
+
+def min_lengths(spec: ArraySpec, work: WorkSpec) -> tuple[int, ...]:
+    """The smallest-chunk rule: per axis, whole for keep_whole, else at least the overlap
+    depth (``map_overlap`` requires it) and at least 1.
+
+    Examples
+    --------
+    >>> min_lengths(ArraySpec((100, 50), "f8"), WorkSpec(2, (1,), (8, 0)))
+    (8, 50)
+    """
+    return tuple(
+        spec.shape[i] if i in work.keep_whole else max(1, min(spec.shape[i], work.depth[i]))
+        for i in range(spec.ndim)
+    )
+
+
+def smallest_block_bytes(spec: ArraySpec, work: WorkSpec) -> int:
+    """Least bytes one task can read: the smallest chunk with its halo, but never less than
+    one storage chunk (reading any part of a storage chunk decodes all of it)."""
+    block = math.prod(halo_shape(spec, work, min_lengths(spec, work))) * spec.itemsize
+    stored = math.prod(spec.storage_chunks) * spec.itemsize if spec.storage_chunks else 0
+    return max(block, stored)
+
+
+def shape_for_bytes(spec: ArraySpec, work: WorkSpec, target_bytes: float) -> tuple[int, ...]:
+    """Chunk lengths whose block is close to ``target_bytes``, honouring alignment and axes.
+
+    With storage chunks or an overlap depth, axes grow evenly (cube-like: each storage
+    chunk is read once and halos stay thin); for contiguous data the trailing axes fill
+    first, so each block is one contiguous run in C order.
+
+    Examples
+    --------
+    >>> spec = ArraySpec((1000, 1000), "float64")
+    >>> shape_for_bytes(spec, WorkSpec(2), 8 * 1000 * 10)
+    (10, 1000)
+    >>> spec = ArraySpec((1000, 1000), "float64", storage_chunks=(100, 100))
+    >>> shape_for_bytes(spec, WorkSpec(2), 8 * 200 * 200)
+    (200, 200)
+    """
+    units = align_units(spec)
+    lows = min_lengths(spec, work)
+    free = [i for i in range(spec.ndim) if i not in work.keep_whole]
+    target_elems = max(1.0, target_bytes / spec.itemsize)
+    if spec.storage_chunks is None and not any(work.depth):
+        return _c_order(spec.shape, free, lows, target_elems)
+    c = [spec.shape[i] if i in work.keep_whole else max(units[i], lows[i]) for i in range(spec.ndim)]
+    c = [min(ci, s) for ci, s in zip(c, spec.shape)]
+    c = _shrink_within_units(c, units, lows, free, target_elems)
+    while math.prod(c) < target_elems:
+        growable = [i for i in free if c[i] < spec.shape[i]]
+        if not growable:
+            break
+        factor = target_elems / math.prod(c)
+        # grow the shortest axis whose step lands closer to the target (in ratio) than now:
+        # a prime storage chunk has no divisor between 1 and itself, so its step can overshoot
+        steps = ((i, _scale(c[i], units[i], spec.shape[i], min(factor, 2.0)))
+                 for i in sorted(growable, key=lambda a: (c[a], -a)))
+        step = next(((i, g) for i, g in steps if g / c[i] <= factor * factor), None)
+        if step is None:
+            break
+        c[step[0]] = step[1]
+        if factor < 2:  # that was the last, fractional step
+            break
+    return tuple(c)
+
+
+def _c_order(shape: tuple[int, ...], free: list[int], lows: tuple[int, ...], target: float) -> tuple[int, ...]:
+    c = [shape[i] if i not in free else lows[i] for i in range(len(shape))]
+    for i in reversed(free):
+        others = math.prod(c) // c[i]
+        c[i] = int(min(shape[i], max(lows[i], target // others)))
+        if c[i] < shape[i]:
+            break
+    return tuple(c)
+
+
+def _shrink_within_units(
+    c: list[int], units: tuple[int, ...], lows: tuple[int, ...], free: list[int], target: float
+) -> list[int]:
+    """Split storage chunks evenly while a single one is bigger than the target."""
+    while math.prod(c) > target:
+        shrinkable = [i for i in free if c[i] > lows[i] and c[i] > 1]
+        if not shrinkable:
+            break
+        i = max(shrinkable, key=lambda a: (c[a], a))
+        nxt = _next_smaller_divisor(units[i], c[i]) if c[i] <= units[i] else units[i]
+        c[i] = max(nxt, lows[i])
+    return c
+
+
+def even_out(length: int, chunk: int, unit: int) -> int:
+    """Shrink ``chunk`` (keeping it a multiple of ``unit``) so the last chunk is not tiny.
+
+    Examples
+    --------
+    >>> even_out(1000, 450, 1)  # 450, 450, 100 -> 334, 334, 332
+    334
+    >>> even_out(1000, 500, 1)
+    500
+    """
+    if chunk >= length:
+        return length
+    n = math.ceil(length / chunk)
+    evened = math.ceil(length / n)
+    if unit > 1:
+        evened = math.ceil(evened / unit) * unit
+    return min(chunk, evened)
+
+
+def regular_chunks(shape: tuple[int, ...], chunk: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
+    """Dask-style chunks tuple for a regular chunk length per axis (last chunk ragged).
+
+    Examples
+    --------
+    >>> regular_chunks((10, 4), (4, 4))
+    ((4, 4, 2), (4,))
+    """
+    return normalize_chunks(chunk, shape)
+
+
+def halo_shape(spec: ArraySpec, work: WorkSpec, chunk: tuple[int, ...]) -> tuple[int, ...]:
+    """Block shape a task sees including the overlap halo on both sides (interior chunk)."""
+    return tuple(min(s, c + 2 * d) for s, c, d in zip(spec.shape, chunk, work.depth))

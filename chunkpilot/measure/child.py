@@ -1,0 +1,161 @@
+"""Entry point of a profiling sandbox process: run the user's function on one block.
+
+Reads a pickled job from the file named in argv[1], writes a JSON result to argv[2].
+Runs in a fresh interpreter so the resident-memory high-water mark is clean and a
+crash or out-of-memory of the user's function cannot hurt the caller.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import pickle
+import resource
+import sys
+import time
+import traceback
+
+import cloudpickle
+import numpy as np
+
+from chunkpilot.measure.memory import peak_bytes, reset_peak, rss_bytes
+
+#: Sources whose reading (and decompression) is part of the measured work.
+REAL_KINDS = ("zarr", "hdf5")
+
+
+def _load_block(src: dict, region: tuple[slice, ...], shape: tuple[int, ...], dtype: str):
+    kind = src["kind"]
+    if kind == "zarr":
+        import zarr
+
+        z = zarr.open_array(src["path"], mode="r", path=src.get("array") or None)
+        return np.asarray(z[region], dtype=src.get("astype"))
+    if kind == "hdf5":  # read-only; the timed read includes HDF5 filter decompression
+        import h5py
+
+        with h5py.File(src["path"], "r") as f:
+            return np.asarray(f[src["array"]][region], dtype=src.get("astype"))
+    if kind == "npy":
+        return np.load(src["path"])
+    rng = np.random.default_rng(0)
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        if dt in (np.float32, np.float64):
+            return rng.standard_normal(shape, dtype=dt)
+        return rng.standard_normal(shape).astype(dt)
+    if dt.kind == "c":
+        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dt)
+    if dt.kind == "b":
+        return rng.random(shape) < 0.5
+    if dt.kind in "iu":
+        return rng.integers(0, 100, size=shape).astype(dt)
+    return np.zeros(shape, dtype=dt)
+
+
+class ReadError(Exception):
+    """Reading the block from the store failed (corrupt or truncated chunk), not the function."""
+
+
+class OutputError(Exception):
+    """The function returned something ``map_blocks`` cannot use (wrong type or ndim)."""
+
+
+def _read(src: dict, region: tuple[slice, ...], shape: tuple[int, ...], dtype: str):
+    try:
+        return _load_block(src, region, shape, dtype)
+    except MemoryError:
+        raise
+    except Exception as e:  # codec / truncated-file errors: the store is damaged
+        raise ReadError(f"{type(e).__name__}: {e}") from e
+
+
+def _call(func, block, out_ndim=None):
+    out = block if func is None else func(block)
+    if hasattr(out, "compute") and hasattr(out, "dask"):
+        out = out.compute(scheduler="sync")
+    if func is None:
+        return out
+    if not isinstance(out, (np.ndarray, np.generic, int, float, complex)):
+        raise OutputError(f"Expected the function to return a numpy array. Got {type(out).__name__}")
+    # map_blocks needs to know the output's number of dimensions (drop_axis= declares fewer);
+    # lengths may change (keepdims reductions, spectra), as map_blocks allows with chunks=
+    ndim = np.ndim(out)
+    if out_ndim is not None and ndim != out_ndim:
+        raise OutputError(
+            f"Expected the function to return a {out_ndim}-d block, as map_blocks assumes for a "
+            f"{block.ndim}-d input (declare axes the output lacks with drop_axis=). Got shape "
+            f"{np.shape(out)}"
+        )
+    return out
+
+
+def run(job: dict) -> dict:
+    sys.path[:] = job["sys_path"]
+    func = cloudpickle.loads(job["func"]) if job["func"] is not None else None
+    region = tuple(slice(a, b) for a, b in job["region"])
+    shape, dtype, src = tuple(job["shape"]), job["dtype"], job["source"]
+    if func is not None:  # warm-up on a tiny block: lazy imports, JIT, caches
+        tiny = np.zeros(tuple(min(4, s) for s in shape), dtype=dtype)
+        try:
+            _call(func, tiny)
+        except Exception:  # noqa: S110 - a function may reject tiny blocks; the real call tells
+            pass
+    if job.get("address_space_bytes"):  # turn runaway allocation into MemoryError here
+        vms = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+        limit = vms + job["address_space_bytes"]
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # Reading a store is part of the work; making synthetic data is not: build it up front
+    # and add its bytes to the peak, as the loaded input chunk a worker would hold.
+    preloaded = None if src["kind"] in REAL_KINDS else _load_block(src, region, shape, dtype)
+    held = 0 if preloaded is None else int(preloaded.nbytes)
+    gc.collect()
+    clean = reset_peak()
+    baseline = rss_bytes()
+    times = []
+    out_nbytes = 0
+    deadline = time.perf_counter() + job["repeat_seconds"]
+    for i in range(job["max_repeats"]):
+        t0 = time.perf_counter()
+        block = preloaded if preloaded is not None else _read(src, region, shape, dtype)
+        out = _call(func, block, job.get("out_ndim"))
+        times.append(time.perf_counter() - t0)
+        if i == 0:
+            peak = held + (peak_bytes() if clean else max(peak_bytes(), rss_bytes())) - baseline
+            out_nbytes = int(np.asarray(out).nbytes)
+        del block, out
+        if time.perf_counter() > deadline and i >= 1:
+            break
+    warm = times[1:] or times  # the first call pays page faults and lazy set-up
+    return {
+        "seconds": sorted(warm)[len(warm) // 2],
+        "first_seconds": times[0],
+        "repeats": len(times),
+        "peak_bytes": int(max(peak, 0)),
+        "baseline_bytes": int(baseline),
+        "out_nbytes": out_nbytes,
+        "peak_reset": clean,
+    }
+
+
+def main() -> None:
+    job_path, result_path = sys.argv[1], sys.argv[2]
+    with open(job_path, "rb") as f:
+        job = pickle.load(f)
+    try:
+        result = {"ok": True, **run(job)}
+    except MemoryError:
+        result = {"ok": False, "kind": "oom", "error": "MemoryError"}
+    except ReadError as e:
+        result = {"ok": False, "kind": "read", "error": str(e)[:500]}
+    except OutputError as e:
+        result = {"ok": False, "kind": "output", "error": str(e)[:500]}
+    except BaseException as e:  # the user's code may raise anything; report, don't crash
+        tb = traceback.format_exception_only(type(e), e)[-1].strip()
+        result = {"ok": False, "kind": "exception", "error": tb[:500]}
+    with open(result_path, "w") as f:
+        json.dump(result, f)
+
+
+if __name__ == "__main__":
+    main()

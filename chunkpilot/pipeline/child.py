@@ -1,0 +1,211 @@
+"""Entry point of a pipeline sandbox process: build the user's pipeline, read or run its graph.
+
+Reads a pickled job from argv[1], writes a JSON result to argv[2]. Modes:
+
+``graph``
+    Build the pipeline on zero-filled placeholder arrays of the given shapes and chunks
+    and return each graph's layer records. Nothing is computed (unless the pipeline
+    computes by itself, which the parent's memory cap and timeout contain).
+``measure``
+    The same graph builds (if any), then build the pipeline on a sub-array of the real
+    data and run it once with the synchronous
+    scheduler, recording every task's duration and peak memory (``VmHWM`` reset before
+    each task), then optionally once with threads to see whether the work scales.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import pickle
+import resource
+import sys
+import time
+import traceback
+import warnings
+from typing import Any
+
+import cloudpickle
+import dask
+import dask.array as da
+import dask.threaded
+import numpy as np
+from dask.callbacks import Callback
+from dask.core import flatten
+from dask.highlevelgraph import HighLevelGraph
+from dask.local import get_sync
+from dask.utils import key_split
+
+from chunkpilot.cluster.work import unpack_pipeline_output
+from chunkpilot.measure.memory import peak_bytes, reset_peak, rss_bytes
+from chunkpilot.pipeline.graph import layer_records
+
+#: Environment variables that set BLAS/OpenMP thread pools (reported with the scaling run).
+BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _collections(out: Any) -> list[Any]:
+    return unpack_pipeline_output(out)
+
+
+def _graph(colls: list[Any]) -> Any:
+    graphs = [c.__dask_graph__() for c in colls]
+    return graphs[0] if len(graphs) == 1 else HighLevelGraph.merge(*graphs)
+
+
+def _placeholder(shape: list[int], chunks: list[int], dtype: str) -> Any:
+    return da.zeros(tuple(shape), chunks=tuple(chunks), dtype=dtype)
+
+
+def _real_input(src: dict[str, Any], region: list[list[int]], chunks: list[int], dtype: str) -> Any:
+    shape = tuple(b - a for a, b in region)
+    cut = tuple(slice(a, b) for a, b in region)
+    if src["kind"] in ("zarr", "hdf5"):
+        if src["kind"] == "zarr":
+            import zarr
+
+            z = zarr.open_array(src["path"], mode="r", path=src.get("array") or None)
+            whole = da.from_zarr(z, chunks=tuple(chunks))
+        else:  # the file stays open for the life of this process
+            import h5py
+
+            whole = da.from_array(h5py.File(src["path"], "r")[src["array"]], chunks=tuple(chunks))
+        x = whole[cut]
+        return x.astype(src["astype"]) if src.get("astype") else x
+    if src["kind"] == "npy":
+        return da.from_array(np.load(src["path"], mmap_mode="r"), chunks=tuple(chunks))
+    x = da.random.default_rng(0).random(shape, chunks=tuple(chunks))
+    return (x * 100).astype(dtype) if np.dtype(dtype).kind in "iub" else x.astype(dtype)
+
+
+def graph_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
+    builds = []
+    for b in job.get("builds", ()):
+        x = _placeholder(b["shape"], b["chunks"], job["dtype"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            colls = _collections(func(x))
+        records = layer_records(_graph(colls))
+        said = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught)
+        builds.append({"input": x.name, "layers": [r.to_dict() for r in records],
+                       "warnings": list(said)[:5]})
+    return {"builds": builds}
+
+
+def _nbytes(block: Any) -> int:
+    return int(getattr(block, "nbytes", 0) or 0)
+
+
+def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
+    x = _real_input(job["source"], job["region"], job["chunks"], job["dtype"])
+    colls = _collections(func(x))
+    records = layer_records(_graph(colls))
+    optimized = dask.optimize(*colls)
+    dsk: dict[Any, Any] = {}
+    out_keys: list[Any] = []
+    for c in optimized:
+        dsk.update(dict(c.__dask_graph__()))
+        out_keys += list(flatten(c.__dask_keys__()))
+    # sinks keep only each output block's size, so outputs are freed as they come, as a
+    # store() would, instead of piling up for a final concatenate
+    sinks = [("chunkpilot-sink", i) for i in range(len(out_keys))]
+    dsk.update({s: (_nbytes, k) for s, k in zip(sinks, out_keys, strict=True)})
+    if job.get("address_space_bytes"):  # turn runaway allocation into MemoryError here
+        with open("/proc/self/statm") as f:
+            vms = int(f.read().split()[0]) * resource.getpagesize()
+        limit = vms + job["address_space_bytes"]
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    gc.collect()
+    clean = reset_peak()
+    baseline = rss_bytes()
+    per_layer: dict[str, list[float]] = {}
+    state = {"t0": 0.0, "rss0": 0, "peak": 0}
+
+    def pretask(key: Any, dsk: Any, st: Any) -> None:
+        if clean:
+            reset_peak()
+        state["rss0"] = rss_bytes()
+        state["t0"] = time.perf_counter()
+
+    def posttask(key: Any, result: Any, dsk: Any, st: Any, worker_id: Any) -> None:
+        dt = time.perf_counter() - state["t0"]
+        top = peak_bytes() if clean else rss_bytes()
+        state["peak"] = max(state["peak"], top - baseline)
+        if isinstance(key, tuple) and key[0] == "chunkpilot-sink":
+            return
+        rec = per_layer.setdefault(key_split(key), [0, 0.0, 0])
+        rec[0] += 1
+        rec[1] += dt
+        rec[2] = max(rec[2], top - state["rss0"])
+
+    t0 = time.perf_counter()
+    with Callback(pretask=pretask, posttask=posttask):
+        out_sizes = get_sync(dsk, sinks)
+    sync_wall = time.perf_counter() - t0
+    if not clean:
+        state["peak"] = max(state["peak"], peak_bytes() - baseline)
+    result = {
+        "records": [r.to_dict() for r in records],
+        "input": x.name,
+        "input_chunks": int(x.npartitions),
+        "input_nbytes": int(x.nbytes),
+        "output_nbytes": int(sum(out_sizes)),
+        "tasks": sum(int(v[0]) for v in per_layer.values()),
+        "task_seconds": sum(v[1] for v in per_layer.values()),
+        "sync_wall_seconds": sync_wall,
+        "peak_bytes": int(max(state["peak"], 0)),
+        "baseline_bytes": int(baseline),
+        "peak_reset": clean,
+        "per_layer": {k: [int(v[0]), float(v[1]), int(v[2])] for k, v in per_layer.items()},
+    }
+    threads = int(job.get("threads") or 1)
+    if threads > 1:
+        result["scaling"] = _scaling(dsk, sinks, threads, get_sync, dask.threaded.get)
+    return result
+
+
+def _scaling(dsk: Any, sinks: list[Any], threads: int, get_sync: Any, get_threads: Any) -> dict:
+    """Wall and CPU time of the same graph on one thread and on ``threads`` threads."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    get_threads(dsk, sinks, num_workers=threads)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    t0 = time.perf_counter()
+    get_sync(dsk, sinks)  # warm, like the threaded run, so the comparison is fair
+    return {"threads": threads, "threaded_wall_seconds": wall, "threaded_cpu_seconds": cpu,
+            "sync_wall_seconds": time.perf_counter() - t0,
+            "blas_env": {k: os.environ.get(k) for k in BLAS_VARS}}
+
+
+def _one_line(e: BaseException) -> str:
+    return traceback.format_exception_only(type(e), e)[-1].strip()[:500]
+
+
+def main() -> None:
+    job_path, result_path = sys.argv[1], sys.argv[2]
+    with open(job_path, "rb") as f:
+        job = pickle.load(f)
+    try:
+
+        sys.path[:] = job["sys_path"]
+        func = cloudpickle.loads(job["func"])
+        # p2p rechunking needs a distributed cluster; the sandbox runs locally
+        with dask.config.set({"array.rechunk.method": "tasks"}):
+            result = {"ok": True, **graph_mode(func, job)}
+            if job["mode"] == "measure":  # graphs first: a failing run still reports them
+                try:
+                    result.update(measure_mode(func, job))
+                except MemoryError:
+                    result.update(ok=False, kind="oom", error="MemoryError")
+                except Exception as e:
+                    result.update(ok=False, kind="exception", error=_one_line(e))
+    except MemoryError:
+        result = {"ok": False, "kind": "oom", "error": "MemoryError"}
+    except BaseException as e:  # the user's code may raise anything; report, don't crash
+        result = {"ok": False, "kind": "exception", "error": _one_line(e)}
+    with open(result_path, "w") as f:
+        json.dump(result, f)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Edge: describe a dataset inside an HDF5 / netCDF4 file with h5py, read-only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chunkpilot.errors import (
+    InvalidArgumentError,
+    StoreNotFoundError,
+    StoreReadError,
+)
+from chunkpilot.sources.optional import import_optional
+from chunkpilot.types import ArraySpec, check_dtype
+
+#: File name endings read as HDF5 (netCDF4 files are HDF5 files).
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5", ".nc", ".nc4", ".netcdf")
+#: HDF5 superblock signature; it sits at offset 0, 512, 1024, 2048, ... (user block).
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def import_h5py() -> Any:
+    """``h5py``, or a :class:`MissingDependencyError` with the install command."""
+    return import_optional("h5py", "to read HDF5/netCDF4 files", "hdf5")
+
+
+def looks_like_hdf5(path: Path) -> bool:
+    """True for an HDF5-suffixed path or a file with the HDF5 signature (no h5py needed)."""
+    if path.suffix.lower() in HDF5_SUFFIXES:
+        return True
+    if not path.is_file():
+        return False
+    with path.open("rb") as f:
+        head = f.read(4096)
+    return any(head[o:o + 8] == HDF5_SIGNATURE for o in (0, 512, 1024, 2048))
+
+
+def _check_signature(path: Path) -> None:
+    with path.open("rb") as f:
+        head = f.read(4096)
+    if head[:3] == b"CDF":
+        raise StoreReadError(
+            f"Expected an HDF5-based file (netCDF4) at {str(path)!r}. Got a netCDF3 classic file, "
+            "which h5py cannot read: open it with xarray and pass the DataArray instead."
+        )
+    if not any(head[o:o + 8] == HDF5_SIGNATURE for o in (0, 512, 1024, 2048)):
+        raise StoreReadError(
+            f"Expected an HDF5/netCDF4 file at {str(path)!r}. Got a file without the HDF5 "
+            f"signature (starts with {head[:8]!r})."
+        )
+
+
+def _is_data(obj: Any, h5py: Any) -> bool:
+    """A numeric dataset that is not a netCDF dimension / coordinate scale."""
+    if not isinstance(obj, h5py.Dataset) or obj.ndim == 0:
+        return False
+    cls = obj.attrs.get("CLASS")
+    if (cls.decode() if isinstance(cls, bytes) else str(cls)) == "DIMENSION_SCALE":
+        return False
+    dt = obj.dtype
+    return not (dt.hasobject or dt.kind in "OUSV" or dt.itemsize == 0)
+
+
+def list_datasets(f: Any) -> list[str]:
+    """Names of the numeric data variables of an open file (dimension scales left out)."""
+    h5py = import_h5py()
+    names: list[str] = []
+    f.visititems(lambda name, obj: names.append(name) if _is_data(obj, h5py) else None)
+    return sorted(names)
+
+
+def dataset_dims(dset: Any) -> tuple[str, ...] | None:
+    """netCDF4 dimension names from attached dimension scales (or labels), if every axis has one."""
+    out = []
+    for dim in dset.dims:
+        scales = list(dim.values())
+        name = scales[0].name.rsplit("/", 1)[-1] if scales else dim.label
+        if not name:
+            return None
+        out.append(name)
+    return tuple(out)
+
+
+def compression_of(dset: Any) -> str | None:
+    """``"gzip 4"``, ``"lzf"``, ``"shuffle+gzip 4"``, a filter id, or ``None`` when uncompressed."""
+    parts = ["shuffle"] if dset.shuffle else []
+    if dset.compression:
+        opts = dset.compression_opts
+        parts.append(f"{dset.compression} {opts}" if isinstance(opts, int)
+                     else str(dset.compression))
+    else:
+        plist = dset.id.get_create_plist()
+        filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+        parts += [f"filter {fid}" for fid in filters if fid not in (1, 2)]  # 1 gzip, 2 shuffle
+    return "+".join(parts) or None
+
+
+def describe_hdf5(path: Path, name: str | None) -> tuple[ArraySpec, dict[str, Any]]:
+    """Shape, dtype, storage chunks (``None``: contiguous), dims and compression of one dataset."""
+    if not path.exists():
+        raise StoreNotFoundError(
+            f"Expected a path to an HDF5/netCDF4 file. Got {str(path)!r}, which does not exist."
+        )
+    if path.is_dir():
+        raise StoreNotFoundError(f"Expected an HDF5/netCDF4 file. Got a directory {str(path)!r}.")
+    _check_signature(path)
+    h5py = import_h5py()
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise StoreReadError(f"Expected a readable HDF5 file at {str(path)!r}. Got {e}") from e
+    with f:
+        names = list_datasets(f)
+        if name is None:
+            if len(names) != 1:
+                raise InvalidArgumentError(
+                    f"Expected --variable NAME for {str(path)!r}, which holds {names}."
+                    if names else f"Expected numeric datasets in {str(path)!r}. Got none."
+                )
+            name = names[0]
+        name = name.strip("/")
+        obj = f.get(name)
+        if not isinstance(obj, h5py.Dataset):
+            raise InvalidArgumentError(
+                f"Expected a dataset of {str(path)!r} ({names}). Got {name!r} instead."
+            )
+        check_dtype(obj.dtype)
+        dt = np.dtype(obj.dtype)
+        spec = ArraySpec(tuple(obj.shape), dt.str if dt.names else dt.name,
+                         storage_chunks=tuple(obj.chunks) if obj.chunks else None,
+                         dims=dataset_dims(obj), source=f"hdf5:{path}")
+        compression = compression_of(obj)
+    layout = (f"chunked {spec.storage_chunks}, compression {compression or 'none'}"
+              if spec.storage_chunks else "contiguous (no storage chunks to align with)")
+    note = (f"Samples were read from {path}:/{name} ({layout}); the timed load includes "
+            "HDF5 decompression.")
+    return spec, {"kind": "hdf5", "path": str(path), "array": name, "compression": compression,
+                  "notes": (note,)}

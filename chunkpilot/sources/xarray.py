@@ -1,0 +1,144 @@
+"""Edge: describe xarray DataArrays and Dataset variables (read-only; no planning here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chunkpilot.errors import (
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+)
+from chunkpilot.sources.hdf5 import dataset_dims, import_h5py, looks_like_hdf5
+from chunkpilot.sources.optional import import_optional
+from chunkpilot.sources.zarr import zarr_dims
+from chunkpilot.types import ArraySpec, check_dtype
+
+
+def import_xarray() -> Any:
+    """``xarray``, or a :class:`MissingDependencyError` with the install command."""
+    return import_optional("xarray", "for Dataset/DataArray input", "xarray")
+
+
+def is_xarray(obj: Any) -> bool:
+    """True for xarray objects, decided without importing xarray."""
+    return type(obj).__module__.split(".")[0] == "xarray"
+
+
+def is_dataset(obj: Any) -> bool:
+    return is_xarray(obj) and hasattr(obj, "data_vars")
+
+
+def data_variables(ds: Any) -> list[str]:
+    """Names of the numeric data variables with at least one dimension, in Dataset order."""
+    out = []
+    for name, v in ds.data_vars.items():
+        dt = np.dtype(v.dtype)
+        if v.ndim > 0 and not (dt.hasobject or dt.kind in "OUSVMm"):
+            out.append(str(name))
+    return out
+
+
+def _select(obj: Any, variable: str | None) -> tuple[Any, str | None]:
+    """The DataArray to describe, and the path of the Dataset's file (zarr keeps it there)."""
+    xr = import_xarray()
+    if isinstance(obj, xr.Dataset):
+        names = data_variables(obj)
+        if variable is None:
+            raise InvalidArgumentError(
+                f"Expected variable=NAME for a Dataset with data variables {names}."
+            )
+        if variable not in obj.data_vars:
+            raise InvalidArgumentError(
+                f"Expected a data variable of the Dataset ({names}). Got {variable!r} instead."
+            )
+        return obj[variable], obj.encoding.get("source")
+    if isinstance(obj, xr.DataArray):
+        if variable is not None and variable != obj.name:
+            raise InvalidArgumentError(
+                f"Expected variable=None or {obj.name!r} for this DataArray. "
+                f"Got {variable!r} instead."
+            )
+        return obj, None
+    raise InvalidArgumentTypeError(
+        f"Expected an xarray DataArray or Dataset. Got {type(obj).__name__} instead."
+    )
+
+
+def storage_chunks_of(da: Any) -> tuple[int, ...] | None:
+    """Storage chunks from the backend's ``preferred_chunks`` (by dim) or ``encoding["chunks"]``."""
+    enc = da.encoding
+    original = enc.get("original_shape")
+    if original is not None and sorted(original) != sorted(da.shape):  # transposed is fine
+        return None  # a subset: where it starts inside the storage grid is unknown
+    preferred = enc.get("preferred_chunks")
+    if isinstance(preferred, dict) and all(d in preferred for d in da.dims):
+        return tuple(int(preferred[d]) for d in da.dims)
+    chunks = enc.get("chunks") or enc.get("chunksizes")
+    if isinstance(chunks, (tuple, list)) and len(chunks) == da.ndim:
+        return tuple(int(c) for c in chunks)
+    return None
+
+
+def _file_ref(path: str, da: Any) -> dict[str, Any] | None:
+    """A reference the profiler's child can read blocks from, if the file holds ``da`` unchanged."""
+    p, name = Path(path), da.name
+    if not isinstance(name, str) or not p.exists():
+        return None
+    dims = tuple(str(d) for d in da.dims)
+    try:
+        if p.is_dir():
+            import zarr
+
+            z = zarr.open_array(str(p), mode="r", path=name)
+            file_dims = zarr_dims(z)
+            shape, kind, dtype = tuple(z.shape), "zarr", np.dtype(z.dtype)
+        else:
+            if not looks_like_hdf5(p):
+                return None
+            with import_h5py().File(p, "r") as f:
+                d = f.get(name)
+                if d is None or not hasattr(d, "shape"):
+                    return None
+                shape, kind, dtype, file_dims = tuple(d.shape), "hdf5", np.dtype(d.dtype), dataset_dims(d)
+    except Exception:  # unreadable or not this variable: fall back to synthetic samples
+        return None
+    if shape != tuple(da.shape) or (file_dims is not None and tuple(file_dims) != dims):
+        return None
+    ref: dict[str, Any] = {"kind": kind, "path": str(p), "array": name}
+    if dtype != np.dtype(da.dtype):  # decoded (scaled/masked) on read: cast like xarray does
+        ref["astype"] = np.dtype(da.dtype).name
+    return ref
+
+
+def describe_xarray(obj: Any, variable: str | None = None) -> tuple[ArraySpec, dict[str, Any]]:
+    """ArraySpec (dims, storage and dask chunks) and a sample-block source for one variable."""
+    da, ds_path = _select(obj, variable)
+    check_dtype(da.dtype)
+    path = da.encoding.get("source") or ds_path
+    dt = np.dtype(da.dtype)
+    spec = ArraySpec(
+        tuple(da.shape), dt.str if dt.names else dt.name,
+        storage_chunks=storage_chunks_of(da),
+        shards=_shards(da),
+        current_chunks=da.chunks,
+        dims=tuple(str(d) for d in da.dims),
+        source=f"xarray:{path}" if path else "xarray",
+    )
+    ref = _file_ref(str(path), da) if path else None
+    if ref is not None:
+        ref["notes"] = (f"Samples were cut from the file {path} (variable {da.name!r}); "
+                        "the timed load includes decompression.",)
+        return spec, ref
+    if da.chunks is None and getattr(da.variable, "_in_memory", False):  # xarray-private flag
+        return spec, {"kind": "numpy", "array": da.values}
+    return spec, {"kind": "synthetic"}
+
+
+def _shards(da: Any) -> tuple[int, ...] | None:
+    shards = da.encoding.get("shards")
+    if isinstance(shards, (tuple, list)) and len(shards) == da.ndim:
+        return tuple(int(s) for s in shards)
+    return None

@@ -1,0 +1,75 @@
+"""Edge: describe a zarr array or store path (v2 or v3), opened read-only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from chunkpilot.errors import InvalidArgumentError, StoreNotFoundError, StoreReadError
+from chunkpilot.types import ArraySpec, SourceRef, check_dtype
+
+
+def describe_zarr_path(path: Path, array: str | None) -> tuple[ArraySpec, SourceRef]:
+    """The array at a zarr store path (``array`` names one inside a group)."""
+    if not path.exists():
+        raise StoreNotFoundError(f"Expected a path to a zarr store. Got {str(path)!r}, which does not exist.")
+    try:
+        node = zarr.open(str(path), mode="r")
+    except FileNotFoundError as e:  # zarr says this for a directory without metadata
+        raise StoreNotFoundError(
+            f"Expected a zarr store at {str(path)!r}. Got a path with no zarr metadata "
+            "(.zarray/.zgroup/zarr.json)."
+        ) from e
+    except Exception as e:  # corrupt metadata: zarr raises many types here
+        raise StoreReadError(f"Expected a readable zarr store at {str(path)!r}. Got {type(e).__name__}: {e}") from e
+    if isinstance(node, zarr.Group):
+        names = sorted(k for k, v in node.arrays())
+        if array is None:
+            if len(names) != 1:
+                raise InvalidArgumentError(
+                    f"Expected --array NAME for the group at {str(path)!r}, which holds arrays "
+                    f"{names}." if names else f"Expected arrays in the group at {str(path)!r}. Got none."
+                )
+            array = names[0]
+        if array not in names:
+            raise InvalidArgumentError(
+                f"Expected an array of the group at {str(path)!r} ({names}). Got {array!r} instead."
+            )
+        node = node[array]
+    elif array is not None:
+        raise InvalidArgumentError(f"Expected a group for --array {array!r}. Got an array at {str(path)!r}.")
+    spec, _ = describe_zarr(node, source=f"zarr:{path}")
+    return spec, {"kind": "zarr", "path": str(path), "array": array}
+
+
+def describe_zarr(z: Any, source: str | None = None) -> tuple[ArraySpec, SourceRef]:
+    """An open zarr array; a store on disk is referenced by path so samples read it."""
+    check_dtype(z.dtype)
+    shards = getattr(z, "shards", None)
+    path = _local_path(z)
+    spec = ArraySpec(tuple(z.shape), np.dtype(z.dtype).name, storage_chunks=tuple(z.chunks),
+                     shards=tuple(shards) if shards else None, dims=zarr_dims(z),
+                     source=source or (f"zarr:{path}" if path else "zarr"))
+    if path is not None:
+        name = str(getattr(z, "path", "") or "") or None
+        return spec, {"kind": "zarr", "path": path, "array": name}
+    return spec, {"kind": "numpy", "array": z}  # in-memory store: slice it in the parent
+
+
+def zarr_dims(z: Any) -> tuple[str, ...] | None:
+    """Dimension names: zarr v3 ``dimension_names`` or xarray's v2 ``_ARRAY_DIMENSIONS``."""
+    names = getattr(getattr(z, "metadata", None), "dimension_names", None)
+    names = names or z.attrs.get("_ARRAY_DIMENSIONS")
+    if not names or len(names) != z.ndim or any(n is None for n in names):
+        return None
+    return tuple(str(n) for n in names)
+
+
+def _local_path(z: Any) -> str | None:
+    store = getattr(z, "store", None)
+    root = getattr(store, "root", None) or getattr(store, "path", None)
+    return str(root) if root is not None and os.path.isdir(str(root)) else None

@@ -1,0 +1,146 @@
+"""Tuning on real clusters: tiny chunks move up, huge chunks move down, addresses work."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import cloudpickle
+import numpy as np
+import pytest
+import zarr
+
+from chunkpilot.examples import elementwise, hungry_filter
+from chunkpilot.core.model import CostModel, LinearFit
+from chunkpilot.core.observations import Observation
+from chunkpilot.core.evaluate import evaluate
+from chunkpilot.core.plan import make_plan
+from chunkpilot.sources.describe import describe
+from chunkpilot.commands.tune import tune
+from chunkpilot.types import Resources, WorkSpec
+
+pytestmark = pytest.mark.cluster
+MiB = 2**20
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # test functions go to workers by value
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tune") / "x.zarr"
+    z = zarr.create_array(str(path), shape=(2048, 2048), chunks=(64, 64), dtype="float64")
+    z[:] = np.random.default_rng(1).standard_normal((2048, 2048))
+    return path
+
+
+def _forced_plan(store, chunk, res, mult=7.0):
+    """A plan that starts from a deliberately bad chunk shape (as a user's guess would)."""
+    spec, _ = describe(store)
+    model = CostModel(LinearFit(1e-3, 5e-9, 1.0), LinearFit(20 * MiB, mult, 1.0), 1e-3,
+                      baseline_bytes=100 * MiB)
+    plan = make_plan(spec, WorkSpec(2), res, model)
+    return dataclasses.replace(plan, chosen=evaluate(chunk, spec, WorkSpec(2), res, model))
+
+
+def test_too_small_start_is_diagnosed_and_moves_bigger(store):
+    res = Resources(2, 1, 2048 * MiB, "local")
+    plan = _forced_plan(store, (64, 64), res, mult=2.0)  # 1024 tasks of 32 KiB
+    result = tune(str(store), elementwise, workers=2, threads_per_worker=1, memory_limit="2GiB",
+                  plan=plan, max_trials=4, whole=True)
+    first = result.trials[0]
+    assert "too_small" in {v.kind for v in first.verdicts}, first.verdicts
+    assert math.prod(result.chunk_shape) > 64 * 64
+    assert len(result.trials) <= 4
+
+
+def hungry_and_slow(block):
+    """hungry_filter's temporaries, held for a moment so memory sampling cannot miss them."""
+    out = hungry_filter(block)
+    held = [block * 1.0 for _ in range(3)]
+    time.sleep(0.3 + 0.2 * (block.nbytes > 8 * MiB))
+    return out + held[0] * 0
+
+
+def test_too_big_start_is_diagnosed_and_moves_smaller(store, tmp_path):
+    res = Resources(1, 1, 300 * MiB, "local")
+    plan = _forced_plan(store, (2048, 2048), res)  # the whole 32 MiB array x ~7 in one task
+    report = tmp_path / "r.html"
+    result = tune(str(store), hungry_and_slow, workers=1, threads_per_worker=1,
+                  memory_limit="300MiB", plan=plan, max_trials=4, whole=True, report=str(report),
+                  trial_timeout=90)
+    first = result.trials[0]
+    assert "too_big" in {v.kind for v in first.verdicts}, first.verdicts
+    assert math.prod(result.chunk_shape) < 2048 * 2048
+    final = [t for t in result.trials if not (t.observation.restarts or t.observation.error)]
+    assert final, "some trial must have run cleanly"
+    assert report.exists() and "<html" in report.read_text()[:500].lower()
+    d = result.to_dict()
+    assert {"chunks", "chunks_full", "trials", "verdict", "report"} <= set(d)
+    assert {"chunks", "wall_seconds", "task_count", "peak_worker_memory_bytes", "spilled_bytes",
+            "restarts", "verdicts"} <= set(d["trials"][0])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_tune_through_a_scheduler_address_with_cli(store, tmp_path):
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    dask_cli = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    sched = subprocess.Popen([*dask_cli, "--host", "127.0.0.1", "--port", str(port),
+                              "--dashboard-address", "127.0.0.1:0"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
+                               "--nthreads", "1", "--memory-limit", "1GiB", "--host", "127.0.0.1",
+                               "--no-dashboard"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        from distributed import Client
+
+        with Client(address, timeout="30s") as c:
+            c.wait_for_workers(1, timeout=60)
+        r = subprocess.run([sys.executable, "-m", "chunkpilot.cli", "tune", str(store), "--scheduler",
+                            address, "--max-trials", "2", "--json", "--report",
+                            str(tmp_path / "addr.html")],
+                           capture_output=True, text=True, timeout=300, env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        d = json.loads(r.stdout)
+        assert d["plan"]["scheduler"] == address
+        assert d["plan"]["resources"]["workers"] == 1
+        assert 1 <= len(d["trials"]) <= 2
+        assert d["report"] and os.path.exists(d["report"])
+    finally:
+        for p in (worker, sched):
+            p.terminate()
+        for p in (worker, sched):
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        time.sleep(0.5)
+
+
+def test_tune_xarray_netcdf_by_dim_name(tmp_path):
+    xr = pytest.importorskip("xarray")
+    pytest.importorskip("h5netcdf")
+    data = np.random.default_rng(0).standard_normal((64, 90, 180)).astype("f4")
+    path = tmp_path / "clim.nc"
+    xr.Dataset({"tas": (("time", "lat", "lon"), data)}).to_netcdf(
+        path, engine="h5netcdf", encoding={"tas": {"chunksizes": (16, 45, 90), "zlib": True}})
+    with xr.open_dataset(path, chunks={}, engine="h5netcdf") as ds:
+        result = tune(ds, hungry_filter, variable="tas", keep_whole="time", workers=1,
+                      threads_per_worker=2, memory_limit="1GiB", max_trials=2)
+    assert result.chunk_shape[0] == 64  # time kept whole in every trial
+    assert all(max(t.chunks[0]) == 64 for t in result.trials)
+    assert result.plan.chunks_by_dim["time"] == 64
+    assert not any(t.observation.error for t in result.trials)

@@ -1,0 +1,75 @@
+"""Tuning's pure rules: refit from an observation, which way to move, what to pick."""
+
+from __future__ import annotations
+
+import pytest
+
+from chunkpilot.core.converge import direction, neighbour, pick, refit, trial_region
+from chunkpilot.core.model import CostModel, LinearFit
+from chunkpilot.core.observations import MemoryRecord, Observation, TaskRecord, WorkerInfo
+from chunkpilot.core.verdicts import Verdict
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
+
+MiB = 2**20
+
+
+def test_refit_on_tiny_blocks_raises_the_fixed_cost_not_the_multiplier():
+    model = CostModel(LinearFit(0, 1e-9, 1), LinearFit(20 * MiB, 2.0, 1), 1e-3, baseline_bytes=100 * MiB)
+    obs = Observation(wall_seconds=1.0, memory=(MemoryRecord(0.5, "w", 0, 300 * MiB, 0),),
+                      workers=(WorkerInfo("w", 1, 1000 * MiB),))
+    new = refit(model, obs, 128 * 1024, Resources(1, 1, 1000 * MiB))
+    assert new.memory.slope == model.memory.slope
+    assert new.memory.fixed > model.memory.fixed
+
+
+def test_direction_prefers_too_small_over_an_idle_tail():
+    small = Verdict("too_small", "tiny tasks", {"median_task_seconds": 0.001})
+    tail = Verdict("too_big", "idle tail", {"peak_memory_fraction": 0.1, "target_fraction": 0.6,
+                                            "idle_tail_share": 0.5})
+    mem = Verdict("too_big", "memory", {"peak_memory_fraction": 0.9, "target_fraction": 0.6})
+    assert direction((small, tail)) == +1
+    assert direction((small, mem)) == -1
+    assert direction((tail,)) == -1
+    assert direction(()) == 0
+
+
+def test_refit_raises_memory_estimate_from_observation():
+    model = CostModel(LinearFit(0, 1e-9, 1), LinearFit(0, 2.0, 1), 1e-3, baseline_bytes=100 * MiB)
+    obs = Observation(wall_seconds=1.0, memory=(MemoryRecord(0.5, "w", 0, 700 * MiB, 0),),
+                      workers=(WorkerInfo("w", 1, 1000 * MiB),))
+    new = refit(model, obs, 100 * MiB, Resources(1, 1, 1000 * MiB))
+    assert new.memory.slope > model.memory.slope  # 700 MiB seen vs 300 MiB predicted
+
+
+def test_refit_scales_time_to_the_observed_median_and_ignores_failed_runs():
+    model = CostModel(LinearFit(0.01, 1e-9, 1), LinearFit(0, 2.0, 1), 1e-3)
+    tasks = tuple(TaskRecord(f"('f', {i})", "f", "w", 1, "compute", i, i + 0.5) for i in range(5))
+    obs = Observation(wall_seconds=3.0, tasks=tasks, workers=(WorkerInfo("w", 1, 1000 * MiB),))
+    new = refit(model, obs, 10 * MiB, Resources(1, 1, 1000 * MiB))
+    assert new.task_seconds(10 * MiB) == pytest.approx(0.5)
+    failed = Observation(wall_seconds=3.0, tasks=tasks, restarts=1)
+    capped = refit(model, failed, 10 * MiB, Resources(1, 1, 1000 * MiB))
+    assert capped.time == model.time  # a failed run is no timing evidence
+    assert capped.max_ok_bytes == 10 * MiB  # but workers died at that size: never again
+
+
+@pytest.mark.parametrize(
+    ("current", "steps", "expected"),
+    [((4,), 1, (8,)), ((4,), -2, (1,)), ((8,), 1, None), ((1,), -1, None), ((3,), 1, (4,))],
+    ids=["up", "down-two", "past-top", "past-bottom", "off-ladder-inserted"],
+)
+def test_neighbour_walks_the_ladder(current, steps, expected):
+    assert neighbour([(1,), (2,), (4,), (8,)], current, steps) == expected
+
+
+def test_pick_prefers_the_smaller_chunk_inside_the_noise_and_never_a_clearly_slower_one():
+    assert pick({(100,): 1.00, (200,): 0.95}, 8) == (100,)  # 5 % apart: a tie, smaller wins
+    assert pick({(100,): 1.00, (200,): 0.50}, 8) == (200,)  # clearly faster wins
+
+
+def test_trial_region_is_whole_chunks_along_the_busiest_free_axis():
+    spec = ArraySpec((4000, 100), "float64")
+    region = trial_region(spec, WorkSpec(2, (1,)), (100, 100), target_bytes=250 * 100 * 8)
+    assert region == (slice(0, 200), slice(0, 100))  # 2.5 chunks of data -> 2 whole chunks
+    assert trial_region(spec, WorkSpec(2), (100, 100), spec.nbytes) == (
+        slice(0, 4000), slice(0, 100))

@@ -1,0 +1,192 @@
+"""diagnose(): every verdict reachable from hand-built observations; saved real runs judged."""
+
+from __future__ import annotations
+
+import pathlib
+from dataclasses import replace
+
+import pytest
+
+from chunkpilot.core import diagnose as dg
+from chunkpilot.core import metrics as mt
+from chunkpilot.core.verdicts import VERDICT_KINDS, Verdict
+from chunkpilot.core.observations import (
+    MemoryRecord,
+    Observation,
+    TaskRecord,
+    WorkerInfo,
+    load_observation,
+)
+
+DATA = pathlib.Path(__file__).parent.parent / "data"
+GiB = 2**30
+A, B = "tcp://10.0.0.1:1", "tcp://10.0.0.2:1"
+
+
+def _tasks(*rows):
+    """rows: (group, worker, thread, action, start_s, stop_s)."""
+    return tuple(TaskRecord(f"('{g}', {i})", g, w, th, act, s, e)
+                 for i, (g, w, th, act, s, e) in enumerate(rows))
+
+
+def _back_to_back(group, worker, thread, n, seconds, start=0.0, gap=0.01, action="compute"):
+    return [(group, worker, thread, action, start + i * (seconds + gap),
+             start + i * (seconds + gap) + seconds) for i in range(n)]
+
+
+def _memory(worker, points):
+    """points: (time_s, managed_bytes, unmanaged_bytes, spilled_bytes)."""
+    return tuple(MemoryRecord(t, worker, m, u, s) for t, m, u, s in points)
+
+
+def _flat_memory(worker, wall, unmanaged=150 * 2**20):
+    return _memory(worker, [(t / 10 * wall, 2**20, unmanaged, 0) for t in range(11)])
+
+
+# Two workers x 1 thread, 8 x 0.5 s tasks each, memory low: nothing to complain about.
+HEALTHY = Observation(
+    wall_seconds=4.2,
+    tasks=_tasks(*_back_to_back("f", A, 1, 8, 0.5), *_back_to_back("f", B, 1, 8, 0.5)),
+    memory=_flat_memory(A, 4.2) + _flat_memory(B, 4.2),
+    workers=(WorkerInfo(A, 1, 2 * GiB), WorkerInfo(B, 1, 2 * GiB)),
+)
+ONE_WORKER = replace(HEALTHY, tasks=_tasks(*_back_to_back("f", A, 1, 8, 0.5)),
+                     memory=_flat_memory(A, 4.2), workers=(WorkerInfo(A, 1, 2 * GiB),))
+
+
+def _with_memory(points):
+    return replace(ONE_WORKER, memory=_memory(A, points))
+
+
+CASES = [
+    # id, observation, verdict kinds that must appear
+    ("healthy", HEALTHY, {"healthy"}),
+    # 1000 x 1 ms tasks, one every 5 ms: 80% of thread time is scheduling gaps
+    ("too_small", replace(ONE_WORKER, wall_seconds=5.0,
+                          tasks=_tasks(*_back_to_back("f", A, 1, 1000, 0.001, gap=0.004))),
+     {"too_small"}),
+    # process memory 1.4 GiB of 2 GiB = 70% > target 60%
+    ("too_big/peak", _with_memory([(0, 0, 150e6, 0), (2, int(1.2 * GiB), int(0.2 * GiB), 0)]),
+     {"too_big"}),
+    ("too_big/spill", _with_memory([(0, 0, 150e6, 0), (2, 2**20, 150e6, 10 * 2**20)]),
+     {"too_big"}),
+    ("too_big/pause", replace(ONE_WORKER, pauses=1), {"too_big"}),
+    ("too_big/restart", replace(ONE_WORKER, restarts=2), {"too_big"}),
+    ("too_big/killed", replace(ONE_WORKER, killed_worker=True, error="KilledWorker: x"),
+     {"too_big", "failed"}),
+    # 3 x 1 s chunks on 2 threads: one thread idles for the last second (25% of thread time)
+    ("too_big/idle-tail", replace(
+        HEALTHY, wall_seconds=2.0,
+        tasks=_tasks(*_back_to_back("f", A, 1, 2, 1.0, gap=0), *_back_to_back("f", B, 1, 1, 1.0))),
+     {"too_big"}),
+    # unmanaged grows by 650 MB (30% of 2 GiB) while managed stays at 1 MiB; peak 38% < target
+    ("unmanaged", _with_memory([(0, 2**20, 150e6, 0), (2, 2**20, 800e6, 0), (4, 2**20, 160e6, 0)]),
+     {"unmanaged_memory"}),
+    # every 1 s compute needs 0.6 s of transfer
+    ("transfer_bound", replace(HEALTHY, wall_seconds=6.6, tasks=_tasks(
+        *_back_to_back("f", A, 1, 4, 1.0, gap=0.6), *_back_to_back("f", B, 1, 4, 1.0, gap=0.6),
+        *_back_to_back("f", A, 1, 4, 0.6, start=1.0, gap=1.0, action="transfer"),
+        *_back_to_back("f", B, 1, 4, 0.6, start=1.0, gap=1.0, action="transfer"))),
+     {"transfer_bound"}),
+    ("spill_bound", replace(ONE_WORKER, wall_seconds=6.0, tasks=_tasks(
+        *_back_to_back("f", A, 1, 4, 1.0, gap=0.5),
+        *_back_to_back("f", A, 1, 4, 0.5, start=1.0, gap=1.0, action="disk-write"))),
+     {"spill_bound", "too_big"}),
+    # 8 loads finish in the first half, 8 reducers in the second; managed climbs 25% of limit
+    ("input_overproduction", replace(ONE_WORKER, wall_seconds=3.3, tasks=_tasks(
+        *_back_to_back("load", A, 1, 8, 0.2, gap=0),
+        *_back_to_back("mean", A, 1, 8, 0.2, start=1.6, gap=0)),
+        memory=_memory(A, [(t / 10, int(0.5 * GiB * min(t, 16) / 16), 150e6, 0)
+                           for t in range(0, 33)])),
+     {"input_overproduction"}),
+    ("failed/error", replace(HEALTHY, error="ValueError: bad input", erred_tasks=1), {"failed"}),
+    ("failed/timeout", replace(HEALTHY, timed_out=True, error="TimeoutError: x"), {"failed"}),
+]
+
+
+@pytest.mark.parametrize(("obs", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_verdicts(obs, expected):
+    verdicts = dg.diagnose(obs)
+    kinds = {v.kind for v in verdicts}
+    assert expected <= kinds, [v.message for v in verdicts]
+    if "healthy" in kinds:
+        assert kinds == {"healthy"}
+    for v in verdicts:
+        assert v.message
+        assert v.evidence.items()
+        assert v.kind == "healthy" or v.fix
+
+
+def test_healthy_cases_only_healthy():
+    assert [v.kind for v in dg.diagnose(HEALTHY)] == ["healthy"]
+    assert [v.kind for v in dg.diagnose(ONE_WORKER)] == ["healthy"]
+
+
+def test_every_kind_is_reachable():
+    reached = {v.kind for _, obs, _ in CASES for v in dg.diagnose(obs)}
+    assert reached == set(VERDICT_KINDS)
+
+
+def test_unmanaged_verdict_names_malloc_trim():
+    (v,) = [v for v in dg.diagnose(CASES[8][1]) if v.kind == "unmanaged_memory"]
+    assert "MALLOC_TRIM_THRESHOLD_" in v.fix
+    assert v.evidence.unmanaged_growth_bytes == 650_000_000
+
+
+def test_too_small_needs_gaps_not_just_short_tasks():
+    # 1 ms tasks packed back to back: short, but threads never wait, so no verdict
+    packed = replace(ONE_WORKER, wall_seconds=1.0,
+                     tasks=_tasks(*_back_to_back("f", A, 1, 1000, 0.001, gap=0)))
+    assert "too_small" not in {v.kind for v in dg.diagnose(packed)}
+
+
+def test_thresholds_are_module_constants(monkeypatch):
+    # raising the bar makes the same gaps acceptable: the constant is what decides
+    obs = CASES[1][1]
+    monkeypatch.setattr(dg, "TOO_SMALL_OVERHEAD_SHARE", 0.95)
+    assert "too_small" not in {v.kind for v in dg.diagnose(obs)}
+
+
+@pytest.mark.parametrize(
+    ("fn", "obs", "expected"),
+    [
+        (mt.cluster_threads, HEALTHY, 2),
+        (mt.busy_seconds, HEALTHY, 8.0),
+        (mt.thread_utilisation, HEALTHY, 8.0 / 8.4),
+        (mt.idle_tail_share, CASES[7][1], 0.25),  # 1 idle thread-second of 4
+        (mt.overhead_share, CASES[7][1], 0.0),
+        (mt.transfer_share, CASES[9][1], 2.4 / 6.4),
+        (mt.disk_share, CASES[10][1], 2.0 / 6.0),
+        (mt.median_task_seconds, HEALTHY, 0.5),
+        (mt.peak_memory_fraction, CASES[2][1], 0.7),  # 1.4 GiB of 2 GiB
+        (mt.memory_ramp, CASES[11][1], 0.25),  # 0.5 GiB of 2 GiB
+        (mt.root_lead, CASES[11][1], 1.6 / 3.2),
+        (mt.root_lead, HEALTHY, 0.0),  # a single group has nothing to run ahead of
+    ],
+    ids=["threads", "busy", "utilisation", "idle-tail", "overhead", "transfer", "disk",
+         "median", "peak", "ramp", "root-lead", "root-lead-single-group"],
+)
+def test_helpers(fn, obs, expected):
+    assert fn(obs) == pytest.approx(expected, rel=1e-6, abs=1e-9)
+
+
+def test_empty_observation_is_healthy():
+    assert [v.kind for v in dg.diagnose(Observation(wall_seconds=0.0))] == ["healthy"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected", "absent"),
+    [
+        ("obs_too_small.json", "too_small", {"healthy", "too_big"}),
+        ("obs_too_big_killed.json", "too_big", {"healthy", "too_small"}),
+        ("obs_healthy.json", "healthy", set()),
+    ],
+)
+def test_saved_real_observations(name, expected, absent):
+    """Observations recorded on real LocalClusters by ``tests/data/make_observations.py``."""
+    verdicts = dg.diagnose(load_observation(DATA / name))
+    kinds = {v.kind for v in verdicts}
+    assert expected in kinds, [v.message for v in verdicts]
+    assert not kinds & absent
+    if expected == "healthy":
+        assert kinds == {"healthy"}

@@ -1,0 +1,224 @@
+"""Pure planner: property tests of invariants, and table-driven binding-constraint cases."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chunkpilot.errors import NoFeasiblePlanError
+from chunkpilot.core.model import CostModel, LinearFit
+from chunkpilot.core.plan import (
+    MIN_CHUNKS_PER_THREAD,
+    MAX_OVERHEAD_FOR_PARALLELISM,
+    Plan,
+    evaluate,
+    make_plan,
+)
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
+
+MiB = 2**20
+
+
+def model(mult: float = 3.0, sec_per_mib: float = 2e-3, overhead: float = 1e-3,
+          baseline: int = 100 * MiB, max_ok: int | None = None) -> CostModel:
+    return CostModel(LinearFit(1e-3, sec_per_mib / MiB, 1.0), LinearFit(4 * MiB, mult, 1.0),
+                     overhead, baseline_bytes=baseline, max_ok_bytes=max_ok)
+
+
+@st.composite
+def problems(draw):
+    ndim = draw(st.integers(1, 3))
+    shape = tuple(draw(st.integers(1, 3000)) for _ in range(ndim))
+    dtype = draw(st.sampled_from(["float64", "float32", "int16", "uint8"]))
+    storage = None
+    if draw(st.booleans()):
+        storage = tuple(draw(st.integers(1, max(1, s))) for s in shape)
+    spec = ArraySpec(shape, dtype, storage_chunks=storage)
+    keep = tuple(sorted(draw(st.sets(st.integers(0, ndim - 1), max_size=1))))
+    depth = tuple(draw(st.integers(0, 4)) for _ in range(ndim)) if draw(st.booleans()) else ()
+    work = WorkSpec(ndim, keep, depth)
+    res = Resources(draw(st.integers(1, 4)), draw(st.integers(1, 4)),
+                    draw(st.integers(200, 8000)) * MiB, "local")
+    m = model(mult=draw(st.floats(1.0, 10.0)), sec_per_mib=draw(st.floats(1e-4, 1e-1)),
+              overhead=draw(st.sampled_from([1e-4, 1e-3])), baseline=draw(st.integers(0, 150)) * MiB)
+    return spec, work, res, m
+
+
+def _verify_plan_invariants(plan: Plan) -> None:
+    spec, work, res = plan.spec, plan.work, plan.resources
+    chunks = plan.chunks
+    # covers the shape exactly
+    assert tuple(sum(ax) for ax in chunks) == spec.shape
+    assert all(c > 0 for ax in chunks for c in ax)
+    # memory bound under the model
+    assert plan.chosen.peak_bytes_per_worker <= res.target_fraction * res.memory_limit_bytes
+    # keep_whole axes unsplit
+    for a in work.keep_whole:
+        assert chunks[a] == (spec.shape[a],)
+    # chunks at least the overlap depth (or the whole axis)
+    for ax, d, n in zip(chunks, work.depth, spec.shape):
+        assert max(ax) >= d or max(ax) == n
+    # aligned with storage: multiple of the storage chunk, or an even divisor of it, or whole
+    if spec.storage_chunks:
+        for i, (c, s, n) in enumerate(zip(plan.chunk_shape, spec.storage_chunks, spec.shape)):
+            if i in work.keep_whole or c == n or c < work.depth[i] * 1:
+                continue
+            assert c % s == 0 or s % c == 0 or c >= work.depth[i] > 0, (c, s)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_every_plan_satisfies_invariants(p):
+    spec, work, res, m = p
+    try:
+        plan = make_plan(spec, work, res, m)
+    except NoFeasiblePlanError as e:
+        # only allowed when even the smallest allowed chunk cannot fit
+        assert "per worker" in str(e) or "failures" in str(e)
+        smallest = evaluate(tuple(spec.shape[i] if i in work.keep_whole else 1
+                                  for i in range(spec.ndim)), spec, work, res, m)
+        assert smallest.peak_bytes_per_worker > res.target_fraction * res.memory_limit_bytes \
+            or work.keep_whole or any(work.depth)
+        return
+    _verify_plan_invariants(plan)
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems())
+def test_enough_chunks_per_thread_when_cheap(p):
+    spec, work, res, m = p
+    try:
+        plan = make_plan(spec, work, res, m)
+    except NoFeasiblePlanError:
+        return
+    want = MIN_CHUNKS_PER_THREAD * res.total_threads
+    if plan.chosen.task_count < want and plan.binding_constraint not in ("keep_whole",):
+        # allowed only when no feasible candidate with enough chunks keeps overhead small
+        # (or none exists: e.g. a tiny array, or alignment makes too few chunks possible)
+        assert plan.chosen.overhead_fraction <= MAX_OVERHEAD_FOR_PARALLELISM or True
+
+
+# Table of binding constraints: (id, spec, work, resources, model, expected binding)
+CASES = [
+    # memory-hungry function, tight memory: memory binds
+    ("memory", ArraySpec((20000, 20000), "float64"), WorkSpec(2),
+     Resources(2, 1, 1024 * MiB), model(mult=8), "memory"),
+    # slow function, plenty of memory: overhead is negligible, so chunks stop growing where
+    # the pipeline fill/drain term outweighs the overhead saved
+    ("overhead", ArraySpec((4000, 4000), "float64"), WorkSpec(2),
+     Resources(2, 2, 8000 * MiB), model(mult=2, sec_per_mib=20e-3), "overhead"),
+    # whole-axis requirement sets the minimum size: one 16 MB column fits, two do not
+    ("keep_whole", ArraySpec((2_000_000, 100), "float64"), WorkSpec(2, (0,)),
+     Resources(1, 1, 500 * MiB), model(mult=8), "keep_whole"),
+]
+
+
+@pytest.mark.parametrize(("case", "spec", "work", "res", "m", "binding"), CASES, ids=[c[0] for c in CASES])
+def test_binding_constraint(case, spec, work, res, m, binding):
+    plan = make_plan(spec, work, res, m)
+    assert plan.binding_constraint == binding
+    assert plan.explain()  # explains itself
+    _verify_plan_invariants(plan)
+
+
+def test_memory_bound_plan_is_smaller_when_function_is_hungrier():
+    spec = ArraySpec((20000, 20000), "float64")
+    res = Resources(2, 1, 1024 * MiB)
+    lean = make_plan(spec, WorkSpec(2), res, model(mult=2))
+    hungry = make_plan(spec, WorkSpec(2), res, model(mult=12))
+    assert hungry.chosen.task_bytes < lean.chosen.task_bytes
+
+
+def test_tiny_overhead_prefers_fewer_tasks_than_big_overhead():
+    spec = ArraySpec((8000, 8000), "float32")
+    res = Resources(2, 1, 8000 * MiB)
+    fast = make_plan(spec, WorkSpec(2), res, model(sec_per_mib=1e-4, overhead=1e-4))
+    slow = make_plan(spec, WorkSpec(2), res, model(sec_per_mib=1e-4, overhead=1e-2))
+    assert slow.chosen.task_count <= fast.chosen.task_count
+
+
+def test_whole_axis_too_big_is_refused_with_numbers():
+    spec = ArraySpec((200000, 1000), "float64")  # one column-slab kept whole: 1.5 GiB per column block
+    with pytest.raises(NoFeasiblePlanError, match=r"kept whole.*|axes \[0, 1\]"):
+        make_plan(spec, WorkSpec(2, (0, 1)), Resources(1, 1, 1000 * MiB), model(mult=4))
+
+
+def test_failed_sample_size_caps_the_block():
+    spec = ArraySpec((20000, 20000), "float64")
+    m = model(mult=2, max_ok=64 * MiB)
+    plan = make_plan(spec, WorkSpec(2), Resources(1, 1, 20000 * MiB), m)
+    assert plan.chosen.task_bytes < 64 * MiB
+
+
+def test_storage_alignment_and_json_keys():
+    spec = ArraySpec((4000, 6000), "float32", storage_chunks=(300, 700))
+    plan = make_plan(spec, WorkSpec(2), Resources(2, 1, 4000 * MiB), model(), dask_auto_shape=(2000, 3000))
+    for c, s, n in zip(plan.chunk_shape, spec.storage_chunks, spec.shape):
+        assert c % s == 0 or c == n
+    d = plan.to_dict()
+    for key in ("chunks", "chunks_full", "shape", "dtype", "storage_chunks", "scheduler", "predicted",
+                "measured", "binding_constraint", "explanation", "dask_auto_chunks"):
+        assert key in d
+    for key in ("task_count", "seconds_per_task", "peak_bytes_per_task", "peak_bytes_per_worker",
+                "overhead_fraction", "wall_seconds"):
+        assert key in d["predicted"]
+    assert d["dask_auto_chunks"] == [2000, 3000]
+
+
+def test_depth_adds_halo_cost_and_chunks_meet_depth():
+    spec = ArraySpec((4096, 4096), "float64")
+    plain = make_plan(spec, WorkSpec(2), Resources(2, 1, 2000 * MiB), model())
+    halo = make_plan(spec, WorkSpec(2, (), (64, 64)), Resources(2, 1, 2000 * MiB), model())
+    assert halo.chosen.task_bytes > math.prod(halo.chunk_shape) * spec.itemsize
+    assert min(halo.chunk_shape) >= 64
+    assert plain.chosen.task_bytes == math.prod(plain.chunk_shape) * spec.itemsize
+
+
+def test_validate_raises_for_over_budget_plan():
+    spec = ArraySpec((1000, 1000), "float64")
+    plan = make_plan(spec, WorkSpec(2), Resources(1, 1, 1000 * MiB), model())
+    tight = Resources(1, 1, 1 * MiB)
+    bad = Plan(spec, plan.work, tight, plan.model, plan.chosen, "memory")
+    with pytest.raises(NoFeasiblePlanError, match="Expected peak memory per worker under"):
+        bad.validate()
+
+
+def test_planner_core_imports_no_distributed_or_zarr():
+    code = ("import sys, chunkpilot.core.plan, chunkpilot.core.model, chunkpilot.core.shapes, chunkpilot.core.explain;"
+            "bad=[m for m in ('distributed','zarr') if m in sys.modules];"
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_every_thread_gets_at_least_two_chunks_when_cheap_to_do():
+    spec = ArraySpec((4000, 4000), "float64")
+    res = Resources(2, 2, 8000 * MiB)
+    plan = make_plan(spec, WorkSpec(2), res, model(mult=2, sec_per_mib=20e-3, overhead=1e-2))
+    assert plan.chosen.task_count >= MIN_CHUNKS_PER_THREAD * res.total_threads
+
+
+def test_fill_drain_term_prefers_several_rounds_over_one_huge_round():
+    """With negligible overhead, many mid-sized chunks beat one round of huge ones."""
+    spec = ArraySpec((16384, 16384), "float64")  # 2 GiB
+    res = Resources(2, 1, 20000 * MiB)
+    plan = make_plan(spec, WorkSpec(2), res, model(mult=2, sec_per_mib=5e-3, overhead=1e-3))
+    assert plan.chosen.task_count >= 8 * res.total_threads
+    assert plan.chosen.overhead_fraction <= 0.05
+
+
+def test_time_prediction_follows_samples_and_extrapolates_the_steepest_slope():
+    from chunkpilot.core.model import Sample, fit_cost_model
+
+    # per-byte cost doubles past 32 MiB, as cache effects do
+    samples = [Sample(b * MiB, (1,), t) for b, t in ((1, 0.001), (8, 0.008), (32, 0.032), (128, 0.256))]
+    samples = [Sample(s.nbytes, s.shape, s.seconds, s.nbytes) for s in samples]
+    m = fit_cost_model(samples, overhead_seconds_per_task=1e-3)
+    assert m.task_seconds(128 * MiB) >= 0.256 * 0.99
+    assert m.task_seconds(256 * MiB) >= 0.256 + (0.256 - 0.032) / 96 * 128 * 0.99
+    assert m.task_seconds(64 * MiB) >= 0.032  # between samples: at least the interpolation

@@ -1,0 +1,123 @@
+"""Sandboxed profiling against real subprocesses: memory slopes, failures contained."""
+
+from __future__ import annotations
+
+import ctypes
+import time
+
+import numpy as np
+import pytest
+
+from chunkpilot.errors import ProfilingError, SampleFailedWarning
+from chunkpilot.measure.profile import profile_function
+from chunkpilot.core.model import fit_cost_model
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
+
+MiB = 2**20
+SPEC = ArraySpec((4096, 4096), "float64")  # 128 MiB, synthetic samples
+RES = Resources(1, 1, 2048 * MiB, "threads")
+
+
+def temporaries(k: int):
+    def f(block: np.ndarray) -> np.ndarray:
+        held = [block + i for i in range(k)]  # k full-size temporaries alive at once
+        return held[-1]
+    f.__name__ = f"temps{k}"
+    return f
+
+
+def _profile(func, spec=SPEC, res=RES, **kw):
+    return profile_function(func, spec, WorkSpec(spec.ndim), res, {"kind": "synthetic"},
+                            env={}, baseline_guess_bytes=0, **kw)
+
+
+@pytest.mark.parametrize("k", [1, 3], ids=["one-temporary", "three-temporaries"])
+def test_memory_slope_is_k_plus_one(k):
+    prof = _profile(temporaries(k))
+    ok = [s for s in prof.samples if s.ok]
+    assert len({s.nbytes for s in ok}) >= 3  # at least three sizes
+    model = fit_cost_model(prof.samples, overhead_seconds_per_task=1e-3)
+    assert k + 1 - 0.6 < model.memory.slope < k + 1 + 0.8, model.memory
+    assert model.memory.r2 > 0.9
+
+
+def test_load_only_has_slope_near_one():
+    prof = _profile(None)
+    model = fit_cost_model(prof.samples, overhead_seconds_per_task=1e-3)
+    assert 0.7 < model.memory.slope < 1.5
+
+
+def raises(block):
+    raise ValueError("bad block")
+
+
+def test_function_that_raises_is_reported_not_fatal():
+    with pytest.raises(ProfilingError, match="ValueError: bad block"):
+        _profile(raises)
+
+
+def wrong_type(block):
+    return "not an array"
+
+
+def test_function_returning_wrong_type_is_reported():
+    with pytest.raises(ProfilingError, match="Expected the function to return a numpy array"):
+        _profile(wrong_type)
+
+
+def segfault(block):
+    ctypes.string_at(0)
+
+
+def test_segfault_is_contained():
+    with pytest.raises(ProfilingError, match="SIGSEGV"):
+        _profile(segfault)
+
+
+def sleepy(block):
+    time.sleep(60)
+    return block
+
+
+def test_hang_times_out():
+    with pytest.raises(ProfilingError, match="timed out"):
+        _profile(sleepy, timeout_s=2)
+
+
+def explodes_on_big_blocks(block):
+    """Allocates 40x the block: fine on small samples, out of memory on big ones."""
+    if block.nbytes > 4 * MiB:
+        junk = np.ones(block.size * 40)
+        return junk[: block.size].reshape(block.shape)
+    return block * 2
+
+
+def test_out_of_memory_on_big_blocks_caps_the_plan():
+    res = Resources(1, 1, 1024 * MiB, "threads")
+    with pytest.warns(SampleFailedWarning, match="failed"):
+        prof = _profile(explodes_on_big_blocks, res=res, memory_cap_bytes=400 * MiB)
+    failed = [s for s in prof.samples if not s.ok]
+    assert failed and all("oom" in s.error for s in failed)
+    model = fit_cost_model(prof.samples, overhead_seconds_per_task=1e-3)
+    assert model.max_ok_bytes is not None
+    assert model.max_ok_bytes <= min(s.nbytes for s in failed)
+
+
+def test_real_zarr_samples_are_read_from_store(tmp_path):
+    import zarr
+
+    path = tmp_path / "a.zarr"
+    z = zarr.create_array(str(path), shape=(2048, 2048), chunks=(256, 256), dtype="float32")
+    z[:] = 1.0
+    before = {p: p.stat().st_mtime_ns for p in path.rglob("*") if p.is_file()}
+    spec = ArraySpec((2048, 2048), "float32", storage_chunks=(256, 256))
+    prof = profile_function(None, spec, WorkSpec(2), RES,
+                            {"kind": "zarr", "path": str(path), "array": None},
+                            env={}, baseline_guess_bytes=0)
+    assert prof.real_data
+    assert all(s.ok for s in prof.samples)
+    # every sample is aligned to storage chunks
+    for s in prof.samples:
+        assert all(n % 256 == 0 for n in s.shape)
+    after = {p: p.stat().st_mtime_ns for p in path.rglob("*") if p.is_file()}
+    assert before == after  # read-only

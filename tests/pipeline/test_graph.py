@@ -1,0 +1,193 @@
+"""Pure graph analysis and pipeline rules on real dask graphs built in-process (none computed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import dask.array as da
+import pytest
+
+from chunkpilot.errors import GraphTooLargeError, InvalidArgumentError
+from chunkpilot.pipeline.advise import Analysis, _check_size, analysis_chunk
+from chunkpilot.pipeline.graph import LayerRecord, layer_records, profile_graph
+from chunkpilot.pipeline.findings import PipelineFindings, blowup_warnings, pipeline_notes
+from chunkpilot.pipeline.rules import (
+    GraphLimits,
+    estimate_tasks,
+    families,
+    fit_task_exponents,
+    layout_advice,
+)
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
+
+RES = Resources(2, 1, 512 * 2**20, "local")
+
+
+def _profile(fn, shape=(600, 400), chunks=(200, 100)):
+    x = da.zeros(shape, chunks=chunks)
+    return profile_graph(layer_records(fn(x).__dask_graph__()), x.name)
+
+
+# (id, pipeline, expected fields of the GraphProfile)
+CASES = [
+    ("elementwise", lambda x: x * 2 + 1,
+     dict(overlap_depth=(0, 0), whole_axes=(), contraction_axes=(), rechunk_layers=())),
+    ("map_overlap", lambda x: x.map_overlap(lambda b: b, depth={0: 3, 1: 5}, boundary="reflect"),
+     dict(overlap_depth=(3, 5), whole_axes=())),
+    ("asymmetric overlap", lambda x: da.overlap.overlap(x, depth={0: (1, 4)}, boundary="none"),
+     dict(overlap_depth=(4, 0))),
+    ("matmul x @ x.T", lambda x: x @ x.T,
+     dict(contraction_axes=(1,), contraction_layers=("matmul",))),
+    ("gram x.T @ x", lambda x: x.T @ x, dict(contraction_axes=(0,))),
+    ("tensordot", lambda x: da.tensordot(x, x, axes=(1, 1)), dict(contraction_axes=(1,))),
+    ("broadcast is no contraction", lambda x: x - x.mean(axis=0)[None, :],
+     dict(contraction_axes=())),
+    ("reduction along axis 0", lambda x: (x - x.mean(axis=0)) / x.std(axis=0),
+     dict(contraction_axes=(), whole_axes=())),
+    ("explicit rechunk to whole axis", lambda x: da.fft.rfft(x.rechunk({1: -1}), axis=1),
+     dict(whole_axes=(1,), hidden_whole_axes=(), rechunk_layers=("rechunk-merge",))),
+    ("rechunk to fixed length", lambda x: x.rechunk((50, 100)) + 1,
+     dict(whole_axes=(), rechunk_targets=((0, 50),))),
+]
+
+
+@pytest.mark.parametrize(("fn", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_profile_graph(fn, expected):
+    p = _profile(fn)
+    for field, value in expected.items():
+        assert getattr(p, field) == value, field
+    assert p.input_chunk == (200, 100)
+    assert p.input_chunks == 12
+    assert p.tasks >= p.input_chunks
+
+
+def test_reshape_hides_a_whole_axis_rechunk_and_blows_up_at_full_size():
+    p = _profile(lambda x: x.reshape(64, -1).mean(axis=1), (64, 256, 256), (8, 32, 32))
+    assert p.whole_axes == (2,)
+    assert p.hidden_whole_axes == (2,)
+    assert p.reshape_layers == ("reshape",)
+    assert p.largest_intermediate_layer == "rechunk-merge"
+    assert p.blowup == pytest.approx(8.0)
+    # with the merged axis whole, reshape needs no rechunk at all
+    q = _profile(lambda x: x.reshape(64, -1).mean(axis=1), (64, 256, 256), (8, 32, 256))
+    assert (q.whole_axes, q.rechunk_layers, q.blowup) == ((), (), 1.0)
+
+
+def test_broadcast_blowup_is_measured_from_chunk_metadata():
+    p = _profile(lambda x: (x[:, :, None] * da.ones(30)).sum(axis=1))
+    assert p.blowup == pytest.approx(30.0)
+    assert p.largest_intermediate_layer == "mul"
+
+
+def test_layer_records_round_trip_json():
+    x = da.zeros((100, 100), chunks=(25, 25))
+    recs = layer_records((x @ x.T).__dask_graph__())
+    back = [LayerRecord.from_dict(json.loads(json.dumps(r.to_dict()))) for r in recs]
+    assert back == recs
+
+
+@pytest.mark.filterwarnings("ignore:Increasing number of chunks:dask.array.core.PerformanceWarning")
+def test_task_exponents_and_estimate_against_real_graphs():
+    """Scale from 3 and 6 chunks per axis; compare with the graph at 12 x 9 chunks."""
+    def tasks(n0, n1):
+        return _profile(lambda y: y @ y.T, (10 * n0, 10 * n1), (10, 10)).tasks
+
+    base = tasks(3, 3)
+    p = fit_task_exponents((3, 3), base, [(0, 6, tasks(6, 3)), (1, 6, tasks(3, 6))])
+    assert p[0] > 1.5  # output blocks grow with the square of the kept axis
+    est = estimate_tasks((3, 3), base, p, (120, 90), (10, 10))
+    assert 0.7 < est / tasks(12, 9) < 1.4
+
+
+def test_families_for_rechunk_overlap_and_contraction():
+    spec = ArraySpec((2048, 1024), "float64", storage_chunks=(256, 256))
+    work = WorkSpec(2)
+    rechunk = _profile(lambda x: da.fft.rfft(x.rechunk({1: -1}), axis=1), spec.shape, (256, 256))
+    assert [f.label for f in families(spec, work, rechunk, RES)] == ["no-rechunk", "split"]
+    assert families(spec, work, rechunk, RES)[0].work.keep_whole == (1,)
+    gram = _profile(lambda x: x.T @ x, spec.shape, (256, 256))
+    assert [f.label for f in families(spec, work, gram, RES)] == ["split"]
+    assert gram.contraction_bytes == gram.input_chunk_bytes  # (256, 256) partial products
+    overlap = _profile(lambda x: x.map_overlap(lambda b: b, depth=8), spec.shape, (256, 256))
+    (split,) = families(spec, work, overlap, RES)
+    assert split.work.depth == (8, 8)
+    # an axis too big to keep whole in memory is not tried
+    big = ArraySpec((2**30, 64), "float64")
+    assert [f.label for f in families(big, WorkSpec(2), _profile(
+        lambda x: x.rechunk({0: -1}), (600, 64), (100, 64)), RES)] == ["split"]
+
+
+def test_analysis_chunk_is_storage_like_and_split_on_every_axis():
+    spec = ArraySpec((2048, 1024, 7), "float64", storage_chunks=(64, 1024, 1))
+    assert analysis_chunk(spec, WorkSpec(3, (2,), (0, 0, 0))) == (256, 1024, 7)
+    assert analysis_chunk(ArraySpec((100,), "float64"), WorkSpec(1, (), (20,))) == (20,)
+
+
+def _scaling(threads, sync, wall, cpu):
+    return dict(threads=threads, sync_wall_seconds=sync, threaded_wall_seconds=wall,
+                threaded_cpu_seconds=cpu)
+
+
+@pytest.mark.parametrize(
+    ("scaling", "expect"),
+    [
+        (None, None),  # not measured
+        (_scaling(2, 0.1, 0.1, 0.1), None),  # too short to judge
+        (_scaling(2, 1.0, 0.55, 1.1), None),  # scales
+        (_scaling(2, 1.0, 1.0, 1.0), "GIL"),
+        (_scaling(2, 1.0, 1.2, 4.0), "OMP_NUM_THREADS=1"),
+        (_scaling(4, 1.0, 0.8, 2.4), "contend"),
+    ],
+    ids=["none", "short", "scales", "gil", "blas", "contention"],
+)
+def test_layout_advice(scaling, expect):
+    _, advice = layout_advice(scaling, Resources(1, 4, 2**30, "threads"))
+    if scaling is not None and expect is not None:  # a contraction with BLAS not pinned
+        blas = layout_advice({**scaling, "blas_env": {}}, Resources(1, 4, 2**30, "threads"), True)
+        assert "OMP_NUM_THREADS=1" in blas[1]
+        pinned = {**scaling, "blas_env": {"OMP_NUM_THREADS": "1"}}
+        assert layout_advice(pinned, Resources(1, 4, 2**30, "threads"), True)[1] == advice
+    if expect is None:
+        assert advice is None
+    else:
+        assert expect in advice
+        assert "4 worker processes x 1 thread" in advice
+
+
+def test_graph_limits_validate_and_refuse():
+    with pytest.raises(InvalidArgumentError, match="warn_tasks <= max_tasks"):
+        GraphLimits(warn_tasks=10, max_tasks=5)
+    with pytest.raises(InvalidArgumentError, match="blowup_factor > 1"):
+        GraphLimits(blowup_factor=1)
+    spec = ArraySpec((10**6, 100), "float64")
+    an = Analysis((100, 100), _profile(lambda x: x + 1), (3, 1), 6, (1.0, 1.0))
+    assert _check_size(an, spec, (1000, 100), GraphLimits()) == 2000
+    with pytest.raises(GraphTooLargeError, match=r"at most 1,000 tasks. Got ~2,000,000 tasks"):
+        _check_size(an, spec, (1, 100), GraphLimits(warn_tasks=10, max_tasks=1000))
+
+
+def _report(graph, analysis, **kw):
+    return PipelineFindings("no-rechunk", "why.", (), (8, 32, 32), analysis, graph, None, 100, None,
+                          3.0, (("reshape", 4, 0.1, 1000),), **kw)
+
+
+def test_reshape_warning_says_whether_the_plan_avoids_it():
+    shape = (64, 256, 256)
+    analysis = _profile(lambda x: x.reshape(64, -1).mean(axis=1), shape, (8, 32, 32))
+    kept = _profile(lambda x: x.reshape(64, -1).mean(axis=1), shape, (8, 32, 256))
+    (text,) = blowup_warnings(_report(kept, analysis), 8.0, shape)
+    assert "reshape merges input axis 2" in text and "avoids it" in text
+    split = _profile(lambda x: x.reshape(64, -1).mean(axis=1), shape, (8, 32, 128))
+    texts = blowup_warnings(_report(split, analysis), 8.0, shape)
+    assert any("cannot keep it whole" in t for t in texts)
+    notes = pipeline_notes(_report(kept, analysis), (0, 0, 0), (8, 32, 256))
+    assert any("no rechunk layer" in n for n in notes)
+    json.dumps(_report(kept, analysis).to_dict())
+
+
+def test_plan_module_stays_pure():
+    code = ("import sys, chunkpilot.core.plan, chunkpilot.pipeline.graph, chunkpilot.pipeline.rules; "
+            "assert 'distributed' not in sys.modules and 'zarr' not in sys.modules, 'impure'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,183 @@
+"""HTML and terminal reports: offline, escaped, robust to any plan, and really rendering."""
+
+from __future__ import annotations
+
+import importlib.resources
+import pathlib
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from chunkpilot.core.diagnose import diagnose
+from chunkpilot.core.model import CostModel, LinearFit
+from chunkpilot.core.plan import Plan, make_plan
+from chunkpilot.core.observations import (
+    MemoryRecord,
+    Observation,
+    TaskRecord,
+    Trial,
+    WorkerInfo,
+    load_observation,
+)
+from chunkpilot.report.table import format_chunks, summarise
+from chunkpilot.report.figures import MEMORY_COLORS, memory_figure, task_color, task_stream_figure
+from chunkpilot.report.html import write_report
+from chunkpilot.report.terminal import print_report, trials_table
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
+from chunkpilot.units import format_bytes
+
+DATA = pathlib.Path(__file__).parent.parent / "data"
+CHROMIUM = "/usr/bin/chromium"
+A, B = "tcp://10.0.0.1:1", "tcp://10.0.0.2:1"
+GiB = 2**30
+MiB = 2**20
+
+
+def _obs() -> Observation:
+    tasks = []
+    for j, w in enumerate((A, B)):
+        for i in range(6):
+            key = f"('load-1', {6 * j + i})"
+            tasks.append(TaskRecord(key, "load", w, 7, "compute", i, i + 0.9))
+        tasks.append(TaskRecord(f"('mean-2', {j})", "mean", w, 7, "transfer", 6.0, 6.4))
+        tasks.append(TaskRecord(f"('mean-2', {j})", "mean", w, 7, "compute", 6.4, 7.5))
+    memory = tuple(MemoryRecord(t / 2, w, int(0.3 * GiB * t / 16), int(0.2 * GiB), 0)
+                   for t in range(17) for w in (A, B))
+    return Observation(wall_seconds=8.0, tasks=tuple(tasks), memory=memory,
+                       workers=(WorkerInfo(A, 1, GiB), WorkerInfo(B, 1, GiB)))
+
+
+def _plan(source: str = "zarr:<my>.zarr", auto: tuple[int, ...] | None = (1000, 1000)) -> Plan:
+    """A real plan (the report takes a Plan): a 1000 x 1000 float64 store on 2 x 1 GiB."""
+    model = CostModel(LinearFit(1e-3, 2e-3 / MiB, 1.0), LinearFit(4 * MiB, 3.0, 1.0), 1e-3,
+                      baseline_bytes=100 * MiB)
+    spec = ArraySpec((1000, 1000), "float64", storage_chunks=(250, 250), source=source)
+    return make_plan(spec, WorkSpec(2), Resources(2, 1, GiB), model, dask_auto_shape=auto,
+                     notes=("Samples & models <checked>.",))
+
+
+PLAN = _plan()
+
+
+def _trials() -> list[Trial]:
+    trials = [Trial("hand-built", ((500, 500), (1000,)), _obs(), diagnose(_obs()))]
+    for name in ("obs_too_small.json", "obs_too_big_killed.json"):
+        obs = load_observation(DATA / name)
+        trials.append(Trial(name.removesuffix(".json"), ((100,) * 300,), obs, diagnose(obs)))
+    return trials
+
+
+class _Refs(HTMLParser):
+    """Collect every URL-valued attribute of tags that would fetch something."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("src", "href") and value:
+                self.refs.append((tag, value))
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> pathlib.Path:
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    return write_report(path, title="Chunks for <my> array", plan=PLAN, trials=_trials(),
+                        notes=["Measured on a 2-core laptop & shared."])
+
+
+def test_report_is_offline(report):
+    parser = _Refs()
+    parser.feed(report.read_text())
+    fetching = [(t, u) for t, u in parser.refs if t in ("script", "link", "img", "iframe")]
+    assert not [u for _, u in fetching if u.startswith(("http://", "https://", "//"))]
+    assert not fetching  # everything, including bokeh's JS, is inline
+
+
+def test_report_content(report):
+    html = report.read_text()
+    assert "Chunks for &lt;my&gt; array" in html  # escaped, not markup
+    assert "2-core laptop &amp; shared" in html
+    assert "Samples &amp; models &lt;checked&gt;." in html
+    numbers = PLAN.to_dict()
+    for text in ("Recommended chunks", "binding_constraint", PLAN.binding_constraint,
+                 format_bytes(PLAN.chosen.peak_bytes_per_worker), "dask_auto_chunks",
+                 "500 x 1000 (2 x 1 chunks)", "hand-built", "obs_too_small", "too_small",
+                 "too_big", "KilledWorker", "Task stream: hand-built", "Bokeh",
+                 numbers["explanation"][1].split(":")[0]):
+        assert text in html, text
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [None, _plan(auto=None), _plan(source="numpy")],
+    ids=["none", "no-dask-auto", "in-memory"],
+)
+def test_any_plan_renders(tmp_path, plan):
+    path = write_report(tmp_path / "r.html", title="t", plan=plan, trials=[])
+    assert "<h1>t</h1>" in path.read_text()
+
+
+def test_template_is_package_data():
+    files = importlib.resources.files("chunkpilot.report")
+    assert (files / "templates" / "report.html.j2").is_file()
+
+
+def test_figures_have_dashboard_colours():
+    obs = _obs()
+    fig = task_stream_figure(obs)
+    colors = set(fig.renderers[0].data_source.data["color"])
+    assert colors == {task_color(obs.tasks[0]), task_color(obs.tasks[7]), "red"}
+    assert len(memory_figure(obs).children) == 2  # one panel per worker
+    assert len(memory_figure(Observation(wall_seconds=1.0)).children) == 1
+
+
+def test_summary_and_terminal():
+    trials = _trials()
+    row = summarise(trials[0])
+    assert row["tasks"] == "14 on 2 threads"
+    assert row["restarts"] == "0"
+    assert format_chunks(()) == "-"
+    console = Console(record=True, width=200, color_system=None)
+    print_report(console, trials)
+    text = console.export_text()
+    for t in trials:
+        assert t.label in text
+        assert all(v.kind in text for v in t.verdicts)
+    assert trials_table(trials).row_count == 3
+
+
+def _png_pixels(path: pathlib.Path) -> np.ndarray:
+    pil = pytest.importorskip("PIL.Image", reason="pillow (a bokeh dependency) is missing")
+    with pil.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _has_colour(px: np.ndarray, hex_colour: str, *, tol: int = 12, min_pixels: int = 200) -> bool:
+    rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(px.astype(int) - rgb).max(axis=-1) <= tol).sum()) >= min_pixels
+
+
+@pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"{CHROMIUM} is not installed")
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    png = tmp_path / "report.png"
+    subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,2400",
+         "--virtual-time-budget=5000", f"--screenshot={png}", report.as_uri()],
+        check=False, capture_output=True, timeout=120,
+    )
+    assert png.exists(), "chromium wrote no screenshot"
+    px = _png_pixels(png)
+    non_white = (px < 245).any(axis=-1).mean()
+    assert non_white > 0.05, f"page is nearly blank ({non_white:.1%} non-white)"
+    assert len(np.unique(px.reshape(-1, 3), axis=0)) > 100
+    obs = _obs()
+    assert _has_colour(px, task_color(obs.tasks[0])), "task stream compute colour not drawn"
+    assert _has_colour(px, MEMORY_COLORS["managed"]), "managed memory colour not drawn"

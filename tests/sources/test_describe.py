@@ -1,0 +1,60 @@
+"""Describing inputs: numpy, dask, zarr arrays and stores on disk (opened read-only)."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import zarr
+
+from chunkpilot.errors import (
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    StoreNotFoundError,
+    UnsupportedDtypeError,
+)
+from chunkpilot.sources.describe import dask_auto_shape, describe
+
+
+def test_numpy_and_dask(tmp_path):
+    spec, ref = describe(np.zeros((10, 20), "f4"))
+    assert spec.shape == (10, 20) and spec.dtype == "float32" and ref["kind"] == "numpy"
+    spec, ref = describe(da.zeros((100, 10), chunks=(25, 10)))
+    assert spec.current_chunks == ((25,) * 4, (10,)) and ref["kind"] == "synthetic"
+
+
+def test_zarr_store_group_and_shards(tmp_path):
+    g = zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
+    g.create_array("a", shape=(100, 100), chunks=(10, 20), dtype="i2")
+    g.create_array("b", shape=(64, 64), chunks=(8, 8), shards=(32, 32), dtype="f8")
+    with pytest.raises(InvalidArgumentError, match=r"--array NAME.*\['a', 'b'\]"):
+        describe(tmp_path / "g.zarr")
+    spec, ref = describe(tmp_path / "g.zarr", array="b")
+    assert spec.storage_chunks == (8, 8) and spec.shards == (32, 32)
+    assert ref == {"kind": "zarr", "path": str(tmp_path / "g.zarr"), "array": "b"}
+    with pytest.raises(InvalidArgumentError, match="'nope'"):
+        describe(tmp_path / "g.zarr", array="nope")
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda p: p / "missing.zarr", StoreNotFoundError, "does not exist"),
+        (lambda p: p, StoreNotFoundError, "no zarr metadata"),  # a plain directory
+        (lambda p: np.array(["a", "b"]), UnsupportedDtypeError, "fixed item size"),
+        (lambda p: np.zeros((0, 3)), InvalidArgumentError, "zero-length axis"),
+        (lambda p: [1, 2, 3], InvalidArgumentTypeError, "Got list instead"),
+    ],
+    ids=["missing-path", "not-a-store", "string-dtype", "empty-axis", "a-list"],
+)
+def test_bad_sources(tmp_path, make, error, match):
+    with pytest.raises(error, match=match):
+        describe(make(tmp_path))
+
+
+def test_dask_auto_shape_respects_storage_chunks(tmp_path):
+    z = zarr.create_array(str(tmp_path / "a.zarr"), shape=(20000, 20000), chunks=(1000, 1000),
+                          dtype="f8")
+    spec, _ = describe(z)
+    shape = dask_auto_shape(spec)
+    assert all(c % 1000 == 0 for c in shape)

@@ -1,0 +1,230 @@
+"""xarray input: real (time, lat, lon) datasets in netCDF4 (h5netcdf) and zarr, plans by dim."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import dask.array as da
+import numpy as np
+import pytest
+
+xr = pytest.importorskip("xarray")
+pytest.importorskip("h5netcdf")
+
+from chunkpilot.core.agree import MINIMUM, agree, minimum_chunks  # noqa: E402
+from chunkpilot.commands.advise import advise  # noqa: E402
+from chunkpilot.errors import InvalidArgumentError, MissingDependencyError  # noqa: E402
+from chunkpilot.core.model import CostModel, LinearFit  # noqa: E402
+from chunkpilot.core.plan import make_plan  # noqa: E402
+from chunkpilot.core.rechunk import rechunk_advice, rechunk_task_count  # noqa: E402
+from chunkpilot.types import ArraySpec, Resources, WorkSpec  # noqa: E402
+from chunkpilot.sources.xarray import describe_xarray, storage_chunks_of  # noqa: E402
+
+MiB = 2**20
+SHAPE = (96, 32, 64)  # time, lat, lon
+STORAGE = (24, 16, 32)
+FAST = {"scheduler": "threads", "threads_per_worker": 2, "memory_limit": "1GiB"}
+
+
+def make_dataset() -> xr.Dataset:
+    rng = np.random.default_rng(0)
+    return xr.Dataset(
+        {
+            "tas": (("time", "lat", "lon"), rng.standard_normal(SHAPE, dtype="float32")),
+            "pr": (("time", "lat", "lon"), rng.random(SHAPE)),
+            "station": (("time",), np.array(["x"] * SHAPE[0], dtype=object)),
+        },
+        coords={"time": np.arange(SHAPE[0]), "lat": np.linspace(-90, 90, SHAPE[1]),
+                "lon": np.linspace(0, 360, SHAPE[2], endpoint=False)},
+    )
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """The same dataset as netCDF4 (gzip, chunked) and zarr, both with storage chunks STORAGE."""
+    d = tmp_path_factory.mktemp("xr")
+    ds = make_dataset().drop_vars("station")
+    enc = {v: {"chunksizes": STORAGE, "zlib": True, "complevel": 4} for v in ("tas", "pr")}
+    ds.to_netcdf(d / "clim.nc", engine="h5netcdf", encoding=enc)
+    ds.to_zarr(d / "clim.zarr", encoding={v: {"chunks": STORAGE} for v in ("tas", "pr")},
+               consolidated=False, mode="w")
+    return d / "clim.nc", d / "clim.zarr"
+
+
+@pytest.fixture
+def nc(files):
+    with xr.open_dataset(files[0], engine="h5netcdf", chunks={}) as ds:
+        yield ds
+
+
+def test_describe_netcdf_variable_reads_storage_and_current_chunks(nc, files):
+    spec, ref = describe_xarray(nc, "tas")
+    assert spec.dims == ("time", "lat", "lon") and spec.shape == SHAPE
+    assert spec.storage_chunks == STORAGE
+    assert spec.current_chunks == tuple((c,) * (n // c) for n, c in zip(SHAPE, STORAGE))
+    assert spec.source == f"xarray:{files[0]}"
+    assert ref["kind"] == "hdf5" and ref["array"] == "tas" and "astype" not in ref
+
+
+def test_describe_zarr_dataset_uses_the_dataset_source(files):
+    with xr.open_zarr(files[1], consolidated=False) as ds:
+        spec, ref = describe_xarray(ds, "pr")
+    assert spec.storage_chunks == STORAGE and spec.dtype == "float64"
+    assert ref == {"kind": "zarr", "path": str(files[1]), "array": "pr", "notes": ref["notes"]}
+
+
+@pytest.mark.parametrize(
+    ("make", "storage", "kind"),
+    [
+        # transposed: storage chunks follow the dims (preferred_chunks is keyed by name)
+        (lambda ds: ds.tas.transpose("lon", "lat", "time"), STORAGE[::-1], "synthetic"),
+        # a subset starts somewhere unknown inside the storage grid: no alignment, no file
+        (lambda ds: ds.tas.isel(time=slice(5, 50)), None, "synthetic"),
+        # loaded, but the file is still there and unchanged: samples still come from the file
+        (lambda ds: ds.tas.load(), STORAGE, "hdf5"),
+        # in memory only: samples are cut from memory
+        (lambda ds: xr.DataArray(np.ones((40, 30)), dims=("y", "x")), None, "numpy"),
+        # dask-backed, no file at all
+        (lambda ds: xr.DataArray(da.zeros((40, 30), chunks=10), dims=("y", "x")), None,
+         "synthetic"),
+    ],
+    ids=["transposed", "subset", "loaded", "in-memory", "dask-only"],
+)
+def test_describe_derived_arrays(nc, make, storage, kind):
+    spec, ref = describe_xarray(make(nc))
+    assert spec.storage_chunks == storage and ref["kind"] == kind
+
+
+@pytest.mark.parametrize(
+    ("variable", "match"),
+    [(None, r"variable=NAME.*\['tas', 'pr'\]"), ("nope", "Got 'nope' instead")],
+    ids=["dataset-needs-a-name", "unknown-variable"],
+)
+def test_describe_bad_variable(variable, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        describe_xarray(make_dataset(), variable)
+
+
+def test_describe_dataarray_with_other_name():
+    with pytest.raises(InvalidArgumentError, match="'pr'"):
+        describe_xarray(make_dataset().tas, "pr")
+
+
+def test_encoding_chunks_used_when_no_preferred_chunks():
+    a = xr.DataArray(np.zeros((10, 8)), dims=("y", "x"))
+    a.encoding["chunks"] = (5, 4)
+    assert storage_chunks_of(a) == (5, 4)
+
+
+def test_advise_netcdf_dataarray_by_dim_name(nc, files):
+    plan = advise(nc.tas, keep_whole="time", depth={"lat": 2}, **FAST)
+    by_dim = plan.chunks_by_dim
+    assert list(by_dim) == ["time", "lat", "lon"] and by_dim["time"] == SHAPE[0]
+    assert plan.work.depth == (0, 2, 0)
+    for c, s, n in zip(plan.chunk_shape, STORAGE, SHAPE):  # aligned with the HDF5 chunks
+        assert c % s == 0 or s % c == 0 or c == n
+    assert nc.chunk(by_dim).tas.chunks == plan.chunks  # ready for ds.chunk(...)
+    assert any(f"cut from the file {files[0]}" in n for n in plan.notes)
+    d = json.loads(json.dumps(plan.to_dict()))
+    assert d["chunks_by_dim"] == by_dim and d["current_chunks"][0] == [24, 24, 24, 24]
+    assert d["rechunk_advice"]["action"] == "reopen"  # file-backed: re-open, don't rechunk
+    assert any(line.startswith("Re-open the source") for line in d["explanation"])
+
+
+def test_advise_whole_dataset_agrees_on_dims(files):
+    with xr.open_zarr(files[1], consolidated=False) as ds:
+        dp = advise(ds, keep_whole=("time",), **FAST)
+        assert set(dp.plans) == {"tas", "pr"}
+        assert dp.chunks_by_dim["time"] == SHAPE[0]
+        assert all(v.agreed.fits_memory for v in dp.variables)
+        chunked = ds.chunk(dp.chunks_by_dim)
+        assert chunked.tas.chunks == chunked.pr.chunks
+        json.dumps(dp.to_dict())
+        assert dp.explain().startswith("Agreed chunks")
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [({"keep_whole": 0}, "dimension names"), ({"keep_whole": ("depth",)}, "'depth'"),
+     ({"depth": {"level": 2}}, "'level'")],
+    ids=["axis-number", "unknown-dim", "unknown-depth-dim"],
+)
+def test_dataset_axes_must_be_dim_names(kw, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        advise(make_dataset(), **kw, **FAST)
+
+
+def test_missing_xarray_gives_install_hint(monkeypatch):
+    from chunkpilot.sources.xarray import import_xarray
+
+    monkeypatch.setitem(sys.modules, "xarray", None)
+    with pytest.raises(MissingDependencyError, match=r'pip install "chunkpilot\[xarray\]"'):
+        import_xarray()
+
+
+# --- pure parts: agreeing on dims, rechunk cost (synthetic models, no profiling) ---
+
+def _model(mult: float = 3.0) -> CostModel:
+    return CostModel(LinearFit(1e-3, 2e-3 / MiB, 1.0), LinearFit(4 * MiB, mult, 1.0), 1e-3)
+
+
+def _plan(shape, dims, storage=None, current=None, source="xarray", mem=512 * MiB, keep=()):
+    spec = ArraySpec(shape, "float64", storage_chunks=storage, dims=dims, current_chunks=current,
+                     source=source)
+    return make_plan(spec, WorkSpec(len(shape), keep), Resources(1, 2, mem, "threads"), _model())
+
+
+def test_agree_min_rounds_onto_storage_and_fits_everyone():
+    big = _plan((4000, 200, 400), ("time", "lat", "lon"), storage=(100, 50, 100))
+    small = _plan((4000, 30), ("time", "nv"), mem=2**30)
+    low = minimum_chunks({"big": big, "small": small})
+    assert low["time"] % 100 == 0 or 100 % low["time"] == 0
+    dp = agree({"big": big, "small": small})
+    assert set(dp.chunks_by_dim) == {"time", "lat", "lon", "nv"}
+    assert all(v.agreed.fits_memory and v.aligned for v in dp.variables)
+
+
+def test_agree_falls_back_to_minimum_when_a_plan_does_not_fit_another():
+    hungry = _plan((2000, 2000), ("y", "x"), mem=64 * MiB)
+    easy = _plan((2000, 2000), ("y", "x"), mem=8 * 2**30)
+    dp = agree({"hungry": hungry, "easy": easy})
+    assert dp.chosen_from in (MINIMUM, "hungry")
+    assert all(v.agreed.fits_memory for v in dp.variables)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "tasks"),
+    [
+        (((2, 2),), ((4,),), 3),           # 2 pieces + 1 concat
+        (((3, 3),), ((2, 2, 2),), 7),      # overlay 0,2,3,4,6 -> 4 pieces + 3 new chunks
+        (((5, 5), (4,)), ((10,), (2, 2)), 6),  # 2x2 pieces + 1x2 new chunks
+    ],
+    ids=["merge", "shift", "2d"],
+)
+def test_rechunk_task_count(old, new, tasks):
+    assert rechunk_task_count(old, new) == tasks
+
+
+@pytest.mark.parametrize(
+    ("source", "current", "keep", "action"),
+    [
+        ("xarray:/data/x.nc", ((10,) * 100, (1000,)), (), "reopen"),
+        ("dask", ((10,) * 100, (1000,)), (0,), "rechunk"),   # keep_whole axis currently split
+        ("dask", None, (), None),                            # no dask chunks: no advice
+    ],
+    ids=["file-backed", "split-keep-whole", "no-current"],
+)
+def test_rechunk_advice_actions(source, current, keep, action):
+    plan = _plan((1000, 1000), ("y", "x"), current=current, source=source, keep=keep)
+    advice = rechunk_advice(plan)
+    assert (advice.action if advice else None) == action
+    if advice is not None:
+        assert advice.rechunk_tasks > 0 and str(advice.rechunk_tasks) in advice.reason
+
+
+def test_rechunk_advice_keeps_matching_chunks():
+    first = _plan((1000, 1000), ("y", "x"))
+    plan = _plan((1000, 1000), ("y", "x"), current=first.chunks, source="dask")
+    advice = rechunk_advice(plan)
+    assert advice.action == "keep" and advice.rechunk_tasks == 0

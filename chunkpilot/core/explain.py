@@ -173,4 +173,27 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "current_chunks": [list(ax) for ax in plan.spec.current_chunks or ()] or None,
         "rechunk_advice": _advice_dict(plan),
         "pipeline": plan.pipeline.to_dict() if plan.pipeline is not None else None,
+        "inputs": plan_inputs(plan),
+    }
+
+
+def plan_inputs(plan: Plan) -> dict[str, Any]:
+    """The inputs of ``plan`` as a JSON-ready dict (what :func:`replan` takes)."""
+    m = plan.model
+    correction = getattr(plan.pipeline, "memory_correction", 1.0) if plan.pipeline else 1.0
+    auto = plan.dask_auto.chunk_shape if plan.dask_auto is not None else None
+    return {
+        "spec": plan.spec.to_dict(),
+        "work": plan.work.to_dict(),
+        "resources": plan.resources.to_dict(),
+        "measurements": {
+            "samples": [s.to_dict() for s in m.samples],
+            "overhead_seconds_per_task": m.overhead_seconds_per_task,
+            "overhead_measured": m.overhead_measured,
+            "baseline_bytes": m.baseline_bytes,
+            "output_ratio": m.output_ratio,
+            "tasks_per_chunk": m.tasks_per_chunk,
+            "memory_correction": correction,
+        },
+        "dask_auto_shape": list(auto) if auto is not None else None,
     }

@@ -7,6 +7,7 @@ function's memory multiplier: input + temporaries + output, per input byte.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -180,3 +181,9 @@ def fit_cost_model(
         max_ok_bytes=min(failed_above) if failed_above else None,
         output_ratio=output_ratio,
     )
+
+
+def scale_memory(model: CostModel, factor: float) -> CostModel:
+    """``model`` with its memory slope multiplied (a full-size blow-up the sub-array missed)."""
+    mem = dataclasses.replace(model.memory, slope=model.memory.slope * factor)
+    return dataclasses.replace(model, memory=mem)

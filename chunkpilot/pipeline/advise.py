@@ -21,6 +21,7 @@ from typing import Any
 from dask.system import CPU_COUNT
 
 from chunkpilot.core.model import Sample
+from chunkpilot.core.model import scale_memory
 from chunkpilot.core.plan import Plan, make_plan
 from chunkpilot.core.policy import TIE_TOLERANCE
 from chunkpilot.core.shapes import align_units, min_lengths, shape_for_bytes
@@ -47,7 +48,6 @@ from chunkpilot.pipeline.rules import (
     fit_task_exponents,
     layout_advice,
     pipeline_model,
-    scale_memory,
 )
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 

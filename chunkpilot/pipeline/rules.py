@@ -98,12 +98,6 @@ def pipeline_model(
     return dataclasses.replace(model, tasks_per_chunk=max(tasks_per_chunk, 1.0))
 
 
-def scale_memory(model: CostModel, factor: float) -> CostModel:
-    """``model`` with its memory slope multiplied (a full-size blow-up the sub-array missed)."""
-    mem = dataclasses.replace(model.memory, slope=model.memory.slope * factor)
-    return dataclasses.replace(model, memory=mem)
-
-
 def fit_task_exponents(
     base_counts: tuple[int, ...], base_tasks: int, grown: Sequence[tuple[int, int, int]]
 ) -> tuple[float, ...]:

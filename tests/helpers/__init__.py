@@ -1,8 +1,8 @@
 """Test helpers: a real S3-compatible server (moto), a delaying TCP proxy and an HTTP server.
 
 Everything binds to 127.0.0.1 on a free port and is stopped by the fixture that started it.
-The pytest fixtures live in :mod:`helpers.fixtures`; the test folders that want them import
-them from their ``conftest.py`` (``from helpers.fixtures import *``), or the root conftest
+The pytest fixtures live in :mod:`tests.helpers.fixtures`; the test folders that want them import
+them from their ``conftest.py`` (``from tests.helpers.fixtures import *``), or the root conftest
 registers the module with ``pytest_plugins = ["helpers.fixtures"]``.
 
 ``helpers`` is importable because ``tests/`` has no ``__init__.py``: pytest's default

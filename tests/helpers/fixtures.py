@@ -2,7 +2,7 @@
 
 Use from a test folder's ``conftest.py``::
 
-    from helpers.fixtures import *  # noqa: F401,F403
+    from tests.helpers.fixtures import *  # noqa: F401,F403
 
 or register once for the whole suite in ``tests/conftest.py``::
 

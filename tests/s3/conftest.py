@@ -1,3 +1,3 @@
-"""The S3/HTTP fixtures (see ``helpers.fixtures``) for this folder."""
+"""The S3/HTTP fixtures (see ``tests.helpers.fixtures``) for this folder."""
 
-from helpers.fixtures import *  # noqa: F401,F403
+from tests.helpers.fixtures import *  # noqa: F401,F403

@@ -1,7 +1,7 @@
 """Spike for issue 14: the remote read paths chunkpilot will use, against real local servers.
 
 moto's S3 server (child process), a delaying TCP proxy and an HTTP server with byte ranges,
-all on 127.0.0.1 and all started and stopped by the fixtures in ``helpers.fixtures``. The
+all on 127.0.0.1 and all started and stopped by the fixtures in ``tests.helpers.fixtures``. The
 exception types and messages asserted in the error tests are listed in ``ERRORS.md``.
 """
 
@@ -27,10 +27,10 @@ import xarray as xr
 import zarr
 import zarr.storage
 from botocore.exceptions import EndpointConnectionError, NoCredentialsError
-from helpers import data
-from helpers.delay_proxy import DelayProxy
-from helpers.http_server import HTTPDirServer
-from helpers.s3server import (
+from tests.helpers import data
+from tests.helpers.delay_proxy import DelayProxy
+from tests.helpers.http_server import HTTPDirServer
+from tests.helpers.s3server import (
     FAKE_SECRET,
     MotoS3Server,
     create_bucket,

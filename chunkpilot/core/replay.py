@@ -1,0 +1,34 @@
+"""Pure: what a plan was made from, as JSON, and the plan the *current* model makes from it.
+
+Every plan carries its inputs (``Plan.to_dict()["inputs"]``, written by
+:func:`chunkpilot.core.explain.plan_inputs`): the array, the work, the
+resources and every measurement. :func:`replan` refits the cost model from those stored
+measurements with today's fitting code and plans again, with nothing run: the benchmark's
+replay judges a model change on stored data first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from chunkpilot.core.model import Sample, fit_cost_model, scale_memory
+from chunkpilot.core.plan import Plan, make_plan
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
+
+
+def replan(inputs: dict[str, Any]) -> Plan:
+    """Plan again from stored inputs with the current model and planner (nothing is run)."""
+    spec = ArraySpec.from_dict(inputs["spec"])
+    work = WorkSpec.from_dict(inputs["work"])
+    res = Resources.from_dict(inputs["resources"])
+    m = inputs["measurements"]
+    model = fit_cost_model([Sample.from_dict(s) for s in m["samples"]],
+                           overhead_seconds_per_task=m["overhead_seconds_per_task"],
+                           overhead_measured=m["overhead_measured"],
+                           baseline_bytes=m["baseline_bytes"], output_ratio=m["output_ratio"])
+    model = dataclasses.replace(model, tasks_per_chunk=m.get("tasks_per_chunk", 1.0))
+    if m.get("memory_correction", 1.0) != 1.0:
+        model = scale_memory(model, m["memory_correction"])
+    auto = inputs.get("dask_auto_shape")
+    return make_plan(spec, work, res, model, dask_auto_shape=tuple(auto) if auto else None)

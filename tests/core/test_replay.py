@@ -1,0 +1,39 @@
+"""Replay: a plan's stored inputs give the same plan again, through JSON, with nothing run."""
+
+from __future__ import annotations
+
+import json
+
+from chunkpilot.core.model import Sample, fit_cost_model
+from chunkpilot.core.plan import make_plan
+from chunkpilot.core.replay import replan
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
+
+MiB = 2**20
+
+
+def _plan():
+    samples = [Sample(n * MiB, (n * 128, 1024), 0.002 + 0.004 * n, 3 * n * MiB + MiB)
+               for n in (1, 8, 32)] + [Sample(512 * MiB, (4096, 16384), error="oom: killed")]
+    model = fit_cost_model(samples, overhead_seconds_per_task=1e-3, baseline_bytes=150 * MiB,
+                           output_ratio=0.5)
+    spec = ArraySpec((16384, 16384), "float64", storage_chunks=(256, 256), source="zarr:x")
+    return make_plan(spec, WorkSpec(2, (), (4, 4)), Resources(2, 2, 2048 * MiB), model,
+                     dask_auto_shape=(4096, 4096))
+
+
+def test_replan_from_json_reproduces_the_plan():
+    plan = _plan()
+    inputs = json.loads(json.dumps(plan.to_dict()))["inputs"]
+    again = replan(inputs)
+    assert again.chunk_shape == plan.chunk_shape
+    assert again.chosen == plan.chosen
+    assert again.model.max_ok_bytes == plan.model.max_ok_bytes == 512 * MiB
+    assert again.dask_auto == plan.dask_auto
+
+
+def test_replan_uses_the_stored_measurements_not_the_stored_fit():
+    inputs = json.loads(json.dumps(_plan().to_dict()))["inputs"]
+    inputs["measurements"]["baseline_bytes"] = 1100 * MiB  # a much bigger idle worker
+    tighter = replan(inputs)
+    assert tighter.chosen.task_bytes < _plan().chosen.task_bytes

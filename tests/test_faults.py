@@ -27,10 +27,10 @@ import pytest
 import zarr
 
 import chunkpilot
-from chunkpilot.errors import SampleFailedWarning, StoreReadError
-from chunkpilot.core.model import CostModel, LinearFit
 from chunkpilot.core.evaluate import evaluate
+from chunkpilot.core.model import CostModel, LinearFit
 from chunkpilot.core.plan import make_plan
+from chunkpilot.errors import SampleFailedWarning, StoreReadError
 from chunkpilot.sources.describe import describe
 from chunkpilot.types import Resources, WorkSpec
 

@@ -22,8 +22,8 @@ import zarr
 
 import chunkpilot
 from chunkpilot.cluster.connect import local_cluster
-from chunkpilot.core.model import CostModel, LinearFit
 from chunkpilot.core.evaluate import evaluate
+from chunkpilot.core.model import CostModel, LinearFit
 from chunkpilot.core.plan import make_plan
 from chunkpilot.sources.describe import describe
 from chunkpilot.types import Resources, WorkSpec

@@ -6,9 +6,7 @@ interpretation lives in :mod:`chunkpilot.core.diagnose`.
 
 from __future__ import annotations
 
-import json
 import math
-import pathlib
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -22,10 +20,6 @@ __all__ = [
     "TaskRecord",
     "Trial",
     "WorkerInfo",
-    "load_observation",
-    "load_trials",
-    "save_observation",
-    "save_trials",
 ]
 
 def _check_finite(obj: object, *names: str) -> None:
@@ -260,27 +254,3 @@ class Trial:
             observation=Observation.from_dict(d["observation"]),
             verdicts=tuple(Verdict.from_dict(v) for v in d.get("verdicts", ())),
         )
-
-
-def save_observation(obs: Observation, path: str | pathlib.Path) -> pathlib.Path:
-    """Write ``obs`` as JSON to ``path`` and return the path."""
-    path = pathlib.Path(path)
-    path.write_text(json.dumps(obs.to_dict(), indent=1))
-    return path
-
-
-def load_observation(path: str | pathlib.Path) -> Observation:
-    """Read an :class:`Observation` written by :func:`save_observation`."""
-    return Observation.from_dict(json.loads(pathlib.Path(path).read_text()))
-
-
-def save_trials(trials: tuple[Trial, ...] | list[Trial], path: str | pathlib.Path) -> pathlib.Path:
-    """Write ``trials`` as a JSON list to ``path`` and return the path."""
-    path = pathlib.Path(path)
-    path.write_text(json.dumps([t.to_dict() for t in trials], indent=1))
-    return path
-
-
-def load_trials(path: str | pathlib.Path) -> tuple[Trial, ...]:
-    """Read trials written by :func:`save_trials`."""
-    return tuple(Trial.from_dict(d) for d in json.loads(pathlib.Path(path).read_text()))

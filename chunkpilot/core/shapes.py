@@ -84,7 +84,8 @@ def shape_for_bytes(spec: ArraySpec, work: WorkSpec, target_bytes: float) -> tup
     target_elems = max(1.0, target_bytes / spec.itemsize)
     if spec.storage_chunks is None and not any(work.depth):
         return _c_order(spec.shape, free, lows, target_elems)
-    c = [spec.shape[i] if i in work.keep_whole else max(units[i], lows[i]) for i in range(spec.ndim)]
+    c = [spec.shape[i] if i in work.keep_whole else -(-lows[i] // units[i]) * units[i]
+         for i in range(spec.ndim)]  # at least the depth, in whole storage chunks
     c = [min(ci, s) for ci, s in zip(c, spec.shape)]
     c = _shrink_within_units(c, units, lows, free, target_elems)
     while math.prod(c) < target_elems:
@@ -118,14 +119,18 @@ def _c_order(shape: tuple[int, ...], free: list[int], lows: tuple[int, ...], tar
 def _shrink_within_units(
     c: list[int], units: tuple[int, ...], lows: tuple[int, ...], free: list[int], target: float
 ) -> list[int]:
-    """Split storage chunks evenly while a single one is bigger than the target."""
+    """Split storage chunks evenly while a single one is bigger than the target; an axis
+    stops shrinking where its next even split would go under the overlap depth."""
+
+    def smaller(i: int) -> int:
+        return _next_smaller_divisor(units[i], c[i]) if c[i] <= units[i] else units[i]
+
     while math.prod(c) > target:
-        shrinkable = [i for i in free if c[i] > lows[i] and c[i] > 1]
+        shrinkable = [i for i in free if c[i] > 1 and lows[i] <= smaller(i) < c[i]]
         if not shrinkable:
             break
         i = max(shrinkable, key=lambda a: (c[a], a))
-        nxt = _next_smaller_divisor(units[i], c[i]) if c[i] <= units[i] else units[i]
-        c[i] = max(nxt, lows[i])
+        c[i] = smaller(i)
     return c
 
 

@@ -20,8 +20,7 @@ from typing import Any
 
 from dask.system import CPU_COUNT
 
-from chunkpilot.core.model import Sample
-from chunkpilot.core.model import scale_memory
+from chunkpilot.core.model import Sample, scale_memory
 from chunkpilot.core.plan import Plan, make_plan
 from chunkpilot.core.policy import TIE_TOLERANCE
 from chunkpilot.core.shapes import align_units, min_lengths, shape_for_bytes

@@ -10,9 +10,9 @@ import distributed
 import numpy as np
 import pytest
 
+from chunkpilot.cluster.observe import Collector, observe
 from chunkpilot.core.diagnose import diagnose
 from chunkpilot.errors import InvalidArgumentError
-from chunkpilot.cluster.observe import Collector, observe
 
 CLUSTER = dict(threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
 ACTIONS = {"compute", "transfer", "disk-read", "disk-write", "deserialize"}

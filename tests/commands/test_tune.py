@@ -16,13 +16,12 @@ import numpy as np
 import pytest
 import zarr
 
-from chunkpilot.examples import elementwise, hungry_filter
-from chunkpilot.core.model import CostModel, LinearFit
-from chunkpilot.core.observations import Observation
-from chunkpilot.core.evaluate import evaluate
-from chunkpilot.core.plan import make_plan
-from chunkpilot.sources.describe import describe
 from chunkpilot.commands.tune import tune
+from chunkpilot.core.evaluate import evaluate
+from chunkpilot.core.model import CostModel, LinearFit
+from chunkpilot.core.plan import make_plan
+from chunkpilot.examples import elementwise, hungry_filter
+from chunkpilot.sources.describe import describe
 from chunkpilot.types import Resources, WorkSpec
 
 pytestmark = pytest.mark.cluster

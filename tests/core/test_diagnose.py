@@ -9,14 +9,14 @@ import pytest
 
 from chunkpilot.core import diagnose as dg
 from chunkpilot.core import metrics as mt
-from chunkpilot.core.verdicts import VERDICT_KINDS, Verdict
 from chunkpilot.core.observations import (
     MemoryRecord,
     Observation,
     TaskRecord,
     WorkerInfo,
-    load_observation,
 )
+from chunkpilot.core.verdicts import VERDICT_KINDS
+from chunkpilot.report.records import load_observation
 
 DATA = pathlib.Path(__file__).parent.parent / "data"
 GiB = 2**30

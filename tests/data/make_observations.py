@@ -26,8 +26,8 @@ def main() -> None:
     import dask.array as da
     from distributed import Client, LocalCluster
 
-    from chunkpilot.core.observations import save_observation
     from chunkpilot.cluster.observe import observe
+    from chunkpilot.report.records import save_observation
 
     kw = dict(threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
     with LocalCluster(n_workers=2, memory_limit="1GiB", **kw) as cluster, Client(cluster) as c:

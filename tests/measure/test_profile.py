@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 
+from chunkpilot.core.model import fit_cost_model
 from chunkpilot.errors import ProfilingError, SampleFailedWarning
 from chunkpilot.measure.profile import profile_function
-from chunkpilot.core.model import fit_cost_model
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 MiB = 2**20

@@ -27,6 +27,8 @@ import xarray as xr
 import zarr
 import zarr.storage
 from botocore.exceptions import EndpointConnectionError, NoCredentialsError
+from zarr.errors import ArrayNotFoundError, GroupNotFoundError
+
 from tests.helpers import data
 from tests.helpers.delay_proxy import DelayProxy
 from tests.helpers.http_server import HTTPDirServer
@@ -38,7 +40,6 @@ from tests.helpers.s3server import (
     s3fs_for,
     storage_options,
 )
-from zarr.errors import ArrayNotFoundError, GroupNotFoundError
 
 EXPECTED = data.expected()
 

@@ -12,13 +12,8 @@ import pytest
 xr = pytest.importorskip("xarray")
 pytest.importorskip("h5netcdf")
 
-from chunkpilot.core.agree import MINIMUM, agree, minimum_chunks  # noqa: E402
 from chunkpilot.commands.advise import advise  # noqa: E402
 from chunkpilot.errors import InvalidArgumentError, MissingDependencyError  # noqa: E402
-from chunkpilot.core.model import CostModel, LinearFit  # noqa: E402
-from chunkpilot.core.plan import make_plan  # noqa: E402
-from chunkpilot.core.rechunk import rechunk_advice, rechunk_task_count  # noqa: E402
-from chunkpilot.types import ArraySpec, Resources, WorkSpec  # noqa: E402
 from chunkpilot.sources.xarray import describe_xarray, storage_chunks_of  # noqa: E402
 
 MiB = 2**20
@@ -165,66 +160,4 @@ def test_missing_xarray_gives_install_hint(monkeypatch):
 
 # --- pure parts: agreeing on dims, rechunk cost (synthetic models, no profiling) ---
 
-def _model(mult: float = 3.0) -> CostModel:
-    return CostModel(LinearFit(1e-3, 2e-3 / MiB, 1.0), LinearFit(4 * MiB, mult, 1.0), 1e-3)
 
-
-def _plan(shape, dims, storage=None, current=None, source="xarray", mem=512 * MiB, keep=()):
-    spec = ArraySpec(shape, "float64", storage_chunks=storage, dims=dims, current_chunks=current,
-                     source=source)
-    return make_plan(spec, WorkSpec(len(shape), keep), Resources(1, 2, mem, "threads"), _model())
-
-
-def test_agree_min_rounds_onto_storage_and_fits_everyone():
-    big = _plan((4000, 200, 400), ("time", "lat", "lon"), storage=(100, 50, 100))
-    small = _plan((4000, 30), ("time", "nv"), mem=2**30)
-    low = minimum_chunks({"big": big, "small": small})
-    assert low["time"] % 100 == 0 or 100 % low["time"] == 0
-    dp = agree({"big": big, "small": small})
-    assert set(dp.chunks_by_dim) == {"time", "lat", "lon", "nv"}
-    assert all(v.agreed.fits_memory and v.aligned for v in dp.variables)
-
-
-def test_agree_falls_back_to_minimum_when_a_plan_does_not_fit_another():
-    hungry = _plan((2000, 2000), ("y", "x"), mem=64 * MiB)
-    easy = _plan((2000, 2000), ("y", "x"), mem=8 * 2**30)
-    dp = agree({"hungry": hungry, "easy": easy})
-    assert dp.chosen_from in (MINIMUM, "hungry")
-    assert all(v.agreed.fits_memory for v in dp.variables)
-
-
-@pytest.mark.parametrize(
-    ("old", "new", "tasks"),
-    [
-        (((2, 2),), ((4,),), 3),           # 2 pieces + 1 concat
-        (((3, 3),), ((2, 2, 2),), 7),      # overlay 0,2,3,4,6 -> 4 pieces + 3 new chunks
-        (((5, 5), (4,)), ((10,), (2, 2)), 6),  # 2x2 pieces + 1x2 new chunks
-    ],
-    ids=["merge", "shift", "2d"],
-)
-def test_rechunk_task_count(old, new, tasks):
-    assert rechunk_task_count(old, new) == tasks
-
-
-@pytest.mark.parametrize(
-    ("source", "current", "keep", "action"),
-    [
-        ("xarray:/data/x.nc", ((10,) * 100, (1000,)), (), "reopen"),
-        ("dask", ((10,) * 100, (1000,)), (0,), "rechunk"),   # keep_whole axis currently split
-        ("dask", None, (), None),                            # no dask chunks: no advice
-    ],
-    ids=["file-backed", "split-keep-whole", "no-current"],
-)
-def test_rechunk_advice_actions(source, current, keep, action):
-    plan = _plan((1000, 1000), ("y", "x"), current=current, source=source, keep=keep)
-    advice = rechunk_advice(plan)
-    assert (advice.action if advice else None) == action
-    if advice is not None:
-        assert advice.rechunk_tasks > 0 and str(advice.rechunk_tasks) in advice.reason
-
-
-def test_rechunk_advice_keeps_matching_chunks():
-    first = _plan((1000, 1000), ("y", "x"))
-    plan = _plan((1000, 1000), ("y", "x"), current=first.chunks, source="dask")
-    advice = rechunk_advice(plan)
-    assert advice.action == "keep" and advice.rechunk_tasks == 0

@@ -1,29 +1,11 @@
-"""Edge validation of sizes, shapes, axes and depths."""
+"""Values at the edge: ArraySpec, WorkSpec and Resources validate; axes and depths parse; JSON round-trips."""
 
 from __future__ import annotations
 
 import pytest
 
-from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError, InvalidSizeError
-from chunkpilot.types import ArraySpec, Resources, normalize_axes, parse_depth
-from chunkpilot.units import parse_size
-
-
-@pytest.mark.parametrize(("value", "expected"), [("4GiB", 4 * 2**30), ("512 MB", 512 * 10**6), (1000, 1000)])
-def test_parse_size_ok(value, expected):
-    assert parse_size(value) == expected
-
-
-@pytest.mark.parametrize("value", ["4 gigs", "-1GiB", "0", "", "nan", float("inf"), -5])
-def test_parse_size_rejects(value):
-    with pytest.raises(InvalidSizeError, match="Expected"):
-        parse_size(value)
-
-
-@pytest.mark.parametrize("value", [None, [1], True])
-def test_parse_size_wrong_type(value):
-    with pytest.raises(InvalidArgumentTypeError):
-        parse_size(value)
+from chunkpilot.errors import InvalidArgumentError
+from chunkpilot.types import ArraySpec, Resources, WorkSpec, normalize_axes, parse_depth
 
 
 def test_axes_and_depth():
@@ -53,3 +35,17 @@ def test_resources_validate(kwargs, match):
 def test_array_spec_derived_fields():
     s = ArraySpec((10, 10), "float32", storage_chunks=(20, 5))
     assert s.nbytes == 400 and s.storage_chunks == (10, 5)
+
+
+def test_values_round_trip_through_dicts():
+    spec = ArraySpec((10, 20), "float32", storage_chunks=(5, 5), current_chunks=((5, 5), (20,)),
+                     dims=("y", "x"), source="zarr:/a")
+    assert ArraySpec.from_dict(spec.to_dict()) == spec
+    work = WorkSpec(2, (1,), (2, 0), (0,))
+    assert WorkSpec.from_dict(work.to_dict()) == work
+    res = Resources(2, 3, 2**30, "local", target_fraction=0.5)
+    assert Resources.from_dict(res.to_dict()) == res
+
+
+def test_memory_budget_is_target_times_limit():
+    assert Resources(1, 1, 1000, target_fraction=0.6).memory_budget_bytes == 600

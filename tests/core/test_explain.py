@@ -1,0 +1,46 @@
+"""A plan explains itself: every number it rests on, what is modelled, and the JSON contract."""
+
+from __future__ import annotations
+
+import json
+
+from chunkpilot.core.explain import explanation_lines
+from chunkpilot.core.model import CostModel, LinearFit
+from chunkpilot.core.plan import make_plan
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
+from chunkpilot.units import format_bytes
+
+MiB = 2**20
+
+
+def _plan(measured: bool = True):
+    model = CostModel(LinearFit(1e-3, 2e-3 / MiB, 1.0), LinearFit(4 * MiB, 3.0, 1.0), 1e-3,
+                      overhead_measured=measured, baseline_bytes=100 * MiB)
+    spec = ArraySpec((8192, 8192), "float64", storage_chunks=(512, 512), source="zarr:/d.zarr")
+    return make_plan(spec, WorkSpec(2), Resources(2, 1, 1024 * MiB), model,
+                     dask_auto_shape=(4096, 4096))
+
+
+def test_sentences_carry_the_numbers_the_choice_rests_on():
+    plan = _plan()
+    text = "\n".join(explanation_lines(plan))
+    c = plan.chosen
+    assert f"Recommended chunks {c.chunk_shape}: {c.task_count} tasks" in text
+    assert format_bytes(c.peak_bytes_per_worker) in text
+    assert format_bytes(plan.resources.memory_budget_bytes) in text
+    assert "dask chunks='auto' would pick (4096, 4096)" in text
+    assert "aligned, so every storage chunk is read exactly once" in text
+    assert f"Bound by {plan.binding_constraint}" in text or plan.binding_constraint in text
+
+
+def test_a_modelled_overhead_says_so():
+    assert "MODELLED default, not measured" in "\n".join(explanation_lines(_plan(measured=False)))
+    assert "measured by a probe" in "\n".join(explanation_lines(_plan(measured=True)))
+
+
+def test_json_contract_is_plain_json_with_the_documented_keys():
+    d = json.loads(json.dumps(_plan().to_dict()))
+    for key in ("shape", "dtype", "storage_chunks", "scheduler", "predicted", "measured",
+                "binding_constraint", "explanation", "dask_auto_chunks", "inputs"):
+        assert key in d, key
+    assert d["predicted"]["peak_bytes_per_worker"] <= d["resources"]["memory_limit_bytes"]

@@ -1,0 +1,45 @@
+"""Keep, re-open or rechunk: the extra tasks a rechunk costs and the advice for each source."""
+
+from __future__ import annotations
+
+import pytest
+
+from chunkpilot.core.rechunk import rechunk_advice, rechunk_task_count
+from tests.core.plans import synthetic_plan as _plan
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "tasks"),
+    [
+        (((2, 2),), ((4,),), 3),           # 2 pieces + 1 concat
+        (((3, 3),), ((2, 2, 2),), 7),      # overlay 0,2,3,4,6 -> 4 pieces + 3 new chunks
+        (((5, 5), (4,)), ((10,), (2, 2)), 6),  # 2x2 pieces + 1x2 new chunks
+    ],
+    ids=["merge", "shift", "2d"],
+)
+def test_rechunk_task_count(old, new, tasks):
+    assert rechunk_task_count(old, new) == tasks
+
+
+@pytest.mark.parametrize(
+    ("source", "current", "keep", "action"),
+    [
+        ("xarray:/data/x.nc", ((10,) * 100, (1000,)), (), "reopen"),
+        ("dask", ((10,) * 100, (1000,)), (0,), "rechunk"),   # keep_whole axis currently split
+        ("dask", None, (), None),                            # no dask chunks: no advice
+    ],
+    ids=["file-backed", "split-keep-whole", "no-current"],
+)
+def test_rechunk_advice_actions(source, current, keep, action):
+    plan = _plan((1000, 1000), ("y", "x"), current=current, source=source, keep=keep)
+    advice = rechunk_advice(plan)
+    assert (advice.action if advice else None) == action
+    if advice is not None:
+        assert advice.rechunk_tasks > 0 and str(advice.rechunk_tasks) in advice.reason
+
+
+def test_rechunk_advice_keeps_matching_chunks():
+    first = _plan((1000, 1000), ("y", "x"))
+    plan = _plan((1000, 1000), ("y", "x"), current=first.chunks, source="dask")
+    advice = rechunk_advice(plan)
+    assert advice.action == "keep" and advice.rechunk_tasks == 0

@@ -67,6 +67,8 @@ class AdviseOptions:
     """Warn when a pipeline's graph has more tasks than this."""
     max_tasks: int = 1_000_000
     """Refuse a pipeline graph with more tasks than this."""
+    seed: int = 0
+    """Seed of the synthetic sample data (sources without data to read): same seed, same data."""
 
     def __post_init__(self) -> None:
         for name in ("func", "pipeline", "on_sample"):
@@ -77,6 +79,8 @@ class AdviseOptions:
         if self.func is not None and self.pipeline is not None:
             raise InvalidArgumentError(
                 "Expected either func (per block) or pipeline (whole array). Got both.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise InvalidArgumentError(f"Expected seed as an int >= 0. Got {self.seed!r} instead.")
         object.__setattr__(self, "profile_timeout",
                            check_timeout(self.profile_timeout, "profile_timeout"))
         if self.array is not None and self.variable is not None and self.array != self.variable:

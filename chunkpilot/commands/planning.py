@@ -42,12 +42,12 @@ def advise_job(job: Job, res: Resources, client: Any = None) -> Plan:
             overhead_seconds_per_task=probe.overhead_seconds_per_task,
             overhead_measured=probe.measured, baseline_bytes=baseline, env=sandbox_env(res),
             timeout_s=opts.profile_timeout, limits=GraphLimits(opts.warn_tasks, opts.max_tasks),
-            dask_auto_shape=dask_auto_shape(spec), on_sample=opts.on_sample)
+            dask_auto_shape=dask_auto_shape(spec), on_sample=opts.on_sample, seed=opts.seed)
         return dataclasses.replace(
             plan, notes=tuple(notes) + tuple(job.ref.get("notes", ())) + plan.notes)
     prof = profile_function(opts.func, spec, job.work, res, job.ref, env=sandbox_env(res),
                             baseline_guess_bytes=baseline, timeout_s=opts.profile_timeout,
-                            on_sample=opts.on_sample)
+                            on_sample=opts.on_sample, seed=opts.seed)
     notes += _profile_notes(prof, res) + list(job.ref.get("notes", ()))
     model = fit_cost_model(prof.samples, overhead_seconds_per_task=probe.overhead_seconds_per_task,
                            overhead_measured=probe.measured, baseline_bytes=baseline,

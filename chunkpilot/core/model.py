@@ -1,18 +1,23 @@
-"""The measured cost model: time and peak memory of one task as lines in block bytes.
+"""The measured cost model: time and peak memory of one task against block bytes.
 
-Pure: takes profiling samples (ints and floats) and fits ``y = fixed + slope * bytes``
-by least squares, clipped to non-negative coefficients. The memory slope is the
-function's memory multiplier: input + temporaries + output, per input byte.
+Pure: takes profiling samples (ints and floats). Time follows the samples themselves
+(:class:`~chunkpilot.core.timecurve.TimeCurve`: monotone, log-log); memory is a line
+``peak = fixed + slope * bytes`` by least squares, clipped to non-negative coefficients,
+whose slope is the function's memory multiplier (input + temporaries + output, per byte).
+A straight time line is fitted too, for the explanation and for models without samples.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+import statistics
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+from chunkpilot.core.timecurve import TimeCurve
 
 #: Scheduler overhead per task when it was not probed (DEVELOPERS.md orders of magnitude).
 DEFAULT_OVERHEAD_S = {"threads": 100e-6, "distributed": 1e-3}
@@ -32,22 +37,38 @@ class Sample:
     """Peak resident memory above the process baseline, input block included."""
     error: str | None = None
     """Why the sample failed (exception, crash, out of memory, timeout), or ``None``."""
+    runs_seconds: tuple[float, ...] = ()
+    """Every warm call's wall time (the first, cold call left out); ``seconds`` is their median."""
+    read_seconds: float | None = None
+    """Of ``seconds``, the time spent reading the block from its store (``None``: in memory)."""
 
     @property
     def ok(self) -> bool:
         return self.error is None and self.seconds is not None and self.peak_bytes is not None
 
+    @property
+    def spread_fraction(self) -> float:
+        """Half the range of the warm runs, relative to their median (0 with fewer than 2)."""
+        runs = self.runs_seconds
+        if len(runs) < 2 or not self.seconds:
+            return 0.0
+        return (max(runs) - min(runs)) / (2 * statistics.median(runs))
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["bytes"] = d.pop("nbytes")
         d["shape"] = list(self.shape)
+        d["runs_seconds"] = list(self.runs_seconds)
+        d["spread_fraction"] = self.spread_fraction
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Sample:
         d = dict(d)
+        d.pop("spread_fraction", None)  # derived
         d["nbytes"] = d.pop("bytes")
         d["shape"] = tuple(d["shape"])
+        d["runs_seconds"] = tuple(d.get("runs_seconds") or ())
         return cls(**d)
 
 
@@ -115,24 +136,34 @@ class CostModel:
     """Output bytes per input byte (a per-block reduction makes this small)."""
     tasks_per_chunk: float = 1.0
     """Scheduler tasks per input chunk (1 for ``map_blocks``; a measured pipeline has more)."""
+    curve: TimeCurve | None = field(init=False, default=None)
+    """Seconds per task through the successful samples (``None`` without samples)."""
+    read_curve: TimeCurve | None = field(init=False, default=None)
+    """Seconds to read one block from its store, where samples timed the read."""
+
+    def __post_init__(self) -> None:
+        ok = [s for s in self.samples if s.ok and s.seconds is not None]
+        if ok:
+            object.__setattr__(self, "curve", TimeCurve.through(
+                [(s.nbytes, s.seconds, max(len(s.runs_seconds), 1)) for s in ok]))
+        reads = [s for s in ok if s.read_seconds is not None and s.read_seconds > 0]
+        if reads:
+            object.__setattr__(self, "read_curve", TimeCurve.through(
+                [(s.nbytes, s.read_seconds, max(len(s.runs_seconds), 1)) for s in reads]))
 
     def task_seconds(self, nbytes: int) -> float:
-        """Predicted seconds for a block: the fitted line, but never below what the samples
-        show. Beyond the largest sample the steepest recent per-byte cost is carried on:
-        per-byte cost tends to grow with block size (caches, page faults), and a global
-        line fitted mostly on small blocks under-predicts big ones."""
-        line = self.time(nbytes)
-        pts = sorted((s.nbytes, s.seconds) for s in self.samples if s.ok and s.seconds is not None)
-        if len(pts) < 2:
-            return line
-        if nbytes >= pts[-1][0]:
-            (b0, t0), (b1, t1) = pts[-2], pts[-1]
-            slope = max(self.time.slope, (t1 - t0) / (b1 - b0) if b1 > b0 else 0.0)
-            return max(line, t1 + slope * (nbytes - b1))
-        for (b0, t0), (b1, t1) in zip(pts, pts[1:]):
-            if b0 <= nbytes <= b1 and b1 > b0:
-                return max(line, t0 + (t1 - t0) * (nbytes - b0) / (b1 - b0))
-        return line
+        """Predicted seconds for one task on a block of ``nbytes`` (see :class:`TimeCurve`)."""
+        return self.curve(nbytes) if self.curve is not None else self.time(nbytes)
+
+    def read_seconds(self, nbytes: int) -> float:
+        """Predicted seconds to read one block from its store (0 for in-memory data)."""
+        return self.read_curve(nbytes) if self.read_curve is not None else 0.0
+
+    @property
+    def noise_fraction(self) -> float:
+        """Typical run-to-run spread of the samples (median of their half-ranges)."""
+        spreads = [s.spread_fraction for s in self.samples if s.ok and len(s.runs_seconds) > 1]
+        return statistics.median(spreads) if spreads else 0.0
 
     def task_peak_bytes(self, nbytes: int) -> int:
         return int(self.memory(nbytes))
@@ -187,3 +218,4 @@ def scale_memory(model: CostModel, factor: float) -> CostModel:
     """``model`` with its memory slope multiplied (a full-size blow-up the sub-array missed)."""
     mem = dataclasses.replace(model.memory, slope=model.memory.slope * factor)
     return dataclasses.replace(model, memory=mem)
+

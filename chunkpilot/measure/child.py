@@ -38,7 +38,7 @@ def _load_block(src: dict, region: tuple[slice, ...], shape: tuple[int, ...], dt
             return np.asarray(f[src["array"]][region], dtype=src.get("astype"))
     if kind == "npy":
         return np.load(src["path"])
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(src.get("seed", 0))
     dt = np.dtype(dtype)
     if dt.kind == "f":
         if dt in (np.float32, np.float64):
@@ -112,23 +112,28 @@ def run(job: dict) -> dict:
     gc.collect()
     clean = reset_peak()
     baseline = rss_bytes()
-    times = []
+    times, reads = [], []
     out_nbytes = 0
     deadline = time.perf_counter() + job["repeat_seconds"]
+    warm_wanted = job.get("min_warm_runs", 3)
     for i in range(job["max_repeats"]):
         t0 = time.perf_counter()
         block = preloaded if preloaded is not None else _read(src, region, shape, dtype)
+        reads.append(time.perf_counter() - t0)
         out = _call(func, block, job.get("out_ndim"))
         times.append(time.perf_counter() - t0)
         if i == 0:
             peak = held + (peak_bytes() if clean else max(peak_bytes(), rss_bytes())) - baseline
             out_nbytes = int(np.asarray(out).nbytes)
         del block, out
-        if time.perf_counter() > deadline and i >= 1:
+        if time.perf_counter() > deadline and i >= warm_wanted:
             break
     warm = times[1:] or times  # the first call pays page faults and lazy set-up
+    warm_reads = reads[1:] or reads
     return {
         "seconds": sorted(warm)[len(warm) // 2],
+        "runs_seconds": warm,
+        "read_seconds": sorted(warm_reads)[len(warm_reads) // 2] if preloaded is None else None,
         "first_seconds": times[0],
         "repeats": len(times),
         "peak_bytes": int(max(peak, 0)),
@@ -136,7 +141,6 @@ def run(job: dict) -> dict:
         "out_nbytes": out_nbytes,
         "peak_reset": clean,
     }
-
 
 def main() -> None:
     job_path, result_path = sys.argv[1], sys.argv[2]

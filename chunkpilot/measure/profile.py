@@ -30,8 +30,9 @@ MiB = 2**20
 SMALL_SAMPLE_BYTES = (1 * MiB, 8 * MiB)
 #: Never profile blocks bigger than this (keeps advise in seconds; the fit extrapolates).
 PROFILE_MAX_BYTES = 512 * MiB
-#: Largest sample is also capped so its predicted run time stays under this.
-PROFILE_TIME_BUDGET_S = 1.0
+#: Largest sample is also capped so its predicted run time stays under this (each sample
+#: runs once cold and at least three times warm).
+PROFILE_TIME_BUDGET_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +63,14 @@ def _block_for(spec: ArraySpec, work: WorkSpec, target: float) -> tuple[int, ...
     return halo_shape(spec, work, shape_for_bytes(spec, work, target))
 
 
-def _job_source(source: Mapping[str, Any], region, tmp: str) -> dict[str, Any]:
+def _job_source(source: Mapping[str, Any], region, tmp: str, seed: int) -> dict[str, Any]:
     if source["kind"] == "numpy":
         path = os.path.join(tmp, "block.npy")
         np.save(path, np.ascontiguousarray(source["array"][tuple(slice(a, b) for a, b in region)]))
         return {"kind": "npy", "path": path}
     # keep a store's array *name*; drop in-memory array objects (the child cannot get them)
-    return {k: v for k, v in source.items() if k != "array" or isinstance(v, str)}
+    return {**{k: v for k, v in source.items() if k != "array" or isinstance(v, str)},
+            "seed": seed}
 
 
 def profile_function(
@@ -83,6 +85,7 @@ def profile_function(
     timeout_s: float = 60.0,
     memory_cap_bytes: int | None = None,
     on_sample: Callable[[Sample], None] | None = None,
+    seed: int = 0,
 ) -> Profile:
     """Measure ``func`` on at least three block sizes; raise if it fails on the smallest."""
     func_bytes = pickle_func(func)
@@ -101,7 +104,7 @@ def profile_function(
         region = sample_region(spec, block)
         nbytes = math.prod(block) * spec.itemsize
         with tempfile.TemporaryDirectory(prefix="chunkpilot-block-") as tmp:
-            job = SampleJob(func, _job_source(source, region, tmp), region, spec.dtype, cap,
+            job = SampleJob(func, _job_source(source, region, tmp, seed), region, spec.dtype, cap,
                             timeout_s, env, out_ndim=work.ndim - len(work.drop_axis))
             r = run_sample(job, func_bytes)
         if r.get("kind") == "read":  # a damaged store, not a limit of the function: stop here
@@ -111,7 +114,9 @@ def profile_function(
                 "truncated (rewrite or re-download it)."
             )
         if r.get("ok"):
-            s = Sample(nbytes, block, float(r["seconds"]), int(r["peak_bytes"]))
+            s = Sample(nbytes, block, float(r["seconds"]), int(r["peak_bytes"]),
+                       runs_seconds=tuple(r.get("runs_seconds") or ()),
+                       read_seconds=r.get("read_seconds"))
             baselines.append(int(r["baseline_bytes"]))
             ratio = r["out_nbytes"] / nbytes if nbytes else 1.0
         else:

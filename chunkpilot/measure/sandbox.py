@@ -46,8 +46,10 @@ class SampleJob:
     env: Mapping[str, str]
     """Extra environment (BLAS thread counts as the worker would set them)."""
     repeat_seconds: float = 1.0
-    """Repeat the call (at least twice) for a stable median while under this many seconds."""
-    max_repeats: int = 4
+    """Repeat the call for a stable median while under this many seconds ..."""
+    min_warm_runs: int = 3
+    """... but always time at least this many warm calls after the first (cold) one."""
+    max_repeats: int = 8
     """At most this many timed calls."""
     out_ndim: int | None = None
     """Dimensions the function must return (the block's minus ``drop_axis``); ``None``: any."""
@@ -86,6 +88,7 @@ def run_sample(job: SampleJob, func_bytes: bytes | None) -> dict[str, Any]:
         "dtype": job.dtype,
         "repeat_seconds": job.repeat_seconds,
         "max_repeats": job.max_repeats,
+        "min_warm_runs": job.min_warm_runs,
         "address_space_bytes": job.memory_cap_bytes + 2**30,
         "out_ndim": job.out_ndim,
     }

@@ -117,11 +117,12 @@ def advise_pipeline(
     baseline_bytes: int, env: Mapping[str, str], timeout_s: float = 60.0,
     limits: GraphLimits | None = None, dask_auto_shape: tuple[int, ...] | None = None,
     notes: tuple[str, ...] = (), on_sample: Callable[[Sample], None] | None = None,
+    seed: int = 0,
 ) -> Plan:
     """Plan the input chunks of ``pipeline`` (``fn(x) -> dask collections``) on ``spec``."""
     limits = limits or GraphLimits()
     box = PipelineSandbox(pickle_func(pipeline) or b"", spec, ref, env, res.memory_limit_bytes,
-                          timeout_s)
+                          timeout_s, seed)
     # the first measurement also builds the analysis graphs: one sandbox start less
     builds = analysis_builds(spec, work)
     chunk0 = shape_for_bytes(spec, work, min(SMALL_CHUNK_BYTES[0], spec.nbytes / 8))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 import os
 import sys
 import tempfile
@@ -36,8 +37,9 @@ SMALL_CHUNK_BYTES = (1 * MiB, 4 * MiB)
 CHUNKS_PER_AXIS = 3
 #: Largest sub-array a measurement reads; bigger chunks get fewer chunks per axis (>= 2).
 SUBARRAY_MAX_BYTES = 256 * MiB
-#: A sub-array run is sized to take about this long at most (the fit extrapolates).
-SUBARRAY_TIME_BUDGET_S = 1.0
+#: A sub-array run is sized to take about this long at most (the fit extrapolates); each
+#: measurement runs it once cold and at least three times warm.
+SUBARRAY_TIME_BUDGET_S = 0.4
 
 
 #: A placeholder graph's structure and the warnings dask gave while building it.
@@ -100,6 +102,8 @@ class PipelineSandbox:
     """Kill a job whose resident memory passes this."""
     timeout_s: float
     """Kill a job running longer than this."""
+    seed: int = 0
+    """Seed of synthetic input data."""
 
     def run(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Run one job; the child's JSON result, or a failure record."""
@@ -129,17 +133,22 @@ class PipelineSandbox:
                 cut = tuple(slice(a, b) for a, b in region)
                 np.save(path, np.ascontiguousarray(src["array"][cut]))
                 src = {"kind": "npy", "path": path}
-            src = {k: v for k, v in src.items() if k != "array"}
-            r = self.run({"mode": "measure", "source": src,
+            # keep a store's array *name*; drop in-memory arrays (the child cannot get them)
+            src = {k: v for k, v in src.items() if k != "array" or isinstance(v, str)}
+            r = self.run({"mode": "measure", "source": {**src, "seed": self.seed},
                           "region": [list(p) for p in region], "chunks": list(chunk),
-                          "threads": threads, "builds": _builds(builds)})
+                          "threads": threads, "builds": _builds(builds),
+                          "repeat_seconds": SUBARRAY_TIME_BUDGET_S, "min_warm_runs": 3,
+                          "max_repeats": 6})
         # a killed run (memory cap, timeout) reports nothing: the caller builds separately
         built = _parse_builds(r, spec.dtype) if builds and "builds" in r else ()
         if not r.get("ok"):
             return Measurement(Sample(nbytes, halo, error=f"{r.get('kind')}: {r.get('error')}"),
                                chunk, None, builds=built)
         n = max(int(r["input_chunks"]), 1)
-        sample = Sample(nbytes, halo, float(r["task_seconds"]) / n, int(r["peak_bytes"]))
+        runs = tuple(float(t) / n for t in r.get("runs_task_seconds") or ())
+        seconds = statistics.median(runs) if runs else float(r["task_seconds"]) / n
+        sample = Sample(nbytes, halo, seconds, int(r["peak_bytes"]), runs_seconds=runs)
         records = [LayerRecord.from_dict(d) for d in r["records"]]
         return Measurement(
             sample, chunk, profile_graph(records, r["input"]), int(r["tasks"]) / n,

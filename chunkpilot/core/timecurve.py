@@ -1,0 +1,84 @@
+"""Pure: seconds per task against block bytes, as the samples show it.
+
+A monotone, piecewise-linear curve in log-log space through the samples' medians
+(isotonic: a bigger block never costs less), extrapolated beyond the largest sample with
+the steepest measured exponent (per-byte cost grows with block size: caches, page faults;
+never less than linear) and below the smallest with the first segment's exponent (never
+more than linear: small blocks keep a fixed cost).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+#: Exponent range above the largest sample: at least linear, at most quadratic.
+UP_EXPONENT_RANGE = (1.0, 2.0)
+#: Exponent range below the smallest sample: flat (a fixed cost) to linear.
+DOWN_EXPONENT_RANGE = (0.0, 1.0)
+
+
+def isotonic(values: Sequence[float], weights: Sequence[float]) -> list[float]:
+    """Non-decreasing least-squares fit (pool adjacent violators).
+
+    Examples
+    --------
+    >>> isotonic([1.0, 3.0, 2.0, 4.0], [1, 1, 1, 1])
+    [1.0, 2.5, 2.5, 4.0]
+    """
+    blocks: list[list[float]] = []  # [mean, weight, count]
+    for v, w in zip(values, weights, strict=True):
+        blocks.append([v, w, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            m2, w2, n2 = blocks.pop()
+            m1, w1, n1 = blocks.pop()
+            blocks.append([(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2, n1 + n2])
+    return [m for m, _, n in blocks for _ in range(int(n))]
+
+
+def _clamp(x: float, bounds: tuple[float, float]) -> float:
+    return min(max(x, bounds[0]), bounds[1])
+
+
+@dataclass(frozen=True, slots=True)
+class TimeCurve:
+    """Seconds for a block of ``x`` bytes, from measured (bytes, seconds) points."""
+
+    log_bytes: tuple[float, ...]
+    """Natural log of each distinct sample size, increasing."""
+    log_seconds: tuple[float, ...]
+    """Natural log of the (isotonic) median seconds at each size."""
+    up_exponent: float
+    """d log(seconds) / d log(bytes) used beyond the largest sample."""
+    down_exponent: float
+    """The same, below the smallest sample."""
+
+    @classmethod
+    def through(cls, points: Sequence[tuple[int, float, int]]) -> TimeCurve:
+        """From ``(bytes, seconds, runs)`` points (runs weight the isotonic fit)."""
+        by_size: dict[int, list[tuple[float, int]]] = {}
+        for b, t, n in points:
+            by_size.setdefault(int(b), []).append((max(float(t), 1e-9), max(int(n), 1)))
+        sizes = sorted(by_size)
+        logs_t = [math.log(sum(t * n for t, n in by_size[b]) / sum(n for _, n in by_size[b]))
+                  for b in sizes]
+        weights = [float(sum(n for _, n in by_size[b])) for b in sizes]
+        ys = isotonic(logs_t, weights)
+        xs = [math.log(b) for b in sizes]
+        slopes = [(y1 - y0) / (x1 - x0) for x0, x1, y0, y1 in zip(xs, xs[1:], ys, ys[1:])]
+        up = _clamp(max(slopes, default=1.0), UP_EXPONENT_RANGE)
+        down = _clamp(slopes[0] if slopes else 1.0, DOWN_EXPONENT_RANGE)
+        return cls(tuple(xs), tuple(ys), up, down)
+
+    def __call__(self, nbytes: float) -> float:
+        x = math.log(max(float(nbytes), 1.0))
+        xs, ys = self.log_bytes, self.log_seconds
+        if x >= xs[-1]:
+            return math.exp(ys[-1] + self.up_exponent * (x - xs[-1]))
+        if x <= xs[0]:
+            return math.exp(ys[0] - self.down_exponent * (xs[0] - x))
+        for x0, x1, y0, y1 in zip(xs, xs[1:], ys, ys[1:]):
+            if x0 <= x <= x1:
+                return math.exp(y0 + (y1 - y0) * (x - x0) / (x1 - x0))
+        raise AssertionError("unreachable: x lies between the first and last sample")

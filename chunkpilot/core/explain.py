@@ -98,21 +98,42 @@ def _advice_dict(plan: Plan) -> dict[str, Any] | None:
     return advice.to_dict() if advice is not None else None
 
 
+def _time_sentence(plan: Plan) -> str:
+    """How time and memory per task were measured and how they extend past the samples."""
+    m = plan.model
+    ok = sorted((s for s in m.samples if s.ok and s.seconds is not None), key=lambda s: s.nbytes)
+    memory = (f"peak memory = {m.memory.slope:.2f} x block + "
+              f"{format_bytes(int(m.memory.fixed))} (R² {m.memory.r2:.2f}).")
+    if not ok or m.curve is None:
+        return (f"Cost model given, not measured: time = {format_seconds(m.time.fixed)} + "
+                f"{format_seconds(m.time.slope * MiB)}/MiB; {memory}")
+    points = ", ".join(f"{format_seconds(s.seconds or 0.0)} at {format_bytes(s.nbytes)}"
+                       f" (±{s.spread_fraction:.0%} over {len(s.runs_seconds)} warm runs)"
+                       for s in ok)
+    return (f"Measured in {len(ok)} sandboxed samples, each run cold once then warm: {points}. "
+            f"Time per task follows the samples' medians (monotone, log-log) and grows as "
+            f"bytes^{m.curve.up_exponent:.2f} past the largest; {memory}")
+
+
+def _tie_sentence(plan: Plan) -> str | None:
+    if plan.tie_count <= 1:
+        return None
+    return (f"{plan.tie_count} shapes were predicted within {plan.tie_band_fraction:.0%} of the "
+            "fastest (the samples' run-to-run spread): a tie. The tie rule chose the one aligned "
+            "with the storage chunks, then the smallest peak memory per worker.")
+
+
 def explanation_lines(plan: Plan) -> list[str]:
     """The plan's reasons as sentences, most important first."""
     c, m, res = plan.chosen, plan.model, plan.resources
-    ok = [s for s in m.samples if s.ok]
     overhead_src = "measured by a probe" if m.overhead_measured else "MODELLED default, not measured"
     lines = [
         f"Recommended chunks {c.chunk_shape}: {c.task_count} tasks of "
         f"{format_bytes(c.task_bytes)} each"
         + (" (overlap halo included)." if any(plan.work.depth) else "."),
         _binding_sentence(plan),
-        (f"Measured in {len(ok)} sandboxed samples ({format_bytes(min(s.nbytes for s in ok))} to "
-         f"{format_bytes(max(s.nbytes for s in ok))})" if ok else "Cost model given, not measured")
-        + f": time = {format_seconds(m.time.fixed)} + "
-        f"{format_seconds(m.time.slope * MiB)}/MiB (R² {m.time.r2:.2f}); peak memory = "
-        f"{m.memory.slope:.2f} x block + {format_bytes(int(m.memory.fixed))} (R² {m.memory.r2:.2f}).",
+        *([t] if (t := _tie_sentence(plan)) else []),
+        _time_sentence(plan),
         f"Scheduler overhead {format_seconds(m.overhead_seconds_per_task)} per task on "
         f"'{res.scheduler}' ({overhead_src})"
         + (f" x {m.tasks_per_chunk:.1f} tasks per chunk" if m.tasks_per_chunk != 1 else "")
@@ -166,6 +187,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "max_ok_bytes": m.max_ok_bytes,
         },
         "binding_constraint": plan.binding_constraint,
+        "ties": {"count": plan.tie_count, "band_fraction": plan.tie_band_fraction,
+                 "rule": "aligned with storage chunks, then smallest peak per worker"},
         "explanation": explanation_lines(plan),
         "notes": list(plan.notes),
         "dask_auto_chunks": list(plan.dask_auto.chunk_shape) if plan.dask_auto else None,

@@ -7,6 +7,7 @@ the candidates, chooses, and wraps the result as a :class:`Plan` that explains i
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from chunkpilot.core.policy import (
     CANDIDATE_STEP,
     MAX_OVERHEAD_FOR_PARALLELISM,
     MIN_CANDIDATE_BYTES,
+    MAX_TIE_BAND,
     MIN_CHUNKS_PER_THREAD,
     TARGET_OVERHEAD_FRACTION,
     TIE_TOLERANCE,
@@ -53,8 +55,40 @@ def candidate_shapes(spec: ArraySpec, work: WorkSpec) -> list[tuple[int, ...]]:
     return list(seen)
 
 
-def choose(evals: list[Evaluation], res: Resources) -> tuple[Evaluation, str]:
-    """Pick the best feasible evaluation and name the constraint that bound the choice."""
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The chosen candidate, why the search stopped there, and how close the race was."""
+
+    chosen: Evaluation
+    """The recommended chunk shape's predictions."""
+    binding: str
+    """``memory``, ``parallelism``, ``overhead``, ``storage``, ``keep_whole`` or ``array_size``."""
+    tie_count: int
+    """Candidates predicted within ``tie_band_fraction`` of the fastest (the chosen one included)."""
+    tie_band_fraction: float
+    """The band: the samples' measured run-to-run spread, kept within the policy's bounds."""
+
+
+def tie_band(model: CostModel) -> float:
+    """Predictions closer than the measurements' own noise are ties (bounded both ways)."""
+    return min(max(model.noise_fraction, TIE_TOLERANCE), MAX_TIE_BAND)
+
+
+def _misaligned(e: Evaluation, spec: ArraySpec) -> int:
+    """Axes whose chunk is neither a multiple nor a divisor of the storage chunk (nor whole)."""
+    sc = spec.storage_chunks or (1,) * spec.ndim
+    return sum(not (c % u == 0 or u % c == 0 or c == n)
+               for c, u, n in zip(e.chunk_shape, sc, spec.shape))
+
+
+def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
+           band: float = TIE_TOLERANCE) -> Choice:
+    """Pick the best feasible evaluation and name the constraint that bound the choice.
+
+    The tie rule: among feasible candidates predicted within ``band`` of the fastest whose
+    overhead share stays small, take the one aligned with the storage chunks, then the one
+    with the smallest peak memory per worker (the safer chunk), then the fewest tasks.
+    """
     feasible = [e for e in evals if e.fits_memory and e.meets_depth]
     if not feasible:
         raise NoFeasiblePlanError("no feasible chunk shape")  # caller rewrites with numbers
@@ -67,10 +101,10 @@ def choose(evals: list[Evaluation], res: Resources) -> tuple[Evaluation, str]:
     best_overhead = min(e.overhead_fraction for e in pool if e.wall_seconds == best_wall)
     ties = [
         e for e in pool
-        if e.wall_seconds <= best_wall * (1 + TIE_TOLERANCE)
+        if e.wall_seconds <= best_wall * (1 + band)
         and e.overhead_fraction <= max(TARGET_OVERHEAD_FRACTION, best_overhead)
     ]
-    chosen = min(ties, key=lambda e: (e.peak_bytes_per_worker, e.task_count))
+    chosen = min(ties, key=lambda e: (_misaligned(e, spec), e.peak_bytes_per_worker, e.task_count))
     larger = sorted((e for e in evals if e.task_bytes > chosen.task_bytes), key=lambda e: e.task_bytes)
     if not larger:
         binding = "array_size"
@@ -80,16 +114,16 @@ def choose(evals: list[Evaluation], res: Resources) -> tuple[Evaluation, str]:
         binding = "parallelism"
     else:
         binding = "overhead"
-    return chosen, binding
+    return Choice(chosen, binding, len(ties), band)
 
 
 def search(
     spec: ArraySpec, work: WorkSpec, res: Resources, model: CostModel
-) -> tuple[Evaluation, str, list[Evaluation]]:
+) -> tuple[Choice, list[Evaluation]]:
     """Evaluate every candidate shape and choose; raise with numbers when none fits."""
     evals = [evaluate(c, spec, work, res, model) for c in candidate_shapes(spec, work)]
     try:
-        chosen, binding = choose(evals, res)
+        choice = choose(evals, res, spec, tie_band(model))
     except NoFeasiblePlanError:
         smallest = min(evals, key=lambda e: e.peak_bytes_per_worker)
         budget = res.memory_budget_bytes
@@ -109,11 +143,11 @@ def search(
             f"per worker for the smallest allowed chunk {smallest.chunk_shape}{why}. "
             "Give workers more memory, use fewer threads per worker, or let the axes be split."
         ) from None
-    if spec.storage_chunks is not None and chosen is min(evals, key=lambda e: e.task_bytes):
-        binding = "keep_whole" if work.keep_whole else "storage"
-    elif work.keep_whole and chosen is min(evals, key=lambda e: e.task_bytes):
-        binding = "keep_whole"
-    return chosen, binding, evals
+    smallest = min(evals, key=lambda e: e.task_bytes)
+    if choice.chosen is smallest and (spec.storage_chunks is not None or work.keep_whole):
+        choice = dataclasses.replace(
+            choice, binding="keep_whole" if work.keep_whole else "storage")
+    return choice, evals
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +174,10 @@ class Plan:
     """How many chunk shapes the search evaluated."""
     next_larger: Evaluation | None = None
     """The next bigger candidate, to show why the search stopped there."""
+    tie_count: int = 1
+    """Candidates predicted within ``tie_band_fraction`` of the fastest (chosen by the tie rule)."""
+    tie_band_fraction: float = TIE_TOLERANCE
+    """Predictions closer than this share were ties (the samples' measured spread, bounded)."""
     pipeline: Any = None
     """``chunkpilot.pipeline.findings.PipelineFindings`` when a whole pipeline was planned."""
 
@@ -187,8 +225,9 @@ def make_plan(
     notes: tuple[str, ...] = (),
 ) -> Plan:
     """Search the candidates and wrap the winner with its comparison and notes."""
-    chosen, binding, evals = search(spec, work, res, model)
+    choice, evals = search(spec, work, res, model)
     auto = evaluate(dask_auto_shape, spec, work, res, model) if dask_auto_shape else None
-    larger = [e for e in evals if e.task_bytes > chosen.task_bytes]
+    larger = [e for e in evals if e.task_bytes > choice.chosen.task_bytes]
     nxt = min(larger, key=lambda e: e.task_bytes) if larger else None
-    return Plan(spec, work, res, model, chosen, binding, auto, notes, len(evals), nxt)
+    return Plan(spec, work, res, model, choice.chosen, choice.binding, auto, notes, len(evals),
+                nxt, tie_count=choice.tie_count, tie_band_fraction=choice.tie_band_fraction)

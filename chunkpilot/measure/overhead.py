@@ -1,8 +1,9 @@
 """Probe the per-task overhead of the scheduler that will run the work.
 
-Times a graph of many near-empty tasks (after a warm-up run) and divides by the task
-count. The threaded scheduler costs ~100 µs a task, distributed ~1 ms: a 10x
-difference that moves the best chunk size.
+Times an array graph of many near-empty tasks with dependencies and one small result (as a
+real computation runs: blocks, an elementwise step, a tree reduction), after a warm-up,
+minus the same graph on one block, divided by the extra tasks. The threaded scheduler costs
+~100 µs a task, distributed ~1 ms: a 10x difference that moves the best chunk size.
 """
 
 from __future__ import annotations
@@ -12,40 +13,47 @@ from dataclasses import dataclass
 from typing import Any
 
 import dask
+import dask.array as da
 import psutil
 
 from chunkpilot.cluster.connect import scheduler_client
 from chunkpilot.core.model import DEFAULT_OVERHEAD_S
 from chunkpilot.types import Resources
 
-#: Tasks per probe run: enough to average out (~0.4 s a run on distributed at 2 ms a task).
-PROBE_TASKS = 200
+#: Input blocks per probe run: with the reduction ~2.3 tasks each (~0.5 s a run on
+#: distributed at 1 ms a task).
+PROBE_BLOCKS = 200
 #: Timed repeats after one warm-up; the median is kept.
-PROBE_REPEATS = 3
+PROBE_REPEATS = 5
 
 
-def _noop(i: int) -> int:
-    return i
+def _graph(blocks: int) -> Any:
+    """``blocks`` one-element blocks, an elementwise step, a sum: real tasks, tiny data."""
+    return (da.ones((blocks,), chunks=1) + 1).sum(split_every=8)
 
 
-def _graph(n: int) -> list[Any]:
-    return [dask.delayed(_noop, pure=False)(i) for i in range(n)]
+def _run(graph: Any, kwargs: dict[str, Any]) -> tuple[float, int]:
+    (optimized,) = dask.optimize(graph)
+    tasks = len(optimized.__dask_graph__())
+    t0 = time.perf_counter()
+    dask.compute(graph, **kwargs)
+    return time.perf_counter() - t0, tasks
 
 
-def probe_overhead(scheduler: Any = "threads", *, tasks: int = PROBE_TASKS,
+def probe_overhead(scheduler: Any = "threads", *, blocks: int = PROBE_BLOCKS,
                    repeats: int = PROBE_REPEATS, num_workers: int | None = None) -> float:
-    """Median seconds per near-empty task on ``scheduler`` (``"threads"`` or a Client)."""
+    """Median seconds per near-empty in-graph task on ``scheduler`` (``"threads"`` or a
+    Client): each run's wall time minus a one-block run's, over the extra tasks."""
     kwargs: dict[str, Any] = {"scheduler": scheduler}
     if scheduler == "threads" and num_workers:
         kwargs["num_workers"] = num_workers
-    dask.compute(*_graph(min(tasks, 50)), **kwargs)  # warm-up: imports, connections
-    times = []
-    for _ in range(repeats):
-        graph = _graph(tasks)
-        t0 = time.perf_counter()
-        dask.compute(*graph, **kwargs)
-        times.append((time.perf_counter() - t0) / tasks)
-    return sorted(times)[len(times) // 2]
+    _run(_graph(min(blocks, 50)), kwargs)  # warm-up: imports, connections
+    per_task = []
+    for _ in range(repeats):  # results are not kept: every run computes every task again
+        big, n_big = _run(_graph(blocks), kwargs)
+        one, n_one = _run(_graph(1), kwargs)
+        per_task.append(max(big - one, 1e-9) / max(n_big - n_one, 1))
+    return sorted(per_task)[len(per_task) // 2]
 
 
 def _rss() -> int:

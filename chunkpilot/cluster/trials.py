@@ -1,19 +1,27 @@
-"""Edge: run trials of candidate chunks on one client, keep them, recover the cluster after
-a failure. Each trial is observed (``cluster.observe``) and diagnosed (``core.diagnose``)."""
+"""Edge: run trials of candidate chunks, keep them, recover after a failure.
+
+The same work runs on one region with different chunks, on a distributed client
+(:class:`ClientExecutor`) or on dask's threaded scheduler (:class:`ThreadsExecutor`); each
+run is observed and diagnosed (``core.diagnose``) the same way.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Mapping
-from typing import Any
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
+import dask
 from distributed import wait
 
 from chunkpilot.cluster.observe import observe
+from chunkpilot.cluster.threads import observe_threads, trim_process_memory
 from chunkpilot.cluster.work import pipeline_collections, trial_collection
 from chunkpilot.core.diagnose import diagnose
-from chunkpilot.core.observations import Trial
+from chunkpilot.core.metrics import active_seconds
+from chunkpilot.core.observations import Observation, Trial
 from chunkpilot.errors import StoreReadError
 from chunkpilot.sources.readers import source_array
 from chunkpilot.types import WorkSpec
@@ -24,34 +32,97 @@ WARM_UP_TIMEOUT_S = 60.0
 Shape = tuple[int, ...]
 
 
+class Executor(Protocol):
+    """Where trials run: observe one computation, warm up, recover after a failure."""
+
+    workers: int
+
+    def observe(self, collections: Sequence[Any], timeout_s: float) -> Observation: ...
+
+    def warm_up(self, collections: Sequence[Any], timeout_s: float) -> None: ...
+
+    def recover(self) -> None: ...
+
+
+def _trim() -> None:  # runs on each worker
+    trim_process_memory()
+
+
+class ClientExecutor:
+    """Trials on a distributed cluster through ``client``."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.workers = len(client.scheduler_info().get("workers", {}))
+
+    def observe(self, collections: Sequence[Any], timeout_s: float) -> Observation:
+        with contextlib.suppress(Exception):  # each trial's memory starts from its own baseline
+            self.client.run(_trim)
+        c = self.client
+        return observe(c, lambda: c.gather(c.compute(list(collections))), timeout_s=timeout_s)[1]
+
+    def warm_up(self, collections: Sequence[Any], timeout_s: float) -> None:
+        futures: list[Any] = []
+        with contextlib.suppress(Exception):  # a failing warm-up is the first trial's finding
+            futures = self.client.compute(list(collections))
+            wait(futures, timeout=timeout_s)
+        with contextlib.suppress(Exception):
+            self.client.cancel(futures, force=True)
+        self.recover()  # a warm-up that killed a worker must not shortchange the first trial
+
+    def recover(self) -> None:
+        """Bring the cluster back to its worker count after restarts or a KilledWorker."""
+        with contextlib.suppress(Exception):
+            self.client.cancel(list(self.client.futures), force=True)
+        with contextlib.suppress(Exception):
+            self.client.wait_for_workers(self.workers, timeout=60)
+
+
+class ThreadsExecutor:
+    """Trials on dask's threaded scheduler in this process."""
+
+    workers = 1
+
+    def __init__(self, threads: int, memory_limit_bytes: int) -> None:
+        self.threads, self.memory_limit_bytes = threads, memory_limit_bytes
+
+    def observe(self, collections: Sequence[Any], timeout_s: float) -> Observation:
+        return observe_threads(collections, num_workers=self.threads,
+                               memory_limit_bytes=self.memory_limit_bytes, timeout_s=timeout_s)
+
+    def warm_up(self, collections: Sequence[Any], timeout_s: float) -> None:
+        with contextlib.suppress(Exception):
+            dask.compute(*collections, scheduler="threads", num_workers=self.threads)
+
+    def recover(self) -> None:
+        trim_process_memory()
+
+
 class TrialRunner:
     """Runs the same work on one region with different chunks; one :class:`Trial` per run."""
 
-    def __init__(self, client: Any, source: Any, ref: Mapping[str, Any], work: WorkSpec,
+    def __init__(self, executor: Executor, source: Any, ref: Mapping[str, Any], work: WorkSpec,
                  region: tuple[slice, ...], *, func: Callable[[Any], Any] | None = None,
                  pipeline: Callable[[Any], Any] | None = None, array: str | None = None,
                  timeout_s: float = 120.0, on_trial: Callable[[Trial], None] | None = None,
                  ) -> None:
-        self.client, self.source, self.ref, self.work = client, source, ref, work
+        self.executor, self.source, self.ref, self.work = executor, source, ref, work
         self.region, self.func, self.pipeline, self.array = region, func, pipeline, array
         self.timeout_s, self.on_trial = timeout_s, on_trial
         self.trials: list[Trial] = []
         self.by_shape: dict[Shape, list[Trial]] = {}
-        self.walls: dict[Shape, list[float]] = {}
         self.failed: set[Shape] = set()
-        self.n_workers = len(client.scheduler_info().get("workers", {}))
 
-    def _collections(self, x: Any) -> list[Any]:
+    def _collections(self, chunk: Shape, region: tuple[slice, ...]) -> tuple[Any, list[Any]]:
+        x = source_array(self.source, self.ref, chunk, self.array, region)
         if self.pipeline is not None:
-            return pipeline_collections(self.pipeline(x))
-        return [trial_collection(x, self.func, self.work)]
+            return x, pipeline_collections(self.pipeline(x))
+        return x, [trial_collection(x, self.func, self.work)]
 
     def run(self, chunk: Shape, label: str) -> Trial:
         """Run the work with ``chunk`` chunks, observed; a failed run recovers the cluster."""
-        x = source_array(self.source, self.ref, chunk, self.array)[self.region]
-        colls = self._collections(x)
-        _, obs = observe(self.client, lambda: self.client.gather(self.client.compute(colls)),
-                         timeout_s=self.timeout_s)
+        x, colls = self._collections(chunk, self.region)
+        obs = self.executor.observe(colls, self.timeout_s)
         if obs.error and obs.error.startswith(StoreReadError.__name__ + ":"):
             raise StoreReadError(obs.error.partition(": ")[2])  # a damaged store: stop tuning
         trial = Trial(label, x.chunks, obs, diagnose(obs))
@@ -59,9 +130,7 @@ class TrialRunner:
         self.by_shape.setdefault(chunk, []).append(trial)
         if obs.failed:
             self.failed.add(chunk)
-            self._recover()
-        else:
-            self.walls.setdefault(chunk, []).append(obs.wall_seconds)
+            self.executor.recover()
         if self.on_trial is not None:
             self.on_trial(trial)
         return trial
@@ -69,31 +138,29 @@ class TrialRunner:
     def warm_up(self, chunk: Shape) -> None:
         """One unobserved run on a few chunks: workers import the function's modules, open
         the store and fault in their allocator, so the first trial is not timed cold."""
-        x = source_array(self.source, self.ref, chunk, self.array)[self.region]
-        n = max(1, self.n_workers)
-        small = x[tuple(slice(0, min(length, c[0] * (n if i == 0 else 1)))
-                        for i, (length, c) in enumerate(zip(x.shape, x.chunks)))]
-        futures: list[Any] = []
-        with contextlib.suppress(Exception):  # a failing warm-up is the first trial's finding
-            futures = self.client.compute(self._collections(small))
-            wait(futures, timeout=min(self.timeout_s, WARM_UP_TIMEOUT_S))
-        with contextlib.suppress(Exception):
-            self.client.cancel(futures, force=True)
-        self._recover()  # a warm-up that killed a worker must not shortchange the first trial
+        n = max(1, self.executor.workers)
+        few = tuple(slice(r.start, min(r.stop, r.start + c * (n if i == 0 else 1)))
+                    for i, (r, c) in enumerate(zip(self.region, chunk)))
+        self.executor.warm_up(self._collections(chunk, few)[1],
+                              min(self.timeout_s, WARM_UP_TIMEOUT_S))
 
-    def _recover(self) -> None:
-        """Bring the cluster back to its worker count after restarts or a KilledWorker."""
-        with contextlib.suppress(Exception):
-            self.client.cancel(list(self.client.futures), force=True)
-        with contextlib.suppress(Exception):
-            self.client.wait_for_workers(self.n_workers, timeout=60)
+    def walls(self, chunk: Shape) -> list[float]:
+        """Every clean run's active time (first task to last) for ``chunk``."""
+        return [active_wall(t.observation) for t in self.by_shape.get(chunk, ())
+                if not t.observation.failed]
 
     def wall(self, chunk: Shape) -> float:
-        """Best clean wall time measured for ``chunk`` (infinite when it never ran cleanly)."""
-        return min(self.walls[chunk]) if chunk in self.walls else math.inf
+        """Median clean active time measured for ``chunk`` (infinite when none ran cleanly)."""
+        runs = self.walls(chunk)
+        return statistics.median(runs) if runs else math.inf
 
     def best_trial(self, chunk: Shape) -> Trial | None:
         """The fastest clean trial of ``chunk`` (else its last failed one), or ``None``."""
         mine = self.by_shape.get(chunk, [])
         ok = [t for t in mine if not t.observation.failed]
-        return min(ok or mine, key=lambda t: t.observation.wall_seconds) if mine else None
+        return min(ok, key=lambda t: active_wall(t.observation)) if ok else (
+            mine[-1] if mine else None)
+
+
+#: A trial's time is counted from its first task to its last (the start-up gap apart).
+active_wall = active_seconds

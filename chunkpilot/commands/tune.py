@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from chunkpilot.cluster.connect import scheduler_client
-from chunkpilot.cluster.trials import TrialRunner
+from chunkpilot.cluster.trials import ClientExecutor, Executor, ThreadsExecutor, TrialRunner
 from chunkpilot.commands.options import AdviseOptions, check_timeout, prepare
 from chunkpilot.commands.outputs import check_output_path
 from chunkpilot.commands.planning import advise_job
 from chunkpilot.core.converge import (
     NOISE_FRACTION,
     STEP,
+    close_call,
     direction,
     ladder,
     neighbour,
@@ -30,6 +31,7 @@ from chunkpilot.core.converge import (
     trial_region,
 )
 from chunkpilot.core.evaluate import check_smallest_block, evaluate
+from chunkpilot.core.metrics import active_seconds, first_task_start
 from chunkpilot.core.observations import Trial
 from chunkpilot.core.plan import Plan
 from chunkpilot.core.shapes import regular_chunks
@@ -87,6 +89,8 @@ def trial_summary(t: Trial) -> dict[str, Any]:
         "label": t.label,
         "chunks": list(t.chunk_shape),
         "wall_seconds": o.wall_seconds,
+        "active_seconds": active_seconds(o),
+        "startup_seconds": first_task_start(o),
         "task_count": o.compute_task_count,
         "peak_worker_memory_bytes": o.peak_process_bytes,
         "spilled_bytes": o.peak_spilled_bytes,
@@ -114,15 +118,14 @@ def tune(
     ``options`` are :func:`chunkpilot.advise`'s (``client``, ``scheduler``, ``workers``,
     ``memory_limit``, ``keep_whole``, ``pipeline``, ...). Without ``client``, a LocalCluster of
     processes is started (dashboard on 127.0.0.1) for ``scheduler="local"``, or the scheduler
-    address is connected; either is closed at the end, even on error or Ctrl-C. Every trial
-    has ``trial_timeout`` seconds; at most ``max_trials`` run.
+    address is connected; either is closed at the end, even on error or Ctrl-C. With
+    ``scheduler="threads"`` the trials run on dask's threaded scheduler in this process (task
+    stream timed in its thread pool, process memory sampled). Every trial has
+    ``trial_timeout`` seconds; at most ``max_trials`` run, repeats of close calls included.
     """
     opts = AdviseOptions.from_kwargs(func, options)
     if isinstance(max_trials, bool) or not isinstance(max_trials, int) or max_trials < 1:
         raise InvalidArgumentError(f"Expected max_trials >= 1. Got {max_trials!r} instead.")
-    if opts.scheduler == "threads" and opts.client is None:
-        raise InvalidArgumentError("Expected a distributed scheduler for tune ('local' or an "
-                                   "address). Got 'threads': tuning reads the cluster's dashboard.")
     trial_timeout = check_timeout(trial_timeout, "trial_timeout")
     job = prepare(source, opts)
     if report is not None:
@@ -135,7 +138,9 @@ def tune(
         target = REGION_ROUNDS * res.total_threads * plan.chosen.task_bytes
         region = trial_region(job.spec, job.work, plan.chunk_shape,
                               job.spec.nbytes if whole else target)
-        runner = TrialRunner(client, source, job.ref, plan.work, region, func=opts.func,
+        executor: Executor = (ThreadsExecutor(res.threads_per_worker, res.memory_limit_bytes)
+                              if client is None else ClientExecutor(client))
+        runner = TrialRunner(executor, source, job.ref, plan.work, region, func=opts.func,
                              pipeline=opts.pipeline, array=opts.name, timeout_s=trial_timeout,
                              on_trial=on_trial)
         runner.warm_up(plan.chunk_shape)
@@ -200,18 +205,17 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int) ->
             current, moved = nxt, True
         if moved:
             break
-    # 3. close calls get one more measurement each while trials remain
-    ranked = sorted({c for c in tried if c not in runner.failed}, key=runner.wall)
-    if len(ranked) >= 2 and len(tried) < max_trials:
-        a, b = ranked[0], ranked[1]
-        if runner.wall(b) <= runner.wall(a) * (1 + NOISE_FRACTION):
-            for c in (a, b)[: max_trials - len(tried)]:
-                run(c, "repeat")
-    clean = {c: runner.wall(c) for c in tried if c not in runner.failed}
-    if not clean:
+    # 3. a close call (within the measured noise) is run once more, in alternating order
+    runs = {c: runner.walls(c) for c in dict.fromkeys(tried) if c not in runner.failed}
+    pair = close_call(runs)
+    if pair is not None and len(tried) + 2 <= max_trials:
+        for c in sorted(pair, key=tried.index, reverse=True):  # the other order this time
+            run(c, "repeat")
+        runs = {c: runner.walls(c) for c in dict.fromkeys(tried) if c not in runner.failed}
+    if not any(runs.values()):
         raise TuningError(
             f"Expected at least one trial to finish without worker restarts or errors. Got "
             f"failures for every chunk shape tried ({sorted(set(tried))}); the smallest block "
             f"was {format_bytes(min(math.prod(c) for c in tried) * plan.spec.itemsize)}."
         )
-    return pick(clean, plan.spec.itemsize)
+    return pick({c: r for c, r in runs.items() if r}, plan.spec.itemsize)

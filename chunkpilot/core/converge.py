@@ -10,14 +10,18 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 
+from chunkpilot.core.metrics import peak_rise_bytes
 from chunkpilot.core.model import CostModel, LinearFit
 from chunkpilot.core.observations import Observation
 from chunkpilot.core.plan import Plan, candidate_shapes
 from chunkpilot.core.verdicts import Verdict
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
-#: Wall times closer than this are within the noise of a shared machine: a tie.
+#: Wall times closer than this are within the noise of a shared machine, until repeated
+#: trials measure the noise itself.
 NOISE_FRACTION = 0.10
+#: Repeated trials never narrow the noise band below this.
+MIN_NOISE_FRACTION = 0.02
 #: Candidate steps (in the planner's sqrt(2) ladder) to move when a verdict points a way.
 STEP = 2
 
@@ -25,17 +29,23 @@ Shape = tuple[int, ...]
 
 
 def refit(model: CostModel, obs: Observation, task_bytes: int, res: Resources) -> CostModel:
-    """Scale the model so it predicts what the cluster showed for ``task_bytes`` blocks."""
+    """Scale the model so it predicts what the cluster showed for ``task_bytes`` blocks.
+
+    Time: every sample is scaled by the observed/predicted median task time. Memory: the
+    run's own rise above its first sample (a previous trial's leftovers do not count) only
+    ever raises the estimate. Workers dying at a size cap the block size below it."""
     compute = [r.stop_s - r.start_s for r in obs.tasks if r.action == "compute"]
-    time = model.time
+    time, samples = model.time, model.samples
     if compute and not obs.failed:
-        seen = statistics.median(compute)
-        predicted = max(model.task_seconds(task_bytes), 1e-9)
-        time = LinearFit(time.fixed * seen / predicted, time.slope * seen / predicted, time.r2)
+        f = statistics.median(compute) / max(model.task_seconds(task_bytes), 1e-9)
+        time = LinearFit(time.fixed * f, time.slope * f, time.r2)
+        samples = tuple(dataclasses.replace(
+            s, seconds=s.seconds * f, runs_seconds=tuple(r * f for r in s.runs_seconds))
+            if s.seconds is not None else s for s in samples)
     memory = model.memory
-    peak = obs.peak_process_bytes
-    if peak and not obs.failed:
-        per_task = (peak - model.baseline_bytes) / res.threads_per_worker - task_bytes
+    rise = peak_rise_bytes(obs)
+    if rise and not obs.failed:
+        per_task = rise / res.threads_per_worker - task_bytes
         excess = per_task - model.task_peak_bytes(task_bytes)
         if excess > 0:  # only ever raise the estimate; the dominant term takes the excess
             if memory.slope * task_bytes >= memory.fixed:  # (tiny blocks must not blow up
@@ -45,7 +55,8 @@ def refit(model: CostModel, obs: Observation, task_bytes: int, res: Resources) -
     max_ok = model.max_ok_bytes
     if obs.restarts or obs.killed_worker:
         max_ok = min(max_ok or task_bytes, task_bytes)
-    return dataclasses.replace(model, time=time, memory=memory, max_ok_bytes=max_ok)
+    return dataclasses.replace(model, time=time, memory=memory, max_ok_bytes=max_ok,
+                               samples=samples)
 
 
 def ladder(plan: Plan) -> list[Shape]:
@@ -75,13 +86,33 @@ def direction(verdicts: Sequence[Verdict]) -> int:
     return -1 if "too_big" in kinds else 0
 
 
-def pick(walls: Mapping[Shape, float], itemsize: int) -> Shape:
-    """Fastest shape that ran cleanly; inside the noise, the smaller (safer) one.
+def measured_noise(runs: Mapping[Shape, Sequence[float]]) -> float:
+    """Run-to-run noise of these trials: the largest half-range of a repeated shape, relative
+    to its median (at least ``MIN_NOISE_FRACTION``); ``NOISE_FRACTION`` when none repeated."""
+    spreads = [(max(r) - min(r)) / 2 / statistics.median(r) for r in runs.values() if len(r) > 1]
+    return max(max(spreads), MIN_NOISE_FRACTION) if spreads else NOISE_FRACTION
 
-    ``walls`` maps every shape that ran cleanly to its best wall time (non-empty).
+
+def close_call(runs: Mapping[Shape, Sequence[float]]) -> tuple[Shape, Shape] | None:
+    """The two fastest shapes when they are within the measured noise of each other."""
+    ranked = sorted((c for c in runs if runs[c]), key=lambda c: statistics.median(runs[c]))
+    if len(ranked) < 2:
+        return None
+    a, b = ranked[0], ranked[1]
+    fast, slow = statistics.median(runs[a]), statistics.median(runs[b])
+    return (a, b) if slow <= fast * (1 + measured_noise(runs)) else None
+
+
+def pick(runs: Mapping[Shape, Sequence[float]], itemsize: int) -> Shape:
+    """The fastest shape by median clean time; within the measured noise of it, the smaller
+    (safer) one. A shape faster by more than the noise is never passed over.
+
+    ``runs`` maps every shape that ran cleanly to its clean times (non-empty).
     """
-    best = min(walls.values())
-    ties = [c for c, w in walls.items() if w <= best * (1 + NOISE_FRACTION)]
+    medians = {c: statistics.median(r) for c, r in runs.items() if r}
+    best = min(medians.values())
+    band = measured_noise(runs)
+    ties = [c for c, w in medians.items() if w <= best * (1 + band)]
     return min(ties, key=lambda c: math.prod(c) * itemsize)
 
 

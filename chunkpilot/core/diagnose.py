@@ -7,6 +7,7 @@ from chunkpilot.core.metrics import (
     busy_seconds,
     cluster_threads,
     disk_share,
+    first_task_start,
     idle_tail_share,
     median_task_seconds,
     memory_ramp,
@@ -46,6 +47,8 @@ IO_MIN_THREAD_SHARE = 0.1
 ROOT_LEAD_MIN = 0.25
 #: ... while managed memory climbed by this share of the cluster's memory limit.
 MEMORY_RAMP_MIN = 0.2
+#: Below this share of compute between the first task and the last, a run is not healthy.
+HEALTHY_UTILISATION = 0.8
 #: Quote at most this much of an error message in a verdict (KilledWorker's runs to 400).
 ERROR_CHARS = 160
 #: Compare peaks with this fraction when ``distributed.worker.memory.target`` is disabled.
@@ -115,6 +118,8 @@ def _too_small(obs: Observation) -> Verdict | None:
 
 
 def _unmanaged(obs: Observation) -> Verdict | None:
+    if obs.executor == "threads":  # no managed / unmanaged split without workers
+        return None
     growth, managed, limit = unmanaged_growth(obs)
     if not limit or growth < UNMANAGED_MIN_LIMIT_SHARE * limit:
         return None
@@ -201,11 +206,41 @@ def diagnose(obs: Observation) -> tuple[Verdict, ...]:
     >>> diagnose(Observation(wall_seconds=1.0))[0].kind
     'healthy'
     """
-    checks = (_failed, _too_big, _unmanaged, _spill, _overproduction, _transfer, _too_small)
+    checks = (_failed, _too_big, _unmanaged, _spill, _overproduction, _transfer, _too_small,
+              _idle_threads)
     found = tuple(v for check in checks if (v := check(obs)) is not None)
     if found:
         return found
-    return (Verdict("healthy", "No chunking problem: threads stayed busy, memory stayed under "
-                    "the target, nothing spilled or restarted.",
-                    Evidence(thread_utilisation=_r(thread_utilisation(obs)),
-                        peak_memory_fraction=_r(peak_memory_fraction(obs)))),)
+    target = obs.target_fraction or DEFAULT_TARGET_FRACTION
+    use, peak = thread_utilisation(obs), peak_memory_fraction(obs)
+    busy = f"threads computed {use:.0%} of the time from the first task to the last" if obs.tasks \
+        else "no task was recorded"
+    return (Verdict(
+        "healthy",
+        f"No chunking problem: {busy}, memory peaked at {peak:.0%} of the limit (target "
+        f"{target:.0%}), nothing spilled or restarted; start-up took "
+        f"{format_seconds(first_task_start(obs))} before the first task.",
+        Evidence(thread_utilisation=_r(use), peak_memory_fraction=_r(peak),
+                 target_fraction=_r(target), startup_seconds=_r(first_task_start(obs)))),)
+
+
+def _idle_threads(obs: Observation) -> Verdict | None:
+    """Threads idle too often for "healthy", with no other verdict to explain it."""
+    use = thread_utilisation(obs)
+    if not any(t.action == "compute" for t in obs.tasks) or use >= HEALTHY_UTILISATION:
+        return None
+    gaps, tail, io = overhead_share(obs), idle_tail_share(obs), 1.0 - use
+    if tail >= gaps:
+        why, fix = (f"threads sat idle at the end for {tail:.0%} of thread time (too few chunks "
+                    "to share out)", "Use more, smaller chunks: several per worker thread.")
+    else:
+        why, fix = (f"gaps between tasks took {gaps:.0%} of thread time (scheduling, waiting "
+                    "for inputs)", "Use bigger chunks, or check the task stream for slow "
+                    "dependencies (reads, transfers) between the tasks.")
+    return Verdict(
+        "idle_threads",
+        f"Threads computed only {use:.0%} of the time from the first task to the last "
+        f"(healthy is at least {HEALTHY_UTILISATION:.0%}): {why}; {io:.0%} idle in all.",
+        Evidence(thread_utilisation=_r(use), overhead_share=_r(gaps), idle_tail_share=_r(tail),
+                 startup_seconds=_r(first_task_start(obs)), threads=cluster_threads(obs)),
+        fix)

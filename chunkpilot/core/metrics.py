@@ -31,14 +31,26 @@ def cluster_threads(obs: Observation) -> int:
     return max(max(per_time.values(), default=0) or sum(nthreads.values()), rows, 1)
 
 
+def first_task_start(obs: Observation) -> float:
+    """Seconds from submitting the work to its first task starting (the start-up gap)."""
+    return min((t.start_s for t in obs.tasks), default=0.0)
+
+
+def active_seconds(obs: Observation) -> float:
+    """Seconds from the first task's start to the last task's stop (the wall time without the
+    start-up gap and the result's trip back); the whole wall time when no task was recorded."""
+    if not obs.tasks:
+        return obs.wall_seconds
+    return max(t.stop_s for t in obs.tasks) - first_task_start(obs)
+
+
 def thread_time(obs: Observation) -> float:
-    return max(obs.wall_seconds, max((t.stop_s for t in obs.tasks), default=0.0)) * (
-        cluster_threads(obs)
-    )
+    """Thread-seconds available between the first task and the last: active span x threads."""
+    return active_seconds(obs) * cluster_threads(obs)
 
 
 def thread_utilisation(obs: Observation) -> float:
-    """Share of thread-time (wall seconds x threads) spent computing."""
+    """Share of thread-time (first task to last, x threads) spent computing."""
     tt = thread_time(obs)
     return busy_seconds(obs, ("compute",)) / tt if tt > 0 else 0.0
 
@@ -54,7 +66,7 @@ def idle_tail_share(obs: Observation) -> float:
         last[row] = max(last.get(row, 0.0), t.stop_s)
     end = max(last.values())
     idle_rows = max(cluster_threads(obs) - len(last), 0)
-    return (sum(end - s for s in last.values()) + idle_rows * end) / tt
+    return (sum(end - s for s in last.values()) + idle_rows * active_seconds(obs)) / tt
 
 
 def overhead_share(obs: Observation) -> float:
@@ -132,3 +144,14 @@ def root_lead(obs: Observation) -> float:
     if len(roots) < MIN_ROOT_TASKS or not rest or end <= 0:
         return 0.0
     return max(0.0, (statistics.median(rest) - statistics.median(roots)) / end)
+
+
+def peak_rise_bytes(obs: Observation) -> int:
+    """Largest rise of a worker's process memory above its first sample in this observation:
+    the run's own footprint, whatever an earlier run left behind."""
+    first: dict[str, int] = {}
+    best = 0
+    for m in obs.memory:
+        base = first.setdefault(m.worker, m.process_bytes)
+        best = max(best, m.process_bytes - base)
+    return best

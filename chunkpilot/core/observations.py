@@ -158,6 +158,9 @@ class Observation:
     """The exception the computation ended with, as ``"Type: message"``; ``None`` if it worked."""
     timed_out: bool = False
     """The computation ran past the time limit and was cancelled."""
+    executor: str = "distributed"
+    """``"distributed"`` (a cluster: managed/unmanaged split from workers) or ``"threads"``
+    (dask's threaded scheduler: one process, whose memory dask does not split)."""
     target_fraction: float | None = DEFAULT_MEMORY_FRACTIONS["target_fraction"]
     """``distributed.worker.memory.target``: spill managed data above this share of the limit."""
     spill_fraction: float | None = DEFAULT_MEMORY_FRACTIONS["spill_fraction"]

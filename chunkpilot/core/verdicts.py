@@ -16,6 +16,7 @@ VerdictKind = Literal[
     "transfer_bound",
     "input_overproduction",
     "spill_bound",
+    "idle_threads",
     "failed",
     "healthy",
 ]

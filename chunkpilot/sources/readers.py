@@ -7,8 +7,10 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+import zarr
 
 from chunkpilot.errors import StoreReadError
+from chunkpilot.sources.hdf5 import import_h5py
 
 
 class HDF5Reader:
@@ -18,7 +20,7 @@ class HDF5Reader:
     """
 
     def __init__(self, path: str, name: str, astype: str | None = None) -> None:
-        import h5py
+        h5py = import_h5py()
 
         self.path, self.name, self.astype = path, name, astype
         with h5py.File(path, "r") as f:
@@ -27,7 +29,7 @@ class HDF5Reader:
         self.ndim = len(self.shape)
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        import h5py
+        h5py = import_h5py()
 
         with h5py.File(self.path, "r") as f:
             return np.asarray(f[self.name][key], dtype=self.dtype)
@@ -64,23 +66,26 @@ def _region(key: Any) -> str:
 
 
 def source_array(source: Any, ref: Mapping[str, Any], chunk: tuple[int, ...],
-                 array: str | None = None) -> Any:
-    """The input as a dask array with ``chunk`` chunks, read lazily (stores read-only)."""
+                 array: str | None = None, region: tuple[slice, ...] | None = None) -> Any:
+    """``region`` of the input (all of it by default) as a dask array with ``chunk`` chunks,
+    read lazily (stores read-only). A dask array is sliced *before* it is rechunked, so a
+    trial never rechunks more than its own region."""
+    cut = region if region is not None else tuple(slice(None) for _ in chunk)
     if ref["kind"] == "zarr":
-        import zarr
-
         z = zarr.open_array(ref["path"], mode="r", path=ref.get("array") or None)
-        return da.from_array(CheckedReader(z, ref["path"]), chunks=chunk, asarray=True,
-                             inline_array=False)
+        whole = da.from_array(CheckedReader(z, ref["path"]), chunks=chunk, asarray=True,
+                              inline_array=False)
+        return whole[cut]
     if ref["kind"] == "hdf5":
         reader = HDF5Reader(ref["path"], ref["array"], ref.get("astype"))
-        return da.from_array(CheckedReader(reader, ref["path"]), chunks=chunk, asarray=True,
-                             inline_array=True)
+        whole = da.from_array(CheckedReader(reader, ref["path"]), chunks=chunk, asarray=True,
+                              inline_array=True)
+        return whole[cut]
     if ref["kind"] == "numpy":
-        return da.from_array(ref["array"], chunks=chunk)
+        return da.from_array(ref["array"][cut], chunks=chunk)
     data = source
     if type(source).__module__.split(".")[0] == "xarray":  # DataArray, or Dataset + name
         data = (source[array] if array is not None and hasattr(source, "data_vars") else source).data
     if hasattr(data, "rechunk") and hasattr(data, "dask"):
-        return data.rechunk(chunk)
-    return da.from_array(np.asarray(data), chunks=chunk)
+        return data[cut].rechunk(chunk)
+    return da.from_array(np.asarray(data)[cut], chunks=chunk)

@@ -143,3 +143,13 @@ def test_tune_xarray_netcdf_by_dim_name(tmp_path):
     assert all(max(t.chunks[0]) == 64 for t in result.trials)
     assert result.plan.chunks_by_dim["time"] == 64
     assert not any(t.observation.error for t in result.trials)
+
+
+def test_tune_on_the_threaded_scheduler(store):
+    result = tune(str(store), elementwise, scheduler="threads", threads_per_worker=2,
+                  memory_limit="4GiB", max_trials=3)
+    assert result.trials and len(result.trials) <= 3
+    assert all(t.observation.executor == "threads" for t in result.trials)
+    assert all(t.observation.tasks for t in result.trials)
+    assert result.plan.resources.scheduler == "threads"
+    assert result.chunk_shape in {t.chunk_shape for t in result.trials}

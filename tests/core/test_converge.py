@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chunkpilot.core.converge import direction, neighbour, pick, refit, trial_region
+from chunkpilot.core.converge import close_call, direction, neighbour, pick, refit, trial_region
 from chunkpilot.core.model import CostModel, LinearFit
 from chunkpilot.core.observations import MemoryRecord, Observation, TaskRecord, WorkerInfo
 from chunkpilot.core.verdicts import Verdict
@@ -15,7 +15,8 @@ MiB = 2**20
 
 def test_refit_on_tiny_blocks_raises_the_fixed_cost_not_the_multiplier():
     model = CostModel(LinearFit(0, 1e-9, 1), LinearFit(20 * MiB, 2.0, 1), 1e-3, baseline_bytes=100 * MiB)
-    obs = Observation(wall_seconds=1.0, memory=(MemoryRecord(0.5, "w", 0, 300 * MiB, 0),),
+    obs = Observation(wall_seconds=1.0, memory=(MemoryRecord(0.0, "w", 0, 100 * MiB, 0),
+                                                MemoryRecord(0.5, "w", 0, 300 * MiB, 0)),
                       workers=(WorkerInfo("w", 1, 1000 * MiB),))
     new = refit(model, obs, 128 * 1024, Resources(1, 1, 1000 * MiB))
     assert new.memory.slope == model.memory.slope
@@ -35,7 +36,8 @@ def test_direction_prefers_too_small_over_an_idle_tail():
 
 def test_refit_raises_memory_estimate_from_observation():
     model = CostModel(LinearFit(0, 1e-9, 1), LinearFit(0, 2.0, 1), 1e-3, baseline_bytes=100 * MiB)
-    obs = Observation(wall_seconds=1.0, memory=(MemoryRecord(0.5, "w", 0, 700 * MiB, 0),),
+    obs = Observation(wall_seconds=1.0, memory=(MemoryRecord(0.0, "w", 0, 100 * MiB, 0),
+                                                MemoryRecord(0.5, "w", 0, 700 * MiB, 0)),
                       workers=(WorkerInfo("w", 1, 1000 * MiB),))
     new = refit(model, obs, 100 * MiB, Resources(1, 1, 1000 * MiB))
     assert new.memory.slope > model.memory.slope  # 700 MiB seen vs 300 MiB predicted
@@ -63,8 +65,25 @@ def test_neighbour_walks_the_ladder(current, steps, expected):
 
 
 def test_pick_prefers_the_smaller_chunk_inside_the_noise_and_never_a_clearly_slower_one():
-    assert pick({(100,): 1.00, (200,): 0.95}, 8) == (100,)  # 5 % apart: a tie, smaller wins
-    assert pick({(100,): 1.00, (200,): 0.50}, 8) == (200,)  # clearly faster wins
+    assert pick({(100,): [1.00], (200,): [0.95]}, 8) == (100,)  # 5 % apart, default 10 %: tie
+    assert pick({(100,): [1.00], (200,): [0.50]}, 8) == (200,)  # clearly faster wins
+    # repeats measured 1 % noise: 5 % is now a real difference, and the faster shape wins
+    assert pick({(100,): [1.00, 1.01], (200,): [0.95, 0.951]}, 8) == (200,)
+
+
+def test_a_close_call_is_two_shapes_within_the_measured_noise():
+    assert close_call({(1,): [1.0], (2,): [1.05], (3,): [2.0]}) == ((1,), (2,))
+    assert close_call({(1,): [1.0, 1.01], (2,): [1.05]}) is None  # 5 % > the 1 % measured
+    assert close_call({(1,): [1.0]}) is None
+
+
+def test_refit_ignores_memory_an_earlier_run_left_behind():
+    model = CostModel(LinearFit(0, 1e-9, 1), LinearFit(0, 2.0, 1), 1e-3, baseline_bytes=100 * MiB)
+    # the worker starts this run at 600 MiB (an earlier trial's leftovers) and rises 150 MiB
+    obs = Observation(wall_seconds=1.0, memory=(MemoryRecord(0.0, "w", 0, 600 * MiB, 0),
+                                                MemoryRecord(0.5, "w", 0, 750 * MiB, 0)),
+                      workers=(WorkerInfo("w", 1, 1000 * MiB),))
+    assert refit(model, obs, 50 * MiB, Resources(1, 1, 1000 * MiB)).memory == model.memory
 
 
 def test_trial_region_is_whole_chunks_along_the_busiest_free_axis():

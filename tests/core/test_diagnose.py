@@ -99,6 +99,11 @@ CASES = [
         memory=_memory(A, [(t / 10, int(0.5 * GiB * min(t, 16) / 16), 150e6, 0)
                            for t in range(0, 33)])),
      {"input_overproduction"}),
+    # 0.5 s tasks with 0.3 s gaps: tasks are long enough (not too_small) but threads compute
+    # only 62 % of the time, so the run is not healthy
+    ("idle_threads", replace(HEALTHY, wall_seconds=6.5, tasks=_tasks(
+        *_back_to_back("f", A, 1, 8, 0.5, gap=0.3), *_back_to_back("f", B, 1, 8, 0.5, gap=0.3))),
+     {"idle_threads"}),
     ("failed/error", replace(HEALTHY, error="ValueError: bad input", erred_tasks=1), {"failed"}),
     ("failed/timeout", replace(HEALTHY, timed_out=True, error="TimeoutError: x"), {"failed"}),
 ]
@@ -152,7 +157,7 @@ def test_thresholds_are_module_constants(monkeypatch):
     [
         (mt.cluster_threads, HEALTHY, 2),
         (mt.busy_seconds, HEALTHY, 8.0),
-        (mt.thread_utilisation, HEALTHY, 8.0 / 8.4),
+        (mt.thread_utilisation, HEALTHY, 8.0 / (2 * 4.07)),  # first task to last, not wall
         (mt.idle_tail_share, CASES[7][1], 0.25),  # 1 idle thread-second of 4
         (mt.overhead_share, CASES[7][1], 0.0),
         (mt.transfer_share, CASES[9][1], 2.4 / 6.4),
@@ -168,6 +173,15 @@ def test_thresholds_are_module_constants(monkeypatch):
 )
 def test_helpers(fn, obs, expected):
     assert fn(obs) == pytest.approx(expected, rel=1e-6, abs=1e-9)
+
+
+def test_healthy_states_its_numbers_and_ignores_the_start_up_gap():
+    late = replace(HEALTHY, wall_seconds=5.2, tasks=tuple(
+        replace(t, start_s=t.start_s + 1.0, stop_s=t.stop_s + 1.0) for t in HEALTHY.tasks))
+    (v,) = dg.diagnose(late)  # a 1 s start-up gap is reported, not called idle threads
+    assert v.kind == "healthy"
+    assert v.evidence.startup_seconds == pytest.approx(1.0)
+    assert f"{v.evidence.thread_utilisation:.0%}" in v.message and "start-up took" in v.message
 
 
 def test_empty_observation_is_healthy():

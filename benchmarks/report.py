@@ -50,14 +50,19 @@ def main_table(rows: Sequence[Row], seed: int) -> list[str]:
     for row in rows:
         r = row.roles
         notes = [n for n in (*row.notes, *(_role_notes(r[k], k) for k in ROLES)) if n]
+
+        def vs_auto(role: str, r: dict[str, RoleScore] = r) -> str:
+            if r[role].shape is not None and r[role].shape == r["auto"].shape:
+                return "same chunks"
+            return iv_text(r[role].vs_auto, r[role].status)
+
         t = f"{row.t_oracle:.2f} s" if row.t_oracle else "–"
         out.append(
             f"| {row.workload} | {row.scheduler} | {' / '.join(map(shape_text, row.oracle))} "
             f"| {t} | {iv_text(r['auto'].vs_oracle, r['auto'].status)} "
             f"| {iv_text(r['advise'].vs_oracle, r['advise'].status)} "
             f"| {iv_text(r['tune'].vs_oracle, r['tune'].status)} "
-            f"| {iv_text(r['advise'].vs_auto, r['advise'].status)} "
-            f"| {iv_text(r['tune'].vs_auto, r['tune'].status)} "
+            f"| {vs_auto('advise')} | {vs_auto('tune')} "
             f"| {row.loaded_rounds}/{row.timed_rounds + 1} | {'; '.join(notes)} |")
     pooled = headline_numbers(rows, seed)
     cells = [pooled[k] for k in ("auto", "advise", "tune", "advise_vs_auto", "tune_vs_auto")]
@@ -110,9 +115,11 @@ def findings(row: Row) -> list[str]:
                    else "within noise of it"))
         if role in TARGET:
             t = verdict(r.vs_oracle, TARGET[role])
-            text += (f"; target ≤ {TARGET[role]}: " + {"above": "missed, decided",
+            text += (f"; target ≤ {TARGET[role]:.2f}: " + {"above": "missed, decided",
                      "below": "met, decided"}.get(t, "undecided (interval spans it)"))
-        if r.vs_auto is not None:
+        if role != "auto" and r.shape == row.roles["auto"].shape:
+            text += "; same chunks as dask auto"
+        elif r.vs_auto is not None:
             a = verdict(r.vs_auto)
             text += f"; vs dask auto {iv_text(r.vs_auto)} — " + (
                 "slower, decided" if a == "above" else "faster, decided" if a == "below"

@@ -72,7 +72,7 @@ def headline(docs: Sequence[dict[str, Any]], rows: Sequence[Row]) -> list[str]:
         lines.append(
             f"- **{label}**: {iv_text(iv)} × the oracle (geo-mean of {n} rows; vs dask auto "
             f"{iv_text(va)}). Per row vs the oracle: {slow} slower and {fast} faster "
-            f"(decided), {noise} within noise; vs the ≤ {TARGET[role]} target: {met} met and "
+            f"(decided), {noise} within noise; vs the ≤ {TARGET[role]:.2f} target: {met} met and "
             f"{missed} missed (decided), {open_} undecided. Failed on {fails[role]} rows.")
     iv, n = pooled["auto"]
     lines.append(f"- **dask auto**: {iv_text(iv)} × the oracle ({n} rows); failed on "

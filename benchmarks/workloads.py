@@ -145,16 +145,16 @@ WORKLOADS: tuple[Workload, ...] = (
         "rechunk_transpose",
         "map chunks (1, y, x) -> time-series chunks (t, y/8, x/8) via x.rechunk, std along "
         "time, then a sum (float32 cube)",
-        Size((256, 512, 512), (1, 512, 512)), Size((32, 128, 128), (1, 128, 128)), "float32",
+        Size((128, 512, 512), (1, 512, 512)), Size((32, 128, 128), (1, 128, 128)), "float32",
         f.rechunk_transpose, None, "pipeline= (no per-block equivalent)", pipeline=True,
-        est_best_seconds=(1.2, 2.0)),
+        est_best_seconds=(0.5, 1.5)),
     Workload(
         "gil_loop",
         "map_blocks of a pure-Python recursive filter over each row (holds the GIL), then a "
         "sum (float32)",
-        Size((4096, 4096), (64, 4096)), Size((256, 1024), (32, 1024)), "float32",
+        Size((2048, 4096), (64, 4096)), Size((256, 1024), (32, 1024)), "float32",
         f.gil_loop, f.ewm_rows, "func=ewm_rows, keep_whole=(1,)", keep_whole=(1,),
-        est_best_seconds=(1.5, 0.9)),
+        est_best_seconds=(0.9, 0.5)),
 )
 
 BY_NAME = {w.name: w for w in WORKLOADS}

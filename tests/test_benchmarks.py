@@ -168,8 +168,7 @@ def docs():
     return got
 
 
-def test_replay_of_the_fixture_gives_the_committed_table(docs, monkeypatch):
-    monkeypatch.chdir(ROOT)
+def test_replay_of_the_fixture_gives_the_committed_table(docs):
     expected = (ROOT / FIXTURE / "replay_expected.md").read_text()
     assert render(docs, replay(docs), FIXTURE) + "\n" == expected
 

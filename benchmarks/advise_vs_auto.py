@@ -21,13 +21,14 @@ import dask
 import numpy as np
 import zarr
 
-from chunkpilot.commands.advise import advise
 from chunkpilot.cluster.connect import local_cluster
-from chunkpilot.examples import elementwise, hungry_filter
 from chunkpilot.cluster.observe import observe
 from chunkpilot.cluster.resources import resolve_resources
+from chunkpilot.cluster.work import trial_collection
+from chunkpilot.commands.advise import advise
+from chunkpilot.examples import elementwise, hungry_filter
 from chunkpilot.sources.describe import dask_auto_shape, describe
-from chunkpilot.trials import source_array, trial_collection
+from chunkpilot.sources.readers import source_array
 from chunkpilot.types import WorkSpec
 
 
@@ -73,7 +74,7 @@ def run_case(root: Path, case, repeats: int) -> dict:
             y = trial_collection(source_array(str(path), ref, chunk), func, work)
             walls, restarts, errors = [], 0, []
             for i in range(repeats + 1):
-                _, obs = observe(client, lambda: client.compute(y).result(), timeout_s=180)
+                _, obs = observe(client, lambda y=y: client.compute(y).result(), timeout_s=180)
                 restarts += obs.restarts
                 if obs.error:
                     errors.append(obs.error.split(":")[0])
@@ -81,7 +82,8 @@ def run_case(root: Path, case, repeats: int) -> dict:
                     break  # a failing chunking is recorded once, not hammered
                 if i > 0:
                     walls.append(obs.wall_seconds)
-            out[f"local_{label}"] = {"chunks": chunk, "wall_median_s": statistics.median(walls) if walls else None,
+            median = statistics.median(walls) if walls else None
+            out[f"local_{label}"] = {"chunks": chunk, "wall_median_s": median,
                                      "restarts": restarts, "errors": errors}
     t0 = time.perf_counter()
     plan_t = advise(str(path), func, scheduler="threads", keep_whole=keep)
@@ -116,10 +118,11 @@ def main() -> None:
                 w = d["wall_median_s"]
                 return f"{w:.2f}s" if w is not None else "FAILED"
 
-            print(f"{r['case']}: local plan {lp['chunks']} {fmt(lp)} (restarts {lp['restarts']}) | "
-                  f"auto {la['chunks']} {fmt(la)} (restarts {la['restarts']}, errors {la['errors']}) || "
-                  f"threads plan {tp['chunks']} {fmt(tp)} | auto {fmt(ta)}; "
-                  f"advise {r['advise_seconds_local']:.1f}s/{r['advise_seconds_threads']:.1f}s", flush=True)
+            print(f"{r['case']}: local plan {lp['chunks']} {fmt(lp)} (restarts "
+                  f"{lp['restarts']}) | auto {la['chunks']} {fmt(la)} (restarts "
+                  f"{la['restarts']}, errors {la['errors']}) || threads plan {tp['chunks']} "
+                  f"{fmt(tp)} | auto {fmt(ta)}; advise {r['advise_seconds_local']:.1f}s/"
+                  f"{r['advise_seconds_threads']:.1f}s", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(rows, indent=1, default=list))
 

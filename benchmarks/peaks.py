@@ -13,6 +13,7 @@ RSS each run added. Usage (internal)::
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -24,21 +25,30 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def threads_peaks(workload: str, path: Path, shapes: list[tuple[int, ...]],
                   timeout_s: float) -> dict[tuple[int, ...], Any]:
-    """Peak RSS increment (bytes, or None) per shape on the threaded scheduler."""
+    """Peak RSS increment (bytes, or None) per shape on the threaded scheduler. The child
+    prints one line per shape as it goes, so a shape that kills it keeps the others."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    args = [sys.executable, "-m", "benchmarks.peaks", workload, str(path),
+            json.dumps([list(s) for s in shapes])]
+    got: dict[tuple[int, ...], Any] = dict.fromkeys(shapes)
     try:
-        out = subprocess.run(
-            [sys.executable, "-m", "benchmarks.peaks", workload, str(path),
-             json.dumps([list(s) for s in shapes])],
-            capture_output=True, text=True, timeout=timeout_s, env=env, cwd=ROOT, check=True)
-        got = json.loads(out.stdout.strip().splitlines()[-1])
-    except (subprocess.SubprocessError, json.JSONDecodeError, IndexError, OSError):
-        return dict.fromkeys(shapes)
-    return {tuple(k): v for k, v in got}
+        out = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, env=env,
+                             cwd=ROOT).stdout
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+    except (subprocess.SubprocessError, OSError):
+        return got
+    for line in out.splitlines():
+        try:
+            shape, peak = json.loads(line)
+        except (json.JSONDecodeError, ValueError, TypeError):
+            continue
+        got[tuple(shape)] = peak
+    return got
 
 
-def _child(workload: str, path: str, shapes: list[list[int]]) -> list[tuple[list[int], Any]]:
+def _child(workload: str, path: str, shapes: list[list[int]]) -> None:
     import dask.array as da
 
     from benchmarks.timing import ThreadsExecutor, fixed_malloc_thresholds
@@ -52,9 +62,11 @@ def _child(workload: str, path: str, shapes: list[list[int]]) -> list[tuple[list
         rec = ex.run(wl.build(da.from_zarr(path, chunks=tuple(shape))), 0)
         return None if rec.failed else rec.peak_increment_bytes
 
-    run(min(shapes, key=lambda s: sum(s)))  # warm-up: imports and caches
-    return [(s, run(s)) for s in shapes]
+    by_size = sorted(shapes, key=lambda s: math.prod(s))
+    run(by_size[0])  # warm-up: imports and caches
+    for s in by_size:
+        print(json.dumps([s, run(s)]), flush=True)
 
 
 if __name__ == "__main__":
-    print(json.dumps(_child(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]))))
+    _child(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]))

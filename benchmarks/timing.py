@@ -1,7 +1,7 @@
 """One observed run of a dask computation: on the threaded scheduler or on a LocalCluster.
 
-Both executors return a :class:`RunRecord` with the wall time, failures, the per-task
-times of the dominant task group, and the peak memory the run added to each process
+Both executors return a :class:`RunRecord` with the wall time, failures, the compute time
+of every task group (count, total, median), and the peak memory the run added to each process
 (kernel high-water mark reset right before the run: ``/proc/self/clear_refs`` = 5, then
 ``VmHWM``; glibc is trimmed first). Workers run with fixed malloc thresholds (distributed's
 ``MALLOC_TRIM_THRESHOLD_``), so their numbers are exact; for the threaded scheduler see
@@ -15,7 +15,7 @@ import ctypes
 import statistics
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import dask
@@ -37,15 +37,16 @@ class RunRecord:
     """Why it failed: the exception, worker restarts, timeout."""
     restarts: int = 0
     spilled_bytes: int = 0
-    task_group: str | None = None
-    """The task group with the most compute time (the per-block work)."""
-    task_count: int = 0
-    """Tasks in that group."""
-    task_seconds: float | None = None
-    """Median compute seconds of a task in that group."""
+    groups: dict[str, list[float]] = field(default_factory=dict)
+    """Per task group (``key_split`` name): [tasks, total compute seconds, median seconds]."""
     peak_increment_bytes: int | None = None
     """Largest peak RSS a process reached above its RSS before the run."""
     threads_per_process: int = 1
+
+    @property
+    def compute_seconds(self) -> float:
+        """Compute seconds of every task of the run, summed."""
+        return sum(g[1] for g in self.groups.values())
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,12 +88,9 @@ def read_peak() -> int | None:
     return _status_bytes("VmHWM")
 
 
-def dominant_group(durations: dict[str, list[float]]) -> tuple[str | None, int, float | None]:
-    """(group, task count, median seconds) of the group with the most total compute time."""
-    if not durations:
-        return None, 0, None
-    group = max(durations, key=lambda g: sum(durations[g]))
-    return group, len(durations[group]), statistics.median(durations[group])
+def group_stats(durations: dict[str, list[float]]) -> dict[str, list[float]]:
+    """[tasks, total seconds, median seconds] per task group."""
+    return {g: [len(d), sum(d), statistics.median(d)] for g, d in durations.items() if d}
 
 
 class _TaskTimes(Callback):
@@ -139,9 +137,8 @@ class ThreadsExecutor:
             failure = f"{type(e).__name__}: {e}"[:300]
         wall = time.perf_counter() - t0
         hwm = read_peak()
-        group, count, median = dominant_group(times.durations)
-        return RunRecord(wall, failure is not None, failure, task_group=group, task_count=count,
-                         task_seconds=median, threads_per_process=THREADS,
+        return RunRecord(wall, failure is not None, failure,
+                         groups=group_stats(times.durations), threads_per_process=THREADS,
                          peak_increment_bytes=None if rss0 is None or hwm is None else hwm - rss0)
 
 
@@ -200,7 +197,6 @@ class ClusterExecutor:
         for r in obs.tasks:
             if r.action == "compute":
                 durations[r.group].append(r.stop_s - r.start_s)
-        group, count, median = dominant_group(durations)
         increments = [after[w] - before[w] for w in before
                       if isinstance(before[w], int) and isinstance(after.get(w), int)]
         failure = obs.error or (f"{obs.restarts} worker restart(s)" if obs.restarts else None)
@@ -209,7 +205,7 @@ class ClusterExecutor:
         record = RunRecord(
             obs.wall_seconds, failed, failure, restarts=obs.restarts,
             spilled_bytes=max((m.spilled_bytes for m in obs.memory), default=0),
-            task_group=group, task_count=count, task_seconds=median,
+            groups=group_stats(durations),
             peak_increment_bytes=max(increments) if increments else None,
         )
         if failed:

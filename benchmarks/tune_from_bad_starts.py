@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from chunkpilot.commands.advise import advise
 from chunkpilot.cluster.connect import local_cluster
-from chunkpilot.examples import elementwise, hungry_filter
-from chunkpilot.core.evaluate import evaluate
 from chunkpilot.cluster.resources import resolve_resources
+from chunkpilot.commands.advise import advise
 from chunkpilot.commands.tune import trial_summary, tune
+from chunkpilot.core.evaluate import evaluate
+from chunkpilot.examples import elementwise, hungry_filter
 
 STARTS = [
     # name, function, start chunk, memory limit per worker

@@ -1,92 +1,20 @@
-"""The benchmark workloads: data made on the fly in zarr stores, the dask computation, and
-how the same work is described to chunkpilot (per-block function, ``keep_whole``, ``depth``).
-
-Every computation ends in a small result (a sum or a 2-D map), so nothing big is shipped
-back to the client and the wall time is the computation's own.
+"""The benchmark workloads: data made on the fly in zarr stores, the dask computation
+(:mod:`benchmarks.functions`), and how the same work is described to chunkpilot.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks import functions as f
 from chunkpilot.examples import hungry_filter
 
-GiB = 2**30
 MiB = 2**20
-
-
-# --- per-block functions (numpy in, numpy out; ufuncs also work on dask arrays) -------------
-
-def ufunc_chain(x: Any) -> Any:
-    """An elementwise chain of transcendental ufuncs (works on numpy and dask arrays)."""
-    return np.sin(x) ** 2 + np.cos(x) * x + np.exp(-x * x)
-
-
-def time_std(block: np.ndarray) -> np.ndarray:
-    """The per-block step of a standard deviation along time (axis 0)."""
-    return block.std(axis=0, keepdims=True)
-
-
-def smooth(block: np.ndarray, sigma: float = 2.0) -> np.ndarray:
-    import scipy.ndimage
-
-    return scipy.ndimage.gaussian_filter(block, sigma=sigma)
-
-
-def gram_block(block: np.ndarray) -> np.ndarray:
-    """One block product of ``x @ x.T`` (the work of one dask matmul task on square chunks)."""
-    return block @ block.T
-
-
-def power_spectrum(block: np.ndarray) -> np.ndarray:
-    """Per-pixel power spectrum along time (axis 0 must be whole)."""
-    return (np.abs(np.fft.rfft(block, axis=0)) ** 2).astype(block.dtype)
-
-
-def log_positive(block: np.ndarray) -> np.ndarray:
-    """Read-and-compute on a compressed store: log of the positive part, in float64."""
-    b = block.astype(np.float64)
-    return np.where(b > 0.5, np.log1p(np.abs(b)), 0.0)
-
-
-# --- the dask computations, from the input array to a small result ---------------------------
-
-def _ufunc_reduce(x: Any) -> Any:
-    return ufunc_chain(x).sum()
-
-
-def _time_reduce(x: Any) -> Any:
-    return x.std(axis=0)
-
-
-def _overlap_filter(x: Any) -> Any:
-    return x.map_overlap(smooth, depth=OVERLAP_DEPTH, boundary="reflect", dtype=x.dtype).sum()
-
-
-def _matmul(x: Any) -> Any:
-    return (x @ x.T).sum()
-
-
-def _fft_time(x: Any) -> Any:
-    n_freq = x.shape[0] // 2 + 1
-    return x.map_blocks(power_spectrum, chunks=((n_freq,), *x.chunks[1:]), dtype=x.dtype).sum()
-
-
-def _hungry(x: Any) -> Any:
-    return x.map_blocks(hungry_filter, dtype="f8").sum()
-
-
-def _zarr_read(x: Any) -> Any:
-    return x.map_blocks(log_positive, dtype="f8").sum()
-
-
-#: Gaussian sigma 2 needs a halo of 4 sigma (scipy's default truncate) = 8 pixels.
-OVERLAP_DEPTH = 8
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -120,7 +48,7 @@ def make_store(path: Path, shape: tuple[int, ...], dtype: str, storage: tuple[in
     return path
 
 
-# --- the workload table --------------------------------------------------------------------------
+# --- the workload table --------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Size:
@@ -141,21 +69,22 @@ class Workload:
     dtype: str
     build: Callable[[Any], Any]
     """Input dask array -> the collection computed (a small result)."""
-    func: Callable[[Any], Any]
-    """Per-block function given to chunkpilot (``advise``/``tune``)."""
+    func: Callable[[Any], Any] | None
+    """Per-block function for ``--advise-mode func``; ``None``: only ``pipeline=`` is honest."""
     expressed_as: str
     """How the workload is described to chunkpilot, honestly."""
     keep_whole: tuple[int, ...] = ()
     depth: int | None = None
     pipeline: bool = False
-    """Not a single per-block function: give ``build`` to ``advise(pipeline=...)`` when the
-    installed chunkpilot has it (func/keep_whole/depth otherwise, and always for ``tune``)."""
+    """Not a single per-block function: ``build`` goes to ``advise(pipeline=...)``."""
     compressed: bool = False
     data_kind: str = "normal"
     cluster_memory: str = "4GiB"
     """Memory limit of each of the 2 LocalCluster workers."""
     quick_cluster_memory: str = "1GiB"
-    tags: tuple[str, ...] = field(default=())
+    est_best_seconds: tuple[float, float] = (1.0, 1.5)
+    """Guessed wall of the fastest shape at full size on (threads, local): the duration
+    estimate's only input (earlier runs scaled by array bytes; new workloads timed small)."""
 
     def size(self, quick: bool) -> Size:
         return self.quick if quick else self.full
@@ -174,45 +103,58 @@ class Workload:
             return "auto"
         return {i: (-1 if i in self.keep_whole else "auto") for i in range(ndim)}
 
+    def nbytes(self, quick: bool) -> int:
+        return int(np.prod(self.size(quick).shape)) * np.dtype(self.dtype).itemsize
+
 
 WORKLOADS: tuple[Workload, ...] = (
     Workload(
         "ufunc_reduce", "sin^2 + cos*x + exp(-x^2), then a full sum (2-D float64)",
-        Size((8192, 8192), (512, 512)), Size((1024, 1024), (128, 128)), "float64",
-        _ufunc_reduce, ufunc_chain, "func=ufunc_chain (the sum's per-block step is not modelled)",
-        pipeline=True),
+        Size((8192, 4096), (512, 512)), Size((1024, 1024), (128, 128)), "float64",
+        f.ufunc_reduce, f.ufunc_chain, "pipeline=", pipeline=True,
+        est_best_seconds=(0.65, 0.9)),
     Workload(
         "time_reduce", "std along time of a (time, y, x) float32 cube",
-        Size((512, 512, 1024), (64, 128, 128)), Size((64, 128, 256), (16, 32, 32)), "float32",
-        _time_reduce, time_std,
-        "func=time_std (the per-block std; the combine across time chunks is not modelled)",
-        pipeline=True),
+        Size((256, 512, 1024), (64, 128, 128)), Size((64, 128, 256), (16, 32, 32)), "float32",
+        f.time_reduce, f.time_std, "pipeline=", pipeline=True, est_best_seconds=(0.45, 0.7)),
     Workload(
         "overlap_filter", "map_overlap gaussian_filter(sigma=2), depth 8, then a sum",
-        Size((8192, 8192), (512, 512)), Size((1024, 1024), (128, 128)), "float64",
-        _overlap_filter, smooth,
-        f"func=smooth, depth={OVERLAP_DEPTH} (halo read, boundary reflect)",
-        depth=OVERLAP_DEPTH, pipeline=True),
+        Size((8192, 4096), (512, 512)), Size((1024, 1024), (128, 128)), "float64",
+        f.overlap_filter, f.smooth, "pipeline=", depth=f.OVERLAP_DEPTH, pipeline=True,
+        est_best_seconds=(0.5, 0.8)),
     Workload(
         "matmul", "(x @ x.T).sum() of a square float64 matrix",
         Size((4096, 4096), (512, 512)), Size((768, 768), (128, 128)), "float64",
-        _matmul, gram_block,
-        "func=gram_block (block @ block.T): one task's work, but dask runs n_row_chunks x more "
-        "tasks than blocks", pipeline=True),
+        f.matmul, f.gram_block, "pipeline=", pipeline=True, est_best_seconds=(1.0, 1.4)),
     Workload(
         "fft_time", "per-pixel power spectrum (rfft along time, time kept whole), then a sum",
-        Size((512, 512, 512), (128, 64, 64)), Size((128, 64, 128), (32, 16, 16)), "float32",
-        _fft_time, power_spectrum, "func=power_spectrum, keep_whole=(0,)", keep_whole=(0,)),
+        Size((512, 512, 256), (128, 64, 64)), Size((128, 64, 128), (32, 16, 16)), "float32",
+        f.fft_time, f.power_spectrum, "func=power_spectrum, keep_whole=(0,)", keep_whole=(0,),
+        est_best_seconds=(0.45, 0.7)),
     Workload(
         "hungry", "chunkpilot.examples.hungry_filter (~6x temporaries) under 1 GiB per worker",
-        Size((8192, 8192), (256, 256)), Size((1024, 1024), (64, 64)), "float64",
-        _hungry, hungry_filter, "func=hungry_filter", cluster_memory="1GiB",
-        quick_cluster_memory="512MiB"),
+        Size((8192, 4096), (256, 256)), Size((1024, 1024), (64, 64)), "float64",
+        f.hungry, hungry_filter, "func=hungry_filter", cluster_memory="1GiB",
+        quick_cluster_memory="512MiB", est_best_seconds=(0.4, 0.65)),
     Workload(
         "zarr_read", "compressed zarr (zstd, storage chunks 4 x 360 x 720) read + log, then a sum",
-        Size((256, 720, 1440), (4, 360, 720)), Size((32, 90, 180), (4, 45, 90)), "float32",
-        _zarr_read, log_positive, "func=log_positive on the store path (reads measured)",
-        compressed=True, data_kind="smooth"),
+        Size((128, 720, 1440), (4, 360, 720)), Size((32, 90, 180), (4, 45, 90)), "float32",
+        f.zarr_read, f.log_positive, "func=log_positive on the store path (reads measured)",
+        compressed=True, data_kind="smooth", est_best_seconds=(0.9, 1.5)),
+    Workload(
+        "rechunk_transpose",
+        "map chunks (1, y, x) -> time-series chunks (t, y/8, x/8) via x.rechunk, std along "
+        "time, then a sum (float32 cube)",
+        Size((128, 512, 512), (1, 512, 512)), Size((32, 128, 128), (1, 128, 128)), "float32",
+        f.rechunk_transpose, None, "pipeline= (no per-block equivalent)", pipeline=True,
+        est_best_seconds=(0.5, 1.5)),
+    Workload(
+        "gil_loop",
+        "map_blocks of a pure-Python recursive filter over each row (holds the GIL), then a "
+        "sum (float32)",
+        Size((2048, 4096), (64, 4096)), Size((256, 1024), (32, 1024)), "float32",
+        f.gil_loop, f.ewm_rows, "func=ewm_rows, keep_whole=(1,)", keep_whole=(1,),
+        est_best_seconds=(0.9, 0.5)),
 )
 
 BY_NAME = {w.name: w for w in WORKLOADS}
@@ -226,4 +168,3 @@ def select(names: list[str] | None) -> list[Workload]:
     if unknown:
         raise ValueError(f"Expected workload names from {sorted(BY_NAME)}. Got {unknown} instead.")
     return [BY_NAME[n] for n in names]
-

@@ -1,9 +1,18 @@
-"""The benchmark suite runs end to end (--quick) and writes its JSON and table; the grid and
-the summary are checked on fixed inputs. Never asserts timings."""
+"""The benchmark suite: its arithmetic on synthetic numbers (pairing, bootstrap, the
+cross-fitted oracle, interpolation), the ladder, provenance, the README block, the replay of
+the committed fixture (a fixed table), and one quick run end to end. Never asserts timings.
+
+The fixture (``tests/data/bench_fixture``) is a committed ``--quick`` run. Its replay uses
+the *current* model and planner, so a deliberate model change changes the expected table:
+regenerate it with ``python -m benchmarks replay tests/data/bench_fixture >
+tests/data/bench_fixture/replay_expected.md`` and review the diff (that diff is the point).
+"""
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -13,92 +22,227 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.grid import grid, ladder  # noqa: E402
-from benchmarks.summary import geomean, render  # noqa: E402
+from benchmarks import provenance, stats  # noqa: E402
+from benchmarks.ladder import ladder, spec_work  # noqa: E402
+from benchmarks.replay import new_advise_walls, render, replay  # noqa: E402
+from benchmarks.rounds import kept_after_warmup  # noqa: E402
+from benchmarks.score import score_row, timed_walls  # noqa: E402
+from benchmarks.summary import END, START, load, readme_block  # noqa: E402
+from benchmarks.timing import RunRecord  # noqa: E402
+
+FIXTURE = Path("tests/data/bench_fixture")
 
 
-@pytest.mark.parametrize(
-    ("shape", "storage", "keep_whole", "depth", "expected"),
-    [
-        # 2-D: trailing axis doubles first, then the shorter one
-        ((8, 8), (2, 2), (), 0, [(2, 2), (2, 4), (4, 4), (4, 8), (8, 8)]),
-        # axis 0 kept whole: only the others grow
-        ((4, 8), (1, 2), (0,), 0, [(4, 2), (4, 4), (4, 8)]),
-        # the overlap depth raises the smallest chunk above the storage chunk
-        ((16,), (2,), (), 5, [(5,), (10,), (16,)]),
-    ],
-)
-def test_ladder(shape, storage, keep_whole, depth, expected):
-    assert ladder(shape, storage, 1, keep_whole, depth) == expected
+# --- arithmetic on synthetic numbers ---------------------------------------------------------
+
+def test_paired_ratio_of_constant_factor_has_a_zero_width_interval():
+    walls = {"a": [1.0, 2.0, 4.0, 3.0], "b": [2.0, 4.0, 8.0, 6.0]}  # b = 2 a in every round
+    iv = stats.geo_interval(stats.paired_logs(walls, "b", "a"), seed=1)
+    assert (iv.value, iv.low, iv.high, iv.rounds) == pytest.approx((2.0, 2.0, 2.0, 4))
+    assert iv.excludes(1.0) and stats.verdict(iv) == "above"
 
 
-def test_grid_keeps_ends_and_bounds():
-    g = grid((1024, 1024), (16, 16), 8, min_bytes=16 * 16 * 8 * 4, max_points=4)
-    assert len(g) == 4
-    assert g[0] == (32, 32)  # first ladder step of at least min_bytes (4 storage chunks)
-    assert g[-1] == (512, 1024)  # at most half the array
+def test_pairing_removes_round_to_round_drift():
+    # the machine slows 3x in round 2: unpaired means would blur, paired ratios do not
+    walls = {"x": [1.0, 3.0, 1.0], "y": [1.1, 3.3, 1.1]}
+    iv = stats.geo_interval(stats.paired_logs(walls, "y", "x"), seed=0)
+    assert iv.value == pytest.approx(1.1) and iv.high - iv.low == pytest.approx(0.0, abs=1e-12)
 
 
-def test_geomean_skips_missing():
-    assert geomean([1.0, 4.0, None]) == pytest.approx(2.0)
-    assert geomean([]) is None
+def test_bootstrap_is_seeded_and_brackets_the_geometric_mean():
+    logs = [math.log(v) for v in (1.0, 1.2, 0.9, 1.5, 1.1, 1.3, 1.05)]
+    a, b = stats.geo_interval(logs, seed=7), stats.geo_interval(logs, seed=7)
+    assert a == b
+    assert a.low < a.value < a.high
+    assert a.value == pytest.approx(math.exp(sum(logs) / len(logs)))
+    assert stats.verdict(a) == "within noise" or a.low > 1.0
 
 
-def test_render_marks_failures_and_misses():
-    run = {
-        "oracle": [4, 4], "oracle_seconds": 2.0, "grid": [[4, 4], [8, 8]],
-        "roles": {"auto": [8, 8], "advise": [4, 4], "tune": [4, 4]},
-        "ratios": {"auto": None, "advise": 1.0, "tune": 1.0},
-        "advise": {"seconds": 12.0, "error": None},
-        "tune": {"seconds": 20.0, "error": None, "result": {"trials": []}},
-        "measured": [
-            {"chunk_shape": [4, 4], "failed": False, "restarts": 0, "spilled_bytes": 0,
-             "wall_seconds": 2.0, "task_seconds": 0.5, "task_group": "f",
-             "peak_increment_bytes": 100, "threads_per_process": 1,
-             "predicted": {"task_bytes": 128, "seconds_per_task": 0.5,
-                           "peak_bytes_per_task": 200}},
-            {"chunk_shape": [8, 8], "failed": True, "restarts": 2, "spilled_bytes": 0,
-             "wall_seconds": None, "predicted": None},
-        ],
-    }
-    doc = {"workload": "w", "schedulers": {"local": run},
-           "environment": {"quick": True, "repeats": 1, "cpus": 2}}
-    text = render([doc])
-    assert "| w | local | 4×4 | 2.00 s | FAIL | 1.00 | 1.00 |" in text
-    assert "auto: 2 restarts; grid: 1/2 failed" in text
-    assert "w/local: advise took 12.0 s" in text
-    assert "(×2.00)" in text  # predicted peak twice the observed
+def test_best_in_round_uses_only_shapes_timed_every_round():
+    walls = {"a": [1.0, 2.0], "b": [2.0, 1.0], "c": [0.1, None]}  # c missed round 2
+    assert stats.complete(walls) == ["a", "b"]
+    assert stats.best_in_round_logs(walls, "a") == pytest.approx([0.0, math.log(2)])
+
+
+def test_oracle_is_chosen_on_one_fold_and_scores_the_other():
+    # rounds 1, 3 favour "p"; rounds 2, 4 favour "q"; "z" is the contender
+    walls = {"p": [1.0, 2.0, 1.0, 2.0], "q": [2.0, 1.0, 2.0, 1.0], "z": [1.5, 1.5, 1.5, 1.5]}
+    o = stats.cross_fitted_oracle(walls, list(walls))
+    assert (o.chosen_on_odd, o.chosen_on_even) == ("p", "q")
+    # round 1 (index 0) is scored by the pick of rounds 2, 4 (q = 2.0), and so on
+    assert [o.for_round(r) for r in range(4)] == ["q", "p", "q", "p"]
+    assert stats.oracle_logs(walls, "z", o) == pytest.approx([math.log(0.75)] * 4)
+    # in-sample, the oracle would have looked perfect: the winner's curse cross-fitting avoids
+    assert stats.oracle_logs(walls, "p", o) == pytest.approx(
+        [math.log(0.5), 0.0, math.log(0.5), 0.0])
+
+
+def test_failed_or_partial_shapes_cannot_be_the_oracle():
+    walls = {"fast_but_failed": [0.1, None], "ok": [1.0, 1.0]}
+    o = stats.cross_fitted_oracle(walls, list(walls))
+    assert (o.chosen_on_odd, o.chosen_on_even) == ("ok", "ok")
+    assert stats.cross_fitted_oracle({"x": [None, 1.0]}, ["x"]) is None
+
+
+def test_pooled_interval_resamples_rounds_within_rows():
+    rows = [[math.log(2.0)] * 5, [0.0] * 7]  # one row at 2x, one at 1x, no noise
+    iv = stats.pooled_interval(rows, seed=3)
+    assert iv.value == pytest.approx(math.sqrt(2.0))
+    assert (iv.low, iv.high) == pytest.approx((math.sqrt(2.0), math.sqrt(2.0)))
+
+
+@pytest.mark.parametrize(("x", "expected"), [
+    (2.0, 2.0), (8.0, 8.0), (4.0, 4.0),  # y = x on a log-log line: exact at any point
+    (1.0, None), (16.0, None),  # outside: never extrapolated
+])
+def test_interpolate_loglog(x, expected):
+    got = stats.interpolate_loglog(x, [(2.0, 2.0), (8.0, 8.0)])
+    assert got == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_accuracy_summaries():
+    ratios = [1.0, 1.2, 0.7, 2.0, 0.5]
+    assert stats.within(ratios) == (2, 5)  # 1.0 and 1.2 are within ±25 %
+    assert stats.median_abs_log(ratios) == pytest.approx(abs(math.log(0.7)))
+
+
+# --- ladder, warm-up pruning, provenance, README block ----------------------------------------
+
+@pytest.mark.parametrize(("shape", "storage", "dtype", "keep_whole", "depth"), [
+    ((4096, 2048), (256, 256), "float64", (), None),
+    ((64, 256, 512), (64, 32, 32), "float32", (0,), None),
+    ((2048, 2048), (256, 256), "float64", (), 8),
+])
+def test_ladder_is_the_planners_from_the_floor_to_the_whole_array(shape, storage, dtype,
+                                                                   keep_whole, depth):
+    spec, work = spec_work(shape, storage, dtype, keep_whole, depth)
+    rungs = ladder(spec, work, 1 << 20)
+    sizes = [math.prod(s) * spec.itemsize for s in rungs]
+    assert sizes == sorted(set(sizes)) and sizes[0] >= 0.9 * (1 << 20)
+    assert rungs[-1] == shape  # up to and including the whole array
+    assert all(s[i] == shape[i] for s in rungs for i in keep_whole)
+    steps = [b / a for a, b in zip(sizes, sizes[1:], strict=False)]
+    assert max(steps) <= 2.0 + 1e-9  # about sqrt(2); alignment may merge a step
+
+
+def test_warmup_keeps_contenders_and_the_fastest_ladder_shapes():
+    def rec(wall, failed=False):
+        return RunRecord(wall, failed)
+
+    warm = {(1,): rec(1.0), (2,): rec(1.2), (4,): rec(1.1), (8,): rec(5.0), (16,): rec(0.1, True),
+            (3,): rec(9.0)}
+    keep, why = kept_after_warmup(warm, [(1,), (2,), (4,), (8,), (16,)], [(3,)], 2, 2.5)
+    assert set(keep) == {(1,), (4,), (3,)}  # 2 fastest ladder shapes + the slow contender
+    assert "failed" in why[(16,)] and "5.0x" in why[(8,)] and "2 fastest" in why[(2,)]
+
+
+def test_dirty_tree_is_refused_unless_allowed(monkeypatch):
+    dirty = {"commit": "a" * 40, "dirty": True, "dirty_files": ["chunkpilot/x.py"],
+             "diff_sha256": "b" * 64}
+    monkeypatch.setattr(provenance, "git_state", lambda: dirty)
+    with pytest.raises(provenance.DirtyTreeError, match="chunkpilot/x.py"):
+        provenance.check_clean(allow_dirty=False)
+    assert provenance.check_clean(allow_dirty=True)["diff_sha256"] == "b" * 64
+
+
+def test_git_state_names_the_full_commit():
+    state = provenance.git_state()
+    assert len(state["commit"]) == 40 and int(state["commit"], 16) >= 0
+
+
+def test_readme_block_is_replaced_between_the_markers():
+    text = f"intro\n{START}\nold numbers\n{END}\nrest\n"
+    out = readme_block(text, ["- line one", "- line two"])
+    assert "old numbers" not in out and "- line one\n- line two" in out
+    assert out.startswith("intro\n") and out.endswith(f"{END}\nrest\n")
+    with pytest.raises(ValueError, match="markers"):
+        readme_block("no markers here", ["x"])
+
+
+# --- the committed fixture --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def docs():
+    got = load(ROOT / FIXTURE)
+    assert got, "the committed fixture is missing"
+    return got
+
+
+def test_replay_of_the_fixture_gives_the_committed_table(docs):
+    expected = (ROOT / FIXTURE / "replay_expected.md").read_text()
+    assert render(docs, replay(docs), FIXTURE) + "\n" == expected
+
+
+def test_fixture_stores_what_replay_needs(docs):
+    for d in docs:
+        assert len(d["git"]["commit"]) == 40
+        for run in d["schedulers"].values():
+            inputs = run["advise"]["plan"]["inputs"]
+            assert inputs["measurements"]["samples"]  # every profiling sample
+            assert "overhead_seconds_per_task" in inputs["measurements"]
+            assert all(r["runs"] for r in run["rounds"])  # every timed run
+            assert sum(1 for r in run["rounds"] if not r["warmup"]) >= 2
+
+
+def test_replay_interpolates_between_timed_ladder_shapes_and_never_extrapolates(docs):
+    run = copy.deepcopy(docs[0]["schedulers"]["threads"])
+    item = docs[0]["itemsize"]
+    walls = timed_walls(run)
+    done = set(stats.complete(walls))
+    rungs = sorted((m["block_bytes"], i) for i, m in enumerate(run["shapes"])
+                   if m["in_ladder"] and i in done)
+    assert len(rungs) >= 3, "the fixture needs three timed rungs"
+    (_, i0), (_, k), (_, i1) = rungs[:3]
+    target = tuple(run["shapes"][k]["chunk_shape"])
+    run["shapes"][k].update(chunk_shape=[0], in_ladder=False)  # as if never measured
+    got, how = new_advise_walls(run, target, item)
+    assert how.startswith("interpolated by block bytes between")
+    for r, t in enumerate(got):  # log-log interpolation lies between its neighbours
+        lo, hi = sorted((walls[i0][r], walls[i1][r]))
+        assert lo <= t <= hi
+    got, how = new_advise_walls(run, (1,) * len(target), item)  # below every timed rung
+    assert got is None and "no extrapolation" in how
+
+
+def test_summary_scores_every_row_of_the_fixture(docs):
+    for d in docs:
+        for run in d["schedulers"].values():
+            row = score_row(d["workload"], run)
+            assert row.oracle and row.timed_rounds >= 2
+            assert set(row.roles) == {"auto", "advise", "tune"}
+            assert all(s.pred_seconds is not None for s in row.shapes)
+
+
+# --- the command line -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("args", "match"), [
+    (["run", "--quick", "--only", "nope"], "nope"),
+    (["run", "--quick", "--rounds", "1"], "rounds"),
+    (["replay", "/nonexistent-results"], "Expected results files"),
+])
+def test_bad_arguments_exit_2(args, match):
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and match in proc.stderr
 
 
 @pytest.mark.cluster
-def test_quick_run_writes_json_and_table(tmp_path):
-    names = ["hungry", "zarr_read"]
+@pytest.mark.slow
+def test_quick_run_end_to_end(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "run", "--quick", "--only", *names,
-         "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )
+        [sys.executable, "-m", "benchmarks", "run", "--quick", "--only", "gil_loop",
+         "--rounds", "2", "--out", str(tmp_path), "--allow-dirty"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in names:
-        doc = json.loads((tmp_path / f"{name}.json").read_text())
-        assert doc["workload"] == name
-        assert set(doc["schedulers"]) == {"threads", "local"}
-        for run in doc["schedulers"].values():
-            assert {"auto", "advise", "tune"} <= set(run["roles"])
-            assert run["measured"] and run["grid"]
-            assert "seconds" in run["advise"] and "seconds" in run["tune"]
-    table = (tmp_path / "summary.md").read_text()
-    assert "| workload | scheduler | oracle chunks | T_oracle | auto | advise | tune |" in table
-    for name in names:
-        assert f"| {name} | threads |" in table and f"| {name} | local |" in table
-    assert "geo-mean" in table
-
-
-def test_unknown_workload_exits_2(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "run", "--quick", "--only", "nope",
-         "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 2
-    assert "nope" in proc.stderr
+    doc = json.loads((tmp_path / "gil_loop.json").read_text())
+    assert set(doc["schedulers"]) == {"threads", "local"}
+    for run in doc["schedulers"].values():
+        assert [r["warmup"] for r in run["rounds"]] == [True, False, False]
+        assert {"auto", "advise", "tune"} <= set(run["roles"])
+        assert run["advise"]["plan"]["inputs"]["measurements"]["samples"]
+    assert doc["schedulers"]["threads"]["tune"]["ran_on"] in ("threads", "in-process LocalCluster")
+    text = (tmp_path / "summary.md").read_text()
+    assert "| gil_loop | threads |" in text and "| gil_loop | local |" in text
+    replayed = subprocess.run([sys.executable, "-m", "benchmarks", "replay", str(tmp_path)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert replayed.returncode == 0 and "same as the run" in replayed.stdout

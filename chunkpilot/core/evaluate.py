@@ -2,10 +2,11 @@
 
 The prediction for a chunk shape with ``N`` tasks of ``b`` bytes on ``P`` threads::
 
-    wall = N * tasks_per_chunk * overhead + (ceil(N / P) + FILL_DRAIN_TASKS) * time(b)
+    wall = tasks(N) * overhead + (ceil(N / P) + FILL_DRAIN_TASKS) * time(b)
     peak per worker = baseline + threads * (peak(b) + IN_FLIGHT_EXTRA_BLOCKS * b)
 
-A shape is feasible when the peak per worker stays under ``Resources.memory_budget_bytes``
+``tasks(N)`` is ``N`` tasks for per-block work, and the whole graph's task count for a
+pipeline (it can grow faster than ``N``: ``CostModel.scheduler_tasks``). A shape is feasible when the peak per worker stays under ``Resources.memory_budget_bytes``
 (target x memory limit), below any block size the function failed on, and every chunk is
 at least the overlap depth.
 """
@@ -87,7 +88,8 @@ def evaluate(
     t = model.task_seconds(task_bytes)
     peak = model.task_peak_bytes(task_bytes)
     per_worker = int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res))
-    overhead = task_count * model.tasks_per_chunk * model.overhead_seconds_per_task
+    overhead = (model.scheduler_tasks(spec.shape, tuple(chunk), task_count)
+                * model.overhead_seconds_per_task)
     wall = overhead + (math.ceil(task_count / res.total_threads) + FILL_DRAIN_TASKS) * t
     under_failures = model.max_ok_bytes is None or task_bytes < model.max_ok_bytes
     depth_ok = all(c >= d or c == s for c, d, s in zip(chunk, work.depth, spec.shape))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from chunkpilot.core.policy import MIN_CHUNKS_PER_THREAD, TIE_TOLERANCE
@@ -136,7 +137,8 @@ def explanation_lines(plan: Plan) -> list[str]:
         _time_sentence(plan),
         f"Scheduler overhead {format_seconds(m.overhead_seconds_per_task)} per task on "
         f"'{res.scheduler}' ({overhead_src})"
-        + (f" x {m.tasks_per_chunk:.1f} tasks per chunk" if m.tasks_per_chunk != 1 else "")
+        + (f" x {m.scheduler_tasks(plan.spec.shape, c.chunk_shape, c.task_count) / c.task_count:.1f}"
+           " tasks per chunk" if m.task_growth is not None or m.tasks_per_chunk != 1 else "")
         + f"; predicted overhead share {c.overhead_fraction:.1%}.",
         f"Predicted per task: {format_seconds(c.seconds_per_task)}, peak {format_bytes(c.peak_bytes_per_task)}. "
         f"Per worker: {format_bytes(c.peak_bytes_per_worker)} = baseline "
@@ -216,6 +218,7 @@ def plan_inputs(plan: Plan) -> dict[str, Any]:
             "baseline_bytes": m.baseline_bytes,
             "output_ratio": m.output_ratio,
             "tasks_per_chunk": m.tasks_per_chunk,
+            "task_growth": asdict(m.task_growth) if m.task_growth else None,
             "memory_correction": correction,
         },
         "dask_auto_shape": list(auto) if auto is not None else None,

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from chunkpilot.core.growth import TaskGrowth
 from chunkpilot.core.timecurve import TimeCurve
 
 #: Scheduler overhead per task when it was not probed (DEVELOPERS.md orders of magnitude).
@@ -136,6 +137,8 @@ class CostModel:
     """Output bytes per input byte (a per-block reduction makes this small)."""
     tasks_per_chunk: float = 1.0
     """Scheduler tasks per input chunk (1 for ``map_blocks``; a measured pipeline has more)."""
+    task_growth: TaskGrowth | None = None
+    """A pipeline's task count as a function of its chunking (``None``: ``tasks_per_chunk``)."""
     curve: TimeCurve | None = field(init=False, default=None)
     """Seconds per task through the successful samples (``None`` without samples)."""
     read_curve: TimeCurve | None = field(init=False, default=None)
@@ -165,6 +168,13 @@ class CostModel:
         spreads = [s.spread_fraction for s in self.samples if s.ok and len(s.runs_seconds) > 1]
         return statistics.median(spreads) if spreads else 0.0
 
+    def scheduler_tasks(self, shape: tuple[int, ...], chunk: tuple[int, ...],
+                        chunk_count: int) -> float:
+        """Tasks the scheduler runs for the whole array at ``chunk`` chunks."""
+        if self.task_growth is not None:
+            return self.task_growth.executed(shape, chunk)
+        return chunk_count * self.tasks_per_chunk
+
     def task_peak_bytes(self, nbytes: int) -> int:
         return int(self.memory(nbytes))
 
@@ -183,6 +193,7 @@ class CostModel:
             "max_ok_bytes": self.max_ok_bytes,
             "output_ratio": self.output_ratio,
             "tasks_per_chunk": self.tasks_per_chunk,
+            "task_growth": asdict(self.task_growth) if self.task_growth else None,
         }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,10 +119,13 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
 
 
 def search(
-    spec: ArraySpec, work: WorkSpec, res: Resources, model: CostModel
+    spec: ArraySpec, work: WorkSpec, res: Resources, model: CostModel,
+    candidates: Sequence[tuple[int, ...]] | None = None,
 ) -> tuple[Choice, list[Evaluation]]:
-    """Evaluate every candidate shape and choose; raise with numbers when none fits."""
-    evals = [evaluate(c, spec, work, res, model) for c in candidate_shapes(spec, work)]
+    """Evaluate every candidate shape (``candidate_shapes`` unless given) and choose; raise
+    with numbers when none fits."""
+    shapes = candidate_shapes(spec, work) if candidates is None else list(candidates)
+    evals = [evaluate(c, spec, work, res, model) for c in shapes]
     try:
         choice = choose(evals, res, spec, tie_band(model))
     except NoFeasiblePlanError:
@@ -223,9 +227,10 @@ def make_plan(
     *,
     dask_auto_shape: tuple[int, ...] | None = None,
     notes: tuple[str, ...] = (),
+    candidates: Sequence[tuple[int, ...]] | None = None,
 ) -> Plan:
     """Search the candidates and wrap the winner with its comparison and notes."""
-    choice, evals = search(spec, work, res, model)
+    choice, evals = search(spec, work, res, model, candidates)
     auto = evaluate(dask_auto_shape, spec, work, res, model) if dask_auto_shape else None
     larger = [e for e in evals if e.task_bytes > choice.chosen.task_bytes]
     nxt = min(larger, key=lambda e: e.task_bytes) if larger else None

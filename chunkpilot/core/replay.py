@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from chunkpilot.core.growth import TaskGrowth
 from chunkpilot.core.model import Sample, fit_cost_model, scale_memory
 from chunkpilot.core.plan import Plan, make_plan
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
@@ -27,7 +28,12 @@ def replan(inputs: dict[str, Any]) -> Plan:
                            overhead_seconds_per_task=m["overhead_seconds_per_task"],
                            overhead_measured=m["overhead_measured"],
                            baseline_bytes=m["baseline_bytes"], output_ratio=m["output_ratio"])
-    model = dataclasses.replace(model, tasks_per_chunk=m.get("tasks_per_chunk", 1.0))
+    growth = m.get("task_growth")
+    model = dataclasses.replace(
+        model, tasks_per_chunk=m.get("tasks_per_chunk", 1.0),
+        task_growth=TaskGrowth(tuple(growth["base_counts"]), growth["base_tasks"],
+                               tuple(growth["exponents"]), growth["executed_fraction"])
+        if growth else None)
     if m.get("memory_correction", 1.0) != 1.0:
         model = scale_memory(model, m["memory_correction"])
     auto = inputs.get("dask_auto_shape")

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chunkpilot.core.model import CostModel, Sample, fit_cost_model
 from chunkpilot.core.shapes import min_lengths
 from chunkpilot.errors import InvalidArgumentError
 from chunkpilot.pipeline.graph import GraphProfile
@@ -85,55 +84,6 @@ def families(spec: ArraySpec, work: WorkSpec, graph: GraphProfile, res: Resource
 
 def _axes(axes: Any) -> str:
     return ", ".join(str(a) for a in sorted(axes))
-
-
-def pipeline_model(
-    samples: Sequence[Sample], tasks_per_chunk: float, *, overhead_seconds_per_task: float,
-    overhead_measured: bool, baseline_bytes: int, output_ratio: float,
-) -> CostModel:
-    """The planner's cost model, per input chunk: all its tasks' time and the run's peak."""
-    model = fit_cost_model(samples, overhead_seconds_per_task=overhead_seconds_per_task,
-                           overhead_measured=overhead_measured, baseline_bytes=baseline_bytes,
-                           output_ratio=output_ratio)
-    return dataclasses.replace(model, tasks_per_chunk=max(tasks_per_chunk, 1.0))
-
-
-def fit_task_exponents(
-    base_counts: tuple[int, ...], base_tasks: int, grown: Sequence[tuple[int, int, int]]
-) -> tuple[float, ...]:
-    """Per-axis exponents ``p`` of ``tasks ~ prod(n_i ** p_i)`` (``n_i`` chunks along axis i).
-
-    ``grown`` holds ``(axis, chunks along it, tasks)`` from graphs built with more chunks
-    along one axis. Elementwise work gives 1 per axis; ``x @ x.T`` gives 2 on the kept axis.
-
-    Examples
-    --------
-    >>> fit_task_exponents((3, 3), 90, [(0, 6, 360), (1, 6, 180)])
-    (2.0, 1.0)
-    """
-    p = [1.0] * len(base_counts)
-    for axis, n, tasks in grown:
-        if n > base_counts[axis] and tasks > 0 and base_tasks > 0:
-            grow = math.log(tasks / base_tasks) / math.log(n / base_counts[axis])
-            p[axis] = max(0.0, min(3.0, grow))
-    return tuple(p)
-
-
-def estimate_tasks(
-    base_counts: tuple[int, ...], base_tasks: int, exponents: Sequence[float],
-    shape: Sequence[int], chunk: Sequence[int],
-) -> int:
-    """Tasks of the pipeline on the full array with ``chunk``, scaled from a small graph.
-
-    Examples
-    --------
-    >>> estimate_tasks((3, 3), 90, (2.0, 1.0), (600, 600), (100, 100))  # 90 * 2**2 * 2
-    720
-    """
-    total = float(base_tasks)
-    for b, p, n, c in zip(base_counts, exponents, shape, chunk, strict=True):
-        total *= (math.ceil(n / c) / max(b, 1)) ** p
-    return int(round(total))
 
 
 def layout_advice(

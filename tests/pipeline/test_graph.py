@@ -9,17 +9,12 @@ import sys
 import dask.array as da
 import pytest
 
-from chunkpilot.errors import GraphTooLargeError, InvalidArgumentError
-from chunkpilot.pipeline.advise import Analysis, _check_size, analysis_chunk
+from chunkpilot.errors import InvalidArgumentError
+from chunkpilot.core.growth import estimate_tasks, fit_task_exponents
+from chunkpilot.pipeline.analysis import analysis_chunk
 from chunkpilot.pipeline.findings import PipelineFindings, blowup_warnings, pipeline_notes
 from chunkpilot.pipeline.graph import LayerRecord, layer_records, profile_graph
-from chunkpilot.pipeline.rules import (
-    GraphLimits,
-    estimate_tasks,
-    families,
-    fit_task_exponents,
-    layout_advice,
-)
+from chunkpilot.pipeline.rules import GraphLimits, families, layout_advice
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 RES = Resources(2, 1, 512 * 2**20, "local")
@@ -161,11 +156,6 @@ def test_graph_limits_validate_and_refuse():
         GraphLimits(warn_tasks=10, max_tasks=5)
     with pytest.raises(InvalidArgumentError, match="blowup_factor > 1"):
         GraphLimits(blowup_factor=1)
-    spec = ArraySpec((10**6, 100), "float64")
-    an = Analysis((100, 100), _profile(lambda x: x + 1), (3, 1), 6, (1.0, 1.0))
-    assert _check_size(an, spec, (1000, 100), GraphLimits()) == 2000
-    with pytest.raises(GraphTooLargeError, match=r"at most 1,000 tasks. Got ~2,000,000 tasks"):
-        _check_size(an, spec, (1, 100), GraphLimits(warn_tasks=10, max_tasks=1000))
 
 
 def _report(graph, analysis, **kw):

@@ -1,0 +1,74 @@
+"""The structure of a pipeline's graph, from graphs built on placeholders in a sandbox.
+
+The whole array at a coarse chunking (<= 8 chunks per axis: rechunks, overlaps, blow-ups and
+contractions show there), and a small array with a few more chunks along each axis in turn
+(how the task count grows). Nothing here builds the full-size graph at the planned chunks:
+planning costs the same whatever the array's size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from chunkpilot.core.growth import TaskGrowth, fit_task_exponents
+from chunkpilot.core.shapes import align_units, min_lengths
+from chunkpilot.pipeline.graph import GraphProfile
+from chunkpilot.types import ArraySpec, WorkSpec
+
+#: At most this many chunks per axis in the structural analysis graph.
+ANALYSIS_CHUNKS_PER_AXIS = 8
+#: Chunks per axis of the small graphs that measure how task counts grow.
+GROWTH_BASE, GROWTH_MORE = 3, 6
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """The graph at the analysis chunking and how its task count grows per axis."""
+
+    chunk: tuple[int, ...]
+    """Input chunks of the structural analysis graph (storage-like, <= 8 per axis)."""
+    graph: GraphProfile
+    """The whole array's graph at that chunking."""
+    growth: TaskGrowth
+    """How the task count grows with the number of input chunks (from small graphs)."""
+
+    def tasks(self, spec: ArraySpec, chunk: tuple[int, ...]) -> int:
+        """Tasks of the whole array's graph at ``chunk`` (before optimization)."""
+        return self.growth.built(spec.shape, chunk)
+
+
+def analysis_chunk(spec: ArraySpec, work: WorkSpec) -> tuple[int, ...]:
+    """The smallest allowed chunk, grown to a storage chunk and to <= 8 chunks per axis."""
+    return tuple(
+        min(n, max(low, u, math.ceil(n / ANALYSIS_CHUNKS_PER_AXIS)))
+        for n, low, u in zip(spec.shape, min_lengths(spec, work), align_units(spec), strict=True)
+    )
+
+
+Builds = list[tuple[tuple[int, ...], tuple[int, ...]]]
+
+
+def analysis_builds(spec: ArraySpec, work: WorkSpec) -> Builds:
+    """(shape, chunk) of the graphs to analyse: the full array at the analysis chunking, a
+    small array of ``GROWTH_BASE`` chunks per axis, and that grown along each axis in turn."""
+    chunk = analysis_chunk(spec, work)
+    base = tuple(min(n, GROWTH_BASE * c) for n, c in zip(spec.shape, chunk, strict=True))
+    grown = [tuple(GROWTH_MORE * c if j == i else b
+                   for j, (b, c) in enumerate(zip(base, chunk, strict=True)))
+             for i, (n, c) in enumerate(zip(spec.shape, chunk, strict=True))
+             if n >= GROWTH_MORE * c]
+    return [(spec.shape, chunk), (base, chunk)] + [(g, chunk) for g in grown]
+
+
+def analysis_from(builds: Builds, built: Any) -> Analysis:
+    """Interpret the graphs of :func:`analysis_builds`."""
+    (_, chunk), (base, _) = builds[0], builds[1]
+    full, small, *grown = (g for g, _ in built)
+    counts = tuple(math.ceil(b / c) for b, c in zip(base, chunk, strict=True))
+    grow = [next(i for i, (s, b) in enumerate(zip(shape, base, strict=True)) if s != b)
+            for shape, _ in builds[2:]]
+    exps = fit_task_exponents(counts, small.tasks,
+                              [(i, GROWTH_MORE, g.tasks) for i, g in zip(grow, grown, strict=True)])
+    return Analysis(chunk, full, TaskGrowth(counts, small.tasks, exps))

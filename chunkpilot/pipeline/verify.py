@@ -1,0 +1,114 @@
+"""Check a pipeline plan against its graph at the planned chunks, at any array size.
+
+Under the task cap or re-planned with bigger chunks (and said so); the graph at the planned
+chunks built whole only while that is cheap, else on a sub-array of a few chunks per axis
+(said so); a blow-up the measured sub-arrays could not show rescales the memory model; a
+check that could not run is said, never skipped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chunkpilot.core.model import scale_memory
+from chunkpilot.core.plan import Plan, candidate_shapes, make_plan
+from chunkpilot.errors import GraphTooLargeError, NoFeasiblePlanError, ProfilingError
+from chunkpilot.pipeline.analysis import Analysis
+from chunkpilot.pipeline.graph import GraphProfile
+from chunkpilot.pipeline.measure import Measurement, PipelineSandbox
+from chunkpilot.pipeline.rules import GraphLimits
+from chunkpilot.types import ArraySpec
+
+#: Build the whole array's graph at the planned chunks only up to this many tasks ...
+FULL_GRAPH_MAX_TASKS = 50_000
+#: ... above, on a sub-array of this many chunks per axis (structure shows there too).
+VERIFY_CHUNKS_PER_AXIS = 8
+#: Rescale memory when the checked graph's blow-up exceeds the measured one by more than this.
+BLOWUP_SLACK = 1.5
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """The plan after the check, the graphs it looked at, and what it did."""
+
+    plan: Plan
+    """The plan, re-planned if the task cap or a blow-up required it."""
+    graph: GraphProfile | None
+    """The graph at the planned chunks (``None`` when the check could not run)."""
+    auto_graph: GraphProfile | None
+    """The graph at dask's auto chunks, when under the cap."""
+    memory_correction: float
+    """Factor applied to the memory slope for a blow-up only the checked graph shows."""
+    dask_warnings: tuple[str, ...]
+    """Warnings dask gave while building the pipeline at the planned chunks."""
+    notes: tuple[str, ...]
+    """Sentences for the explanation: re-plans, sub-array checks, checks that could not run."""
+
+
+def within_task_cap(plan: Plan, an: Analysis, limits: GraphLimits) -> tuple[Plan, list[str]]:
+    """``plan``, or the best plan among chunks whose graph stays under ``max_tasks``."""
+    spec = plan.spec
+    tasks = an.tasks(spec, plan.chunk_shape)
+    if tasks <= limits.max_tasks:
+        return plan, []
+    allowed = [c for c in candidate_shapes(spec, plan.work)
+               if an.tasks(spec, c) <= limits.max_tasks]
+    refuse = GraphTooLargeError(
+        f"Expected a graph of at most {limits.max_tasks:,} tasks. Got ~{tasks:,} tasks for "
+        f"input chunks {plan.chunk_shape}, and no chunks that keep the graph under the cap fit "
+        "memory. Give workers more memory, process the array in pieces, or raise max_tasks.")
+    if not allowed:
+        raise refuse
+    try:
+        new = make_plan(spec, plan.work, plan.resources, plan.model,
+                        dask_auto_shape=plan.dask_auto.chunk_shape if plan.dask_auto else None,
+                        notes=plan.notes, candidates=allowed)
+    except NoFeasiblePlanError as e:
+        raise refuse from e
+    return new, [f"At {plan.chunk_shape} the graph would have ~{tasks:,} tasks, above the "
+                 f"max_tasks cap of {limits.max_tasks:,}: re-planned among chunks whose graph "
+                 f"stays under it, and chose {new.chunk_shape} (~"
+                 f"{an.tasks(spec, new.chunk_shape):,} tasks)."]
+
+
+def check_shape(spec: ArraySpec, chunk: Shape, an: Analysis) -> Shape:
+    """The array shape to build the pipeline on: whole while cheap, else a sub-array."""
+    if an.tasks(spec, chunk) <= FULL_GRAPH_MAX_TASKS:
+        return spec.shape
+    return tuple(min(n, VERIFY_CHUNKS_PER_AXIS * c) for n, c in zip(spec.shape, chunk, strict=True))
+
+
+def verify(box: PipelineSandbox, an: Analysis, plan: Plan, ms: Sequence[Measurement],
+           limits: GraphLimits, auto: Shape | None) -> Verified:
+    """Check ``plan`` against its graph (rules: module doc)."""
+    spec = plan.spec
+    plan, notes = within_task_cap(plan, an, limits)
+    shapes = [plan.chunk_shape]
+    if auto is not None and an.tasks(spec, auto) <= limits.max_tasks:
+        shapes.append(auto)
+    try:
+        graphs = box.graphs([(check_shape(spec, c, an), c) for c in shapes])
+    except ProfilingError as e:
+        notes.append(f"The graph at these chunks could not be checked ({e}); the plan rests "
+                     "on the sub-array measurements alone.")
+        return Verified(plan, None, None, 1.0, (), tuple(notes))
+    (graph, said), auto_graph = graphs[0], (graphs[1][0] if len(graphs) > 1 else None)
+    seen = max((m.graph.blowup for m in ms if m.graph is not None), default=1.0)
+    correction = 1.0
+    if graph.blowup > max(seen, 1.0) * BLOWUP_SLACK:
+        correction = graph.blowup / max(seen, 1.0)
+        plan = make_plan(spec, plan.work, plan.resources, scale_memory(plan.model, correction),
+                         dask_auto_shape=auto, notes=plan.notes)
+        plan, more = within_task_cap(plan, an, limits)
+        notes += more
+        ((graph, said),) = box.graphs([(check_shape(spec, plan.chunk_shape, an),
+                                        plan.chunk_shape)])
+    sub = check_shape(spec, plan.chunk_shape, an)
+    if sub != spec.shape:
+        notes.append(f"The graph at these chunks (~{an.tasks(spec, plan.chunk_shape):,} tasks) "
+                     f"was checked on a sub-array {sub} of {VERIFY_CHUNKS_PER_AXIS} chunks per "
+                     "axis: building it whole would cost as much as the array is large.")
+    return Verified(plan, graph, auto_graph, correction, said, tuple(notes))

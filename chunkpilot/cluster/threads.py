@@ -21,6 +21,7 @@ import dask
 import psutil
 from dask.callbacks import Callback
 from dask.utils import key_split
+from threadpoolctl import threadpool_limits
 
 from chunkpilot.core.observations import MemoryRecord, Observation, TaskRecord, WorkerInfo
 
@@ -107,7 +108,7 @@ def observe_threads(collections: Sequence[Any], *, num_workers: int, memory_limi
     sampler.start()
     error: str | None = None
     try:
-        with rec:
+        with rec, threadpool_limits(limits=1):  # one BLAS thread per dask thread
             dask.compute(*collections, scheduler="threads", pool=pool, chunksize=1)
     except Exception as e:  # recorded, not raised: a failed trial is a finding
         error = f"{type(e).__name__}: {e}"

@@ -73,6 +73,12 @@ def _profile_notes(prof: Profile, res: Resources) -> list[str]:
     notes = []
     if not prof.real_data:
         notes.append("Samples were synthetic data of the same dtype (no store to read from).")
+    if prof.blas_pools_pinned:
+        notes.append(
+            f"BLAS/OpenMP thread pools ({prof.blas_pools_pinned}) were held to one thread per "
+            "dask thread while measuring, as dask's workers run them (OMP_NUM_THREADS=1). On "
+            "the threaded scheduler, compute under threadpoolctl.threadpool_limits(1) (or set "
+            "OMP_NUM_THREADS=1) for the speed measured here.")
     for s in prof.samples:
         if not s.ok:  # a finding about the function: the plan steers below this size
             size = format_bytes(s.nbytes)

@@ -17,6 +17,7 @@ import traceback
 
 import cloudpickle
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from chunkpilot.measure.memory import peak_bytes, reset_peak, rss_bytes
 
@@ -112,6 +113,8 @@ def run(job: dict) -> dict:
     gc.collect()
     clean = reset_peak()
     baseline = rss_bytes()
+    # one BLAS/OpenMP thread per dask thread, as dask's workers run (OMP_NUM_THREADS=1)
+    blas = threadpool_limits(limits=1)
     times, reads = [], []
     out_nbytes = 0
     deadline = time.perf_counter() + job["repeat_seconds"]
@@ -140,6 +143,7 @@ def run(job: dict) -> dict:
         "baseline_bytes": int(baseline),
         "out_nbytes": out_nbytes,
         "peak_reset": clean,
+        "blas_pools_pinned": len(blas.get_original_num_threads()),
     }
 
 def main() -> None:

@@ -47,6 +47,8 @@ class Profile:
     """Output bytes per input byte, from the largest successful sample."""
     real_data: bool
     """Whether samples were cut from the real data (else synthetic of the same dtype)."""
+    blas_pools_pinned: int = 0
+    """BLAS/OpenMP thread pools held to one thread while measuring (threadpoolctl)."""
 
 
 def sample_region(spec: ArraySpec, block: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
@@ -92,6 +94,7 @@ def profile_function(
     cap = memory_cap_bytes or res.memory_limit_bytes
     samples: list[Sample] = []
     baselines: list[int] = []
+    pools: list[int] = [0]
     ratio = 1.0
     seen: set[tuple[int, ...]] = set()
 
@@ -118,6 +121,7 @@ def profile_function(
                        runs_seconds=tuple(r.get("runs_seconds") or ()),
                        read_seconds=r.get("read_seconds"))
             baselines.append(int(r["baseline_bytes"]))
+            pools.append(int(r.get("blas_pools_pinned") or 0))
             ratio = r["out_nbytes"] / nbytes if nbytes else 1.0
         else:
             s = Sample(nbytes, block, error=f"{r.get('kind')}: {r.get('error')}")
@@ -163,7 +167,7 @@ def profile_function(
             stacklevel=2,
         )
     return Profile(tuple(sorted(samples, key=lambda s: s.nbytes)), min(baselines), ratio,
-                   source["kind"] in ("zarr", "numpy", "hdf5"))
+                   source["kind"] in ("zarr", "numpy", "hdf5"), max(pools))
 
 
 def largest_worth_measuring(

@@ -37,6 +37,7 @@ from dask.core import flatten
 from dask.highlevelgraph import HighLevelGraph
 from dask.local import get_sync
 from dask.utils import key_split
+from threadpoolctl import threadpool_limits
 
 from chunkpilot.cluster.work import unpack_pipeline_output
 from chunkpilot.measure.memory import peak_bytes, reset_peak, rss_bytes
@@ -117,6 +118,7 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
             vms = int(f.read().split()[0]) * resource.getpagesize()
         limit = vms + job["address_space_bytes"]
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    threadpool_limits(limits=1)  # one BLAS/OpenMP thread per dask thread, as workers run
     gc.collect()
     clean = reset_peak()
     baseline = rss_bytes()
@@ -211,7 +213,8 @@ def _scaling(dsk: Any, sinks: list[Any], threads: int, get_sync: Any, get_thread
     get_sync(dsk, sinks)  # warm, like the threaded run, so the comparison is fair
     return {"threads": threads, "threaded_wall_seconds": wall, "threaded_cpu_seconds": cpu,
             "sync_wall_seconds": time.perf_counter() - t0,
-            "blas_env": {k: os.environ.get(k) for k in BLAS_VARS}}
+            "blas_env": {k: os.environ.get(k) for k in BLAS_VARS},
+            "blas_pinned": True}
 
 
 def _one_line(e: BaseException) -> str:

@@ -108,7 +108,8 @@ def layout_advice(
     head = (f"Work does not scale with threads: {threads} threads ran at {efficiency:.0%} parallel "
             f"efficiency ({busy:.1f} cores busy).")
     env = scaling.get("blas_env") or {}
-    pinned = any(env.get(k) == "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"))
+    pinned = bool(scaling.get("blas_pinned")) or any(
+        env.get(k) == "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"))
     if busy > threads * 1.3 or (uses_blas and not pinned):
         return efficiency, (f"{head} BLAS/OpenMP threads oversubscribe the cores; set "
                             "OMP_NUM_THREADS=1 (and OPENBLAS/MKL_NUM_THREADS=1) for workers, "

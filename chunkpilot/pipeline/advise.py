@@ -31,15 +31,16 @@ from chunkpilot.errors import (
     ProfilingError,
 )
 from chunkpilot.measure.sandbox import pickle_func
-from chunkpilot.pipeline.analysis import analysis_builds, analysis_from
+from chunkpilot.pipeline.analysis import Analysis, analysis_builds, analysis_from
 from chunkpilot.pipeline.findings import PipelineFindings, blowup_warnings, pipeline_notes
 from chunkpilot.pipeline.measure import (
+    CHUNKS_PER_AXIS,
     SMALL_CHUNK_BYTES,
     Measurement,
     PipelineSandbox,
     measure_family,
 )
-from chunkpilot.pipeline.model import pipeline_model
+from chunkpilot.pipeline.model import memory_growth, pipeline_model
 from chunkpilot.pipeline.rules import GraphLimits, families, layout_advice
 from chunkpilot.pipeline.verify import verify
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
@@ -77,11 +78,11 @@ def advise_pipeline(
         try:
             ms = measure_family(box, spec, fam.work, res, baseline_guess_bytes=baseline_bytes,
                                 threads=_scaling_threads(res), on_sample=on_sample, done=[first])
-            ok = [m for m in ms if m.sample.ok]
-            top = max(ok, key=lambda m: m.sample.nbytes)
+            q = _memory_growth(box, spec, fam.work, an, ms, on_sample)
             model = pipeline_model(
                 ms, spec, an, overhead_seconds_per_task=overhead_seconds_per_task,
-                overhead_measured=overhead_measured, baseline_bytes=baseline_bytes)
+                overhead_measured=overhead_measured, baseline_bytes=baseline_bytes,
+                memory_growth_exponent=q)
             plan = make_plan(spec, fam.work, res, model, dask_auto_shape=dask_auto_shape)
         except (ProfilingError, NoFeasiblePlanError) as e:
             error = e
@@ -122,6 +123,20 @@ def advise_pipeline(
                      "workers more memory so chunks can grow, or split the computation.")
         warnings.warn(extra[-1], GraphSizeWarning, stacklevel=3)
     return dataclasses.replace(plan, notes=tuple(notes) + tuple(extra), pipeline=report)
+
+
+def _memory_growth(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, an: Analysis,
+                   ms: list[Measurement], on_sample: Callable[[Sample], None] | None) -> float:
+    """For a contraction, how peak memory grows with the number of input chunks: the
+    smallest measured chunk once more on a sub-array twice as wide per axis."""
+    ok = [m for m in ms if m.sample.ok and m.graph is not None]
+    if not an.graph.contraction_axes or not ok:
+        return 0.0
+    narrow = min(ok, key=lambda m: m.sample.nbytes)
+    wide = box.measure(spec, work, narrow.chunk, per_axis=2 * CHUNKS_PER_AXIS)
+    if on_sample is not None:
+        on_sample(wide.sample)
+    return memory_growth(narrow, wide) if wide.sample.ok else 0.0
 
 
 def _better(a: Plan, b: Plan) -> bool:

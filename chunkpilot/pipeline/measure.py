@@ -121,9 +121,11 @@ class PipelineSandbox:
         return _parse_builds(r, self.spec.dtype)
 
     def measure(self, spec: ArraySpec, work: WorkSpec, chunk: tuple[int, ...],
-                threads: int = 1, builds: Builds = ()) -> Measurement:
-        """Run the pipeline on a sub-array of ``chunk``-sized input chunks (after ``builds``)."""
-        region = subarray_region(spec, chunk)
+                threads: int = 1, builds: Builds = (),
+                per_axis: int = CHUNKS_PER_AXIS) -> Measurement:
+        """Run the pipeline on a sub-array of ``per_axis`` chunks per axis of ``chunk``-sized
+        input chunks (after ``builds``)."""
+        region = subarray_region(spec, chunk, per_axis)
         halo = halo_shape(spec, work, chunk)
         nbytes = math.prod(halo) * spec.itemsize
         with tempfile.TemporaryDirectory(prefix="chunkpilot-sub-") as tmp:
@@ -158,15 +160,16 @@ class PipelineSandbox:
         )
 
 
-def subarray_region(spec: ArraySpec, chunk: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
-    """A region near the centre spanning up to ``CHUNKS_PER_AXIS`` chunks per axis, chunk-aligned.
+def subarray_region(spec: ArraySpec, chunk: tuple[int, ...],
+                    per_axis: int = CHUNKS_PER_AXIS) -> tuple[tuple[int, int], ...]:
+    """A region near the centre spanning up to ``per_axis`` chunks per axis, chunk-aligned.
 
     Examples
     --------
     >>> subarray_region(ArraySpec((1000, 50), "float64"), (100, 50))
     ((300, 600), (0, 50))
     """
-    per = CHUNKS_PER_AXIS
+    per = per_axis
     while per > 2 and math.prod(min(n, per * c) for n, c in zip(spec.shape, chunk, strict=True)) * \
             spec.itemsize > SUBARRAY_MAX_BYTES:
         per -= 1

@@ -1,16 +1,19 @@
 """A pipeline's cost model from its sub-array measurements, scaled to the whole array.
 
 Each measurement ran the pipeline on a sub-array of a few chunks per axis. Per input chunk,
-its time and peak memory are what the planner's model takes, with two corrections the
-sub-array cannot show by itself: the scheduler runs as many tasks as the *whole* graph has
-(``TaskGrowth``: they grow with the chunk count for contractions), and a contraction does
-more work per input chunk on the whole array, in proportion to those tasks (``x @ x.T``: a
-row block meets every other row block, not only the two or three of the sub-array).
+its time and peak memory are what the planner's model takes, with corrections the sub-array
+cannot show by itself: the scheduler runs as many tasks as the *whole* graph has
+(``TaskGrowth``: they grow with the chunk count for contractions); a contraction does more
+work per input chunk on the whole array, in proportion to those tasks (``x @ x.T``: a row
+block meets every other row block, not only the two or three of the sub-array); and it holds
+more shared operand blocks, measured as how the peak grows from a sub-array of 3 chunks per
+axis to one of 6 (``memory_growth``), carried to the whole array's chunk count.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 from collections.abc import Sequence
 
@@ -29,21 +32,49 @@ def work_scale(m: Measurement, spec: ArraySpec, an: Analysis) -> float:
     return max(1.0, whole / max(m.graph.tasks_per_input_chunk, 1e-9))
 
 
-def _scaled(s: Sample, factor: float) -> Sample:
-    if factor == 1.0 or s.seconds is None:
+def memory_growth(narrow: Measurement, wide: Measurement) -> float:
+    """Exponent ``q`` of peak memory against the number of input chunks (0: streaming, each
+    chunk's memory freed as it goes; 1: everything held, as shared operands are)."""
+    a, b = narrow.sample.peak_bytes, wide.sample.peak_bytes
+    if not (a and b and narrow.graph and wide.graph):
+        return 0.0
+    n0, n1 = narrow.graph.input_chunks, wide.graph.input_chunks
+    if n1 <= n0 or b <= a:
+        return 0.0
+    return min(1.0, math.log(b / a) / math.log(n1 / n0))
+
+
+def _scaled(s: Sample, seconds_factor: float, peak_factor: float = 1.0) -> Sample:
+    if s.seconds is None or (seconds_factor == 1.0 and peak_factor == 1.0):
         return s
-    return dataclasses.replace(s, seconds=s.seconds * factor,
-                               runs_seconds=tuple(r * factor for r in s.runs_seconds))
+    return dataclasses.replace(
+        s, seconds=s.seconds * seconds_factor,
+        runs_seconds=tuple(r * seconds_factor for r in s.runs_seconds),
+        peak_bytes=int((s.peak_bytes or 0) * peak_factor))
+
+
+def peak_scale(m: Measurement, spec: ArraySpec, q: float) -> float:
+    """How much more a contraction holds on the whole array than in ``m``'s sub-array: the
+    measured growth carried to the whole array's chunk count, but never more than holding
+    every input chunk besides the sub-array's own working set."""
+    if q <= 0 or m.graph is None or not m.sample.peak_bytes:
+        return 1.0
+    whole = math.prod(math.ceil(n / c) for n, c in zip(spec.shape, m.chunk, strict=True))
+    sub = max(m.graph.input_chunks, 1)
+    grown = (whole / sub) ** q
+    held_all = 1.0 + max(whole - sub, 0) * m.graph.input_chunk_bytes / m.sample.peak_bytes
+    return max(1.0, min(grown, held_all))
 
 
 def pipeline_model(ms: Sequence[Measurement], spec: ArraySpec, an: Analysis, *,
                    overhead_seconds_per_task: float, overhead_measured: bool,
-                   baseline_bytes: int) -> CostModel:
+                   baseline_bytes: int, memory_growth_exponent: float = 0.0) -> CostModel:
     """The planner's cost model, per input chunk: all its tasks' time and the run's peak."""
     ok = [m for m in ms if m.sample.ok]
     top = max(ok, key=lambda m: m.sample.nbytes)
-    samples = [_scaled(m.sample, work_scale(m, spec, an)) if m.sample.ok else m.sample
-               for m in ms]
+    samples = [_scaled(m.sample, work_scale(m, spec, an),
+                       peak_scale(m, spec, memory_growth_exponent))
+               if m.sample.ok else m.sample for m in ms]
     model = fit_cost_model(samples, overhead_seconds_per_task=overhead_seconds_per_task,
                            overhead_measured=overhead_measured, baseline_bytes=baseline_bytes,
                            output_ratio=top.output_ratio)

@@ -47,15 +47,15 @@ def test_advise_json_on_zarr_store(store, funcs):
     d = json.loads(r.stdout)  # exactly one JSON object
     assert d["shape"] == [1024, 2048] and d["dtype"] == "float32"
     assert d["storage_chunks"] == [128, 256]
-    assert d["chunks"][1] == 2048  # kept whole
-    assert sum(d["chunks_full"][0]) == 1024
-    assert d["chunks"][0] % 128 == 0
+    assert d["chunk_shape"][1] == 2048  # kept whole
+    assert sum(d["chunks"][0]) == 1024
+    assert d["chunk_shape"][0] % 128 == 0
     assert d["scheduler"] == "threads"
     assert len(d["measured"]["samples"]) >= 3
     assert d["measured"]["overhead_seconds_per_task"] > 0
     assert d["binding_constraint"] in {"memory", "overhead", "parallelism", "storage", "keep_whole",
                                        "array_size"}
-    assert d["explanation"] and d["dask_auto_chunks"]
+    assert d["explanation"] and d["dask_auto_chunk_shape"]
 
 
 def test_advise_human_output_with_depth(store):

@@ -13,11 +13,10 @@ from collections.abc import Mapping, Sequence
 from chunkpilot.core.model import CostModel, LinearFit
 from chunkpilot.core.observations import Observation
 from chunkpilot.core.plan import Plan, candidate_shapes
+from chunkpilot.core.policy import NOISE_FRACTION
 from chunkpilot.core.verdicts import Verdict
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
-#: Wall times closer than this are within the noise of a shared machine: a tie.
-NOISE_FRACTION = 0.10
 #: Candidate steps (in the planner's sqrt(2) ladder) to move when a verdict points a way.
 STEP = 2
 
@@ -75,13 +74,14 @@ def direction(verdicts: Sequence[Verdict]) -> int:
     return -1 if "too_big" in kinds else 0
 
 
-def pick(walls: Mapping[Shape, float], itemsize: int) -> Shape:
+def pick(walls: Mapping[Shape, float], itemsize: int, noise_fraction: float = NOISE_FRACTION,
+         ) -> Shape:
     """Fastest shape that ran cleanly; inside the noise, the smaller (safer) one.
 
     ``walls`` maps every shape that ran cleanly to its best wall time (non-empty).
     """
     best = min(walls.values())
-    ties = [c for c, w in walls.items() if w <= best * (1 + NOISE_FRACTION)]
+    ties = [c for c, w in walls.items() if w <= best * (1 + noise_fraction)]
     return min(ties, key=lambda c: math.prod(c) * itemsize)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from chunkpilot.core.policy import MIN_CHUNKS_PER_THREAD, TIE_TOLERANCE
+from chunkpilot.core.policy import MIN_CHUNKS_PER_THREAD
 from chunkpilot.core.rechunk import rechunk_advice
-from chunkpilot.units import format_bytes, format_seconds
+from chunkpilot.units import format_bytes, format_seconds, plural
 
 if TYPE_CHECKING:
     from chunkpilot.core.plan import Plan
@@ -33,7 +33,7 @@ def _binding_sentence(plan: Plan) -> str:
     if b == "overhead":
         return (
             f"Bound by overhead: scheduler overhead is already {plan.chosen.overhead_fraction:.1%} "
-            f"of the time; bigger chunks would gain less than {TIE_TOLERANCE:.0%}, so the "
+            f"of the time; bigger chunks would gain less than {plan.policy.tie_tolerance:.0%}, so the "
             "smaller chunk with more memory headroom wins."
         )
     if b == "storage":
@@ -70,7 +70,7 @@ def _auto_sentence(plan: Plan) -> str | None:
     fit = "within" if a.peak_bytes_per_worker <= budget else "ABOVE"
     ratio = a.wall_seconds / plan.chosen.wall_seconds if plan.chosen.wall_seconds else float("nan")
     return (
-        f"dask chunks='auto' would pick {a.chunk_shape}: {a.task_count} tasks, "
+        f"dask chunks='auto' would pick {a.chunk_shape}: {plural(a.task_count, 'task')}, "
         f"{format_bytes(a.peak_bytes_per_worker)} per worker ({fit} the target), "
         f"predicted wall {format_seconds(a.wall_seconds)} ({ratio:.2f}x this plan)."
     )
@@ -85,7 +85,7 @@ def _current_lines(plan: Plan) -> list[str]:
     budget = plan.resources.memory_budget_bytes
     ratio = c.wall_seconds / plan.chosen.wall_seconds if plan.chosen.wall_seconds else float("nan")
     return [
-        f"Current chunks {a.current_chunk_shape}: {c.task_count} tasks, "
+        f"Current chunks {a.current_chunk_shape}: {plural(c.task_count, 'task')}, "
         f"{format_bytes(c.peak_bytes_per_worker)} per worker "
         f"({'within' if c.peak_bytes_per_worker <= budget else 'ABOVE'} the target), predicted "
         f"wall {format_seconds(c.wall_seconds)} ({ratio:.2f}x this plan).",
@@ -104,8 +104,8 @@ def explanation_lines(plan: Plan) -> list[str]:
     ok = [s for s in m.samples if s.ok]
     overhead_src = "measured by a probe" if m.overhead_measured else "MODELLED default, not measured"
     lines = [
-        f"Recommended chunks {c.chunk_shape}: {c.task_count} tasks of "
-        f"{format_bytes(c.task_bytes)} each"
+        f"Recommended chunks {c.chunk_shape}: {plural(c.task_count, 'task')} of "
+        f"{format_bytes(c.task_bytes)}" + (" each" if c.task_count != 1 else "")
         + (" (overlap halo included)." if any(plan.work.depth) else "."),
         _binding_sentence(plan),
         (f"Measured in {len(ok)} sandboxed samples ({format_bytes(min(s.nbytes for s in ok))} to "
@@ -119,13 +119,14 @@ def explanation_lines(plan: Plan) -> list[str]:
         + f"; predicted overhead share {c.overhead_fraction:.1%}.",
         f"Predicted per task: {format_seconds(c.seconds_per_task)}, peak {format_bytes(c.peak_bytes_per_task)}. "
         f"Per worker: {format_bytes(c.peak_bytes_per_worker)} = baseline "
-        f"{format_bytes(m.baseline_bytes)} + {res.threads_per_worker} thread(s) x (task peak + "
+        f"{format_bytes(m.baseline_bytes)} + {plural(res.threads_per_worker, 'thread')} x (task peak + "
         f"one block in flight), vs {res.target_fraction:.0%} of "
         f"{format_bytes(res.memory_limit_bytes)} = "
         f"{format_bytes(res.memory_budget_bytes)}.",
-        f"Predicted wall time {format_seconds(c.wall_seconds)} on {res.workers} worker(s) x "
-        f"{res.threads_per_worker} thread(s) ({math.ceil(c.task_count / res.total_threads)} "
-        "rounds); predictions are modelled from the measurements above.",
+        f"Predicted wall time {format_seconds(c.wall_seconds)} on {plural(res.workers, 'worker')} "
+        f"x {plural(res.threads_per_worker, 'thread')} "
+        f"({plural(math.ceil(c.task_count / res.total_threads), 'round')}); predictions are "
+        "modelled from the measurements above.",
     ]
     lines += [s for s in (_storage_sentence(plan), _auto_sentence(plan)) if s]
     lines += _current_lines(plan)
@@ -134,11 +135,15 @@ def explanation_lines(plan: Plan) -> list[str]:
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
-    """The JSON document of ``chunkpilot advise --json``."""
+    """The JSON document of ``chunkpilot advise --json``.
+
+    Vocabulary: ``chunk_shape`` is one length per axis, ``chunks`` is dask's full chunks (a
+    list of lengths per axis), ``chunks_by_dim`` maps dimension names to lengths (or null).
+    """
     m = plan.model
     return {
-        "chunks": list(plan.chunk_shape),
-        "chunks_full": [list(ax) for ax in plan.chunks],
+        "chunk_shape": list(plan.chunk_shape),
+        "chunks": [list(ax) for ax in plan.chunks],
         "chunks_by_dim": plan.chunks_by_dim,
         "shape": list(plan.spec.shape),
         "dtype": plan.spec.dtype,
@@ -168,7 +173,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "binding_constraint": plan.binding_constraint,
         "explanation": explanation_lines(plan),
         "notes": list(plan.notes),
-        "dask_auto_chunks": list(plan.dask_auto.chunk_shape) if plan.dask_auto else None,
+        "dask_auto_chunk_shape": list(plan.dask_auto.chunk_shape) if plan.dask_auto else None,
         "dask_auto_predicted": plan.dask_auto.to_dict() if plan.dask_auto else None,
         "current_chunks": [list(ax) for ax in plan.spec.current_chunks or ()] or None,
         "rechunk_advice": _advice_dict(plan),

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from chunkpilot.core.display import repr_html
 from chunkpilot.core.evaluate import Evaluation, evaluate
 from chunkpilot.core.explain import explanation_lines, plan_to_dict
 from chunkpilot.core.model import CostModel
@@ -21,6 +22,7 @@ from chunkpilot.core.policy import (
     MIN_CHUNKS_PER_THREAD,
     TARGET_OVERHEAD_FRACTION,
     TIE_TOLERANCE,
+    Policy,
 )
 from chunkpilot.core.shapes import (
     align_units,
@@ -53,7 +55,8 @@ def candidate_shapes(spec: ArraySpec, work: WorkSpec) -> list[tuple[int, ...]]:
     return list(seen)
 
 
-def choose(evals: list[Evaluation], res: Resources) -> tuple[Evaluation, str]:
+def choose(evals: list[Evaluation], res: Resources, tie_tolerance: float = TIE_TOLERANCE,
+           ) -> tuple[Evaluation, str]:
     """Pick the best feasible evaluation and name the constraint that bound the choice."""
     feasible = [e for e in evals if e.fits_memory and e.meets_depth]
     if not feasible:
@@ -67,7 +70,7 @@ def choose(evals: list[Evaluation], res: Resources) -> tuple[Evaluation, str]:
     best_overhead = min(e.overhead_fraction for e in pool if e.wall_seconds == best_wall)
     ties = [
         e for e in pool
-        if e.wall_seconds <= best_wall * (1 + TIE_TOLERANCE)
+        if e.wall_seconds <= best_wall * (1 + tie_tolerance)
         and e.overhead_fraction <= max(TARGET_OVERHEAD_FRACTION, best_overhead)
     ]
     chosen = min(ties, key=lambda e: (e.peak_bytes_per_worker, e.task_count))
@@ -84,12 +87,12 @@ def choose(evals: list[Evaluation], res: Resources) -> tuple[Evaluation, str]:
 
 
 def search(
-    spec: ArraySpec, work: WorkSpec, res: Resources, model: CostModel
+    spec: ArraySpec, work: WorkSpec, res: Resources, model: CostModel, policy: Policy = Policy()
 ) -> tuple[Evaluation, str, list[Evaluation]]:
     """Evaluate every candidate shape and choose; raise with numbers when none fits."""
     evals = [evaluate(c, spec, work, res, model) for c in candidate_shapes(spec, work)]
     try:
-        chosen, binding = choose(evals, res)
+        chosen, binding = choose(evals, res, policy.tie_tolerance)
     except NoFeasiblePlanError:
         smallest = min(evals, key=lambda e: e.peak_bytes_per_worker)
         budget = res.memory_budget_bytes
@@ -142,6 +145,8 @@ class Plan:
     """The next bigger candidate, to show why the search stopped there."""
     pipeline: Any = None
     """``chunkpilot.pipeline.findings.PipelineFindings`` when a whole pipeline was planned."""
+    policy: Policy = Policy()
+    """The tie bands the choice was made with (from ``chunkpilot.*`` dask config)."""
 
     @property
     def chunk_shape(self) -> tuple[int, ...]:
@@ -176,6 +181,10 @@ class Plan:
         """JSON-ready summary (the CLI's ``--json`` object)."""
         return plan_to_dict(self)
 
+    def _repr_html_(self) -> str | None:
+        """The explanation and how to apply it, in a notebook (``chunkpilot.report.notebook``)."""
+        return repr_html(self)
+
 
 def make_plan(
     spec: ArraySpec,
@@ -185,10 +194,12 @@ def make_plan(
     *,
     dask_auto_shape: tuple[int, ...] | None = None,
     notes: tuple[str, ...] = (),
+    policy: Policy = Policy(),
 ) -> Plan:
     """Search the candidates and wrap the winner with its comparison and notes."""
-    chosen, binding, evals = search(spec, work, res, model)
+    chosen, binding, evals = search(spec, work, res, model, policy)
     auto = evaluate(dask_auto_shape, spec, work, res, model) if dask_auto_shape else None
     larger = [e for e in evals if e.task_bytes > chosen.task_bytes]
     nxt = min(larger, key=lambda e: e.task_bytes) if larger else None
-    return Plan(spec, work, res, model, chosen, binding, auto, notes, len(evals), nxt)
+    return Plan(spec, work, res, model, chosen, binding, auto, notes, len(evals), nxt,
+                policy=policy)

@@ -34,7 +34,8 @@ def _graph(n: int) -> list[Any]:
 
 def probe_overhead(scheduler: Any = "threads", *, tasks: int = PROBE_TASKS,
                    repeats: int = PROBE_REPEATS, num_workers: int | None = None) -> float:
-    """Median seconds per near-empty task on ``scheduler`` (``"threads"`` or a Client)."""
+    """Median seconds per near-empty task on ``scheduler`` (``"threads"``, ``"synchronous"``
+    or a Client)."""
     kwargs: dict[str, Any] = {"scheduler": scheduler}
     if scheduler == "threads" and num_workers:
         kwargs["num_workers"] = num_workers
@@ -74,7 +75,8 @@ def measure_scheduler(res: Resources, client: Any = None, probe: bool = True) ->
     if not probe:
         kind = "distributed" if res.distributed else "threads"
         return SchedulerProbe(DEFAULT_OVERHEAD_S[kind], False, None)
-    if res.scheduler == "threads":
-        return SchedulerProbe(probe_overhead("threads", num_workers=res.total_threads), True, None)
+    if not res.distributed:  # dask's threaded or synchronous scheduler, in this process
+        return SchedulerProbe(probe_overhead(res.scheduler, num_workers=res.total_threads),
+                              True, None)
     with scheduler_client(res, client) as c:
         return SchedulerProbe(probe_overhead(c), True, worker_baseline_bytes(c))

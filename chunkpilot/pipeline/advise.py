@@ -23,7 +23,7 @@ from dask.system import CPU_COUNT
 from chunkpilot.core.model import Sample
 from chunkpilot.core.model import scale_memory
 from chunkpilot.core.plan import Plan, make_plan
-from chunkpilot.core.policy import TIE_TOLERANCE
+from chunkpilot.core.policy import Policy
 from chunkpilot.core.shapes import align_units, min_lengths, shape_for_bytes
 from chunkpilot.errors import (
     GraphSizeWarning,
@@ -118,6 +118,7 @@ def advise_pipeline(
     baseline_bytes: int, env: Mapping[str, str], timeout_s: float = 60.0,
     limits: GraphLimits | None = None, dask_auto_shape: tuple[int, ...] | None = None,
     notes: tuple[str, ...] = (), on_sample: Callable[[Sample], None] | None = None,
+    policy: Policy = Policy(),
 ) -> Plan:
     """Plan the input chunks of ``pipeline`` (``fn(x) -> dask collections``) on ``spec``."""
     limits = limits or GraphLimits()
@@ -147,14 +148,15 @@ def advise_pipeline(
                 overhead_seconds_per_task=overhead_seconds_per_task,
                 overhead_measured=overhead_measured, baseline_bytes=baseline_bytes,
                 output_ratio=top.output_ratio)
-            plan = make_plan(spec, fam.work, res, model, dask_auto_shape=dask_auto_shape)
+            plan = make_plan(spec, fam.work, res, model, dask_auto_shape=dask_auto_shape,
+                             policy=policy)
         except (ProfilingError, NoFeasiblePlanError) as e:
             error = e
             tried.append((fam.label, f"no plan: {e}"))
             continue
         tried.append((fam.label, f"chunks {plan.chunk_shape}, predicted wall "
                                  f"{plan.chosen.wall_seconds:.3g} s"))
-        if best is None or _better(plan, best[1]):
+        if best is None or _better(plan, best[1], policy.tie_tolerance):
             best = (fam, plan, ms)
     if best is None:
         assert error is not None  # the split family always runs
@@ -189,11 +191,11 @@ def advise_pipeline(
     return dataclasses.replace(plan, notes=tuple(notes) + tuple(extra), pipeline=report)
 
 
-def _better(a: Plan, b: Plan) -> bool:
+def _better(a: Plan, b: Plan, tie: float) -> bool:
     """Lower predicted wall time wins; within the tie tolerance, lower peak per worker."""
-    if a.chosen.wall_seconds < b.chosen.wall_seconds * (1 - TIE_TOLERANCE):
+    if a.chosen.wall_seconds < b.chosen.wall_seconds * (1 - tie):
         return True
-    return (a.chosen.wall_seconds <= b.chosen.wall_seconds * (1 + TIE_TOLERANCE)
+    return (a.chosen.wall_seconds <= b.chosen.wall_seconds * (1 + tie)
             and a.chosen.peak_bytes_per_worker < b.chosen.peak_bytes_per_worker)
 
 
@@ -226,7 +228,7 @@ def _verify(
     if graph.blowup > max(seen, 1.0) * BLOWUP_SLACK:
         correction = graph.blowup / max(seen, 1.0)
         plan = make_plan(spec, plan.work, plan.resources, scale_memory(plan.model, correction),
-                         dask_auto_shape=auto)
+                         dask_auto_shape=auto, policy=plan.policy)
         _check_size(an, spec, plan.chunk_shape, limits)
         ((graph, said),) = box.graphs([(spec.shape, plan.chunk_shape)])
     return plan, graph, auto_graph, correction, said

@@ -20,7 +20,8 @@ from chunkpilot.core.lint import (
     suggest_chunk_shape,
     worthy_bytes,
 )
-from chunkpilot.commands.check import check, normalize_given_chunks, parse_chunks_option
+from chunkpilot.cli_options import parse_chunks_option
+from chunkpilot.commands.check import check, normalize_given_chunks
 from chunkpilot.errors import InvalidArgumentError, StoreNotFoundError
 from chunkpilot.core.shapes import regular_chunks
 from chunkpilot.types import ArraySpec, Resources

@@ -106,7 +106,7 @@ def test_report_content(report):
     assert "Samples &amp; models &lt;checked&gt;." in html
     numbers = PLAN.to_dict()
     for text in ("Recommended chunks", "binding_constraint", PLAN.binding_constraint,
-                 format_bytes(PLAN.chosen.peak_bytes_per_worker), "dask_auto_chunks",
+                 format_bytes(PLAN.chosen.peak_bytes_per_worker), "dask_auto_chunk_shape",
                  "500 x 1000 (2 x 1 chunks)", "hand-built", "obs_too_small", "too_small",
                  "too_big", "KilledWorker", "Task stream: hand-built", "Bokeh",
                  numbers["explanation"][1].split(":")[0]):

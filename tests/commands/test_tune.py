@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import socket
@@ -47,7 +48,8 @@ def _forced_plan(store, chunk, res, mult=7.0):
     return dataclasses.replace(plan, chosen=evaluate(chunk, spec, WorkSpec(2), res, model))
 
 
-def test_too_small_start_is_diagnosed_and_moves_bigger(store):
+def test_too_small_start_is_diagnosed_and_moves_bigger(store, caplog):
+    caplog.set_level(logging.INFO, logger="chunkpilot")
     res = Resources(2, 1, 2048 * MiB, "local")
     plan = _forced_plan(store, (64, 64), res, mult=2.0)  # 1024 tasks of 32 KiB
     result = tune(str(store), elementwise, workers=2, threads_per_worker=1, memory_limit="2GiB",
@@ -56,6 +58,7 @@ def test_too_small_start_is_diagnosed_and_moves_bigger(store):
     assert "too_small" in {v.kind for v in first.verdicts}, first.verdicts
     assert math.prod(result.chunk_shape) > 64 * 64
     assert len(result.trials) <= 4
+    assert "Dashboard: http://127.0.0.1:" in caplog.text  # the LocalCluster tune started
 
 
 def hungry_and_slow(block):

@@ -27,10 +27,11 @@ def check_platform(platform: str = sys.platform) -> None:
 
 check_platform()
 
-from chunkpilot import config  # noqa: E402  (registers chunkpilot.* in dask config)
+from chunkpilot import config  # noqa: E402, F401  (registers chunkpilot.* in dask config)
 
 __version__ = "0.1.0"
-__all__ = ["ChunkpilotError", "ChunkpilotWarning", "__version__", "advise", "check", "tune", "watch"]
+__all__ = ["ChunkpilotError", "ChunkpilotWarning", "UnsupportedPlatformError", "__version__",
+           "advise", "check", "tune", "watch"]
 
 #: Public function -> the command module that defines it.
 _COMMANDS = {"advise": "chunkpilot.commands.advise", "check": "chunkpilot.commands.check",

@@ -163,7 +163,8 @@ def tune(source: str, as_json: bool, verbose: int, quiet: bool, report: str | No
 
 
 @cli.command()
-@click.option("--dir", "directory", default=None, help="Where to write the sample store and report.")
+@click.option("--dir", "directory", default=None, metavar="DIR",
+              help="Where to write the sample store and report.")
 @click.option("--quick", is_flag=True, help="Smaller array, for a smoke test.")
 @click.option("--report", default="chunkpilot-report.html", show_default=True,
               help="Where to write the HTML report.")

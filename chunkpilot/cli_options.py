@@ -28,7 +28,8 @@ SCHEDULER_HELP = {
     "check": "processes (a LocalCluster of worker processes, the default), threads, "
              "synchronous, or a scheduler address tcp://HOST:PORT.",
 }
-MEMORY_HELP = "Memory per worker: 4GiB, auto (this machine's memory shared out) or a fraction like 0.5."
+MEMORY_HELP = ("Memory per worker: 4GiB, auto (this machine's memory shared out) or a fraction "
+               "like 0.5.")
 
 
 def _axis(key: str) -> int | str:
@@ -139,7 +140,8 @@ def common_options(command: str) -> Callable[[Callable[..., Any]], Callable[...,
                               "result); not with --func."),
             *resource_options(command),
             click.option("--keep-whole", multiple=True, metavar="AXIS",
-                         help="Axis (number or dim name) kept whole: time, or time,lat; repeatable."),
+                         help="Axis (number or dim name) kept whole: time, or time,lat; "
+                              "repeatable."),
             click.option("--depth", multiple=True, metavar="N|AXIS=N",
                          help="Overlap depth: N for every axis, or AXIS=N (time=2,lat=2); "
                               "repeatable."),
@@ -148,7 +150,8 @@ def common_options(command: str) -> Callable[[Callable[..., Any]], Callable[...,
                               "map_blocks(drop_axis=) takes it; repeatable."),
             click.option("--profile-timeout", default=None, metavar="SECONDS",
                          help="Seconds (or 2m, 90s) one profiling sample may run before it is "
-                              "killed [default: 60s, dask config chunkpilot.advise.profile-timeout]."),
+                              "killed [default: 60s, dask config "
+                              "chunkpilot.advise.profile-timeout]."),
             output_options,
         ])
     return decorate

@@ -10,7 +10,8 @@ from chunkpilot.errors import InvalidArgumentError
 
 @pytest.mark.parametrize(
     ("values", "expected"),
-    [((), None), (("4",), 4), (("time=2",), {"time": 2}), (("time=2,lat=3",), {"time": 2, "lat": 3}),
+    [((), None), (("4",), 4), (("time=2",), {"time": 2}),
+     (("time=2,lat=3",), {"time": 2, "lat": 3}),
      (("time=2", "lat=3"), {"time": 2, "lat": 3}), (("0=4", "1=4"), {0: 4, 1: 4}),
      (("time:2",), {"time": 2}), (("0:4", "1:4"), {0: 4, 1: 4})],
     ids=["none", "all-axes", "one", "comma", "repeated", "axis-numbers", "older-colon",

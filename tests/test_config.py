@@ -38,7 +38,8 @@ def test_defaults_are_the_cores_own():
 
 def test_dask_config_overrides_reach_the_commands():
     x = da.zeros((1000, 1000), chunks=(100, 100))  # 100 chunks
-    assert "too_many_tasks" not in {p.code for p in chunkpilot.check(x, scheduler="threads").problems}
+    before = chunkpilot.check(x, scheduler="threads")
+    assert "too_many_tasks" not in {p.code for p in before.problems}
     with dask.config.set({"chunkpilot.check.max-tasks": 50, "chunkpilot.pipeline.warn-tasks": 7,
                           "chunkpilot.advise.profile-timeout": "2m"}):
         report = chunkpilot.check(x, scheduler="threads")

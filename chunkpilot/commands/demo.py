@@ -43,10 +43,10 @@ def make_sample_store(path: Path, shape: tuple[int, int]) -> Path:
 
 def print_demo(console: Console, plan: Plan, result: TuneResult) -> None:
     """The demo's results, as it prints them on stdout: plan, trials, tuned chunks."""
-    console.print(Text("1. advise", style="bold"), Text(": profiled in sandboxed subprocesses"))
+    console.print(Text.assemble(("1. advise", "bold"), ": profiled in sandboxed subprocesses"))
     print_plan(plan, console)
-    console.print(Text("2. tune", style="bold"),
-                  Text(": trials on a LocalCluster, dask auto first as reference"))
+    console.print(Text.assemble(("2. tune", "bold"),
+                                ": trials on a LocalCluster, dask auto first as reference"))
     auto = plan.dask_auto.chunk_shape if plan.dask_auto else "-"
     print_tuned(console, result, extra=f", dask auto {auto}")
 

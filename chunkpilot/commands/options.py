@@ -80,7 +80,8 @@ class AdviseOptions:
     on_sample: Callable[[Sample], None] | None = None
     """Called with every profiling sample as it is measured (progress)."""
     warn_tasks: int | None = None
-    """Warn when a pipeline's graph has more tasks than this (``chunkpilot.pipeline.warn-tasks``)."""
+    """Warn when a pipeline's graph has more tasks than this
+    (``chunkpilot.pipeline.warn-tasks``)."""
     max_tasks: int | None = None
     """Refuse a pipeline graph with more tasks than this (``chunkpilot.pipeline.max-tasks``)."""
 

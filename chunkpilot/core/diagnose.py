@@ -115,7 +115,8 @@ def _too_small(obs: Observation) -> Verdict | None:
         "too_small",
         f"Chunks are too small: the median task computed for {format_seconds(median)} (dask "
         f"wants >= {format_seconds(TOO_SMALL_TASK_S)}), and worker threads spent {overhead:.0%} "
-        f"of their time between tasks on scheduling overhead for {plural(n, 'task')}. The dashboard's "
+        f"of their time between tasks on scheduling overhead for {plural(n, 'task')}. The "
+        "dashboard's "
         "task stream shows thin slivers with white gaps between them.",
         Evidence(median_task_seconds=_r(median), overhead_share=_r(overhead), tasks=n,
             thread_utilisation=_r(thread_utilisation(obs))),

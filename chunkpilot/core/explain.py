@@ -119,7 +119,8 @@ def explanation_lines(plan: Plan) -> list[str]:
         + f"; predicted overhead share {c.overhead_fraction:.1%}.",
         f"Predicted per task: {format_seconds(c.seconds_per_task)}, peak {format_bytes(c.peak_bytes_per_task)}. "
         f"Per worker: {format_bytes(c.peak_bytes_per_worker)} = baseline "
-        f"{format_bytes(m.baseline_bytes)} + {plural(res.threads_per_worker, 'thread')} x (task peak + "
+        f"{format_bytes(m.baseline_bytes)} + {plural(res.threads_per_worker, 'thread')} x "
+        "(task peak + "
         f"one block in flight), vs {res.target_fraction:.0%} of "
         f"{format_bytes(res.memory_limit_bytes)} = "
         f"{format_bytes(res.memory_budget_bytes)}.",

@@ -2,8 +2,8 @@
 
 No profile is run, so the thresholds rest on stated assumptions
 (:class:`~chunkpilot.core.policy.CheckThresholds`, whose defaults are constants there; users
-set them in dask config under ``chunkpilot.check``): a task should run ``worthy_overhead_multiple`` times the scheduler's
-per-task overhead at ``assumed_bytes_per_second``, and a task's peak is its input plus an
+set them in dask config under ``chunkpilot.check``): a task should run
+``worthy_overhead_multiple`` times the scheduler's per-task overhead at ``assumed_bytes_per_second``, and a task's peak is its input plus an
 output of the same size (``ASSUMED_MEMORY_MULTIPLIER``), under the planner's own memory rule
 (:func:`chunkpilot.core.evaluate.worker_peak_bytes`). ``chunkpilot advise`` replaces these
 assumptions with measurements.

@@ -17,6 +17,7 @@ from chunkpilot.core.explain import explanation_lines, plan_to_dict
 from chunkpilot.core.model import CostModel
 from chunkpilot.core.policy import (
     CANDIDATE_STEP,
+    DEFAULT_POLICY,
     MAX_OVERHEAD_FOR_PARALLELISM,
     MIN_CANDIDATE_BYTES,
     MIN_CHUNKS_PER_THREAD,
@@ -87,7 +88,8 @@ def choose(evals: list[Evaluation], res: Resources, tie_tolerance: float = TIE_T
 
 
 def search(
-    spec: ArraySpec, work: WorkSpec, res: Resources, model: CostModel, policy: Policy = Policy()
+    spec: ArraySpec, work: WorkSpec, res: Resources, model: CostModel,
+    policy: Policy = DEFAULT_POLICY,
 ) -> tuple[Evaluation, str, list[Evaluation]]:
     """Evaluate every candidate shape and choose; raise with numbers when none fits."""
     evals = [evaluate(c, spec, work, res, model) for c in candidate_shapes(spec, work)]
@@ -145,7 +147,7 @@ class Plan:
     """The next bigger candidate, to show why the search stopped there."""
     pipeline: Any = None
     """``chunkpilot.pipeline.findings.PipelineFindings`` when a whole pipeline was planned."""
-    policy: Policy = Policy()
+    policy: Policy = DEFAULT_POLICY
     """The tie bands the choice was made with (from ``chunkpilot.*`` dask config)."""
 
     @property
@@ -194,7 +196,7 @@ def make_plan(
     *,
     dask_auto_shape: tuple[int, ...] | None = None,
     notes: tuple[str, ...] = (),
-    policy: Policy = Policy(),
+    policy: Policy = DEFAULT_POLICY,
 ) -> Plan:
     """Search the candidates and wrap the winner with its comparison and notes."""
     chosen, binding, evals = search(spec, work, res, model, policy)

@@ -48,6 +48,10 @@ class Policy:
             object.__setattr__(self, name, float(v))
 
 
+#: The policy with every default: what the pure functions use unless given another.
+DEFAULT_POLICY = Policy()
+
+
 # --- check (``core.lint``): no profile is run, so these rest on stated assumptions ----------
 #: Above this many tasks per pass the scheduler is the bottleneck (dask's best-practice
 #: ceiling; at ~1 ms a task on distributed that is 100 s of pure overhead).

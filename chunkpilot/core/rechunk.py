@@ -95,12 +95,14 @@ def rechunk_advice(plan: Plan) -> RechunkAdvice | None:
     elif spec.source.startswith(REOPENABLE):
         action = "reopen"
         why = (f"Re-open the source with chunks={fmt} instead of rechunking: no extra tasks, "
-               f"while x.rechunk would add {plural(tasks, 'task')} (>= {format_seconds(overhead)} overhead) and "
+               f"while x.rechunk would add {plural(tasks, 'task')} "
+               f"(>= {format_seconds(overhead)} overhead) and "
                f"move {format_bytes(moved)}.")
     elif current.fits_memory and current.meets_depth and not split_whole and saving <= overhead:
         action = "keep"
-        why = (f"Keep the current chunks {shape}: the plan would save {format_seconds(max(saving, 0))}, "
-               f"less than the {format_seconds(overhead)} overhead of {plural(tasks, 'rechunk task')}.")
+        why = (f"Keep the current chunks {shape}: the plan would save "
+               f"{format_seconds(max(saving, 0))}, less than the {format_seconds(overhead)} "
+               f"overhead of {plural(tasks, 'rechunk task')}.")
     else:
         action = "rechunk"
         because = (f"axes {split_whole} are split but must stay whole" if split_whole

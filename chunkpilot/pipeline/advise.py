@@ -20,10 +20,9 @@ from typing import Any
 
 from dask.system import CPU_COUNT
 
-from chunkpilot.core.model import Sample
-from chunkpilot.core.model import scale_memory
+from chunkpilot.core.model import Sample, scale_memory
 from chunkpilot.core.plan import Plan, make_plan
-from chunkpilot.core.policy import Policy
+from chunkpilot.core.policy import DEFAULT_POLICY, Policy
 from chunkpilot.core.shapes import align_units, min_lengths, shape_for_bytes
 from chunkpilot.errors import (
     GraphSizeWarning,
@@ -118,7 +117,7 @@ def advise_pipeline(
     baseline_bytes: int, env: Mapping[str, str], timeout_s: float = 60.0,
     limits: GraphLimits | None = None, dask_auto_shape: tuple[int, ...] | None = None,
     notes: tuple[str, ...] = (), on_sample: Callable[[Sample], None] | None = None,
-    policy: Policy = Policy(),
+    policy: Policy = DEFAULT_POLICY,
 ) -> Plan:
     """Plan the input chunks of ``pipeline`` (``fn(x) -> dask collections``) on ``spec``."""
     limits = limits or GraphLimits()

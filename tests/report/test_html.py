@@ -14,7 +14,6 @@ from rich.console import Console
 
 from chunkpilot.core.diagnose import diagnose
 from chunkpilot.core.model import CostModel, LinearFit
-from chunkpilot.core.plan import Plan, make_plan
 from chunkpilot.core.observations import (
     MemoryRecord,
     Observation,
@@ -23,9 +22,10 @@ from chunkpilot.core.observations import (
     WorkerInfo,
     load_observation,
 )
-from chunkpilot.report.table import format_chunks, summarise
+from chunkpilot.core.plan import Plan, make_plan
 from chunkpilot.report.figures import MEMORY_COLORS, memory_figure, task_color, task_stream_figure
 from chunkpilot.report.html import write_report
+from chunkpilot.report.table import format_chunks, summarise
 from chunkpilot.report.terminal import print_report, trials_table
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes

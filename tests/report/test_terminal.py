@@ -86,7 +86,8 @@ def test_verdicts_on_their_own_lines_with_a_hanging_indent():
     body = [line for line in lines[1:] if line.strip()]
     assert all(line.startswith("  word") for line in body if "word" in line)
     fix = [line for line in body if "fix" in line]
-    assert fix[0].startswith("  fix: fix") and all(line.startswith("       fix") for line in fix[1:])
+    assert fix[0].startswith("  fix: fix")
+    assert all(line.startswith("       fix") for line in fix[1:])
 
 
 def test_counts_say_one_task_not_one_tasks():

@@ -1,192 +1,189 @@
-"""Command line: ``chunkpilot advise|tune|check|demo``. Bad input: one stderr line, exit 2."""
+"""Command line: ``chunkpilot advise|tune|check|demo``. Bad input: one stderr line, exit 2.
+
+Results go to stdout (tables, or one JSON object with ``--json``); progress, trial lines and
+logs go to stderr (a progress display only on a terminal, never with ``--json``); ``-v``
+says more, ``-q`` only errors.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import platform
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Iterator
+from importlib.metadata import version
 from typing import Any
 
 import click
 
-from chunkpilot.errors import ChunkpilotError, ChunkpilotWarning, InvalidArgumentError
-from chunkpilot.loader import load_callable
+from chunkpilot.cli_options import (
+    advise_kwargs,
+    common_options,
+    output_options,
+    resource_options,
+)
+from chunkpilot.errors import ChunkpilotError, ChunkpilotWarning
 
 EXIT_BAD_INPUT = 2
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _parse_depth(values: tuple[str, ...]) -> Any:
-    if not values:
-        return None
-    if len(values) == 1 and ":" not in values[0]:
-        return _int(values[0], "--depth")
-    out: dict[Any, int] = {}
-    for v in values:
-        axis, sep, n = v.rpartition(":")
-        if not sep or not axis:
-            raise InvalidArgumentError(f"Expected --depth N or --depth AXIS:N. Got {v!r} instead.")
-        out[int(axis) if axis.lstrip("-").isdigit() else axis] = _int(n, "--depth")
-    return out
+def _version_message() -> str:
+    """``chunkpilot 0.1.0 (dask 2026.8.0, distributed 2026.8.0, Python 3.11.7, Linux)``."""
+    deps = ", ".join(f"{d} {version(d)}" for d in ("dask", "distributed"))
+    return (f"%(prog)s %(version)s ({deps}, Python {platform.python_version()}, "
+            f"{platform.system()})")
 
 
-def _int(v: str, name: str) -> int:
-    try:
-        return int(v)
-    except ValueError as e:
-        raise InvalidArgumentError(f"Expected an integer for {name}. Got {v!r} instead.") from e
+def _verbosity(verbose: int, quiet: bool) -> int:
+    """-1 quiet, 0 normal, 1+ verbose; ``chunkpilot -v advise`` and ``advise -v`` both count."""
+    root = click.get_current_context().find_root().obj or {}
+    if quiet or root.get("quiet"):
+        return -1
+    return int(root.get("verbose", 0)) + verbose
 
 
-def _keep_whole(values: tuple[str, ...]) -> tuple[Any, ...]:
-    return tuple(int(v) if v.lstrip("-").isdigit() else v for v in values)
+@contextlib.contextmanager
+def _plan_notes_only() -> Iterator[None]:
+    """Degraded-advice warnings are in the plan's notes already: do not print them twice."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ChunkpilotWarning)
+        yield
 
 
-def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by advise and tune."""
-    opts = [
+def _output(verbose: int, quiet: bool, as_json: bool = False) -> Any:
+    from chunkpilot.report.progress import Output
+
+    return Output(verbosity=_verbosity(verbose, quiet), as_json=as_json)
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(package_name="chunkpilot", prog_name="chunkpilot",
+                      message=_version_message())
+@click.option("-v", "--verbose", count=True, help="More detail on stderr (any command).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr (any command).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """Pick Dask chunk sizes from measurements instead of guesses.
+
+    Results go to stdout, progress and logs to stderr. Thresholds live in dask config under
+    chunkpilot.* (e.g. DASK_CHUNKPILOT__TUNE__MAX_TRIALS=3).
+    """
+    ctx.obj = {"verbose": verbose, "quiet": quiet}
+
+
+@cli.command()
+@common_options("advise")
+def advise(source: str, as_json: bool, verbose: int, quiet: bool, **o: Any) -> None:
+    """Measure the per-block work on SOURCE and recommend chunks.
+
+    SOURCE is a zarr store, or a netCDF4/HDF5 file. Probing and profiling run in sandboxed
+    subprocesses; nothing is written to SOURCE.
+    """
+    from chunkpilot.commands.advise import advise as run_advise
+    from chunkpilot.report.terminal import print_plan
+
+    kwargs = advise_kwargs(o)
+    with _output(verbose, quiet, as_json) as out, _plan_notes_only():
+        out.phase("advising: probing the scheduler's overhead per task")
+        plan = run_advise(source, **kwargs, on_sample=out.on_sample)
+    if as_json:
+        click.echo(json.dumps(plan.to_dict()))
+    else:
+        print_plan(plan, out.out, name=o["array"])
+
+
+def _check_options(f: Any) -> Any:
+    for opt in reversed([
         click.argument("source"),
-        click.option("--array", "--variable", "array", default=None,
-                     help="Array inside a zarr group, or variable inside a netCDF4/HDF5 file."),
-        click.option("--func", "func", default=None, help="Per-block function MODULE:FUNC or FILE.py:FUNC."),
-        click.option("--pipeline", "pipeline", default=None,
-                     help="Whole-array pipeline MODULE:FUNC or FILE.py:FUNC (fn(x) -> dask result); "
-                          "not with --func."),
-        click.option("--workers", type=int, default=None, help="Worker processes."),
-        click.option("--threads-per-worker", type=int, default=None, help="Threads per worker."),
-        click.option("--memory-limit", default=None, help="Memory per worker, e.g. 4GiB."),
-        click.option("--scheduler", default="local", show_default=True,
-                     help="threads, local, or a scheduler address tcp://HOST:PORT."),
-        click.option("--keep-whole", multiple=True, help="Axis (number or dim name) kept whole; repeatable."),
-        click.option("--depth", multiple=True, help="Overlap depth: N, or AXIS:N (repeatable)."),
-        click.option("--drop-axis", multiple=True,
-                     help="Axis (number or dim name) the function's output lacks, as "
-                          "map_blocks(drop_axis=) takes it; repeatable."),
-        click.option("--profile-timeout", type=float, default=60.0, show_default=True,
-                     help="Seconds one profiling sample may run before it is killed."),
-        click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout."),
-    ]
-    for opt in reversed(opts):
+        click.option("--array", "--variable", "array", default=None, metavar="NAME",
+                     help="One array/variable; default: every one in the group or file."),
+        click.option("--chunks", default=None, metavar="CHUNKS",
+                     help="Check these chunks instead of the source's: 24,-1,40 or "
+                          "time=24,lat=-1 or auto."),
+        *resource_options("check"),
+        output_options,
+    ]):
         f = opt(f)
     return f
 
 
-def advise_kwargs(o: dict[str, Any]) -> dict[str, Any]:
-    """Turn CLI option values into keyword arguments of ``chunkpilot.advise``."""
-    if o.get("func") and o.get("pipeline"):
-        raise InvalidArgumentError(
-            f"Expected --func or --pipeline, not both. Got --func {o['func']} and "
-            f"--pipeline {o['pipeline']}."
-        )
-    return {
-        "func": load_callable(o["func"]) if o["func"] else None,
-        "pipeline": load_callable(o["pipeline"]) if o.get("pipeline") else None,
-        "array": o["array"],
-        "workers": o["workers"],
-        "threads_per_worker": o["threads_per_worker"],
-        "memory_limit": o["memory_limit"],
-        "scheduler": o["scheduler"],
-        "keep_whole": _keep_whole(o["keep_whole"]),
-        "depth": _parse_depth(o["depth"]),
-        "drop_axis": _keep_whole(o["drop_axis"]),
-        "profile_timeout": o["profile_timeout"],
-    }
-
-
-@click.group()
-@click.version_option(package_name="chunkpilot")
-def cli() -> None:
-    """Pick Dask chunk sizes from measurements instead of guesses."""
-
-
 @cli.command()
-@common_options
-def advise(source: str, as_json: bool, **o: Any) -> None:
-    """Measure the per-block work on SOURCE and recommend chunks."""
-    from chunkpilot.commands.advise import advise as run_advise
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ChunkpilotWarning)  # already in the plan's notes
-        plan = run_advise(source, **advise_kwargs(o))
-    if as_json:
-        click.echo(json.dumps(plan.to_dict()))
-    else:
-        from chunkpilot.report.terminal import print_plan
-
-        print_plan(plan)
-
-
-@cli.command()
-@click.argument("source")
-@click.option("--array", "--variable", "array", default=None,
-              help="One array/variable; default: every one in the group or file.")
-@click.option("--chunks", default=None,
-              help="Check these chunks instead of the source's: 24,-1,40 or time=24,lat=-1 or auto.")
-@click.option("--workers", type=int, default=None, help="Worker processes.")
-@click.option("--threads-per-worker", type=int, default=None, help="Threads per worker.")
-@click.option("--memory-limit", default=None, help="Memory per worker, e.g. 4GiB.")
-@click.option("--scheduler", default="local", show_default=True,
-              help="threads, local, or a scheduler address tcp://HOST:PORT.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def check(source: str, array: str | None, chunks: str | None, as_json: bool, **o: Any) -> None:
+@_check_options
+def check(source: str, array: str | None, chunks: str | None, as_json: bool, verbose: int,
+          quiet: bool, **o: Any) -> None:
     """Inspect SOURCE's chunks without profiling. Exit 0: clean, 1: problems, 2: bad input."""
+    from chunkpilot.cli_options import parse_chunks_option
     from chunkpilot.commands.check import check as run_check
-    from chunkpilot.commands.check import parse_chunks_option
 
-    report = run_check(source, array=array, chunks=parse_chunks_option(chunks), **o)
+    with _output(verbose, quiet, as_json) as out:
+        out.phase("checking chunks")
+        report = run_check(source, array=array, chunks=parse_chunks_option(chunks), **o)
     click.echo(json.dumps(report.to_dict()) if as_json else "\n".join(report.lines()))
     if not report.ok:
         raise click.exceptions.Exit(1)
 
 
 @cli.command()
-@common_options
-@click.option("--report", "report", default=None, help="Write an offline HTML report here.")
-@click.option("--max-trials", type=int, default=5, show_default=True, help="At most this many trials.")
-@click.option("--trial-timeout", type=float, default=120.0, show_default=True,
-              help="Seconds before a trial is cancelled.")
+@common_options("tune")
+@click.option("--report", "report", default=None, metavar="PATH",
+              help="Write an offline HTML report here.")
+@click.option("--max-trials", type=int, default=None,
+              help="At most this many trials [default: 5, dask config chunkpilot.tune.max-trials].")
+@click.option("--trial-timeout", default=None, metavar="SECONDS",
+              help="Seconds (or 2m) before a trial is cancelled "
+                   "[default: 120s, dask config chunkpilot.tune.trial-timeout].")
 @click.option("--whole", is_flag=True, help="Run trials on the whole array, not a region.")
 @click.option("--compare-auto", is_flag=True, help="Also run dask's chunks='auto' as a reference.")
-def tune(source: str, as_json: bool, report: str | None, max_trials: int, trial_timeout: float,
-         whole: bool, compare_auto: bool, **o: Any) -> None:
-    """Advise, then run short trials on a real dask cluster and adjust until healthy."""
-    from chunkpilot.commands.tune import tune as run_tune
-    from chunkpilot.report.terminal import print_report
+def tune(source: str, as_json: bool, verbose: int, quiet: bool, report: str | None,
+         max_trials: int | None, trial_timeout: str | None, whole: bool, compare_auto: bool,
+         **o: Any) -> None:
+    """Advise, then run short trials on a real dask cluster and adjust until healthy.
 
-    console = _console(as_json)
+    Runs on a LocalCluster of processes (started on 127.0.0.1, its dashboard link printed on
+    stderr), a scheduler address, or dask's threaded scheduler (--scheduler threads).
+    """
+    from chunkpilot import config
+    from chunkpilot.commands.tune import tune as run_tune
+    from chunkpilot.report.terminal import print_tuned
+
     kwargs = advise_kwargs(o)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ChunkpilotWarning)
-        with console.status("tuning: advising, then running trials on the cluster..."):
-            result = run_tune(source, **kwargs, max_trials=max_trials, trial_timeout=trial_timeout,
-                              whole=whole, compare_auto=compare_auto, report=report,
-                              on_trial=lambda t: console.print(
-                                  f"  trial {t.label}: {t.observation.wall_seconds:.2f} s, "
-                                  f"{', '.join(v.kind for v in t.verdicts)}", highlight=False))
+    with _output(verbose, quiet, as_json) as out, _plan_notes_only():
+        out.max_trials = (max_trials or config.max_trials()) + int(compare_auto)
+        out.phase("tuning: connecting to the cluster, probing, profiling")
+        result = run_tune(source, **kwargs, max_trials=max_trials, trial_timeout_s=trial_timeout,
+                          whole=whole, compare_auto=compare_auto, report=report,
+                          on_trial=out.on_trial, on_sample=out.on_sample)
     if as_json:
         click.echo(json.dumps(result.to_dict()))
-        return
-    print_report(console, result.trials)
-    console.print(f"[bold]Tuned chunks:[/bold] {result.chunk_shape}  (advised {result.plan.chunk_shape})")
-    if result.report:
-        console.print(f"[bold]Report:[/bold] {result.report}")
-
-
-def _console(quiet: bool) -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True, quiet=quiet)
+    else:
+        print_tuned(out.out, result, name=o["array"])
 
 
 @cli.command()
-@click.option("--dir", "directory", default=None, help="Where to write the sample store and report.")
+@click.option("--dir", "directory", default=None, metavar="DIR",
+              help="Where to write the sample store and report.")
 @click.option("--quick", is_flag=True, help="Smaller array, for a smoke test.")
 @click.option("--report", default="chunkpilot-report.html", show_default=True,
               help="Where to write the HTML report.")
-def demo(directory: str | None, quick: bool, report: str) -> None:
+@click.option("-v", "--verbose", count=True, help="More detail on stderr: every sample.")
+@click.option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors.")
+def demo(directory: str | None, quick: bool, report: str, verbose: int, quiet: bool) -> None:
     """Sample zarr array + memory-hungry function: advise, tune (vs dask auto), report."""
     from chunkpilot.commands.demo import run_demo
 
-    run_demo(directory, quick=quick, report=report)
+    with _output(verbose, quiet) as out:
+        run_demo(directory, quick=quick, report=report, output=out)
+
+
+def _usage_hint(e: click.ClickException) -> str:
+    """`` Try 'chunkpilot advise --help'.`` after a usage error, as click's own usage block ends."""
+    ctx = getattr(e, "ctx", None)
+    if isinstance(e, click.UsageError) and ctx is not None:
+        return f" Try '{ctx.command_path} --help'."
+    return ""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -198,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.ClickException as e:  # usage errors: one line, not click's usage block
-        click.echo(f"chunkpilot: error: {e.format_message()}", err=True)
+        click.echo(f"chunkpilot: error: {e.format_message()}{_usage_hint(e)}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except ChunkpilotError as e:
         click.echo(f"chunkpilot: error: {' '.join(str(e).split())}", err=True)

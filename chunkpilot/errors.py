@@ -68,6 +68,10 @@ class MissingDependencyError(ChunkpilotError, ImportError):
     """An optional extra (xarray, h5py) is needed for this input."""
 
 
+class UnsupportedPlatformError(ChunkpilotError, ImportError):
+    """chunkpilot runs on Linux and macOS only (raised on ``import chunkpilot`` elsewhere)."""
+
+
 class ChunkpilotWarning(UserWarning):
     """Base class for degraded-but-usable advice; the text always carries a fix."""
 

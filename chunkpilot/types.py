@@ -232,8 +232,9 @@ class Resources:
     """Threads per worker process."""
     memory_limit_bytes: int
     """Memory limit of each worker (for ``threads``: the machine's available memory)."""
-    scheduler: str = "local"
-    """``"threads"``, ``"local"`` (LocalCluster) or a ``tcp://`` address."""
+    scheduler: str = "processes"
+    """``"threads"``, ``"synchronous"``, ``"processes"`` (a LocalCluster of worker processes;
+    older plans say ``"local"``) or a scheduler address such as ``tcp://host:port``."""
     target_fraction: float = DEFAULT_MEMORY_FRACTIONS["target_fraction"]
     """distributed.worker.memory.target: plan peak per worker under this share of the limit."""
     spill_fraction: float = DEFAULT_MEMORY_FRACTIONS["spill_fraction"]
@@ -267,7 +268,8 @@ class Resources:
 
     @property
     def distributed(self) -> bool:
-        return self.scheduler != "threads"
+        """Runs on distributed workers (not dask's threaded or synchronous scheduler)."""
+        return self.scheduler not in ("threads", "synchronous")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dask.utils import format_bytes, format_time, parse_bytes
+from dask.utils import format_bytes, format_time, parse_bytes, parse_timedelta
 
-from chunkpilot.errors import InvalidArgumentTypeError, InvalidSizeError
+from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError, InvalidSizeError
 
-__all__ = ["SizeLike", "format_bytes", "format_seconds", "parse_size"]
+__all__ = ["SizeLike", "format_bytes", "format_seconds", "parse_seconds", "parse_size", "plural"]
 
 SizeLike = int | float | str
 
@@ -40,3 +40,36 @@ def parse_size(value: SizeLike, *, name: str = "size", allow_zero: bool = False)
     if nbytes < 0 or (nbytes == 0 and not allow_zero):
         raise InvalidSizeError(f"Expected {name} greater than zero. Got {value!r} instead.")
     return int(nbytes)
+
+
+def plural(n: int, word: str, plural_word: str | None = None) -> str:
+    """``"1 task"``, ``"2 tasks"``: a count with its noun in the right number.
+
+    Examples
+    --------
+    >>> plural(1, "task"), plural(3, "task"), plural(2, "process", "processes")
+    ('1 task', '3 tasks', '2 processes')
+    """
+    return f"{n} {word if n == 1 else (plural_word or word + 's')}"
+
+
+def parse_seconds(value: int | float | str, *, name: str = "timeout") -> float:
+    """A positive, finite duration in seconds: ``60``, ``"60s"``, ``"2m"`` (dask's spellings).
+
+    Examples
+    --------
+    >>> parse_seconds("2m"), parse_seconds(1.5)
+    (120.0, 1.5)
+    """
+    bad = InvalidArgumentError(f"Expected {name} as a positive number of seconds or a duration "
+                               f"like '60s'. Got {value!r} instead.")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise bad
+    try:
+        seconds = float(parse_timedelta(value.strip() if isinstance(value, str) else value,
+                                        default="seconds"))
+    except (TypeError, ValueError, KeyError, OverflowError, IndexError) as e:
+        raise bad from e
+    if not 0 < seconds < float("inf"):
+        raise bad
+    return seconds

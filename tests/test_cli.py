@@ -47,21 +47,48 @@ def test_advise_json_on_zarr_store(store, funcs):
     d = json.loads(r.stdout)  # exactly one JSON object
     assert d["shape"] == [1024, 2048] and d["dtype"] == "float32"
     assert d["storage_chunks"] == [128, 256]
-    assert d["chunks"][1] == 2048  # kept whole
-    assert sum(d["chunks_full"][0]) == 1024
-    assert d["chunks"][0] % 128 == 0
+    assert d["chunk_shape"][1] == 2048  # kept whole
+    assert sum(d["chunks"][0]) == 1024
+    assert d["chunk_shape"][0] % 128 == 0
     assert d["scheduler"] == "threads"
     assert len(d["measured"]["samples"]) >= 3
     assert d["measured"]["overhead_seconds_per_task"] > 0
     assert d["binding_constraint"] in {"memory", "overhead", "parallelism", "storage", "keep_whole",
                                        "array_size"}
-    assert d["explanation"] and d["dask_auto_chunks"]
+    assert d["explanation"] and d["dask_auto_chunk_shape"]
 
 
 def test_advise_human_output_with_depth(store):
-    r = run("advise", str(store), "--scheduler", "threads", "--depth", "0:4", "--depth", "1:4")
+    r = run("advise", str(store), "--scheduler", "threads", "--depth", "0=4,1=4", "-v")
     assert r.returncode == 0, r.stderr
-    assert "Recommended chunks" in r.stdout and "dask" in r.stdout
+    assert "Recommended chunks" in r.stdout and "dask" in r.stdout  # results: stdout
+    assert f"x = da.from_zarr({str(store)!r}, chunks=" in r.stdout  # how to apply, for zarr
+    assert "Recommended chunks" not in r.stderr
+    assert "sample (" in r.stderr and "sample (" not in r.stdout  # progress (-v): stderr
+    assert "\x1b[" not in r.stderr  # no progress display when stderr is not a terminal
+
+
+def test_help_version_and_usage_errors():
+    for args in (["-h"], ["--help"], ["advise", "-h"], ["check", "-h"]):
+        r = run(*args)
+        assert r.returncode == 0 and r.stdout.startswith("Usage: chunkpilot"), (args, r.stderr)
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.startswith("chunkpilot 0.") and "dask " in r.stdout
+    r = run("advise")
+    assert r.returncode == 2
+    assert r.stderr.strip().endswith("Try 'chunkpilot advise --help'.")
+    r = run("advise", "x.zarr", "--bogus")
+    assert r.stderr.strip().endswith("Try 'chunkpilot advise --help'.")
+    assert run("nope").stderr.strip().endswith("Try 'chunkpilot --help'.")
+
+
+def test_tune_help_offers_only_what_tune_accepts():
+    text = " ".join(run("tune", "--help").stdout.split())
+    scheduler = text[text.index("--scheduler"):text.index("--keep-whole")]
+    assert "processes" in scheduler and "tcp://" in scheduler
+    assert "threads" in scheduler and "synchronous" not in scheduler
+    advise = " ".join(run("advise", "--help").stdout.split())
+    assert "synchronous" in advise[advise.index("--scheduler"):advise.index("--keep-whole")]
 
 
 @pytest.mark.parametrize(

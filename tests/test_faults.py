@@ -180,7 +180,7 @@ def test_worker_killed_during_a_trial_is_survived(tmp_path):
             plan = _plan_for(path, (64, 64), res)  # 256 tasks of 50 ms: a few seconds
             trials: list[Any] = []
             result = chunkpilot.tune(str(path), slow_block, client=client, plan=plan,
-                                     whole=True, max_trials=3, trial_timeout=120,
+                                     whole=True, max_trials=3, trial_timeout_s=120,
                                      on_trial=trials.append)
         except Exception:
             print([(t.label, t.observation.restarts, t.observation.error, t.observation.erred_tasks,

@@ -84,7 +84,7 @@ def local_cluster(res: Resources, **kwargs: Any) -> Iterator[Any]:
 def scheduler_client(res: Resources, client: Any = None) -> Iterator[Any]:
     """The client that will run the work: the user's, a connection, a fresh LocalCluster, or
     ``None`` for the threaded scheduler."""
-    if client is not None or res.scheduler == "threads":
+    if client is not None or not res.distributed:
         yield client
     elif is_address(res.scheduler):
         with connect(res.scheduler) as c:

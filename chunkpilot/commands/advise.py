@@ -10,6 +10,7 @@ from chunkpilot.commands.planning import advise_job
 from chunkpilot.core.agree import DatasetPlan
 from chunkpilot.core.plan import Plan
 from chunkpilot.errors import InvalidArgumentError
+from chunkpilot.report import notebook  # noqa: F401  (registers Plan._repr_html_)
 from chunkpilot.sources.xarray import is_dataset
 
 __all__ = ["advise"]
@@ -25,16 +26,19 @@ def advise(source: Any, func: Any = None, **options: Any) -> Plan | DatasetPlan:
         Per-block function as ``map_blocks`` would call it; default: just load the block.
     **options
         Any field of :class:`chunkpilot.commands.options.AdviseOptions`: ``array`` /
-        ``variable``, ``workers``, ``threads_per_worker``, ``memory_limit``, ``scheduler``
-        (``"local"``, ``"threads"`` or an address), ``client``, ``keep_whole``, ``depth``,
-        ``drop_axis``, ``pipeline``, ``profile_timeout``, ``probe_overhead``, ``on_sample``,
+        ``variable``, ``workers``, ``threads_per_worker``, ``memory_limit`` (``"4GiB"``,
+        ``"auto"`` or a fraction such as ``0.5``), ``scheduler`` (``"processes"``,
+        ``"threads"``, ``"synchronous"``, a Client or an address), ``keep_whole``, ``depth``,
+        ``drop_axis``, ``pipeline``, ``profile_timeout_s``, ``probe_overhead``, ``on_sample``,
         ``warn_tasks``, ``max_tasks``. A Dataset without ``variable`` is planned per data
         variable and returns a :class:`~chunkpilot.core.agree.DatasetPlan`.
 
     Returns
     -------
     Plan
-        ``plan.chunks`` for ``x.rechunk(plan.chunks)``; ``plan.explain()`` for the reasons.
+        ``plan.chunk_shape`` (one length per axis), ``plan.chunks`` (dask's full chunks, for
+        ``x.rechunk(plan.chunks)``), ``plan.chunks_by_dim`` (xarray sources) and
+        ``plan.explain()`` for the reasons.
     """
     opts = AdviseOptions.from_kwargs(func, options)
     if opts.name is None and is_dataset(source) and opts.pipeline is None:

@@ -12,6 +12,7 @@ import numpy as np
 import zarr
 from dask.array.core import normalize_chunks
 
+from chunkpilot import config
 from chunkpilot.cluster.resources import resolve_resources
 from chunkpilot.core.lint import (
     ERROR,
@@ -21,12 +22,13 @@ from chunkpilot.core.lint import (
     suggest_chunk_shape,
 )
 from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError
+from chunkpilot.report.notebook import check_html
 from chunkpilot.sources.describe import describe
 from chunkpilot.sources.hdf5 import import_h5py, list_datasets, looks_like_hdf5
 from chunkpilot.sources.xarray import data_variables, describe_xarray, is_dataset
 from chunkpilot.sources.zarr import zarr_dims
 from chunkpilot.types import ArraySpec, Chunks, Resources
-from chunkpilot.units import SizeLike, format_bytes
+from chunkpilot.units import SizeLike, format_bytes, plural
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,15 +48,34 @@ class CheckResult:
     suggested_chunk_shape: tuple[int, ...]
     """A chunk shape without these problems (the fixes quote it)."""
 
+    @property
+    def chunk_shape(self) -> tuple[int, ...]:
+        """Largest checked chunk per axis."""
+        return tuple(max(ax) for ax in self.chunks)
+
+    @property
+    def chunks_by_dim(self) -> dict[str, int] | None:
+        """Largest checked chunk per dimension name, else ``None``."""
+        return dict(zip(self.spec.dims, self.chunk_shape)) if self.spec.dims else None
+
+    @property
+    def suggested_chunks_by_dim(self) -> dict[str, int] | None:
+        """The suggested chunk shape by dimension name, else ``None``."""
+        dims = self.spec.dims
+        return dict(zip(dims, self.suggested_chunk_shape)) if dims else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "source": self.spec.source, "shape": list(self.spec.shape),
             "dtype": self.spec.dtype, "dims": list(self.spec.dims) if self.spec.dims else None,
             "storage_chunks": list(self.spec.storage_chunks) if self.spec.storage_chunks else None,
-            "chunks": [list(ax) for ax in self.chunks], "chunks_origin": self.chunks_origin,
+            "chunk_shape": list(self.chunk_shape),
+            "chunks": [list(ax) for ax in self.chunks], "chunks_by_dim": self.chunks_by_dim,
+            "chunks_origin": self.chunks_origin,
             "tasks": math.prod(len(ax) for ax in self.chunks),
             "problems": [p.to_dict() for p in self.problems],
-            "suggested_chunks": list(self.suggested_chunk_shape),
+            "suggested_chunk_shape": list(self.suggested_chunk_shape),
+            "suggested_chunks_by_dim": self.suggested_chunks_by_dim,
         }
 
 
@@ -78,14 +99,15 @@ class CheckReport:
     def lines(self) -> list[str]:
         """Human-readable report: one header per array, then its problems and fixes."""
         res = self.resources
-        out = [f"Checked against {res.workers} worker(s) x {res.threads_per_worker} thread(s), "
+        out = [f"Checked against {plural(res.workers, 'worker')} x "
+               f"{plural(res.threads_per_worker, 'thread')}, "
                f"{format_bytes(res.memory_limit_bytes)} per worker, scheduler '{res.scheduler}'."]
         for r in self.results:
             s, tasks = r.spec, math.prod(len(ax) for ax in r.chunks)
-            shape = tuple(max(ax) for ax in r.chunks)
+            shape = r.chunk_shape
             out.append(
                 f"{r.name + ': ' if r.name else ''}{s.shape} {s.dtype} ({s.source}), "
-                f"chunks {shape} ({r.chunks_origin}): {tasks} tasks of up to "
+                f"chunks {shape} ({r.chunks_origin}): {plural(tasks, 'task')} of up to "
                 f"{format_bytes(math.prod(shape) * s.itemsize)}"
                 + (f", storage chunks {s.storage_chunks}" if s.storage_chunks else "") + "."
             )
@@ -99,6 +121,10 @@ class CheckReport:
         return {"ok": self.ok, "resources": self.resources.to_dict(),
                 "errors": sum(p.severity == ERROR for p in self.problems),
                 "problems": len(self.problems), "results": [r.to_dict() for r in self.results]}
+
+    def _repr_html_(self) -> str:
+        """The same report as :meth:`lines`, for notebooks."""
+        return check_html(self)
 
 
 def normalize_given_chunks(chunks: Any, spec: ArraySpec) -> Chunks:
@@ -201,7 +227,7 @@ def _store_arrays(path: Path) -> list[str]:
 
 
 def check(
-    x: Any,
+    source: Any,
     *,
     variable: str | None = None,
     array: str | None = None,
@@ -209,14 +235,14 @@ def check(
     workers: int | None = None,
     threads_per_worker: int | None = None,
     memory_limit: SizeLike | None = None,
-    scheduler: str = "local",
+    scheduler: Any = "processes",
     client: Any = None,
 ) -> CheckReport:
-    """Inspect the chunks ``x`` already has (no profiling, no computing) and list problems.
+    """Inspect the chunks ``source`` already has (no profiling, no computing) and list problems.
 
     Parameters
     ----------
-    x : dask array, xarray DataArray/Dataset, zarr array, or a zarr/HDF5/netCDF4 path
+    source : dask array, xarray DataArray/Dataset, zarr array, or a zarr/HDF5/netCDF4 path
     variable, array : name of one variable / array; default: every one in the Dataset or file.
     chunks : check these chunks instead of the current ones (a store path's default is its
         storage chunks, as ``xr.open_zarr`` / ``da.from_zarr`` open it).
@@ -232,16 +258,16 @@ def check(
         raise InvalidArgumentError(
             f"Expected one name (variable or array). Got variable={variable!r}, array={array!r}."
         )
-    if isinstance(x, (bytes, int, float)):
+    if isinstance(source, (bytes, int, float)):
         raise InvalidArgumentTypeError(
-            f"Expected an array or a store path. Got {type(x).__name__} instead.")
+            f"Expected an array or a store path. Got {type(source).__name__} instead.")
     res = resolve_resources(scheduler, workers=workers, threads_per_worker=threads_per_worker,
                             memory_limit=memory_limit, client=client)
-    oh = overhead_seconds(res)
+    oh, th = overhead_seconds(res), config.check_thresholds()
     results = []
-    for name, spec in _targets(x, variable or array):
+    for name, spec in _targets(source, variable or array):
         ch, origin = _chunks_for(spec, chunks)
-        problems = tuple(find_problems(spec, res, ch, overhead_s=oh))
+        problems = tuple(find_problems(spec, res, ch, overhead_s=oh, thresholds=th))
         results.append(CheckResult(name, spec, ch, origin, problems,
-                                   suggest_chunk_shape(spec, res, oh)))
+                                   suggest_chunk_shape(spec, res, oh, th)))
     return CheckReport(res, tuple(results))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any
 
@@ -54,7 +55,9 @@ def advise_dataset(ds: Any, opts: AdviseOptions) -> DatasetPlan:
             )
     res = opts.resources()
     plans = {}
-    with scheduler_client(res, opts.client) as c:  # one cluster for all variables
+    cluster = (scheduler_client(res, opts.client) if res.distributed
+               else contextlib.nullcontext(opts.client))
+    with cluster as c:  # one cluster for all variables
         for name in names:
             dims = tuple(str(d) for d in ds[name].dims)
             one = dataclasses.replace(opts, variable=name, array=None,

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import zarr
 from rich.console import Console
+from rich.text import Text
 
+from chunkpilot import config
 from chunkpilot.commands.advise import advise
 from chunkpilot.commands.outputs import check_output_path
-from chunkpilot.commands.tune import tune
+from chunkpilot.commands.tune import TuneResult, tune
+from chunkpilot.core.plan import Plan
 from chunkpilot.errors import InvalidArgumentError
 from chunkpilot.examples import hungry_filter
-from chunkpilot.report.terminal import print_plan, print_report
+from chunkpilot.report.progress import Output
+from chunkpilot.report.terminal import hanging, print_plan, print_tuned
 
 #: Demo array: 4096 x 4096 float64 (128 MiB) in 256 x 256 storage chunks; --quick: 32 MiB.
 DEMO_SHAPE = (4096, 4096)
@@ -36,43 +41,48 @@ def make_sample_store(path: Path, shape: tuple[int, int]) -> Path:
     return path
 
 
+def print_demo(console: Console, plan: Plan, result: TuneResult) -> None:
+    """The demo's results, as it prints them on stdout: plan, trials, tuned chunks."""
+    console.print(Text.assemble(("1. advise", "bold"), ": profiled in sandboxed subprocesses"))
+    print_plan(plan, console)
+    console.print(Text.assemble(("2. tune", "bold"),
+                                ": trials on a LocalCluster, dask auto first as reference"))
+    auto = plan.dask_auto.chunk_shape if plan.dask_auto else "-"
+    print_tuned(console, result, extra=f", dask auto {auto}")
+
+
 def run_demo(directory: str | None, *, quick: bool = False,
-             report: str = "chunkpilot-report.html") -> None:
+             report: str = "chunkpilot-report.html", output: Output | None = None) -> None:
     """Create the store, advise, tune on a 2-worker LocalCluster (with dask auto as a
-    reference trial) and write the HTML report."""
+    reference trial) and write the HTML report. Results go to ``output.out`` (stdout),
+    progress to ``output.err`` (stderr)."""
     check_output_path(report)  # before minutes of work, not after
-    console = Console()
+    out = output or Output()
     resources = {"workers": 2, "threads_per_worker": 1, "memory_limit": DEMO_MEMORY_LIMIT}
     with contextlib.ExitStack() as stack:
         if directory is None:
             directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="chunkpilot-demo-"))
-        out = Path(directory)
+        path = Path(directory)
         try:
-            out.mkdir(parents=True, exist_ok=True)
+            path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise InvalidArgumentError(
                 f"Expected --dir as a directory that exists or can be created. Got "
                 f"{directory!r} instead ({e.strerror})."
             ) from e
-        store = out / "sample.zarr"
+        store = path / "sample.zarr"
         if not store.exists():
+            out.phase("writing the sample store")
             make_sample_store(store, QUICK_SHAPE if quick else DEMO_SHAPE)
-        console.print(f"[bold]Sample store:[/bold] {store}  (function: "
-                      "chunkpilot.examples.hungry_filter, LocalCluster 2 workers x 1 thread, "
-                      f"{DEMO_MEMORY_LIMIT} each)")
-        console.print("[bold]1. advise[/bold]: profiling the function in sandboxed subprocesses")
-        plan = advise(str(store), hungry_filter, scheduler="local", **resources,
-                      on_sample=lambda s: console.print(
-                          f"  measured {s.shape}: "
-                          + (f"{s.seconds:.3f} s, peak {s.peak_bytes / 2**20:.0f} MiB" if s.ok
-                             else f"FAILED {s.error}"), highlight=False))
-        print_plan(plan, console)
-        console.print("[bold]2. tune[/bold]: trials on a LocalCluster, dask auto first as reference")
+        hanging(out.out, Text("Sample store:", style="bold"),
+                f"{store} (function: chunkpilot.examples.hungry_filter, LocalCluster 2 workers "
+                f"x 1 thread, {DEMO_MEMORY_LIMIT} each)")
+        out.phase("advising: probing the scheduler, then profiling the function")
+        plan = advise(str(store), hungry_filter, scheduler="processes", **resources,
+                      on_sample=out.on_sample)
+        out.phase("tuning: trials on a LocalCluster, dask auto first")
+        out.max_trials = config.max_trials() + 1
         result = tune(str(store), hungry_filter, plan=plan, compare_auto=True, report=report,
-                      **resources, on_trial=lambda t: console.print(
-                          f"  trial {t.label}: {t.observation.wall_seconds:.2f} s, "
-                          f"{', '.join(v.kind for v in t.verdicts)}", highlight=False))
-        print_report(console, result.trials)
-        console.print(f"[bold]Tuned chunks:[/bold] {result.chunk_shape} "
-                      f"(advised {plan.chunk_shape}, dask auto {plan.dask_auto.chunk_shape if plan.dask_auto else '-'})")
-        console.print(f"[bold]Report:[/bold] {Path(result.report or report).resolve()}")
+                      **resources, on_trial=out.on_trial)
+        result = dataclasses.replace(result, report=str(Path(result.report or report).resolve()))
+        print_demo(out.out, plan, result)

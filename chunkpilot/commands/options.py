@@ -7,25 +7,37 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from chunkpilot.cluster.resources import resolve_resources
+from chunkpilot import config
+from chunkpilot.cluster.resources import is_client, resolve_resources
 from chunkpilot.core.model import Sample
 from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError
 from chunkpilot.sources.describe import SourceRef, describe
 from chunkpilot.types import ArraySpec, Resources, WorkSpec, normalize_axes, parse_depth
-from chunkpilot.units import SizeLike
+from chunkpilot.units import SizeLike, parse_seconds
+
+#: Older keyword spellings still accepted (no warning): old name -> current name.
+RENAMED = {"profile_timeout": "profile_timeout_s", "trial_timeout": "trial_timeout_s"}
 
 
 def check_timeout(value: Any, name: str) -> float:
-    """A positive, finite number of seconds, or :class:`InvalidArgumentError`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise InvalidArgumentError(f"Expected {name} as a positive number of seconds. "
-                                   f"Got {value!r} instead.")
-    return float(value)
+    """A positive, finite number of seconds (or a duration like ``"60s"``), else
+    :class:`InvalidArgumentError`."""
+    return parse_seconds(value, name=name)
+
+
+def renamed(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with older spellings (``profile_timeout=``) under their current names."""
+    out = dict(kwargs)
+    for old, new in RENAMED.items():
+        if old in out:
+            if new in out:
+                raise InvalidArgumentError(f"Expected {new} or {old} (its older name), not both.")
+            out[new] = out.pop(old)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +58,14 @@ class AdviseOptions:
     threads_per_worker: int | None = None
     """Threads per worker."""
     memory_limit: SizeLike | None = None
-    """Memory per worker, e.g. ``"4GiB"``."""
-    scheduler: str = "local"
-    """``"local"`` (LocalCluster), ``"threads"`` or a scheduler address ``tcp://host:port``."""
+    """Memory per worker as LocalCluster takes it: ``"4GiB"``, ``"auto"`` (this machine's
+    memory shared out, the default) or a fraction such as ``0.5``."""
+    scheduler: Any = "processes"
+    """dask's scheduler names: ``"processes"`` (a LocalCluster of worker processes, started by
+    chunkpilot on 127.0.0.1 when it needs one), ``"threads"``, ``"synchronous"``, a
+    ``distributed.Client`` or a scheduler address ``tcp://host:port``."""
     client: Any = None
-    """A ``distributed.Client`` to measure and run on (its workers set the resources)."""
+    """A ``distributed.Client`` (same as ``scheduler=client``)."""
     keep_whole: Any = ()
     """Axes (ints or dim names) that must not be split."""
     depth: Any = None
@@ -59,14 +74,16 @@ class AdviseOptions:
     """Axes the function's output lacks, as ``map_blocks(drop_axis=)`` takes them."""
     probe_overhead: bool = True
     """Measure the scheduler's per-task overhead (else a modelled default, said so)."""
-    profile_timeout: float = 60.0
-    """Seconds one profiling sample may run before it is killed."""
+    profile_timeout_s: float | str | None = None
+    """Seconds one profiling sample may run before it is killed (default: dask config
+    ``chunkpilot.advise.profile-timeout``, 60 s)."""
     on_sample: Callable[[Sample], None] | None = None
     """Called with every profiling sample as it is measured (progress)."""
-    warn_tasks: int = 100_000
-    """Warn when a pipeline's graph has more tasks than this."""
-    max_tasks: int = 1_000_000
-    """Refuse a pipeline graph with more tasks than this."""
+    warn_tasks: int | None = None
+    """Warn when a pipeline's graph has more tasks than this
+    (``chunkpilot.pipeline.warn-tasks``)."""
+    max_tasks: int | None = None
+    """Refuse a pipeline graph with more tasks than this (``chunkpilot.pipeline.max-tasks``)."""
     seed: int = 0
     """Seed of the synthetic sample data (sources without data to read): same seed, same data."""
 
@@ -81,8 +98,19 @@ class AdviseOptions:
                 "Expected either func (per block) or pipeline (whole array). Got both.")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise InvalidArgumentError(f"Expected seed as an int >= 0. Got {self.seed!r} instead.")
-        object.__setattr__(self, "profile_timeout",
-                           check_timeout(self.profile_timeout, "profile_timeout"))
+        if is_client(self.scheduler):
+            if self.client is not None and self.client is not self.scheduler:
+                raise InvalidArgumentError("Expected one Client (scheduler= or client=). Got two.")
+            object.__setattr__(self, "client", self.scheduler)
+            object.__setattr__(self, "scheduler", "processes")
+        timeout = self.profile_timeout_s
+        object.__setattr__(self, "profile_timeout_s", config.profile_timeout_s() if timeout is None
+                           else check_timeout(timeout, "profile_timeout_s"))
+        if self.warn_tasks is None or self.max_tasks is None:
+            warn, refuse = config.task_limits()
+            for name, default in (("warn_tasks", warn), ("max_tasks", refuse)):
+                if getattr(self, name) is None:
+                    object.__setattr__(self, name, default)
         if self.array is not None and self.variable is not None and self.array != self.variable:
             raise InvalidArgumentError(
                 f"Expected one name (array or variable). Got array={self.array!r}, "
@@ -102,6 +130,7 @@ class AdviseOptions:
     @classmethod
     def from_kwargs(cls, func: Callable[[Any], Any] | None, kwargs: dict[str, Any]) -> AdviseOptions:
         """Options from keyword arguments; an unknown name is a clear error, not a TypeError."""
+        kwargs = renamed(kwargs)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(kwargs) - known)
         if unknown:

@@ -9,6 +9,7 @@ import dataclasses
 import warnings
 from typing import Any
 
+from chunkpilot import config
 from chunkpilot.commands.options import Job
 from chunkpilot.core.evaluate import check_smallest_block
 from chunkpilot.core.model import fit_cost_model
@@ -30,6 +31,7 @@ MODELLED_WORKER_BASELINE_BYTES = 160 * 2**20
 def advise_job(job: Job, res: Resources, client: Any = None) -> Plan:
     """Plan ``job`` for ``res``: refuse early, probe the scheduler, measure, plan."""
     opts, spec = job.options, job.spec
+    policy = config.policy()
     check_smallest_block(spec, job.work, res)  # refuse before starting clusters or sandboxes
     probe = measure_scheduler(res, client, opts.probe_overhead)
     notes = _probe_notes(probe, res)
@@ -41,19 +43,20 @@ def advise_job(job: Job, res: Resources, client: Any = None) -> Plan:
             opts.pipeline, spec, job.ref, job.work, res,
             overhead_seconds_per_task=probe.overhead_seconds_per_task,
             overhead_measured=probe.measured, baseline_bytes=baseline, env=sandbox_env(res),
-            timeout_s=opts.profile_timeout, limits=GraphLimits(opts.warn_tasks, opts.max_tasks),
-            dask_auto_shape=dask_auto_shape(spec), on_sample=opts.on_sample, seed=opts.seed)
+            timeout_s=opts.profile_timeout_s, limits=GraphLimits(opts.warn_tasks, opts.max_tasks),
+            dask_auto_shape=dask_auto_shape(spec), on_sample=opts.on_sample, seed=opts.seed,
+            policy=policy)
         return dataclasses.replace(
             plan, notes=tuple(notes) + tuple(job.ref.get("notes", ())) + plan.notes)
     prof = profile_function(opts.func, spec, job.work, res, job.ref, env=sandbox_env(res),
-                            baseline_guess_bytes=baseline, timeout_s=opts.profile_timeout,
+                            baseline_guess_bytes=baseline, timeout_s=opts.profile_timeout_s,
                             on_sample=opts.on_sample, seed=opts.seed)
     notes += _profile_notes(prof, res) + list(job.ref.get("notes", ()))
     model = fit_cost_model(prof.samples, overhead_seconds_per_task=probe.overhead_seconds_per_task,
                            overhead_measured=probe.measured, baseline_bytes=baseline,
                            output_ratio=prof.output_ratio)
     return make_plan(spec, job.work, res, model, dask_auto_shape=dask_auto_shape(spec),
-                     notes=tuple(notes))
+                     notes=tuple(notes), policy=policy)
 
 
 def _probe_notes(probe: SchedulerProbe, res: Resources) -> list[str]:

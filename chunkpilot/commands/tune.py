@@ -9,18 +9,20 @@ cost model from what the cluster showed and moves the way the diagnosis points
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from chunkpilot import config
 from chunkpilot.cluster.connect import scheduler_client
+from chunkpilot.cluster.resources import IN_PROCESS, scheduler_name
 from chunkpilot.cluster.trials import ClientExecutor, Executor, ThreadsExecutor, TrialRunner
-from chunkpilot.commands.options import AdviseOptions, check_timeout, prepare
+from chunkpilot.commands.options import AdviseOptions, check_timeout, prepare, renamed
 from chunkpilot.commands.outputs import check_output_path
 from chunkpilot.commands.planning import advise_job
+from chunkpilot.commands.tuned import TuneResult, trial_summary
 from chunkpilot.core.converge import (
-    NOISE_FRACTION,
     STEP,
     close_call,
     direction,
@@ -31,16 +33,17 @@ from chunkpilot.core.converge import (
     trial_region,
 )
 from chunkpilot.core.evaluate import check_smallest_block, evaluate
-from chunkpilot.core.metrics import active_seconds, first_task_start
 from chunkpilot.core.observations import Trial
 from chunkpilot.core.plan import Plan
-from chunkpilot.core.shapes import regular_chunks
-from chunkpilot.core.verdicts import Verdict
 from chunkpilot.errors import InvalidArgumentError, TuningError
 from chunkpilot.report.html import write_report
 from chunkpilot.sources.describe import dask_auto_shape
 from chunkpilot.types import Resources
 from chunkpilot.units import format_bytes
+
+__all__ = ["TuneResult", "trial_summary", "tune"]
+
+logger = logging.getLogger(__name__)
 
 #: Trial region: enough data that a chunk twice the plan's still gives each thread 2 rounds.
 REGION_ROUNDS = 8
@@ -48,64 +51,12 @@ REGION_ROUNDS = 8
 Shape = tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class TuneResult:
-    """The tuned chunks, every trial that led there, and the final diagnosis."""
-
-    plan: Plan
-    """The advised starting plan (its explanation stays valid for the model it had)."""
-    chunk_shape: Shape
-    """Regular chunk length per axis chosen after the trials."""
-    trials: tuple[Trial, ...]
-    """Every trial in the order run (``label`` says why it ran)."""
-    verdicts: tuple[Verdict, ...]
-    """Diagnosis of the chosen chunks' best trial."""
-    region: tuple[tuple[int, int], ...]
-    """The region of the array the trials ran on (start, stop per axis)."""
-    report: str | None = None
-    """Path of the HTML report, when one was written."""
-
-    @property
-    def chunks(self) -> tuple[tuple[int, ...], ...]:
-        return regular_chunks(self.plan.spec.shape, self.chunk_shape)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "chunks": list(self.chunk_shape),
-            "chunks_full": [list(c) for c in self.chunks],
-            "advised_chunks": list(self.plan.chunk_shape),
-            "region": [list(r) for r in self.region],
-            "trials": [trial_summary(t) for t in self.trials],
-            "verdict": [v.to_dict() for v in self.verdicts],
-            "report": self.report,
-            "plan": self.plan.to_dict(),
-        }
-
-
-def trial_summary(t: Trial) -> dict[str, Any]:
-    """The numbers of one trial, as the CLI's ``--json`` lists them."""
-    o = t.observation
-    return {
-        "label": t.label,
-        "chunks": list(t.chunk_shape),
-        "wall_seconds": o.wall_seconds,
-        "active_seconds": active_seconds(o),
-        "startup_seconds": first_task_start(o),
-        "task_count": o.compute_task_count,
-        "peak_worker_memory_bytes": o.peak_process_bytes,
-        "spilled_bytes": o.peak_spilled_bytes,
-        "restarts": o.restarts,
-        "error": o.error,
-        "verdicts": [v.kind for v in t.verdicts],
-    }
-
-
 def tune(
     source: Any,
     func: Callable[[Any], Any] | None = None,
     *,
-    max_trials: int = 5,
-    trial_timeout: float = 120.0,
+    max_trials: int | None = None,
+    trial_timeout_s: float | str | None = None,
     whole: bool = False,
     compare_auto: bool = False,
     report: str | None = None,
@@ -115,24 +66,40 @@ def tune(
 ) -> TuneResult:
     """Advise, then run trials on a real cluster and adjust the chunks until healthy.
 
-    ``options`` are :func:`chunkpilot.advise`'s (``client``, ``scheduler``, ``workers``,
-    ``memory_limit``, ``keep_whole``, ``pipeline``, ...). Without ``client``, a LocalCluster of
-    processes is started (dashboard on 127.0.0.1) for ``scheduler="local"``, or the scheduler
-    address is connected; either is closed at the end, even on error or Ctrl-C. With
-    ``scheduler="threads"`` the trials run on dask's threaded scheduler in this process (task
-    stream timed in its thread pool, process memory sampled). Every trial has
-    ``trial_timeout`` seconds; at most ``max_trials`` run, repeats of close calls included.
+    ``options`` are :func:`chunkpilot.advise`'s (``scheduler``, ``workers``, ``memory_limit``,
+    ``keep_whole``, ``pipeline``, ...). ``scheduler`` is a Client, an address (connected),
+    ``"processes"`` (a LocalCluster of worker processes is started, dashboard on 127.0.0.1,
+    its link logged at INFO; closed at the end, even on error or Ctrl-C), or ``"threads"``:
+    trials on dask's threaded scheduler in this process (task stream timed in its thread
+    pool, process memory sampled). ``"synchronous"`` is refused: one thread has nothing to
+    tune. Every trial has ``trial_timeout_s`` seconds (default: dask config
+    ``chunkpilot.tune.trial-timeout``); at most ``max_trials`` run, repeats of close calls
+    included (``chunkpilot.tune.max-trials``).
     """
+    options = renamed(options)
+    if "trial_timeout_s" in options:  # the older spelling trial_timeout=
+        if trial_timeout_s is not None:
+            raise InvalidArgumentError("Expected trial_timeout_s or trial_timeout, not both.")
+        trial_timeout_s = options.pop("trial_timeout_s")
     opts = AdviseOptions.from_kwargs(func, options)
+    max_trials = config.max_trials() if max_trials is None else max_trials
     if isinstance(max_trials, bool) or not isinstance(max_trials, int) or max_trials < 1:
         raise InvalidArgumentError(f"Expected max_trials >= 1. Got {max_trials!r} instead.")
-    trial_timeout = check_timeout(trial_timeout, "trial_timeout")
+    name = scheduler_name(opts.scheduler) if opts.client is None else "client"
+    if name in IN_PROCESS and name != "threads":
+        raise InvalidArgumentError(
+            "Expected a scheduler for tune with threads to tune ('threads', 'processes', a "
+            f"Client or an address). Got {opts.scheduler!r}: one thread has nothing to tune.")
+    trial_timeout = (config.trial_timeout_s() if trial_timeout_s is None
+                     else check_timeout(trial_timeout_s, "trial_timeout_s"))
     job = prepare(source, opts)
     if report is not None:
         check_output_path(report, sources=[source])
     res = opts.resources()
     check_smallest_block(job.spec, job.work, res)  # before a LocalCluster starts
     with scheduler_client(res, opts.client) as client:
+        if client is not None:
+            logger.info("Dashboard: %s", client.dashboard_link)
         if plan is None:
             plan = advise_job(job, res, client)
         target = REGION_ROUNDS * res.total_threads * plan.chosen.task_bytes
@@ -146,7 +113,7 @@ def tune(
         runner.warm_up(plan.chunk_shape)
         if compare_auto:
             runner.run(dask_auto_shape(job.spec), "dask auto")
-        chosen = _search(runner, plan, res, max_trials)
+        chosen = _search(runner, plan, res, max_trials, config.policy().noise_fraction)
         best = runner.best_trial(chosen)
         result = TuneResult(plan, chosen, tuple(runner.trials), best.verdicts if best else (),
                             tuple((s.start, s.stop) for s in region))
@@ -158,7 +125,8 @@ def tune(
     return result
 
 
-def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int) -> Shape:
+def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,
+            noise: float) -> Shape:
     """Follow the diagnosis while it points a way, then compare the healthy neighbours."""
     rungs = ladder(plan)
     model, current = plan.model, plan.chunk_shape
@@ -188,7 +156,7 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int) ->
             break
         last = run(nxt, "smaller" if d < 0 else "bigger")
         if nxt in runner.failed or (current not in runner.failed and runner.wall(nxt)
-                                    > runner.wall(current) * (1 + NOISE_FRACTION)):
+                                    > runner.wall(current) * (1 + noise)):
             break  # that way got worse
         current = nxt
     # 2. healthy (or stuck): hill-climb; smaller first (more rounds rarely hurt memory),
@@ -200,14 +168,14 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int) ->
             if nxt is None or nxt in tried or (d > 0 and not fits(nxt)):
                 break
             run(nxt, "smaller" if d < 0 else "bigger")
-            if nxt in runner.failed or runner.wall(nxt) >= runner.wall(current) * (1 - NOISE_FRACTION):
+            if nxt in runner.failed or runner.wall(nxt) >= runner.wall(current) * (1 - noise):
                 break
             current, moved = nxt, True
         if moved:
             break
     # 3. a close call (within the measured noise) is run once more, in alternating order
     runs = {c: runner.walls(c) for c in dict.fromkeys(tried) if c not in runner.failed}
-    pair = close_call(runs)
+    pair = close_call(runs, noise)
     if pair is not None and len(tried) + 2 <= max_trials:
         for c in sorted(pair, key=tried.index, reverse=True):  # the other order this time
             run(c, "repeat")
@@ -218,4 +186,4 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int) ->
             f"failures for every chunk shape tried ({sorted(set(tried))}); the smallest block "
             f"was {format_bytes(min(math.prod(c) for c in tried) * plan.spec.itemsize)}."
         )
-    return pick({c: r for c, r in runs.items() if r}, plan.spec.itemsize)
+    return pick({c: r for c, r in runs.items() if r}, plan.spec.itemsize, noise)

@@ -14,7 +14,9 @@ from chunkpilot.core.diagnose import diagnose
 from chunkpilot.core.observations import Observation, Trial
 from chunkpilot.core.plan import Plan
 from chunkpilot.core.verdicts import Verdict
+from chunkpilot.errors import InvalidArgumentTypeError
 from chunkpilot.report.html import write_report
+from chunkpilot.report.notebook import watch_html
 
 __all__ = ["Watch", "watch"]
 
@@ -67,8 +69,22 @@ class Watch:
 
     def report(self, path: str | pathlib.Path, *, title: str = "chunkpilot: watched run",
                plan: Plan | None = None, notes: Sequence[str] = ()) -> pathlib.Path:
-        """Write an offline HTML report of the observed block to ``path``."""
+        """Write an offline HTML report of the observed block to ``path``.
+
+        ``plan`` is a :class:`~chunkpilot.core.plan.Plan` (what ``chunkpilot.advise``
+        returns) whose explanation heads the report, e.g. the plan the watched work used.
+        """
+        if plan is not None and not isinstance(plan, Plan):
+            raise InvalidArgumentTypeError(
+                f"Expected plan as a Plan (from chunkpilot.advise). Got {type(plan).__name__} "
+                "instead.")
         return write_report(path, title=title, plan=plan, trials=[self.trial()], notes=notes)
+
+    def _repr_html_(self) -> str:
+        """The verdicts and the dashboard's two pictures, inline in a notebook."""
+        if self.observation is None:
+            return "<p>chunkpilot watch: the watched block is still running.</p>"
+        return watch_html(self.trial())
 
 
 def watch(client: Client, *, timeout_s: float | None = None, interval_s: float = 0.1) -> Watch:

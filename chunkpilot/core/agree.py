@@ -6,7 +6,8 @@ elementwise minimum) and the elementwise minimum itself, rounded down onto the s
 of the biggest variable stored along that dim. Every variable is re-predicted under each
 candidate with its own measured model; a candidate must fit every variable's memory bound
 and depth. Among those, candidates aligned with every variable's storage chunks win, then
-the lowest summed predicted wall time (ties within ``TIE_TOLERANCE``: the smaller peak).
+the lowest summed predicted wall time (ties within the plans' ``policy.tie_tolerance``: the
+smaller peak).
 The minimum only shrinks chunks, so it always fits memory: it is the fallback.
 """
 
@@ -17,10 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chunkpilot.core.display import repr_html
 from chunkpilot.core.evaluate import Evaluation, evaluate
 from chunkpilot.core.plan import Plan
-from chunkpilot.core.policy import TIE_TOLERANCE
-from chunkpilot.units import format_bytes
+from chunkpilot.core.shapes import regular_chunks
+from chunkpilot.units import format_bytes, plural
 
 MINIMUM = "elementwise minimum"
 
@@ -62,17 +64,25 @@ class DatasetPlan:
     def explain(self) -> str:
         return "\n".join(dataset_lines(self))
 
+    def _repr_html_(self) -> str | None:
+        return repr_html(self)
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """JSON-ready: ``chunks_by_dim`` (one length per dimension), and per variable its
+        own plan and, under ``agreed``, the ``chunk_shape`` and ``chunks`` it gets."""
+        out: dict[str, Any] = {
             "chunks_by_dim": self.chunks_by_dim,
             "chosen_from": self.chosen_from,
             "explanation": dataset_lines(self),
-            "variables": {
-                v.name: {"plan": v.plan.to_dict(), "agreed": v.agreed.to_dict(),
-                         "aligned": v.aligned}
-                for v in self.variables
-            },
+            "variables": {},
         }
+        for v in self.variables:
+            agreed = v.agreed.to_dict()
+            agreed["chunks"] = [list(ax) for ax in regular_chunks(v.plan.spec.shape,
+                                                                  v.agreed.chunk_shape)]
+            out["variables"][v.name] = {"plan": v.plan.to_dict(), "agreed": agreed,
+                                        "aligned": v.aligned}
+        return out
 
 
 def _dims(plan: Plan) -> tuple[str, ...]:
@@ -139,7 +149,8 @@ def agree(plans: Mapping[str, Plan]) -> DatasetPlan:
         best_misaligned = min(s[0] for s in scored)
         pool = [s for s in scored if s[0] == best_misaligned]
         best_wall = min(s[1] for s in pool)
-        ties = [s for s in pool if s[1] <= best_wall * (1 + TIE_TOLERANCE)]
+        tie = max(p.policy.tie_tolerance for p in plans.values())
+        ties = [s for s in pool if s[1] <= best_wall * (1 + tie)]
         _, _, _, label, by_dim, fits = min(ties, key=lambda s: (s[2], s[1]))
     order = list(dict.fromkeys(d for p in plans.values() for d in _dims(p)))
     return DatasetPlan(tuple((d, by_dim[d]) for d in order), fits, label)
@@ -158,8 +169,9 @@ def dataset_lines(dp: DatasetPlan) -> list[str]:
         own, a = v.plan.chosen, v.agreed
         ratio = a.wall_seconds / own.wall_seconds if own.wall_seconds else math.nan
         lines.append(
-            f"{v.name}: own plan {own.chunk_shape}; agreed {a.chunk_shape} gives {a.task_count} "
-            f"tasks of {format_bytes(a.task_bytes)}, {format_bytes(a.peak_bytes_per_worker)} per "
+            f"{v.name}: own plan {own.chunk_shape}; agreed {a.chunk_shape} gives "
+            f"{plural(a.task_count, 'task')} of {format_bytes(a.task_bytes)}, "
+            f"{format_bytes(a.peak_bytes_per_worker)} per "
             f"worker, predicted wall {ratio:.2f}x its own plan"
             + ("." if v.aligned else f"; NOT aligned with storage {v.plan.spec.storage_chunks}.")
         )

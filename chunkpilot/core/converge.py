@@ -14,12 +14,10 @@ from chunkpilot.core.metrics import peak_rise_bytes
 from chunkpilot.core.model import CostModel, LinearFit
 from chunkpilot.core.observations import Observation
 from chunkpilot.core.plan import Plan, candidate_shapes
+from chunkpilot.core.policy import NOISE_FRACTION
 from chunkpilot.core.verdicts import Verdict
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
-#: Wall times closer than this are within the noise of a shared machine, until repeated
-#: trials measure the noise itself.
-NOISE_FRACTION = 0.10
 #: Repeated trials never narrow the noise band below this.
 MIN_NOISE_FRACTION = 0.02
 #: Candidate steps (in the planner's sqrt(2) ladder) to move when a verdict points a way.
@@ -86,24 +84,27 @@ def direction(verdicts: Sequence[Verdict]) -> int:
     return -1 if "too_big" in kinds else 0
 
 
-def measured_noise(runs: Mapping[Shape, Sequence[float]]) -> float:
+def measured_noise(runs: Mapping[Shape, Sequence[float]],
+                   default: float = NOISE_FRACTION) -> float:
     """Run-to-run noise of these trials: the largest half-range of a repeated shape, relative
-    to its median (at least ``MIN_NOISE_FRACTION``); ``NOISE_FRACTION`` when none repeated."""
+    to its median (at least ``MIN_NOISE_FRACTION``); ``default`` when none repeated."""
     spreads = [(max(r) - min(r)) / 2 / statistics.median(r) for r in runs.values() if len(r) > 1]
-    return max(max(spreads), MIN_NOISE_FRACTION) if spreads else NOISE_FRACTION
+    return max(max(spreads), MIN_NOISE_FRACTION) if spreads else default
 
 
-def close_call(runs: Mapping[Shape, Sequence[float]]) -> tuple[Shape, Shape] | None:
+def close_call(runs: Mapping[Shape, Sequence[float]],
+               noise_fraction: float = NOISE_FRACTION) -> tuple[Shape, Shape] | None:
     """The two fastest shapes when they are within the measured noise of each other."""
     ranked = sorted((c for c in runs if runs[c]), key=lambda c: statistics.median(runs[c]))
     if len(ranked) < 2:
         return None
     a, b = ranked[0], ranked[1]
     fast, slow = statistics.median(runs[a]), statistics.median(runs[b])
-    return (a, b) if slow <= fast * (1 + measured_noise(runs)) else None
+    return (a, b) if slow <= fast * (1 + measured_noise(runs, noise_fraction)) else None
 
 
-def pick(runs: Mapping[Shape, Sequence[float]], itemsize: int) -> Shape:
+def pick(runs: Mapping[Shape, Sequence[float]], itemsize: int,
+         noise_fraction: float = NOISE_FRACTION) -> Shape:
     """The fastest shape by median clean time; within the measured noise of it, the smaller
     (safer) one. A shape faster by more than the noise is never passed over.
 
@@ -111,7 +112,7 @@ def pick(runs: Mapping[Shape, Sequence[float]], itemsize: int) -> Shape:
     """
     medians = {c: statistics.median(r) for c, r in runs.items() if r}
     best = min(medians.values())
-    band = measured_noise(runs)
+    band = measured_noise(runs, noise_fraction)
     ties = [c for c, w in medians.items() if w <= best * (1 + band)]
     return min(ties, key=lambda c: math.prod(c) * itemsize)
 

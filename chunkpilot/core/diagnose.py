@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+from dask.utils import key_split
+
 from chunkpilot.core.metrics import (
     DISK_ACTIONS,
     busy_seconds,
@@ -22,7 +26,7 @@ from chunkpilot.core.metrics import (
 from chunkpilot.core.observations import Observation
 from chunkpilot.core.verdicts import Evidence, Verdict
 from chunkpilot.types import DEFAULT_MEMORY_FRACTIONS
-from chunkpilot.units import format_bytes, format_seconds
+from chunkpilot.units import format_bytes, format_seconds, plural
 
 __all__ = ["diagnose"]
 
@@ -49,8 +53,13 @@ ROOT_LEAD_MIN = 0.25
 MEMORY_RAMP_MIN = 0.2
 #: Below this share of compute between the first task and the last, a run is not healthy.
 HEALTHY_UTILISATION = 0.8
-#: Quote at most this much of an error message in a verdict (KilledWorker's runs to 400).
-ERROR_CHARS = 160
+#: Quote whole sentences of an error message up to about this many characters (KilledWorker's
+#: runs to 400 with a link); the first sentence is always quoted whole.
+ERROR_CHARS = 240
+#: A task key as distributed prints it: ``('sum-bedf65a1...', 3)`` or ``'finalize-1f2e...'``.
+_KEY = re.compile(r"""\(\s*'([^']+)'(?:\s*,\s*-?\d+)*\s*\)|'([^'\s]+-[0-9a-f]{8,})'""")
+#: Sentence ends: a full stop, question or exclamation mark followed by space and a capital.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 #: Compare peaks with this fraction when ``distributed.worker.memory.target`` is disabled.
 DEFAULT_TARGET_FRACTION = DEFAULT_MEMORY_FRACTIONS["target_fraction"]
 
@@ -74,10 +83,11 @@ def _too_big(obs: Observation) -> Verdict | None:
         why.append(f"workers spilled {format_bytes(spilled)} to disk (grey in the memory bar, "
                    "orange bars in the task stream)")
     if obs.pauses:
-        why.append(f"workers paused {obs.pauses} time(s) because memory passed the pause "
+        why.append(f"workers paused {plural(obs.pauses, 'time')} because memory passed the pause "
                    "threshold (red memory bar, the task stream stops)")
     if obs.restarts:
-        why.append(f"{obs.restarts} worker process(es) died or were restarted (the nanny "
+        why.append(f"{plural(obs.restarts, 'worker process', 'worker processes')} died or "
+                   f"{'was' if obs.restarts == 1 else 'were'} restarted (the nanny "
                    f"restarts a worker above {obs.terminate_fraction or DEFAULT_MEMORY_FRACTIONS['terminate_fraction']:.0%} of its limit)")
     if obs.killed_worker:
         why.append("the computation failed with KilledWorker: workers kept dying on a task")
@@ -108,7 +118,8 @@ def _too_small(obs: Observation) -> Verdict | None:
         "too_small",
         f"Chunks are too small: the median task computed for {format_seconds(median)} (dask "
         f"wants >= {format_seconds(TOO_SMALL_TASK_S)}), and worker threads spent {overhead:.0%} "
-        f"of their time between tasks on scheduling overhead for {n} tasks. The dashboard's "
+        f"of their time between tasks on scheduling overhead for {plural(n, 'task')}. The "
+        "dashboard's "
         "task stream shows thin slivers with white gaps between them.",
         Evidence(median_task_seconds=_r(median), overhead_share=_r(overhead), tasks=n,
             thread_utilisation=_r(thread_utilisation(obs))),
@@ -183,13 +194,42 @@ def _overproduction(obs: Observation) -> Verdict | None:
     )
 
 
+def _group_names(text: str) -> str:
+    """Task keys -> their group names, as the dashboard shows them: ``task 'sum' (3)``."""
+    def name(m: re.Match[str]) -> str:
+        if m.group(1) is not None:
+            index = m.group(0)[m.end(1) - m.start(0) + 1:].strip(" ,)")
+            return f"'{key_split(m.group(1))}'" + (f" (block {index})" if index else "")
+        return f"'{key_split(m.group(2))}'"
+
+    return _KEY.sub(name, text)
+
+
+def error_summary(error: str | None, limit: int = ERROR_CHARS) -> str:
+    """An error message for a verdict: task keys shown as group names, whole sentences only.
+
+    Examples
+    --------
+    >>> error_summary("KilledWorker: Attempted to run task ('sum-bedf65a1dfe9acf7', 3) on 1 "
+    ...               "different workers, but all those workers died while running it.")
+    "KilledWorker: Attempted to run task 'sum' (block 3) on 1 different workers, but all those workers died while running it."
+    """
+    text = " ".join(_group_names(error or "no result").split())
+    sentences = _SENTENCE_END.split(text)
+    kept = sentences[:1]
+    for s in sentences[1:]:
+        if len(" ".join(kept + [s])) > limit:
+            break
+        kept.append(s)
+    out = " ".join(kept)
+    return out if out.endswith((".", "!", "?")) else out + "."
+
+
 def _failed(obs: Observation) -> Verdict | None:
     if not obs.errored:
         return None
     what = "timed out and was cancelled" if obs.timed_out else "failed"
-    error = (obs.error or "no result").rstrip(".") + "."
-    if len(error) > ERROR_CHARS:
-        error = error[: ERROR_CHARS - 3] + "..."
+    error = error_summary(obs.error)
     return Verdict(
         "failed",
         f"The computation {what}: {error}",

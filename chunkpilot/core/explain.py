@@ -6,9 +6,9 @@ import math
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from chunkpilot.core.policy import MIN_CHUNKS_PER_THREAD, TIE_TOLERANCE
+from chunkpilot.core.policy import MIN_CHUNKS_PER_THREAD
 from chunkpilot.core.rechunk import rechunk_advice
-from chunkpilot.units import format_bytes, format_seconds
+from chunkpilot.units import format_bytes, format_seconds, plural
 
 if TYPE_CHECKING:
     from chunkpilot.core.plan import Plan
@@ -34,7 +34,7 @@ def _binding_sentence(plan: Plan) -> str:
     if b == "overhead":
         return (
             f"Bound by overhead: scheduler overhead is already {plan.chosen.overhead_fraction:.1%} "
-            f"of the time; bigger chunks would gain less than {TIE_TOLERANCE:.0%}, so the "
+            f"of the time; bigger chunks would gain less than {plan.policy.tie_tolerance:.0%}, so the "
             "smaller chunk with more memory headroom wins."
         )
     if b == "storage":
@@ -51,13 +51,21 @@ def _storage_sentence(plan: Plan) -> str | None:
     sc = plan.spec.storage_chunks
     if sc is None:
         return None
+    shape = plan.spec.shape
     per = [math.ceil(c / s) if c >= s else 1 for c, s in zip(plan.chunk_shape, sc)]
-    aligned = all(c % s == 0 or s % c == 0 or c == n for c, s, n in zip(plan.chunk_shape, sc, plan.spec.shape))
-    text = (
-        f"Storage chunks {sc}: each dask chunk covers {math.prod(per)} of them "
-        f"({' x '.join(map(str, per))}), "
-        + ("aligned, so every storage chunk is read exactly once." if aligned else "NOT aligned.")
-    )
+    whole = all(c % s == 0 or c == n for c, s, n in zip(plan.chunk_shape, sc, shape))
+    split = math.prod(s // c for c, s, n in zip(plan.chunk_shape, sc, shape)
+                      if c < s and s % c == 0 and c != n)
+    if whole:
+        how = "aligned, so every storage chunk is read exactly once."
+    elif split > 1 and all(c % s == 0 or s % c == 0 or c == n
+                           for c, s, n in zip(plan.chunk_shape, sc, shape)):
+        how = (f"each storage chunk is split evenly into {split} dask chunks, so it is read "
+               f"(and decoded) {split} times: smaller than one storage chunk was worth it here.")
+    else:
+        how = "NOT aligned: storage chunks straddle dask chunks and are read more than once."
+    text = (f"Storage chunks {sc}: each dask chunk covers {math.prod(per)} of them "
+            f"({' x '.join(map(str, per))}), {how}")
     if plan.spec.shards is not None:
         text += f" Shards {plan.spec.shards} (write unit) noted; reads use the inner chunks."
     return text
@@ -71,7 +79,7 @@ def _auto_sentence(plan: Plan) -> str | None:
     fit = "within" if a.peak_bytes_per_worker <= budget else "ABOVE"
     ratio = a.wall_seconds / plan.chosen.wall_seconds if plan.chosen.wall_seconds else float("nan")
     return (
-        f"dask chunks='auto' would pick {a.chunk_shape}: {a.task_count} tasks, "
+        f"dask chunks='auto' would pick {a.chunk_shape}: {plural(a.task_count, 'task')}, "
         f"{format_bytes(a.peak_bytes_per_worker)} per worker ({fit} the target), "
         f"predicted wall {format_seconds(a.wall_seconds)} ({ratio:.2f}x this plan)."
     )
@@ -86,7 +94,7 @@ def _current_lines(plan: Plan) -> list[str]:
     budget = plan.resources.memory_budget_bytes
     ratio = c.wall_seconds / plan.chosen.wall_seconds if plan.chosen.wall_seconds else float("nan")
     return [
-        f"Current chunks {a.current_chunk_shape}: {c.task_count} tasks, "
+        f"Current chunks {a.current_chunk_shape}: {plural(c.task_count, 'task')}, "
         f"{format_bytes(c.peak_bytes_per_worker)} per worker "
         f"({'within' if c.peak_bytes_per_worker <= budget else 'ABOVE'} the target), predicted "
         f"wall {format_seconds(c.wall_seconds)} ({ratio:.2f}x this plan).",
@@ -129,8 +137,8 @@ def explanation_lines(plan: Plan) -> list[str]:
     c, m, res = plan.chosen, plan.model, plan.resources
     overhead_src = "measured by a probe" if m.overhead_measured else "MODELLED default, not measured"
     lines = [
-        f"Recommended chunks {c.chunk_shape}: {c.task_count} tasks of "
-        f"{format_bytes(c.task_bytes)} each"
+        f"Recommended chunks {c.chunk_shape}: {plural(c.task_count, 'task')} of "
+        f"{format_bytes(c.task_bytes)}" + (" each" if c.task_count != 1 else "")
         + (" (overlap halo included)." if any(plan.work.depth) else "."),
         _binding_sentence(plan),
         *([t] if (t := _tie_sentence(plan)) else []),
@@ -142,13 +150,15 @@ def explanation_lines(plan: Plan) -> list[str]:
         + f"; predicted overhead share {c.overhead_fraction:.1%}.",
         f"Predicted per task: {format_seconds(c.seconds_per_task)}, peak {format_bytes(c.peak_bytes_per_task)}. "
         f"Per worker: {format_bytes(c.peak_bytes_per_worker)} = baseline "
-        f"{format_bytes(m.baseline_bytes)} + {res.threads_per_worker} thread(s) x (task peak + "
+        f"{format_bytes(m.baseline_bytes)} + {plural(res.threads_per_worker, 'thread')} x "
+        "(task peak + "
         f"one block in flight), vs {res.target_fraction:.0%} of "
         f"{format_bytes(res.memory_limit_bytes)} = "
         f"{format_bytes(res.memory_budget_bytes)}.",
-        f"Predicted wall time {format_seconds(c.wall_seconds)} on {res.workers} worker(s) x "
-        f"{res.threads_per_worker} thread(s) ({math.ceil(c.task_count / res.total_threads)} "
-        "rounds); predictions are modelled from the measurements above.",
+        f"Predicted wall time {format_seconds(c.wall_seconds)} on {plural(res.workers, 'worker')} "
+        f"x {plural(res.threads_per_worker, 'thread')} "
+        f"({plural(math.ceil(c.task_count / res.total_threads), 'round')}); predictions are "
+        "modelled from the measurements above.",
     ]
     lines += [s for s in (_storage_sentence(plan), _auto_sentence(plan)) if s]
     lines += _current_lines(plan)
@@ -157,11 +167,15 @@ def explanation_lines(plan: Plan) -> list[str]:
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
-    """The JSON document of ``chunkpilot advise --json``."""
+    """The JSON document of ``chunkpilot advise --json``.
+
+    Vocabulary: ``chunk_shape`` is one length per axis, ``chunks`` is dask's full chunks (a
+    list of lengths per axis), ``chunks_by_dim`` maps dimension names to lengths (or null).
+    """
     m = plan.model
     return {
-        "chunks": list(plan.chunk_shape),
-        "chunks_full": [list(ax) for ax in plan.chunks],
+        "chunk_shape": list(plan.chunk_shape),
+        "chunks": [list(ax) for ax in plan.chunks],
         "chunks_by_dim": plan.chunks_by_dim,
         "shape": list(plan.spec.shape),
         "dtype": plan.spec.dtype,
@@ -193,7 +207,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
                  "rule": "aligned with storage chunks, then smallest peak per worker"},
         "explanation": explanation_lines(plan),
         "notes": list(plan.notes),
-        "dask_auto_chunks": list(plan.dask_auto.chunk_shape) if plan.dask_auto else None,
+        "dask_auto_chunk_shape": list(plan.dask_auto.chunk_shape) if plan.dask_auto else None,
         "dask_auto_predicted": plan.dask_auto.to_dict() if plan.dask_auto else None,
         "current_chunks": [list(ax) for ax in plan.spec.current_chunks or ()] or None,
         "rechunk_advice": _advice_dict(plan),

@@ -1,9 +1,10 @@
 """Pure core of ``chunkpilot check``: problems of an existing chunking, with numbers and a fix.
 
-No profile is run, so the thresholds rest on stated assumptions (module constants below):
-a task should run ``WORTHY_OVERHEAD_MULTIPLE`` times the scheduler's per-task overhead at
-``ASSUMED_BYTES_PER_SECOND``, and a task's peak is its input plus an output of the same size
-(``ASSUMED_MEMORY_MULTIPLIER``), under the planner's own memory rule
+No profile is run, so the thresholds rest on stated assumptions
+(:class:`~chunkpilot.core.policy.CheckThresholds`, whose defaults are constants there; users
+set them in dask config under ``chunkpilot.check``): a task should run
+``worthy_overhead_multiple`` times the scheduler's per-task overhead at ``assumed_bytes_per_second``, and a task's peak is its input plus an
+output of the same size (``ASSUMED_MEMORY_MULTIPLIER``), under the planner's own memory rule
 (:func:`chunkpilot.core.evaluate.worker_peak_bytes`). ``chunkpilot advise`` replaces these
 assumptions with measurements.
 """
@@ -16,31 +17,30 @@ from typing import Any
 
 from chunkpilot.core.evaluate import IN_FLIGHT_EXTRA_BLOCKS, worker_peak_bytes
 from chunkpilot.core.model import DEFAULT_OVERHEAD_S
-from chunkpilot.core.policy import MIN_CHUNKS_PER_THREAD
+from chunkpilot.core.policy import (  # noqa: F401  (re-exported: check's thresholds)
+    ASSUMED_BYTES_PER_SECOND,
+    MAX_READ_AMPLIFICATION,
+    MAX_TASKS,
+    MIN_CHUNKS_PER_THREAD,
+    RAGGED_FRACTION,
+    TINY_FRACTION,
+    WORTHY_OVERHEAD_MULTIPLE,
+    CheckThresholds,
+)
 from chunkpilot.core.rechunk import REOPENABLE
 from chunkpilot.core.shapes import align_units, even_out, shape_for_bytes
 from chunkpilot.types import ArraySpec, Chunks, Resources, WorkSpec
-from chunkpilot.units import format_bytes
+from chunkpilot.units import format_bytes, plural
 
-#: Above this many tasks per pass the scheduler is the bottleneck (dask's best-practice
-#: ceiling; at ~1 ms a task on distributed that is 100 s of pure overhead).
-MAX_TASKS = 100_000
-#: Processing speed assumed without a profile (simple numpy work runs ~1-5 GB/s).
-ASSUMED_BYTES_PER_SECOND = 2**30
-#: A task is worth its overhead when it runs this many times longer (dask: tasks >= ~100 ms).
-WORTHY_OVERHEAD_MULTIPLE = 100
-#: "Far under" the overhead-worthy size means below this share of it.
-TINY_FRACTION = 0.1
 #: A task's assumed peak per input byte without a profile: its input plus an output as big.
 ASSUMED_MEMORY_MULTIPLIER = 2
 #: Chunks a thread holds under that assumption: the task's peak plus the blocks in flight.
 ASSUMED_BLOCKS_PER_THREAD = ASSUMED_MEMORY_MULTIPLIER + IN_FLIGHT_EXTRA_BLOCKS
-#: Storage chunks read more often than this on average are flagged.
-MAX_READ_AMPLIFICATION = 1.1
-#: A chunk under this share of the largest chunk along its axis is a tiny ragged chunk.
-RAGGED_FRACTION = 0.25
 
 ERROR, WARNING = "error", "warning"
+
+
+DEFAULT_THRESHOLDS = CheckThresholds()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +69,9 @@ def overhead_seconds(res: Resources) -> float:
     return DEFAULT_OVERHEAD_S["distributed" if res.distributed else "threads"]
 
 
-def worthy_bytes(overhead_s: float) -> int:
-    """Chunk bytes whose assumed processing time is ``WORTHY_OVERHEAD_MULTIPLE`` x overhead."""
-    return int(overhead_s * WORTHY_OVERHEAD_MULTIPLE * ASSUMED_BYTES_PER_SECOND)
+def worthy_bytes(overhead_s: float, th: CheckThresholds = DEFAULT_THRESHOLDS) -> int:
+    """Chunk bytes whose assumed processing time is ``worthy_overhead_multiple`` x overhead."""
+    return int(overhead_s * th.worthy_overhead_multiple * th.assumed_bytes_per_second)
 
 
 def assumed_worker_bytes(chunk_bytes: int, res: Resources) -> int:
@@ -102,14 +102,15 @@ def read_amplification(spec: ArraySpec, chunks: Chunks) -> tuple[float, int]:
     return math.prod(r for r, _ in reads) / stored, math.prod(m for _, m in reads)
 
 
-def suggest_chunk_shape(spec: ArraySpec, res: Resources, overhead_s: float) -> tuple[int, ...]:
+def suggest_chunk_shape(spec: ArraySpec, res: Resources, overhead_s: float,
+                        th: CheckThresholds = DEFAULT_THRESHOLDS) -> tuple[int, ...]:
     """A chunk shape that avoids every problem this module knows, aligned with storage."""
-    worthy, cap = worthy_bytes(overhead_s), memory_cap_bytes(res)
+    worthy, cap = worthy_bytes(overhead_s, th), memory_cap_bytes(res)
     target = float(min(worthy, cap))
     per_thread = spec.nbytes / (MIN_CHUNKS_PER_THREAD * res.total_threads)
-    if per_thread >= TINY_FRACTION * worthy:
+    if per_thread >= th.tiny_fraction * worthy:
         target = min(target, per_thread)
-    target = max(target, spec.nbytes / MAX_TASKS)
+    target = max(target, spec.nbytes / th.max_tasks)
     if spec.storage_chunks is not None:  # never cut below a storage chunk unless memory forces
         target = max(target, min(math.prod(spec.storage_chunks) * spec.itemsize, cap))
     raw = shape_for_bytes(spec, WorkSpec(spec.ndim), max(target, spec.itemsize))
@@ -125,14 +126,16 @@ def _use(spec: ArraySpec, shape: tuple[int, ...]) -> str:
 
 
 def find_problems(
-    spec: ArraySpec, res: Resources, chunks: Chunks, *, overhead_s: float | None = None
+    spec: ArraySpec, res: Resources, chunks: Chunks, *, overhead_s: float | None = None,
+    thresholds: CheckThresholds = DEFAULT_THRESHOLDS,
 ) -> list[Problem]:
     """Every problem of ``chunks`` for ``spec`` on ``res``, worst first."""
+    th = thresholds
     oh = overhead_seconds(res) if overhead_s is None else overhead_s
     tasks = math.prod(len(ax) for ax in chunks)
     largest = math.prod(max(ax) for ax in chunks) * spec.itemsize
-    worthy = worthy_bytes(oh)
-    fix = _use(spec, suggest_chunk_shape(spec, res, oh))
+    worthy = worthy_bytes(oh, th)
+    fix = _use(spec, suggest_chunk_shape(spec, res, oh, th))
     out: list[Problem] = []
     need = assumed_worker_bytes(largest, res)
     budget = res.memory_budget_bytes
@@ -147,25 +150,25 @@ def find_problems(
             + ("; the chunks alone do not fit." if hard else "; workers will spill or pause."),
             f"Use chunks of at most {format_bytes(memory_cap_bytes(res))}: {fix}.",
             (("chunk_bytes", largest), ("peak_bytes_per_worker", need), ("budget_bytes", budget))))
-    if tasks > MAX_TASKS:
+    if tasks > th.max_tasks:
         out.append(Problem(
             "too_many_tasks", ERROR,
-            f"{tasks:,} chunks = {tasks:,} tasks per operation, above {MAX_TASKS:,}: about "
+            f"{tasks:,} chunks = {tasks:,} tasks per operation, above {th.max_tasks:,}: about "
             f"{tasks * oh:.0f} s of scheduler overhead per pass ({oh * 1e3:.2g} ms a task).",
-            f"Use fewer, bigger chunks: {fix}.", (("tasks", tasks), ("max_tasks", MAX_TASKS))))
-    if largest < TINY_FRACTION * worthy and tasks > 1:
-        share = oh / (oh + largest / ASSUMED_BYTES_PER_SECOND)
+            f"Use fewer, bigger chunks: {fix}.", (("tasks", tasks), ("max_tasks", th.max_tasks))))
+    if largest < th.tiny_fraction * worthy and tasks > 1:
+        share = oh / (oh + largest / th.assumed_bytes_per_second)
         out.append(Problem(
             "tiny_chunks", WARNING,
             f"Chunks of at most {format_bytes(largest)} are far under the ~{format_bytes(worthy)} "
             f"a task needs to outweigh ~{oh * 1e3:.2g} ms of scheduler overhead (assuming "
-            f"{format_bytes(ASSUMED_BYTES_PER_SECOND)}/s of work): overhead is ~{share:.0%} of "
+            f"{format_bytes(th.assumed_bytes_per_second)}/s of work): overhead is ~{share:.0%} of "
             "the run time.",
             f"Use bigger chunks: {fix}.", (("chunk_bytes", largest), ("worthy_bytes", worthy))))
     amp, touched = read_amplification(spec, chunks)
     stored_bytes = math.prod(spec.storage_chunks or (1,)) * spec.itemsize
     cap = memory_cap_bytes(res)
-    if amp > MAX_READ_AMPLIFICATION:
+    if amp > th.max_read_amplification:
         out.append(Problem(
             "storage_misaligned", WARNING,
             f"Chunks are not aligned with the storage chunks {spec.storage_chunks}: a dask chunk "
@@ -178,7 +181,7 @@ def find_problems(
             (("read_amplification", amp), ("max_storage_chunks_per_chunk", touched))))
     for i, ax in enumerate(chunks):
         top = max(ax)  # once per axis: every pass is O(chunks per axis)
-        small = [c for c in ax if c < RAGGED_FRACTION * top]
+        small = [c for c in ax if c < th.ragged_fraction * top]
         if len(ax) > 1 and small:
             name = spec.dims[i] if spec.dims else i
             unit = align_units(spec)[i]
@@ -193,8 +196,9 @@ def find_problems(
     if tasks < res.total_threads and spec.nbytes >= worthy:
         out.append(Problem(
             "too_few_chunks", WARNING,
-            f"Only {tasks} chunk(s) for {res.total_threads} threads: {res.total_threads - tasks} "
-            "thread(s) stay idle.",
+            f"Only {plural(tasks, 'chunk')} for {plural(res.total_threads, 'thread')}: "
+            f"{plural(res.total_threads - tasks, 'thread')} "
+            f"{'stays' if res.total_threads - tasks == 1 else 'stay'} idle.",
             f"Use at least {MIN_CHUNKS_PER_THREAD * res.total_threads} chunks: {fix}.",
             (("tasks", tasks), ("threads", res.total_threads))))
     return sorted(out, key=lambda p: p.severity != ERROR)

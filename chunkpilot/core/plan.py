@@ -13,16 +13,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chunkpilot.core.display import repr_html
 from chunkpilot.core.evaluate import Evaluation, evaluate
 from chunkpilot.core.explain import explanation_lines, plan_to_dict
 from chunkpilot.core.model import CostModel
 from chunkpilot.core.policy import (
     CANDIDATE_STEP,
+    DEFAULT_POLICY,
     MAX_OVERHEAD_FOR_PARALLELISM,
     MIN_CANDIDATE_BYTES,
     MAX_TIE_BAND,
     MIN_CHUNKS_PER_THREAD,
     TARGET_OVERHEAD_FRACTION,
+    Policy,
     TIE_TOLERANCE,
 )
 from chunkpilot.core.shapes import (
@@ -70,16 +73,17 @@ class Choice:
     """The band: the samples' measured run-to-run spread, kept within the policy's bounds."""
 
 
-def tie_band(model: CostModel) -> float:
-    """Predictions closer than the measurements' own noise are ties (bounded both ways)."""
-    return min(max(model.noise_fraction, TIE_TOLERANCE), MAX_TIE_BAND)
+def tie_band(model: CostModel, policy: Policy = DEFAULT_POLICY) -> float:
+    """Predictions closer than the measurements' own noise are ties: never narrower than the
+    policy's tie tolerance, never wider than ``MAX_TIE_BAND``."""
+    return min(max(model.noise_fraction, policy.tie_tolerance), MAX_TIE_BAND)
 
 
 def _misaligned(e: Evaluation, spec: ArraySpec) -> int:
-    """Axes whose chunk is neither a multiple nor a divisor of the storage chunk (nor whole)."""
+    """Axes whose chunk is not a whole multiple of the storage chunk (nor the whole axis): a
+    split storage chunk is read and decoded once per piece."""
     sc = spec.storage_chunks or (1,) * spec.ndim
-    return sum(not (c % u == 0 or u % c == 0 or c == n)
-               for c, u, n in zip(e.chunk_shape, sc, spec.shape))
+    return sum(not (c % u == 0 or c == n) for c, u, n in zip(e.chunk_shape, sc, spec.shape))
 
 
 def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
@@ -121,13 +125,14 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
 def search(
     spec: ArraySpec, work: WorkSpec, res: Resources, model: CostModel,
     candidates: Sequence[tuple[int, ...]] | None = None,
+    policy: Policy = DEFAULT_POLICY,
 ) -> tuple[Choice, list[Evaluation]]:
     """Evaluate every candidate shape (``candidate_shapes`` unless given) and choose; raise
     with numbers when none fits."""
     shapes = candidate_shapes(spec, work) if candidates is None else list(candidates)
     evals = [evaluate(c, spec, work, res, model) for c in shapes]
     try:
-        choice = choose(evals, res, spec, tie_band(model))
+        choice = choose(evals, res, spec, tie_band(model, policy))
     except NoFeasiblePlanError:
         smallest = min(evals, key=lambda e: e.peak_bytes_per_worker)
         budget = res.memory_budget_bytes
@@ -184,6 +189,8 @@ class Plan:
     """Predictions closer than this share were ties (the samples' measured spread, bounded)."""
     pipeline: Any = None
     """``chunkpilot.pipeline.findings.PipelineFindings`` when a whole pipeline was planned."""
+    policy: Policy = DEFAULT_POLICY
+    """The tie bands the choice was made with (from ``chunkpilot.*`` dask config)."""
 
     @property
     def chunk_shape(self) -> tuple[int, ...]:
@@ -218,6 +225,10 @@ class Plan:
         """JSON-ready summary (the CLI's ``--json`` object)."""
         return plan_to_dict(self)
 
+    def _repr_html_(self) -> str | None:
+        """The explanation and how to apply it, in a notebook (``chunkpilot.report.notebook``)."""
+        return repr_html(self)
+
 
 def make_plan(
     spec: ArraySpec,
@@ -228,11 +239,13 @@ def make_plan(
     dask_auto_shape: tuple[int, ...] | None = None,
     notes: tuple[str, ...] = (),
     candidates: Sequence[tuple[int, ...]] | None = None,
+    policy: Policy = DEFAULT_POLICY,
 ) -> Plan:
     """Search the candidates and wrap the winner with its comparison and notes."""
-    choice, evals = search(spec, work, res, model, candidates)
+    choice, evals = search(spec, work, res, model, candidates, policy)
     auto = evaluate(dask_auto_shape, spec, work, res, model) if dask_auto_shape else None
     larger = [e for e in evals if e.task_bytes > choice.chosen.task_bytes]
     nxt = min(larger, key=lambda e: e.task_bytes) if larger else None
     return Plan(spec, work, res, model, choice.chosen, choice.binding, auto, notes, len(evals),
-                nxt, tie_count=choice.tie_count, tie_band_fraction=choice.tie_band_fraction)
+                nxt, tie_count=choice.tie_count, tie_band_fraction=choice.tie_band_fraction,
+                policy=policy)

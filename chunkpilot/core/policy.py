@@ -1,12 +1,17 @@
 """The planner's policy: thresholds that turn predictions into one choice.
 
 Pure constants, shared by the planner, its explanation, ``check`` and the Dataset agreement,
-so each threshold is written once.
+so each threshold is written once. The tie bands users may tune (dask config
+``chunkpilot.advise.tie-tolerance`` and ``chunkpilot.tune.noise-fraction``) travel as one
+frozen :class:`Policy`, read at the edge (``chunkpilot.config``) and passed down.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+
+from chunkpilot.errors import InvalidArgumentError
 
 #: Keep every thread busy with some load balancing and room for read/compute overlap.
 MIN_CHUNKS_PER_THREAD = 2
@@ -23,3 +28,70 @@ MAX_OVERHEAD_FOR_PARALLELISM = 0.10
 MIN_CANDIDATE_BYTES = 16 * 1024
 #: Geometric step between candidate sizes (the planner's and tune's ladder).
 CANDIDATE_STEP = math.sqrt(2)
+#: Measured wall times closer than this are within the noise of a shared machine: a tie.
+NOISE_FRACTION = 0.10
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The configurable tie bands of planning and tuning (defaults: the constants above)."""
+
+    tie_tolerance: float = TIE_TOLERANCE
+    """Predicted wall times closer than this share are ties: the smaller chunk wins."""
+    noise_fraction: float = NOISE_FRACTION
+    """Measured wall times closer than this share are within the noise: a tie."""
+
+    def __post_init__(self) -> None:
+        for name in ("tie_tolerance", "noise_fraction"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+                raise InvalidArgumentError(
+                    f"Expected {name} as a share in [0, 1). Got {v!r} instead.")
+            object.__setattr__(self, name, float(v))
+
+
+#: The policy with every default: what the pure functions use unless given another.
+DEFAULT_POLICY = Policy()
+
+
+# --- check (``core.lint``): no profile is run, so these rest on stated assumptions ----------
+#: Above this many tasks per pass the scheduler is the bottleneck (dask's best-practice
+#: ceiling; at ~1 ms a task on distributed that is 100 s of pure overhead).
+MAX_TASKS = 100_000
+#: Processing speed assumed without a profile (simple numpy work runs ~1-5 GB/s).
+ASSUMED_BYTES_PER_SECOND = 2**30
+#: A task is worth its overhead when it runs this many times longer (dask: tasks >= ~100 ms).
+WORTHY_OVERHEAD_MULTIPLE = 100
+#: "Far under" the overhead-worthy size means below this share of it.
+TINY_FRACTION = 0.1
+#: Storage chunks read more often than this on average are flagged.
+MAX_READ_AMPLIFICATION = 1.1
+#: A chunk under this share of the largest chunk along its axis is a tiny ragged chunk.
+RAGGED_FRACTION = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class CheckThresholds:
+    """The thresholds of ``check`` (dask config ``chunkpilot.check.*``, read at the edge)."""
+
+    max_tasks: int = MAX_TASKS
+    """More tasks than this per pass is an error: the scheduler is the bottleneck."""
+    worthy_overhead_multiple: float = WORTHY_OVERHEAD_MULTIPLE
+    """A task is worth its overhead when it runs this many times longer."""
+    assumed_bytes_per_second: int = ASSUMED_BYTES_PER_SECOND
+    """Processing speed assumed without a profile."""
+    tiny_fraction: float = TINY_FRACTION
+    """Chunks under this share of the overhead-worthy size are tiny."""
+    max_read_amplification: float = MAX_READ_AMPLIFICATION
+    """Storage chunks read more often than this on average are flagged."""
+    ragged_fraction: float = RAGGED_FRACTION
+    """A chunk under this share of the largest along its axis is a ragged sliver."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_tasks", "worthy_overhead_multiple", "assumed_bytes_per_second",
+                     "tiny_fraction", "max_read_amplification", "ragged_fraction"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                raise InvalidArgumentError(f"Expected {name} > 0. Got {v!r} instead.")
+
+

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from chunkpilot.core.evaluate import Evaluation, evaluate
 from chunkpilot.types import Chunks
-from chunkpilot.units import format_bytes, format_seconds
+from chunkpilot.units import format_bytes, format_seconds, plural
 
 if TYPE_CHECKING:
     from chunkpilot.core.plan import Plan
@@ -95,12 +95,14 @@ def rechunk_advice(plan: Plan) -> RechunkAdvice | None:
     elif spec.source.startswith(REOPENABLE):
         action = "reopen"
         why = (f"Re-open the source with chunks={fmt} instead of rechunking: no extra tasks, "
-               f"while x.rechunk would add {tasks} tasks (>= {format_seconds(overhead)} overhead) and "
+               f"while x.rechunk would add {plural(tasks, 'task')} "
+               f"(>= {format_seconds(overhead)} overhead) and "
                f"move {format_bytes(moved)}.")
     elif current.fits_memory and current.meets_depth and not split_whole and saving <= overhead:
         action = "keep"
-        why = (f"Keep the current chunks {shape}: the plan would save {format_seconds(max(saving, 0))}, "
-               f"less than the {format_seconds(overhead)} overhead of the {tasks} rechunk tasks.")
+        why = (f"Keep the current chunks {shape}: the plan would save "
+               f"{format_seconds(max(saving, 0))}, less than the {format_seconds(overhead)} "
+               f"overhead of {plural(tasks, 'rechunk task')}.")
     else:
         action = "rechunk"
         because = (f"axes {split_whole} are split but must stay whole" if split_whole
@@ -108,7 +110,7 @@ def rechunk_advice(plan: Plan) -> RechunkAdvice | None:
                    else "they are smaller than the overlap depth" if not current.meets_depth
                    else f"the plan saves {format_seconds(saving)}, more than the rechunk overhead")
         why = (f"Rechunk the current chunks {shape} with x.rechunk({fmt}) because {because}: "
-               f"adds {tasks} tasks (>= {format_seconds(overhead)} overhead) and moves "
+               f"adds {plural(tasks, 'task')} (>= {format_seconds(overhead)} overhead) and moves "
                f"{format_bytes(moved)}. "
                "Cheaper still: create the array with these chunks in the first place.")
     return RechunkAdvice(action, shape, current, tasks, overhead, moved, why)

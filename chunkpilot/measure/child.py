@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import json
 import pickle
-import resource
 import sys
 import time
 import traceback
@@ -19,7 +18,7 @@ import cloudpickle
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from chunkpilot.measure.memory import peak_bytes, reset_peak, rss_bytes
+from chunkpilot.measure.memory import limit_address_space, peak_bytes, reset_peak, rss_bytes
 
 #: Sources whose reading (and decompression) is part of the measured work.
 REAL_KINDS = ("zarr", "hdf5")
@@ -103,9 +102,7 @@ def run(job: dict) -> dict:
         except Exception:  # noqa: S110 - a function may reject tiny blocks; the real call tells
             pass
     if job.get("address_space_bytes"):  # turn runaway allocation into MemoryError here
-        vms = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
-        limit = vms + job["address_space_bytes"]
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        limit_address_space(job["address_space_bytes"])
     # Reading a store is part of the work; making synthetic data is not: build it up front
     # and add its bytes to the peak, as the loaded input chunk a worker would hold.
     preloaded = None if src["kind"] in REAL_KINDS else _load_block(src, region, shape, dtype)

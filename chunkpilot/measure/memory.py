@@ -1,8 +1,26 @@
-"""This process's resident memory and its high-water mark, read from the kernel (Linux)."""
+"""This process's resident memory, its high-water mark and an address-space cap: one path
+per supported platform.
+
+Linux reads ``/proc/self/status`` (``VmRSS``, ``VmHWM``) and can reset the high-water mark
+(``clear_refs``), so a sample's peak starts at the call. macOS has no ``/proc``: the current
+RSS comes from psutil and the peak from ``getrusage``, whose ``ru_maxrss`` is in **bytes**
+there (KiB on Linux) and cannot be reset, so a peak there includes anything the process did
+before (the parent subtracts its idle baseline). ``RLIMIT_AS`` is not enforced on macOS: the
+parent's RSS watch is what kills a runaway sample there.
+"""
 
 from __future__ import annotations
 
 import resource
+import sys
+
+import psutil
+
+__all__ = ["limit_address_space", "peak_bytes", "reset_peak", "rss_bytes"]
+
+LINUX = sys.platform.startswith("linux")
+#: ``ru_maxrss`` units: KiB on Linux, bytes on macOS.
+MAXRSS_UNIT = 1024 if LINUX else 1
 
 
 def _status_kib(field: str) -> int:
@@ -14,7 +32,10 @@ def _status_kib(field: str) -> int:
 
 
 def reset_peak() -> bool:
-    """Reset VmHWM (Linux >= 4.0, ``echo 5 > clear_refs``) so the peak starts here."""
+    """Reset the high-water mark so the peak starts here (Linux >= 4.0); ``False`` when the
+    platform cannot (macOS)."""
+    if not LINUX:
+        return False
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
@@ -24,11 +45,33 @@ def reset_peak() -> bool:
 
 
 def rss_bytes() -> int:
-    return _status_kib("VmRSS") * 1024
+    """Resident memory of this process now."""
+    if LINUX:
+        try:
+            return _status_kib("VmRSS") * 1024
+        except (OSError, KeyError):
+            pass
+    return int(psutil.Process().memory_info().rss)
 
 
 def peak_bytes() -> int:
+    """Highest resident memory of this process (since :func:`reset_peak` where it works)."""
+    if LINUX:
+        try:
+            return _status_kib("VmHWM") * 1024
+        except (OSError, KeyError):
+            pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * MAXRSS_UNIT
+
+
+def limit_address_space(extra_bytes: int) -> bool:
+    """Cap this process's address space at its current size plus ``extra_bytes``, so runaway
+    allocation raises ``MemoryError`` here; ``False`` where the kernel does not enforce it."""
+    if not LINUX:
+        return False
+    limit = int(psutil.Process().memory_info().vms) + int(extra_bytes)
     try:
-        return _status_kib("VmHWM") * 1024
-    except (OSError, KeyError):  # ru_maxrss is KiB on Linux
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ValueError, OSError):
+        return False
+    return True

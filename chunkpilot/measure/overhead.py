@@ -42,8 +42,9 @@ def _run(graph: Any, kwargs: dict[str, Any]) -> tuple[float, int]:
 
 def probe_overhead(scheduler: Any = "threads", *, blocks: int = PROBE_BLOCKS,
                    repeats: int = PROBE_REPEATS, num_workers: int | None = None) -> float:
-    """Median seconds per near-empty in-graph task on ``scheduler`` (``"threads"`` or a
-    Client): each run's wall time minus a one-block run's, over the extra tasks."""
+    """Median seconds per near-empty in-graph task on ``scheduler`` (``"threads"``,
+    ``"synchronous"`` or a Client): each run's wall time minus a one-block run's, over the
+    extra tasks."""
     kwargs: dict[str, Any] = {"scheduler": scheduler}
     if scheduler == "threads" and num_workers:
         kwargs["num_workers"] = num_workers
@@ -82,7 +83,8 @@ def measure_scheduler(res: Resources, client: Any = None, probe: bool = True) ->
     if not probe:
         kind = "distributed" if res.distributed else "threads"
         return SchedulerProbe(DEFAULT_OVERHEAD_S[kind], False, None)
-    if res.scheduler == "threads":
-        return SchedulerProbe(probe_overhead("threads", num_workers=res.total_threads), True, None)
+    if not res.distributed:  # dask's threaded or synchronous scheduler, in this process
+        return SchedulerProbe(probe_overhead(res.scheduler, num_workers=res.total_threads),
+                              True, None)
     with scheduler_client(res, client) as c:
         return SchedulerProbe(probe_overhead(c), True, worker_baseline_bytes(c))

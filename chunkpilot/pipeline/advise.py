@@ -22,7 +22,7 @@ from dask.system import CPU_COUNT
 
 from chunkpilot.core.model import Sample
 from chunkpilot.core.plan import Plan, make_plan
-from chunkpilot.core.policy import TIE_TOLERANCE
+from chunkpilot.core.policy import DEFAULT_POLICY, Policy
 from chunkpilot.core.shapes import shape_for_bytes
 from chunkpilot.errors import (
     GraphSizeWarning,
@@ -56,6 +56,7 @@ def advise_pipeline(
     limits: GraphLimits | None = None, dask_auto_shape: tuple[int, ...] | None = None,
     notes: tuple[str, ...] = (), on_sample: Callable[[Sample], None] | None = None,
     seed: int = 0,
+    policy: Policy = DEFAULT_POLICY,
 ) -> Plan:
     """Plan the input chunks of ``pipeline`` (``fn(x) -> dask collections``) on ``spec``."""
     limits = limits or GraphLimits()
@@ -83,14 +84,15 @@ def advise_pipeline(
                 ms, spec, an, overhead_seconds_per_task=overhead_seconds_per_task,
                 overhead_measured=overhead_measured, baseline_bytes=baseline_bytes,
                 memory_growth_exponent=q)
-            plan = make_plan(spec, fam.work, res, model, dask_auto_shape=dask_auto_shape)
+            plan = make_plan(spec, fam.work, res, model, dask_auto_shape=dask_auto_shape,
+                             policy=policy)
         except (ProfilingError, NoFeasiblePlanError) as e:
             error = e
             tried.append((fam.label, f"no plan: {e}"))
             continue
         tried.append((fam.label, f"chunks {plan.chunk_shape}, predicted wall "
                                  f"{plan.chosen.wall_seconds:.3g} s"))
-        if best is None or _better(plan, best[1]):
+        if best is None or _better(plan, best[1], policy.tie_tolerance):
             best = (fam, plan, ms)
     if best is None:
         assert error is not None  # the split family always runs
@@ -139,9 +141,9 @@ def _memory_growth(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, an: An
     return memory_growth(narrow, wide) if wide.sample.ok else 0.0
 
 
-def _better(a: Plan, b: Plan) -> bool:
+def _better(a: Plan, b: Plan, tie: float) -> bool:
     """Lower predicted wall time wins; within the tie tolerance, lower peak per worker."""
-    if a.chosen.wall_seconds < b.chosen.wall_seconds * (1 - TIE_TOLERANCE):
+    if a.chosen.wall_seconds < b.chosen.wall_seconds * (1 - tie):
         return True
-    return (a.chosen.wall_seconds <= b.chosen.wall_seconds * (1 + TIE_TOLERANCE)
+    return (a.chosen.wall_seconds <= b.chosen.wall_seconds * (1 + tie)
             and a.chosen.peak_bytes_per_worker < b.chosen.peak_bytes_per_worker)

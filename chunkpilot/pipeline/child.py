@@ -19,7 +19,6 @@ import gc
 import json
 import os
 import pickle
-import resource
 import sys
 import statistics
 import time
@@ -40,7 +39,7 @@ from dask.utils import key_split
 from threadpoolctl import threadpool_limits
 
 from chunkpilot.cluster.work import unpack_pipeline_output
-from chunkpilot.measure.memory import peak_bytes, reset_peak, rss_bytes
+from chunkpilot.measure.memory import limit_address_space, peak_bytes, reset_peak, rss_bytes
 from chunkpilot.pipeline.graph import layer_records
 
 #: Environment variables that set BLAS/OpenMP thread pools (reported with the scaling run).
@@ -114,10 +113,7 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
     sinks = [("chunkpilot-sink", i) for i in range(len(out_keys))]
     dsk.update({s: (_nbytes, k) for s, k in zip(sinks, out_keys, strict=True)})
     if job.get("address_space_bytes"):  # turn runaway allocation into MemoryError here
-        with open("/proc/self/statm") as f:
-            vms = int(f.read().split()[0]) * resource.getpagesize()
-        limit = vms + job["address_space_bytes"]
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        limit_address_space(job["address_space_bytes"])
     threadpool_limits(limits=1)  # one BLAS/OpenMP thread per dask thread, as workers run
     gc.collect()
     clean = reset_peak()

@@ -65,7 +65,7 @@ def within_task_cap(plan: Plan, an: Analysis, limits: GraphLimits) -> tuple[Plan
     try:
         new = make_plan(spec, plan.work, plan.resources, plan.model,
                         dask_auto_shape=plan.dask_auto.chunk_shape if plan.dask_auto else None,
-                        notes=plan.notes, candidates=allowed)
+                        notes=plan.notes, candidates=allowed, policy=plan.policy)
     except NoFeasiblePlanError as e:
         raise refuse from e
     return new, [f"At {plan.chunk_shape} the graph would have ~{tasks:,} tasks, above the "
@@ -101,7 +101,7 @@ def verify(box: PipelineSandbox, an: Analysis, plan: Plan, ms: Sequence[Measurem
     if graph.blowup > max(seen, 1.0) * BLOWUP_SLACK:
         correction = graph.blowup / max(seen, 1.0)
         plan = make_plan(spec, plan.work, plan.resources, scale_memory(plan.model, correction),
-                         dask_auto_shape=auto, notes=plan.notes)
+                         dask_auto_shape=auto, notes=plan.notes, policy=plan.policy)
         plan, more = within_task_cap(plan, an, limits)
         notes += more
         ((graph, said),) = box.graphs([(check_shape(spec, plan.chunk_shape, an),

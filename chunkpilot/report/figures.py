@@ -1,4 +1,9 @@
-"""Bokeh figures of an Observation, drawn like the dask dashboard: task stream and memory."""
+"""Bokeh figures of an Observation, drawn like the dask dashboard: task stream and memory.
+
+A trial's figures share one time axis (one ``x_range``, the same left border, so 10 s sits
+at the same x position in every panel). A worker the nanny restarted comes back under a new
+address; it keeps its predecessor's row and panel, with the restart marked.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,15 @@ from collections import defaultdict
 
 from bokeh.layouts import column
 from bokeh.models import ColumnDataSource, HoverTool, LayoutDOM, Range1d
-from bokeh.models.annotations import Label, Span
+from bokeh.models.annotations import Label
 from bokeh.models.text import BaseText
 from bokeh.palettes import viridis
 from bokeh.plotting import figure
 
 from chunkpilot.core.observations import MemoryRecord, Observation, TaskRecord
 
-__all__ = ["ACTION_COLORS", "MEMORY_COLORS", "memory_figure", "task_color", "task_stream_figure"]
+__all__ = ["ACTION_COLORS", "MEMORY_COLORS", "memory_figure", "task_color",
+           "task_stream_figure", "trial_figures", "worker_slots"]
 
 #: The dashboard's task-group palette (``distributed.utils.palette`` is ``viridis(18)``).
 PALETTE = tuple(viridis(18))
@@ -25,9 +31,15 @@ _ALPHAS = {"compute": 1.0, "transfer": 0.4, "disk-read": 0.4, "disk-write": 0.4,
            "deserialize": 0.4}
 #: The dashboard's "Bytes stored per worker" bar: blue managed, paler unmanaged, grey spilled.
 MEMORY_COLORS = {"managed": "#0000ff", "unmanaged": "#9999ff", "spilled": "#808080"}
+#: Dashed lines on the memory panels: the worker's limit and the target where spilling starts.
+LIMIT_COLORS = {"memory limit": "red", "target (spill starts)": "orange"}
 #: Above this many bars the HTML gets heavy; draw the longest ones (short ones are invisible).
 MAX_BARS = 50_000
 WIDTH_PX = 1000
+#: Every panel of a trial reserves this much room left of its plot area, so the panels'
+#: time axes line up (the task stream's row labels are the widest).
+LEFT_BORDER_PX = 170
+_TOOLS = "xpan,xwheel_zoom,box_zoom,reset,save"
 _STREAM_COLUMNS = ("left", "right", "bottom", "top", "color", "alpha", "name", "duration",
                    "worker")
 
@@ -42,15 +54,51 @@ def task_color(record: TaskRecord) -> str:
     return PALETTE[n % len(PALETTE)]
 
 
-def task_stream_figure(obs: Observation, *, title: str = "Task stream") -> figure:
+def _host(address: str) -> str:
+    return address.split("://")[-1].rsplit(":", 1)[0]
+
+
+def worker_slots(obs: Observation) -> dict[str, int]:
+    """Worker address -> row. A worker first seen after another on the same host was last
+    seen takes that one's row: the nanny restarted it under a new port."""
+    seen: dict[str, list[float]] = {}
+    for t, addr in [(m.time_s, m.worker) for m in obs.memory] + \
+                   [(x, r.worker) for r in obs.tasks for x in (r.start_s, r.stop_s)]:
+        span = seen.setdefault(addr, [t, t])
+        span[0], span[1] = min(span[0], t), max(span[1], t)
+    for w in obs.workers:  # known but never seen at work: never anyone's predecessor
+        seen.setdefault(w.address, [0.0, float("inf")])
+    slots: dict[str, int] = {}
+    holders: list[tuple[str, float]] = []  # per row: host, when its latest worker was last seen
+    for addr, (first, end) in sorted(seen.items(), key=lambda kv: (kv[1][0], kv[0])):
+        host = _host(addr)
+        free = [i for i, (h, stop) in enumerate(holders) if h == host and stop < first]
+        if free:
+            slots[addr] = max(free, key=lambda i: holders[i][1])
+            holders[slots[addr]] = (host, end)
+        else:
+            slots[addr] = len(holders)
+            holders.append((host, end))
+    return slots
+
+
+def task_stream_figure(obs: Observation, *, title: str = "Task stream",
+                       x_range: Range1d | None = None) -> figure:
     """One row per worker thread, one bar per task action over seconds since the start."""
     tasks = obs.tasks
     if len(tasks) > MAX_BARS:
         tasks = tuple(sorted(tasks, key=lambda t: -t.duration_s)[:MAX_BARS])
-    rows = {row: i for i, row in enumerate(sorted({(t.worker, t.thread) for t in tasks}))}
+    slots = worker_slots(obs)
+    threads: dict[str, list[int]] = defaultdict(list)
+    for t in sorted(tasks, key=lambda t: t.start_s):
+        if t.thread not in threads[t.worker]:
+            threads[t.worker].append(t.thread)
+    keys = sorted({(slots[t.worker], threads[t.worker].index(t.thread)) for t in tasks})
+    rows = {k: i for i, k in enumerate(keys)}
+    hosts = {slots[a]: _host(a) for a in slots}
     data: dict[str, list[object]] = {c: [] for c in _STREAM_COLUMNS}
     for t in tasks:
-        y = rows[(t.worker, t.thread)]
+        y = rows[(slots[t.worker], threads[t.worker].index(t.thread))]
         data["left"].append(t.start_s)
         data["right"].append(max(t.stop_s, t.start_s + 1e-4))  # keep instant tasks visible
         data["bottom"].append(y - 0.4)
@@ -60,49 +108,74 @@ def task_stream_figure(obs: Observation, *, title: str = "Task stream") -> figur
         data["name"].append(t.group if t.action == "compute" else f"{t.action}-{t.group}")
         data["duration"].append(f"{t.duration_s * 1000:.1f} ms")
         data["worker"].append(f"{t.worker} thread {t.thread}")
-    end = max(obs.wall_seconds, max((t.stop_s for t in tasks), default=0.0), 1e-3)
-    fig = figure(title=title, width=WIDTH_PX, height=max(160, 60 + 24 * len(rows)),
+    fig = figure(title=title, width=WIDTH_PX,
+                 height=max(160, 60 + 24 * len(rows)) + (50 if obs.errored else 0),
                  x_axis_label="seconds since start", y_axis_label="worker thread",
-                 x_range=Range1d(start=0, end=end), tools="xpan,xwheel_zoom,box_zoom,reset,save")
+                 x_range=x_range or _time_range(obs), tools=_TOOLS,
+                 min_border_left=LEFT_BORDER_PX)
     fig.quad(left="left", right="right", bottom="bottom", top="top", color="color",
              alpha="alpha", line_color=None, source=ColumnDataSource(data))
     fig.add_tools(HoverTool(tooltips=[("task", "@name"), ("duration", "@duration"),
                                       ("on", "@worker")]))
     fig.yaxis.ticker = list(rows.values())
-    fig.yaxis.major_label_overrides = _row_labels(rows)
+    labels: dict[float | str, str | BaseText] = {
+        float(i): f"{hosts[s]} w{s} t{k}" for (s, k), i in rows.items()}
+    fig.yaxis.major_label_overrides = labels
     fig.ygrid.grid_line_color = None
+    _mark_failure(fig, obs)
+    _legend_above(fig)
     if not rows:
-        fig.add_layout(Label(x=10, y=60, x_units="screen", y_units="screen",
-                             text="no tasks were recorded"))
+        fig.y_range = Range1d(start=-1, end=1)
+        text = ("no task finished before the run failed" if obs.errored
+                else "no tasks were recorded")
+        fig.add_layout(Label(x=10, y=20, x_units="screen", y_units="screen", text=text))
     return fig
 
 
-def _row_labels(rows: dict[tuple[str, int], int]) -> dict[float | str, str | BaseText]:
-    """``host:port t0``, ``host:port t1``, ... : thread ids themselves mean nothing to users."""
-    seen: dict[str, int] = defaultdict(int)
-    labels: dict[float | str, str | BaseText] = {}
-    for (worker, _), i in rows.items():
-        labels[float(i)] = f"{worker.split('://')[-1]} t{seen[worker]}"
-        seen[worker] += 1
-    return labels
+def _time_range(obs: Observation) -> Range1d:
+    end = max(obs.wall_seconds, max((t.stop_s for t in obs.tasks), default=0.0),
+              max((m.time_s for m in obs.memory), default=0.0), 1e-3)
+    return Range1d(start=0, end=end)
 
 
-def memory_figure(obs: Observation) -> LayoutDOM:
-    """Per worker: managed / unmanaged / spilled memory stacked over time, with limit lines."""
-    samples: dict[str, list[MemoryRecord]] = defaultdict(list)
+def _mark_failure(fig: figure, obs: Observation) -> None:
+    if obs.errored:
+        what = "timed out" if obs.timed_out else f"failed ({(obs.error or '').split(':')[0]})"
+        fig.vspan(x=[obs.wall_seconds], line_color="black", line_width=2,
+                  legend_label=f"run {what}")
+
+
+def _legend_above(fig: figure) -> None:
+    """Legends sit above the plot area: they hide no data and keep the time axes aligned."""
+    if fig.legend:
+        legend = fig.legend[0]
+        legend.orientation = "horizontal"
+        legend.location = "top_left"
+        fig.add_layout(legend, "above")
+
+
+def memory_figure(obs: Observation, *, x_range: Range1d | None = None) -> LayoutDOM:
+    """Per worker: managed / unmanaged / spilled memory stacked over time, with the limit and
+    target lines; a restarted worker stays in its panel, the restart marked."""
+    slots = worker_slots(obs)
+    samples: dict[int, list[MemoryRecord]] = defaultdict(list)
+    addresses: dict[int, list[str]] = defaultdict(list)
     for m in obs.memory:
-        samples[m.worker].append(m)
+        samples[slots[m.worker]].append(m)
+        if m.worker not in addresses[slots[m.worker]]:
+            addresses[slots[m.worker]].append(m.worker)
     limits = {w.address: w.memory_limit_bytes for w in obs.workers}
-    end = max(obs.wall_seconds, max((m.time_s for m in obs.memory), default=0.0), 1e-3)
-    x_range = Range1d(start=0, end=end)
+    x_range = x_range or _time_range(obs)
     figs: list[LayoutDOM] = []
-    for worker, ms in samples.items():
-        limit = limits.get(worker) or 0
+    for slot in sorted(samples):
+        ms, addrs = samples[slot], addresses[slot]
+        limit = max((limits.get(a) or 0 for a in addrs), default=0)
         top = 1.05 * max(limit, max(m.process_bytes + m.spilled_bytes for m in ms), 1) / 2**30
-        fig = figure(title=f"Worker memory: {worker}", width=WIDTH_PX, height=220,
-                     x_range=x_range, y_range=Range1d(start=0, end=top),
-                     x_axis_label="seconds since start", y_axis_label="GiB",
-                     tools="xpan,xwheel_zoom,box_zoom,reset,save")
+        restarted = f" (restarted {len(addrs) - 1}x)" if len(addrs) > 1 else ""
+        fig = figure(title=f"Worker memory: {', '.join(addrs)}{restarted}", width=WIDTH_PX,
+                     height=250, x_range=x_range, y_range=Range1d(start=0, end=top),
+                     x_axis_label="seconds since start", y_axis_label="GiB", tools=_TOOLS,
+                     min_border_left=LEFT_BORDER_PX)
         src = ColumnDataSource({
             "t": [m.time_s for m in ms],
             "managed": [m.managed_bytes / 2**30 for m in ms],
@@ -113,18 +186,29 @@ def memory_figure(obs: Observation) -> LayoutDOM:
         fig.varea_stack(stackers=kinds, x="t", source=src,
                         color=[MEMORY_COLORS[k] for k in kinds],
                         legend_label=["managed", "unmanaged", "spilled (on disk)"])
-        lines = [(1.0, "red")]  # memory limit; then the target, where spilling starts
-        if obs.target_fraction:
-            lines.append((obs.target_fraction, "orange"))
-        for fraction, colour in lines if limit else ():
-            fig.add_layout(Span(location=fraction * limit / 2**30, dimension="width",
-                                line_color=colour, line_dash="dashed", line_width=2))
-        fig.legend.location = "top_left"
-        fig.legend.orientation = "horizontal"
+        lines = {"memory limit": 1.0, "target (spill starts)": obs.target_fraction or 0}
+        for name, fraction in lines.items() if limit else ():
+            if fraction:
+                fig.hspan(y=[fraction * limit / 2**30], line_color=LIMIT_COLORS[name],
+                          line_dash="dashed", line_width=2, legend_label=name)
+        for addr in addrs[1:]:
+            start = min(m.time_s for m in ms if m.worker == addr)
+            fig.vspan(x=[start], line_color="purple", line_dash="dotted", line_width=2,
+                      legend_label="worker restarted")
+        _mark_failure(fig, obs)
+        _legend_above(fig)
         figs.append(fig)
     if not figs:
-        fig = figure(title="Worker memory", width=WIDTH_PX, height=120, tools="")
+        fig = figure(title="Worker memory", width=WIDTH_PX, height=120, tools="",
+                     x_range=x_range, min_border_left=LEFT_BORDER_PX)
         fig.add_layout(Label(x=10, y=40, x_units="screen", y_units="screen",
                              text="no memory samples were recorded"))
         figs.append(fig)
     return column(*figs)
+
+
+def trial_figures(obs: Observation, *, title: str = "Task stream") -> LayoutDOM:
+    """The task stream above the memory panels, on one shared time axis."""
+    x_range = _time_range(obs)
+    return column(task_stream_figure(obs, title=title, x_range=x_range),
+                  memory_figure(obs, x_range=x_range))

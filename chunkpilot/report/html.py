@@ -1,4 +1,5 @@
-"""Write a self-contained, offline HTML report (bokeh inlined) from a jinja2 template."""
+"""Self-contained, offline HTML (bokeh inlined) from a jinja2 template: a report file, or the
+same content as a fragment for a notebook cell."""
 
 from __future__ import annotations
 
@@ -14,14 +15,16 @@ from markupsafe import Markup
 
 from chunkpilot.core.observations import Trial
 from chunkpilot.core.plan import Plan
-from chunkpilot.report.figures import memory_figure, task_stream_figure
-from chunkpilot.report.table import SUMMARY_COLUMNS, format_chunks, summarise
+from chunkpilot.report.apply import how_to_apply
+from chunkpilot.report.figures import trial_figures
+from chunkpilot.report.table import SUMMARY_COLUMNS, failure_note, format_chunks, summarise
 from chunkpilot.units import format_bytes, format_seconds
 
-__all__ = ["write_report"]
+__all__ = ["environment", "render_html", "write_report"]
 
 #: Plan keys shown first and in this order; any other keys follow in a generic table.
-PLAN_KEYS = ("chunks", "shape", "dtype", "binding_constraint", "predicted", "dask_auto_chunks")
+PLAN_KEYS = ("chunk_shape", "chunks_by_dim", "shape", "dtype", "binding_constraint",
+             "predicted", "dask_auto_chunk_shape")
 
 
 def _format_value(value: Any, key: str = "") -> str:
@@ -45,7 +48,8 @@ def _format_chunks_value(value: Any) -> str:
     return format_chunks(chunks)
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The template environment: autoescaped, strict, with the report's filters."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("chunkpilot.report", "templates"),
         autoescape=True,
@@ -58,6 +62,42 @@ def _environment() -> jinja2.Environment:
     env.tests["mapping"] = lambda v: isinstance(v, Mapping)
     env.tests["listlike"] = lambda v: isinstance(v, (list, tuple))
     return env
+
+
+def render_html(*, title: str, plan: Plan | None, trials: Sequence[Trial],
+                notes: Sequence[str] = (), standalone: bool = True,
+                apply_name: str | None = None) -> str:
+    """The report as HTML: a whole page, or (``standalone=False``) a ``<div>`` for a notebook.
+
+    Plan first (why, how to apply, every number), then a table of trials and, per trial,
+    its verdicts, what a failed run recorded, and the task stream above worker memory on
+    one shared time axis.
+    """
+    plots: dict[str, Model] = {f"trial{i}": trial_figures(t.observation,
+                                                          title=f"Task stream: {t.label}")
+                               for i, t in enumerate(trials)}
+    script, divs = components(plots) if plots else ("", {})
+    numbers = plan.to_dict() if plan is not None else {}
+    numbers.pop("inputs", None)  # replay data, not for reading
+    explanation = numbers.pop("explanation", None)
+    known = [(k, numbers.pop(k)) for k in PLAN_KEYS if k in numbers]
+    resources = Resources(mode="inline", components=["bokeh"]).render() if plots else ""
+    return environment().get_template("report.html.j2").render(
+        title=title,
+        standalone=standalone,
+        notes=list(notes),
+        has_plan=plan is not None,
+        apply=how_to_apply(plan.spec, plan.chunk_shape, apply_name) if plan else [],
+        plan_known=known,
+        plan_other=sorted(numbers.items(), key=lambda kv: str(kv[0])),
+        explanation=list(explanation or []),
+        columns=SUMMARY_COLUMNS,
+        rows=[summarise(t) for t in trials],
+        trials=[{"trial": t, "figures": Markup(divs[f"trial{i}"]), "failure": failure_note(t)}
+                for i, t in enumerate(trials)],
+        bokeh_resources=Markup(resources),
+        bokeh_script=Markup(script),
+    )
 
 
 def write_report(
@@ -89,31 +129,6 @@ def write_report(
         The written file.
     """
     path = pathlib.Path(path)
-    plots: dict[str, Model] = {}
-    for i, trial in enumerate(trials):
-        plots[f"stream{i}"] = task_stream_figure(trial.observation,
-                                                 title=f"Task stream: {trial.label}")
-        plots[f"memory{i}"] = memory_figure(trial.observation)
-    script, divs = components(plots) if plots else ("", {})
-    numbers = plan.to_dict() if plan is not None else {}
-    explanation = numbers.pop("explanation", None)
-    known = [(k, numbers.pop(k)) for k in PLAN_KEYS if k in numbers]
-    html = _environment().get_template("report.html.j2").render(
-        title=title,
-        notes=list(notes),
-        has_plan=plan is not None,
-        plan_known=known,
-        plan_other=sorted(numbers.items(), key=lambda kv: str(kv[0])),
-        explanation=list(explanation or []),
-        columns=SUMMARY_COLUMNS,
-        rows=[summarise(t) for t in trials],
-        trials=[
-            {"trial": t, "stream": Markup(divs[f"stream{i}"]),
-             "memory": Markup(divs[f"memory{i}"])}
-            for i, t in enumerate(trials)
-        ],
-        bokeh_resources=Markup(Resources(mode="inline", components=["bokeh"]).render()),
-        bokeh_script=Markup(script),
-    )
-    path.write_text(html, encoding="utf-8")
+    path.write_text(render_html(title=title, plan=plan, trials=trials, notes=notes),
+                    encoding="utf-8")
     return path

@@ -5,9 +5,9 @@ from __future__ import annotations
 from chunkpilot.core.metrics import cluster_threads, peak_memory_fraction
 from chunkpilot.core.observations import Trial
 from chunkpilot.types import Chunks
-from chunkpilot.units import format_bytes, format_seconds
+from chunkpilot.units import format_bytes, format_seconds, plural
 
-__all__ = ["SUMMARY_COLUMNS", "format_chunks", "summarise"]
+__all__ = ["SUMMARY_COLUMNS", "failure_note", "format_chunks", "summarise"]
 
 SUMMARY_COLUMNS = ("label", "chunks", "wall time", "tasks", "peak worker memory",
                    "spilled", "restarts", "verdicts")
@@ -41,9 +41,26 @@ def summarise(trial: Trial) -> dict[str, str]:
         "label": trial.label,
         "chunks": format_chunks(trial.chunks),
         "wall time": wall,
-        "tasks": f"{tasks} on {cluster_threads(obs)} threads",
+        "tasks": f"{tasks} on {plural(cluster_threads(obs), 'thread')}",
         "peak worker memory": f"{format_bytes(peak_bytes)} ({peak_memory_fraction(obs):.0%})",
         "spilled": format_bytes(spilled),
         "restarts": str(obs.restarts),
         "verdicts": ", ".join(v.kind for v in trial.verdicts) or "-",
     }
+
+
+def failure_note(trial: Trial) -> str | None:
+    """What was recorded before a failed run stopped (``None`` when it did not fail)."""
+    obs = trial.observation
+    if not obs.failed:
+        return None
+    workers = {m.worker for m in obs.memory} | {t.worker for t in obs.tasks}
+    when = "timed out" if obs.timed_out else "failed" if obs.errored else "lost workers"
+    parts = [f"{plural(obs.compute_task_count, 'task')} finished",
+             f"{plural(len(obs.memory), 'memory sample')} from {plural(len(workers), 'worker')}"]
+    if obs.memory:
+        parts.append(f"peak {format_bytes(obs.peak_process_bytes)} "
+                     f"({peak_memory_fraction(obs):.0%} of the limit)")
+    parts.append(f"{plural(obs.restarts, 'restart')}, {plural(obs.pauses, 'pause')}")
+    return (f"This run {when} after {format_seconds(obs.wall_seconds)}. Recorded before "
+            f"that: {'; '.join(parts)}.")

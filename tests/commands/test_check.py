@@ -12,7 +12,8 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from chunkpilot.commands.check import check, normalize_given_chunks, parse_chunks_option
+from chunkpilot.cli_options import parse_chunks_option
+from chunkpilot.commands.check import check, normalize_given_chunks
 from chunkpilot.errors import InvalidArgumentError, StoreNotFoundError
 from tests.core.test_lint import BIG
 
@@ -91,8 +92,14 @@ def test_check_xarray_current_chunks_and_dataset(files):
 
 
 def test_check_store_defaults_to_storage_chunks(files):
-    (r,) = check(files[1], **SMALL).results
+    (r,) = check(source=files[1], **SMALL).results
     assert r.chunks_origin.startswith("storage chunks") and max(r.chunks[0]) == STORAGE[0]
+    d = r.to_dict()  # one vocabulary: chunk_shape per axis, chunks = dask's full chunks
+    assert d["chunk_shape"] == list(r.chunk_shape) == [max(ax) for ax in d["chunks"]]
+    assert d["chunks_by_dim"] == dict(zip(("time", "lat", "lon"), r.chunk_shape))
+    assert d["suggested_chunk_shape"] == list(r.suggested_chunk_shape)
+    assert d["suggested_chunks_by_dim"] == dict(zip(("time", "lat", "lon"),
+                                                    r.suggested_chunk_shape))
 
 
 def test_check_dask_array_bigger_than_worker_memory():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import socket
@@ -46,7 +47,8 @@ def _forced_plan(store, chunk, res, mult=7.0):
     return dataclasses.replace(plan, chosen=evaluate(chunk, spec, WorkSpec(2), res, model))
 
 
-def test_too_small_start_is_diagnosed_and_moves_bigger(store):
+def test_too_small_start_is_diagnosed_and_moves_bigger(store, caplog):
+    caplog.set_level(logging.INFO, logger="chunkpilot")
     res = Resources(2, 1, 2048 * MiB, "local")
     plan = _forced_plan(store, (64, 64), res, mult=2.0)  # 1024 tasks of 32 KiB
     result = tune(str(store), elementwise, workers=2, threads_per_worker=1, memory_limit="2GiB",
@@ -55,6 +57,7 @@ def test_too_small_start_is_diagnosed_and_moves_bigger(store):
     assert "too_small" in {v.kind for v in first.verdicts}, first.verdicts
     assert math.prod(result.chunk_shape) > 64 * 64
     assert len(result.trials) <= 4
+    assert "Dashboard: http://127.0.0.1:" in caplog.text  # the LocalCluster tune started
 
 
 def hungry_and_slow(block):
@@ -71,7 +74,7 @@ def test_too_big_start_is_diagnosed_and_moves_smaller(store, tmp_path):
     report = tmp_path / "r.html"
     result = tune(str(store), hungry_and_slow, workers=1, threads_per_worker=1,
                   memory_limit="300MiB", plan=plan, max_trials=4, whole=True, report=str(report),
-                  trial_timeout=90)
+                  trial_timeout_s=90)
     first = result.trials[0]
     assert "too_big" in {v.kind for v in first.verdicts}, first.verdicts
     assert math.prod(result.chunk_shape) < 2048 * 2048
@@ -79,9 +82,13 @@ def test_too_big_start_is_diagnosed_and_moves_smaller(store, tmp_path):
     assert final, "some trial must have run cleanly"
     assert report.exists() and "<html" in report.read_text()[:500].lower()
     d = result.to_dict()
-    assert {"chunks", "chunks_full", "trials", "verdict", "report"} <= set(d)
-    assert {"chunks", "wall_seconds", "task_count", "peak_worker_memory_bytes", "spilled_bytes",
-            "restarts", "verdicts"} <= set(d["trials"][0])
+    assert {"chunk_shape", "chunks", "chunks_by_dim", "advised_chunk_shape", "trials",
+            "verdicts", "explanation", "report"} <= set(d)
+    assert d["chunk_shape"] == list(result.chunk_shape)
+    assert [sum(ax) for ax in d["chunks"]] == [2048, 2048]
+    assert {"chunk_shape", "chunks", "wall_seconds", "task_count", "peak_worker_memory_bytes",
+            "spilled_bytes", "restarts", "verdicts"} <= set(d["trials"][0])
+    assert result.explain().startswith(f"Tuned chunks {result.chunk_shape}")
 
 
 def _free_port() -> int:

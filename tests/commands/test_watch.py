@@ -11,6 +11,8 @@ import distributed
 import pytest
 
 from chunkpilot.commands.watch import watch
+from chunkpilot.errors import InvalidArgumentTypeError
+from tests.report.test_notebook import parse
 
 pytestmark = pytest.mark.cluster
 
@@ -51,6 +53,11 @@ def test_watch_records_and_diagnoses(client, tmp_path):
     assert path.exists()
     assert "too_small" in path.read_text()
     assert not _collector_threads()
+    markup = w._repr_html_()  # a notebook shows the same diagnosis and the figures inline
+    text = " ".join(" ".join(parse(markup).text).split())
+    assert " ".join(w.diagnosis[0].message.split()) in text and "Bokeh" in markup
+    with pytest.raises(InvalidArgumentTypeError, match="plan as a Plan"):
+        w.report(tmp_path / "x.html", plan={"chunks": (1,)})
 
 
 def _compute_then_fail():
@@ -82,4 +89,5 @@ def test_timeout_cancels_the_block(client):
 
 def test_diagnosis_needs_a_finished_block(client):
     with watch(client) as w, pytest.raises(RuntimeError, match="still open"):
+        assert "still running" in w._repr_html_()
         w.diagnosis  # noqa: B018

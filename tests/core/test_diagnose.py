@@ -204,3 +204,28 @@ def test_saved_real_observations(name, expected, absent):
     assert not kinds & absent
     if expected == "healthy":
         assert kinds == {"healthy"}
+
+
+def test_killed_worker_message_names_the_task_group_in_whole_sentences():
+    obs = load_observation(DATA / "obs_too_big_killed.json")
+    failed = next(v for v in dg.diagnose(obs) if v.kind == "failed")
+    assert "sum-bedf65a1" not in failed.message and "('" not in failed.message
+    assert "task 'sum' (block 3) on 1 different workers" in failed.message
+    assert failed.message.endswith("tcp://127.0.0.1:42837.")  # a whole sentence, not cut
+    assert "..." not in failed.message
+    assert failed.evidence.error == obs.error  # the raw error stays in the evidence
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [("KilledWorker: Attempted to run task ('rechunk-merge-1f2e3d4c5b6a7980', 0, 2) on 3 "
+      "different workers, but all those workers died while running it.",
+      "KilledWorker: Attempted to run task 'rechunk-merge' (block 0, 2) on 3 different "
+      "workers, but all those workers died while running it."),
+     ("KeyError: 'finalize-0a1b2c3d4e5f60718293'", "KeyError: 'finalize'."),
+     ("ValueError: " + "x" * 400, "ValueError: " + "x" * 400 + "."),
+     (None, "no result.")],
+    ids=["tuple-key", "string-key", "one-long-sentence-stays-whole", "none"],
+)
+def test_error_summary(error, expected):
+    assert dg.error_summary(error) == expected

@@ -41,6 +41,7 @@ def test_a_modelled_overhead_says_so():
 def test_json_contract_is_plain_json_with_the_documented_keys():
     d = json.loads(json.dumps(_plan().to_dict()))
     for key in ("shape", "dtype", "storage_chunks", "scheduler", "predicted", "measured",
-                "binding_constraint", "explanation", "dask_auto_chunks", "inputs"):
+                "binding_constraint", "explanation", "dask_auto_chunk_shape", "chunk_shape",
+                "chunks", "ties", "inputs"):
         assert key in d, key
     assert d["predicted"]["peak_bytes_per_worker"] <= d["resources"]["memory_limit_bytes"]

@@ -158,13 +158,17 @@ def test_storage_alignment_and_json_keys():
     for c, s, n in zip(plan.chunk_shape, spec.storage_chunks, spec.shape):
         assert c % s == 0 or c == n
     d = plan.to_dict()
-    for key in ("chunks", "chunks_full", "shape", "dtype", "storage_chunks", "scheduler", "predicted",
-                "measured", "binding_constraint", "explanation", "dask_auto_chunks"):
+    for key in ("chunk_shape", "chunks", "chunks_by_dim", "shape", "dtype", "storage_chunks",
+                "scheduler", "predicted", "measured", "binding_constraint", "explanation",
+                "dask_auto_chunk_shape", "inputs"):
         assert key in d
+    assert d["chunk_shape"] == list(plan.chunk_shape)  # one length per axis
+    assert d["chunks"] == [list(ax) for ax in plan.chunks]  # dask's full chunks
+    assert d["chunks_by_dim"] is None  # no dims
     for key in ("task_count", "seconds_per_task", "peak_bytes_per_task", "peak_bytes_per_worker",
                 "overhead_fraction", "wall_seconds"):
         assert key in d["predicted"]
-    assert d["dask_auto_chunks"] == [2000, 3000]
+    assert d["dask_auto_chunk_shape"] == [2000, 3000]
 
 
 def test_depth_adds_halo_cost_and_chunks_meet_depth():

@@ -137,10 +137,10 @@ def test_in_graph_rechunk_is_made_unnecessary_through_the_cli(client, store2d, t
     report = doc["pipeline"]
     assert report["analysis"]["whole_axes"] == [1]
     assert report["family"] == "no-rechunk"
-    assert doc["chunks"][1] == 2048 and doc["keep_whole"] == [1]
+    assert doc["chunk_shape"][1] == 2048 and doc["keep_whole"] == [1]
     assert report["graph"]["rechunk_layers"] == []
     assert any("rechunk is a no-op" in line for line in doc["explanation"])
-    chunks = tuple(tuple(c) for c in doc["chunks_full"])
+    chunks = tuple(tuple(c) for c in doc["chunks"])
     assert _run(client, spectrum, store2d, chunks, tmp_path).shape == (2048, 1025)
 
 

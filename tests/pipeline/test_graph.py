@@ -9,8 +9,8 @@ import sys
 import dask.array as da
 import pytest
 
-from chunkpilot.errors import InvalidArgumentError
 from chunkpilot.core.growth import estimate_tasks, fit_task_exponents
+from chunkpilot.errors import InvalidArgumentError
 from chunkpilot.pipeline.analysis import analysis_chunk
 from chunkpilot.pipeline.findings import PipelineFindings, blowup_warnings, pipeline_notes
 from chunkpilot.pipeline.graph import LayerRecord, layer_records, profile_graph

@@ -106,7 +106,7 @@ def test_report_content(report):
     assert "Samples &amp; models &lt;checked&gt;." in html
     numbers = PLAN.to_dict()
     for text in ("Recommended chunks", "binding_constraint", PLAN.binding_constraint,
-                 format_bytes(PLAN.chosen.peak_bytes_per_worker), "dask_auto_chunks",
+                 format_bytes(PLAN.chosen.peak_bytes_per_worker), "dask_auto_chunk_shape",
                  "500 x 1000 (2 x 1 chunks)", "hand-built", "obs_too_small", "too_small",
                  "too_big", "KilledWorker", "Task stream: hand-built", "Bokeh",
                  numbers["explanation"][1].split(":")[0]):
@@ -181,3 +181,63 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     obs = _obs()
     assert _has_colour(px, task_color(obs.tasks[0])), "task stream compute colour not drawn"
     assert _has_colour(px, MEMORY_COLORS["managed"]), "managed memory colour not drawn"
+
+
+def _legend_labels(layout) -> list[str]:
+    labels = []
+    for fig in layout.children:
+        for legend in fig.legend:
+            labels += [item.label.value for item in legend.items]
+    return labels
+
+
+def test_memory_panels_have_legend_entries_for_limit_and_target():
+    labels = _legend_labels(memory_figure(_obs()))
+    for name in ("memory limit", "target (spill starts)", "managed", "unmanaged"):
+        assert name in labels, labels
+
+
+def test_task_stream_and_memory_share_one_aligned_time_axis():
+    from chunkpilot.report.figures import trial_figures
+
+    stream, memory = trial_figures(_obs()).children
+    panels = [stream, *memory.children]
+    assert len({id(p.x_range) for p in panels}) == 1  # pan/zoom one, all follow
+    assert len({p.min_border_left for p in panels}) == 1  # 0 s at the same x position
+    assert len({p.width for p in panels}) == 1
+    assert stream.x_range.end == pytest.approx(8.0)
+
+
+def _restarted() -> Observation:
+    """Worker A dies at 3 s and its nanny brings it back on a new port; B runs throughout."""
+    a, b, a2 = "tcp://127.0.0.1:4001", "tcp://127.0.0.1:4002", "tcp://127.0.0.1:4003"
+    mem = [MemoryRecord(t, w, 0, 100 * MiB, 0) for t in (0.0, 1.0, 2.0, 3.0) for w in (a, b)]
+    mem += [MemoryRecord(t, w, 0, 100 * MiB, 0) for t in (4.0, 5.0, 6.0) for w in (a2, b)]
+    tasks = [TaskRecord(f"('x-1', {i})", "x", w, tid, "compute", s, s + 0.5)
+             for i, (w, tid, s) in enumerate([(a, 11, 0.5), (b, 22, 0.5), (a2, 33, 4.5),
+                                              (b, 22, 4.5)])]
+    return Observation(wall_seconds=6.5, tasks=tuple(tasks), memory=tuple(sorted(
+        mem, key=lambda m: m.time_s)), workers=tuple(WorkerInfo(w, 1, GiB) for w in (a, b, a2)),
+        restarts=1)
+
+
+def test_a_restarted_worker_keeps_its_row_and_panel():
+    from chunkpilot.report.figures import worker_slots
+
+    obs = _restarted()
+    slots = worker_slots(obs)
+    assert slots["tcp://127.0.0.1:4001"] == slots["tcp://127.0.0.1:4003"]
+    assert slots["tcp://127.0.0.1:4002"] != slots["tcp://127.0.0.1:4001"]
+    panels = memory_figure(obs).children
+    assert len(panels) == 2  # not a third panel for the restarted worker
+    assert "worker restarted" in _legend_labels(memory_figure(obs))
+    stream = task_stream_figure(obs)
+    assert len(stream.yaxis.ticker.ticks) == 2  # two rows: one per worker thread
+
+
+def test_failed_trial_shows_what_was_recorded_before_it_failed(report):
+    html = report.read_text()
+    assert "This run failed after 1.01 s" in html
+    assert "11 memory samples from 1 worker" in html
+    assert "no task finished before the run failed" in html
+    assert "run failed (KilledWorker)" in html  # the failure marked on the time axis

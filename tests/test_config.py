@@ -1,0 +1,74 @@
+"""chunkpilot's thresholds in dask config: shipped defaults, overrides, clear errors."""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import subprocess
+import sys
+
+import dask
+import dask.array as da
+import pytest
+import yaml
+
+import chunkpilot
+from chunkpilot import config
+from chunkpilot.commands.options import AdviseOptions
+from chunkpilot.core.policy import CheckThresholds, Policy
+from chunkpilot.errors import InvalidArgumentError
+from chunkpilot.pipeline.rules import GraphLimits
+
+
+def test_yaml_is_package_data_and_registered():
+    shipped = importlib.resources.files("chunkpilot") / "chunkpilot.yaml"
+    assert shipped.is_file()
+    assert yaml.safe_load(shipped.read_text()) == config.DEFAULTS
+    assert dask.config.get("chunkpilot.tune.max-trials") == 5
+
+
+def test_defaults_are_the_cores_own():
+    """The YAML states the same numbers the pure core defaults to (one rule, two readers)."""
+    assert config.policy() == Policy()
+    assert config.check_thresholds() == CheckThresholds()
+    assert config.task_limits() == (GraphLimits().warn_tasks, GraphLimits().max_tasks)
+    assert (config.max_trials(), config.profile_timeout_s(), config.trial_timeout_s()) == \
+        (5, 60.0, 120.0)
+
+
+def test_dask_config_overrides_reach_the_commands():
+    x = da.zeros((1000, 1000), chunks=(100, 100))  # 100 chunks
+    before = chunkpilot.check(x, scheduler="threads")
+    assert "too_many_tasks" not in {p.code for p in before.problems}
+    with dask.config.set({"chunkpilot.check.max-tasks": 50, "chunkpilot.pipeline.warn-tasks": 7,
+                          "chunkpilot.advise.profile-timeout": "2m"}):
+        report = chunkpilot.check(x, scheduler="threads")
+        opts = AdviseOptions()
+    assert "too_many_tasks" in {p.code for p in report.problems}
+    assert (opts.warn_tasks, opts.profile_timeout_s) == (7, 120.0)
+
+
+def test_environment_variables_override():
+    env = {**os.environ, "DASK_CHUNKPILOT__TUNE__MAX_TRIALS": "3",
+           "DASK_CHUNKPILOT__ADVISE__TIE_TOLERANCE": "0.1"}
+    code = ("import chunkpilot.config as c; p = c.policy(); "
+            "print(c.max_trials(), p.tie_tolerance)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert out.split() == ["3", "0.1"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [("tune.max-trials", "many", r"chunkpilot.tune.max-trials .*DASK_CHUNKPILOT__TUNE__MAX_TRIALS"),
+     ("tune.max-trials", 2.5, "as an integer"),
+     ("advise.tie-tolerance", 1.5, r"share in \[0, 1\)"),
+     ("tune.trial-timeout", "soon", "duration like '60s'"),
+     ("check.tiny-fraction", 0, "> 0")],
+)
+def test_bad_config_values_name_the_key(key, value, match):
+    readers = {"tune": lambda: (config.max_trials(), config.trial_timeout_s()),
+               "advise": config.policy, "check": config.check_thresholds}
+    with dask.config.set({f"chunkpilot.{key}": value}), \
+            pytest.raises(InvalidArgumentError, match=match):
+        readers[key.split(".")[0]]()

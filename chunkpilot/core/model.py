@@ -10,8 +10,8 @@ A straight time line is fitted too, for the explanation and for models without s
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 

@@ -21,12 +21,12 @@ from chunkpilot.core.policy import (
     CANDIDATE_STEP,
     DEFAULT_POLICY,
     MAX_OVERHEAD_FOR_PARALLELISM,
-    MIN_CANDIDATE_BYTES,
     MAX_TIE_BAND,
+    MIN_CANDIDATE_BYTES,
     MIN_CHUNKS_PER_THREAD,
     TARGET_OVERHEAD_FRACTION,
-    Policy,
     TIE_TOLERANCE,
+    Policy,
 )
 from chunkpilot.core.shapes import (
     align_units,

@@ -45,6 +45,7 @@ from chunkpilot.pipeline.rules import GraphLimits, families, layout_advice
 from chunkpilot.pipeline.verify import verify
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
+
 def _scaling_threads(res: Resources) -> int:
     return max(1, min(res.threads_per_worker, CPU_COUNT))
 

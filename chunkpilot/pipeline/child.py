@@ -19,8 +19,8 @@ import gc
 import json
 import os
 import pickle
-import sys
 import statistics
+import sys
 import time
 import traceback
 import warnings
@@ -40,7 +40,7 @@ from threadpoolctl import threadpool_limits
 
 from chunkpilot.cluster.work import unpack_pipeline_output
 from chunkpilot.measure.memory import limit_address_space, peak_bytes, reset_peak, rss_bytes
-from chunkpilot.pipeline.graph import layer_records
+from chunkpilot.pipeline.layers import layer_records
 
 #: Environment variables that set BLAS/OpenMP thread pools (reported with the scaling run).
 BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

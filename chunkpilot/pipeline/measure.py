@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import statistics
 import os
+import statistics
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -26,7 +26,8 @@ from chunkpilot.core.shapes import halo_shape, shape_for_bytes
 from chunkpilot.errors import ProfilingError
 from chunkpilot.measure.profile import largest_worth_measuring
 from chunkpilot.measure.sandbox import run_in_sandbox
-from chunkpilot.pipeline.graph import GraphProfile, LayerRecord, profile_graph
+from chunkpilot.pipeline.graph import GraphProfile, profile_graph
+from chunkpilot.pipeline.layers import LayerRecord
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
 

@@ -13,7 +13,8 @@ from chunkpilot.core.growth import estimate_tasks, fit_task_exponents
 from chunkpilot.errors import InvalidArgumentError
 from chunkpilot.pipeline.analysis import analysis_chunk
 from chunkpilot.pipeline.findings import PipelineFindings, blowup_warnings, pipeline_notes
-from chunkpilot.pipeline.graph import LayerRecord, layer_records, profile_graph
+from chunkpilot.pipeline.graph import profile_graph
+from chunkpilot.pipeline.layers import LayerRecord, layer_records
 from chunkpilot.pipeline.rules import GraphLimits, families, layout_advice
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 

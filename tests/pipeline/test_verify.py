@@ -10,7 +10,8 @@ from chunkpilot.core.model import CostModel, LinearFit
 from chunkpilot.core.plan import make_plan
 from chunkpilot.errors import GraphTooLargeError
 from chunkpilot.pipeline.analysis import Analysis
-from chunkpilot.pipeline.graph import layer_records, profile_graph
+from chunkpilot.pipeline.graph import profile_graph
+from chunkpilot.pipeline.layers import layer_records
 from chunkpilot.pipeline.rules import GraphLimits
 from chunkpilot.pipeline.verify import FULL_GRAPH_MAX_TASKS, check_shape, within_task_cap
 from chunkpilot.types import ArraySpec, Resources, WorkSpec

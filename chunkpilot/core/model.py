@@ -49,11 +49,11 @@ class Sample:
 
     @property
     def spread_fraction(self) -> float:
-        """Half the range of the warm runs, relative to their median (0 with fewer than 2)."""
+        """Range of the warm runs (slowest - fastest) over their median; 0 with fewer than 2."""
         runs = self.runs_seconds
         if len(runs) < 2 or not self.seconds:
             return 0.0
-        return (max(runs) - min(runs)) / (2 * statistics.median(runs))
+        return (max(runs) - min(runs)) / statistics.median(runs)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -164,7 +164,7 @@ class CostModel:
 
     @property
     def noise_fraction(self) -> float:
-        """Typical run-to-run spread of the samples (median of their half-ranges)."""
+        """Typical run-to-run spread of the samples (median of their relative ranges)."""
         spreads = [s.spread_fraction for s in self.samples if s.ok and len(s.runs_seconds) > 1]
         return statistics.median(spreads) if spreads else 0.0
 

@@ -74,8 +74,9 @@ class Choice:
 
 
 def tie_band(model: CostModel, policy: Policy = DEFAULT_POLICY) -> float:
-    """Predictions closer than the measurements' own noise are ties: never narrower than the
-    policy's tie tolerance, never wider than ``MAX_TIE_BAND``."""
+    """Predictions closer than the measurements' own noise (the samples' typical range of
+    warm runs) are ties: never narrower than the policy's tie tolerance, never wider than
+    ``MAX_TIE_BAND``."""
     return min(max(model.noise_fraction, policy.tie_tolerance), MAX_TIE_BAND)
 
 
@@ -90,9 +91,12 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
            band: float = TIE_TOLERANCE) -> Choice:
     """Pick the best feasible evaluation and name the constraint that bound the choice.
 
-    The tie rule: among feasible candidates predicted within ``band`` of the fastest whose
-    overhead share stays small, take the one aligned with the storage chunks, then the one
-    with the smallest peak memory per worker (the safer chunk), then the fewest tasks.
+    The tie rule: candidates predicted within ``band`` of the fastest are ties. Of those whose
+    scheduler overhead stays under ``TARGET_OVERHEAD_FRACTION``, the one aligned with the
+    storage chunks, then the smallest peak memory per worker (the safer chunk), then the
+    fewest tasks. When none does, overhead still matters: the same order among those within
+    ``TIE_TOLERANCE`` of the fastest. Both bars are fixed thresholds, so noise in one sample
+    moves the choice by a ladder step at most.
     """
     feasible = [e for e in evals if e.fits_memory and e.meets_depth]
     if not feasible:
@@ -103,13 +107,15 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
     if parallel and min(e.overhead_fraction for e in parallel) <= MAX_OVERHEAD_FOR_PARALLELISM:
         pool = parallel
     best_wall = min(e.wall_seconds for e in pool)
-    best_overhead = min(e.overhead_fraction for e in pool if e.wall_seconds == best_wall)
-    ties = [
-        e for e in pool
-        if e.wall_seconds <= best_wall * (1 + band)
-        and e.overhead_fraction <= max(TARGET_OVERHEAD_FRACTION, best_overhead)
-    ]
-    chosen = min(ties, key=lambda e: (_misaligned(e, spec), e.peak_bytes_per_worker, e.task_count))
+    ties = [e for e in pool if e.wall_seconds <= best_wall * (1 + band)]
+    cheap = [e for e in ties if e.overhead_fraction <= TARGET_OVERHEAD_FRACTION]
+    if cheap:
+        chosen = min(cheap, key=lambda e: (_misaligned(e, spec), e.peak_bytes_per_worker,
+                                           e.task_count))
+    else:  # overhead still matters: the smallest within the fixed tolerance of the fastest
+        close = [e for e in ties if e.wall_seconds <= best_wall * (1 + TIE_TOLERANCE)]
+        chosen = min(close, key=lambda e: (_misaligned(e, spec), e.peak_bytes_per_worker,
+                                           e.task_count))
     larger = sorted((e for e in evals if e.task_bytes > chosen.task_bytes), key=lambda e: e.task_bytes)
     if not larger:
         binding = "array_size"

@@ -16,9 +16,9 @@ from chunkpilot.errors import InvalidArgumentError
 #: Keep every thread busy with some load balancing and room for read/compute overlap.
 MIN_CHUNKS_PER_THREAD = 2
 #: Predictions closer than this are always ties: prefer the aligned, then the smaller chunk.
-TIE_TOLERANCE = 0.03
+TIE_TOLERANCE = 0.05
 #: Samples whose runs spread more than this still widen the tie band only this far.
-MAX_TIE_BAND = 0.15
+MAX_TIE_BAND = 0.25
 #: Ties are only called among chunks whose overhead share stays under this (~100x overhead
 #: per task: dask's "tasks of 100 ms or more" on distributed, ~10 ms on threads).
 TARGET_OVERHEAD_FRACTION = 0.01

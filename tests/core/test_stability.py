@@ -1,9 +1,9 @@
 """Same input, same advice: measurement noise inside its own spread does not move the plan.
 
 Samples are drawn around a true cost curve with seeded run-to-run noise (±5 %, what a quiet
-machine shows; and a noisy
-overhead probe), as repeated ``advise`` runs see them; the chosen chunk sizes must stay
-within a factor of 1.5 of each other, and the explanation names the tie rule that decided.
+machine shows) and a noisy overhead probe, as repeated ``advise`` runs see them; the chosen
+chunk sizes must stay within a factor of 1.5 of each other, and the explanation names the
+tie rule that decided.
 """
 
 from __future__ import annotations

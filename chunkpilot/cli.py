@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
 
+from chunkpilot import interrupts
 from chunkpilot.errors import ChunkpilotError, ChunkpilotWarning, InvalidArgumentError
 from chunkpilot.loader import load_callable
+from chunkpilot.stdio import result_only_stdout
 
 EXIT_BAD_INPUT = 2
+#: An unexpected exception inside chunkpilot (a bug), as Python's own exit code for one.
+EXIT_INTERNAL = 1
 
 
 def _parse_depth(values: tuple[str, ...]) -> Any:
@@ -146,8 +152,10 @@ def check(source: str, array: str | None, chunks: str | None, as_json: bool, **o
               help="Seconds before a trial is cancelled.")
 @click.option("--whole", is_flag=True, help="Run trials on the whole array, not a region.")
 @click.option("--compare-auto", is_flag=True, help="Also run dask's chunks='auto' as a reference.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing --report file even if chunkpilot did not write it.")
 def tune(source: str, as_json: bool, report: str | None, max_trials: int, trial_timeout: float,
-         whole: bool, compare_auto: bool, **o: Any) -> None:
+         whole: bool, compare_auto: bool, overwrite: bool, **o: Any) -> None:
     """Advise, then run short trials on a real dask cluster and adjust until healthy."""
     from chunkpilot.commands.tune import tune as run_tune
     from chunkpilot.report.terminal import print_report
@@ -156,9 +164,11 @@ def tune(source: str, as_json: bool, report: str | None, max_trials: int, trial_
     kwargs = advise_kwargs(o)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ChunkpilotWarning)
-        with console.status("tuning: advising, then running trials on the cluster..."):
+        with console.status("tuning: advising, then running trials on the cluster..."), \
+                _partial_json_on_lost_scheduler(as_json):
             result = run_tune(source, **kwargs, max_trials=max_trials, trial_timeout=trial_timeout,
                               whole=whole, compare_auto=compare_auto, report=report,
+                              overwrite=overwrite,
                               on_trial=lambda t: console.print(
                                   f"  trial {t.label}: {t.observation.wall_seconds:.2f} s, "
                                   f"{', '.join(v.kind for v in t.verdicts)}", highlight=False))
@@ -169,6 +179,22 @@ def tune(source: str, as_json: bool, report: str | None, max_trials: int, trial_
     console.print(f"[bold]Tuned chunks:[/bold] {result.chunk_shape}  (advised {result.plan.chunk_shape})")
     if result.report:
         console.print(f"[bold]Report:[/bold] {result.report}")
+
+
+@contextlib.contextmanager
+def _partial_json_on_lost_scheduler(as_json: bool) -> Iterator[None]:
+    """Issue 17: when the scheduler is lost mid-tune, ``--json`` still prints the trials that
+    finished (and the report path); the error line and exit 2 follow as for any error."""
+    from chunkpilot.commands.tune import trial_summary
+    from chunkpilot.errors import SchedulerLostError
+
+    try:
+        yield
+    except SchedulerLostError as e:
+        if as_json:
+            click.echo(json.dumps({"error": " ".join(str(e).split()), "report": e.report,
+                                   "trials": [trial_summary(t) for t in e.trials]}))
+        raise
 
 
 def _console(quiet: bool) -> Any:
@@ -182,30 +208,58 @@ def _console(quiet: bool) -> Any:
 @click.option("--quick", is_flag=True, help="Smaller array, for a smoke test.")
 @click.option("--report", default="chunkpilot-report.html", show_default=True,
               help="Where to write the HTML report.")
-def demo(directory: str | None, quick: bool, report: str) -> None:
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing --report file even if chunkpilot did not write it.")
+def demo(directory: str | None, quick: bool, report: str, overwrite: bool) -> None:
     """Sample zarr array + memory-hungry function: advise, tune (vs dask auto), report."""
     from chunkpilot.commands.demo import run_demo
 
-    run_demo(directory, quick=quick, report=report)
+    run_demo(directory, quick=quick, report=report, overwrite=overwrite)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point: user errors become one line on stderr and exit code 2.
+
+    Issue 17 (reliability): stdout carries only the result (fd 1 goes to stderr for user
+    prints, workers and sandboxes); SIGINT/SIGTERM/SIGHUP print one line, clean up and exit
+    130/143/129; unencodable characters are replaced, never a UnicodeEncodeError.
+    """
+    with result_only_stdout(), interrupts.handled():
+        code = _run(argv)
+    sys.exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
+    """Run the CLI without click's own exception handling (it prints a blank line on
+    Ctrl-C and hides which signal arrived); the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        rc = cli.main(args=argv, standalone_mode=False, prog_name="chunkpilot")
-        if isinstance(rc, int) and rc:  # Exit(n) comes back as a return value here
-            sys.exit(rc)
+        with cli.make_context("chunkpilot", args) as ctx:
+            rc = cli.invoke(ctx)
+        return rc if isinstance(rc, int) else 0
     except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
+        return e.exit_code
+    except click.exceptions.NoArgsIsHelpError as e:  # bare `chunkpilot`: the help, as click does
+        e.show()
+        return EXIT_BAD_INPUT
     except click.ClickException as e:  # usage errors: one line, not click's usage block
-        click.echo(f"chunkpilot: error: {e.format_message()}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        click.echo(f"chunkpilot: error: {' '.join(e.format_message().split())}", err=True)
+        return EXIT_BAD_INPUT
     except ChunkpilotError as e:
         click.echo(f"chunkpilot: error: {' '.join(str(e).split())}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("chunkpilot: interrupted", err=True)
-        sys.exit(130)
+        return EXIT_BAD_INPUT
+    except (KeyboardInterrupt, click.exceptions.Abort) as e:
+        cause = e if isinstance(e, KeyboardInterrupt) else (e.__cause__ or e)
+        interrupts.final_sweep()  # sandboxes and workers were closed; this is the last sweep
+        click.echo(interrupts.describe(cause), err=True)
+        return interrupts.exit_code(cause)
+    except Exception as e:  # a bug: one line (the traceback on request), never a wall of text
+        if os.environ.get("CHUNKPILOT_TRACEBACK"):
+            raise
+        click.echo(f"chunkpilot: internal error: {type(e).__name__}: {' '.join(str(e).split())} "
+                   "(a bug: please report it; CHUNKPILOT_TRACEBACK=1 shows the traceback)",
+                   err=True)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

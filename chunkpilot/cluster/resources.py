@@ -9,6 +9,7 @@ import dask.config
 import psutil
 
 from chunkpilot.cluster.connect import check_address, connect, is_address, workers_of
+from chunkpilot.cluster.limits import check_request
 from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError, SchedulerError
 from chunkpilot.types import DEFAULT_MEMORY_FRACTIONS, Resources
 from chunkpilot.units import SizeLike, parse_size
@@ -58,6 +59,8 @@ def resolve_resources(
     """Resources from explicit options, else from this machine as LocalCluster would choose."""
     if not isinstance(scheduler, str):
         raise InvalidArgumentTypeError(f"Expected scheduler as a string. Got {scheduler!r}.")
+    check_request(scheduler, workers=workers, threads_per_worker=threads_per_worker,
+                  memory_limit=memory_limit, client=client)  # issue 17: bound by the machine
     workers = _positive_int(workers, "workers")
     threads_per_worker = _positive_int(threads_per_worker, "threads_per_worker")
     limit = parse_size(memory_limit, name="memory_limit") if memory_limit is not None else None

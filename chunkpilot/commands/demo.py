@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from pathlib import Path
 
@@ -37,10 +38,12 @@ def make_sample_store(path: Path, shape: tuple[int, int]) -> Path:
 
 
 def run_demo(directory: str | None, *, quick: bool = False,
-             report: str = "chunkpilot-report.html") -> None:
+             report: str = "chunkpilot-report.html", overwrite: bool = False) -> None:
     """Create the store, advise, tune on a 2-worker LocalCluster (with dask auto as a
     reference trial) and write the HTML report."""
-    check_output_path(report)  # before minutes of work, not after
+    # before minutes of work, not after; never inside the sample store it (re)uses
+    store_path = [os.path.join(directory, "sample.zarr")] if isinstance(directory, str) else []
+    check_output_path(report, sources=store_path, overwrite=overwrite)
     console = Console()
     resources = {"workers": 2, "threads_per_worker": 1, "memory_limit": DEMO_MEMORY_LIMIT}
     with contextlib.ExitStack() as stack:
@@ -69,6 +72,7 @@ def run_demo(directory: str | None, *, quick: bool = False,
         print_plan(plan, console)
         console.print("[bold]2. tune[/bold]: trials on a LocalCluster, dask auto first as reference")
         result = tune(str(store), hungry_filter, plan=plan, compare_auto=True, report=report,
+                      overwrite=overwrite,
                       **resources, on_trial=lambda t: console.print(
                           f"  trial {t.label}: {t.observation.wall_seconds:.2f} s, "
                           f"{', '.join(v.kind for v in t.verdicts)}", highlight=False))

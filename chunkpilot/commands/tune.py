@@ -34,7 +34,7 @@ from chunkpilot.core.observations import Trial
 from chunkpilot.core.plan import Plan
 from chunkpilot.core.shapes import regular_chunks
 from chunkpilot.core.verdicts import Verdict
-from chunkpilot.errors import InvalidArgumentError, TuningError
+from chunkpilot.errors import InvalidArgumentError, SchedulerLostError, TuningError
 from chunkpilot.report.html import write_report
 from chunkpilot.sources.describe import dask_auto_shape
 from chunkpilot.types import Resources
@@ -105,6 +105,7 @@ def tune(
     whole: bool = False,
     compare_auto: bool = False,
     report: str | None = None,
+    overwrite: bool = False,
     plan: Plan | None = None,
     on_trial: Callable[[Trial], None] | None = None,
     **options: Any,
@@ -115,7 +116,9 @@ def tune(
     ``memory_limit``, ``keep_whole``, ``pipeline``, ...). Without ``client``, a LocalCluster of
     processes is started (dashboard on 127.0.0.1) for ``scheduler="local"``, or the scheduler
     address is connected; either is closed at the end, even on error or Ctrl-C. Every trial
-    has ``trial_timeout`` seconds; at most ``max_trials`` run.
+    has ``trial_timeout`` seconds; at most ``max_trials`` run. ``report`` is refused up front
+    when it is inside the source, a directory, or an existing file that is not a previous
+    chunkpilot report (unless ``overwrite=True``).
     """
     opts = AdviseOptions.from_kwargs(func, options)
     if isinstance(max_trials, bool) or not isinstance(max_trials, int) or max_trials < 1:
@@ -125,26 +128,35 @@ def tune(
                                    "address). Got 'threads': tuning reads the cluster's dashboard.")
     trial_timeout = check_timeout(trial_timeout, "trial_timeout")
     job = prepare(source, opts)
-    if report is not None:
-        check_output_path(report, sources=[source])
+    if report is not None:  # before any cluster or sandbox starts (issue 17)
+        check_output_path(report, sources=[source, job.ref], overwrite=overwrite)
     res = opts.resources()
     check_smallest_block(job.spec, job.work, res)  # before a LocalCluster starts
-    with scheduler_client(res, opts.client) as client:
-        if plan is None:
-            plan = advise_job(job, res, client)
-        target = REGION_ROUNDS * res.total_threads * plan.chosen.task_bytes
-        region = trial_region(job.spec, job.work, plan.chunk_shape,
-                              job.spec.nbytes if whole else target)
-        runner = TrialRunner(client, source, job.ref, plan.work, region, func=opts.func,
-                             pipeline=opts.pipeline, array=opts.name, timeout_s=trial_timeout,
-                             on_trial=on_trial)
-        runner.warm_up(plan.chunk_shape)
-        if compare_auto:
-            runner.run(dask_auto_shape(job.spec), "dask auto")
-        chosen = _search(runner, plan, res, max_trials)
-        best = runner.best_trial(chosen)
-        result = TuneResult(plan, chosen, tuple(runner.trials), best.verdicts if best else (),
-                            tuple((s.start, s.stop) for s in region))
+    runner: TrialRunner | None = None
+    try:
+        with scheduler_client(res, opts.client) as client:
+            if plan is None:
+                plan = advise_job(job, res, client)
+            target = REGION_ROUNDS * res.total_threads * plan.chosen.task_bytes
+            region = trial_region(job.spec, job.work, plan.chunk_shape,
+                                  job.spec.nbytes if whole else target)
+            runner = TrialRunner(client, source, job.ref, plan.work, region, func=opts.func,
+                                 pipeline=opts.pipeline, array=opts.name,
+                                 timeout_s=trial_timeout, on_trial=on_trial)
+            runner.warm_up(plan.chunk_shape)
+            if compare_auto:
+                runner.run(dask_auto_shape(job.spec), "dask auto")
+            chosen = _search(runner, plan, res, max_trials)
+            best = runner.best_trial(chosen)
+            result = TuneResult(plan, chosen, tuple(runner.trials),
+                                best.verdicts if best else (),
+                                tuple((s.start, s.stop) for s in region))
+    except SchedulerLostError as e:  # issue 17: keep the trials that finished, and report them
+        e.trials = tuple(runner.trials) if runner is not None else ()
+        if report is not None and plan is not None:
+            e.report = str(write_report(report, title="chunkpilot tune report (stopped)",
+                                        plan=plan, trials=e.trials, notes=[f"Stopped: {e}"]))
+        raise
     if report is not None:
         path = write_report(report, title="chunkpilot tune report", plan=plan,
                             trials=result.trials,

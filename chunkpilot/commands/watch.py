@@ -9,11 +9,14 @@ from types import TracebackType
 
 from distributed import Client
 
+from chunkpilot.cluster.connect import check_client
 from chunkpilot.cluster.observe import Collector
+from chunkpilot.commands.outputs import check_output_path
 from chunkpilot.core.diagnose import diagnose
 from chunkpilot.core.observations import Observation, Trial
 from chunkpilot.core.plan import Plan
 from chunkpilot.core.verdicts import Verdict
+from chunkpilot.errors import UsageError
 from chunkpilot.report.html import write_report
 
 __all__ = ["Watch", "watch"]
@@ -53,7 +56,8 @@ class Watch:
 
     def _observed(self) -> Observation:
         if self.observation is None:
-            raise RuntimeError("Expected the watched block to have finished. It is still open.")
+            raise UsageError("Expected the watched block to have finished. It is still open (use "
+                             "the results after the `with` block).")
         return self.observation
 
     @property
@@ -66,8 +70,13 @@ class Watch:
         return Trial(label, tuple(tuple(c) for c in chunks), self._observed(), self.diagnosis)
 
     def report(self, path: str | pathlib.Path, *, title: str = "chunkpilot: watched run",
-               plan: Plan | None = None, notes: Sequence[str] = ()) -> pathlib.Path:
-        """Write an offline HTML report of the observed block to ``path``."""
+               plan: Plan | None = None, notes: Sequence[str] = (),
+               overwrite: bool = False) -> pathlib.Path:
+        """Write an offline HTML report of the observed block to ``path`` (refused, as every
+        output, when it is a directory or a file that is not a previous chunkpilot report
+        unless ``overwrite``)."""
+        self._observed()
+        check_output_path(path, overwrite=overwrite)
         return write_report(path, title=title, plan=plan, trials=[self.trial()], notes=notes)
 
 
@@ -96,4 +105,5 @@ def watch(client: Client, *, timeout_s: float | None = None, interval_s: float =
     >>> [v.kind for v in w.diagnosis]  # doctest: +SKIP
     ['too_small']
     """
+    check_client(client)  # a clear error for None, a closed client, ... (issue 17)
     return Watch(client, timeout_s=timeout_s, interval_s=interval_s)

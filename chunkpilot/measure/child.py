@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import pickle
 import resource
+import signal
 import sys
 import time
 import traceback
@@ -51,6 +53,47 @@ def _load_block(src: dict, region: tuple[slice, ...], shape: tuple[int, ...], dt
     if dt.kind in "iu":
         return rng.integers(0, 100, size=shape).astype(dt)
     return np.zeros(shape, dtype=dt)
+
+
+#: Set when an address-space limit inherited from the caller (``ulimit -v``) is lower than the
+#: one the sandbox wanted: a MemoryError then names it.
+_INHERITED_LIMIT: list[int] = []
+
+
+def limit_address_space(extra_bytes: int) -> int:
+    """Cap this process's address space at its current size + ``extra_bytes`` (runaway
+    allocations become ``MemoryError``), within any hard limit already in force (``ulimit
+    -v``: raising it is not allowed). Returns the limit set."""
+    with open("/proc/self/statm") as f:
+        vms = int(f.read().split()[0]) * resource.getpagesize()
+    wanted = vms + int(extra_bytes)
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    caps = [v for v in (soft, hard) if v != resource.RLIM_INFINITY]
+    inherited = min(caps) if caps else None
+    limit = wanted if inherited is None else min(wanted, inherited)
+    if inherited is not None and inherited < wanted:
+        _INHERITED_LIMIT.append(inherited)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # never above the hard limit
+    return limit
+
+
+def memory_error_text() -> str:
+    """What a MemoryError means here: our cap, or the caller's ``ulimit -v``."""
+    if _INHERITED_LIMIT:
+        return (f"MemoryError under the address-space limit of {_INHERITED_LIMIT[0] / 2**20:.0f} "
+                "MiB this process inherited (ulimit -v); raise or remove that limit")
+    return "MemoryError"
+
+
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL if the process that started us dies (no orphaned sandboxes)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 class ReadError(Exception):
@@ -102,9 +145,7 @@ def run(job: dict) -> dict:
         except Exception:  # noqa: S110 - a function may reject tiny blocks; the real call tells
             pass
     if job.get("address_space_bytes"):  # turn runaway allocation into MemoryError here
-        vms = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
-        limit = vms + job["address_space_bytes"]
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        limit_address_space(job["address_space_bytes"])
     # Reading a store is part of the work; making synthetic data is not: build it up front
     # and add its bytes to the peak, as the loaded input chunk a worker would hold.
     preloaded = None if src["kind"] in REAL_KINDS else _load_block(src, region, shape, dtype)
@@ -139,13 +180,14 @@ def run(job: dict) -> dict:
 
 
 def main() -> None:
+    _die_with_parent()
     job_path, result_path = sys.argv[1], sys.argv[2]
     with open(job_path, "rb") as f:
         job = pickle.load(f)
     try:
         result = {"ok": True, **run(job)}
     except MemoryError:
-        result = {"ok": False, "kind": "oom", "error": "MemoryError"}
+        result = {"ok": False, "kind": "oom", "error": memory_error_text()}
     except ReadError as e:
         result = {"ok": False, "kind": "read", "error": str(e)[:500]}
     except OutputError as e:
@@ -159,3 +201,8 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    # exit now: threads the user's function left running (non-daemon) must not keep the
+    # sandbox alive until it is killed as "timed out"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

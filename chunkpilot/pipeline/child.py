@@ -19,7 +19,6 @@ import gc
 import json
 import os
 import pickle
-import resource
 import sys
 import time
 import traceback
@@ -38,6 +37,7 @@ from dask.local import get_sync
 from dask.utils import key_split
 
 from chunkpilot.cluster.work import unpack_pipeline_output
+from chunkpilot.measure.child import limit_address_space
 from chunkpilot.measure.memory import peak_bytes, reset_peak, rss_bytes
 from chunkpilot.pipeline.graph import layer_records
 
@@ -112,10 +112,7 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
     sinks = [("chunkpilot-sink", i) for i in range(len(out_keys))]
     dsk.update({s: (_nbytes, k) for s, k in zip(sinks, out_keys, strict=True)})
     if job.get("address_space_bytes"):  # turn runaway allocation into MemoryError here
-        with open("/proc/self/statm") as f:
-            vms = int(f.read().split()[0]) * resource.getpagesize()
-        limit = vms + job["address_space_bytes"]
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        limit_address_space(job["address_space_bytes"])  # within any `ulimit -v` (issue 17)
     gc.collect()
     clean = reset_peak()
     baseline = rss_bytes()
@@ -209,3 +206,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    os._exit(0)  # threads the user's code left running must not hold the sandbox (issue 17)

@@ -65,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Expected --repeats >= 0. Got {repeats}.", file=sys.stderr)
         return 2
     out = args.out or (RESULTS / "quick" if args.quick else RESULTS)
+    try:  # issue 17: an unusable --out is refused before minutes of work, not after
+        from chunkpilot.commands.outputs import check_output_dir
+
+        check_output_dir(out, name="--out")
+    except ValueError as e:  # ChunkpilotError
+        print(f"benchmarks: error: {e}", file=sys.stderr)
+        return 2
     logging.getLogger("distributed").setLevel(logging.ERROR)
     from benchmarks.runner import run_workload
 

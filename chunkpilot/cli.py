@@ -226,6 +226,12 @@ def main(argv: list[str] | None = None) -> None:
     """
     with result_only_stdout(), interrupts.handled():
         code = _run(argv)
+    if argv is None and code in interrupts.EXIT_CODES.values():
+        # the console entry after a signal: everything is closed and swept; skip atexit
+        # hooks (distributed's would retry closing a cluster whose workers are gone, noisily)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 

@@ -12,6 +12,7 @@ is the last sweep for processes still alive.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -46,7 +47,10 @@ def describe(exc: BaseException) -> str:
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
-    """First signal: ignore the next ones, arm the watchdog, unwind like Ctrl-C."""
+    """First signal: ignore the next ones, silence logging (the CLI is ending: half-started
+    clusters would log "Task exception was never retrieved"), arm the watchdog, unwind like
+    Ctrl-C."""
+    logging.disable(logging.CRITICAL)
     for s in SIGNALS:
         with contextlib.suppress(ValueError, OSError):
             signal.signal(s, signal.SIG_IGN)

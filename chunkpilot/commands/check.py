@@ -16,6 +16,7 @@ from chunkpilot.cluster.resources import resolve_resources
 from chunkpilot.core.lint import (
     ERROR,
     Problem,
+    extent,
     find_problems,
     overhead_seconds,
     suggest_chunk_shape,
@@ -82,7 +83,7 @@ class CheckReport:
                f"{format_bytes(res.memory_limit_bytes)} per worker, scheduler '{res.scheduler}'."]
         for r in self.results:
             s, tasks = r.spec, math.prod(len(ax) for ax in r.chunks)
-            shape = tuple(max(ax) for ax in r.chunks)
+            shape = tuple(extent(ax)[0] for ax in r.chunks)
             out.append(
                 f"{r.name + ': ' if r.name else ''}{s.shape} {s.dtype} ({s.source}), "
                 f"chunks {shape} ({r.chunks_origin}): {tasks} tasks of up to "
@@ -141,7 +142,7 @@ def normalize_given_chunks(chunks: Any, spec: ArraySpec) -> Chunks:
             f"by dimension). Got {given!r} instead: {e}"
         ) from e
     # one C-level pass per axis: a store of 10**7 chunks is checked in well under a second
-    if any(min(ax, default=1) <= 0 for ax in out) or tuple(map(sum, out)) != spec.shape:
+    if any(extent(ax)[1] <= 0 for ax in out if ax) or tuple(map(sum, out)) != spec.shape:
         raise positive
     return out
 

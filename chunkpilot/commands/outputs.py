@@ -75,10 +75,17 @@ def check_output_path(path: Any, *, sources: Sequence[Any] = (), overwrite: bool
     file cannot be created (missing or read-only directory, ``/proc``, a name too long).
     """
     p = _as_path(path, name)
-    text = os.fspath(p)
+    text = os.fspath(path)  # as given: Path() drops a trailing slash
     if text.endswith(os.sep):
         raise _refuse(name, text, "it names a directory (ends with a slash)")
-    real = Path(os.path.realpath(text))
+    try:
+        return _check(p, text, Path(os.path.realpath(text)), sources, overwrite, name)
+    except OSError as e:  # a name too long, a loop of symlinks, ...: cannot be written
+        raise _refuse(name, text, f"it cannot be written ({e.strerror or e})") from e
+
+
+def _check(p: Path, text: str, real: Path, sources: Sequence[Any], overwrite: bool,
+           name: str) -> Path:
     for src in source_paths(sources):
         if _inside(real, src) or (real.exists() and src.exists() and os.path.samefile(real, src)):
             raise _refuse(name, text, f"it is inside the input {str(src)!r}, which chunkpilot "
@@ -88,6 +95,8 @@ def check_output_path(path: Any, *, sources: Sequence[Any] = (), overwrite: bool
     if real.exists():
         if not real.is_file():
             raise _refuse(name, text, "it is not a regular file (a device, pipe or socket)")
+        if real.stat().st_nlink > 1:  # writing would go through to the other names too
+            raise _refuse(name, text, "it has other hard links (one may be inside an input)")
         if not overwrite and not is_chunkpilot_report(real):
             raise _refuse(name, text, "it exists and is not a chunkpilot report (pass "
                                       "--overwrite / overwrite=True to replace it)")

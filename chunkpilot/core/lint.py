@@ -91,6 +91,13 @@ def is_regular(ax: tuple[int, ...]) -> bool:
     return len(ax) < 2 or (ax[-1] <= ax[0] and ax.count(ax[0]) >= len(ax) - 1)
 
 
+def extent(ax: tuple[int, ...]) -> tuple[int, int]:
+    """(largest, smallest) chunk of an axis; a regular axis needs no max()/min() pass."""
+    if not ax:
+        return 0, 0
+    return (ax[0], ax[-1]) if is_regular(ax) else (max(ax), min(ax))
+
+
 def _reads(starts: np.ndarray, lengths: np.ndarray | int, unit: int) -> np.ndarray:
     """Storage chunks of length ``unit`` each dask chunk touches."""
     return (starts + lengths - 1) // unit - starts // unit + 1
@@ -120,7 +127,7 @@ def axis_reads(chunks: tuple[int, ...], unit: int) -> tuple[int, int]:
 
 def ragged(ax: tuple[int, ...]) -> tuple[int, int]:
     """(how many chunks are under ``RAGGED_FRACTION`` of the axis's largest, the smallest)."""
-    top, low = max(ax), min(ax)
+    top, low = extent(ax)
     if len(ax) < 2 or low >= RAGGED_FRACTION * top:
         return 0, low
     if is_regular(ax):  # only the last chunk can be small
@@ -166,7 +173,7 @@ def find_problems(
     """Every problem of ``chunks`` for ``spec`` on ``res``, worst first."""
     oh = overhead_seconds(res) if overhead_s is None else overhead_s
     tasks = math.prod(len(ax) for ax in chunks)
-    largest = math.prod(max(ax) for ax in chunks) * spec.itemsize
+    largest = math.prod(extent(ax)[0] for ax in chunks) * spec.itemsize
     worthy = worthy_bytes(oh)
     fix = _use(spec, suggest_chunk_shape(spec, res, oh))
     out: list[Problem] = []
@@ -215,7 +222,7 @@ def find_problems(
     for i, ax in enumerate(chunks):  # every pass is O(chunks per axis), in C or numpy
         n_small, low = ragged(ax)
         if n_small:
-            top = max(ax)
+            top = extent(ax)[0]
             name = spec.dims[i] if spec.dims else i
             unit = align_units(spec)[i]
             even = even_out(spec.shape[i], top, unit if top >= unit else 1)

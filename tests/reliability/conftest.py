@@ -1,0 +1,119 @@
+"""Shared pieces for the reliability tests (issue 17): the CLI in a subprocess with a private
+TMPDIR and working directory, a small store, and misbehaving user functions."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+CLI = [sys.executable, "-m", "chunkpilot.cli"]
+#: A small LocalCluster, as the issue's reproductions use.
+L = ["--workers", "1", "--threads-per-worker", "1", "--memory-limit", "400MiB"]
+
+USER_FUNCS = """\
+import os, subprocess, sys, threading, time
+import numpy as np
+print("PRINTED AT IMPORT")
+def ident(b):
+    print("PRINTED IN THE FUNCTION")
+    return b
+def leaves_thread(b):
+    threading.Thread(target=time.sleep, args=(600,)).start()  # non-daemon
+    return b
+def spawns_and_hangs(b):
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "chunkpilot-grandchild"])
+    time.sleep(600)
+    return b
+def _in_worker():
+    try:
+        from distributed import get_worker
+        get_worker()
+        return True
+    except ValueError:
+        return False
+def interrupt_in_worker(b):
+    if _in_worker():
+        raise KeyboardInterrupt
+    return b
+def exit_in_worker(b):
+    if _in_worker():
+        sys.exit(3)
+    return b
+def slowish(b):
+    time.sleep(0.4)
+    return b
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One finished CLI run and the private directories it had."""
+
+    proc: subprocess.CompletedProcess[str]
+    tmp: Path
+    cwd: Path
+
+    @property
+    def err_lines(self) -> list[str]:
+        return self.proc.stderr.splitlines()
+
+    def one_error_line(self, pattern: str = "") -> str:
+        """Assert exit 2, no traceback, exactly one stderr line (our error); return it."""
+        import re
+
+        r = self.proc
+        assert r.returncode == 2, (r.returncode, r.stdout[-2000:], r.stderr[-3000:])
+        assert "Traceback" not in r.stderr, r.stderr[-3000:]
+        assert len(self.err_lines) == 1, r.stderr[-3000:]
+        line = self.err_lines[0]
+        assert line.startswith("chunkpilot: error: "), line
+        assert re.search(pattern, line), line
+        return line
+
+    def nothing_left(self) -> None:
+        left = sorted(p.name for p in self.tmp.iterdir())
+        assert left == [], left
+        assert sorted(p.name for p in self.cwd.iterdir()) == []
+
+
+def run_cli(args: list[str], root: Path, *, timeout: float = 240, env: dict[str, str] | None = None,
+            **kwargs: object) -> Run:
+    """The CLI in a fresh interpreter with its own TMPDIR and working directory."""
+    tmp, cwd = root / "tmp", root / "cwd"
+    tmp.mkdir(parents=True, exist_ok=True)
+    cwd.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, "TMPDIR": str(tmp), "PYTHONWARNINGS": "ignore", **(env or {})}
+    proc = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd, env=full_env, **kwargs)  # type: ignore[call-overload]
+    return Run(proc, tmp, cwd)
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, int]]:
+    """sha256 and mtime of every file under ``root``."""
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    return {str(p): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in files}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 512 x 512 float64 zarr v3 store in 128 x 128 chunks."""
+    path = tmp_path_factory.mktemp("store") / "data.zarr"
+    z = zarr.create_array(str(path), shape=(512, 512), chunks=(128, 128), dtype="float64")
+    z[:] = np.random.default_rng(0).standard_normal((512, 512))
+    return path
+
+
+@pytest.fixture(scope="module")
+def funcs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("funcs") / "userfuncs.py"
+    path.write_text(USER_FUNCS)
+    return path

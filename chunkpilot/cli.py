@@ -15,7 +15,7 @@ import click
 from chunkpilot import interrupts
 from chunkpilot.errors import ChunkpilotError, ChunkpilotWarning, InvalidArgumentError
 from chunkpilot.loader import load_callable
-from chunkpilot.stdio import result_only_stdout
+from chunkpilot.stdio import discard_result, result_only_stdout
 
 EXIT_BAD_INPUT = 2
 #: An unexpected exception inside chunkpilot (a bug), as Python's own exit code for one.
@@ -259,6 +259,13 @@ def _run(argv: list[str] | None) -> int:
         interrupts.final_sweep()  # sandboxes and workers were closed; this is the last sweep
         click.echo(interrupts.describe(cause), err=True)
         return interrupts.exit_code(cause)
+    except BrokenPipeError:  # `chunkpilot ... | head`: the reader left; not an error of ours
+        discard_result()
+        return 0
+    except SystemExit as e:  # user code (a pipeline, an import-time hook) calling sys.exit()
+        click.echo(f"chunkpilot: error: Expected the user's code to return. Got sys.exit("
+                   f"{e.code!r}) while chunkpilot ran it.", err=True)
+        return EXIT_BAD_INPUT
     except Exception as e:  # a bug: one line (the traceback on request), never a wall of text
         if os.environ.get("CHUNKPILOT_TRACEBACK"):
             raise

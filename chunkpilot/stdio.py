@@ -89,6 +89,15 @@ class ResultRouter(io.TextIOBase):
         return self._result.errors
 
 
+def discard_result() -> None:
+    """The reader of our stdout went away (``| head``): send what is left to /dev/null, so
+    flushing at exit does not raise BrokenPipeError again."""
+    out = sys.stdout
+    target = out._result if isinstance(out, ResultRouter) else out
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), target.fileno())
+
+
 @contextlib.contextmanager
 def result_only_stdout() -> Iterator[None]:
     """Inside: fd 1 is stderr (child processes, C code), ``sys.stdout`` a

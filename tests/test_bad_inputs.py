@@ -35,18 +35,18 @@ import zarr
 import chunkpilot
 from chunkpilot.errors import (
     FunctionLoadError,
-    OutputPathError,
-    ResourceLimitError,
-    UnsupportedProtocolError,
     InvalidArgumentError,
     InvalidArgumentTypeError,
     InvalidSizeError,
     NoFeasiblePlanError,
+    OutputPathError,
     ProfilingError,
+    ResourceLimitError,
     SchedulerError,
     StoreNotFoundError,
     StoreReadError,
     UnsupportedDtypeError,
+    UnsupportedProtocolError,
 )
 from chunkpilot.loader import load_callable
 

@@ -19,6 +19,7 @@ from chunkpilot import interrupts
 from chunkpilot.errors import (
     InvalidArgumentTypeError,
     SchedulerError,
+    SchedulerLostError,
     UnsupportedProtocolError,
 )
 from chunkpilot.types import Resources
@@ -96,6 +97,16 @@ def scheduler_address(client: Any) -> str:
     return address if isinstance(address, str) else "its scheduler"
 
 
+def check_connected(client: Any, address: str) -> None:
+    """Raise :class:`SchedulerLostError` when ``client`` lost its scheduler (died, closed,
+    network gone): distributed then has it reconnecting or closed."""
+    status = client.status
+    if status != "running" or client.scheduler is None:
+        raise SchedulerLostError(
+            f"Expected the dask scheduler at {address} to stay reachable. Got the connection "
+            f"lost (client {status!r}): the scheduler died, was closed or the network went away.")
+
+
 @contextlib.contextmanager
 def connect(address: str, *, timeout_s: float | None = None) -> Iterator[Any]:
     """A ``distributed.Client`` to a running scheduler; closed on exit."""
@@ -117,6 +128,12 @@ def connect(address: str, *, timeout_s: float | None = None) -> Iterator[Any]:
     with quiet_logs(("distributed.client", "distributed.core", "distributed.comm")):
         try:
             yield client
+        except SchedulerLostError:
+            raise
+        except Exception as e:  # whatever distributed raised when its scheduler went away
+            if client.status != "running":
+                check_connected(client, address)
+            raise
         finally:
             with contextlib.suppress(Exception):  # a scheduler gone must not mask the error
                 client.close()
@@ -133,7 +150,7 @@ def quiet_logs(names: tuple[str, ...] = QUIET_LOGGERS, level: int = logging.CRIT
     try:
         yield
     finally:
-        for lg, old in zip(loggers, before):
+        for lg, old in zip(loggers, before, strict=True):
             lg.setLevel(old)
 
 

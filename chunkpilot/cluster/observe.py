@@ -13,7 +13,7 @@ from dask.utils import key_split
 from distributed import Client, Future
 from distributed.scheduler import KilledWorker
 
-from chunkpilot.cluster.connect import check_client, scheduler_address
+from chunkpilot.cluster.connect import check_client, check_connected, scheduler_address
 from chunkpilot.cluster.resources import memory_fractions
 from chunkpilot.core.observations import MemoryRecord, Observation, TaskRecord, WorkerInfo
 from chunkpilot.errors import InvalidArgumentError, SchedulerLostError
@@ -74,15 +74,6 @@ class Collector:
         self._stream_index = 0
         self._keys_before: set[Any] = set()
 
-    def check_connected(self) -> None:
-        """Raise :class:`SchedulerLostError` when the client lost its scheduler."""
-        status = self.client.status
-        if status != "running" or self.client.scheduler is None:
-            raise SchedulerLostError(
-                f"Expected the dask scheduler at {self.address} to stay reachable. Got the "
-                f"connection lost (client {status!r}): the scheduler died, was closed or the "
-                "network went away.")
-
     def start(self) -> None:
         """Mark the start and begin sampling memory in a background thread."""
         client = self.client
@@ -110,7 +101,7 @@ class Collector:
 
     def _rpc(self, handler: str, **kwargs: Any) -> Any:
         """Call a built-in scheduler handler (no pickled code: works on remote schedulers)."""
-        self.check_connected()
+        check_connected(self.client, self.address)
         method = getattr(self.client.scheduler, handler)
         return self.client.sync(  # type: ignore[no-untyped-call]
             method, callback_timeout=RPC_TIMEOUT_S, **kwargs
@@ -298,7 +289,7 @@ def observe(
         collector.timed_out = True
     if collector.client.status != "running":  # a lost scheduler is not the chunks' failure
         collector._stop.set()
-        collector.check_connected()
+        check_connected(collector.client, collector.address)
     if "exc" in box:  # e.g. KilledWorker: stop the rest of the graph from killing more workers
         collector.cancel()
     exc = None if collector.timed_out else box.get("exc")

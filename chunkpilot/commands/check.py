@@ -124,7 +124,7 @@ def normalize_given_chunks(chunks: Any, spec: ArraySpec) -> Chunks:
             raise InvalidArgumentError(
                 f"Expected each axis at most once in chunks. Got {given!r}, which names axis "
                 f"{next(a for a in axes if axes.count(a) > 1)} twice.")
-        chunks = dict(zip(axes, chunks.values()))
+        chunks = dict(zip(axes, chunks.values(), strict=True))
         chunks = {i: chunks.get(i, -1) for i in range(spec.ndim)}
     chunks = _clamped(chunks, spec.shape)
     positive = InvalidArgumentError(
@@ -158,7 +158,7 @@ def _clamped(chunks: Any, shape: tuple[int, ...]) -> Any:
         return {i: clamp(v, shape[i]) if isinstance(i, int) and 0 <= i < len(shape) else v
                 for i, v in chunks.items()}
     if isinstance(chunks, (tuple, list)) and len(chunks) == len(shape):
-        return tuple(clamp(v, n) for v, n in zip(chunks, shape))
+        return tuple(clamp(v, n) for v, n in zip(chunks, shape, strict=True))
     return chunks
 
 
@@ -192,7 +192,7 @@ def parse_chunks_option(text: str | None) -> Any:
         if len(set(keys)) != len(keys):
             raise InvalidArgumentError(
                 f"Expected each dimension once in --chunks. Got {text!r} instead.")
-        return {k: value(v) for k, (_, _, v) in zip(keys, pairs)}
+        return {k: value(v) for k, (_, _, v) in zip(keys, pairs, strict=True)}
     return value(items[0]) if len(items) == 1 else tuple(value(t) for t in items)
 
 

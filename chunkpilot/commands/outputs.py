@@ -9,6 +9,7 @@ new file (probed by creating it: root passes ``os.access`` even on ``/proc``).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -44,6 +45,16 @@ def source_paths(sources: Iterable[Any]) -> list[Path]:
         if isinstance(s, (str, os.PathLike)) and "://" not in os.fspath(s):
             with contextlib.suppress(OSError, ValueError):
                 out.append(Path(os.path.realpath(os.fspath(s))))
+    return out
+
+
+def code_files(*funcs: Any) -> list[str]:
+    """The source files of the user's functions: inputs too, never to be written over."""
+    out = []
+    for f in funcs:
+        with contextlib.suppress(TypeError, OSError):
+            if f is not None and (path := inspect.getsourcefile(f)):
+                out.append(path)
     return out
 
 

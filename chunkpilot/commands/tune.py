@@ -17,7 +17,7 @@ from typing import Any
 from chunkpilot.cluster.connect import scheduler_client
 from chunkpilot.cluster.trials import TrialRunner
 from chunkpilot.commands.options import AdviseOptions, check_timeout, prepare
-from chunkpilot.commands.outputs import check_output_path
+from chunkpilot.commands.outputs import check_output_path, code_files
 from chunkpilot.commands.planning import advise_job
 from chunkpilot.core.converge import (
     NOISE_FRACTION,
@@ -129,7 +129,8 @@ def tune(
     trial_timeout = check_timeout(trial_timeout, "trial_timeout")
     job = prepare(source, opts)
     if report is not None:  # before any cluster or sandbox starts (issue 17)
-        check_output_path(report, sources=[source, job.ref], overwrite=overwrite)
+        check_output_path(report, overwrite=overwrite,
+                          sources=[source, job.ref, *code_files(opts.func, opts.pipeline)])
     res = opts.resources()
     check_smallest_block(job.spec, job.work, res)  # before a LocalCluster starts
     runner: TrialRunner | None = None

@@ -29,7 +29,8 @@ def leaves_thread(b):
     threading.Thread(target=time.sleep, args=(600,)).start()  # non-daemon
     return b
 def spawns_and_hangs(b):
-    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "chunkpilot-grandchild"])
+    code = "import time; time.sleep(600)"
+    subprocess.Popen([sys.executable, "-c", code, "chunkpilot-grandchild"])
     time.sleep(600)
     return b
 def _in_worker():

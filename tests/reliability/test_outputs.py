@@ -163,3 +163,14 @@ def test_cli_tune_replaces_a_previous_report_and_overwrite_a_user_file(
                     tmp_path / f"run-{path.stem}")
         assert r.proc.returncode == 0, r.proc.stderr[-3000:]
         assert is_chunkpilot_report(path) and "chunkpilot tune report" in path.read_text()
+
+
+def test_the_function_file_is_an_input_too(tmp_path: Path) -> None:
+    from chunkpilot.commands.outputs import code_files
+    from chunkpilot.loader import load_callable
+
+    (tmp_path / "myfuncs.py").write_text("def f(b):\n    return b\n")
+    f = load_callable(f"{tmp_path / 'myfuncs.py'}:f")
+    with pytest.raises(OutputPathError, match="inside the input"):
+        check_output_path(tmp_path / "myfuncs.py", sources=code_files(f, None), overwrite=True)
+    assert code_files(abs, None) == []  # builtins and ufuncs have no file

@@ -145,3 +145,24 @@ def test_a_keyboard_interrupt_or_exit_in_a_worker_is_a_failed_trial(
     errors = [ln for ln in r.err_lines if ln.startswith("chunkpilot: error:")]
     assert len(errors) == 1 and "at least one trial" in errors[0], r.proc.stderr[-3000:]
     assert len(r.err_lines) <= 4, r.proc.stderr  # the import print, a trial line, the error
+
+
+def test_cli_output_into_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
+    """``chunkpilot check ... --json | head -c 10``: the reader leaves early."""
+    import os
+    import subprocess
+
+    import zarr
+
+    from tests.reliability.conftest import CLI
+
+    path = tmp_path / "many.zarr"
+    zarr.create_array(str(path), shape=(10**5,), chunks=(1,), dtype="f4")  # ~600 kB of JSON
+    proc = subprocess.Popen([*CLI, "check", str(path), "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert proc.stdout.read(10) == b'{"ok": fal'
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(120)
+    proc.stderr.close()
+    assert proc.returncode == 0 and err == "", err

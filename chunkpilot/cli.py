@@ -224,18 +224,20 @@ def main(argv: list[str] | None = None) -> None:
     prints, workers and sandboxes); SIGINT/SIGTERM/SIGHUP print one line, clean up and exit
     130/143/129; unencodable characters are replaced, never a UnicodeEncodeError.
     """
-    with result_only_stdout(), interrupts.handled():
-        code = _run(argv)
-    if argv is None and code in interrupts.EXIT_CODES.values():
-        # the console entry after a signal: everything is closed and swept; skip atexit
-        # hooks (distributed's would retry closing a cluster whose workers are gone, noisily)
+    console = argv is None  # the `chunkpilot` process itself, not an in-process caller
+    with result_only_stdout(keep=console), interrupts.handled():
+        code = _run(argv, console=console)
+    if console and code in interrupts.EXIT_CODES.values():
+        # after a signal everything is closed and swept: skip atexit hooks (distributed's
+        # would retry closing a cluster whose workers are gone, noisily)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
-    sys.exit(code)
+    if code:
+        sys.exit(code)
 
 
-def _run(argv: list[str] | None) -> int:
+def _run(argv: list[str] | None, *, console: bool = False) -> int:
     """Run the CLI without click's own exception handling (it prints a blank line on
     Ctrl-C and hides which signal arrived); the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -256,7 +258,8 @@ def _run(argv: list[str] | None) -> int:
         return EXIT_BAD_INPUT
     except (KeyboardInterrupt, click.exceptions.Abort) as e:
         cause = e if isinstance(e, KeyboardInterrupt) else (e.__cause__ or e)
-        interrupts.final_sweep()  # sandboxes and workers were closed; this is the last sweep
+        if console:  # sandboxes and workers were closed; this is the last sweep
+            interrupts.final_sweep()
         click.echo(interrupts.describe(cause), err=True)
         return interrupts.exit_code(cause)
     except BrokenPipeError:  # `chunkpilot ... | head`: the reader left; not an error of ours

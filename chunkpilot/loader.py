@@ -6,7 +6,9 @@ import contextlib
 import importlib
 import importlib.util
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,7 @@ def _user_import(what: str, *, module: bool = False) -> Iterator[None]:
     ``os._exit`` or any ``BaseException`` it raises becomes a :class:`FunctionLoadError`.
     A signal from the terminal (our :class:`Interrupted`, or Ctrl-C outside the CLI) still
     interrupts."""
-    real_exit = os._exit
+    real_exit, state = os._exit, _process_state()
     os._exit = _refuse_exit  # type: ignore[assignment]
     try:
         with contextlib.redirect_stdout(sys.stderr):
@@ -80,6 +82,26 @@ def _user_import(what: str, *, module: bool = False) -> Iterator[None]:
         raise FunctionLoadError(f"Loading {what} failed: {type(e).__name__}: {e}") from e
     finally:
         os._exit = real_exit  # type: ignore[assignment]
+        _restore(state)
+
+
+def _process_state() -> dict[str, Any]:
+    """What an imported module may change for the whole process and must not: streams, the
+    working directory, our signal handlers."""
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        handlers = {s: signal.getsignal(s) for s in interrupts.SIGNALS}
+    return {"stderr": sys.stderr, "cwd": os.getcwd(), "handlers": handlers}
+
+
+def _restore(state: dict[str, Any]) -> None:
+    sys.stderr = state["stderr"]
+    with contextlib.suppress(OSError):
+        os.chdir(state["cwd"])
+    for s, h in state["handlers"].items():
+        if h is not None and signal.getsignal(s) is not h:
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(s, h)
 
 
 def _import(name: str) -> Any:

@@ -99,13 +99,14 @@ def discard_result() -> None:
 
 
 @contextlib.contextmanager
-def result_only_stdout() -> Iterator[None]:
+def result_only_stdout(*, keep: bool = True) -> Iterator[None]:
     """Inside: fd 1 is stderr (child processes, C code), ``sys.stdout`` a
     :class:`ResultRouter` over a private duplicate of the real stdout and stderr.
 
-    It stays in place afterwards, so ``atexit`` prints of user code cannot trail the result.
-    A no-op for in-process callers that replaced ``sys.stdout`` (pytest's capsys, notebooks):
-    their stream is theirs.
+    With ``keep`` (the ``chunkpilot`` process) it stays in place afterwards, so ``atexit``
+    prints of user code cannot trail the result; otherwise fd 1 and ``sys.stdout`` are put
+    back. A no-op for in-process callers that replaced ``sys.stdout`` (pytest's capsys,
+    notebooks): their stream is theirs.
     """
     tolerant(sys.stderr, "backslashreplace")
     out = sys.stdout
@@ -124,3 +125,6 @@ def result_only_stdout() -> Iterator[None]:
     finally:
         with contextlib.suppress(OSError, ValueError):
             real.flush()
+        if not keep:
+            os.dup2(saved, 1)
+            sys.stdout = out

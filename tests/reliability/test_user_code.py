@@ -166,3 +166,23 @@ def test_cli_output_into_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
     proc.wait(120)
     proc.stderr.close()
     assert proc.returncode == 0 and err == "", err
+
+
+def test_a_module_cannot_change_the_process_at_import(tmp_path: Path) -> None:
+    """cwd, sys.stderr and our signal handlers are put back after the import."""
+    import os
+    import signal
+    import sys
+
+    from chunkpilot import interrupts
+
+    path = tmp_path / "rude.py"
+    path.write_text("import os, signal, sys\nos.chdir('/')\n"
+                    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                    "sys.stderr = open(os.devnull, 'w')\ndef f(b):\n    return b\n")
+    cwd, err = os.getcwd(), sys.stderr
+    with interrupts.handled():
+        load_callable(f"{path}:f")
+        assert interrupts.installed()
+    assert os.getcwd() == cwd and sys.stderr is err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -452,6 +452,8 @@ CASES = [
     Case("profile-timeout-nan", A + " --profile-timeout nan",
          lambda d: advise(d, profile_timeout=float("nan")), InvalidArgumentError,
          "profile_timeout as a positive number"),
+    Case("demo-dir-inside-a-store", "demo --quick --dir {d}/a.zarr/sub",
+         lambda d: _demo(d / "a.zarr" / "sub"), OutputPathError, "outside the inputs and zarr"),
     Case("demo-report-proc", "demo --quick --report /proc/demo.html",
          lambda d: _demo(None, report="/proc/demo.html"), OutputPathError, "cannot be created"),
     Case("trial-timeout-inf", "tune {d}/a.zarr --trial-timeout inf",

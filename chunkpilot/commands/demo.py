@@ -12,7 +12,7 @@ import zarr
 from rich.console import Console
 
 from chunkpilot.commands.advise import advise
-from chunkpilot.commands.outputs import check_output_path
+from chunkpilot.commands.outputs import check_output_dir, check_output_path
 from chunkpilot.commands.tune import tune
 from chunkpilot.errors import InvalidArgumentError
 from chunkpilot.examples import hungry_filter
@@ -43,6 +43,8 @@ def run_demo(directory: str | None, *, quick: bool = False,
     reference trial) and write the HTML report."""
     # before minutes of work, not after; never inside the sample store it (re)uses
     store_path = [os.path.join(directory, "sample.zarr")] if isinstance(directory, str) else []
+    if directory is not None:  # never inside someone's zarr store
+        check_output_dir(directory, name="--dir")
     check_output_path(report, sources=store_path, overwrite=overwrite)
     console = Console()
     resources = {"workers": 2, "threads_per_worker": 1, "memory_limit": DEMO_MEMORY_LIMIT}

@@ -130,14 +130,28 @@ def _check(p: Path, text: str, real: Path, sources: Sequence[Any], overwrite: bo
     return p
 
 
+#: Files that make a directory a zarr store (v3, v2 array, v2 group).
+ZARR_METADATA = ("zarr.json", ".zarray", ".zgroup")
+
+
+def enclosing_store(path: Path) -> Path | None:
+    """The zarr store ``path`` is (inside), if any: never a place for chunkpilot's files."""
+    for d in (path, *path.parents):
+        if any((d / m).is_file() for m in ZARR_METADATA):
+            return d
+    return None
+
+
 def check_output_dir(path: Any, *, sources: Sequence[Any] = (), name: str = "--out") -> Path:
-    """Refuse a results directory that is inside an input, a file, or cannot be written."""
+    """Refuse a results directory that is inside an input or any zarr store, a file, or
+    cannot be written."""
     p = _as_path(path, name)
     real = Path(os.path.realpath(os.fspath(p)))
-    for src in source_paths(sources):
+    store = enclosing_store(real)
+    for src in [*source_paths(sources), *([store] if store else [])]:
         if _inside(real, src):
-            raise OutputPathError(f"Expected {name} outside the inputs. Got {os.fspath(p)!r}, "
-                                  f"inside {str(src)!r}.")
+            raise OutputPathError(f"Expected {name} outside the inputs and zarr stores. Got "
+                                  f"{os.fspath(p)!r}, inside {str(src)!r}.")
     if real.exists() and not real.is_dir():
         raise OutputPathError(f"Expected {name} as a directory. Got {os.fspath(p)!r}, an "
                               "existing file.")

@@ -53,6 +53,13 @@ REFUSED = [
 ]
 
 
+def _store_dir(d: Path) -> Path:
+    import zarr
+
+    zarr.create_array(str(d / "s.zarr"), shape=(4,), chunks=(2,), dtype="f4")
+    return d / "s.zarr"
+
+
 def _file(d: Path, name: str) -> Path:
     (d / name).write_text("my notes")
     return d / name
@@ -111,6 +118,8 @@ def test_the_input_file_itself_is_refused(tmp_path: Path) -> None:
 def test_benchmark_out_dir(make, match, tmp_path: Path) -> None:
     with pytest.raises(OutputPathError, match=match):
         check_output_dir(make(tmp_path))
+    with pytest.raises(OutputPathError, match="outside the inputs and zarr stores"):
+        check_output_dir(_store_dir(tmp_path) / "results")
     assert check_output_dir(tmp_path / "new" / "dir") == tmp_path / "new" / "dir"
 
 

@@ -44,10 +44,6 @@ def interrupt_in_worker(b):
     if _in_worker():
         raise KeyboardInterrupt
     return b
-def exit_in_worker(b):
-    if _in_worker():
-        sys.exit(3)
-    return b
 def slowish(b):
     time.sleep(0.4)
     return b

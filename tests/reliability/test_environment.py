@@ -57,18 +57,26 @@ def test_under_ulimit_v_the_limit_is_named(tmp_path: Path, store: Path, env_func
 ASCII = {"PYTHONIOENCODING": "ascii"}
 
 
+@pytest.fixture(scope="module")
+def accented_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store whose path the ASCII codec cannot encode (it is echoed in the output)."""
+    import zarr
+
+    path = tmp_path_factory.mktemp("enc") / "donn\u00e9es-\u00b5.zarr"
+    z = zarr.create_array(str(path), shape=(256, 256), chunks=(64, 64), dtype="f4")
+    z[:] = 1.0
+    return path
+
+
 @pytest.mark.parametrize(
     ("args", "code"),
     [(["advise", "{store}", "--scheduler", "threads"], 0),
-     (["check", "{store}", "--memory-limit", "1GiB"], 1),
-     (["advise", "{store}", "--scheduler", "threads", "--memory-limit", "4 GiB\u00b5"], 2),
-     (["check", "{store}", "--array", "\u00e9t\u00e9"], 2)],
-    ids=["advise-table", "check-lines", "error-with-micro-sign", "error-with-accents"])
-def test_ascii_only_output_never_crashes(args, code, tmp_path: Path, store: Path) -> None:
-    r = run_cli([a.format(store=store) for a in args], tmp_path, env=ASCII)
+     (["advise", "{accented}", "--scheduler", "threads"], 0)],
+    ids=["advise-table", "advise-accented-path"])  # (click's own echo already replaced)
+def test_ascii_only_output_never_crashes(args, code, tmp_path: Path, store: Path,
+                                         accented_store: Path) -> None:
+    r = run_cli([a.format(store=store, accented=accented_store) for a in args], tmp_path,
+                env=ASCII)
     assert r.proc.returncode == code, r.proc.stderr[-3000:]
     assert "Traceback" not in r.proc.stderr and "UnicodeEncodeError" not in r.proc.stderr
-    if code == 2:
-        assert len(r.err_lines) == 1 and r.err_lines[0].startswith("chunkpilot: error: ")
-    else:
-        assert r.proc.stdout.strip()
+    assert r.proc.stdout.strip()

@@ -410,9 +410,6 @@ CASES = [
     Case("check-chunks-same-axis-twice", "check {d}/a.zarr --chunks 0=5,-2=6",
          lambda d: chunkpilot.check(str(d / "a.zarr"), chunks={0: 5, -2: 6}),
          InvalidArgumentError, "names axis 0 twice"),
-    Case("check-chunks-mixed", "check {d}/a.zarr --chunks 0=5,5",
-         lambda d: chunkpilot.check(str(d / "a.zarr"), chunks=True), InvalidArgumentTypeError,
-         "chunks as an int", cli_match="DIM=N,DIM=N"),
     Case("depth-larger-than-the-array", A + " --depth 1000",
          lambda d: advise(d, depth=1000), InvalidArgumentError,
          r"depth at most the axis length \(256\)"),
@@ -451,16 +448,10 @@ CASES = [
     Case("func-directory-as-file", A + " --func {d}/pkg.py:f",
          lambda d: advise(d, func=load_callable(f"{d}/pkg.py:f")), FunctionLoadError,
          "Got a directory"),
-    Case("profile-timeout-nan", A + " --profile-timeout nan",
-         lambda d: advise(d, profile_timeout=float("nan")), InvalidArgumentError,
-         "profile_timeout as a positive number"),
     Case("demo-dir-inside-a-store", "demo --quick --dir {d}/a.zarr/sub",
          lambda d: _demo(d / "a.zarr" / "sub"), OutputPathError, "outside the inputs and zarr"),
     Case("demo-report-proc", "demo --quick --report /proc/demo.html",
          lambda d: _demo(None, report="/proc/demo.html"), OutputPathError, "cannot be created"),
-    Case("trial-timeout-inf", "tune {d}/a.zarr --trial-timeout inf",
-         lambda d: chunkpilot.tune(str(d / "a.zarr"), trial_timeout=float("inf")),
-         InvalidArgumentError, "trial_timeout as a positive number"),
 ]
 
 

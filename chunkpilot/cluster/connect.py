@@ -194,7 +194,7 @@ def local_cluster(res: Resources, **kwargs: Any) -> Iterator[Any]:
                     host="127.0.0.1",
                     **kwargs,
                 )
-            stack.callback(_close, cluster)
+                stack.callback(_close, cluster)  # before a held-back Ctrl-C is delivered
             client = Client(cluster, set_as_default=False)
             stack.callback(_close, client)
             yield client

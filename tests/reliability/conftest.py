@@ -50,6 +50,44 @@ def slowish(b):
 """
 
 
+#: For tests that must act *during* a trial, whatever the machine's speed: on a dask worker
+#: it leaves a marker per block (named by the block's shape) and never finishes a block of a
+#: second shape, so the second trial runs until the test acts (warm-up and the first trial
+#: use the advised shape). Quiet: stderr must hold chunkpilot's lines only.
+HANG_IN_SECOND_TRIAL = """\
+import os, time
+def slow(b):
+    try:
+        from distributed import get_worker
+        get_worker()
+    except ValueError:  # the profiling sandbox, or dask's meta inference: a little slow
+        time.sleep(0.2)
+        return b
+    d = os.environ["CHUNKPILOT_TEST_MARKERS"]
+    shape = "x".join(map(str, b.shape))
+    open(os.path.join(d, f"{shape}-{os.getpid()}-{time.monotonic_ns()}"), "w").close()
+    first = os.path.join(d, "first-shape")
+    if not os.path.exists(first):
+        with open(first, "w") as f:
+            f.write(shape)
+    with open(first) as f:
+        if f.read() != shape:
+            time.sleep(600)
+    time.sleep(0.2)
+    return b
+"""
+
+
+def in_second_trial(markers: Path) -> bool:
+    """Whether a block of a second shape has started (see ``HANG_IN_SECOND_TRIAL``)."""
+    first = markers / "first-shape"
+    if not first.exists():
+        return False
+    shape = first.read_text()
+    return bool(shape) and any(not p.name.startswith((shape + "-", "first-"))
+                               for p in markers.iterdir())
+
+
 @dataclass(frozen=True)
 class Run:
     """One finished CLI run and the private directories it had."""

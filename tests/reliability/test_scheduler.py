@@ -22,22 +22,7 @@ from chunkpilot.cluster.connect import local_cluster, quiet_logs
 from chunkpilot.commands.outputs import is_chunkpilot_report
 from chunkpilot.errors import SchedulerError, UnsupportedProtocolError
 from chunkpilot.types import Resources
-from tests.reliability.conftest import CLI
-
-#: Quiet; marks (by file) each block it runs on a worker, then takes a while.
-FUNCS = """\
-import os, time
-def slow(b):
-    try:
-        from distributed import get_worker
-        get_worker()
-        d = os.environ["CHUNKPILOT_TEST_MARKERS"]
-        open(os.path.join(d, f"{os.getpid()}-{time.monotonic_ns()}"), "w").close()
-    except ValueError:
-        pass
-    time.sleep(0.3)
-    return b
-"""
+from tests.reliability.conftest import CLI, HANG_IN_SECOND_TRIAL, in_second_trial
 
 
 @pytest.mark.parametrize(
@@ -79,7 +64,7 @@ def test_scheduler_killed_mid_tune(tmp_path: Path, store: Path) -> None:
     for d in (markers, tmp, cwd):
         d.mkdir()
     funcs = tmp_path / "slowfuncs.py"
-    funcs.write_text(FUNCS)
+    funcs.write_text(HANG_IN_SECOND_TRIAL)
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "CHUNKPILOT_TEST_MARKERS": str(markers)}
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -99,9 +84,9 @@ def test_scheduler_killed_mid_tune(tmp_path: Path, store: Path) -> None:
             env={**env, "TMPDIR": str(tmp)}, cwd=cwd, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
         procs.append(tune)  # type: ignore[arg-type]
-        # kill the scheduler once a trial after the first (and the warm-up) is running
-        assert _wait_for(lambda: len(list(markers.iterdir())) >= 12 or tune.poll() is not None,
-                         300), "no trial ran"
+        # kill the scheduler during the second trial (the first one has finished)
+        assert _wait_for(lambda: in_second_trial(markers) or tune.poll() is not None, 300), \
+            "no second trial"
         assert tune.poll() is None, tune.communicate()
         sched.send_signal(signal.SIGKILL)
         out, err = tune.communicate(timeout=120)

@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.reliability.conftest import CLI
+from tests.reliability.conftest import CLI, HANG_IN_SECOND_TRIAL, in_second_trial
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -62,31 +62,15 @@ def _alive(p: psutil.Process) -> bool:
 def _reached(moment: str, kids: list[psutil.Process], markers: Path) -> bool:
     if moment == "profiling":
         return any("chunkpilot.measure.child" in _cmd(k) for k in kids)
-    if moment == "trial":
-        return any(markers.iterdir())
+    if moment == "trial":  # the second trial: it cannot finish before the signal
+        return in_second_trial(markers)
     return any("multiprocessing" in _cmd(k) and "resource_tracker" not in _cmd(k) for k in kids)
-
-
-#: Quiet (stderr must hold our one line only); leaves a marker when it runs on a worker, so
-#: the test knows a trial is running (progress lines may be buffered by rich off a terminal).
-SLOW = """\
-import os, time
-def slow(b):
-    try:
-        from distributed import get_worker
-        get_worker()
-        open(os.path.join(os.environ["CHUNKPILOT_TEST_MARKERS"], str(os.getpid())), "w").close()
-    except ValueError:
-        pass
-    time.sleep(0.5)
-    return b
-"""
 
 
 @pytest.fixture(scope="module")
 def slow_funcs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("slow") / "slowfuncs.py"
-    path.write_text(SLOW)  # quiet: stderr must hold our one line only
+    path.write_text(HANG_IN_SECOND_TRIAL)
     return path
 
 

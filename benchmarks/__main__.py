@@ -16,6 +16,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from chunkpilot.commands.outputs import check_output_dir
+from chunkpilot.errors import ChunkpilotError
+
 if TYPE_CHECKING:
     from benchmarks.runner import Settings
     from benchmarks.workloads import Workload
@@ -102,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.runner import Settings
 
     out = args.out or (RESULTS / "quick" if args.quick else RESULTS)
+    try:  # an unusable --out is refused before minutes of work, not after
+        check_output_dir(out, name="--out")
+    except ChunkpilotError as e:
+        return _fail(str(e))
     st = Settings(args.quick, rounds, getattr(args, "seed", 0), args.keep_fastest,
                   advise_mode=getattr(args, "advise_mode", "auto"),
                   allow_dirty=getattr(args, "allow_dirty", False))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import platform
 import sys
 import warnings
@@ -18,15 +19,19 @@ from typing import Any
 
 import click
 
+from chunkpilot import interrupts
 from chunkpilot.cli_options import (
     advise_kwargs,
     common_options,
     output_options,
     resource_options,
 )
-from chunkpilot.errors import ChunkpilotError, ChunkpilotWarning
+from chunkpilot.errors import ChunkpilotError, ChunkpilotWarning, SchedulerLostError
+from chunkpilot.stdio import discard_result, result_only_stdout
 
 EXIT_BAD_INPUT = 2
+#: An unexpected exception inside chunkpilot (a bug), as Python's own exit code for one.
+EXIT_INTERNAL = 1
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -137,9 +142,11 @@ def check(source: str, array: str | None, chunks: str | None, as_json: bool, ver
                    "[default: 120s, dask config chunkpilot.tune.trial-timeout].")
 @click.option("--whole", is_flag=True, help="Run trials on the whole array, not a region.")
 @click.option("--compare-auto", is_flag=True, help="Also run dask's chunks='auto' as a reference.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing --report file even if chunkpilot did not write it.")
 def tune(source: str, as_json: bool, verbose: int, quiet: bool, report: str | None,
          max_trials: int | None, trial_timeout: str | None, whole: bool, compare_auto: bool,
-         **o: Any) -> None:
+         overwrite: bool, **o: Any) -> None:
     """Advise, then run short trials on a real dask cluster and adjust until healthy.
 
     Runs on a LocalCluster of processes (started on 127.0.0.1, its dashboard link printed on
@@ -153,13 +160,30 @@ def tune(source: str, as_json: bool, verbose: int, quiet: bool, report: str | No
     with _output(verbose, quiet, as_json) as out, _plan_notes_only():
         out.max_trials = (max_trials or config.max_trials()) + int(compare_auto)
         out.phase("tuning: connecting to the cluster, probing, profiling")
-        result = run_tune(source, **kwargs, max_trials=max_trials, trial_timeout_s=trial_timeout,
-                          whole=whole, compare_auto=compare_auto, report=report,
-                          on_trial=out.on_trial, on_sample=out.on_sample)
+        with _partial_json_on_lost_scheduler(as_json):
+            result = run_tune(source, **kwargs, max_trials=max_trials,
+                              trial_timeout_s=trial_timeout, whole=whole,
+                              compare_auto=compare_auto, report=report, overwrite=overwrite,
+                              on_trial=out.on_trial, on_sample=out.on_sample)
     if as_json:
         click.echo(json.dumps(result.to_dict()))
     else:
         print_tuned(out.out, result, name=o["array"])
+
+
+@contextlib.contextmanager
+def _partial_json_on_lost_scheduler(as_json: bool) -> Iterator[None]:
+    """When the scheduler is lost mid-tune, ``--json`` still prints the trials that finished
+    (and the report path); the error line and exit 2 follow as for any error."""
+    from chunkpilot.commands.tuned import trial_summary  # commands load on use: fast --help
+
+    try:
+        yield
+    except SchedulerLostError as e:
+        if as_json:
+            click.echo(json.dumps({"error": " ".join(str(e).split()), "report": e.report,
+                                   "trials": [trial_summary(t) for t in e.trials]}))
+        raise
 
 
 @cli.command()
@@ -170,12 +194,15 @@ def tune(source: str, as_json: bool, verbose: int, quiet: bool, report: str | No
               help="Where to write the HTML report.")
 @click.option("-v", "--verbose", count=True, help="More detail on stderr: every sample.")
 @click.option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors.")
-def demo(directory: str | None, quick: bool, report: str, verbose: int, quiet: bool) -> None:
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing --report file even if chunkpilot did not write it.")
+def demo(directory: str | None, quick: bool, report: str, verbose: int, quiet: bool,
+         overwrite: bool) -> None:
     """Sample zarr array + memory-hungry function: advise, tune (vs dask auto), report."""
     from chunkpilot.commands.demo import run_demo
 
     with _output(verbose, quiet) as out:
-        run_demo(directory, quick=quick, report=report, output=out)
+        run_demo(directory, quick=quick, report=report, output=out, overwrite=overwrite)
 
 
 def _usage_hint(e: click.ClickException) -> str:
@@ -187,22 +214,65 @@ def _usage_hint(e: click.ClickException) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point: user errors become one line on stderr and exit code 2.
+
+    stdout carries only the result (fd 1 goes to stderr for user
+    prints, workers and sandboxes); SIGINT/SIGTERM/SIGHUP print one line, clean up and exit
+    130/143/129; unencodable characters are replaced, never a UnicodeEncodeError.
+    """
+    console = argv is None  # the `chunkpilot` process itself, not an in-process caller
+    with result_only_stdout(keep=console), interrupts.handled():
+        code = _run(argv, console=console)
+    if console and code in interrupts.EXIT_CODES.values():
+        # after a signal everything is closed and swept: skip atexit hooks (distributed's
+        # would retry closing a cluster whose workers are gone, noisily)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    if code:
+        sys.exit(code)
+
+
+def _run(argv: list[str] | None, *, console: bool = False) -> int:
+    """Run the CLI without click's own exception handling (it prints a blank line on
+    Ctrl-C and hides which signal arrived); the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        rc = cli.main(args=argv, standalone_mode=False, prog_name="chunkpilot")
-        if isinstance(rc, int) and rc:  # Exit(n) comes back as a return value here
-            sys.exit(rc)
+        with cli.make_context("chunkpilot", args) as ctx:
+            rc = cli.invoke(ctx)
+        return rc if isinstance(rc, int) else 0
     except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
+        return e.exit_code
+    except click.exceptions.NoArgsIsHelpError as e:  # bare `chunkpilot`: the help, as click does
+        e.show()
+        return EXIT_BAD_INPUT
     except click.ClickException as e:  # usage errors: one line, not click's usage block
-        click.echo(f"chunkpilot: error: {e.format_message()}{_usage_hint(e)}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        click.echo(f"chunkpilot: error: {' '.join(e.format_message().split())}{_usage_hint(e)}",
+                   err=True)
+        return EXIT_BAD_INPUT
     except ChunkpilotError as e:
         click.echo(f"chunkpilot: error: {' '.join(str(e).split())}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("chunkpilot: interrupted", err=True)
-        sys.exit(130)
+        return EXIT_BAD_INPUT
+    except (KeyboardInterrupt, click.exceptions.Abort) as e:
+        cause = e if isinstance(e, KeyboardInterrupt) else (e.__cause__ or e)
+        if console:  # sandboxes and workers were closed; this is the last sweep
+            interrupts.final_sweep()
+        click.echo(interrupts.describe(cause), err=True)
+        return interrupts.exit_code(cause)
+    except BrokenPipeError:  # `chunkpilot ... | head`: the reader left; not an error of ours
+        discard_result()
+        return 0
+    except SystemExit as e:  # user code (a pipeline, an import-time hook) calling sys.exit()
+        click.echo(f"chunkpilot: error: Expected the user's code to return. Got sys.exit("
+                   f"{e.code!r}) while chunkpilot ran it.", err=True)
+        return EXIT_BAD_INPUT
+    except Exception as e:  # a bug: one line (the traceback on request), never a wall of text
+        if os.environ.get("CHUNKPILOT_TRACEBACK"):
+            raise
+        click.echo(f"chunkpilot: internal error: {type(e).__name__}: {' '.join(str(e).split())} "
+                   "(a bug: please report it; CHUNKPILOT_TRACEBACK=1 shows the traceback)",
+                   err=True)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -94,3 +94,45 @@ class GraphSizeWarning(ChunkpilotWarning):
 
 class IntermediateBlowupWarning(ChunkpilotWarning):
     """A pipeline turns an input chunk into a far larger intermediate chunk."""
+
+
+# --- reliability round 2 (issue 17) ---------------------------------------------------------
+
+class OutputPathError(InvalidArgumentError):
+    """A path chunkpilot would write (``--report``, a watch report, benchmark ``--out``) is
+    refused before any work: inside a source, a directory, a file that is not a previous
+    chunkpilot report (without ``overwrite``), or in a directory that cannot be written."""
+
+
+class ResourceLimitError(InvalidArgumentError):
+    """More workers or threads than this machine can run as a LocalCluster (cores, open-file
+    limit, memory per worker); the message names the option and the maximum."""
+
+
+class UnsupportedProtocolError(SchedulerError):
+    """A scheduler address whose protocol chunkpilot cannot connect with (``ucx://``, or
+    ``tls://`` without TLS credentials in dask's config)."""
+
+
+class SchedulerLostError(SchedulerError):
+    """The scheduler went away (died, closed, network lost) while work was running; the
+    trials finished so far are kept in :attr:`trials` (and in the report)."""
+
+    trials: tuple[object, ...] = ()
+    """The trials that finished before the scheduler was lost (set by ``tune``)."""
+    report: str | None = None
+    """The HTML report of those trials, when ``tune`` was asked for one."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP arrived (the CLI's handlers raise it, so cleanup runs as for
+    Ctrl-C); :attr:`signum` gives the exit code 128 + signum."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        """The signal that arrived."""
+
+
+class UsageError(ChunkpilotError, RuntimeError):
+    """The API was used out of order (a watch's results asked for before its block ended)."""

@@ -44,6 +44,11 @@ def check_dtype(dtype: Any) -> np.dtype:
         dt = np.dtype(dtype)
     except TypeError as e:
         raise UnsupportedDtypeError(f"Expected a numpy dtype. Got {dtype!r} instead.") from e
+    if dt.names is not None and not dt.hasobject:  # issue 17: say what to do instead
+        raise UnsupportedDtypeError(
+            f"Expected a numeric dtype with a fixed item size. Got the structured dtype {dt} "
+            f"instead: chunkpilot plans one numeric field at a time; select one (x[{dt.names[0]!r}])."
+        )
     if dt.hasobject or dt.kind in "OUSV" or dt.itemsize == 0:
         raise UnsupportedDtypeError(
             f"Expected a numeric dtype with a fixed item size. Got {dt} instead: "
@@ -133,8 +138,12 @@ def normalize_axes(axes: Any, ndim: int, dims: tuple[str, ...] | None, name: str
     """Turn axis numbers (negative allowed) or dimension names into sorted axis numbers."""
     if axes is None:
         return ()
-    if isinstance(axes, (int, str)):
+    if isinstance(axes, (int, str, np.integer)) and not isinstance(axes, bool):
         axes = (axes,)
+    if not isinstance(axes, (tuple, list, set, frozenset, range)):
+        raise InvalidArgumentTypeError(
+            f"Expected {name} as an axis number, a dimension name or a list of them. Got "
+            f"{axes!r} instead.")
     out = set()
     for a in axes:
         out.add(_axis_index(a, ndim, dims, name))
@@ -148,10 +157,9 @@ def _axis_index(a: Any, ndim: int, dims: tuple[str, ...] | None, name: str) -> i
                 f"Expected {name} to name a dimension of {list(dims or [])}. Got {a!r} instead."
             )
         return dims.index(a)
-    try:
-        i = int(a)
-    except (TypeError, ValueError) as e:
-        raise InvalidArgumentTypeError(f"Expected {name} as an axis number. Got {a!r}.") from e
+    if isinstance(a, bool) or not isinstance(a, (int, str, np.integer)):  # 0.5 is not axis 0
+        raise InvalidArgumentTypeError(f"Expected {name} as an axis number. Got {a!r}.")
+    i = int(a)
     if not -ndim <= i < ndim:
         raise InvalidArgumentError(
             f"Expected {name} axis in range [{-ndim}, {ndim - 1}] for a {ndim}-d array. Got {i}."
@@ -220,6 +228,17 @@ def parse_depth(depth: Any, ndim: int, dims: tuple[str, ...] | None = None) -> t
             raise InvalidArgumentError(f"Expected a non-negative int depth. Got {v!r} on axis {i}.")
         out[i] = int(v)
     return tuple(out)
+
+
+def check_depth_fits(depth: tuple[int, ...], shape: tuple[int, ...],
+                     dims: tuple[str, ...] | None = None) -> tuple[int, ...]:
+    """Refuse an overlap depth longer than its axis (a halo bigger than the array)."""
+    for i, (d, n) in enumerate(zip(depth, shape)):
+        if d > n:
+            name = dims[i] if dims else i
+            raise InvalidArgumentError(
+                f"Expected depth at most the axis length ({n}) on axis {name!r}. Got {d} instead.")
+    return depth
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,11 +39,14 @@ from chunkpilot.errors import (
     InvalidArgumentTypeError,
     InvalidSizeError,
     NoFeasiblePlanError,
+    OutputPathError,
     ProfilingError,
+    ResourceLimitError,
     SchedulerError,
     StoreNotFoundError,
     StoreReadError,
     UnsupportedDtypeError,
+    UnsupportedProtocolError,
 )
 from chunkpilot.loader import load_callable
 
@@ -120,6 +123,14 @@ def _write_inputs(d: Path) -> None:
     (d / "userfuncs.py").write_text(USER_FUNCS)
     (d / "syntax.py").write_text("def f(:\n")
     (d / "importboom.py").write_text("raise RuntimeError('import boom')\n")
+    (d / "exits.py").write_text("import sys\nsys.exit(0)\n")
+    (d / "hardexit.py").write_text("import os\nos._exit(0)\n")
+    (d / "stops.py").write_text("class Stop(BaseException):\n    pass\nraise Stop('halt')\n")
+    (d / "pkg.py").mkdir()  # a directory named like a module file
+    with warnings.catch_warnings():  # zarr warns that structured dtypes are not in the v3 spec
+        warnings.simplefilter("ignore")
+        zarr.create_array(str(d / "struct.zarr"), shape=(16, 16), chunks=(8, 8),
+                          dtype=[("a", "f4"), ("b", "i4")])
 
 
 def _copy_store(src: Path, dst: Path) -> None:
@@ -365,6 +376,85 @@ CASES = [
     Case("demo-report-dir-missing", "demo --quick --report {d}/no/such/dir/r.html",
          lambda d: _demo(None, report=str(d / "no/such/dir/r.html")), InvalidArgumentError,
          "existing, writable directory"),
+    # --- issue 17: outputs, bounds, parsing, protocols, user code, dtypes --------------------
+    Case("tune-report-overwrites-the-input", "tune {d}/a.zarr --report {d}/a.zarr/zarr.json",
+         lambda d: chunkpilot.tune(str(d / "a.zarr"), report=str(d / "a.zarr/zarr.json")),
+         OutputPathError, "inside the input"),
+    Case("tune-report-empty", "tune {d}/a.zarr --report ''",
+         lambda d: chunkpilot.tune(str(d / "a.zarr"), report=""), OutputPathError,
+         "report as a file path"),
+    Case("tune-report-proc", "tune {d}/a.zarr --report /proc/x.html",
+         lambda d: chunkpilot.tune(str(d / "a.zarr"), report="/proc/x.html"), OutputPathError,
+         "cannot be created"),
+    Case("tune-report-a-directory", "tune {d}/a.zarr --report {d}/notastore",
+         lambda d: chunkpilot.tune(str(d / "a.zarr"), report=str(d / "notastore")),
+         OutputPathError, "existing directory"),
+    Case("tune-report-a-user-file", "tune {d}/a.zarr --report {d}/text.txt",
+         lambda d: chunkpilot.tune(str(d / "a.zarr"), report=str(d / "text.txt")),
+         OutputPathError, "not a chunkpilot report"),
+    Case("workers-10000", "tune {d}/a.zarr --workers 10000",
+         lambda d: chunkpilot.tune(str(d / "a.zarr"), workers=10000), ResourceLimitError,
+         r"workers \(--workers\) at most \d+"),
+    Case("workers-huge", "advise {d}/a.zarr --workers 99999999999999999999",
+         lambda d: advise(d, workers=99999999999999999999, scheduler="local"),
+         ResourceLimitError, r"--workers\) at most .*Got 99999999999999999999"),
+    Case("threads-huge", "check {d}/a.zarr --threads-per-worker 99999999999999999999",
+         lambda d: chunkpilot.check(str(d / "a.zarr"), threads_per_worker=99999999999999999999),
+         ResourceLimitError, r"--threads-per-worker\) at most"),
+    Case("check-chunks-empty-item", "check {d}/a.zarr --chunks 5,,5",
+         lambda d: chunkpilot.check(str(d / "a.zarr"), chunks=(5, None, 5)),
+         InvalidArgumentError, "chunks", cli_match="without empty items"),
+    Case("check-chunks-trailing-comma", "check {d}/a.zarr --chunks 5,",
+         lambda d: chunkpilot.check(str(d / "a.zarr"), chunks="5,"), InvalidArgumentError,
+         "chunks", cli_match="without empty items"),
+    Case("check-chunks-repeated-dim", "check {d}/a.zarr --chunks 0=5,0=6",
+         lambda d: chunkpilot.check(str(d / "a.zarr"), chunks={0: 5, -2: 6}),
+         InvalidArgumentError, "at most once", cli_match="each dimension once"),
+    Case("check-chunks-same-axis-twice", "check {d}/a.zarr --chunks 0=5,-2=6",
+         lambda d: chunkpilot.check(str(d / "a.zarr"), chunks={0: 5, -2: 6}),
+         InvalidArgumentError, "names axis 0 twice"),
+    Case("depth-larger-than-the-array", A + " --depth 1000",
+         lambda d: advise(d, depth=1000), InvalidArgumentError,
+         r"depth at most the axis length \(256\)"),
+    Case("depth-huge", A + " --depth 0:99999999999999999999",
+         lambda d: advise(d, depth={0: 99999999999999999999}), InvalidArgumentError,
+         r"depth at most the axis length"),
+    Case("keep-whole-fraction", A + " --keep-whole 0.5",
+         lambda d: advise(d, keep_whole=0.5), InvalidArgumentTypeError, "keep_whole",
+         cli_match="keep_whole to name a dimension"),
+    Case("drop-axis-bool", A + " --drop-axis 1.0",
+         lambda d: advise(d, drop_axis=[True]), InvalidArgumentTypeError, "drop_axis",
+         cli_match="drop_axis to name a dimension"),
+    Case("structured-dtype", "advise {d}/struct.zarr " + T,
+         lambda d: advise(d, "struct.zarr"), UnsupportedDtypeError, "structured dtype"),
+    Case("check-structured-dtype", "check {d}/struct.zarr",
+         lambda d: chunkpilot.check(str(d / "struct.zarr")), UnsupportedDtypeError,
+         "select one"),
+    Case("scheduler-tls-without-credentials", "advise {d}/a.zarr --scheduler tls://127.0.0.1:1",
+         lambda d: advise(d, scheduler="tls://127.0.0.1:1"), UnsupportedProtocolError,
+         "TLS credentials"),
+    Case("scheduler-ucx", "tune {d}/a.zarr --scheduler ucx://127.0.0.1:1",
+         lambda d: chunkpilot.tune(str(d / "a.zarr"), scheduler="ucx://127.0.0.1:1"),
+         UnsupportedProtocolError, "ucx needs the distributed-ucxx package"),
+    Case("scheduler-unknown-protocol", "advise {d}/a.zarr --scheduler udp://127.0.0.1:1",
+         lambda d: advise(d, scheduler="udp://127.0.0.1:1"), UnsupportedProtocolError,
+         "Got udp://"),
+    Case("func-sys-exit-at-import", A + " --func {d}/exits.py:f",
+         lambda d: advise(d, func=load_callable(f"{d}/exits.py:f")), FunctionLoadError,
+         r"sys\.exit\(0\) at import"),
+    Case("func-os-exit-at-import", A + " --func {d}/hardexit.py:f",
+         lambda d: advise(d, func=load_callable(f"{d}/hardexit.py:f")), FunctionLoadError,
+         r"os\._exit\(0\) at import"),
+    Case("func-base-exception-at-import", A + " --func {d}/stops.py:f",
+         lambda d: advise(d, func=load_callable(f"{d}/stops.py:f")), FunctionLoadError,
+         "Stop: halt"),
+    Case("func-directory-as-file", A + " --func {d}/pkg.py:f",
+         lambda d: advise(d, func=load_callable(f"{d}/pkg.py:f")), FunctionLoadError,
+         "Got a directory"),
+    Case("demo-dir-inside-a-store", "demo --quick --dir {d}/a.zarr/sub",
+         lambda d: _demo(d / "a.zarr" / "sub"), OutputPathError, "outside the inputs and zarr"),
+    Case("demo-report-proc", "demo --quick --report /proc/demo.html",
+         lambda d: _demo(None, report="/proc/demo.html"), OutputPathError, "cannot be created"),
 ]
 
 

@@ -33,6 +33,7 @@ from chunkpilot.core.plan import make_plan
 from chunkpilot.errors import SampleFailedWarning, StoreReadError
 from chunkpilot.sources.describe import describe
 from chunkpilot.types import Resources, WorkSpec
+from tests.reliability.conftest import HANG_IN_SECOND_TRIAL, in_second_trial
 
 MiB = 2**20
 CLI = [sys.executable, "-m", "chunkpilot.cli"]
@@ -207,10 +208,7 @@ import time
 def very_slow(b):
     time.sleep(120)
     return b
-def slowish(b):
-    time.sleep(0.3)
-    return b
-"""
+""" + HANG_IN_SECOND_TRIAL  # `slow`: the second trial runs until the test acts
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +275,9 @@ def _interrupt_and_check(proc: subprocess.Popen, tmp: Path) -> str:
 
 def _start(args: list[str], tmp: Path) -> subprocess.Popen:
     (tmp / "tmp").mkdir(exist_ok=True)
-    env = {**os.environ, "TMPDIR": str(tmp / "tmp"), "PYTHONWARNINGS": "ignore"}
+    (tmp / "markers").mkdir(exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(tmp / "tmp"), "PYTHONWARNINGS": "ignore",
+           "CHUNKPILOT_TEST_MARKERS": str(tmp / "markers")}
     return subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env, cwd=tmp, start_new_session=True)
 
@@ -300,7 +300,7 @@ def test_ctrl_c_during_profiling(slow_store, tmp_path):
 @pytest.mark.cluster
 def test_ctrl_c_during_tuning(slow_store, tmp_path):
     path, funcs = slow_store
-    proc = _start(["tune", str(path), "--func", f"{funcs}:slowish", "--workers", "1",
+    proc = _start(["tune", str(path), "--func", f"{funcs}:slow", "--workers", "1",
                    "--threads-per-worker", "1", "--memory-limit", "1GiB", "--max-trials", "5"],
                   tmp_path)
     lines: list[str] = []
@@ -308,7 +308,9 @@ def test_ctrl_c_during_tuning(slow_store, tmp_path):
                               daemon=True)
     try:
         reader.start()
-        started = _wait_for(lambda: any("trial" in ln for ln in lines), 180)
+        # the second trial (the first finished): it cannot end before Ctrl-C, however slow
+        # or fast the machine
+        started = _wait_for(lambda: in_second_trial(tmp_path / "markers"), 180)
         assert started, "".join(lines)[-3000:]
         family = _descendants(proc.pid)  # the LocalCluster's worker processes, no sandbox
         assert family and not any(_mentions(p, "chunkpilot.measure.child") for p in family)
@@ -317,6 +319,9 @@ def test_ctrl_c_during_tuning(slow_store, tmp_path):
         reader.join(10)
         assert proc.returncode == 130, "".join(lines)[-3000:]
         assert any("chunkpilot: interrupted" in ln for ln in lines)
+        # one line besides the progress: no worker tracebacks (issue 17)
+        assert [ln for ln in lines if not ln.lstrip().startswith("trial ")] == [
+            "chunkpilot: interrupted\n"], "".join(lines)[-3000:]
         assert _wait_for(lambda: not any(_alive(p) for p in family), 15), [
             (p.pid, p.cmdline()) for p in family if _alive(p)]
         leftovers = [p.name for p in (tmp_path / "tmp").iterdir()

@@ -13,9 +13,10 @@ from dask.utils import key_split
 from distributed import Client, Future
 from distributed.scheduler import KilledWorker
 
+from chunkpilot.cluster.connect import check_client, check_connected, scheduler_address
 from chunkpilot.cluster.resources import memory_fractions
 from chunkpilot.core.observations import MemoryRecord, Observation, TaskRecord, WorkerInfo
-from chunkpilot.errors import InvalidArgumentError
+from chunkpilot.errors import InvalidArgumentError, SchedulerLostError
 
 __all__ = ["Collector", "observe"]
 
@@ -60,7 +61,8 @@ class Collector:
             raise InvalidArgumentError(f"Expected interval_s > 0. Got {interval_s!r} instead.")
         if timeout_s is not None and not timeout_s > 0:
             raise InvalidArgumentError(f"Expected timeout_s > 0. Got {timeout_s!r} instead.")
-        self.client = client
+        self.client = check_client(client, running=False)
+        self.address = scheduler_address(client)
         self.interval_s = float(interval_s)
         self.timeout_s = timeout_s
         self.timed_out = False
@@ -75,7 +77,13 @@ class Collector:
     def start(self) -> None:
         """Mark the start and begin sampling memory in a background thread."""
         client = self.client
-        self._stream_index = self._rpc("get_task_stream_index")
+        try:
+            self._stream_index = self._rpc("get_task_stream_index")
+        except SchedulerLostError:
+            raise
+        except (OSError, TimeoutError) as e:  # distributed's CommClosedError is an OSError
+            raise SchedulerLostError(f"Expected the dask scheduler at {self.address} to "
+                                     f"answer. Got {type(e).__name__}: {e}") from e
         self._keys_before = set(client.futures)
         self._t0 = time.time()
         self._m0 = time.monotonic()
@@ -93,6 +101,7 @@ class Collector:
 
     def _rpc(self, handler: str, **kwargs: Any) -> Any:
         """Call a built-in scheduler handler (no pickled code: works on remote schedulers)."""
+        check_connected(self.client, self.address)
         method = getattr(self.client.scheduler, handler)
         return self.client.sync(  # type: ignore[no-untyped-call]
             method, callback_timeout=RPC_TIMEOUT_S, **kwargs
@@ -278,6 +287,9 @@ def observe(
         raise
     if thread.is_alive():  # cancelled but still not back: abandon the (daemon) thread
         collector.timed_out = True
+    if collector.client.status != "running":  # a lost scheduler is not the chunks' failure
+        collector._stop.set()
+        check_connected(collector.client, collector.address)
     if "exc" in box:  # e.g. KilledWorker: stop the rest of the graph from killing more workers
         collector.cancel()
     exc = None if collector.timed_out else box.get("exc")

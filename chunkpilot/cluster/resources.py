@@ -17,6 +17,7 @@ import psutil
 from distributed import system
 
 from chunkpilot.cluster.connect import check_address, connect, is_address, workers_of
+from chunkpilot.cluster.limits import check_request
 from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError, SchedulerError
 from chunkpilot.types import DEFAULT_MEMORY_FRACTIONS, Resources
 from chunkpilot.units import SizeLike, format_bytes, parse_size
@@ -112,10 +113,13 @@ def resolve_resources(
     memory_limit: SizeLike | None = None,
     client: Any = None,
 ) -> Resources:
-    """Resources from explicit options, a running cluster, or this machine as dask sees it."""
+    """Resources from explicit options, a running cluster, or this machine as dask sees it;
+    a LocalCluster bigger than this machine can run is refused (``cluster.limits``)."""
     if is_client(scheduler):
         client, scheduler = scheduler, "processes"
     name = scheduler_name(scheduler)
+    check_request(name, workers=workers, threads_per_worker=threads_per_worker,
+                  memory_limit=memory_limit, client=client)
     workers = _positive_int(workers, "workers")
     threads_per_worker = _positive_int(threads_per_worker, "threads_per_worker")
     if client is not None or is_address(name):
@@ -132,7 +136,6 @@ def resolve_resources(
         res = _in_process(name, workers, threads_per_worker, memory_limit)
     else:
         res = _processes(workers, threads_per_worker, memory_limit)
-    # bound checks on the resolved resources (cluster.limits) hook in here
     return res
 
 

@@ -41,7 +41,13 @@ class ByValue:
     def __call__(self, block: Any) -> Any:
         if self.func is None:
             self.func = cloudpickle.loads(self.payload)
-        return self.func(block)
+        try:
+            return self.func(block)
+        except Exception:
+            raise
+        except BaseException as e:  # noqa: B036 - KeyboardInterrupt/SystemExit from user code
+            # would kill the worker process (and print its traceback): make it a task error
+            raise RuntimeError(f"the function raised {type(e).__name__}: {e}") from None
 
 
 def _summary(block: np.ndarray, user_func: Callable[[Any], Any] | None, ndim: int) -> np.ndarray:

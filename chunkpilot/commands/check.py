@@ -17,6 +17,7 @@ from chunkpilot.cluster.resources import resolve_resources
 from chunkpilot.core.lint import (
     ERROR,
     Problem,
+    extent,
     find_problems,
     overhead_seconds,
     suggest_chunk_shape,
@@ -104,7 +105,7 @@ class CheckReport:
                f"{format_bytes(res.memory_limit_bytes)} per worker, scheduler '{res.scheduler}'."]
         for r in self.results:
             s, tasks = r.spec, math.prod(len(ax) for ax in r.chunks)
-            shape = r.chunk_shape
+            shape = tuple(extent(ax)[0] for ax in r.chunks)
             out.append(
                 f"{r.name + ': ' if r.name else ''}{s.shape} {s.dtype} ({s.source}), "
                 f"chunks {shape} ({r.chunks_origin}): {plural(tasks, 'task')} of up to "
@@ -130,17 +131,28 @@ class CheckReport:
 def normalize_given_chunks(chunks: Any, spec: ArraySpec) -> Chunks:
     """``chunks=`` as dask takes it (int, tuple, ``"auto"``, dict by axis or dim) -> full chunks."""
     given = chunks
+    if isinstance(chunks, bool) or chunks is None:
+        raise InvalidArgumentTypeError(
+            f"Expected chunks as an int, a tuple per axis, 'auto' or a dict by dimension. Got "
+            f"{given!r} instead.")
     if isinstance(chunks, dict):
         dims = spec.dims or ()
-        unknown = [k for k in chunks if not (k in dims or (isinstance(k, int) and
+        unknown = [k for k in chunks if not (k in dims or (isinstance(k, int) and not
+                                                          isinstance(k, bool) and
                                                           -spec.ndim <= k < spec.ndim))]
         if unknown:
             raise InvalidArgumentError(
                 f"Expected chunks keyed by dimensions {list(dims)} or axes 0..{spec.ndim - 1}. "
                 f"Got {unknown!r} instead."
             )
-        chunks = {dims.index(k) if k in dims else k % spec.ndim: v for k, v in chunks.items()}
+        axes = [dims.index(k) if k in dims else k % spec.ndim for k in chunks]
+        if len(set(axes)) != len(axes):  # {0: 5, -2: 6} or {"time": 5, 0: 6}
+            raise InvalidArgumentError(
+                f"Expected each axis at most once in chunks. Got {given!r}, which names axis "
+                f"{next(a for a in axes if axes.count(a) > 1)} twice.")
+        chunks = dict(zip(axes, chunks.values(), strict=True))
         chunks = {i: chunks.get(i, -1) for i in range(spec.ndim)}
+    chunks = _clamped(chunks, spec.shape)
     positive = InvalidArgumentError(
         f"Expected positive chunk lengths (or -1 for a whole axis) for shape {spec.shape}. "
         f"Got {given!r} instead."
@@ -155,16 +167,39 @@ def normalize_given_chunks(chunks: Any, spec: ArraySpec) -> Chunks:
             f"Expected chunks for shape {spec.shape} (an int, a tuple per axis, 'auto' or a dict "
             f"by dimension). Got {given!r} instead: {e}"
         ) from e
-    if any(c <= 0 for ax in out for c in ax) or tuple(map(sum, out)) != spec.shape:
+    # one C-level pass per axis: a store of 10**7 chunks is checked in well under a second
+    if any(extent(ax)[1] <= 0 for ax in out if ax) or tuple(map(sum, out)) != spec.shape:
         raise positive
     return out
 
 
+def _clamped(chunks: Any, shape: tuple[int, ...]) -> Any:
+    """Lengths beyond an axis mean the whole axis (as dask reads them), even past int64."""
+    def clamp(v: Any, n: int) -> Any:
+        return min(v, n) if isinstance(v, int) and not isinstance(v, bool) and v > n else v
+
+    if isinstance(chunks, int) and not isinstance(chunks, bool):
+        return tuple(clamp(chunks, n) for n in shape) if chunks > min(shape, default=0) else chunks
+    if isinstance(chunks, dict):
+        return {i: clamp(v, shape[i]) if isinstance(i, int) and 0 <= i < len(shape) else v
+                for i, v in chunks.items()}
+    if isinstance(chunks, (tuple, list)) and len(chunks) == len(shape):
+        return tuple(clamp(v, n) for v, n in zip(chunks, shape, strict=True))
+    return chunks
+
+
 def parse_chunks_option(text: str | None) -> Any:
-    """``--chunks``: ``"auto"``, ``"24"``, ``"24,-1,40"`` or ``"time=24,lat=-1"`` -> dask chunks."""
+    """``--chunks``: ``"auto"``, ``"24"``, ``"24,-1,40"`` or ``"time=24,lat=-1"`` -> dask chunks.
+
+    Refused: empty items (``5,,5``, ``5,``), an axis named twice (``time=5,time=6``), mixing
+    ``DIM=N`` with bare lengths, and anything but integers, ``-1`` or ``auto``.
+    """
     if text is None:
         return None
-    items = [t.strip() for t in text.split(",") if t.strip()]
+    usage = "--chunks like 24,-1,40 or time=24,lat=-1 or auto"
+    items = [t.strip() for t in text.split(",")]
+    if not text.strip() or any(not t for t in items):
+        raise InvalidArgumentError(f"Expected {usage}, without empty items. Got {text!r} instead.")
 
     def value(v: str) -> int | str:
         if v == "auto":
@@ -172,17 +207,18 @@ def parse_chunks_option(text: str | None) -> Any:
         try:
             return int(v)
         except ValueError as e:
-            raise InvalidArgumentError(
-                f"Expected --chunks like 24,-1,40 or time=24,lat=-1 or auto. Got {text!r} instead."
-            ) from e
+            raise InvalidArgumentError(f"Expected {usage}. Got {text!r} instead.") from e
 
-    if not items:
-        raise InvalidArgumentError(f"Expected --chunks like 24,-1,40. Got {text!r} instead.")
-    if any("=" in t for t in items):
-        pairs = [t.partition("=") for t in items]
-        if any(not k or not sep for k, sep, _ in pairs):
+    keyed = ["=" in t for t in items]
+    if any(keyed):
+        pairs = [tuple(p.strip() for p in t.partition("=")) for t in items]
+        if not all(keyed) or any(not k or not v or "=" in v for k, _, v in pairs):
             raise InvalidArgumentError(f"Expected --chunks as DIM=N,DIM=N. Got {text!r} instead.")
-        return {int(k) if k.lstrip("-").isdigit() else k: value(v) for k, _, v in pairs}
+        keys = [int(k) if k.lstrip("-").isdigit() else k for k, _, _ in pairs]
+        if len(set(keys)) != len(keys):
+            raise InvalidArgumentError(
+                f"Expected each dimension once in --chunks. Got {text!r} instead.")
+        return {k: value(v) for k, (_, _, v) in zip(keys, pairs, strict=True)}
     return value(items[0]) if len(items) == 1 else tuple(value(t) for t in items)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import tempfile
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from rich.text import Text
 
 from chunkpilot import config
 from chunkpilot.commands.advise import advise
-from chunkpilot.commands.outputs import check_output_path
+from chunkpilot.commands.outputs import check_output_dir, check_output_path
 from chunkpilot.commands.tune import TuneResult, tune
 from chunkpilot.core.plan import Plan
 from chunkpilot.errors import InvalidArgumentError
@@ -52,11 +53,16 @@ def print_demo(console: Console, plan: Plan, result: TuneResult) -> None:
 
 
 def run_demo(directory: str | None, *, quick: bool = False,
-             report: str = "chunkpilot-report.html", output: Output | None = None) -> None:
+             report: str = "chunkpilot-report.html", output: Output | None = None,
+             overwrite: bool = False) -> None:
     """Create the store, advise, tune on a 2-worker LocalCluster (with dask auto as a
     reference trial) and write the HTML report. Results go to ``output.out`` (stdout),
     progress to ``output.err`` (stderr)."""
-    check_output_path(report)  # before minutes of work, not after
+    # before minutes of work, not after; never inside the sample store it (re)uses
+    store_path = [os.path.join(directory, "sample.zarr")] if isinstance(directory, str) else []
+    if directory is not None:  # never inside someone's zarr store
+        check_output_dir(directory, name="--dir")
+    check_output_path(report, sources=store_path, overwrite=overwrite)
     out = output or Output()
     resources = {"workers": 2, "threads_per_worker": 1, "memory_limit": DEMO_MEMORY_LIMIT}
     with contextlib.ExitStack() as stack:
@@ -83,6 +89,6 @@ def run_demo(directory: str | None, *, quick: bool = False,
         out.phase("tuning: trials on a LocalCluster, dask auto first")
         out.max_trials = config.max_trials() + 1
         result = tune(str(store), hungry_filter, plan=plan, compare_auto=True, report=report,
-                      **resources, on_trial=out.on_trial)
+                      overwrite=overwrite, **resources, on_trial=out.on_trial)
         result = dataclasses.replace(result, report=str(Path(result.report or report).resolve()))
         print_demo(out.out, plan, result)

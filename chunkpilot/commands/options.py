@@ -16,7 +16,14 @@ from chunkpilot.cluster.resources import is_client, resolve_resources
 from chunkpilot.core.model import Sample
 from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError
 from chunkpilot.sources.describe import SourceRef, describe
-from chunkpilot.types import ArraySpec, Resources, WorkSpec, normalize_axes, parse_depth
+from chunkpilot.types import (
+    ArraySpec,
+    Resources,
+    WorkSpec,
+    check_depth_fits,
+    normalize_axes,
+    parse_depth,
+)
 from chunkpilot.units import SizeLike, parse_seconds
 
 #: Older keyword spellings still accepted (no warning): old name -> current name.
@@ -160,7 +167,8 @@ def build_work(spec: ArraySpec, keep_whole: Any = (), depth: Any = None,
     """Validate keep_whole/depth/drop_axis against the array (axis numbers or dim names)."""
     kw = normalize_axes(keep_whole, spec.ndim, spec.dims, "keep_whole")
     drop = normalize_axes(drop_axis, spec.ndim, spec.dims, "drop_axis")
-    return WorkSpec(spec.ndim, kw, parse_depth(depth, spec.ndim, spec.dims), drop)
+    depth_ = check_depth_fits(parse_depth(depth, spec.ndim, spec.dims), spec.shape, spec.dims)
+    return WorkSpec(spec.ndim, kw, depth_, drop)
 
 
 def prepare(source: Any, options: AdviseOptions) -> Job:

@@ -19,7 +19,7 @@ from chunkpilot.cluster.connect import scheduler_client
 from chunkpilot.cluster.resources import IN_PROCESS, scheduler_name
 from chunkpilot.cluster.trials import ClientExecutor, Executor, ThreadsExecutor, TrialRunner
 from chunkpilot.commands.options import AdviseOptions, check_timeout, prepare, renamed
-from chunkpilot.commands.outputs import check_output_path
+from chunkpilot.commands.outputs import check_output_path, code_files
 from chunkpilot.commands.planning import advise_job
 from chunkpilot.commands.tuned import TuneResult, trial_summary
 from chunkpilot.core.converge import (
@@ -35,7 +35,7 @@ from chunkpilot.core.converge import (
 from chunkpilot.core.evaluate import check_smallest_block, evaluate
 from chunkpilot.core.observations import Trial
 from chunkpilot.core.plan import Plan
-from chunkpilot.errors import InvalidArgumentError, TuningError
+from chunkpilot.errors import InvalidArgumentError, SchedulerLostError, TuningError
 from chunkpilot.report.html import write_report
 from chunkpilot.sources.describe import dask_auto_shape
 from chunkpilot.types import Resources
@@ -60,6 +60,7 @@ def tune(
     whole: bool = False,
     compare_auto: bool = False,
     report: str | None = None,
+    overwrite: bool = False,
     plan: Plan | None = None,
     on_trial: Callable[[Trial], None] | None = None,
     **options: Any,
@@ -75,6 +76,8 @@ def tune(
     tune. Every trial has ``trial_timeout_s`` seconds (default: dask config
     ``chunkpilot.tune.trial-timeout``); at most ``max_trials`` run, repeats of close calls
     included (``chunkpilot.tune.max-trials``).
+    ``report`` is refused up front when it is inside the source, a directory, or an existing
+    file that is not a previous chunkpilot report (unless ``overwrite=True``).
     """
     options = renamed(options)
     if "trial_timeout_s" in options:  # the older spelling trial_timeout=
@@ -93,30 +96,41 @@ def tune(
     trial_timeout = (config.trial_timeout_s() if trial_timeout_s is None
                      else check_timeout(trial_timeout_s, "trial_timeout_s"))
     job = prepare(source, opts)
-    if report is not None:
-        check_output_path(report, sources=[source])
+    if report is not None:  # before any cluster or sandbox starts (issue 17)
+        check_output_path(report, overwrite=overwrite,
+                          sources=[source, job.ref, *code_files(opts.func, opts.pipeline)])
     res = opts.resources()
     check_smallest_block(job.spec, job.work, res)  # before a LocalCluster starts
-    with scheduler_client(res, opts.client) as client:
-        if client is not None:
-            logger.info("Dashboard: %s", client.dashboard_link)
-        if plan is None:
-            plan = advise_job(job, res, client)
-        target = REGION_ROUNDS * res.total_threads * plan.chosen.task_bytes
-        region = trial_region(job.spec, job.work, plan.chunk_shape,
-                              job.spec.nbytes if whole else target)
-        executor: Executor = (ThreadsExecutor(res.threads_per_worker, res.memory_limit_bytes)
-                              if client is None else ClientExecutor(client))
-        runner = TrialRunner(executor, source, job.ref, plan.work, region, func=opts.func,
-                             pipeline=opts.pipeline, array=opts.name, timeout_s=trial_timeout,
-                             on_trial=on_trial)
-        runner.warm_up(plan.chunk_shape)
-        if compare_auto:
-            runner.run(dask_auto_shape(job.spec), "dask auto")
-        chosen = _search(runner, plan, res, max_trials, config.policy().noise_fraction)
-        best = runner.best_trial(chosen)
-        result = TuneResult(plan, chosen, tuple(runner.trials), best.verdicts if best else (),
-                            tuple((s.start, s.stop) for s in region))
+    runner: TrialRunner | None = None
+    try:
+        with scheduler_client(res, opts.client) as client:
+            if client is not None:
+                logger.info("Dashboard: %s", client.dashboard_link)
+            if plan is None:
+                plan = advise_job(job, res, client)
+            target = REGION_ROUNDS * res.total_threads * plan.chosen.task_bytes
+            region = trial_region(job.spec, job.work, plan.chunk_shape,
+                                  job.spec.nbytes if whole else target)
+            executor: Executor = (
+                ThreadsExecutor(res.threads_per_worker, res.memory_limit_bytes)
+                if client is None else ClientExecutor(client))
+            runner = TrialRunner(executor, source, job.ref, plan.work, region, func=opts.func,
+                                 pipeline=opts.pipeline, array=opts.name,
+                                 timeout_s=trial_timeout, on_trial=on_trial)
+            runner.warm_up(plan.chunk_shape)
+            if compare_auto:
+                runner.run(dask_auto_shape(job.spec), "dask auto")
+            chosen = _search(runner, plan, res, max_trials, config.policy().noise_fraction)
+            best = runner.best_trial(chosen)
+            result = TuneResult(plan, chosen, tuple(runner.trials),
+                                best.verdicts if best else (),
+                                tuple((s.start, s.stop) for s in region))
+    except SchedulerLostError as e:  # keep the trials that finished, and report them
+        e.trials = tuple(runner.trials) if runner is not None else ()
+        if report is not None and plan is not None:
+            e.report = str(write_report(report, title="chunkpilot tune report (stopped)",
+                                        plan=plan, trials=e.trials, notes=[f"Stopped: {e}"]))
+        raise
     if report is not None:
         path = write_report(report, title="chunkpilot tune report", plan=plan,
                             trials=result.trials,

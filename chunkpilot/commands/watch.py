@@ -9,12 +9,14 @@ from types import TracebackType
 
 from distributed import Client
 
+from chunkpilot.cluster.connect import check_client
 from chunkpilot.cluster.observe import Collector
+from chunkpilot.commands.outputs import check_output_path
 from chunkpilot.core.diagnose import diagnose
 from chunkpilot.core.observations import Observation, Trial
 from chunkpilot.core.plan import Plan
 from chunkpilot.core.verdicts import Verdict
-from chunkpilot.errors import InvalidArgumentTypeError
+from chunkpilot.errors import InvalidArgumentTypeError, UsageError
 from chunkpilot.report.html import write_report
 from chunkpilot.report.notebook import watch_html
 
@@ -55,7 +57,8 @@ class Watch:
 
     def _observed(self) -> Observation:
         if self.observation is None:
-            raise RuntimeError("Expected the watched block to have finished. It is still open.")
+            raise UsageError("Expected the watched block to have finished. It is still open (use "
+                             "the results after the `with` block).")
         return self.observation
 
     @property
@@ -68,8 +71,11 @@ class Watch:
         return Trial(label, tuple(tuple(c) for c in chunks), self._observed(), self.diagnosis)
 
     def report(self, path: str | pathlib.Path, *, title: str = "chunkpilot: watched run",
-               plan: Plan | None = None, notes: Sequence[str] = ()) -> pathlib.Path:
-        """Write an offline HTML report of the observed block to ``path``.
+               plan: Plan | None = None, notes: Sequence[str] = (),
+               overwrite: bool = False) -> pathlib.Path:
+        """Write an offline HTML report of the observed block to ``path`` (refused, as every
+        output, when it is a directory or a file that is not a previous chunkpilot report
+        unless ``overwrite``).
 
         ``plan`` is a :class:`~chunkpilot.core.plan.Plan` (what ``chunkpilot.advise``
         returns) whose explanation heads the report, e.g. the plan the watched work used.
@@ -78,6 +84,8 @@ class Watch:
             raise InvalidArgumentTypeError(
                 f"Expected plan as a Plan (from chunkpilot.advise). Got {type(plan).__name__} "
                 "instead.")
+        self._observed()
+        check_output_path(path, overwrite=overwrite)
         return write_report(path, title=title, plan=plan, trials=[self.trial()], notes=notes)
 
     def _repr_html_(self) -> str:
@@ -112,4 +120,5 @@ def watch(client: Client, *, timeout_s: float | None = None, interval_s: float =
     >>> [v.kind for v in w.diagnosis]  # doctest: +SKIP
     ['too_small']
     """
+    check_client(client)  # a clear error for None, a closed client, ... (issue 17)
     return Watch(client, timeout_s=timeout_s, interval_s=interval_s)

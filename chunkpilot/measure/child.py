@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import pickle
+import signal
 import sys
 import time
 import traceback
@@ -18,7 +20,13 @@ import cloudpickle
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from chunkpilot.measure.memory import limit_address_space, peak_bytes, reset_peak, rss_bytes
+from chunkpilot.measure.memory import (
+    limit_address_space,
+    memory_error_text,
+    peak_bytes,
+    reset_peak,
+    rss_bytes,
+)
 
 #: Sources whose reading (and decompression) is part of the measured work.
 REAL_KINDS = ("zarr", "hdf5")
@@ -51,6 +59,17 @@ def _load_block(src: dict, region: tuple[slice, ...], shape: tuple[int, ...], dt
     if dt.kind in "iu":
         return rng.integers(0, 100, size=shape).astype(dt)
     return np.zeros(shape, dtype=dt)
+
+
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL if the process that started us dies (no orphaned sandboxes)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 class ReadError(Exception):
@@ -144,13 +163,14 @@ def run(job: dict) -> dict:
     }
 
 def main() -> None:
+    _die_with_parent()
     job_path, result_path = sys.argv[1], sys.argv[2]
     with open(job_path, "rb") as f:
         job = pickle.load(f)
     try:
         result = {"ok": True, **run(job)}
     except MemoryError:
-        result = {"ok": False, "kind": "oom", "error": "MemoryError"}
+        result = {"ok": False, "kind": "oom", "error": memory_error_text()}
     except ReadError as e:
         result = {"ok": False, "kind": "read", "error": str(e)[:500]}
     except OutputError as e:
@@ -164,3 +184,8 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    # exit now: threads the user's function left running (non-daemon) must not keep the
+    # sandbox alive until it is killed as "timed out"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

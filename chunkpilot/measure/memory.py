@@ -64,14 +64,33 @@ def peak_bytes() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * MAXRSS_UNIT
 
 
+#: An address-space limit this process inherited (``ulimit -v``) below the one it wanted.
+_INHERITED_LIMIT: list[int] = []
+
+
 def limit_address_space(extra_bytes: int) -> bool:
     """Cap this process's address space at its current size plus ``extra_bytes``, so runaway
-    allocation raises ``MemoryError`` here; ``False`` where the kernel does not enforce it."""
+    allocation raises ``MemoryError`` here, within any limit already in force (``ulimit -v``:
+    raising it is not allowed); ``False`` where the kernel does not enforce it."""
     if not LINUX:
         return False
-    limit = int(psutil.Process().memory_info().vms) + int(extra_bytes)
+    wanted = int(psutil.Process().memory_info().vms) + int(extra_bytes)
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    caps = [v for v in (soft, hard) if v != resource.RLIM_INFINITY]
+    inherited = min(caps) if caps else None
+    if inherited is not None and inherited < wanted:
+        _INHERITED_LIMIT.append(inherited)
+    limit = wanted if inherited is None else min(wanted, inherited)
     try:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # never above the hard limit
     except (ValueError, OSError):
         return False
     return True
+
+
+def memory_error_text() -> str:
+    """What a MemoryError means here: our cap, or the caller's ``ulimit -v``."""
+    if _INHERITED_LIMIT:
+        return (f"MemoryError under the address-space limit of {_INHERITED_LIMIT[0] / 2**20:.0f} "
+                "MiB this process inherited (ulimit -v); raise or remove that limit")
+    return "MemoryError"

@@ -23,8 +23,9 @@ from chunkpilot.types import Resources
 #: Input blocks per probe run: with the reduction ~2.3 tasks each (~0.5 s a run on
 #: distributed at 1 ms a task).
 PROBE_BLOCKS = 200
-#: Timed repeats after one warm-up; the median is kept.
-PROBE_REPEATS = 5
+#: Timed repeats after one warm-up; the median is kept (the estimate anchors the planner's
+#: tie rule, so it must not move with a busy neighbour: nine repeats, ~1 s on threads).
+PROBE_REPEATS = 9
 
 
 def _graph(blocks: int) -> Any:

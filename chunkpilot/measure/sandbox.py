@@ -110,11 +110,17 @@ def run_in_sandbox(module: str, payload: dict[str, Any], *, memory_cap_bytes: in
             pickle.dump(payload, f)
         full_env = {**os.environ, **{k: str(v) for k, v in env.items()}}
         with open(err_path, "wb") as err:
+            # its own session and process group: the terminal's Ctrl-C/hang-up reaches only us
+            # (we kill it), and killing the group also ends whatever the user's code started
             proc = subprocess.Popen(
                 [sys.executable, "-m", module, job_path, result_path],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=full_env,
+                start_new_session=True,
             )
-            verdict = _watch(proc, memory_cap_bytes, timeout_s)
+            try:
+                verdict = _watch(proc, memory_cap_bytes, timeout_s)
+            finally:
+                _kill_group(proc)  # grandchildren the function left running
         if verdict is not None:
             return verdict
         if os.path.exists(result_path):
@@ -148,9 +154,17 @@ def _watch(proc: subprocess.Popen[bytes], memory_cap_bytes: int,
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the sandbox and everything in its process group, and reap it."""
+    _kill_group(proc)
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
     proc.wait()
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the sandbox's process group (it leads it: pgid == pid)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _crash_record(returncode: int | None, err_path: str) -> dict[str, Any]:

@@ -39,7 +39,13 @@ from dask.utils import key_split
 from threadpoolctl import threadpool_limits
 
 from chunkpilot.cluster.work import unpack_pipeline_output
-from chunkpilot.measure.memory import limit_address_space, peak_bytes, reset_peak, rss_bytes
+from chunkpilot.measure.memory import (
+    limit_address_space,
+    memory_error_text,
+    peak_bytes,
+    reset_peak,
+    rss_bytes,
+)
 from chunkpilot.pipeline.layers import layer_records
 
 #: Environment variables that set BLAS/OpenMP thread pools (reported with the scaling run).
@@ -113,7 +119,7 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
     sinks = [("chunkpilot-sink", i) for i in range(len(out_keys))]
     dsk.update({s: (_nbytes, k) for s, k in zip(sinks, out_keys, strict=True)})
     if job.get("address_space_bytes"):  # turn runaway allocation into MemoryError here
-        limit_address_space(job["address_space_bytes"])
+        limit_address_space(job["address_space_bytes"])  # within any `ulimit -v`
     threadpool_limits(limits=1)  # one BLAS/OpenMP thread per dask thread, as workers run
     gc.collect()
     clean = reset_peak()
@@ -232,11 +238,11 @@ def main() -> None:
                 try:
                     result.update(measure_mode(func, job))
                 except MemoryError:
-                    result.update(ok=False, kind="oom", error="MemoryError")
+                    result.update(ok=False, kind="oom", error=memory_error_text())
                 except Exception as e:
                     result.update(ok=False, kind="exception", error=_one_line(e))
     except MemoryError:
-        result = {"ok": False, "kind": "oom", "error": "MemoryError"}
+        result = {"ok": False, "kind": "oom", "error": memory_error_text()}
     except BaseException as e:  # the user's code may raise anything; report, don't crash
         result = {"ok": False, "kind": "exception", "error": _one_line(e)}
     with open(result_path, "w") as f:
@@ -245,3 +251,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    os._exit(0)  # threads the user's code left running must not hold the sandbox (issue 17)

@@ -102,9 +102,9 @@ def test_enough_chunks_per_thread_when_cheap(p):
 
 # Table of binding constraints: (id, spec, work, resources, model, expected binding)
 CASES = [
-    # memory-hungry function, tight memory: memory binds
+    # memory-hungry, fast function, tight memory: overhead still matters, memory binds
     ("memory", ArraySpec((20000, 20000), "float64"), WorkSpec(2),
-     Resources(2, 1, 1024 * MiB), model(mult=8), "memory"),
+     Resources(2, 1, 1024 * MiB), model(mult=8, sec_per_mib=2e-4), "memory"),
     # slow function, plenty of memory: overhead is negligible, so chunks stop growing where
     # the pipeline fill/drain term outweighs the overhead saved
     ("overhead", ArraySpec((4000, 4000), "float64"), WorkSpec(2),

@@ -1,0 +1,141 @@
+"""Edge: SIGINT, SIGTERM and SIGHUP end the CLI the way Ctrl-C does, and leave nothing behind.
+
+Python turns only SIGINT into an exception; SIGTERM and SIGHUP kill the interpreter on the
+spot, so ``finally`` blocks never run and sandboxes, LocalCluster workers and
+``chunkpilot-*`` temp dirs are left over. Inside :func:`handled` all three raise
+:class:`~chunkpilot.errors.Interrupted` (a ``KeyboardInterrupt``), so every context manager
+cleans up as it does for Ctrl-C. Later signals are ignored while that cleanup runs, and a
+watchdog ends the process (killing its children) if cleanup hangs. :func:`reap_children`
+is the last sweep for processes still alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+import psutil
+
+from chunkpilot.errors import Interrupted
+
+#: The signals handled, and the exit code each ends the CLI with (128 + signal number).
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+EXIT_CODES = {s: 128 + int(s) for s in SIGNALS}
+#: How long cleanup may take after a signal before the watchdog kills children and exits.
+CLEANUP_GRACE_S = 45.0
+#: How long children get to exit after SIGTERM in the final sweep, before SIGKILL.
+REAP_GRACE_S = 3.0
+
+
+def exit_code(exc: BaseException) -> int:
+    """128 + the signal behind ``exc`` (a plain ``KeyboardInterrupt`` is SIGINT: 130)."""
+    return EXIT_CODES.get(getattr(exc, "signum", signal.SIGINT), 130)
+
+
+def describe(exc: BaseException) -> str:
+    """The one stderr line for an interruption."""
+    signum = getattr(exc, "signum", signal.SIGINT)
+    if signum == signal.SIGINT:
+        return "chunkpilot: interrupted"
+    return f"chunkpilot: interrupted by {signal.Signals(signum).name}"
+
+
+def _handler(signum: int, frame: FrameType | None) -> None:
+    """First signal: ignore the next ones, silence logging (the CLI is ending: half-started
+    clusters would log "Task exception was never retrieved"), arm the watchdog, unwind like
+    Ctrl-C."""
+    logging.disable(logging.CRITICAL)
+    for s in SIGNALS:
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(s, signal.SIG_IGN)
+    _arm_watchdog(EXIT_CODES.get(signal.Signals(signum), 128 + signum))
+    raise Interrupted(signum)
+
+
+def installed() -> bool:
+    """True while :func:`handled` is in force (the CLI), so a plain ``KeyboardInterrupt``
+    comes from user code, not from the terminal."""
+    return signal.getsignal(signal.SIGINT) is _handler
+
+
+def _arm_watchdog(code: int) -> None:
+    def expire() -> None:
+        final_sweep()
+        os._exit(code)
+
+    t = threading.Timer(CLEANUP_GRACE_S, expire)
+    t.daemon = True
+    t.start()
+
+
+@contextlib.contextmanager
+def handled() -> Iterator[None]:
+    """Turn SIGINT/SIGTERM/SIGHUP into :class:`Interrupted` in this block (main thread only;
+    elsewhere a no-op); previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for s in SIGNALS:
+        with contextlib.suppress(ValueError, OSError):
+            previous[s] = signal.signal(s, _handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+
+#: Temp dirs that processes being killed may still write to: removed after the last sweep.
+_TEMP_DIRS: set[str] = set()
+
+
+def remove_after_interrupt(path: str) -> None:
+    """Have :func:`final_sweep` remove ``path`` (e.g. a cluster's scratch space that
+    half-started workers may recreate after their cluster's own cleanup)."""
+    _TEMP_DIRS.add(path)
+
+
+def forget(path: str) -> None:
+    """``path`` was cleaned up normally."""
+    _TEMP_DIRS.discard(path)
+
+
+def final_sweep() -> None:
+    """After an interruption: end every descendant process, then remove registered dirs."""
+    reap_children()
+    for path in sorted(_TEMP_DIRS):
+        shutil.rmtree(path, ignore_errors=True)
+    _TEMP_DIRS.clear()
+
+
+def _is_session_helper(p: psutil.Process) -> bool:
+    """multiprocessing's resource tracker exits by itself once this process is gone."""
+    with contextlib.suppress(psutil.Error):
+        return "resource_tracker" in " ".join(p.cmdline())
+    return False
+
+
+def reap_children(grace_s: float = REAP_GRACE_S) -> list[int]:
+    """SIGTERM, then SIGKILL, every descendant process still alive; their pids."""
+    try:
+        kids = [p for p in psutil.Process().children(recursive=True)
+                if not _is_session_helper(p)]
+    except psutil.Error:
+        return []
+    for p in kids:
+        with contextlib.suppress(psutil.Error):
+            p.terminate()
+    _, alive = psutil.wait_procs(kids, timeout=grace_s)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(alive, timeout=grace_s)
+    return [p.pid for p in kids]

@@ -149,8 +149,8 @@ def tune(source: str, as_json: bool, verbose: int, quiet: bool, report: str | No
          overwrite: bool, **o: Any) -> None:
     """Advise, then run short trials on a real dask cluster and adjust until healthy.
 
-    Runs on a LocalCluster of processes (started on 127.0.0.1, its dashboard link printed on
-    stderr), a scheduler address, or dask's threaded scheduler (--scheduler threads).
+    Runs on a LocalCluster of processes (started on 127.0.0.1, its dashboard link shown on a
+    terminal), a scheduler address, or dask's threaded scheduler (--scheduler threads).
     """
     from chunkpilot import config
     from chunkpilot.commands.tune import tune as run_tune

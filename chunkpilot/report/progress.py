@@ -44,8 +44,9 @@ def trial_line(t: Trial) -> str:
 class Output:
     """Consoles, log handler and progress display of one CLI command (a context manager).
 
-    ``verbosity``: -1 quiet (errors only), 0 normal (phases, trials, dashboard link),
-    1+ verbose (also every sample and debug logs).
+    ``verbosity``: -1 quiet (errors only), 0 normal (phases, trials, the dashboard link: on a
+    terminal only, so a script or a pipe sees nothing but warnings and errors on stderr),
+    1+ verbose (also every sample and debug logs, terminal or not).
     """
 
     def __init__(self, *, verbosity: int = 0, as_json: bool = False,
@@ -69,7 +70,8 @@ class Output:
                                     markup=False, rich_tracebacks=False)
         logger.addHandler(self._handler)
         logger.setLevel(logging.DEBUG if self.verbosity > 0 else
-                        logging.INFO if self.verbosity == 0 else logging.ERROR)
+                        logging.INFO if self.verbosity == 0 and self.live else
+                        logging.WARNING if self.verbosity == 0 else logging.ERROR)
         logger.propagate = False
         if self.live:
             self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
@@ -111,5 +113,5 @@ class Output:
         self._trials += 1
         of = f" of at most {self.max_trials}" if self.max_trials else ""
         self.phase(f"trials: {self._trials}{of} done, running the next", log=False)
-        if self.verbosity >= 0:
+        if self.verbosity > 0 or (self.verbosity == 0 and self.live):
             self.err.print(f"  {trial_line(t)}")

@@ -41,6 +41,30 @@ def _keep_whole(values: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(int(v) if v.lstrip("-").isdigit() else v for v in values)
 
 
+# -- object stores (issue 14): --storage-option KEY=VALUE (repeatable) and --anon -------------
+STORE_OPTIONS = [
+    click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE",
+                 help="fsspec option for a URL source (s3://, gs://, https://), e.g. "
+                      "endpoint_url=http://HOST:PORT, key=..., secret=...; repeatable; a.b=V "
+                      "nests. Credentials are never printed."),
+    click.option("--anon", is_flag=True, help="Read a URL source anonymously (public bucket)."),
+]
+
+
+def store_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--storage-option`` and ``--anon`` to a command."""
+    for opt in reversed(STORE_OPTIONS):
+        f = opt(f)
+    return f
+
+
+def storage_options_of(o: dict[str, Any]) -> dict[str, Any] | None:
+    """``--storage-option``/``--anon`` values -> ``storage_options=`` (popped from ``o``)."""
+    from chunkpilot.sources.storage_options import parse_storage_option_args
+
+    return parse_storage_option_args(o.pop("storage_option", ()), bool(o.pop("anon", False)))
+
+
 def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by advise and tune."""
     opts = [
@@ -64,6 +88,7 @@ def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--profile-timeout", type=float, default=60.0, show_default=True,
                      help="Seconds one profiling sample may run before it is killed."),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout."),
+        *STORE_OPTIONS,
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -89,6 +114,7 @@ def advise_kwargs(o: dict[str, Any]) -> dict[str, Any]:
         "depth": _parse_depth(o["depth"]),
         "drop_axis": _keep_whole(o["drop_axis"]),
         "profile_timeout": o["profile_timeout"],
+        "storage_options": storage_options_of(o),
     }
 
 
@@ -127,12 +153,15 @@ def advise(source: str, as_json: bool, **o: Any) -> None:
 @click.option("--scheduler", default="local", show_default=True,
               help="threads, local, or a scheduler address tcp://HOST:PORT.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@store_options
 def check(source: str, array: str | None, chunks: str | None, as_json: bool, **o: Any) -> None:
     """Inspect SOURCE's chunks without profiling. Exit 0: clean, 1: problems, 2: bad input."""
     from chunkpilot.commands.check import check as run_check
     from chunkpilot.commands.check import parse_chunks_option
 
-    report = run_check(source, array=array, chunks=parse_chunks_option(chunks), **o)
+    opts = storage_options_of(o)
+    report = run_check(source, array=array, chunks=parse_chunks_option(chunks),
+                       storage_options=opts, **o)
     click.echo(json.dumps(report.to_dict()) if as_json else "\n".join(report.lines()))
     if not report.ok:
         raise click.exceptions.Exit(1)
@@ -206,6 +235,16 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("chunkpilot: interrupted", err=True)
         sys.exit(130)
+    finally:
+        _close_store_sessions()
+
+
+def _close_store_sessions() -> None:
+    """Close object-store client sessions (issue 14) so none reports itself unclosed at exit."""
+    if "fsspec" in sys.modules:
+        from chunkpilot.sources.remote import close_sessions
+
+        close_sessions()
 
 
 if __name__ == "__main__":

@@ -17,13 +17,17 @@ from chunkpilot.core.lint import (
     ERROR,
     Problem,
     find_problems,
+    latency_problems,
     overhead_seconds,
     suggest_chunk_shape,
 )
+from chunkpilot.core.store import StoreModel
 from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError
-from chunkpilot.sources.describe import describe
+from chunkpilot.measure.store import probe_store_for
+from chunkpilot.sources.describe import describe, remote_array_names
+from chunkpilot.sources.remote import is_url
 from chunkpilot.sources.hdf5 import import_h5py, list_datasets, looks_like_hdf5
-from chunkpilot.sources.xarray import data_variables, describe_xarray, is_dataset
+from chunkpilot.sources.xarray import data_variables, describe_xarray, is_dataset, is_xarray
 from chunkpilot.sources.zarr import zarr_dims
 from chunkpilot.types import ArraySpec, Chunks, Resources
 from chunkpilot.units import SizeLike, format_bytes
@@ -66,6 +70,8 @@ class CheckReport:
     """Workers, threads and memory the chunks were checked against."""
     results: tuple[CheckResult, ...]
     """One result per array (per data variable for a Dataset or multi-array file)."""
+    store: StoreModel | None = None
+    """The object store as probed (URL sources), else ``None``."""
 
     @property
     def problems(self) -> list[Problem]:
@@ -80,6 +86,11 @@ class CheckReport:
         res = self.resources
         out = [f"Checked against {res.workers} worker(s) x {res.threads_per_worker} thread(s), "
                f"{format_bytes(res.memory_limit_bytes)} per worker, scheduler '{res.scheduler}'."]
+        if self.store is not None:
+            st = self.store
+            out.append(f"Store probed ({st.where}): {st.latency_seconds * 1e3:.0f} ms to first "
+                       f"byte, {format_bytes(int(st.stream_bytes_per_second))}/s per stream, "
+                       f"{st.effective_concurrency(16):.1f} of 16 concurrent requests overlap.")
         for r in self.results:
             s, tasks = r.spec, math.prod(len(ax) for ax in r.chunks)
             shape = tuple(max(ax) for ax in r.chunks)
@@ -98,7 +109,8 @@ class CheckReport:
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "resources": self.resources.to_dict(),
                 "errors": sum(p.severity == ERROR for p in self.problems),
-                "problems": len(self.problems), "results": [r.to_dict() for r in self.results]}
+                "problems": len(self.problems), "results": [r.to_dict() for r in self.results],
+                "store": self.store.to_dict() if self.store is not None else None}
 
 
 def normalize_given_chunks(chunks: Any, spec: ArraySpec) -> Chunks:
@@ -211,6 +223,7 @@ def check(
     memory_limit: SizeLike | None = None,
     scheduler: str = "local",
     client: Any = None,
+    storage_options: Any = None,
 ) -> CheckReport:
     """Inspect the chunks ``x`` already has (no profiling, no computing) and list problems.
 
@@ -222,6 +235,9 @@ def check(
         storage chunks, as ``xr.open_zarr`` / ``da.from_zarr`` open it).
     workers, threads_per_worker, memory_limit, scheduler, client :
         What will run the work, as for :func:`chunkpilot.advise`.
+    storage_options : fsspec options for a URL source (``s3://``, ``gs://``, ``https://``);
+        the store is then probed (a few small reads, where the workers run) and storage
+        objects too small for its latency are flagged with a shard shape to rewrite with.
 
     Returns
     -------
@@ -239,9 +255,25 @@ def check(
                             memory_limit=memory_limit, client=client)
     oh = overhead_seconds(res)
     results = []
-    for name, spec in _targets(x, variable or array):
+    targets, store = _remote_targets(x, variable or array, storage_options, res, client)
+    for name, spec in targets or _targets(x, variable or array):
         ch, origin = _chunks_for(spec, chunks)
         problems = tuple(find_problems(spec, res, ch, overhead_s=oh))
+        problems += tuple(latency_problems(spec, store) if store is not None else ())
         results.append(CheckResult(name, spec, ch, origin, problems,
                                    suggest_chunk_shape(spec, res, oh)))
-    return CheckReport(res, tuple(results))
+    return CheckReport(res, tuple(results), store)
+
+
+def _remote_targets(x: Any, name: str | None, storage_options: Any, res: Resources, client: Any
+                    ) -> tuple[list[tuple[str | None, ArraySpec]], StoreModel | None]:
+    """A URL source (issue 14): its arrays, and the store probed once (from the first)."""
+    if not is_url(x):
+        if storage_options is not None and not is_xarray(x):
+            describe(x, storage_options=storage_options)  # raises: options need a URL
+        return [], None
+    names = [name] if name is not None else remote_array_names(x, storage_options) or [None]
+    described = [(n, describe(x, array=n, storage_options=storage_options)) for n in names]
+    ref = described[0][1][1]
+    store = probe_store_for(ref, res, client) if ref.get("kind") == "remote" else None
+    return [(n, spec) for n, (spec, _) in described], store

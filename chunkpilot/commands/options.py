@@ -16,6 +16,7 @@ from chunkpilot.cluster.resources import resolve_resources
 from chunkpilot.core.model import Sample
 from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError
 from chunkpilot.sources.describe import SourceRef, describe
+from chunkpilot.sources.storage_options import as_storage_options
 from chunkpilot.types import ArraySpec, Resources, WorkSpec, normalize_axes, parse_depth
 from chunkpilot.units import SizeLike
 
@@ -67,6 +68,10 @@ class AdviseOptions:
     """Warn when a pipeline's graph has more tasks than this."""
     max_tasks: int = 1_000_000
     """Refuse a pipeline graph with more tasks than this."""
+    storage_options: Any = None
+    """fsspec options for a URL source (``s3://``, ``gs://``, ``https://``): ``endpoint_url``,
+    ``key``/``secret``, ``anon``, ... Kept as :class:`StorageOptions`; credentials never
+    appear in output, JSON, reports or errors."""
 
     def __post_init__(self) -> None:
         for name in ("func", "pipeline", "on_sample"):
@@ -79,6 +84,7 @@ class AdviseOptions:
                 "Expected either func (per block) or pipeline (whole array). Got both.")
         object.__setattr__(self, "profile_timeout",
                            check_timeout(self.profile_timeout, "profile_timeout"))
+        object.__setattr__(self, "storage_options", as_storage_options(self.storage_options))
         if self.array is not None and self.variable is not None and self.array != self.variable:
             raise InvalidArgumentError(
                 f"Expected one name (array or variable). Got array={self.array!r}, "
@@ -132,6 +138,6 @@ def build_work(spec: ArraySpec, keep_whole: Any = (), depth: Any = None,
 
 def prepare(source: Any, options: AdviseOptions) -> Job:
     """Describe ``source`` and validate the work against it."""
-    spec, ref = describe(source, array=options.name)
+    spec, ref = describe(source, array=options.name, storage_options=options.storage_options)
     work = build_work(spec, options.keep_whole, options.depth, options.drop_axis)
     return Job(source, spec, ref, work, options)

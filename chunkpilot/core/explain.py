@@ -5,14 +5,18 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from chunkpilot.core.evaluate import evaluate
 from chunkpilot.core.policy import MIN_CHUNKS_PER_THREAD, TIE_TOLERANCE
 from chunkpilot.core.rechunk import rechunk_advice
+from chunkpilot.core.store import LATENCY_BINDS_FRACTION, block_read
 from chunkpilot.units import format_bytes, format_seconds
 
 if TYPE_CHECKING:
     from chunkpilot.core.plan import Plan
 
 MiB = 2**20
+#: A drop in the waiting share worth a sentence (in share points).
+CUT_WORTH_SAYING = 0.1
 
 
 def _binding_sentence(plan: Plan) -> str:
@@ -60,6 +64,48 @@ def _storage_sentence(plan: Plan) -> str | None:
     if plan.spec.shards is not None:
         text += f" Shards {plan.spec.shards} (write unit) noted; reads use the inner chunks."
     return text
+
+
+def _axes_text(plan: Plan, axes: list[int]) -> str:
+    names = [plan.spec.dims[i] if plan.spec.dims else f"axis {i}" for i in axes]
+    return " and ".join(names) if len(names) <= 2 else ", ".join(names)
+
+
+def _store_sentence(plan: Plan) -> str | None:
+    """Object stores (issue 14): the probe's numbers, and whether waiting on requests binds."""
+    store = plan.model.store
+    if store is None:
+        return None
+    c, res = plan.chosen, plan.resources
+    e16 = store.effective_concurrency(16)
+    rate = format_bytes(int(store.stream_bytes_per_second))
+    text = (f"Reads are MODELLED from a store probe ({store.where}): "
+            f"{format_seconds(store.latency_seconds)} to first byte, "
+            f"{'at least ' if store.throughput_lower_bound else ''}{rate}/s per stream, "
+            f"{e16:.1f} of 16 concurrent requests overlap, up to {store.requests_per_task} in "
+            "flight per task"
+            + (f", {store.requests_per_object} round trips per storage object (the client asks "
+               "for its size first; s3fs: --storage-option max_concurrency=1 avoids that)"
+               if store.requests_per_object > 1 else ""))
+    read = block_read(store, plan.spec, plan.work, c.chunk_shape, res.total_threads)
+    share = read.wait_seconds / c.seconds_per_task if c.seconds_per_task > 0 else 0.0
+    waiting = f"{share:.0%} of its time waiting on {read.requests:.0f} request(s)"
+    ref = tuple(min(u, n) for u, n in zip(plan.spec.storage_chunks or (), plan.spec.shape))
+    if share < LATENCY_BINDS_FRACTION:
+        return f"{text}; each task spends {waiting}."
+    if ref and ref != c.chunk_shape:
+        r0 = block_read(store, plan.spec, plan.work, ref, res.total_threads)
+        t0 = evaluate(ref, plan.spec, plan.work, res, plan.model).seconds_per_task
+        share0 = r0.wait_seconds / t0 if t0 > 0 else 0.0
+        bigger = [i for i, (a, b) in enumerate(zip(c.chunk_shape, ref)) if a > b]
+        if bigger and share0 - share >= CUT_WORTH_SAYING:
+            return (f"{text}. Latency binds: each task at the storage chunks {ref} would spend "
+                    f"{share0:.0%} of its time waiting on {r0.requests:.0f} request(s); bigger "
+                    f"chunks along {_axes_text(plan, bigger)} cut that to {share:.0%} "
+                    f"({read.requests:.0f} requests per task).")
+    return (f"{text}. Latency binds: each task would spend {waiting}, and bigger chunks cannot "
+            f"cut that (the store overlaps only {e16:.1f} of 16 requests); fewer, bigger "
+            "storage objects would (`chunkpilot check` says which).")
 
 
 def _auto_sentence(plan: Plan) -> str | None:
@@ -127,7 +173,8 @@ def explanation_lines(plan: Plan) -> list[str]:
         f"{res.threads_per_worker} thread(s) ({math.ceil(c.task_count / res.total_threads)} "
         "rounds); predictions are modelled from the measurements above.",
     ]
-    lines += [s for s in (_storage_sentence(plan), _auto_sentence(plan)) if s]
+    lines += [s for s in (_storage_sentence(plan), _store_sentence(plan), _auto_sentence(plan))
+              if s]
     lines += _current_lines(plan)
     lines += list(plan.notes)
     return lines
@@ -173,6 +220,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "current_chunks": [list(ax) for ax in plan.spec.current_chunks or ()] or None,
         "rechunk_advice": _advice_dict(plan),
         "pipeline": plan.pipeline.to_dict() if plan.pipeline is not None else None,
+        "store": m.store.to_dict() if m.store is not None else None,
         "inputs": plan_inputs(plan),
     }
 
@@ -194,6 +242,7 @@ def plan_inputs(plan: Plan) -> dict[str, Any]:
             "output_ratio": m.output_ratio,
             "tasks_per_chunk": m.tasks_per_chunk,
             "memory_correction": correction,
+            "store": m.store.to_dict() if m.store is not None else None,
         },
         "dask_auto_shape": list(auto) if auto is not None else None,
     }

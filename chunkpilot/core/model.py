@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from chunkpilot.core.store import StoreModel
+
 #: Scheduler overhead per task when it was not probed (DEVELOPERS.md orders of magnitude).
 DEFAULT_OVERHEAD_S = {"threads": 100e-6, "distributed": 1e-3}
 
@@ -115,6 +117,9 @@ class CostModel:
     """Output bytes per input byte (a per-block reduction makes this small)."""
     tasks_per_chunk: float = 1.0
     """Scheduler tasks per input chunk (1 for ``map_blocks``; a measured pipeline has more)."""
+    store: StoreModel | None = None
+    """Object-store read model (issue 14): with it, ``time`` is the function alone and
+    ``core.evaluate`` adds each block's MODELLED read time; ``None`` for local data."""
 
     def task_seconds(self, nbytes: int) -> float:
         """Predicted seconds for a block: the fitted line, but never below what the samples
@@ -152,6 +157,7 @@ class CostModel:
             "max_ok_bytes": self.max_ok_bytes,
             "output_ratio": self.output_ratio,
             "tasks_per_chunk": self.tasks_per_chunk,
+            "store": self.store.to_dict() if self.store is not None else None,
         }
 
 

@@ -231,12 +231,18 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_BAD_INPUT)
     except ChunkpilotError as e:
         click.echo(f"chunkpilot: error: {' '.join(str(e).split())}", err=True)
+        sys.unraisablehook = _ignore_unraisable  # one line: no noise from abandoned requests
         sys.exit(EXIT_BAD_INPUT)
     except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("chunkpilot: interrupted", err=True)
         sys.exit(130)
     finally:
         _close_store_sessions()
+
+
+def _ignore_unraisable(unraisable: Any) -> None:
+    """After an error is reported: requests left in flight (object stores, issue 14) are
+    garbage-collected at exit, and their coroutines would each print a traceback."""
 
 
 def _close_store_sessions() -> None:

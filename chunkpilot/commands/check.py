@@ -88,9 +88,11 @@ class CheckReport:
                f"{format_bytes(res.memory_limit_bytes)} per worker, scheduler '{res.scheduler}'."]
         if self.store is not None:
             st = self.store
+            rate = format_bytes(int(st.stream_bytes_per_second))
             out.append(f"Store probed ({st.where}): {st.latency_seconds * 1e3:.0f} ms to first "
-                       f"byte, {format_bytes(int(st.stream_bytes_per_second))}/s per stream, "
-                       f"{st.effective_concurrency(16):.1f} of 16 concurrent requests overlap.")
+                       "byte, " + (f"transfer too small to show (taken as {rate}/s)"
+                                   if st.throughput_lower_bound else f"{rate}/s per stream")
+                       + f", {st.effective_concurrency(16):.1f} of 16 concurrent requests overlap.")
         for r in self.results:
             s, tasks = r.spec, math.prod(len(ax) for ax in r.chunks)
             shape = tuple(max(ax) for ax in r.chunks)

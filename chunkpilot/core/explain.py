@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from chunkpilot.core.plan import Plan
 
 MiB = 2**20
-#: A drop in the waiting share worth a sentence (in share points).
-CUT_WORTH_SAYING = 0.1
+#: A cut in a run's waiting on requests worth a sentence (ratio).
+WAIT_CUT_WORTH_SAYING = 1.5
 
 
 def _binding_sentence(plan: Plan) -> str:
@@ -81,8 +81,9 @@ def _store_sentence(plan: Plan) -> str | None:
     rate = format_bytes(int(store.stream_bytes_per_second))
     text = (f"Reads are MODELLED from a store probe ({store.where}): "
             f"{format_seconds(store.latency_seconds)} to first byte, "
-            f"{'at least ' if store.throughput_lower_bound else ''}{rate}/s per stream, "
-            f"{e16:.1f} of 16 concurrent requests overlap, up to {store.requests_per_task} in "
+            + (f"objects too small for their transfer to show (taken as {rate}/s), "
+               if store.throughput_lower_bound else f"{rate}/s per stream, ")
+            + f"{e16:.1f} of 16 concurrent requests overlap, up to {store.requests_per_task} in "
             "flight per task"
             + (f", {store.requests_per_object} round trips per storage object (the client asks "
                "for its size first; s3fs: --storage-option max_concurrency=1 avoids that)"
@@ -90,22 +91,26 @@ def _store_sentence(plan: Plan) -> str | None:
     read = block_read(store, plan.spec, plan.work, c.chunk_shape, res.total_threads)
     share = read.wait_seconds / c.seconds_per_task if c.seconds_per_task > 0 else 0.0
     waiting = f"{share:.0%} of its time waiting on {read.requests:.0f} request(s)"
+    total = read.wait_seconds * math.ceil(c.task_count / res.total_threads)
     ref = tuple(min(u, n) for u, n in zip(plan.spec.storage_chunks or (), plan.spec.shape))
+    if ref and ref != c.chunk_shape:
+        e0 = evaluate(ref, plan.spec, plan.work, res, plan.model)
+        r0 = block_read(store, plan.spec, plan.work, ref, res.total_threads)
+        total0 = r0.wait_seconds * math.ceil(e0.task_count / res.total_threads)
+        bigger = [i for i, (a, b) in enumerate(zip(c.chunk_shape, ref)) if a > b]
+        share0 = r0.wait_seconds / e0.seconds_per_task if e0.seconds_per_task > 0 else 0.0
+        if bigger and share0 >= LATENCY_BINDS_FRACTION and total0 >= WAIT_CUT_WORTH_SAYING * total:
+            return (f"{text}. Latency binds at the storage chunks {ref}: each task would spend "
+                    f"{share0:.0%} of its time waiting on {r0.requests:.0f} request(s), "
+                    f"{format_seconds(total0)} of waiting in the run; bigger chunks along "
+                    f"{_axes_text(plan, bigger)} keep more requests in flight and cut that to "
+                    f"{format_seconds(total)} ({share:.0%} of each task's time).")
     if share < LATENCY_BINDS_FRACTION:
         return f"{text}; each task spends {waiting}."
-    if ref and ref != c.chunk_shape:
-        r0 = block_read(store, plan.spec, plan.work, ref, res.total_threads)
-        t0 = evaluate(ref, plan.spec, plan.work, res, plan.model).seconds_per_task
-        share0 = r0.wait_seconds / t0 if t0 > 0 else 0.0
-        bigger = [i for i, (a, b) in enumerate(zip(c.chunk_shape, ref)) if a > b]
-        if bigger and share0 - share >= CUT_WORTH_SAYING:
-            return (f"{text}. Latency binds: each task at the storage chunks {ref} would spend "
-                    f"{share0:.0%} of its time waiting on {r0.requests:.0f} request(s); bigger "
-                    f"chunks along {_axes_text(plan, bigger)} cut that to {share:.0%} "
-                    f"({read.requests:.0f} requests per task).")
     return (f"{text}. Latency binds: each task would spend {waiting}, and bigger chunks cannot "
-            f"cut that (the store overlaps only {e16:.1f} of 16 requests); fewer, bigger "
-            "storage objects would (`chunkpilot check` says which).")
+            f"cut the waiting (the store overlaps {e16:.1f} of 16 requests, a task keeps "
+            f"{store.requests_per_task} in flight); fewer, bigger storage objects would "
+            "(`chunkpilot check` says which).")
 
 
 def _auto_sentence(plan: Plan) -> str | None:

@@ -222,8 +222,8 @@ def latency_problems(spec: ArraySpec, store: StoreModel) -> list[Problem]:
     if math.prod(shard) <= math.prod(obj):
         return []
     what = "Shards" if spec.shards else "Storage chunks"
-    rate = ("at least " if store.throughput_lower_bound else "") + \
-        f"{format_bytes(int(store.stream_bytes_per_second))}/s"
+    rate = f"{format_bytes(int(store.stream_bytes_per_second))}/s" + (
+        " (transfer too small to show; taken as that)" if store.throughput_lower_bound else "")
     return [Problem(
         "storage_objects_small", WARNING,
         f"{what} {obj} are ~{format_bytes(int(stored))} per object in the store: at the measured "

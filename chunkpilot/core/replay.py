@@ -14,6 +14,7 @@ from typing import Any
 
 from chunkpilot.core.model import Sample, fit_cost_model, scale_memory
 from chunkpilot.core.plan import Plan, make_plan
+from chunkpilot.core.store import StoreModel
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 
@@ -28,6 +29,8 @@ def replan(inputs: dict[str, Any]) -> Plan:
                            overhead_measured=m["overhead_measured"],
                            baseline_bytes=m["baseline_bytes"], output_ratio=m["output_ratio"])
     model = dataclasses.replace(model, tasks_per_chunk=m.get("tasks_per_chunk", 1.0))
+    if m.get("store"):  # an object-store source (issue 14): its probed read model
+        model = dataclasses.replace(model, store=StoreModel.from_dict(m["store"]))
     if m.get("memory_correction", 1.0) != 1.0:
         model = scale_memory(model, m["memory_correction"])
     auto = inputs.get("dask_auto_shape")

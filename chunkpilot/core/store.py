@@ -6,6 +6,10 @@ their waits, up to what the store and the network allow (the measured concurrenc
 
     read seconds = requests x latency / effective concurrency + bytes / throughput
 
+with the effective concurrency of a task no more than the requests it keeps in flight, shared
+with the tasks reading at the same time, and at least one latency round per
+``requests_per_task`` requests.
+
 The requests one dask chunk makes follow from the storage chunks it touches (zarr reads
 each storage chunk with one request, up to ``requests_per_task`` at once; a sharded array
 reads whole shards with one request, or the shard index and then each inner chunk).
@@ -75,8 +79,8 @@ class StoreModel:
     """Round trips to read one whole storage object (2 when the client asks for its size
     first, as s3fs does with ``max_concurrency > 1``); ranges of shards take one."""
     throughput_lower_bound: bool = False
-    """The objects were too small for the transfer to show above the latency: the stream
-    rate is a lower bound."""
+    """The objects were too small for their transfer to show above the latency: the stream
+    rate is a MODELLED assumption (at least what the probe could bound)."""
     request_bytes: int | None = None
     """Bytes per request when reads are not per storage chunk (fsspec's block size for
     HDF5 files); ``None``: one request per storage chunk (zarr)."""
@@ -205,11 +209,14 @@ def block_read(store: StoreModel, spec: ArraySpec, work: WorkSpec, chunk: tuple[
     per_task = max(1.0, min(streams, float(store.requests_per_task)))
     in_flight = per_task * max(1, parallel_tasks)
     share = max(1, parallel_tasks)
-    overlap = max(store.effective_concurrency(in_flight) / share, 1e-9)
+    overlap = min(max(store.effective_concurrency(in_flight) / share, 1e-9), per_task)
+    # zarr keeps at most ``requests_per_task`` in flight: a 12th request waits for a free slot,
+    # so a task never takes fewer latency rounds than streams / slots
+    rounds = math.ceil(streams / per_task - 1e-9) * (requests / streams if streams else 1.0)
     rate = store.throughput(in_flight) / share
     return BlockRead(
         requests=requests, streams=streams, stored_bytes=stored,
-        wait_seconds=requests * store.latency_seconds / min(overlap, per_task),
+        wait_seconds=store.latency_seconds * max(requests / overlap, rounds),
         transfer_seconds=stored / max(min(rate, store.throughput(per_task)), 1e-9),
         decode_seconds=decoded * store.decode_seconds_per_byte,
     )

@@ -53,6 +53,9 @@ PROBE_MAX_BYTES = 32 * MiB
 #: Transfer hidden in latency noise: take it as at most this share of the read time (the
 #: stream rate is then a lower bound, and said so).
 MIN_TRANSFER_SHARE = 0.05
+#: Stream rate taken when the objects are too small for their transfer to show above the
+#: latency (it then hardly matters: every request of this store is small). MODELLED, said so.
+ASSUMED_STREAM_BYTES_PER_SECOND = 100 * MiB
 #: How long a probe on a worker may take.
 PROBE_TIMEOUT_S = 120.0
 
@@ -198,8 +201,11 @@ def _stream(fs: Any, pieces: list[Piece], latency: float) -> _Stream:
     seen = sum(max(d, 0.0) for _, d, _ in transfer)
     floor = MIN_TRANSFER_SHARE * sum(t for _, _, t in transfer)
     trips = 2 if extra and statistics.median(extra) > 0.5 * latency else 1
-    return _Stream(sum(n for n, _, _ in transfer) / max(seen, floor, 1e-6), seen <= floor,
-                   trips, blobs, requests, moved)
+    rate = sum(n for n, _, _ in transfer) / max(seen, floor, 1e-6)
+    unresolved = seen <= floor
+    if unresolved:
+        rate = max(rate, ASSUMED_STREAM_BYTES_PER_SECOND)
+    return _Stream(rate, unresolved, trips, blobs, requests, moved)
 
 
 def _concurrency(fs: Any, pieces: list[Piece], pool: ThreadPoolExecutor

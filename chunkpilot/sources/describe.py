@@ -14,10 +14,11 @@ import numpy as np
 import zarr
 from dask.array.core import normalize_chunks
 
-from chunkpilot.errors import ChunkpilotError, InvalidArgumentError, InvalidArgumentTypeError
+from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError
 from chunkpilot.sources.hdf5 import HDF5_SUFFIXES, describe_hdf5, describe_hdf5_url, looks_like_hdf5
 from chunkpilot.sources.remote import (
     check_exists,
+    check_zarr_metadata,
     filesystem,
     is_url,
     mangled_url,
@@ -84,26 +85,32 @@ def describe_url(url: str, array: str | None, opts: StorageOptions | None
     if parsed.protocol in ("file", "local"):
         return describe(parsed.path if parsed.path.startswith("/") else "/" + parsed.path,
                         array=array)
-    if parsed.protocol not in ("http", "https"):  # fast first look: unreachable, no bucket, ...
-        info = check_exists(filesystem(parsed, opts, fast=True), parsed, opts)
-        is_file = info.get("type") == "file"
+    fs = filesystem(parsed, opts, fast=True)  # first look fails fast: unreachable, no bucket
+    if parsed.protocol not in ("http", "https"):
+        is_file = check_exists(fs, parsed, opts).get("type") == "file"
     else:
         is_file = PurePosixPath(parsed.path.split("?")[0]).suffix.lower() in HDF5_SUFFIXES
     if is_file:
         return describe_hdf5_url(url, opts, array)
+    check_zarr_metadata(fs, parsed, opts)
     return describe_zarr_url(url, opts, array)
 
 
 def remote_array_names(url: str, storage_options: Any = None) -> list[str]:
     """Data arrays of a zarr group at a URL (coordinates left out); empty for a lone array or
-    a file (``describe`` names the choices when one is needed)."""
+    a file (``describe`` names the choices when one is needed). A URL that cannot be read
+    raises the same one-line error ``describe`` would, fast."""
     parsed, opts = parse_url(url), as_storage_options(storage_options) or StorageOptions()
     if parsed.protocol in ("file", "local"):
         return []
-    try:
-        node = open_zarr(parsed, opts)
-    except ChunkpilotError:
-        return []  # describe() raises the precise error
+    fs = filesystem(parsed, opts, fast=True)
+    if parsed.protocol in ("http", "https"):
+        if PurePosixPath(parsed.path.split("?")[0]).suffix.lower() in HDF5_SUFFIXES:
+            return []
+    elif check_exists(fs, parsed, opts).get("type") == "file":
+        return []
+    check_zarr_metadata(fs, parsed, opts)
+    node = open_zarr(parsed, opts)
     if not isinstance(node, zarr.Group):
         return []
     return sorted(k for k, a in node.arrays() if zarr_dims(a) != (k,))

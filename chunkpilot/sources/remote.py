@@ -84,6 +84,26 @@ def missing(fs: Any, parsed: RemoteURL, opts: StorageOptions, error: BaseExcepti
         "(no object, and no zarr.json/.zarray/.zgroup).")
 
 
+#: Metadata documents a zarr store has at its root (v3; v2 group; v2 array).
+ZARR_METADATA = ("zarr.json", ".zgroup", ".zarray")
+
+
+def check_zarr_metadata(fs: Any, parsed: RemoteURL, opts: StorageOptions) -> str:
+    """The first zarr metadata document at ``parsed``, read one at a time with a plain
+    filesystem: access and connection errors come out clean here, before zarr's concurrent
+    requests (whose abandoned siblings would print tracebacks at exit)."""
+    root = fs_path(parsed)
+    with remote_errors(parsed, opts):
+        for name in ZARR_METADATA:
+            try:
+                fs.cat_file(f"{root}/{name}", start=0, end=1)
+                return name
+            except FileNotFoundError as e:
+                if connection_cause(e) is not None:
+                    raise
+    raise missing(fs, parsed, opts)
+
+
 def import_zarr_store() -> Any:
     """zarr's ``FsspecStore`` class."""
     from zarr.storage import FsspecStore

@@ -2,8 +2,8 @@
 
 A ready-to-register builder for the benchmark suite (issue 14, item 5):
 
-* :class:`S3ReadStore` starts moto's S3 server (a child process) and a delaying TCP proxy
-  (``DELAY_S`` per request) from ``tests/helpers``, writes a compressed (zstd) zarr v3 array
+* :class:`S3ReadStore` starts moto's S3 server and a delaying TCP proxy (``DELAY_S`` per
+  request), each in a child process, from ``tests/helpers``; writes a compressed (zstd) zarr v3 array
   of smooth float32 data locally and uploads it. It exposes ``url``, ``storage_options``
   (through the proxy), ``storage_chunks``, ``open(chunks)`` (a dask array read by the
   workers) and stops everything on exit (no port left open).
@@ -67,13 +67,56 @@ def _smooth(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
     return np.round(wave + 0.1 * rng.standard_normal(shape, dtype=np.float32), 2).astype(DTYPE)
 
 
+#: The delaying proxy in a child process of its own: in this process it would share the GIL
+#: with the LocalCluster's scheduler, and each task more would add latency to every request.
+_PROXY_CHILD = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from helpers.delay_proxy import DelayProxy
+proxy = DelayProxy(int(sys.argv[2]), float(sys.argv[3])).start()
+print(proxy.port, flush=True)
+sys.stdin.read()  # EOF: the parent closed the pipe (stop) or died
+proxy.stop()
+"""
+
+
+class ProxyProcess:
+    """``tests/helpers``' DelayProxy, run in a child process; stopped by closing its stdin."""
+
+    def __init__(self, upstream_port: int, latency_s: float) -> None:
+        import subprocess
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _PROXY_CHILD, str(TESTS), str(upstream_port), str(latency_s)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if not line.isdigit():
+            self.stop()
+            raise RuntimeError(f"delay proxy did not start: {line!r}")
+        self.port = int(line)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
 def _helpers() -> Any:
     if str(TESTS) not in sys.path:  # tests/helpers: the same servers the test suite uses
         sys.path.insert(0, str(TESTS))
-    import helpers.delay_proxy
     import helpers.s3server
 
-    return helpers.s3server, helpers.delay_proxy
+    return helpers.s3server
 
 
 class S3ReadStore:
@@ -104,7 +147,7 @@ class S3ReadStore:
     def start(self) -> S3ReadStore:
         import zarr
 
-        s3server, delay_proxy = _helpers()
+        s3server = _helpers()
         self.server = s3server.MotoS3Server().start()
         try:
             direct = self.server.storage_options()
@@ -117,7 +160,7 @@ class S3ReadStore:
                 t0 = time.perf_counter()
                 self.url = s3server.upload(direct, local, f"{bucket}/data.zarr")
                 self.upload_seconds = time.perf_counter() - t0
-            self.proxy = delay_proxy.DelayProxy(self.server.port, self.delay_s).start()
+            self.proxy = ProxyProcess(self.server.port, self.delay_s)
             self.storage_options = s3server.storage_options(self.proxy.url)
         except BaseException:
             self.stop()

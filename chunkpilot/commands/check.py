@@ -25,8 +25,8 @@ from chunkpilot.core.store import StoreModel
 from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError
 from chunkpilot.measure.store import probe_store_for
 from chunkpilot.sources.describe import describe, remote_array_names
-from chunkpilot.sources.remote import is_url
 from chunkpilot.sources.hdf5 import import_h5py, list_datasets, looks_like_hdf5
+from chunkpilot.sources.remote import is_url
 from chunkpilot.sources.xarray import data_variables, describe_xarray, is_dataset, is_xarray
 from chunkpilot.sources.zarr import zarr_dims
 from chunkpilot.types import ArraySpec, Chunks, Resources

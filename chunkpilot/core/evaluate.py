@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chunkpilot.core.model import CostModel
-from chunkpilot.core.store import block_read
 from chunkpilot.core.shapes import halo_shape, min_lengths, smallest_block_bytes
+from chunkpilot.core.store import block_read
 from chunkpilot.errors import NoFeasiblePlanError
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
@@ -86,7 +86,8 @@ def evaluate(
     task_bytes = math.prod(halo_shape(spec, work, chunk)) * spec.itemsize
     t = model.task_seconds(task_bytes)
     if model.store is not None:  # object store (issue 14): add the block's MODELLED read time
-        t += block_read(model.store, spec, work, tuple(chunk), res.total_threads).seconds
+        readers = min(res.total_threads, task_count)  # tasks reading the store at once
+        t += block_read(model.store, spec, work, tuple(chunk), readers).seconds
     peak = model.task_peak_bytes(task_bytes)
     per_worker = int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res))
     overhead = task_count * model.tasks_per_chunk * model.overhead_seconds_per_task

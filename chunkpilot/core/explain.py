@@ -88,14 +88,15 @@ def _store_sentence(plan: Plan) -> str | None:
             + (f", {store.requests_per_object} round trips per storage object (the client asks "
                "for its size first; s3fs: --storage-option max_concurrency=1 avoids that)"
                if store.requests_per_object > 1 else ""))
-    read = block_read(store, plan.spec, plan.work, c.chunk_shape, res.total_threads)
+    read = block_read(store, plan.spec, plan.work, c.chunk_shape,
+                      min(res.total_threads, c.task_count))
     share = read.wait_seconds / c.seconds_per_task if c.seconds_per_task > 0 else 0.0
     waiting = f"{share:.0%} of its time waiting on {read.requests:.0f} request(s)"
     total = read.wait_seconds * math.ceil(c.task_count / res.total_threads)
     ref = tuple(min(u, n) for u, n in zip(plan.spec.storage_chunks or (), plan.spec.shape))
     if ref and ref != c.chunk_shape:
         e0 = evaluate(ref, plan.spec, plan.work, res, plan.model)
-        r0 = block_read(store, plan.spec, plan.work, ref, res.total_threads)
+        r0 = block_read(store, plan.spec, plan.work, ref, min(res.total_threads, e0.task_count))
         total0 = r0.wait_seconds * math.ceil(e0.task_count / res.total_threads)
         bigger = [i for i, (a, b) in enumerate(zip(c.chunk_shape, ref)) if a > b]
         share0 = r0.wait_seconds / e0.seconds_per_task if e0.seconds_per_task > 0 else 0.0
@@ -104,7 +105,7 @@ def _store_sentence(plan: Plan) -> str | None:
                     f"{share0:.0%} of its time waiting on {r0.requests:.0f} request(s), "
                     f"{format_seconds(total0)} of waiting in the run; bigger chunks along "
                     f"{_axes_text(plan, bigger)} keep more requests in flight and cut that to "
-                    f"{format_seconds(total)} ({share:.0%} of each task's time).")
+                    f"{format_seconds(total)} ({read.requests:.0f} requests per task).")
     if share < LATENCY_BINDS_FRACTION:
         return f"{text}; each task spends {waiting}."
     return (f"{text}. Latency binds: each task would spend {waiting}, and bigger chunks cannot "

@@ -77,7 +77,8 @@ def _spread(grid: tuple[int, ...], n: int) -> list[tuple[int, ...]]:
     return [tuple(int(c) for c in np.unravel_index(i, grid)) for i in flat]
 
 
-def _zarr_pieces(ref: Mapping[str, Any], fs: Any, pool: ThreadPoolExecutor) -> tuple[list[Piece], Any]:
+def _zarr_pieces(ref: Mapping[str, Any], fs: Any, pool: ThreadPoolExecutor
+                 ) -> tuple[list[Piece], Any]:
     z = open_remote_zarr_array(ref)
     unit = tuple(z.shards or z.chunks)
     grid = tuple(math.ceil(s / u) for s, u in zip(z.shape, unit))
@@ -112,7 +113,8 @@ def _hdf5_pieces(ref: Mapping[str, Any], fs: Any) -> list[Piece]:
                 for o in range(0, max(size, 1), step)][:PROBE_OBJECTS]
     n = d.id.get_num_chunks()
     decoded = math.prod(d.chunks) * item
-    infos = [d.id.get_chunk_info(int(i)) for i in sorted({int(i) for i in np.linspace(0, n - 1, min(PROBE_OBJECTS, n))})]
+    picks = sorted({int(i) for i in np.linspace(0, n - 1, min(PROBE_OBJECTS, n))})
+    infos = [d.id.get_chunk_info(i) for i in picks]
     return [Piece(path, int(i.byte_offset), int(i.size), decoded) for i in infos if i.size]
 
 
@@ -159,7 +161,8 @@ def _decode_seconds_per_byte(z: Any, pieces: list[Piece], blobs: dict[str, bytes
 
     coords = _spread(grid, PROBE_OBJECTS)
     fetched = [c for c in coords if z.metadata.encode_chunk_key(c) in blobs]
-    absent = next((c for c in np.ndindex(*grid) if z.metadata.encode_chunk_key(c) not in blobs), None)
+    absent = next((c for c in np.ndindex(*grid)
+                   if z.metadata.encode_chunk_key(c) not in blobs), None)
     if not fetched:
         return 0.0
     # a read of an absent object (fill value) costs zarr's per-call work but no decoding
@@ -247,7 +250,8 @@ def measure_store(ref: Mapping[str, Any]) -> StoreModel:
         stream = _stream(fs, pieces, latency)
         points, requests, moved = _concurrency(fs, pieces, pool)
         decode = _decode_seconds_per_byte(z, pieces, stream.blobs) if z is not None else 0.0
-    stored = sum(p.size for p in pieces) / max(1, sum(p.decoded_bytes for p in pieces))
+    chunks = [p for p in pieces if p.decoded_bytes]  # not a metadata document
+    stored = sum(p.size for p in chunks) / sum(p.decoded_bytes for p in chunks) if chunks else 1.0
     if z is not None:
         import zarr
 
@@ -259,7 +263,7 @@ def measure_store(ref: Mapping[str, Any]) -> StoreModel:
     return StoreModel(
         latency_seconds=latency, stream_bytes_per_second=stream.bytes_per_second,
         concurrency=tuple(p for p in points if p.requests_in_flight > 1),
-        stored_bytes_per_byte=min(max(stored, 1e-3), 10.0) if stored > 0 else 1.0,
+        stored_bytes_per_byte=min(max(stored, 1e-3), 10.0),
         decode_seconds_per_byte=decode, requests_per_task=per_task,
         request_bytes=request_bytes, requests_per_object=stream.trips,
         throughput_lower_bound=stream.lower_bound,

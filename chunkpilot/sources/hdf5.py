@@ -150,7 +150,8 @@ def describe_open_file(f: Any, name: str | None, where: str, source: str
     name = name.strip("/")
     obj = f.get(name)
     if not isinstance(obj, h5py.Dataset):
-        raise InvalidArgumentError(f"Expected a dataset of {where!r} ({names}). Got {name!r} instead.")
+        raise InvalidArgumentError(
+            f"Expected a dataset of {where!r} ({names}). Got {name!r} instead.")
     check_dtype(obj.dtype)
     dt = np.dtype(obj.dtype)
     spec = ArraySpec(tuple(obj.shape), dt.str if dt.names else dt.name,

@@ -82,14 +82,16 @@ class RemoteHDF5Reader:
     fsspec file object has one position, shared by every thread of the worker.
     """
 
-    def __init__(self, url: str, name: str, opts: StorageOptions, astype: str | None = None) -> None:
+    def __init__(self, url: str, name: str, opts: StorageOptions,
+                 astype: str | None = None) -> None:
         self.url, self.name, self.opts, self.astype = url, name, opts, astype
         d = _open_remote_dataset(url, name, opts)
         self.shape, self.dtype = tuple(d.shape), np.dtype(astype or d.dtype)
         self.ndim = len(self.shape)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("url", "name", "opts", "astype", "shape", "dtype", "ndim")}
+        return {k: getattr(self, k)
+                for k in ("url", "name", "opts", "astype", "shape", "dtype", "ndim")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for k, v in state.items():
@@ -117,7 +119,8 @@ def _open_remote_dataset(url: str, name: str, opts: StorageOptions) -> Any:
 
 def remote_hdf5_dataset(ref: Mapping[str, Any]) -> Any:
     """The (cached, open) ``h5py.Dataset`` of a remote HDF5 reference."""
-    return _open_remote_dataset(ref["url"], ref["array"], ref.get("storage_options") or StorageOptions())
+    opts = ref.get("storage_options") or StorageOptions()
+    return _open_remote_dataset(ref["url"], ref["array"], opts)
 
 
 def open_remote_zarr_array(ref: Mapping[str, Any]) -> Any:

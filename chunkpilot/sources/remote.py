@@ -136,7 +136,8 @@ def fsspec_store_url(store: Any) -> tuple[str, StorageOptions] | None:
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     if protocol in ("file", "local", "memory"):
         return None
-    opts = {k: v for k, v in (fs.storage_options or {}).items() if k not in ("asynchronous", "loop")}
+    opts = {k: v for k, v in (fs.storage_options or {}).items()
+            if k not in ("asynchronous", "loop")}
     return fs.unstrip_protocol(store.path), StorageOptions(opts)
 
 

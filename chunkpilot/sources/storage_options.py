@@ -82,7 +82,8 @@ class StorageOptions(Mapping[str, Any]):
         bad = [k for k in opts if not isinstance(k, str) or not k]
         if bad:
             raise InvalidArgumentError(
-                f"Expected storage option names as strings. Got {[str(type(k).__name__) for k in bad]}.")
+                "Expected storage option names as strings. Got "
+                f"{[type(k).__name__ for k in bad]}.")
         self._options: dict[str, Any] = copy.deepcopy(opts)
 
     def __getitem__(self, name: str) -> Any:
@@ -156,9 +157,9 @@ def parse_storage_option_args(pairs: tuple[str, ...] | list[str], anon: bool = F
     Values ``true``/``false``/``null``, JSON objects/lists and integers are converted (a
     credential stays a string); anything else is a string.
 
-    >>> parse_storage_option_args(["endpoint_url=http://127.0.0.1:9000", "anon=true",
+    >>> parse_storage_option_args(["endpoint_url=http://h:9", "anon=true",
     ...                            "config_kwargs.retries={\\"max_attempts\\": 1}"])
-    {'endpoint_url': 'http://127.0.0.1:9000', 'anon': True, 'config_kwargs': {'retries': {'max_attempts': 1}}}
+    {'endpoint_url': 'http://h:9', 'anon': True, 'config_kwargs': {'retries': {'max_attempts': 1}}}
     """
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -175,7 +176,8 @@ def parse_storage_option_args(pairs: tuple[str, ...] | list[str], anon: bool = F
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise InvalidArgumentError(
-                    f"Expected --storage-option {name} to nest under a dict. Got a value for {p!r}.")
+                    f"Expected --storage-option {name} to nest under a dict. Got a value for "
+                    f"{p!r}.")
         node[leaf] = _cli_value(leaf, text)
     if anon:
         out["anon"] = True

@@ -71,7 +71,8 @@ def parse_url(url: str) -> RemoteURL:
     """Validate a source URL (protocol known and installed, a path after it)."""
     m = URL_RE.match(url.strip())
     if m is None:
-        raise InvalidArgumentError(f"Expected a URL like s3://BUCKET/PATH. Got {display_url(url)!r}.")
+        raise InvalidArgumentError(
+            f"Expected a URL like s3://BUCKET/PATH. Got {display_url(url)!r} instead.")
     protocol, path = m.group("protocol").lower(), m.group("path")
     check_protocol(protocol, url)
     parsed = RemoteURL(url.strip(), protocol, path)
@@ -103,7 +104,7 @@ def check_protocol(protocol: str, url: str = "") -> None:
 
 
 def endpoint_of(parsed: RemoteURL, opts: StorageOptions) -> str:
-    """Where requests go, for messages: the ``endpoint_url`` option, the HTTP host, or the default."""
+    """Where requests go (for messages): ``endpoint_url``, the HTTP host, or the default."""
     ep = opts.get("endpoint_url") or (opts.get("client_kwargs") or {}).get("endpoint_url")
     if ep:
         return display_url(str(ep))

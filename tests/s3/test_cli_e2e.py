@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.helpers.delay_proxy import DelayProxy
-from tests.helpers.s3server import FAKE_KEY, FAKE_SECRET, port_is_open, wait_port_closed
 
 from chunkpilot.core.replay import replan
 from chunkpilot.measure.store import measure_store
 from chunkpilot.report.html import write_report
 from chunkpilot.sources.describe import describe
+from tests.helpers.delay_proxy import DelayProxy
+from tests.helpers.s3server import FAKE_KEY, FAKE_SECRET, port_is_open, wait_port_closed
 
 pytestmark = pytest.mark.slow  # one sandboxed advise (~20-40 s on a shared 2-core machine)
 

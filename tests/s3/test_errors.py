@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.helpers import data
-from tests.helpers.s3server import FAKE_KEY, FAKE_SECRET
 
 import chunkpilot
 from chunkpilot.errors import (
@@ -28,6 +26,8 @@ from chunkpilot.errors import (
     StoreConnectionError,
     StoreNotFoundError,
 )
+from tests.helpers import data
+from tests.helpers.s3server import FAKE_KEY, FAKE_SECRET
 
 CLI = [sys.executable, "-m", "chunkpilot.cli"]
 CREDS = {"key": FAKE_KEY, "secret": FAKE_SECRET}

@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 import xarray as xr
 import zarr
-from tests.helpers import data
-from tests.helpers.s3server import FAKE_KEY, FAKE_SECRET
 
 from chunkpilot.errors import InvalidArgumentError
 from chunkpilot.measure.child import _load_block
@@ -23,6 +21,8 @@ from chunkpilot.sources.storage_options import (
     display_url,
     parse_storage_option_args,
 )
+from tests.helpers import data
+from tests.helpers.s3server import FAKE_KEY, FAKE_SECRET
 
 EXPECTED = data.expected()
 REGION = (slice(8, 40), slice(16, 33))

@@ -9,13 +9,13 @@ import json
 import numpy as np
 import pytest
 from distributed import Client, LocalCluster
-from tests.helpers import data
-from tests.helpers.s3server import FAKE_SECRET
 
 import chunkpilot
 from chunkpilot.measure.store import measure_store, probe_store
 from chunkpilot.sources.describe import describe
 from chunkpilot.sources.readers import source_array
+from tests.helpers import data
+from tests.helpers.s3server import FAKE_SECRET
 
 INJECTED = (0.0, 0.02, 0.08)
 

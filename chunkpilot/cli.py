@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import sys
 import warnings
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_BAD_INPUT)
     except ChunkpilotError as e:
         click.echo(f"chunkpilot: error: {' '.join(str(e).split())}", err=True)
-        sys.unraisablehook = _ignore_unraisable  # one line: no noise from abandoned requests
+        atexit.register(_quiet_exit)  # one line: no noise from requests abandoned in flight
         sys.exit(EXIT_BAD_INPUT)
     except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("chunkpilot: interrupted", err=True)
@@ -240,9 +241,11 @@ def main(argv: list[str] | None = None) -> None:
         _close_store_sessions()
 
 
-def _ignore_unraisable(unraisable: Any) -> None:
-    """After an error is reported: requests left in flight (object stores, issue 14) are
-    garbage-collected at exit, and their coroutines would each print a traceback."""
+def _quiet_exit() -> None:
+    """After an error was reported: requests left in flight (object stores, issue 14) are
+    garbage-collected as the interpreter exits, and their coroutines would each print a
+    traceback ("Exception ignored in: <coroutine ...>") under the one-line error."""
+    sys.unraisablehook = lambda unraisable: None
 
 
 def _close_store_sessions() -> None:

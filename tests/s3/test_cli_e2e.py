@@ -91,24 +91,38 @@ def test_secret_appears_nowhere(advised):
     assert "store probe" in html and FAKE_SECRET not in html and FAKE_KEY not in html
 
 
+def _plans(inputs: dict[str, Any], url: str, ends: list[Any], reprobe_first: bool
+           ) -> list[tuple[tuple[int, ...], float, float]]:
+    """(chunks, latency, overlap of 16) replanned with the store probed at each end."""
+    out = []
+    for end in ends:
+        if end is not ends[0] or reprobe_first:
+            ref = describe(url, storage_options=end.storage_options)[1]
+            inputs["measurements"]["store"] = measure_store(ref).to_dict()
+        m = inputs["measurements"]["store"]
+        eff16 = next(p["effective_concurrency"] for p in m["concurrency"]
+                     if p["requests_in_flight"] == 16)
+        out.append((replan(inputs).chunk_shape, round(m["latency_seconds"], 3), round(eff16, 1)))
+    return out
+
+
 def test_advised_chunks_grow_with_latency(advised, big_url, ends):
     """The advise above (0 ms), then its measurements with the store probed 20 and 80 ms
     away: the function samples time the function alone (each block is read before timing),
     so the store model is all that latency changes; replanning with each probe is what
-    advise does at that latency. Bytes per chunk never shrink and grow from 0 to 80 ms."""
+    advise does at that latency. Bytes per chunk never shrink and grow from 0 to 80 ms.
+    Under load a probe can misjudge how many requests overlap: one more round of probes is
+    allowed, as for the latency itself (test_store_probe.py)."""
     inputs = json.loads(advised["json"].stdout)["inputs"]
-    shapes, why = [], []
-    for end in ends:
-        if end is not ends[0]:
-            ref = describe(big_url, storage_options=end.storage_options)[1]
-            inputs["measurements"]["store"] = measure_store(ref).to_dict()
-        m = inputs["measurements"]["store"]
-        shapes.append(replan(inputs).chunk_shape)
-        eff16 = next(p["effective_concurrency"] for p in m["concurrency"]
-                     if p["requests_in_flight"] == 16)
-        why.append((shapes[-1], round(m["latency_seconds"], 3), round(eff16, 1)))
-    sizes = [math.prod(s) for s in shapes]
-    assert sizes == sorted(sizes) and sizes[-1] > sizes[0], why
+    attempts = []
+    for again in (False, True):
+        plans = _plans(inputs, big_url, ends, reprobe_first=again)
+        attempts.append(plans)
+        sizes = [math.prod(shape) for shape, _, _ in plans]
+        if sizes == sorted(sizes) and sizes[-1] > sizes[0]:
+            break
+    else:
+        pytest.fail(f"chunks (latency s, overlap of 16) did not grow with latency: {attempts}")
 
 
 def test_no_port_left_open(s3_sample, s3_server):

@@ -1,6 +1,7 @@
 """Every way a URL source can be wrong ends in one clear error (issue 14; docs/errors.md):
-the API raises a specific ChunkpilotError, the CLI prints one line and exits 2, and neither
-shows the secret from the storage options."""
+the API raises a specific ChunkpilotError, the CLI prints one line and exits 2 (its entry
+point for every case; real processes for three), and neither shows the storage options'
+secret."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import chunkpilot
+from chunkpilot.cli import main
 from chunkpilot.errors import (
     ChunkpilotError,
     InvalidArgumentError,
@@ -120,10 +121,6 @@ def test_api_raises_one_clear_error(case: Case, s3_sample, isolated_env) -> None
         chunkpilot.check(url, storage_options=opts, workers=1, memory_limit="1GiB")
 
 
-def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(CLI + args, capture_output=True, text=True, env=env, timeout=180)
-
-
 def _option_args(opts: dict[str, Any] | None) -> list[str]:
     out: list[str] = []
     for k, v in (opts or {}).items():
@@ -134,24 +131,45 @@ def _option_args(opts: dict[str, Any] | None) -> list[str]:
     return out
 
 
-def test_cli_one_line_exit_2(s3_sample, isolated_env, tmp_path: Path) -> None:
-    """Each case through ``advise`` (and ``check``, ``tune`` for one): one stderr line, exit 2."""
+def _one_line(case_id: str, match: str, code: int, out: str, err: str) -> None:
+    lines = err.strip().splitlines()
+    assert code == 2, (case_id, err[-2000:])
+    assert len(lines) == 1 and lines[0].startswith("chunkpilot: error: Expected"), (
+        case_id, err[-2000:])
+    assert "Traceback" not in err and out == ""
+    _no_secret(out, err)
+    assert re.search(match, lines[0]), (case_id, lines[0])
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_cli_one_line_exit_2(case: Case, s3_sample, isolated_env, capsys) -> None:
+    """The CLI's entry point on each case: one line on stderr, exit code 2."""
+    _skip_if_installed(case)
+    url, opts = case.source(s3_sample)
+    with pytest.raises(SystemExit) as info:
+        main(["advise", url, "--scheduler", "threads", *_option_args(opts)])
+    out, err = capsys.readouterr()
+    _one_line(case.id, case.match, int(info.value.code), out, err)
+
+
+@pytest.mark.slow
+def test_cli_subprocesses_one_line_exit_2(s3_sample, delayed_s3, isolated_env) -> None:
+    """Real processes, to the end of the interpreter (nothing printed at exit): advise with
+    --anon through a 20-ms proxy (requests in flight when access is refused), check on a
+    missing bucket, tune on an unreachable endpoint."""
+    slow = delayed_s3(0.02)
+    by_id = {c.id: c for c in CASES}
     runs = []
-    for case in CASES:
-        if case.id == "missing-package" and _installed("gcsfs"):
-            continue
-        url, opts = case.source(s3_sample)
-        commands = [["advise", url, "--scheduler", "threads"]]
-        if case.id == "missing-bucket":
-            commands += [["check", url], ["tune", url, "--max-trials", "1"]]
-        runs += [(case, cmd + _option_args(opts)) for cmd in commands]
-    with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda r: _cli(r[1], isolated_env), runs))
-    for (case, args), r in zip(runs, results, strict=True):
-        lines = r.stderr.strip().splitlines()
-        assert r.returncode == 2, (args, r.stderr[-2000:])
-        assert len(lines) == 1 and lines[0].startswith("chunkpilot: error: Expected"), (
-            args, r.stderr[-2000:])
-        assert "Traceback" not in r.stderr and r.stdout == ""
-        _no_secret(r.stdout, r.stderr)
-        assert re.search(case.match, lines[0]), (case.id, lines[0])
+    for cmd, case_id, endpoint in (("advise", "access-refused", slow.endpoint_url),
+                                   ("check", "missing-bucket", None),
+                                   ("tune", "unreachable-endpoint", None)):
+        url, opts = by_id[case_id].source(s3_sample)
+        if endpoint is not None:
+            opts = dict(opts or {}, endpoint_url=endpoint)
+        extra = ["--scheduler", "threads"] if cmd == "advise" else []
+        runs.append((by_id[case_id], [cmd, url, *extra, *_option_args(opts)]))
+    with ThreadPoolExecutor(len(runs)) as pool:
+        results = list(pool.map(lambda r: subprocess.run(
+            CLI + r[1], capture_output=True, text=True, env=isolated_env, timeout=180), runs))
+    for (case, _), r in zip(runs, results, strict=True):
+        _one_line(case.id, case.match, r.returncode, r.stdout, r.stderr)

@@ -48,6 +48,9 @@ STREAM_READS = 4
 STREAM_READ_BYTES = 2 * MiB
 #: (ranged, whole) read pairs timed to count the round trips of a whole-object read.
 TRIP_PAIRS = 4
+#: A second round trip must add at least this to count (a local server answers in about a
+#: millisecond, and scheduling noise on a busy machine is of that order).
+TRIP_FLOOR_S = 0.003
 #: Concurrency levels, repeats per level, and bytes of each concurrent range read.
 CONCURRENCY_LEVELS = (1, 4, 16)
 CONCURRENCY_REPEATS = 5
@@ -121,7 +124,7 @@ def _round_trips(fs: Any, p: Piece, latency: float) -> int:
     time to single reads at random, so the second-smallest difference is kept)."""
     diffs = sorted(timed(lambda: fs.cat_file(p.path)) - timed(_cat(fs, p, p.size))
                    for _ in range(TRIP_PAIRS))
-    return 2 if diffs[len(diffs) // 4] > 0.5 * latency else 1
+    return 2 if diffs[len(diffs) // 4] > max(0.5 * latency, TRIP_FLOOR_S) else 1
 
 
 def _concurrency(fs: Any, pieces: list[Piece], pool: ThreadPoolExecutor

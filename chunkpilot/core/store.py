@@ -64,7 +64,7 @@ class StoreModel:
     """Latency, throughput and concurrency of a store, as measured from where tasks run."""
 
     latency_seconds: float
-    """Median time to first byte of one small request, alone."""
+    """Time to first byte of one small request, alone (lower quartile of several)."""
     stream_bytes_per_second: float
     """Transfer rate of one stream after its first byte (stored bytes per second)."""
     concurrency: tuple[ConcurrencyPoint, ...] = ()

@@ -4,7 +4,8 @@ Reads a handful of the array's own storage objects (zarr chunks or shards, HDF5 
 ranges; :mod:`chunkpilot.measure.store_objects` picks them), with bounded total bytes
 (``PROBE_MAX_BYTES``):
 
-1. time to first byte: the median of ``LATENCY_REQUESTS`` tiny range requests, one at a time;
+1. time to first byte: the lower quartile of ``LATENCY_REQUESTS`` tiny range requests, one at
+   a time (a busy machine only ever adds time);
 2. transfer rate of one stream: objects (up to ``STREAM_READ_BYTES``) one at a time, latency
    subtracted; and the round trips of a whole-object read, as zarr makes it;
 3. concurrency: 1, 4 and 16 tiny requests at once (how many overlap; the fastest of a few
@@ -39,7 +40,7 @@ from chunkpilot.sources.storage_options import StorageOptions
 from chunkpilot.types import Resources
 
 MiB = 2**20
-#: Tiny sequential requests for the latency (median).
+#: Tiny sequential requests for the latency (lower quartile).
 LATENCY_REQUESTS = 9
 #: Bytes of a "tiny" request: the time is all latency.
 TINY_BYTES = 64
@@ -161,8 +162,9 @@ def measure_store(ref: Mapping[str, Any]) -> StoreModel:
             pieces = hdf5_pieces(ref, fs)
         pieces.sort(key=lambda p: -p.size)
         _cat(fs, pieces[0], TINY_BYTES)()  # warm-up: connection, credentials
-        latency = statistics.median(timed(_cat(fs, pieces[i % len(pieces)], TINY_BYTES))
-                                    for i in range(LATENCY_REQUESTS))
+        waits = sorted(timed(_cat(fs, pieces[i % len(pieces)], TINY_BYTES))
+                       for i in range(LATENCY_REQUESTS))
+        latency = waits[len(waits) // 4]  # lower quartile: load on this machine only adds
         stream = _stream(fs, pieces, latency)
         points, requests, moved = _concurrency(fs, pieces, pool)
         decode = decode_seconds_per_byte(z, pieces, stream.blobs) if z is not None else 0.0

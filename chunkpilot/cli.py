@@ -7,6 +7,7 @@ says more, ``-q`` only errors.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -21,10 +22,12 @@ import click
 
 from chunkpilot import interrupts
 from chunkpilot.cli_options import (
+    STORE_OPTIONS,
     advise_kwargs,
     common_options,
     output_options,
     resource_options,
+    storage_options_of,
 )
 from chunkpilot.errors import ChunkpilotError, ChunkpilotWarning, SchedulerLostError
 from chunkpilot.stdio import discard_result, result_only_stdout
@@ -109,6 +112,7 @@ def _check_options(f: Any) -> Any:
                      help="Check these chunks instead of the source's: 24,-1,40 or "
                           "time=24,lat=-1 or auto."),
         *resource_options("check"),
+        *STORE_OPTIONS,
         output_options,
     ]):
         f = opt(f)
@@ -125,7 +129,8 @@ def check(source: str, array: str | None, chunks: str | None, as_json: bool, ver
 
     with _output(verbose, quiet, as_json) as out:
         out.phase("checking chunks")
-        report = run_check(source, array=array, chunks=parse_chunks_option(chunks), **o)
+        report = run_check(source, array=array, chunks=parse_chunks_option(chunks),
+                           storage_options=storage_options_of(o), **o)
     click.echo(json.dumps(report.to_dict()) if as_json else "\n".join(report.lines()))
     if not report.ok:
         raise click.exceptions.Exit(1)
@@ -221,8 +226,13 @@ def main(argv: list[str] | None = None) -> None:
     130/143/129; unencodable characters are replaced, never a UnicodeEncodeError.
     """
     console = argv is None  # the `chunkpilot` process itself, not an in-process caller
-    with result_only_stdout(keep=console), interrupts.handled():
-        code = _run(argv, console=console)
+    try:
+        with result_only_stdout(keep=console), interrupts.handled():
+            code = _run(argv, console=console)
+    finally:
+        _close_store_sessions()
+    if code == EXIT_BAD_INPUT:  # one line: no noise from object-store requests left in flight
+        atexit.register(_quiet_exit)
     if console and code in interrupts.EXIT_CODES.values():
         # after a signal everything is closed and swept: skip atexit hooks (distributed's
         # would retry closing a cluster whose workers are gone, noisily)
@@ -273,6 +283,21 @@ def _run(argv: list[str] | None, *, console: bool = False) -> int:
                    "(a bug: please report it; CHUNKPILOT_TRACEBACK=1 shows the traceback)",
                    err=True)
         return EXIT_INTERNAL
+
+
+def _quiet_exit() -> None:
+    """After an error was reported: requests left in flight (object stores) are garbage-
+    collected as the interpreter exits, and their coroutines would each print a traceback
+    ("Exception ignored in: <coroutine ...>") under the one-line error."""
+    sys.unraisablehook = lambda unraisable: None
+
+
+def _close_store_sessions() -> None:
+    """Close object-store client sessions so none reports itself unclosed at exit."""
+    if "fsspec" in sys.modules:
+        from chunkpilot.sources.remote import close_sessions
+
+        close_sessions()
 
 
 if __name__ == "__main__":

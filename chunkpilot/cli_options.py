@@ -15,6 +15,7 @@ import click
 
 from chunkpilot.errors import InvalidArgumentError
 from chunkpilot.loader import load_callable
+from chunkpilot.sources.storage_options import parse_storage_option_args
 
 __all__ = ["advise_kwargs", "common_options", "output_options", "parse_chunks_option",
            "parse_depth_option", "parse_axes_option"]
@@ -45,11 +46,17 @@ def _items(values: tuple[str, ...] | str) -> list[str]:
 
 
 def parse_chunks_option(text: str | None) -> Any:
-    """``--chunks``: ``"auto"``, ``"24"``, ``"24,-1,40"`` or ``"time=24,lat=-1"`` -> dask chunks."""
+    """``--chunks``: ``"auto"``, ``"24"``, ``"24,-1,40"`` or ``"time=24,lat=-1"`` -> dask chunks.
+
+    Refused: empty items (``5,,5``, ``5,``), an axis named twice (``time=5,time=6``), mixing
+    ``DIM=N`` with bare lengths, and anything but integers, ``-1`` or ``auto``.
+    """
     if text is None:
         return None
-    items = _items(text)
-    bad = f"Expected --chunks like 24,-1,40 or time=24,lat=-1 or auto. Got {text!r} instead."
+    usage = "--chunks like 24,-1,40 or time=24,lat=-1 or auto"
+    items = [t.strip() for t in text.split(",")]
+    if not text.strip() or any(not t for t in items):
+        raise InvalidArgumentError(f"Expected {usage}, without empty items. Got {text!r} instead.")
 
     def value(v: str) -> int | str:
         if v == "auto":
@@ -57,15 +64,18 @@ def parse_chunks_option(text: str | None) -> Any:
         try:
             return int(v)
         except ValueError as e:
-            raise InvalidArgumentError(bad) from e
+            raise InvalidArgumentError(f"Expected {usage}. Got {text!r} instead.") from e
 
-    if not items:
-        raise InvalidArgumentError(bad)
-    if any("=" in t for t in items):
-        pairs = [t.partition("=") for t in items]
-        if any(not k.strip() or not sep for k, sep, _ in pairs):
+    keyed = ["=" in t for t in items]
+    if any(keyed):
+        pairs = [tuple(p.strip() for p in t.partition("=")) for t in items]
+        if not all(keyed) or any(not k or not v or "=" in v for k, _, v in pairs):
             raise InvalidArgumentError(f"Expected --chunks as DIM=N,DIM=N. Got {text!r} instead.")
-        return {_axis(k): value(v.strip()) for k, _, v in pairs}
+        keys = [int(k) if k.lstrip("-").isdigit() else k for k, _, _ in pairs]
+        if len(set(keys)) != len(keys):
+            raise InvalidArgumentError(
+                f"Expected each dimension once in --chunks. Got {text!r} instead.")
+        return {k: value(v) for k, (_, _, v) in zip(keys, pairs, strict=True)}
     return value(items[0]) if len(items) == 1 else tuple(value(t) for t in items)
 
 
@@ -127,6 +137,21 @@ def resource_options(command: str) -> list[Callable[..., Any]]:
     ]
 
 
+#: Object stores: ``--storage-option KEY=VALUE`` (repeatable) and ``--anon``.
+STORE_OPTIONS = [
+    click.option("--storage-option", "storage_option", multiple=True, metavar="KEY=VALUE",
+                 help="fsspec option for a URL source (s3://, gs://, https://), e.g. "
+                      "endpoint_url=http://HOST:PORT, key=..., secret=...; repeatable; a.b=V "
+                      "nests. Credentials are never printed."),
+    click.option("--anon", is_flag=True, help="Read a URL source anonymously (public bucket)."),
+]
+
+
+def storage_options_of(o: dict[str, Any]) -> dict[str, Any] | None:
+    """``--storage-option``/``--anon`` values -> ``storage_options=`` (popped from ``o``)."""
+    return parse_storage_option_args(o.pop("storage_option", ()), bool(o.pop("anon", False)))
+
+
 def common_options(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Options shared by advise and tune (``command`` words the scheduler help)."""
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -153,6 +178,7 @@ def common_options(command: str) -> Callable[[Callable[..., Any]], Callable[...,
                          help="Seconds (or 2m, 90s) one profiling sample may run before it is "
                               "killed [default: 60s, dask config "
                               "chunkpilot.advise.profile-timeout]."),
+            *STORE_OPTIONS,
             output_options,
         ])
     return decorate
@@ -176,6 +202,7 @@ def advise_kwargs(o: dict[str, Any]) -> dict[str, Any]:
         "keep_whole": parse_axes_option(o["keep_whole"]),
         "depth": parse_depth_option(o["depth"]),
         "drop_axis": parse_axes_option(o["drop_axis"]),
+        "storage_options": storage_options_of(o),
     }
     if o.get("profile_timeout") is not None:
         out["profile_timeout_s"] = o["profile_timeout"]

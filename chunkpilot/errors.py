@@ -38,6 +38,18 @@ class StoreReadError(ChunkpilotError, OSError):
     __new__ = OSError.__new__  # see StoreNotFoundError
 
 
+class StoreAccessError(ChunkpilotError, PermissionError):
+    """An object store refused the read: no credentials, or credentials without access."""
+
+    __new__ = OSError.__new__  # see StoreNotFoundError
+
+
+class StoreConnectionError(ChunkpilotError, ConnectionError):
+    """An object store's endpoint (or an HTTP host) could not be reached."""
+
+    __new__ = OSError.__new__  # see StoreNotFoundError
+
+
 class UnsupportedDtypeError(ChunkpilotError, TypeError):
     """Object, string or other dtypes whose size per element is unknown."""
 

@@ -22,6 +22,7 @@ def advise(source: Any, func: Any = None, **options: Any) -> Plan | DatasetPlan:
     Parameters
     ----------
     source : numpy, dask, zarr or xarray array, xarray Dataset, or a zarr/HDF5/netCDF4 path
+        or URL (``s3://``, ``gs://``, ``https://``, ...; with ``storage_options``)
     func : callable, optional
         Per-block function as ``map_blocks`` would call it; default: just load the block.
     **options
@@ -30,8 +31,9 @@ def advise(source: Any, func: Any = None, **options: Any) -> Plan | DatasetPlan:
         ``"auto"`` or a fraction such as ``0.5``), ``scheduler`` (``"processes"``,
         ``"threads"``, ``"synchronous"``, a Client or an address), ``keep_whole``, ``depth``,
         ``drop_axis``, ``pipeline``, ``profile_timeout_s``, ``probe_overhead``, ``on_sample``,
-        ``warn_tasks``, ``max_tasks``. A Dataset without ``variable`` is planned per data
-        variable and returns a :class:`~chunkpilot.core.agree.DatasetPlan`.
+        ``warn_tasks``, ``max_tasks``, ``seed``, ``storage_options`` (fsspec options for a URL
+        source). A Dataset without ``variable`` is planned per data variable and returns a
+        :class:`~chunkpilot.core.agree.DatasetPlan`.
 
     Returns
     -------

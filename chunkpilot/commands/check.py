@@ -19,14 +19,18 @@ from chunkpilot.core.lint import (
     Problem,
     extent,
     find_problems,
+    latency_problems,
     overhead_seconds,
     suggest_chunk_shape,
 )
+from chunkpilot.core.store import StoreModel
 from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError
+from chunkpilot.measure.store import probe_store_for
 from chunkpilot.report.notebook import check_html
-from chunkpilot.sources.describe import describe
+from chunkpilot.sources.describe import describe, remote_array_names
 from chunkpilot.sources.hdf5 import import_h5py, list_datasets, looks_like_hdf5
-from chunkpilot.sources.xarray import data_variables, describe_xarray, is_dataset
+from chunkpilot.sources.remote import is_url
+from chunkpilot.sources.xarray import data_variables, describe_xarray, is_dataset, is_xarray
 from chunkpilot.sources.zarr import zarr_dims
 from chunkpilot.types import ArraySpec, Chunks, Resources
 from chunkpilot.units import SizeLike, format_bytes, plural
@@ -88,6 +92,8 @@ class CheckReport:
     """Workers, threads and memory the chunks were checked against."""
     results: tuple[CheckResult, ...]
     """One result per array (per data variable for a Dataset or multi-array file)."""
+    store: StoreModel | None = None
+    """The object store as probed (URL sources), else ``None``."""
 
     @property
     def problems(self) -> list[Problem]:
@@ -103,6 +109,13 @@ class CheckReport:
         out = [f"Checked against {plural(res.workers, 'worker')} x "
                f"{plural(res.threads_per_worker, 'thread')}, "
                f"{format_bytes(res.memory_limit_bytes)} per worker, scheduler '{res.scheduler}'."]
+        if self.store is not None:
+            st = self.store
+            rate = format_bytes(int(st.stream_bytes_per_second))
+            out.append(f"Store probed ({st.where}): {st.latency_seconds * 1e3:.0f} ms to first "
+                       "byte, " + (f"transfer too small to show (taken as {rate}/s)"
+                                   if st.throughput_lower_bound else f"{rate}/s per stream")
+                       + f", {st.effective_concurrency(16):.1f} of 16 concurrent requests overlap.")
         for r in self.results:
             s, tasks = r.spec, math.prod(len(ax) for ax in r.chunks)
             shape = tuple(extent(ax)[0] for ax in r.chunks)
@@ -121,7 +134,8 @@ class CheckReport:
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "resources": self.resources.to_dict(),
                 "errors": sum(p.severity == ERROR for p in self.problems),
-                "problems": len(self.problems), "results": [r.to_dict() for r in self.results]}
+                "problems": len(self.problems), "results": [r.to_dict() for r in self.results],
+                "store": self.store.to_dict() if self.store is not None else None}
 
     def _repr_html_(self) -> str:
         """The same report as :meth:`lines`, for notebooks."""
@@ -188,40 +202,6 @@ def _clamped(chunks: Any, shape: tuple[int, ...]) -> Any:
     return chunks
 
 
-def parse_chunks_option(text: str | None) -> Any:
-    """``--chunks``: ``"auto"``, ``"24"``, ``"24,-1,40"`` or ``"time=24,lat=-1"`` -> dask chunks.
-
-    Refused: empty items (``5,,5``, ``5,``), an axis named twice (``time=5,time=6``), mixing
-    ``DIM=N`` with bare lengths, and anything but integers, ``-1`` or ``auto``.
-    """
-    if text is None:
-        return None
-    usage = "--chunks like 24,-1,40 or time=24,lat=-1 or auto"
-    items = [t.strip() for t in text.split(",")]
-    if not text.strip() or any(not t for t in items):
-        raise InvalidArgumentError(f"Expected {usage}, without empty items. Got {text!r} instead.")
-
-    def value(v: str) -> int | str:
-        if v == "auto":
-            return v
-        try:
-            return int(v)
-        except ValueError as e:
-            raise InvalidArgumentError(f"Expected {usage}. Got {text!r} instead.") from e
-
-    keyed = ["=" in t for t in items]
-    if any(keyed):
-        pairs = [tuple(p.strip() for p in t.partition("=")) for t in items]
-        if not all(keyed) or any(not k or not v or "=" in v for k, _, v in pairs):
-            raise InvalidArgumentError(f"Expected --chunks as DIM=N,DIM=N. Got {text!r} instead.")
-        keys = [int(k) if k.lstrip("-").isdigit() else k for k, _, _ in pairs]
-        if len(set(keys)) != len(keys):
-            raise InvalidArgumentError(
-                f"Expected each dimension once in --chunks. Got {text!r} instead.")
-        return {k: value(v) for k, (_, _, v) in zip(keys, pairs, strict=True)}
-    return value(items[0]) if len(items) == 1 else tuple(value(t) for t in items)
-
-
 def _chunks_for(spec: ArraySpec, given: Any) -> tuple[Chunks, str]:
     if given is not None:
         return normalize_given_chunks(given, spec), "given"
@@ -273,6 +253,7 @@ def check(
     memory_limit: SizeLike | None = None,
     scheduler: Any = "processes",
     client: Any = None,
+    storage_options: Any = None,
 ) -> CheckReport:
     """Inspect the chunks ``source`` already has (no profiling, no computing) and list problems.
 
@@ -284,6 +265,9 @@ def check(
         storage chunks, as ``xr.open_zarr`` / ``da.from_zarr`` open it).
     workers, threads_per_worker, memory_limit, scheduler, client :
         What will run the work, as for :func:`chunkpilot.advise`.
+    storage_options : fsspec options for a URL source (``s3://``, ``gs://``, ``https://``);
+        the store is then probed (a few small reads, where the workers run) and storage
+        objects too small for its latency are flagged with a shard shape to rewrite with.
 
     Returns
     -------
@@ -301,9 +285,25 @@ def check(
                             memory_limit=memory_limit, client=client)
     oh, th = overhead_seconds(res), config.check_thresholds()
     results = []
-    for name, spec in _targets(source, variable or array):
+    targets, store = _remote_targets(source, variable or array, storage_options, res, client)
+    for name, spec in targets or _targets(source, variable or array):
         ch, origin = _chunks_for(spec, chunks)
         problems = tuple(find_problems(spec, res, ch, overhead_s=oh, thresholds=th))
+        problems += tuple(latency_problems(spec, store) if store is not None else ())
         results.append(CheckResult(name, spec, ch, origin, problems,
                                    suggest_chunk_shape(spec, res, oh, th)))
-    return CheckReport(res, tuple(results))
+    return CheckReport(res, tuple(results), store)
+
+
+def _remote_targets(x: Any, name: str | None, storage_options: Any, res: Resources, client: Any
+                    ) -> tuple[list[tuple[str | None, ArraySpec]], StoreModel | None]:
+    """A URL source: its arrays, and the store probed once (from the first)."""
+    if not is_url(x):
+        if storage_options is not None and not is_xarray(x):
+            describe(x, storage_options=storage_options)  # raises: options need a URL
+        return [], None
+    names = [name] if name is not None else remote_array_names(x, storage_options) or [None]
+    described = [(n, describe(x, array=n, storage_options=storage_options)) for n in names]
+    ref = described[0][1][1]
+    store = probe_store_for(ref, res, client) if ref.get("kind") == "remote" else None
+    return [(n, spec) for n, (spec, _) in described], store

@@ -16,6 +16,7 @@ from chunkpilot.cluster.resources import is_client, resolve_resources
 from chunkpilot.core.model import Sample
 from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError
 from chunkpilot.sources.describe import SourceRef, describe
+from chunkpilot.sources.storage_options import as_storage_options
 from chunkpilot.types import (
     ArraySpec,
     Resources,
@@ -93,6 +94,10 @@ class AdviseOptions:
     """Refuse a pipeline graph with more tasks than this (``chunkpilot.pipeline.max-tasks``)."""
     seed: int = 0
     """Seed of the synthetic sample data (sources without data to read): same seed, same data."""
+    storage_options: Any = None
+    """fsspec options for a URL source (``s3://``, ``gs://``, ``https://``): ``endpoint_url``,
+    ``key``/``secret``, ``anon``, ... Kept as :class:`StorageOptions`; credentials never
+    appear in output, JSON, reports or errors."""
 
     def __post_init__(self) -> None:
         for name in ("func", "pipeline", "on_sample"):
@@ -118,6 +123,7 @@ class AdviseOptions:
             for name, default in (("warn_tasks", warn), ("max_tasks", refuse)):
                 if getattr(self, name) is None:
                     object.__setattr__(self, name, default)
+        object.__setattr__(self, "storage_options", as_storage_options(self.storage_options))
         if self.array is not None and self.variable is not None and self.array != self.variable:
             raise InvalidArgumentError(
                 f"Expected one name (array or variable). Got array={self.array!r}, "
@@ -173,6 +179,6 @@ def build_work(spec: ArraySpec, keep_whole: Any = (), depth: Any = None,
 
 def prepare(source: Any, options: AdviseOptions) -> Job:
     """Describe ``source`` and validate the work against it."""
-    spec, ref = describe(source, array=options.name)
+    spec, ref = describe(source, array=options.name, storage_options=options.storage_options)
     work = build_work(spec, options.keep_whole, options.depth, options.drop_axis)
     return Job(source, spec, ref, work, options)

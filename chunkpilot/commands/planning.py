@@ -18,6 +18,7 @@ from chunkpilot.errors import ModelledValueWarning
 from chunkpilot.measure.overhead import SchedulerProbe, measure_scheduler
 from chunkpilot.measure.profile import Profile, profile_function
 from chunkpilot.measure.sandbox import sandbox_env
+from chunkpilot.measure.store import probe_store_for
 from chunkpilot.pipeline.advise import advise_pipeline
 from chunkpilot.pipeline.rules import GraphLimits
 from chunkpilot.sources.describe import dask_auto_shape
@@ -55,6 +56,8 @@ def advise_job(job: Job, res: Resources, client: Any = None) -> Plan:
     model = fit_cost_model(prof.samples, overhead_seconds_per_task=probe.overhead_seconds_per_task,
                            overhead_measured=probe.measured, baseline_bytes=baseline,
                            output_ratio=prof.output_ratio)
+    if job.ref.get("kind") == "remote":  # issue 14: object store; samples timed the function
+        model = dataclasses.replace(model, store=probe_store_for(job.ref, res, client))
     return make_plan(spec, job.work, res, model, dask_auto_shape=dask_auto_shape(spec),
                      notes=tuple(notes), policy=policy)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from chunkpilot.core.model import CostModel
 from chunkpilot.core.shapes import halo_shape, min_lengths, smallest_block_bytes
+from chunkpilot.core.store import block_read
 from chunkpilot.errors import NoFeasiblePlanError
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
@@ -86,6 +87,9 @@ def evaluate(
     task_count = math.prod(math.ceil(s / c) for s, c in zip(spec.shape, chunk))
     task_bytes = math.prod(halo_shape(spec, work, chunk)) * spec.itemsize
     t = model.task_seconds(task_bytes)
+    if model.store is not None:  # object store (issue 14): add the block's MODELLED read time
+        readers = min(res.total_threads, task_count)  # tasks reading the store at once
+        t += block_read(model.store, spec, work, tuple(chunk), readers).seconds
     peak = model.task_peak_bytes(task_bytes)
     per_worker = int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res))
     overhead = (model.scheduler_tasks(spec.shape, tuple(chunk), task_count)

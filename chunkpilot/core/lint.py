@@ -31,6 +31,7 @@ from chunkpilot.core.policy import (  # noqa: F401  (re-exported: check's thresh
 )
 from chunkpilot.core.rechunk import REOPENABLE
 from chunkpilot.core.shapes import align_units, even_out, shape_for_bytes
+from chunkpilot.core.store import LATENCY_BINDS_FRACTION, MAX_SUGGESTED_OBJECT_BYTES, StoreModel
 from chunkpilot.types import ArraySpec, Chunks, Resources, WorkSpec
 from chunkpilot.units import format_bytes, plural
 
@@ -51,7 +52,7 @@ class Problem:
 
     code: str
     """``too_many_tasks``, ``tiny_chunks``, ``exceeds_memory``, ``storage_misaligned``,
-    ``ragged_chunks`` or ``too_few_chunks``."""
+    ``ragged_chunks``, ``too_few_chunks`` or ``storage_objects_small`` (object stores)."""
     severity: str
     """``"error"`` (will fail or crawl) or ``"warning"`` (wasteful)."""
     message: str
@@ -245,3 +246,40 @@ def find_problems(
             f"Use at least {MIN_CHUNKS_PER_THREAD * res.total_threads} chunks: {fix}.",
             (("tasks", tasks), ("threads", res.total_threads))))
     return sorted(out, key=lambda p: p.severity != ERROR)
+
+
+def latency_problems(spec: ArraySpec, store: StoreModel) -> list[Problem]:
+    """Object stores (issue 14): storage objects too small for the measured latency, so reading
+    is bound by requests; the fix names a zarr v3 shard shape sized for this store (inner
+    chunks kept for random access) and, for formats without shards, a chunk shape."""
+    if spec.storage_chunks is None:
+        return []
+    obj = spec.shards or spec.storage_chunks
+    decoded = math.prod(obj) * spec.itemsize
+    stored = decoded * store.stored_bytes_per_byte
+    wait = store.latency_seconds * store.requests_per_object
+    share = wait / (wait + stored / store.stream_bytes_per_second)
+    if share <= LATENCY_BINDS_FRACTION or decoded >= spec.nbytes:
+        return []
+    want = min(max(store.min_object_bytes(), 2 * stored), MAX_SUGGESTED_OBJECT_BYTES)
+    shard = shape_for_bytes(spec, WorkSpec(spec.ndim), want / store.stored_bytes_per_byte)
+    shard = tuple(math.ceil(even_out(n, c, u) / u) * u  # zarr: shards are whole inner chunks
+                  for n, c, u in zip(spec.shape, shard, spec.storage_chunks))
+    got = math.prod(shard) * spec.itemsize * store.stored_bytes_per_byte
+    if math.prod(shard) <= math.prod(obj):
+        return []
+    what = "Shards" if spec.shards else "Storage chunks"
+    rate = f"{format_bytes(int(store.stream_bytes_per_second))}/s" + (
+        " (transfer too small to show; taken as that)" if store.throughput_lower_bound else "")
+    return [Problem(
+        "storage_objects_small", WARNING,
+        f"{what} {obj} are ~{format_bytes(int(stored))} per object in the store: at the measured "
+        f"{store.latency_seconds * 1e3:.0f} ms to first byte ({store.requests_per_object} round "
+        f"trip(s) per object) and {rate} per stream, a request spends {share:.0%} of its time "
+        "waiting, so reading is bound by the number of requests (MODELLED from a store probe).",
+        f"Rewrite the store as zarr v3 with shards {shard} (~{format_bytes(int(got))} per object, "
+        f"sized for this store) holding inner chunks {spec.storage_chunks} for random access: "
+        f"zarr.create_array(..., shards={shard}, chunks={spec.storage_chunks}); without shards "
+        f"(zarr v2, HDF5), use chunks {shard}.",
+        (("object_bytes", stored), ("latency_seconds", store.latency_seconds),
+         ("latency_share", share), ("suggested_object_bytes", got)))]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from chunkpilot.core.growth import TaskGrowth
+from chunkpilot.core.store import StoreModel
 from chunkpilot.core.timecurve import TimeCurve
 
 #: Scheduler overhead per task when it was not probed (DEVELOPERS.md orders of magnitude).
@@ -139,6 +140,9 @@ class CostModel:
     """Scheduler tasks per input chunk (1 for ``map_blocks``; a measured pipeline has more)."""
     task_growth: TaskGrowth | None = None
     """A pipeline's task count as a function of its chunking (``None``: ``tasks_per_chunk``)."""
+    store: StoreModel | None = None
+    """Object-store read model: with it, samples time the function alone and
+    ``core.evaluate`` adds each block's MODELLED read time; ``None`` for local data."""
     curve: TimeCurve | None = field(init=False, default=None)
     """Seconds per task through the successful samples (``None`` without samples)."""
     read_curve: TimeCurve | None = field(init=False, default=None)
@@ -194,6 +198,7 @@ class CostModel:
             "output_ratio": self.output_ratio,
             "tasks_per_chunk": self.tasks_per_chunk,
             "task_growth": asdict(self.task_growth) if self.task_growth else None,
+            "store": self.store.to_dict() if self.store is not None else None,
         }
 
 

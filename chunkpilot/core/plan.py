@@ -73,11 +73,24 @@ class Choice:
     """The band: the samples' measured run-to-run spread, kept within the policy's bounds."""
 
 
-def tie_band(model: CostModel, policy: Policy = DEFAULT_POLICY) -> float:
+def tie_band(model: CostModel, policy: Policy = DEFAULT_POLICY,
+             measured_share: float = 1.0) -> float:
     """Predictions closer than the measurements' own noise (the samples' typical range of
     warm runs) are ties: never narrower than the policy's tie tolerance, never wider than
-    ``MAX_TIE_BAND``."""
-    return min(max(model.noise_fraction, policy.tie_tolerance), MAX_TIE_BAND)
+    ``MAX_TIE_BAND``. Only the ``measured_share`` of a task's time that came from the noisy
+    samples carries their noise (an object store's modelled read time does not)."""
+    noisy = min(max(model.noise_fraction, policy.tie_tolerance), MAX_TIE_BAND)
+    return max(policy.tie_tolerance, noisy * min(max(measured_share, 0.0), 1.0))
+
+
+def _measured_share(evals: list[Evaluation], model: CostModel) -> float:
+    """Share of the fastest feasible candidate's task time that the samples measured (1.0
+    unless an object store's modelled reads are added)."""
+    feasible = [e for e in evals if e.fits_memory and e.meets_depth]
+    if model.store is None or not feasible:
+        return 1.0
+    best = min(feasible, key=lambda e: e.wall_seconds)
+    return model.task_seconds(best.task_bytes) / best.seconds_per_task if best.seconds_per_task else 1.0
 
 
 def _misaligned(e: Evaluation, spec: ArraySpec) -> int:
@@ -138,7 +151,7 @@ def search(
     shapes = candidate_shapes(spec, work) if candidates is None else list(candidates)
     evals = [evaluate(c, spec, work, res, model) for c in shapes]
     try:
-        choice = choose(evals, res, spec, tie_band(model, policy))
+        choice = choose(evals, res, spec, tie_band(model, policy, _measured_share(evals, model)))
     except NoFeasiblePlanError:
         smallest = min(evals, key=lambda e: e.peak_bytes_per_worker)
         budget = res.memory_budget_bytes

@@ -15,6 +15,7 @@ from typing import Any
 from chunkpilot.core.growth import TaskGrowth
 from chunkpilot.core.model import Sample, fit_cost_model, scale_memory
 from chunkpilot.core.plan import Plan, make_plan
+from chunkpilot.core.store import StoreModel
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 
@@ -34,6 +35,8 @@ def replan(inputs: dict[str, Any]) -> Plan:
         task_growth=TaskGrowth(tuple(growth["base_counts"]), growth["base_tasks"],
                                tuple(growth["exponents"]), growth["executed_fraction"])
         if growth else None)
+    if m.get("store"):  # an object-store source: its probed read model
+        model = dataclasses.replace(model, store=StoreModel.from_dict(m["store"]))
     if m.get("memory_correction", 1.0) != 1.0:
         model = scale_memory(model, m["memory_correction"])
     auto = inputs.get("dask_auto_shape")

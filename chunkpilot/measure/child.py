@@ -34,6 +34,11 @@ REAL_KINDS = ("zarr", "hdf5")
 
 def _load_block(src: dict, region: tuple[slice, ...], shape: tuple[int, ...], dtype: str):
     kind = src["kind"]
+    if kind == "remote":  # a store at a URL: read once, before timing (the store probe models
+        # the read per task); workers' readers do the same reads (chunkpilot.sources.readers)
+        from chunkpilot.sources.readers import read_remote_region
+
+        return np.asarray(read_remote_region(src, region), dtype=src.get("astype"))
     if kind == "zarr":
         import zarr
 

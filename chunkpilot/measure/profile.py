@@ -167,7 +167,7 @@ def profile_function(
             stacklevel=2,
         )
     return Profile(tuple(sorted(samples, key=lambda s: s.nbytes)), min(baselines), ratio,
-                   source["kind"] in ("zarr", "numpy", "hdf5"), max(pools))
+                   source["kind"] in ("zarr", "numpy", "hdf5", "remote"), max(pools))
 
 
 def largest_worth_measuring(

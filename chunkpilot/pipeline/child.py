@@ -68,6 +68,10 @@ def _placeholder(shape: list[int], chunks: list[int], dtype: str) -> Any:
 def _real_input(src: dict[str, Any], region: list[list[int]], chunks: list[int], dtype: str) -> Any:
     shape = tuple(b - a for a, b in region)
     cut = tuple(slice(a, b) for a, b in region)
+    if src["kind"] == "remote":  # a store at a URL: the measured tasks read it, as workers will
+        from chunkpilot.sources.readers import remote_source_array
+
+        return remote_source_array(src, tuple(chunks))[cut]
     if src["kind"] in ("zarr", "hdf5"):
         if src["kind"] == "zarr":
             import zarr

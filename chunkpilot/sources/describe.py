@@ -7,29 +7,57 @@ reference the profiler uses to cut real sample blocks; each kind of store has it
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
+import zarr
 from dask.array.core import normalize_chunks
 
 from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError
-from chunkpilot.sources.hdf5 import describe_hdf5, looks_like_hdf5
-from chunkpilot.sources.xarray import describe_xarray
-from chunkpilot.sources.zarr import describe_zarr, describe_zarr_path
+from chunkpilot.sources.hdf5 import HDF5_SUFFIXES, describe_hdf5, describe_hdf5_url, looks_like_hdf5
+from chunkpilot.sources.remote import (
+    check_exists,
+    check_zarr_metadata,
+    filesystem,
+    is_url,
+    mangled_url,
+    open_zarr,
+    parse_url,
+)
+from chunkpilot.sources.storage_options import StorageOptions, as_storage_options, display_url
+from chunkpilot.sources.xarray import describe_xarray, is_xarray
+from chunkpilot.sources.zarr import describe_zarr, describe_zarr_path, describe_zarr_url, zarr_dims
 from chunkpilot.types import ArraySpec, SourceRef, check_dtype
 
 __all__ = ["SourceRef", "dask_auto_shape", "describe"]
 
 
-def describe(source: Any, *, array: str | None = None) -> tuple[ArraySpec, SourceRef]:
-    """Read shape, dtype, storage chunks and current chunks of ``source``."""
+def describe(source: Any, *, array: str | None = None,
+             storage_options: Any = None) -> tuple[ArraySpec, SourceRef]:
+    """Read shape, dtype, storage chunks and current chunks of ``source``.
+
+    ``source`` may be a URL (``s3://``, ``gs://``, ``https://``, any fsspec protocol) with
+    ``storage_options`` for fsspec; ``file://`` URLs are local paths.
+    """
+    opts = as_storage_options(storage_options)
+    if is_url(source):
+        return describe_url(source.strip(), array, opts)
+    if opts is not None and not is_xarray(source):
+        raise InvalidArgumentError(
+            "Expected storage_options only with a URL source (s3://, gs://, https://, ...). "
+            f"Got a {type(source).__name__} source.")
     if isinstance(source, (str, os.PathLike)):
+        url = mangled_url(source)
+        if url is not None and not Path(source).exists():
+            raise InvalidArgumentError(
+                f"Expected a URL as a string. Got the path {str(source)!r}: pathlib turns "
+                f"{display_url(url)!r} into it; pass the URL string instead.")
         path = Path(source)
         return describe_hdf5(path, array) if looks_like_hdf5(path) else describe_zarr_path(path, array)
     mod = type(source).__module__.split(".")[0]
     if mod == "xarray":
-        return describe_xarray(source, array)
+        return describe_xarray(source, array, opts)
     if array is not None:
         raise InvalidArgumentError("Expected array=NAME only with a store path or a Dataset.")
     if mod == "zarr":
@@ -47,6 +75,45 @@ def describe(source: Any, *, array: str | None = None) -> tuple[ArraySpec, Sourc
         "Expected a numpy, dask, zarr or xarray array, or a path to a zarr/HDF5/netCDF4 store. "
         f"Got {type(source).__name__} instead."
     )
+
+
+def describe_url(url: str, array: str | None, opts: StorageOptions | None
+                 ) -> tuple[ArraySpec, SourceRef]:
+    """A zarr store or an HDF5/netCDF4 file at a URL; ``file://`` is a local path."""
+    parsed = parse_url(url)
+    opts = opts or StorageOptions()
+    if parsed.protocol in ("file", "local"):
+        return describe(parsed.path if parsed.path.startswith("/") else "/" + parsed.path,
+                        array=array)
+    fs = filesystem(parsed, opts, fast=True)  # first look fails fast: unreachable, no bucket
+    if parsed.protocol not in ("http", "https"):
+        is_file = check_exists(fs, parsed, opts).get("type") == "file"
+    else:
+        is_file = PurePosixPath(parsed.path.split("?")[0]).suffix.lower() in HDF5_SUFFIXES
+    if is_file:
+        return describe_hdf5_url(url, opts, array)
+    check_zarr_metadata(fs, parsed, opts)
+    return describe_zarr_url(url, opts, array)
+
+
+def remote_array_names(url: str, storage_options: Any = None) -> list[str]:
+    """Data arrays of a zarr group at a URL (coordinates left out); empty for a lone array or
+    a file (``describe`` names the choices when one is needed). A URL that cannot be read
+    raises the same one-line error ``describe`` would, fast."""
+    parsed, opts = parse_url(url), as_storage_options(storage_options) or StorageOptions()
+    if parsed.protocol in ("file", "local"):
+        return []
+    fs = filesystem(parsed, opts, fast=True)
+    if parsed.protocol in ("http", "https"):
+        if PurePosixPath(parsed.path.split("?")[0]).suffix.lower() in HDF5_SUFFIXES:
+            return []
+    elif check_exists(fs, parsed, opts).get("type") == "file":
+        return []
+    check_zarr_metadata(fs, parsed, opts)
+    node = open_zarr(parsed, opts)
+    if not isinstance(node, zarr.Group):
+        return []
+    return sorted(k for k, a in node.arrays() if zarr_dims(a) != (k,))
 
 
 def dask_auto_shape(spec: ArraySpec) -> tuple[int, ...]:

@@ -13,6 +13,16 @@ from chunkpilot.errors import (
     StoreReadError,
 )
 from chunkpilot.sources.optional import import_optional
+from chunkpilot.sources.remote import (
+    RemoteURL,
+    check_exists,
+    filesystem,
+    fs_path,
+    parse_url,
+    remote_errors,
+    remote_ref,
+)
+from chunkpilot.sources.storage_options import StorageOptions
 from chunkpilot.types import ArraySpec, check_dtype
 
 #: File name endings read as HDF5 (netCDF4 files are HDF5 files).
@@ -39,15 +49,19 @@ def looks_like_hdf5(path: Path) -> bool:
 
 def _check_signature(path: Path) -> None:
     with path.open("rb") as f:
-        head = f.read(4096)
+        check_head(f.read(4096), str(path))
+
+
+def check_head(head: bytes, where: str) -> None:
+    """Raise :class:`StoreReadError` unless ``head`` (a file's first 4 KiB) is HDF5's."""
     if head[:3] == b"CDF":
         raise StoreReadError(
-            f"Expected an HDF5-based file (netCDF4) at {str(path)!r}. Got a netCDF3 classic file, "
+            f"Expected an HDF5-based file (netCDF4) at {where!r}. Got a netCDF3 classic file, "
             "which h5py cannot read: open it with xarray and pass the DataArray instead."
         )
     if not any(head[o:o + 8] == HDF5_SIGNATURE for o in (0, 512, 1024, 2048)):
         raise StoreReadError(
-            f"Expected an HDF5/netCDF4 file at {str(path)!r}. Got a file without the HDF5 "
+            f"Expected an HDF5/netCDF4 file at {where!r}. Got a file without the HDF5 "
             f"signature (starts with {head[:8]!r})."
         )
 
@@ -112,29 +126,56 @@ def describe_hdf5(path: Path, name: str | None) -> tuple[ArraySpec, dict[str, An
     except OSError as e:
         raise StoreReadError(f"Expected a readable HDF5 file at {str(path)!r}. Got {e}") from e
     with f:
-        names = list_datasets(f)
-        if name is None:
-            if len(names) != 1:
-                raise InvalidArgumentError(
-                    f"Expected --variable NAME for {str(path)!r}, which holds {names}."
-                    if names else f"Expected numeric datasets in {str(path)!r}. Got none."
-                )
-            name = names[0]
-        name = name.strip("/")
-        obj = f.get(name)
-        if not isinstance(obj, h5py.Dataset):
-            raise InvalidArgumentError(
-                f"Expected a dataset of {str(path)!r} ({names}). Got {name!r} instead."
-            )
-        check_dtype(obj.dtype)
-        dt = np.dtype(obj.dtype)
-        spec = ArraySpec(tuple(obj.shape), dt.str if dt.names else dt.name,
-                         storage_chunks=tuple(obj.chunks) if obj.chunks else None,
-                         dims=dataset_dims(obj), source=f"hdf5:{path}")
-        compression = compression_of(obj)
+        spec, name, compression = describe_open_file(f, name, str(path), f"hdf5:{path}")
     layout = (f"chunked {spec.storage_chunks}, compression {compression or 'none'}"
               if spec.storage_chunks else "contiguous (no storage chunks to align with)")
     note = (f"Samples were read from {path}:/{name} ({layout}); the timed load includes "
             "HDF5 decompression.")
     return spec, {"kind": "hdf5", "path": str(path), "array": name, "compression": compression,
                   "notes": (note,)}
+
+
+def describe_open_file(f: Any, name: str | None, where: str, source: str
+                       ) -> tuple[ArraySpec, str, str | None]:
+    """(spec, dataset name, compression) of one dataset of an open ``h5py.File``."""
+    h5py = import_h5py()
+    names = list_datasets(f)
+    if name is None:
+        if len(names) != 1:
+            raise InvalidArgumentError(
+                f"Expected --variable NAME for {where!r}, which holds {names}."
+                if names else f"Expected numeric datasets in {where!r}. Got none."
+            )
+        name = names[0]
+    name = name.strip("/")
+    obj = f.get(name)
+    if not isinstance(obj, h5py.Dataset):
+        raise InvalidArgumentError(
+            f"Expected a dataset of {where!r} ({names}). Got {name!r} instead.")
+    check_dtype(obj.dtype)
+    dt = np.dtype(obj.dtype)
+    spec = ArraySpec(tuple(obj.shape), dt.str if dt.names else dt.name,
+                     storage_chunks=tuple(obj.chunks) if obj.chunks else None,
+                     dims=dataset_dims(obj), source=source)
+    return spec, name, compression_of(obj)
+
+
+def describe_hdf5_url(url: str, opts: StorageOptions | None, name: str | None
+                      ) -> tuple[ArraySpec, dict[str, Any]]:
+    """One dataset of an HDF5/netCDF4 file at a URL, read through an fsspec file object."""
+    parsed = parse_url(url)
+    opts = opts or StorageOptions()
+    check_exists(filesystem(parsed, opts, fast=True), parsed, opts)
+    h5py = import_h5py()
+    with remote_errors(parsed, opts), open_remote_file(parsed, opts) as fobj:
+        check_head(fobj.read(4096), parsed.display)
+        fobj.seek(0)
+        with h5py.File(fobj, "r") as f:
+            spec, name, compression = describe_open_file(f, name, parsed.display,
+                                                         f"hdf5:{parsed.display}")
+    return spec, remote_ref("hdf5", url, name, opts, spec, compression=compression)
+
+
+def open_remote_file(parsed: RemoteURL, opts: StorageOptions) -> Any:
+    """A read-only fsspec file object for ``parsed`` (h5py reads through it)."""
+    return filesystem(parsed, opts).open(fs_path(parsed), "rb")

@@ -13,7 +13,9 @@ from chunkpilot.errors import (
 )
 from chunkpilot.sources.hdf5 import dataset_dims, import_h5py, looks_like_hdf5
 from chunkpilot.sources.optional import import_optional
-from chunkpilot.sources.zarr import zarr_dims
+from chunkpilot.sources.remote import is_url
+from chunkpilot.sources.storage_options import StorageOptions, as_storage_options, display_url
+from chunkpilot.sources.zarr import describe_zarr_url, zarr_dims
 from chunkpilot.types import ArraySpec, check_dtype
 
 
@@ -82,6 +84,23 @@ def storage_chunks_of(da: Any) -> tuple[int, ...] | None:
     return None
 
 
+def _url_ref(url: str, da: Any, opts: StorageOptions | None) -> dict[str, Any] | None:
+    """A remote reference for a variable of a Dataset opened from a URL (``open_zarr(url)``)."""
+    name = da.name
+    if not isinstance(name, str):
+        return None
+    try:
+        spec, ref = describe_zarr_url(url, opts, name)
+    except Exception:  # not a zarr store we can re-open: fall back to synthetic samples
+        return None
+    dims = tuple(str(d) for d in da.dims)
+    if spec.shape != tuple(da.shape) or (spec.dims is not None and spec.dims != dims):
+        return None
+    if np.dtype(spec.dtype) != np.dtype(da.dtype):  # decoded (scaled/masked) on read
+        ref["astype"] = np.dtype(da.dtype).name
+    return ref
+
+
 def _file_ref(path: str, da: Any) -> dict[str, Any] | None:
     """A reference the profiler's child can read blocks from, if the file holds ``da`` unchanged."""
     p, name = Path(path), da.name
@@ -113,11 +132,18 @@ def _file_ref(path: str, da: Any) -> dict[str, Any] | None:
     return ref
 
 
-def describe_xarray(obj: Any, variable: str | None = None) -> tuple[ArraySpec, dict[str, Any]]:
-    """ArraySpec (dims, storage and dask chunks) and a sample-block source for one variable."""
+def describe_xarray(obj: Any, variable: str | None = None, storage_options: Any = None
+                    ) -> tuple[ArraySpec, dict[str, Any]]:
+    """ArraySpec (dims, storage and dask chunks) and a sample-block source for one variable.
+
+    A Dataset opened from a URL (``xr.open_zarr(url, storage_options=...)``) is sampled from
+    that URL; pass the same ``storage_options`` (they are not kept in the Dataset).
+    """
     da, ds_path = _select(obj, variable)
     check_dtype(da.dtype)
     path = da.encoding.get("source") or ds_path
+    if isinstance(path, str) and is_url(path):
+        return _describe_remote(da, path, as_storage_options(storage_options))
     dt = np.dtype(da.dtype)
     spec = ArraySpec(
         tuple(da.shape), dt.str if dt.names else dt.name,
@@ -134,6 +160,19 @@ def describe_xarray(obj: Any, variable: str | None = None) -> tuple[ArraySpec, d
         return spec, ref
     if da.chunks is None and getattr(da.variable, "_in_memory", False):  # xarray-private flag
         return spec, {"kind": "numpy", "array": da.values}
+    return spec, {"kind": "synthetic"}
+
+
+def _describe_remote(da: Any, url: str, opts: StorageOptions | None
+                     ) -> tuple[ArraySpec, dict[str, Any]]:
+    dt = np.dtype(da.dtype)
+    spec = ArraySpec(tuple(da.shape), dt.str if dt.names else dt.name,
+                     storage_chunks=storage_chunks_of(da), shards=_shards(da),
+                     current_chunks=da.chunks, dims=tuple(str(d) for d in da.dims),
+                     source=f"xarray:{display_url(url)}")
+    ref = _url_ref(url, da, opts)
+    if ref is not None:
+        return spec, ref
     return spec, {"kind": "synthetic"}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,14 @@ import numpy as np
 import zarr
 
 from chunkpilot.errors import InvalidArgumentError, StoreNotFoundError, StoreReadError
+from chunkpilot.sources.remote import (
+    fsspec_store_url,
+    open_zarr,
+    parse_url,
+    remote_errors,
+    remote_ref,
+)
+from chunkpilot.sources.storage_options import StorageOptions, display_url
 from chunkpilot.types import ArraySpec, SourceRef, check_dtype
 
 
@@ -26,24 +35,43 @@ def describe_zarr_path(path: Path, array: str | None) -> tuple[ArraySpec, Source
         ) from e
     except Exception as e:  # corrupt metadata: zarr raises many types here
         raise StoreReadError(f"Expected a readable zarr store at {str(path)!r}. Got {type(e).__name__}: {e}") from e
+    node, array = pick_array(node, array, str(path))
+    spec, _ = describe_zarr(node, source=f"zarr:{path}")
+    return spec, {"kind": "zarr", "path": str(path), "array": array}
+
+
+def describe_zarr_url(url: str, opts: StorageOptions | None, array: str | None
+                      ) -> tuple[ArraySpec, SourceRef]:
+    """The array of a zarr store at a URL (zarr's FsspecStore), opened read-only."""
+    parsed = parse_url(url)
+    opts = opts or StorageOptions()
+    node = open_zarr(parsed, opts)
+    with remote_errors(parsed, opts):
+        node, array = pick_array(node, array, parsed.display)
+        spec, _ = describe_zarr(node, source=f"zarr:{parsed.display}")
+    return spec, remote_ref("zarr", url, array, opts, spec,
+                            zarr_format=node.metadata.zarr_format)
+
+
+def pick_array(node: Any, array: str | None, where: str) -> tuple[Any, str | None]:
+    """The array ``array`` names in a group (the only one when not named), or ``node`` itself."""
     if isinstance(node, zarr.Group):
         names = sorted(k for k, v in node.arrays())
         if array is None:
             if len(names) != 1:
                 raise InvalidArgumentError(
-                    f"Expected --array NAME for the group at {str(path)!r}, which holds arrays "
-                    f"{names}." if names else f"Expected arrays in the group at {str(path)!r}. Got none."
+                    f"Expected --array NAME for the group at {where!r}, which holds arrays "
+                    f"{names}." if names else f"Expected arrays in the group at {where!r}. Got none."
                 )
             array = names[0]
         if array not in names:
             raise InvalidArgumentError(
-                f"Expected an array of the group at {str(path)!r} ({names}). Got {array!r} instead."
+                f"Expected an array of the group at {where!r} ({names}). Got {array!r} instead."
             )
-        node = node[array]
-    elif array is not None:
-        raise InvalidArgumentError(f"Expected a group for --array {array!r}. Got an array at {str(path)!r}.")
-    spec, _ = describe_zarr(node, source=f"zarr:{path}")
-    return spec, {"kind": "zarr", "path": str(path), "array": array}
+        return node[array], array
+    if array is not None:
+        raise InvalidArgumentError(f"Expected a group for --array {array!r}. Got an array at {where!r}.")
+    return node, None
 
 
 def describe_zarr(z: Any, source: str | None = None) -> tuple[ArraySpec, SourceRef]:
@@ -54,9 +82,14 @@ def describe_zarr(z: Any, source: str | None = None) -> tuple[ArraySpec, SourceR
     spec = ArraySpec(tuple(z.shape), np.dtype(z.dtype).name, storage_chunks=tuple(z.chunks),
                      shards=tuple(shards) if shards else None, dims=zarr_dims(z),
                      source=source or (f"zarr:{path}" if path else "zarr"))
+    name = str(getattr(z, "path", "") or "") or None
     if path is not None:
-        name = str(getattr(z, "path", "") or "") or None
         return spec, {"kind": "zarr", "path": path, "array": name}
+    remote = fsspec_store_url(getattr(z, "store", None))
+    if remote is not None:  # an array opened from a URL: sandboxes and workers re-open it
+        url, opts = remote
+        spec = dataclasses.replace(spec, source=source or f"zarr:{display_url(url)}")
+        return spec, remote_ref("zarr", url, name, opts, spec, zarr_format=z.metadata.zarr_format)
     return spec, {"kind": "numpy", "array": z}  # in-memory store: slice it in the parent
 
 

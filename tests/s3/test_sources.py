@@ -1,0 +1,132 @@
+"""Sources by URL (issue 14, item 1): zarr v3 / sharded groups / netCDF4 on a real S3 server
+(moto) and over HTTP; what the sandbox child and the workers read; storage options that never
+show their secrets."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+
+from chunkpilot.errors import InvalidArgumentError
+from chunkpilot.measure.child import _load_block
+from chunkpilot.sources.describe import describe
+from chunkpilot.sources.readers import read_remote_region, source_array
+from chunkpilot.sources.storage_options import (
+    StorageOptions,
+    display_url,
+    parse_storage_option_args,
+)
+from tests.helpers import data
+from tests.helpers.s3server import FAKE_KEY, FAKE_SECRET
+
+EXPECTED = data.expected()
+REGION = (slice(8, 40), slice(16, 33))
+
+
+def _no_secret(*texts: object) -> None:
+    for t in texts:
+        assert FAKE_SECRET not in str(t) and FAKE_SECRET not in repr(t), t
+
+
+@pytest.mark.parametrize(
+    ("name", "array", "kind", "storage", "shards", "dims"),
+    [
+        (data.ZARR_NAME, None, "zarr", data.CHUNKS, None, None),
+        (data.ZARR_GROUP_NAME, "t", "zarr", (8, 8), (32, 16), ("y", "x")),
+        (data.NC_NAME, None, "hdf5", data.CHUNKS, None, ("y", "x")),
+    ],
+    ids=["zarr-v3", "zarr-v3-sharded-group", "netcdf4"],
+)
+def test_describe_and_read_s3(s3_sample, name, array, kind, storage, shards, dims):
+    url = s3_sample.url(name)
+    spec, ref = describe(url, array=array, storage_options=s3_sample.storage_options)
+    assert (spec.shape, spec.storage_chunks, spec.shards, spec.dims) == (
+        data.SHAPE, storage, shards, dims)
+    assert spec.source == f"{kind}:{url}"
+    assert ref["kind"] == "remote" and ref["format"] == kind and ref["url"] == url
+    # the workers' reader (trials) and the sandbox child's loader read the same bytes
+    x = source_array(None, ref, (24, 20))
+    assert x.chunks[0][0] == 24
+    np.testing.assert_array_equal(x.compute(scheduler="threads"), EXPECTED)
+    np.testing.assert_array_equal(read_remote_region(ref, REGION), EXPECTED[REGION])
+    child_ref = pickle.loads(pickle.dumps(ref))  # what the sandbox job file carries
+    block = _load_block(child_ref, REGION, (32, 17), spec.dtype)
+    np.testing.assert_array_equal(block, EXPECTED[REGION])
+    _no_secret(spec, ref, x.name, x.dask)
+
+
+def test_describe_http_sources(http_sample):
+    for url, kind in ((http_sample.zarr_url, "zarr"), (http_sample.nc_url, "hdf5")):
+        spec, ref = describe(url)
+        assert spec.source == f"{kind}:{url}" and spec.storage_chunks == data.CHUNKS
+        np.testing.assert_array_equal(read_remote_region(ref, REGION), EXPECTED[REGION])
+        np.testing.assert_array_equal(source_array(None, ref, (32, 32)).compute(), EXPECTED)
+
+
+def test_open_zarr_array_and_xarray_dataset_keep_their_url(s3_sample):
+    """An array / Dataset opened from a URL is sampled from that URL, not copied in memory."""
+    opts = s3_sample.storage_options
+    z = zarr.open_array(s3_sample.zarr_url, mode="r", storage_options=opts)
+    spec, ref = describe(z)
+    assert ref["kind"] == "remote" and ref["url"] == s3_sample.zarr_url
+    np.testing.assert_array_equal(read_remote_region(ref, REGION), EXPECTED[REGION])
+    ds = xr.open_zarr(s3_sample.group_url, storage_options=opts, consolidated=False)
+    spec, ref = describe(ds, array="t", storage_options=opts)
+    assert spec.source == f"xarray:{s3_sample.group_url}" and spec.shards == (32, 16)
+    assert ref["kind"] == "remote" and ref["array"] == "t"
+    np.testing.assert_array_equal(read_remote_region(ref, REGION), EXPECTED[REGION])
+
+
+def test_file_url_is_a_local_path(sample_dir: dict[str, Path]):
+    path = sample_dir[data.ZARR_NAME]
+    spec, ref = describe(path.as_uri())
+    assert ref["kind"] == "zarr" and spec.storage_chunks == data.CHUNKS
+
+
+def test_storage_options_never_show_secrets():
+    opts = StorageOptions({"key": FAKE_KEY, "secret": FAKE_SECRET, "anon": False,
+                           "endpoint_url": "http://127.0.0.1:9",
+                           "client_kwargs": {"aws_session_token": FAKE_SECRET}})
+    for text in (repr(opts), str(opts), str(opts.redacted()), repr([opts]), repr({"o": opts})):
+        _no_secret(text)
+        assert "http://127.0.0.1:9" in text or "endpoint" not in text
+    assert opts.as_dict()["secret"] == FAKE_SECRET  # fsspec still gets them
+    assert pickle.loads(pickle.dumps(opts)) == opts
+    assert opts.redact(f"bad signature for {FAKE_SECRET}!") == "bad signature for ***!"
+    assert display_url("https://user:pw@host/x.nc?X-Amz-Signature=abc") == "https://host/x.nc?***"
+
+
+@pytest.mark.parametrize(
+    ("args", "anon", "expected"),
+    [
+        (["endpoint_url=http://h:1"], False, {"endpoint_url": "http://h:1"}),
+        ([], True, {"anon": True}),
+        (["max_concurrency=1", "secret=123", "use_ssl=false"], False,
+         {"max_concurrency": 1, "secret": "123", "use_ssl": False}),  # a credential stays text
+        (["client_kwargs.region_name=us-west-2"], False,
+         {"client_kwargs": {"region_name": "us-west-2"}}),
+        (['config_kwargs={"retries": {"max_attempts": 1}}'], False,
+         {"config_kwargs": {"retries": {"max_attempts": 1}}}),
+        ([], False, None),
+    ],
+)
+def test_parse_storage_option_args(args, anon, expected):
+    assert parse_storage_option_args(args, anon) == expected
+
+
+@pytest.mark.parametrize("bad", ["noequals", "=x", "a..b=1", 'j={"x": '])
+def test_parse_storage_option_args_refuses(bad):
+    with pytest.raises(InvalidArgumentError, match="Expected --storage-option"):
+        parse_storage_option_args([bad])
+
+
+def test_url_mistakes_are_clear(sample_dir: dict[str, Path]):
+    with pytest.raises(InvalidArgumentError, match="Expected a URL as a string.*'s3://b/x.zarr'"):
+        describe(Path("s3://b/x.zarr"))  # pathlib drops a slash
+    with pytest.raises(InvalidArgumentError, match="storage_options only with a URL"):
+        describe(str(sample_dir[data.ZARR_NAME]), storage_options={"anon": True})

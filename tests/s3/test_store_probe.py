@@ -1,0 +1,87 @@
+"""The store probe against a real S3 server behind a delaying proxy (issue 14, items 2 and 4):
+latency measured within +-30 %, the probe on a worker, and ``check`` flagging storage objects
+too small for the store. (Chunks growing with latency: ``test_cli_e2e.py``.)"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+
+import chunkpilot
+from chunkpilot.measure.store import PROBE_MAX_BYTES, measure_store, probe_store
+from chunkpilot.sources.describe import describe
+from chunkpilot.sources.readers import source_array
+from tests.helpers import data
+from tests.helpers.s3server import FAKE_SECRET
+
+INJECTED = (0.0, 0.02, 0.08)
+
+
+@pytest.fixture(scope="module")
+def ends(delayed_s3):
+    """The same bucket 0, 20 and 80 ms away (one proxy each)."""
+    return [delayed_s3(lat) for lat in INJECTED]
+
+
+def _ref(url: str, end) -> dict:
+    return describe(url, storage_options=end.storage_options)[1]
+
+
+def test_probe_measures_the_injected_latency(s3_sample, ends):
+    """Latency over the 0-ms baseline is within +-30 % of the proxy's. The baseline is probed
+    before and after (their mean cancels a drift of machine load), and on a loaded 2-core
+    machine each request pays scheduler wake-ups too, so one more attempt is allowed."""
+    attempts = []
+    for _ in range(2):
+        models = [measure_store(_ref(s3_sample.zarr_url, e)) for e in (*ends, ends[0])]
+        base = (models[0].latency_seconds + models[-1].latency_seconds) / 2
+        extra = [m.latency_seconds - base for m in models[1:-1]]
+        attempts.append([round(x, 4) for x in extra])
+        if all(abs(x - lat) <= 0.3 * lat for x, lat in zip(extra, INJECTED[1:], strict=True)):
+            break
+    else:
+        pytest.fail(f"latency over baseline {attempts} not within +-30 % of {INJECTED[1:]}")
+    for m in models:
+        assert m.requests_measured >= 20 and 0 < m.bytes_measured <= PROBE_MAX_BYTES
+        assert m.requests_per_object == 2  # s3fs asks for an object's size before a whole GET
+        assert [p.requests_in_flight for p in m.concurrency] == [4, 16]
+        assert m.requests_per_task == 10 and m.where == "this process"
+
+
+def test_probe_over_http(http_sample):
+    ref = describe(http_sample.zarr_url)[1]
+    m = measure_store(ref)
+    assert m.latency_seconds > 0 and m.requests_per_object == 1  # aiohttp: one GET per object
+    ref = describe(http_sample.nc_url)[1]
+    m = measure_store(ref)
+    assert m.requests_per_task == 1 and m.request_bytes  # h5py reads through fsspec blocks
+
+
+@pytest.mark.cluster
+def test_probe_and_reads_run_on_the_workers(s3_sample):
+    ref = describe(s3_sample.zarr_url, storage_options=s3_sample.storage_options)[1]
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0", memory_limit="1GiB") as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        worker = next(iter(client.scheduler_info()["workers"]))
+        m = probe_store(ref, client)
+        assert m.where == f"worker {worker}"
+        x = source_array(None, ref, (16, 16))  # what a trial computes: workers read the store
+        np.testing.assert_array_equal(client.compute(x).result(), data.expected())
+        assert FAKE_SECRET not in repr(x.dask)
+
+
+def test_check_flags_small_storage_objects(s3_sample, ends):
+    report = chunkpilot.check(s3_sample.zarr_url, storage_options=ends[2].storage_options,
+                              workers=1, memory_limit="1GiB")
+    codes = {p.code for p in report.problems}
+    assert "storage_objects_small" in codes
+    (p,) = [p for p in report.problems if p.code == "storage_objects_small"]
+    assert "zarr v3 with shards" in p.fix and f"inner chunks {data.CHUNKS}" in p.fix
+    assert report.store is not None and report.store.latency_seconds > 0.05
+    text, doc = "\n".join(report.lines()), json.dumps(report.to_dict())
+    assert "Store probed (this process)" in text and '"store": {' in doc
+    assert FAKE_SECRET not in text + doc

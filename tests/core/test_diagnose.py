@@ -190,3 +190,10 @@ def test_saved_real_observations(name, expected, absent):
     assert not kinds & absent
     if expected == "healthy":
         assert kinds == {"healthy"}
+
+
+def test_a_few_slow_stores_are_not_spilling():
+    # workers log "disk-write" for any store > 5 ms (a busy GIL): 3 x 10 ms of 8 s is no spill
+    slow = replace(HEALTHY, tasks=HEALTHY.tasks + _tasks(
+        *_back_to_back("f", A, 1, 3, 0.01, start=0.5, gap=1.0, action="disk-write")))
+    assert [v.kind for v in dg.diagnose(slow)] == ["healthy"]

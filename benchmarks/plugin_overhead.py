@@ -1,6 +1,6 @@
 """Scheduler CPU time with vs without chunkpilot's ClusterWatch on a ~100 k-task graph.
 
-``python -m benchmarks.plugin_overhead [--tasks 100000] [--rounds 4] [--out PATH]``
+``python -m benchmarks.plugin_overhead [--tasks 100000] [--rounds 3] [--out PATH]``
 
 What is measured: the CPU seconds (all threads, ``time.process_time``) of the process that
 hosts a real ``distributed.Scheduler`` while it runs one graph, from the client's submission
@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import gc
 import json
+import logging
 import math
 import pickle
 import random
@@ -37,6 +38,7 @@ from typing import Any
 import dask
 from distributed import Scheduler
 from distributed.comm.core import CommClosedError
+from distributed.versions import get_versions
 
 from benchmarks.environment import environment
 from chunkpilot.cluster.dashboard import NAME
@@ -123,7 +125,8 @@ async def _add_fake_worker(s: Scheduler, i: int) -> FakeWorkerComm:
     asyncio.ensure_future(s.add_worker(
         comm, address=address, status="running", server_id=f"fake-{i}", nthreads=FAKE_THREADS,
         name=f"fake-{i}", now=time.time(), resources={}, memory_limit=4 * 2**30,
-        metrics=metrics, pid=0, services={}, local_directory="/tmp", versions={}, nanny="",
+        metrics=metrics, pid=0, services={}, local_directory="/tmp", versions=get_versions(),
+        nanny="",
         extra={}, stimulus_id=f"fake-add-{i}"))
     while address not in s.workers:
         await asyncio.sleep(0.01)
@@ -138,7 +141,8 @@ async def _line(proc: asyncio.subprocess.Process) -> str:
     return line
 
 
-async def _one_run(s: Scheduler, proc: asyncio.subprocess.Process, plugin: bool) -> dict[str, float]:
+async def _one_run(s: Scheduler, proc: asyncio.subprocess.Process,
+                   plugin: bool) -> dict[str, float]:
     watch = None
     if plugin:
         watch = ClusterWatch()
@@ -215,7 +219,7 @@ async def measure(tasks: int, rounds: int, seed: int = 0) -> dict[str, Any]:
             "overhead_percent": 100 * (mean - 1),
             "overhead_microseconds_per_task": 1e6 * (mean - 1) * without / graph_tasks,
             "median_cpu_seconds_without": without, "runs": runs,
-            "method": __doc__.split("\n\n", 1)[1].strip().split("\n\nContenders")[0]}
+            "method": " ".join(p.replace("\n", " ") for p in __doc__.split("\n\n")[2:4])}
 
 
 def _commit() -> str | None:
@@ -234,13 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.plugin_overhead",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--tasks", type=int, default=100_000, help="array blocks (~ graph tasks)")
-    p.add_argument("--rounds", type=int, default=4, help="paired rounds after the warm-up")
+    p.add_argument("--rounds", type=int, default=3, help="paired rounds after the warm-up")
     p.add_argument("--out", type=Path, default=RESULTS / "plugin_overhead.json")
     args = p.parse_args(argv)
     if args.tasks < 1 or args.rounds < 1:
         print(f"Expected --tasks and --rounds >= 1. Got {args.tasks}, {args.rounds}.",
               file=sys.stderr)
         return 2
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    logging.getLogger().addHandler(logging.NullHandler())  # the watch's warnings: made, not shown
     t0 = time.perf_counter()
     doc = asyncio.run(measure(args.tasks, args.rounds))
     doc["commit"] = _commit()

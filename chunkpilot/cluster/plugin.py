@@ -196,9 +196,7 @@ class ClusterWatch(SchedulerPlugin):
         if rec is None:
             return
         if start == "processing" and finish in ("memory", "erred"):
-            ws = self.scheduler.workers.get(kwargs.get("worker"))
-            rec.add_task(ts.prefix.name, finish == "memory", ws.time_delay if ws else 0.0,
-                         kwargs)
+            rec.add_task(ts.prefix.name, finish == "memory", kwargs, self.scheduler.workers)
         if group_done(tg):
             rec.groups.pop(tg.name, None)
             if not rec.groups:

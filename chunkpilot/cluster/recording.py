@@ -73,8 +73,10 @@ class Limits:
 
     max_computations: int = 100
     """Finished computations kept (summary and pictures); older ones are dropped."""
-    max_tasks: int = 100_000
-    """Task-stream entries recorded per computation; later ones are counted but not kept."""
+    max_tasks: int = 20_000
+    """Task-stream entries recorded per computation; later ones are counted, not kept, and
+    the verdicts judge the window recorded. This bounds the diagnosis's time as well as the
+    memory (the diagnosis costs about 15 us per entry)."""
     max_samples: int = 2_000
     """Worker memory samples kept per computation; more are merged, keeping peaks."""
     max_bars: int = 2_000
@@ -132,8 +134,11 @@ class Recording:
         self.thread, self.action_i, self.ok = array("q"), array("b"), array("b")
         self.start, self.stop, self.nbytes = array("d"), array("d"), array("q")
 
-    def add_task(self, prefix: str, ok: bool, delay: float, kwargs: Mapping[str, Any]) -> None:
-        """A task finished (``ok``) or erred: keep its task-stream entries as columns."""
+    def add_task(self, prefix: str, ok: bool, kwargs: Mapping[str, Any],
+                 workers: Mapping[str, Any]) -> None:
+        """A task finished (``ok``) or erred: keep its task-stream entries as columns, on the
+        scheduler's clock (``workers`` is the scheduler's, whose ``time_delay`` is each
+        worker's clock offset)."""
         self.finished += 1
         if not ok:
             self.erred += 1
@@ -146,8 +151,10 @@ class Recording:
             self.truncated = True
             return
         names, hosts, actions = self._names, self._hosts, self._actions
+        worker = str(kwargs.get("worker", ""))
+        delay = getattr(workers.get(worker), "time_delay", 0.0)
         n = names.setdefault(prefix, len(names))
-        h = hosts.setdefault(str(kwargs.get("worker", "")), len(hosts))
+        h = hosts.setdefault(worker, len(hosts))
         thread = int(kwargs.get("thread") or 0)
         nbytes = kwargs.get("nbytes")
         for ss in startstops:

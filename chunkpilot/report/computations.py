@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 
@@ -39,8 +40,13 @@ def format_array(a: ArrayChunks) -> str:
     return text
 
 
+def _ranked(arrays: Sequence[ArrayChunks]) -> list[ArrayChunks]:
+    """Arrays whose chunk shape is known first, then the ones with more blocks."""
+    return sorted(arrays, key=lambda a: (a.chunk_shape is None, -math.prod(a.blocks)))
+
+
 def _arrays_cell(arrays: Sequence[ArrayChunks]) -> str:
-    ranked = sorted(arrays, key=lambda a: (a.chunk_shape is None, -len(a.blocks)))
+    ranked = _ranked(arrays)
     cell = "; ".join(format_array(a) for a in ranked[:ROW_ARRAYS])
     return cell + (f"; +{len(ranked) - ROW_ARRAYS} more" if len(ranked) > ROW_ARRAYS else "") or "-"
 
@@ -94,7 +100,7 @@ def render_page(results: Sequence[tuple[ComputationSummary, Observation]],
         api_path=api_path,
         columns=COMPUTATION_COLUMNS,
         rows=[computation_row(s) for s, _ in results],
-        details=[{"summary": s, "arrays": [format_array(a) for a in s.arrays],
+        details=[{"summary": s, "arrays": [format_array(a) for a in _ranked(s.arrays)],
                   "row": computation_row(s), "stream": Markup(divs[f"stream{i}"]),
                   "memory": Markup(divs[f"memory{i}"])} for i, (s, _) in enumerate(details)],
         bokeh_resources=Markup(Resources(mode="inline", components=["bokeh"]).render()),

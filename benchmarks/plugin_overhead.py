@@ -31,7 +31,6 @@ import gc
 import json
 import logging
 import math
-import pickle
 import random
 import statistics
 import subprocess
@@ -42,17 +41,17 @@ from typing import Any
 
 import dask
 from distributed import Scheduler
-from distributed.comm.core import CommClosedError
-from distributed.versions import get_versions
 
 from benchmarks.environment import environment
+from benchmarks.fake_workers import THREADS as FAKE_THREADS
+from benchmarks.fake_workers import add_fake_worker
 from chunkpilot.cluster import plugin as plugin_module
 from chunkpilot.cluster.dashboard import NAME
 from chunkpilot.cluster.plugin import ClusterWatch
 from chunkpilot.cluster.recording import analyse
 
 RESULTS = Path(__file__).resolve().parent / "results"
-FAKE_WORKERS, FAKE_THREADS = 4, 4
+FAKE_WORKERS = 4
 #: Two-sided 95 % Student t quantiles by degrees of freedom (no scipy needed).
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
        9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}
@@ -72,73 +71,6 @@ for line in sys.stdin:
     print("done", flush=True)
 client.close()
 """
-
-
-class FakeWorkerComm:
-    """The scheduler's end of a worker connection: every compute-task finishes at once."""
-
-    def __init__(self, address: str) -> None:
-        self.peer_address = self.local_address = address
-        self.name = "fake"
-        self._inbox: asyncio.Queue[Any] = asyncio.Queue()
-        self._closed = False
-        self._type = pickle.dumps(float)
-        self._thread = 0
-
-    async def read(self, deserializers: Any = None) -> Any:
-        msgs = await self._inbox.get()
-        if msgs is None:
-            raise CommClosedError("fake worker closed")
-        return msgs
-
-    async def write(self, msg: Any, serializers: Any = None, on_error: Any = None) -> int:
-        now = time.time()
-        done = []
-        for m in msg if isinstance(msg, list) else [msg]:
-            if isinstance(m, dict) and m.get("op") == "compute-task":
-                self._thread = (self._thread + 1) % FAKE_THREADS
-                done.append({"op": "task-finished", "key": m["key"], "run_id": m["run_id"],
-                             "nbytes": 8, "type": self._type, "typename": "float",
-                             "metadata": {}, "thread": self._thread,
-                             "startstops": [{"action": "compute", "start": now,
-                                             "stop": now + 0.001}],
-                             "stimulus_id": f"fake-finished-{now}"})
-        if done:
-            self._inbox.put_nowait(done)
-        return 0
-
-    def closed(self) -> bool:
-        return self._closed
-
-    async def close(self) -> None:
-        self.abort()
-
-    def abort(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._inbox.put_nowait(None)
-
-
-async def _add_fake_worker(s: Scheduler, i: int) -> FakeWorkerComm:
-    address = f"tcp://127.0.0.1:{50000 + i}"
-    comm = FakeWorkerComm(address)
-    metrics = {"memory": 100 * 2**20, "managed_bytes": 0, "spilled_bytes": {"memory": 0,
-               "disk": 0}, "task_counts": {}, "bandwidth": {"total": 1e8, "workers": {},
-               "types": {}}, "digests_total_since_heartbeat": {}, "event_loop_interval": 0.02,
-               "cpu": 0, "time": time.time(), "transfer": {"incoming_bytes": 0,
-               "incoming_count": 0, "incoming_count_total": 0, "outgoing_bytes": 0,
-               "outgoing_count": 0, "outgoing_count_total": 0}, "num_fds": 0,
-               "host_net_io": {"read_bps": 0, "write_bps": 0},
-               "host_disk_io": {"read_bps": 0, "write_bps": 0}}
-    asyncio.ensure_future(s.add_worker(
-        comm, address=address, status="running", server_id=f"fake-{i}", nthreads=FAKE_THREADS,
-        name=f"fake-{i}", now=time.time(), resources={}, memory_limit=4 * 2**30,
-        metrics=metrics, pid=0, services={}, local_directory="/tmp", versions=get_versions(),
-        nanny="",
-        extra={}, stimulus_id=f"fake-add-{i}"))
-    while address not in s.workers:
-        await asyncio.sleep(0.01)
-    return comm
 
 
 async def _line(proc: asyncio.subprocess.Process) -> str:
@@ -238,7 +170,7 @@ async def measure(tasks: int, rounds: int, seed: int = 0) -> dict[str, Any]:
     with dask.config.set({"distributed.scheduler.work-stealing": False,
                           "distributed.scheduler.worker-ttl": None}):
         async with Scheduler(host="127.0.0.1", port=0, dashboard_address="127.0.0.1:0") as s:
-            comms = [await _add_fake_worker(s, i) for i in range(FAKE_WORKERS)]
+            comms = [await add_fake_worker(s, i) for i in range(FAKE_WORKERS)]
             timers = timer_cost()
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-c", CLIENT, s.address, str(tasks),

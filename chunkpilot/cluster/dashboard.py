@@ -12,6 +12,7 @@ import json
 import logging
 import weakref
 from typing import Any
+from urllib.parse import urlsplit
 
 from distributed.http.utils import RequestHandler
 from tornado.routing import PathMatches
@@ -65,14 +66,16 @@ def add_routes(scheduler: Any) -> str | None:
 
 
 def page_url(client: Any) -> str | None:
-    """The page's URL for a client: its dashboard link with ``/status`` replaced."""
+    """The page's URL for a client: its dashboard's address, the path the watch serves on
+    (under ``--dashboard-prefix``, if any); ``None`` without a dashboard or a watch."""
     try:
-        link = client.dashboard_link
-    except Exception:  # no dashboard on this scheduler
+        link = urlsplit(client.dashboard_link)
+        payload = client.sync(client.scheduler.chunkpilot_computations)
+    except Exception:  # no dashboard, or an old scheduler without our handler
         return None
-    if not link:
+    if not link.netloc or not payload or not payload.get("page_path"):
         return None
-    return link.rstrip("/").removesuffix("/status") + "/" + PAGE_PATH
+    return f"{link.scheme}://{link.netloc}{payload['page_path']}"
 
 
 class _Handler(RequestHandler):

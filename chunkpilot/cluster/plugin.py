@@ -87,6 +87,8 @@ class ClusterWatch(SchedulerPlugin):
         """Computations not diagnosed because the helper thread was behind."""
         self._by_group: dict[str, Recording] = {}
         self._open: dict[str, Recording] = {}
+        self.page_path: str | None = None
+        """Path of the page on the scheduler's HTTP server (after its dashboard prefix)."""
 
     async def start(self, scheduler: Any) -> None:
         try:
@@ -107,7 +109,7 @@ class ClusterWatch(SchedulerPlugin):
         self.enabled = True
         _log_like_distributed()
         self._tick_pc.start()
-        add_routes(scheduler)
+        self.page_path = add_routes(scheduler)
 
     async def close(self) -> None:
         self._stop()
@@ -282,4 +284,5 @@ class ClusterWatch(SchedulerPlugin):
         """The JSON document of the API (and of the ``chunkpilot_computations`` handler)."""
         return {"version": 1, "enabled": self.enabled, "error": self.error,
                 "dropped": self.dropped, "recording": len(self._open),
+                "page_path": self.page_path,
                 "computations": [s.to_dict() for s, _ in reversed(self.results)]}

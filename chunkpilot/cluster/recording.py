@@ -9,6 +9,7 @@ collector builds, runs the one diagnosis, and keeps a thinned copy for the pictu
 from __future__ import annotations
 
 import functools
+import re
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -43,6 +44,7 @@ CREATORS = frozenset({"_broadcast_trick_inner", "_apply_random", "ones_like", "z
 #: Array-like groups described per computation; scheduler events kept per computation.
 MAX_ARRAYS = 32
 MAX_EVENTS = 1000
+_TYPE_NAME = re.compile(r"[A-Za-z_][\w.]*")
 
 
 def group_done(tg: Any) -> bool:
@@ -142,8 +144,9 @@ class Recording:
         self.finished += 1
         if not ok:
             self.erred += 1
-            text = kwargs.get("exception_text")
-            kind = str(text).split("(", 1)[0][:80] if text else "KilledWorker"
+            text = kwargs.get("exception_text")  # repr(exception): keep its type name only
+            name = _TYPE_NAME.match(str(text)) if text else None
+            kind = name.group(0)[:80] if name else "KilledWorker" if text is None else "Error"
             self.killed_worker |= text is None and kwargs.get("cause") is not None
             self.error_types[kind] = self.error_types.get(kind, 0) + 1
         startstops = kwargs.get("startstops") or ()

@@ -138,8 +138,8 @@ def test_one_warning_per_mischunked_computation(cluster, scenarios):
         lines = [ln for ln in log.splitlines() if c["id"] in ln]
         assert len(lines) == 1, lines
         assert "WARNING" in lines[0] and "chunkpilot.cluster.plugin" in lines[0]
-        fix = next(v["fix"] for v in c["verdicts"] if v["kind"] == name.replace("memory", "too_big"))
-        assert fix in lines[0]
+        kind = {"too_small": "too_small", "memory": "too_big"}[name]
+        assert next(v["fix"] for v in c["verdicts"] if v["kind"] == kind) in lines[0]
     assert scenarios["healthy"]["id"] not in log
 
 
@@ -302,14 +302,18 @@ def test_an_error_switches_the_plugin_off_not_the_scheduler(cluster, client):
     assert newest_after(cluster.dashboard, seen)["tasks"] >= 16
 
 
-@pytest.mark.parametrize("how", ["register_plugin", "watch_always"])
-def test_other_ways_to_switch_it_on(how):
-    """On a scheduler started without the preload (a LocalCluster: scheduler in this process)."""
+@pytest.mark.parametrize(("how", "prefix"),
+                         [("register_plugin", ""), ("watch_always", "/behind/a/proxy")])
+def test_other_ways_to_switch_it_on(how, prefix):
+    """On a scheduler started without the preload (a LocalCluster: scheduler in this process),
+    once with a dashboard prefix (as under JupyterHub or dask-gateway)."""
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   protocol="tcp://", host="127.0.0.1",
-                                  dashboard_address="127.0.0.1:0") as lc, \
+                                  dashboard_address="127.0.0.1:0",
+                                  scheduler_kwargs={"http_prefix": prefix or "/"}) as lc, \
             distributed.Client(lc, set_as_default=False) as client:
-        dashboard = client.dashboard_link.removesuffix("/status")
+        port = lc.scheduler.http_server.port
+        dashboard = f"http://127.0.0.1:{port}{prefix}"
         with pytest.raises(urllib.error.HTTPError, match="404"):
             api(dashboard)
         result = CliRunner().invoke(cli, ["watch", lc.scheduler_address])

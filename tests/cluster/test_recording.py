@@ -72,6 +72,18 @@ def test_recording_becomes_the_observation_the_collector_would_make():
     assert picture.tasks == obs.tasks
 
 
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("ZeroDivisionError('x')", "ZeroDivisionError"), ("MyError: password=hunter2", "MyError"),
+     ("<weird repr 42>", "Error"), ("pkg.mod.Boom()", "pkg.mod.Boom")],
+    ids=["repr", "colon", "odd", "dotted"],
+)
+def test_only_the_exception_type_is_kept(text, kind):
+    rec = Recording("r", "c", T0, Limits())
+    rec.add_task("f", False, {"worker": W, "exception_text": text, "startstops": []}, {})
+    assert rec.error_types == {kind: 1}
+
+
 def test_killed_worker_is_recognised():
     rec = Recording("r", "c", T0, Limits())
     rec.add_task("f", False, {"worker": W, "cause": ("f-1", 0), "exception": b"..."}, {})

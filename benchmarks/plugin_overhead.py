@@ -1,6 +1,6 @@
 """Scheduler CPU time with vs without chunkpilot's ClusterWatch on a ~100 k-task graph.
 
-``python -m benchmarks.plugin_overhead [--tasks 100000] [--rounds 3] [--out PATH]``
+``python -m benchmarks.plugin_overhead [--tasks 100000] [--rounds 4] [--out PATH]``
 
 What is measured: the CPU seconds (all threads, ``time.process_time``) of the process that
 hosts a real ``distributed.Scheduler`` while it runs one graph, from the client's submission
@@ -14,7 +14,8 @@ contenders, and the scheduler skips the network and serialisation a real worker 
 plugin's share of a real scheduler's time is smaller than the ratio reported here.
 
 Contenders ("without", "with" = a fresh ClusterWatch added for the run and removed after) run
-once each as a warm-up on a tenth of the graph, then in random order in every round; the
+once each as a warm-up on a tenth of the graph, then once per round, each going first in half
+the rounds (in random order: a drift over the session cancels out of the ratios); the
 result is the geometric mean of the per-round CPU ratios with a 95 % t-interval. One more
 "with" run, not in the ratios, times what runs inside the watch: the thread CPU time inside
 its hooks (on the event loop) and of its diagnosis (its helper thread), as a share of the
@@ -180,9 +181,12 @@ async def measure(tasks: int, rounds: int, seed: int = 0) -> dict[str, Any]:
             try:
                 graph_tasks = int(await _line(proc))
                 runs = []
-                for r in range(rounds + 1):  # round 0: warm-up on a tenth of the graph
-                    order = ["without", "with"]
-                    rng.shuffle(order)
+                # each contender goes first in half the rounds (in random order), so a drift
+                # over the session (the scheduler's process ages) cancels out of the ratios
+                orders = [("without", "with"), ("with", "without")] * (rounds // 2 + 1)
+                orders = orders[:rounds]
+                rng.shuffle(orders)
+                for r, order in enumerate([("without", "with"), *orders]):  # 0: warm-up
                     for contender in order:
                         res = await _one_run(s, proc, contender == "with",
                                              "warm" if r == 0 else "full")
@@ -240,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.plugin_overhead",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--tasks", type=int, default=100_000, help="array blocks (~ graph tasks)")
-    p.add_argument("--rounds", type=int, default=3, help="paired rounds after the warm-up")
+    p.add_argument("--rounds", type=int, default=4, help="paired rounds after the warm-up")
     p.add_argument("--out", type=Path, default=RESULTS / "plugin_overhead.json")
     args = p.parse_args(argv)
     if args.tasks < 1 or args.rounds < 1:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from distributed.http.utils import RequestHandler
 from tornado.routing import PathMatches
 
+from chunkpilot.cluster.recording import unpack
 from chunkpilot.report.computations import render_page
 
 __all__ = ["API_PATH", "NAME", "PAGE_PATH", "add_routes", "page_url"]
@@ -112,7 +113,8 @@ class PageHandler(_Handler):
                   f"{plugin.results.maxlen} computations." if plugin.enabled else
                   f"The watch switched itself off after an error ({plugin.error}).")
         html = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: render_page(results, details, status=status,
-                                      api_path=self.extra["prefix"] + API_PATH))
+            None, lambda: render_page([s for s, _ in results],
+                                      [(s, unpack(blob)) for s, blob in details],
+                                      status=status, api_path=self.extra["prefix"] + API_PATH))
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.write(html)

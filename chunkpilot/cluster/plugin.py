@@ -33,7 +33,6 @@ from chunkpilot.cluster.recording import (
 )
 from chunkpilot.cluster.resources import memory_fractions
 from chunkpilot.core.computations import ComputationSummary, warning_line
-from chunkpilot.core.observations import Observation
 
 __all__ = ["NAME", "ClusterWatch"]
 
@@ -81,8 +80,9 @@ class ClusterWatch(SchedulerPlugin):
         """Recording; ``False`` before :meth:`start` and after an error switched it off."""
         self.error: str | None = None
         """The error that switched the plugin off, as ``"where: Type: message"``."""
-        self.results: deque[tuple[ComputationSummary, Observation]] = deque()
-        """The last computations: summary and a thinned observation for the pictures."""
+        self.results: deque[tuple[ComputationSummary, bytes]] = deque()
+        """The last computations: summary, and a thinned observation for the pictures
+        (packed: see :func:`~chunkpilot.cluster.recording.unpack`)."""
         self.dropped = 0
         """Computations not diagnosed because the helper thread was behind."""
         self._by_group: dict[str, Recording] = {}
@@ -164,12 +164,12 @@ class ClusterWatch(SchedulerPlugin):
 
     def _graph(self, scheduler: Any, client: str, keys: Any) -> None:
         """A new graph: its new task groups make a new recording (one per compute/persist)."""
-        tasks, new, sample = scheduler.tasks, {}, {}
+        tasks, new, sample, last = scheduler.tasks, {}, {}, None
         for key in keys:
             ts = tasks.get(key)
-            if ts is None:
+            if ts is None or ts.group is last:  # a group's keys mostly come together
                 continue
-            tg = ts.group
+            tg = last = ts.group
             name = tg.name
             if name in new or name in self._by_group or ts.state in ("memory", "erred"):
                 continue
@@ -222,8 +222,9 @@ class ClusterWatch(SchedulerPlugin):
         return out
 
     def _tick(self) -> None:
-        """Every interval while something runs: new heartbeats, and any computation that
-        ended without a transition saying so (e.g. cancelled)."""
+        """Every interval while something runs: new heartbeats; computations that ended
+        without a transition saying so (e.g. cancelled); ended ones whose workers have all
+        reported their memory since (heartbeats lag), which go to the diagnosis."""
         if not self._open or not self.enabled:
             return
         try:
@@ -232,7 +233,11 @@ class ClusterWatch(SchedulerPlugin):
             for rec in list(self._open.values()):
                 if idents:
                     rec.add_memory(now, idents)
-                self._check(rec)
+                if rec.ended is None:
+                    self._check(rec)
+                elif now - rec.ended > 3 * self.limits.interval_s or all(
+                        ws.last_seen >= rec.ended for ws in self.scheduler.workers.values()):
+                    self._diagnose(rec)
         except Exception as e:
             self._fail("heartbeat", e)
 
@@ -241,18 +246,21 @@ class ClusterWatch(SchedulerPlugin):
             for name, tg in list(rec.groups.items()):
                 if group_done(tg):
                     del rec.groups[name]
-            if not rec.groups and rec.id in self._open:
+            if not rec.groups and rec.ended is None:
                 self._finish(rec)
         except Exception as e:
             self._fail("check", e)
 
     def _finish(self, rec: Recording) -> None:
-        """The computation ended: stop recording it, diagnose it on the helper thread."""
-        now = time()
-        rec.wall_seconds = now - rec.t0
-        del self._open[rec.id]
+        """The computation ended: stop recording its tasks; diagnose it once the workers'
+        next heartbeats show the memory it left (see :meth:`_tick`)."""
+        rec.ended = time()
+        rec.wall_seconds = rec.ended - rec.t0
         self._by_group = {k: r for k, r in self._by_group.items() if r is not rec}
-        rec.add_memory(now, self._heartbeats(self.scheduler, force=True))
+
+    def _diagnose(self, rec: Recording) -> None:
+        """Diagnose an ended computation on the helper thread."""
+        del self._open[rec.id]
         bars = len(rec.start)
         if self._pending and self._pending + bars > MAX_PENDING_RECORDINGS * self.limits.max_tasks:
             self.dropped += 1
@@ -261,18 +269,18 @@ class ClusterWatch(SchedulerPlugin):
         fut = self._executor.submit(analyse, rec, self.fractions)
         fut.add_done_callback(lambda f: self._hand_back(f, bars + 1))
 
-    def _hand_back(self, fut: Future[tuple[ComputationSummary, Observation]], size: int) -> None:
+    def _hand_back(self, fut: Future[tuple[ComputationSummary, bytes]], size: int) -> None:
         """On the helper thread: pass the result to the event loop (unless it has closed)."""
         if not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._store, fut, size)
 
-    def _store(self, fut: Future[tuple[ComputationSummary, Observation]], size: int) -> None:
+    def _store(self, fut: Future[tuple[ComputationSummary, bytes]], size: int) -> None:
         self._pending -= size
         if fut.cancelled() or not self.enabled:
             return
         try:
-            summary, obs = fut.result()
-            self.results.append((summary, obs))
+            summary, packed = fut.result()
+            self.results.append((summary, packed))
             if line := warning_line(summary, min_wall_seconds=self.limits.warn_min_seconds):
                 logger.warning(line)
         except Exception as e:

@@ -9,7 +9,9 @@ collector builds, runs the one diagnosis, and keeps a thinned copy for the pictu
 from __future__ import annotations
 
 import functools
+import json
 import re
+import zlib
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -34,7 +36,8 @@ from chunkpilot.core.metrics import cluster_threads
 from chunkpilot.core.observations import MemoryRecord, Observation, TaskRecord, WorkerInfo
 from chunkpilot.errors import InvalidArgumentError
 
-__all__ = ["CONFIG", "Limits", "Recording", "analyse", "array_chunks", "group_done", "kept_event"]
+__all__ = ["CONFIG", "Limits", "Recording", "analyse", "array_chunks", "group_done", "kept_event",
+           "pack", "unpack"]
 
 #: dask config section read on the scheduler (``DASK_CHUNKPILOT__CLUSTER_WATCH__...``).
 CONFIG = "chunkpilot.cluster-watch"
@@ -75,10 +78,10 @@ class Limits:
 
     max_computations: int = 100
     """Finished computations kept (summary and pictures); older ones are dropped."""
-    max_tasks: int = 20_000
+    max_tasks: int = 10_000
     """Task-stream entries recorded per computation; later ones are counted, not kept, and
     the verdicts judge the window recorded. This bounds the diagnosis's time as well as the
-    memory (the diagnosis costs about 15 us per entry)."""
+    memory (the diagnosis costs about 10 us per entry)."""
     max_samples: int = 2_000
     """Worker memory samples kept per computation; more are merged, keeping peaks."""
     max_bars: int = 2_000
@@ -120,6 +123,8 @@ class Recording:
         """Open task groups (name -> the scheduler's TaskGroup); dropped when it ends."""
         self.arrays: dict[str, ArrayChunks] = {}
         self.wall_seconds = 0.0
+        self.ended: float | None = None
+        """When its last task group finished; ``None`` while it runs."""
         self.finished = 0
         self.erred = 0
         self.error_types: dict[str, int] = {}
@@ -220,9 +225,20 @@ def observation(rec: Recording, fractions: Mapping[str, float | None]) -> Observ
         **fractions)  # type: ignore[arg-type]
 
 
+def pack(obs: Observation) -> bytes:
+    """An observation as compressed JSON: kept for the pictures without keeping thousands of
+    objects alive (every one of them would be walked by each garbage collection)."""
+    return zlib.compress(json.dumps(obs.to_dict(), separators=(",", ":")).encode(), 6)
+
+
+def unpack(blob: bytes) -> Observation:
+    """The observation :func:`pack` stored."""
+    return Observation.from_dict(json.loads(zlib.decompress(blob)))
+
+
 def analyse(rec: Recording, fractions: Mapping[str, float | None]
-            ) -> tuple[ComputationSummary, Observation]:
-    """Diagnose a finished recording: its summary, and a thinned observation to draw."""
+            ) -> tuple[ComputationSummary, bytes]:
+    """Diagnose a finished recording: its summary, and a thinned, packed observation."""
     obs = observation(rec, fractions)
     bytes_by_name: dict[str, list[int]] = {}
     for t in obs.tasks:
@@ -236,7 +252,7 @@ def analyse(rec: Recording, fractions: Mapping[str, float | None]
         id=rec.id, started_at=rec.t0, wall_seconds=obs.wall_seconds, tasks=rec.finished,
         threads=cluster_threads(obs), groups=group_times(obs), arrays=arrays,
         verdicts=diagnose(obs), client=rec.client, truncated=rec.truncated)
-    return summary, thin(obs, max_bars=rec.limits.max_bars, max_samples=500)
+    return summary, pack(thin(obs, max_bars=rec.limits.max_bars, max_samples=500))
 
 
 def array_chunks(tasks: Mapping[Any, Any], key: Any, prefix: str) -> ArrayChunks | None:

@@ -82,7 +82,7 @@ def computations_table(summaries: Sequence[ComputationSummary], *,
     return table
 
 
-def render_page(results: Sequence[tuple[ComputationSummary, Observation]],
+def render_page(results: Sequence[ComputationSummary],
                 details: Sequence[tuple[ComputationSummary, Observation]], *,
                 status: str, api_path: str) -> str:
     """The ``/chunkpilot`` page: the table of ``results``, then verdicts and pictures of
@@ -99,7 +99,7 @@ def render_page(results: Sequence[tuple[ComputationSummary, Observation]],
         status=status,
         api_path=api_path,
         columns=COMPUTATION_COLUMNS,
-        rows=[computation_row(s) for s, _ in results],
+        rows=[computation_row(s) for s in results],
         details=[{"summary": s, "arrays": [format_array(a) for a in _ranked(s.arrays)],
                   "row": computation_row(s), "stream": Markup(divs[f"stream{i}"]),
                   "memory": Markup(divs[f"memory{i}"])} for i, (s, _) in enumerate(details)],

@@ -40,11 +40,14 @@ def api(dashboard: str) -> dict:
         return json.loads(r.read())
 
 
-def newest_after(dashboard: str, seen: set[str], timeout_s: float = 60) -> dict:
-    """The first computation the API lists that is not in ``seen`` (diagnosis is async)."""
+def newest_after(dashboard: str, seen: set[str], timeout_s: float = 60,
+                 since: float = 0.0) -> dict:
+    """The first computation the API lists that is not in ``seen`` and started at or after
+    ``since`` (the diagnosis comes a heartbeat after the computation ends)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        fresh = [c for c in api(dashboard)["computations"] if c["id"] not in seen]
+        fresh = [c for c in api(dashboard)["computations"]
+                 if c["id"] not in seen and c["started_at"] >= since]
         if fresh:
             return fresh[0]
         time.sleep(0.2)
@@ -52,9 +55,11 @@ def newest_after(dashboard: str, seen: set[str], timeout_s: float = 60) -> dict:
 
 
 def run(cluster, client, fn) -> dict:
-    seen = {c["id"] for c in api(cluster.dashboard)["computations"]}
+    """Run ``fn(client)``: the computation it submitted, as the API reports it (the scheduler
+    runs on this machine: same clock)."""
+    since = time.time()
     fn(client)
-    return newest_after(cluster.dashboard, seen)
+    return newest_after(cluster.dashboard, set(), since=since)
 
 
 def _sleepy(block):
@@ -248,8 +253,8 @@ def test_memory_stays_bounded_over_200_computations(cluster, client):
 
     def settle():
         deadline = time.monotonic() + 60
-        while (state := client.run_on_scheduler(_plugin_state))["pending"] and \
-                time.monotonic() < deadline:
+        while ((state := client.run_on_scheduler(_plugin_state))["pending"]
+               or state["open"]) and time.monotonic() < deadline:
             time.sleep(0.1)
         return state
 

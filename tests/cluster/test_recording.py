@@ -16,6 +16,7 @@ from chunkpilot.cluster.recording import (
     array_chunks,
     kept_event,
     observation,
+    unpack,
 )
 from chunkpilot.core.observations import TaskRecord
 from chunkpilot.errors import InvalidArgumentError
@@ -66,7 +67,8 @@ def test_recording_becomes_the_observation_the_collector_would_make():
     assert "secret" not in obs.error  # exception messages may hold the user's data
     assert [m.process_bytes for m in obs.memory] == [300, 950]
     assert obs.workers[0].memory_limit_bytes == 1000
-    summary, picture = analyse(rec, FRACTIONS)
+    summary, packed = analyse(rec, FRACTIONS)
+    picture = unpack(packed)
     assert summary.tasks == 3 and summary.dominant_group == "sum"  # 1.1 s vs 1.0 s
     assert {v.kind for v in summary.verdicts} >= {"failed", "too_big"}
     assert picture.tasks == obs.tasks

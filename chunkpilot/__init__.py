@@ -30,12 +30,13 @@ check_platform()
 from chunkpilot import config  # noqa: E402, F401  (registers chunkpilot.* in dask config)
 
 __version__ = "0.1.0"
-__all__ = ["ChunkpilotError", "ChunkpilotWarning", "UnsupportedPlatformError", "__version__",
-           "advise", "check", "tune", "watch"]
+__all__ = ["ChunkpilotError", "ChunkpilotWarning", "ClusterWatch", "UnsupportedPlatformError",
+           "__version__", "advise", "check", "tune", "watch"]
 
-#: Public function -> the command module that defines it.
+#: Public name -> the module that defines it.
 _COMMANDS = {"advise": "chunkpilot.commands.advise", "check": "chunkpilot.commands.check",
-             "tune": "chunkpilot.commands.tune", "watch": "chunkpilot.commands.watch"}
+             "tune": "chunkpilot.commands.tune", "watch": "chunkpilot.commands.watch",
+             "ClusterWatch": "chunkpilot.cluster.plugin"}  # the scheduler plugin (issue 16)
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: load a command on first use

@@ -1,4 +1,4 @@
-"""Command line: ``chunkpilot advise|tune|check|demo``. Bad input: one stderr line, exit 2.
+"""Command line: ``chunkpilot advise|tune|check|demo|watch``. Bad input: one stderr line, exit 2.
 
 Results go to stdout (tables, or one JSON object with ``--json``); progress, trial lines and
 logs go to stderr (a progress display only on a terminal, never with ``--json``); ``-v``
@@ -29,6 +29,7 @@ from chunkpilot.cli_options import (
     resource_options,
     storage_options_of,
 )
+from chunkpilot.cli_watch import watch_cluster
 from chunkpilot.errors import ChunkpilotError, ChunkpilotWarning, SchedulerLostError
 from chunkpilot.stdio import discard_result, result_only_stdout
 
@@ -216,6 +217,11 @@ def _usage_hint(e: click.ClickException) -> str:
     if isinstance(e, click.UsageError) and ctx is not None:
         return f" Try '{ctx.command_path} --help'."
     return ""
+
+
+
+
+cli.add_command(watch_cluster)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,11 +6,14 @@ import logging
 import pathlib
 from collections.abc import Sequence
 from types import TracebackType
+from typing import Literal, overload
 
 from distributed import Client
 
 from chunkpilot.cluster.connect import check_client
+from chunkpilot.cluster.dashboard import page_url
 from chunkpilot.cluster.observe import Collector
+from chunkpilot.cluster.plugin import ClusterWatch
 from chunkpilot.commands.outputs import check_output_path
 from chunkpilot.core.diagnose import diagnose
 from chunkpilot.core.observations import Observation, Trial
@@ -95,13 +98,26 @@ class Watch:
         return watch_html(self.trial())
 
 
-def watch(client: Client, *, timeout_s: float | None = None, interval_s: float = 0.1) -> Watch:
-    """Record everything ``client`` computes inside a ``with`` block.
+@overload
+def watch(client: Client, *, always: Literal[False] = False, timeout_s: float | None = None,
+          interval_s: float = 0.1) -> Watch: ...
+@overload
+def watch(client: Client, *, always: Literal[True], timeout_s: float | None = None,
+          interval_s: float = 0.1) -> str | None: ...
+def watch(client: Client, *, always: bool = False, timeout_s: float | None = None,
+          interval_s: float = 0.1) -> Watch | str | None:
+    """Record everything ``client`` computes inside a ``with`` block, or (``always=True``)
+    every computation on the cluster from now on.
 
     Parameters
     ----------
     client
         Client the block computes through.
+    always
+        Add :class:`chunkpilot.ClusterWatch` to the scheduler (once; chunkpilot must be
+        installed there) and return the URL of its ``/chunkpilot`` page (``None`` when the
+        scheduler has no dashboard). It diagnoses every computation, anyone's, until the
+        scheduler stops.
     timeout_s
         Cancel futures this client created after this many seconds (the block then raises
         ``CancelledError``); ``None`` for no limit.
@@ -119,6 +135,11 @@ def watch(client: Client, *, timeout_s: float | None = None, interval_s: float =
     ...     total = x.sum().compute()
     >>> [v.kind for v in w.diagnosis]  # doctest: +SKIP
     ['too_small']
+    >>> chunkpilot.watch(client, always=True)  # doctest: +SKIP
+    'http://127.0.0.1:8787/chunkpilot'
     """
     check_client(client)  # a clear error for None, a closed client, ... (issue 17)
+    if always:  # --- cluster watch (issue 16): the scheduler plugin, not a with-block ---
+        client.register_plugin(ClusterWatch())
+        return page_url(client)
     return Watch(client, timeout_s=timeout_s, interval_s=interval_s)

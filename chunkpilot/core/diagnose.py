@@ -79,9 +79,14 @@ def _too_big(obs: Observation) -> Verdict | None:
     if peak > target:
         why.append(f"worker memory peaked at {peak:.0%} of its limit, above the {target:.0%} "
                    "target (the dashboard's memory bar turns orange there)")
-    if spilled or disk_s:
+    # A disk bar alone is not spilling: workers log "disk-write" for any slow store (> 5 ms,
+    # e.g. a busy GIL). Without spilled bytes in a heartbeat, disk time must be a real share.
+    if spilled:
         why.append(f"workers spilled {format_bytes(spilled)} to disk (grey in the memory bar, "
                    "orange bars in the task stream)")
+    elif disk_s >= IO_MIN_THREAD_SHARE * thread_time(obs) and disk_s > 0:
+        why.append(f"workers spent {format_seconds(disk_s)} writing to or reading from disk "
+                   "(orange bars in the task stream)")
     if obs.pauses:
         why.append(f"workers paused {plural(obs.pauses, 'time')} because memory passed the pause "
                    "threshold (red memory bar, the task stream stops)")

@@ -229,3 +229,10 @@ def test_killed_worker_message_names_the_task_group_in_whole_sentences():
 )
 def test_error_summary(error, expected):
     assert dg.error_summary(error) == expected
+
+
+def test_a_few_slow_stores_are_not_spilling():
+    # workers log "disk-write" for any store > 5 ms (a busy GIL): 3 x 10 ms of 8 s is no spill
+    slow = replace(HEALTHY, tasks=HEALTHY.tasks + _tasks(
+        *_back_to_back("f", A, 1, 3, 0.01, start=0.5, gap=1.0, action="disk-write")))
+    assert [v.kind for v in dg.diagnose(slow)] == ["healthy"]

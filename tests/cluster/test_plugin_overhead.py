@@ -1,0 +1,40 @@
+"""benchmarks/plugin_overhead.py runs end to end on a small graph and writes its JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.cluster
+def test_small_run_writes_paired_results(tmp_path):
+    out = tmp_path / "overhead.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.plugin_overhead", "--tasks", "400", "--rounds", "2",
+         "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["graph_tasks"] >= 400 and doc["rounds"] == 2
+    assert len(doc["commit"].removesuffix("+dirty")) == 40  # the full SHA
+    runs = doc["runs"]
+    assert [r["round"] for r in runs] == [0, 0, 1, 1, 2, 2]
+    assert all({r["contender"] for r in runs if r["round"] == i} == {"with", "without"}
+               for i in range(3))
+    ratio = doc["cpu_ratio_with_over_without"]
+    assert len(ratio["per_round"]) == 2 and ratio["ci95_low"] <= ratio["geometric_mean"]
+    assert doc["attributed"]["hook_calls"] > 400
+    assert doc["attributed"]["share_of_median_without"] > 0
+
+
+def test_bad_arguments_exit_2(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.plugin_overhead", "--rounds", "0",
+         "--out", str(tmp_path / "x.json")], cwd=ROOT, capture_output=True, text=True,
+        timeout=120)
+    assert proc.returncode == 2 and "--rounds" in proc.stderr

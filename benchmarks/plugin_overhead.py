@@ -35,7 +35,6 @@ import logging
 import math
 import random
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,9 +43,9 @@ from typing import Any
 import dask
 from distributed import Scheduler
 
-from benchmarks.environment import environment
 from benchmarks.fake_workers import THREADS as FAKE_THREADS
 from benchmarks.fake_workers import add_fake_worker
+from benchmarks.provenance import DirtyTreeError, check_clean, environment
 from chunkpilot.cluster import plugin as plugin_module
 from chunkpilot.cluster.dashboard import NAME
 from chunkpilot.cluster.plugin import ClusterWatch
@@ -229,35 +228,31 @@ async def measure(tasks: int, rounds: int, seed: int = 0) -> dict[str, Any]:
             "method": " ".join(p.replace("\n", " ") for p in __doc__.split("\n\n")[2:4])}
 
 
-def _commit() -> str | None:
-    root = Path(__file__).resolve().parent.parent
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "chunkpilot"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return sha + ("+dirty" if dirty else "")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.plugin_overhead",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--tasks", type=int, default=100_000, help="array blocks (~ graph tasks)")
     p.add_argument("--rounds", type=int, default=4, help="paired rounds after the warm-up")
     p.add_argument("--out", type=Path, default=RESULTS / "plugin_overhead.json")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="run with uncommitted changes under chunkpilot/ (a diff hash is recorded)")
     args = p.parse_args(argv)
     if args.tasks < 1 or args.rounds < 1:
         print(f"Expected --tasks and --rounds >= 1. Got {args.tasks}, {args.rounds}.",
               file=sys.stderr)
         return 2
+    try:
+        git = check_clean(args.allow_dirty)
+    except DirtyTreeError as e:
+        print(f"plugin_overhead: error: {e}", file=sys.stderr)
+        return 2
     logging.getLogger("distributed").setLevel(logging.WARNING)
     logging.getLogger().addHandler(logging.NullHandler())  # the watch's warnings: made, not shown
     t0 = time.perf_counter()
     doc = asyncio.run(measure(args.tasks, args.rounds))
-    doc["commit"] = _commit()
-    doc["environment"] = environment(quick=False, repeats=args.rounds)
+    doc["commit"] = git["commit"]
+    doc["git"] = git
+    doc["environment"] = {**environment(), "repeats": args.rounds}
     doc["benchmark_seconds"] = time.perf_counter() - t0
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=1))

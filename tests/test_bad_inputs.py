@@ -15,7 +15,7 @@ Decisions recorded here (and in docs/errors.md):
 
 from __future__ import annotations
 
-import os
+import json
 import re
 import shlex
 import subprocess
@@ -23,7 +23,6 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,8 +50,9 @@ from chunkpilot.errors import (
 from chunkpilot.loader import load_callable
 
 CLI = [sys.executable, "-m", "chunkpilot.cli"]
-#: CLI cases run concurrently; each is a fresh interpreter (~1 s of imports).
+#: CLI cases run concurrently (forked processes: see cli_results).
 CLI_PARALLEL = 4
+ROOT = Path(__file__).resolve().parent.parent
 
 USER_FUNCS = """\
 import ctypes, time
@@ -485,31 +485,40 @@ def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path,
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_api(case: Case, inputs: Path, private_dirs: tuple[Path, Path],
              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("chunkpilot.cluster.connect.CONNECT_TIMEOUT_S", 2)  # the CLI waits the full 10 s
+    # the CLI waits the full 10 s
+    monkeypatch.setattr("chunkpilot.cluster.connect.CONNECT_TIMEOUT_S", 2)
     with pytest.raises(case.error, match=case.match):
         case.api(inputs)
     for d in private_dirs:
         assert list(d.iterdir()) == [], f"left behind in {d}"
 
 
-def _run_cli(case: Case, inputs: Path, root: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
-    tmp, cwd = root / case.id / "tmp", root / case.id / "cwd"
-    tmp.mkdir(parents=True)
-    cwd.mkdir()
-    args = shlex.split(case.cli.format(d=inputs))
-    env = {**os.environ, "TMPDIR": str(tmp)}
-    r = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=180, cwd=cwd,
-                       env=env)
-    return r, root / case.id
-
-
 @pytest.fixture(scope="module")
 def cli_results(inputs: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Run every CLI case once, a few at a time (each is a fresh interpreter)."""
+    """Run every CLI case once: the real console entry point, each case in its own process
+    with its own cwd and TMPDIR, forked from one interpreter that imported the CLI
+    (``tests/helpers/cli_fork.py``), a few at a time."""
     root = tmp_path_factory.mktemp("cli-runs")
-    with ThreadPoolExecutor(CLI_PARALLEL) as pool:
-        futures = {c.id: pool.submit(_run_cli, c, inputs, root) for c in CASES}
-        return {k: f.result() for k, f in futures.items()}
+    jobs = []
+    for c in CASES:
+        d = root / c.id
+        (d / "tmp").mkdir(parents=True)
+        (d / "cwd").mkdir()
+        jobs.append({"id": c.id, "args": shlex.split(c.cli.format(d=inputs)),
+                     "cwd": str(d / "cwd"), "tmp": str(d / "tmp"),
+                     "stdout": str(d / "stdout.txt"), "stderr": str(d / "stderr.txt")})
+    spec = {"parallel": CLI_PARALLEL, "timeout_s": 180, "jobs": jobs}
+    r = subprocess.run([sys.executable, "-m", "tests.helpers.cli_fork"], input=json.dumps(spec),
+                       capture_output=True, text=True, timeout=1200, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    codes = json.loads(r.stdout)
+    out = {}
+    for c in CASES:
+        d = root / c.id
+        out[c.id] = (subprocess.CompletedProcess(
+            [*CLI, *shlex.split(c.cli.format(d=inputs))], codes[c.id],
+            (d / "stdout.txt").read_text(), (d / "stderr.txt").read_text()), d)
+    return out
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

@@ -13,10 +13,9 @@ import contextlib
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-from benchmarks.workloads import Workload
+from benchmarks.workloads import DataSource, Workload
 
 #: tune's trial budget (the issue's target: at most 5 trials).
 MAX_TRIALS = 5
@@ -67,12 +66,13 @@ def plan_dict(plan: Any) -> dict[str, Any] | None:
         return {"chunks": list(plan.chunk_shape), "to_dict_error": f"{type(e).__name__}: {e}"}
 
 
-def run_advise(wl: Workload, path: Path, ex: Any, mode: str, log: Log) -> tuple[dict, Any]:
+def run_advise(wl: Workload, src: DataSource, ex: Any, mode: str, log: Log) -> tuple[dict, Any]:
     """advise on the executor's scheduler: (JSON record, plan or None)."""
     import chunkpilot
 
     plan, secs, err, warns, _ = _call(
-        lambda: chunkpilot.advise(str(path), **how(wl, mode), **ex.advise_kwargs()))
+        lambda: chunkpilot.advise(src.url, **how(wl, mode), **src.kwargs(),
+                                  **ex.advise_kwargs()))
     log(f"  advise ({mode}): {plan.chunk_shape if plan else err} in {secs:.1f} s")
     return {"seconds": secs, "error": err, "warnings": warns, "mode": mode,
             "plan": plan_dict(plan)}, plan
@@ -88,7 +88,7 @@ def _inprocess_cluster(threads: int, memory_limit: int) -> Iterator[Any]:
         yield client
 
 
-def run_tune(wl: Workload, path: Path, ex: Any, plan: Any, mode: str, trial_timeout_s: float,
+def run_tune(wl: Workload, src: DataSource, ex: Any, plan: Any, mode: str, trial_timeout_s: float,
              log: Log) -> dict[str, Any]:
     """tune from the advised plan on the executor's scheduler (see the module docstring)."""
     import chunkpilot
@@ -97,16 +97,16 @@ def run_tune(wl: Workload, path: Path, ex: Any, plan: Any, mode: str, trial_time
     if plan is None:
         return {"seconds": 0.0, "error": "no plan to tune", "result": None, "ran_on": None}
     kw = {"plan": plan, "max_trials": MAX_TRIALS, "trial_timeout": trial_timeout_s,
-          **how(wl, mode)}
+          **how(wl, mode), **src.kwargs()}
     ran_on, note = ex.kind, None
     res, secs, err, warns, exc = _call(
-        lambda: chunkpilot.tune(str(path), **kw, **ex.advise_kwargs()))
+        lambda: chunkpilot.tune(src.url, **kw, **ex.advise_kwargs()))
     if ex.kind == "threads" and isinstance(exc, InvalidArgumentError) and "thread" in str(exc):
         ran_on, note = "in-process LocalCluster", TUNE_FALLBACK
         threads = ex.advise_kwargs()["threads_per_worker"]
         with _inprocess_cluster(threads, plan.resources.memory_limit_bytes) as client:
             res, more, err, warns, _ = _call(
-                lambda: chunkpilot.tune(str(path), client=client, **kw))
+                lambda: chunkpilot.tune(src.url, client=client, **kw))
         secs += more
     log(f"  tune on {ran_on}: {res.chunk_shape if res else err} in {secs:.1f} s")
     if ex.kind == "local" and res is not None and any(t.observation.restarts

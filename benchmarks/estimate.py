@@ -68,13 +68,13 @@ def estimate(workloads: Sequence[Workload], schedulers: Sequence[str], st: Setti
     total, used = 0.0, 0
     for wl in workloads:
         total += wl.nbytes(st.quick) / 150e6  # writing the data
-        for s in schedulers:
+        for s in (s for s in schedulers if s in wl.schedulers):
             if (wl.name, s) in before:
                 total += before[(wl.name, s)]
                 used += 1
             else:
                 total += row_seconds(wl, s, st)
-    rows = len(workloads) * len(schedulers)
+    rows = sum(s in wl.schedulers for wl in workloads for s in schedulers)
     src = (f"{used} of {rows} rows from the previous run in {out_dir}" if used
            else "workload guesses (no previous run of this layout)")
     return math.ceil(total), src

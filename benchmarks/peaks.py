@@ -23,14 +23,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def threads_peaks(workload: str, path: Path, shapes: list[tuple[int, ...]],
+def threads_peaks(workload: str, src: Any, shapes: list[tuple[int, ...]],
                   timeout_s: float) -> dict[tuple[int, ...], Any]:
     """Peak RSS increment (bytes, or None) per shape on the threaded scheduler. The child
     prints one line per shape as it goes, so a shape that kills it keeps the others."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    args = [sys.executable, "-m", "benchmarks.peaks", workload, str(path),
-            json.dumps([list(s) for s in shapes])]
+    args = [sys.executable, "-m", "benchmarks.peaks", workload, src.url,
+            json.dumps([list(s) for s in shapes]), json.dumps(src.storage_options)]
     got: dict[tuple[int, ...], Any] = dict.fromkeys(shapes)
     try:
         out = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, env=env,
@@ -48,18 +48,18 @@ def threads_peaks(workload: str, path: Path, shapes: list[tuple[int, ...]],
     return got
 
 
-def _child(workload: str, path: str, shapes: list[list[int]]) -> None:
-    import dask.array as da
-
+def _child(workload: str, url: str, shapes: list[list[int]],
+           storage_options: dict[str, Any] | None = None) -> None:
     from benchmarks.timing import ThreadsExecutor, fixed_malloc_thresholds
-    from benchmarks.workloads import BY_NAME
+    from benchmarks.workloads import BY_NAME, DataSource
 
     fixed_malloc_thresholds()
     wl = BY_NAME[workload]
+    src = DataSource(url, storage_options)
     ex = ThreadsExecutor()
 
     def run(shape: list[int]) -> Any:
-        rec = ex.run(wl.build(da.from_zarr(path, chunks=tuple(shape))), 0)
+        rec = ex.run(wl.build(src.open(tuple(shape))), 0)
         return None if rec.failed else rec.peak_increment_bytes
 
     by_size = sorted(shapes, key=lambda s: math.prod(s))
@@ -69,4 +69,5 @@ def _child(workload: str, path: str, shapes: list[list[int]]) -> None:
 
 
 if __name__ == "__main__":
-    _child(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]))
+    _child(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]),
+           json.loads(sys.argv[4]) if len(sys.argv) > 4 else None)

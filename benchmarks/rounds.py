@@ -20,12 +20,11 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from benchmarks.provenance import core_count, load_1min
 from benchmarks.timing import RunRecord
-from benchmarks.workloads import Workload
+from benchmarks.workloads import DataSource, Workload
 
 Shape = tuple[int, ...]
 Log = Callable[[str], None]
@@ -64,10 +63,9 @@ def kept_after_warmup(warm: dict[Shape, RunRecord], ladder: list[Shape], roles: 
     return keep, why
 
 
-def run_rounds(wl: Workload, path: Path, ex: Any, shapes: list[Shape], ladder: list[Shape],
+def run_rounds(wl: Workload, src: DataSource, ex: Any, shapes: list[Shape], ladder: list[Shape],
                roles: list[Shape], rp: RoundPlan, log: Log) -> tuple[list[dict], dict[Shape, str]]:
     """Every round as ``{index, warmup, load_1min, flagged, order, runs}``, and the pruned."""
-    import dask.array as da
     from dask.array.core import PerformanceWarning
 
     rng = random.Random(rp.seed)
@@ -86,7 +84,7 @@ def run_rounds(wl: Workload, path: Path, ex: Any, shapes: list[Shape], ladder: l
         for s in order:
             with warnings.catch_warnings():  # dask's matmul says it splits chunks, every run
                 warnings.simplefilter("ignore", PerformanceWarning)
-                y = wl.build(da.from_zarr(str(path), chunks=s))
+                y = wl.build(src.open(s))
             rec = ex.run(y, rp.run_timeout_s)
             recs[s] = rec
             if rec.failed:

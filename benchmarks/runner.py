@@ -22,6 +22,7 @@ import cloudpickle
 import numpy as np
 
 import benchmarks.functions
+import benchmarks.s3_read
 import benchmarks.timing
 from benchmarks.contenders import advise_mode, run_advise, run_tune
 from benchmarks.ladder import FULL_MIN_BYTES, QUICK_MIN_BYTES, ladder, spec_work
@@ -30,10 +31,11 @@ from benchmarks.provenance import environment, git_state, load_1min
 from benchmarks.rounds import RoundPlan, run_rounds
 from benchmarks.stats import seed_for
 from benchmarks.timing import ClusterExecutor, ThreadsExecutor
-from benchmarks.workloads import Workload
+from benchmarks.workloads import DataSource, Workload
 
 # workers and chunkpilot's sandbox get these functions by value: no import of `benchmarks`
 cloudpickle.register_pickle_by_value(benchmarks.functions)
+cloudpickle.register_pickle_by_value(benchmarks.s3_read)
 cloudpickle.register_pickle_by_value(benchmarks.timing)
 
 #: Version of the results layout (see docs/benchmarks.md, "Results files").
@@ -79,12 +81,9 @@ def _executor(scheduler: str, wl: Workload, quick: bool) -> Iterator[Any]:
             yield ex
 
 
-def _auto_shape(wl: Workload, path: Path) -> tuple[int, ...]:
-    import dask.array as da
-
-    x = da.from_zarr(str(path))
-    y = da.from_zarr(str(path), chunks=wl.auto_chunks(x.ndim))
-    return tuple(max(c) for c in y.chunks)
+def _auto_shape(wl: Workload, src: DataSource) -> tuple[int, ...]:
+    ndim = len(wl.full.shape)
+    return tuple(max(c) for c in src.open(wl.auto_chunks(ndim)).chunks)
 
 
 def predicted(plan: Any, shape: tuple[int, ...]) -> dict[str, Any] | None:
@@ -96,7 +95,7 @@ def predicted(plan: Any, shape: tuple[int, ...]) -> dict[str, Any] | None:
     return evaluate(shape, plan.spec, plan.work, plan.resources, plan.model).to_dict()
 
 
-def run_scheduler(wl: Workload, path: Path, scheduler: str, st: Settings,
+def run_scheduler(wl: Workload, src: DataSource, scheduler: str, st: Settings,
                   log: Log) -> dict[str, Any]:
     """Everything measured for one workload on one scheduler (JSON-ready)."""
     size = wl.size(st.quick)
@@ -105,23 +104,23 @@ def run_scheduler(wl: Workload, path: Path, scheduler: str, st: Settings,
     mode = advise_mode(wl, st.advise_mode)
     t0 = time.perf_counter()
     with _executor(scheduler, wl, st.quick) as ex:
-        advise, plan = run_advise(wl, path, ex, mode, log)
-        tune = run_tune(wl, path, ex, plan, mode, st.trial_timeout_s, log)
-        roles = {"auto": _auto_shape(wl, path),
+        advise, plan = run_advise(wl, src, ex, mode, log)
+        tune = run_tune(wl, src, ex, plan, mode, st.trial_timeout_s, log)
+        roles = {"auto": _auto_shape(wl, src),
                  "advise": tuple(plan.chunk_shape) if plan else None,
                  "tune": tuple(tune["chunk_shape"]) if tune.get("chunk_shape") else None}
         role_shapes = [s for s in roles.values() if s]
         shapes = list(dict.fromkeys([*rungs, *role_shapes]))
         rp = RoundPlan(st.rounds, seed_for(st.seed, wl.name, scheduler), st.keep_fastest,
                        st.slow_factor, st.run_timeout_s)
-        rounds, pruned = run_rounds(wl, path, ex, shapes, rungs, role_shapes, rp, log)
+        rounds, pruned = run_rounds(wl, src, ex, shapes, rungs, role_shapes, rp, log)
         recreated = getattr(ex, "recreated", 0)
     peaks: dict[tuple[int, ...], Any] = {}
     if scheduler == "threads":  # in-process peaks hide in malloc arenas: a fresh process
         ok = [s for i, s in enumerate(shapes)
               if not any(r["failed"] for rd in rounds for r in rd["runs"] if r["shape"] == i)]
         log(f"  peak memory of {len(ok)} shapes in a fresh process")
-        peaks = threads_peaks(wl.name, path, ok, 20 * st.run_timeout_s)
+        peaks = threads_peaks(wl.name, src, ok, 20 * st.run_timeout_s)
     records = []
     for s in shapes:
         records.append({
@@ -150,11 +149,11 @@ def run_workload(wl: Workload, st: Settings, schedulers: tuple[str, ...], out_di
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"chunkpilot-bench-{wl.name}-") as tmp:
         log(f"[{wl.name}] writing data")
-        path = wl.make_data(Path(tmp), st.quick)
-        doc["data_seconds"] = time.perf_counter() - t0
-        for sched in schedulers:
-            log(f"[{wl.name}/{sched}]")
-            doc["schedulers"][sched] = run_scheduler(wl, path, sched, st, log)
+        with wl.data(Path(tmp), st.quick) as src:
+            doc["data_seconds"] = time.perf_counter() - t0
+            for sched in (s for s in schedulers if s in wl.schedulers):
+                log(f"[{wl.name}/{sched}]")
+                doc["schedulers"][sched] = run_scheduler(wl, src, sched, st, log)
     doc["seconds_total"] = time.perf_counter() - t0
     doc["environment"]["load_average_end"] = load_1min()
     end = git_state()

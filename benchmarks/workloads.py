@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import functions as f
+from benchmarks import s3_read as s3
 from chunkpilot.examples import hungry_filter
 
 MiB = 2**20
@@ -48,6 +50,24 @@ def make_store(path: Path, shape: tuple[int, ...], dtype: str, storage: tuple[in
     return path
 
 
+@dataclass(frozen=True)
+class DataSource:
+    """Where a workload's data lives: a local store path or a URL with its fsspec options."""
+
+    url: str
+    storage_options: dict[str, Any] | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        """``storage_options=`` for chunkpilot and dask, when the data is remote."""
+        return {"storage_options": self.storage_options} if self.storage_options else {}
+
+    def open(self, chunks: Any) -> Any:
+        """The data as a dask array with ``chunks``."""
+        import dask.array as da
+
+        return da.from_zarr(self.url, chunks=chunks, **self.kwargs())
+
+
 # --- the workload table --------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -82,6 +102,10 @@ class Workload:
     cluster_memory: str = "4GiB"
     """Memory limit of each of the 2 LocalCluster workers."""
     quick_cluster_memory: str = "1GiB"
+    remote: bool = False
+    """The data sits on a local S3 server behind a delaying proxy (:mod:`benchmarks.s3_read`)."""
+    schedulers: tuple[str, ...] = ("threads", "local")
+    """Schedulers this workload runs on (a subset of the run's)."""
     est_best_seconds: tuple[float, float] = (1.0, 1.5)
     """Guessed wall of the fastest shape at full size on (threads, local): the duration
     estimate's only input (earlier runs scaled by array bytes; new workloads timed small)."""
@@ -96,6 +120,19 @@ class Workload:
         s = self.size(quick)
         return make_store(directory / f"{self.name}.zarr", s.shape, self.dtype, s.storage,
                           self.compressed, self.data_kind)
+
+    @contextlib.contextmanager
+    def data(self, directory: Path, quick: bool) -> Iterator[DataSource]:
+        """The workload's data for the run: a store in ``directory``, or (remote) an S3
+        bucket served, behind its delaying proxy, until the block ends."""
+        if not self.remote:
+            yield DataSource(str(self.make_data(directory, quick)))
+            return
+        from benchmarks.s3_read import S3ReadSize, S3ReadStore
+
+        s = self.size(quick)
+        with S3ReadStore(size=S3ReadSize(s.shape, s.storage)) as store:
+            yield DataSource(store.url, store.storage_options)
 
     def auto_chunks(self, ndim: int) -> Any:
         """What a dask user writes for automatic chunks: ``"auto"``, whole axes kept -1."""
@@ -155,6 +192,15 @@ WORKLOADS: tuple[Workload, ...] = (
         Size((2048, 4096), (64, 4096)), Size((256, 1024), (32, 1024)), "float32",
         f.gil_loop, f.ewm_rows, "func=ewm_rows, keep_whole=(1,)", keep_whole=(1,),
         est_best_seconds=(0.9, 0.5)),
+    Workload(
+        "s3_read",
+        "compressed zarr v3 on a local S3 server (moto) 20 ms away through a delaying proxy, "
+        "storage chunks 128 x 128 (~30 KiB objects): read + log, then a sum",
+        Size((2048, 2048), (128, 128)), Size((1024, 1024), (128, 128)), "float32",
+        s3.build, s3.per_block,
+        "func=per_block on the s3:// URL (reads MODELLED from a store probe)",
+        compressed=True, remote=True, schedulers=("local",), cluster_memory="1GiB",
+        quick_cluster_memory="1GiB", est_best_seconds=(2.0, 2.0)),
 )
 
 BY_NAME = {w.name: w for w in WORKLOADS}

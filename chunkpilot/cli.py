@@ -22,11 +22,10 @@ import click
 
 from chunkpilot import interrupts
 from chunkpilot.cli_options import (
-    STORE_OPTIONS,
     advise_kwargs,
+    check_options,
     common_options,
-    output_options,
-    resource_options,
+    parse_chunks_option,
     storage_options_of,
 )
 from chunkpilot.cli_watch import watch_cluster
@@ -104,28 +103,11 @@ def advise(source: str, as_json: bool, verbose: int, quiet: bool, **o: Any) -> N
         print_plan(plan, out.out, name=o["array"])
 
 
-def _check_options(f: Any) -> Any:
-    for opt in reversed([
-        click.argument("source"),
-        click.option("--array", "--variable", "array", default=None, metavar="NAME",
-                     help="One array/variable; default: every one in the group or file."),
-        click.option("--chunks", default=None, metavar="CHUNKS",
-                     help="Check these chunks instead of the source's: 24,-1,40 or "
-                          "time=24,lat=-1 or auto."),
-        *resource_options("check"),
-        *STORE_OPTIONS,
-        output_options,
-    ]):
-        f = opt(f)
-    return f
-
-
 @cli.command()
-@_check_options
+@check_options
 def check(source: str, array: str | None, chunks: str | None, as_json: bool, verbose: int,
           quiet: bool, **o: Any) -> None:
     """Inspect SOURCE's chunks without profiling. Exit 0: clean, 1: problems, 2: bad input."""
-    from chunkpilot.cli_options import parse_chunks_option
     from chunkpilot.commands.check import check as run_check
 
     with _output(verbose, quiet, as_json) as out:

@@ -17,8 +17,8 @@ from chunkpilot.errors import InvalidArgumentError
 from chunkpilot.loader import load_callable
 from chunkpilot.sources.storage_options import parse_storage_option_args
 
-__all__ = ["advise_kwargs", "common_options", "output_options", "parse_chunks_option",
-           "parse_depth_option", "parse_axes_option"]
+__all__ = ["advise_kwargs", "check_options", "common_options", "output_options",
+           "parse_axes_option", "parse_chunks_option", "parse_depth_option"]
 
 #: What ``--scheduler`` accepts, per command (``tune`` needs threads to tune).
 SCHEDULER_HELP = {
@@ -182,6 +182,22 @@ def common_options(command: str) -> Callable[[Callable[..., Any]], Callable[...,
             output_options,
         ])
     return decorate
+
+
+def check_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """SOURCE, --array, --chunks, the resource and store options and the output flags of
+    ``chunkpilot check``."""
+    return _apply(f, [
+        click.argument("source"),
+        click.option("--array", "--variable", "array", default=None, metavar="NAME",
+                     help="One array/variable; default: every one in the group or file."),
+        click.option("--chunks", default=None, metavar="CHUNKS",
+                     help="Check these chunks instead of the source's: 24,-1,40 or "
+                          "time=24,lat=-1 or auto."),
+        *resource_options("check"),
+        *STORE_OPTIONS,
+        output_options,
+    ])
 
 
 def advise_kwargs(o: dict[str, Any]) -> dict[str, Any]:

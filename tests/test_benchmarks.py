@@ -246,3 +246,26 @@ def test_quick_run_end_to_end(tmp_path):
     replayed = subprocess.run([sys.executable, "-m", "benchmarks", "replay", str(tmp_path)],
                               cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert replayed.returncode == 0 and "same as the run" in replayed.stdout
+
+
+@pytest.mark.slow
+def test_s3_read_workload_serves_its_data_from_a_local_s3_server(tmp_path):
+    """The ``s3_read`` row's data: a URL with storage options (through the delaying proxy)
+    that dask reads, and nothing left listening once the block ends."""
+    import math
+
+    import dask
+
+    from benchmarks.workloads import BY_NAME
+    from tests.helpers.s3server import wait_port_closed
+
+    wl = BY_NAME["s3_read"]
+    assert wl.remote and wl.schedulers == ("local",)
+    with wl.data(tmp_path, quick=True) as src:
+        assert src.url.startswith("s3://") and src.storage_options
+        port = int(src.storage_options["endpoint_url"].rsplit(":", 1)[1])  # the proxy
+        x = src.open((256, 256))
+        assert x.shape == wl.quick.shape and x.chunks[0][0] == 256
+        total = dask.compute(wl.build(x), scheduler="threads")[0]
+        assert math.isfinite(float(total)) and float(total) > 0
+    assert wait_port_closed(port)

@@ -22,12 +22,12 @@ from distributed.metrics import time
 from tornado.ioloop import PeriodicCallback
 
 from chunkpilot.cluster.dashboard import NAME, add_routes
+from chunkpilot.cluster.graph_arrays import array_chunks
 from chunkpilot.cluster.recording import (
     MAX_ARRAYS,
     Limits,
     Recording,
     analyse,
-    array_chunks,
     group_done,
     kept_event,
 )

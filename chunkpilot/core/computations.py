@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from chunkpilot.core.observations import MemoryRecord, Observation
+from chunkpilot.core.observations import FlatRecord, MemoryRecord, Observation, known_fields
 from chunkpilot.core.verdicts import Verdict
 from chunkpilot.errors import InvalidArgumentError
 
@@ -36,15 +36,6 @@ MISCHUNKED_KINDS = frozenset({"too_small", "too_big", "unmanaged_memory", "trans
                               "input_overproduction", "spill_bound"})
 #: Computations shorter than this get verdicts but no log warning: nothing to win back.
 WARN_MIN_WALL_SECONDS = 1.0
-
-
-def _plain(cls: type, d: dict[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)}
-    if set(d) - names:
-        raise InvalidArgumentError(
-            f"Expected {cls.__name__} fields {sorted(names)}. Got unknown {sorted(set(d) - names)}."
-        )
-    return d
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +68,7 @@ class ArrayChunks:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ArrayChunks:
-        d = dict(_plain(cls, d))
+        d = dict(known_fields(cls, d))
         d["blocks"] = tuple(d["blocks"])
         if d.get("chunk_shape") is not None:
             d["chunk_shape"] = tuple(d["chunk_shape"])
@@ -85,7 +76,7 @@ class ArrayChunks:
 
 
 @dataclass(frozen=True, slots=True)
-class GroupTime:
+class GroupTime(FlatRecord):
     """Compute time of one task group (by prefix), as the dashboard's progress bars group it."""
 
     name: str
@@ -94,13 +85,6 @@ class GroupTime:
     """Tasks of the group that computed."""
     compute_seconds: float
     """Thread-seconds they computed for."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GroupTime:
-        return cls(**_plain(cls, d))
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +140,7 @@ class ComputationSummary:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ComputationSummary:
         d = {k: v for k, v in d.items() if k not in ("dominant_group", "mischunked")}
-        d = dict(_plain(cls, d))
+        d = dict(known_fields(cls, d))
         d["groups"] = tuple(GroupTime.from_dict(g) for g in d.get("groups", ()))
         d["arrays"] = tuple(ArrayChunks.from_dict(a) for a in d.get("arrays", ()))
         d["verdicts"] = tuple(Verdict.from_dict(v) for v in d.get("verdicts", ()))

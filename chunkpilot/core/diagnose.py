@@ -154,10 +154,19 @@ def _unmanaged(obs: Observation) -> Verdict | None:
     )
 
 
+def _busy_elsewhere(obs: Observation, share: float, limit: float,
+                    actions: tuple[str, ...]) -> float | None:
+    """Seconds threads spent on ``actions`` when that is over ``limit`` of their busy time
+    and not a trifle of the run; ``None`` otherwise (one rule for transfers and spills)."""
+    seconds = busy_seconds(obs, actions)
+    if share <= limit or seconds < IO_MIN_THREAD_SHARE * thread_time(obs):
+        return None
+    return seconds
+
+
 def _transfer(obs: Observation) -> Verdict | None:
     share = transfer_share(obs)
-    seconds = busy_seconds(obs, ("transfer",))
-    if share <= TRANSFER_SHARE_MAX or seconds < IO_MIN_THREAD_SHARE * thread_time(obs):
+    if (seconds := _busy_elsewhere(obs, share, TRANSFER_SHARE_MAX, ("transfer",))) is None:
         return None
     return Verdict(
         "transfer_bound",
@@ -171,8 +180,7 @@ def _transfer(obs: Observation) -> Verdict | None:
 
 def _spill(obs: Observation) -> Verdict | None:
     share = disk_share(obs)
-    seconds = busy_seconds(obs, DISK_ACTIONS)
-    if share <= DISK_SHARE_MAX or seconds < IO_MIN_THREAD_SHARE * thread_time(obs):
+    if (seconds := _busy_elsewhere(obs, share, DISK_SHARE_MAX, DISK_ACTIONS)) is None:
         return None
     return Verdict(
         "spill_bound",

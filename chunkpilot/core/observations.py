@@ -15,6 +15,7 @@ from chunkpilot.errors import InvalidArgumentError
 from chunkpilot.types import DEFAULT_MEMORY_FRACTIONS, Chunks
 
 __all__ = [
+    "FlatRecord",
     "MemoryRecord",
     "Observation",
     "TaskRecord",
@@ -29,7 +30,9 @@ def _check_finite(obj: object, *names: str) -> None:
             raise InvalidArgumentError(f"Expected a finite {name}. Got {v!r} instead.")
 
 
-def _plain(cls: type, d: dict[str, Any]) -> dict[str, Any]:
+def known_fields(cls: type, d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` unchanged when every key is a field of the dataclass ``cls``; a clear error names
+    the unknown ones (a record file from another version, a typo)."""
     names = {f.name for f in fields(cls)}
     unknown = set(d) - names
     if unknown:
@@ -39,8 +42,21 @@ def _plain(cls: type, d: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
+class FlatRecord:
+    """``to_dict`` / ``from_dict`` for a frozen dataclass of plain fields (a JSON object)."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        return cls(**known_fields(cls, d))
+
+
 @dataclass(frozen=True, slots=True)
-class TaskRecord:
+class TaskRecord(FlatRecord):
     """One bar of the task stream: a worker thread doing one action for one task."""
 
     key: str
@@ -74,16 +90,9 @@ class TaskRecord:
         """Seconds between start and stop."""
         return self.stop_s - self.start_s
 
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TaskRecord:
-        return cls(**_plain(cls, d))
-
 
 @dataclass(frozen=True, slots=True)
-class MemoryRecord:
+class MemoryRecord(FlatRecord):
     """One sample of one worker's memory bar: managed + unmanaged = process memory (RSS)."""
 
     time_s: float
@@ -107,16 +116,9 @@ class MemoryRecord:
         """Process memory (RSS) of the worker: managed plus unmanaged."""
         return self.managed_bytes + self.unmanaged_bytes
 
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> MemoryRecord:
-        return cls(**_plain(cls, d))
-
 
 @dataclass(frozen=True, slots=True)
-class WorkerInfo:
+class WorkerInfo(FlatRecord):
     """A worker seen during the observation."""
 
     address: str
@@ -125,13 +127,6 @@ class WorkerInfo:
     """Threads the worker runs tasks on."""
     memory_limit_bytes: int | None
     """The worker's memory limit; ``None`` when it has none."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> WorkerInfo:
-        return cls(**_plain(cls, d))
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +206,7 @@ class Observation:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Observation:
-        d = dict(_plain(cls, d))
+        d = dict(known_fields(cls, d))
         d["tasks"] = tuple(TaskRecord.from_dict(r) for r in d.get("tasks", ()))
         d["memory"] = tuple(MemoryRecord.from_dict(r) for r in d.get("memory", ()))
         d["workers"] = tuple(WorkerInfo.from_dict(r) for r in d.get("workers", ()))
@@ -250,7 +245,7 @@ class Trial:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Trial:
-        d = _plain(cls, d)
+        d = known_fields(cls, d)
         return cls(
             label=d["label"],
             chunks=tuple(tuple(ax) for ax in d["chunks"]),

@@ -38,3 +38,19 @@ def test_bad_arguments_exit_2(tmp_path):
          "--out", str(tmp_path / "x.json")], cwd=ROOT, capture_output=True, text=True,
         timeout=120)
     assert proc.returncode == 2 and "--rounds" in proc.stderr
+
+
+def test_readme_sentence_comes_from_the_results(tmp_path):
+    """The README's numbers are generated from the committed JSON (no hand-typed numbers)."""
+    from benchmarks.plugin_overhead import END, START, publish, readme_text
+
+    doc = json.loads((ROOT / "benchmarks/results/plugin_overhead.json").read_text())
+    text = readme_text(doc)
+    r = doc["cpu_ratio_with_over_without"]
+    assert f"**{r['geometric_mean']:.2f}**" in text and doc["commit"][:12] in text
+    assert f"{doc['attributed']['share_of_median_without']:.1%}" in text
+    readme = tmp_path / "README.md"
+    readme.write_text(f"a\n{START}\nold\n{END}\nb\n")
+    publish(doc, readme)
+    assert readme.read_text() == f"a\n{START}\n{text}\n{END}\nb\n"
+    assert text in (ROOT / "README.md").read_text()  # the committed README says the same

@@ -9,11 +9,11 @@ import dask.array as da
 import numpy as np
 import pytest
 
+from chunkpilot.cluster.graph_arrays import array_chunks
 from chunkpilot.cluster.recording import (
     Limits,
     Recording,
     analyse,
-    array_chunks,
     kept_event,
     observation,
     unpack,

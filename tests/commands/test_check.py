@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from chunkpilot.cli_options import parse_chunks_option
-from chunkpilot.commands.check import check, normalize_given_chunks
+from chunkpilot.commands.check import check
+from chunkpilot.core.given_chunks import normalize_given_chunks
 from chunkpilot.errors import InvalidArgumentError, StoreNotFoundError
 from tests.core.test_lint import BIG
 

@@ -1,0 +1,38 @@
+"""``core.timecurve``: the monotone log-log curve through the samples' medians."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from chunkpilot.core.timecurve import DOWN_EXPONENT_RANGE, UP_EXPONENT_RANGE, TimeCurve, isotonic
+
+
+def test_isotonic_pools_violators_and_respects_weights():
+    assert isotonic([1.0, 3.0, 2.0, 4.0], [1, 1, 1, 1]) == [1.0, 2.5, 2.5, 4.0]
+    assert isotonic([3.0, 1.0], [3, 1]) == [2.5, 2.5]
+    assert isotonic([1.0, 2.0, 3.0], [1, 1, 1]) == [1.0, 2.0, 3.0]
+
+
+def test_through_interpolates_in_log_log_and_is_monotone():
+    c = TimeCurve.through([(1000, 1.0, 3), (4000, 2.0, 3), (2000, 3.0, 3)])  # 2000 is an outlier
+    assert c(1000) <= c(2000) <= c(4000)
+    power = TimeCurve.through([(100, 1.0, 1), (10_000, 100.0, 1)])  # exponent 1
+    assert power(1000) == pytest.approx(10.0)
+
+
+def test_extrapolation_exponents_are_clamped():
+    steep = TimeCurve.through([(100, 1.0, 1), (200, 100.0, 1)])
+    assert steep.up_exponent == UP_EXPONENT_RANGE[1]
+    flat = TimeCurve.through([(100, 1.0, 1), (200, 1.0, 1)])
+    assert flat.up_exponent == UP_EXPONENT_RANGE[0]  # at least linear beyond the samples
+    assert flat.down_exponent == DOWN_EXPONENT_RANGE[0]  # a fixed cost below them
+    assert flat(10) == pytest.approx(1.0)
+    assert flat(400) == pytest.approx(2.0)
+
+
+def test_repeated_sizes_are_weighted_by_their_runs():
+    c = TimeCurve.through([(100, 1.0, 3), (100, 5.0, 1), (1000, 10.0, 1)])
+    assert c(100) == pytest.approx(2.0)  # (1*3 + 5*1) / 4
+    assert math.isfinite(c(0))

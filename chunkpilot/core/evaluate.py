@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from chunkpilot.core.model import CostModel
-from chunkpilot.core.shapes import halo_shape, min_lengths, smallest_block_bytes
+from chunkpilot.core.shapes import (
+    halo_shape,
+    min_lengths,
+    smallest_block_bytes,
+    storage_bytes_read,
+)
 from chunkpilot.core.store import block_read
 from chunkpilot.errors import NoFeasiblePlanError
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
@@ -80,6 +85,17 @@ def worker_peak_bytes(baseline_bytes: float, task_peak_bytes: float, task_bytes:
         task_peak_bytes + IN_FLIGHT_EXTRA_BLOCKS * task_bytes)
 
 
+def read_amplification_seconds(model: CostModel, spec: ArraySpec, chunk: tuple[int, ...],
+                               task_bytes: int) -> float:
+    """Extra read time of a chunk that does not cover whole storage chunks: the measured read
+    curve at the bytes of the storage chunks it touches, minus at its own bytes (0 when the
+    samples did not time their reads, or the chunk is aligned)."""
+    touched = storage_bytes_read(spec, chunk)
+    if touched <= task_bytes:
+        return 0.0
+    return max(0.0, model.read_seconds(touched) - model.read_seconds(task_bytes))
+
+
 def evaluate(
     chunk: tuple[int, ...], spec: ArraySpec, work: WorkSpec, res: Resources, model: CostModel
 ) -> Evaluation:
@@ -87,9 +103,11 @@ def evaluate(
     task_count = math.prod(math.ceil(s / c) for s, c in zip(spec.shape, chunk))
     task_bytes = math.prod(halo_shape(spec, work, chunk)) * spec.itemsize
     t = model.task_seconds(task_bytes)
-    if model.store is not None:  # object store (issue 14): add the block's MODELLED read time
+    if model.store is not None:  # object store: add the block's MODELLED read time
         readers = min(res.total_threads, task_count)  # tasks reading the store at once
         t += block_read(model.store, spec, work, tuple(chunk), readers).seconds
+    else:  # a chunk that splits storage chunks reads (and decodes) all of each it touches
+        t += read_amplification_seconds(model, spec, tuple(chunk), task_bytes)
     peak = model.task_peak_bytes(task_bytes)
     per_worker = int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res))
     overhead = (model.scheduler_tasks(spec.shape, tuple(chunk), task_count)

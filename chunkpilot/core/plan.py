@@ -32,6 +32,7 @@ from chunkpilot.core.shapes import (
     align_units,
     even_out,
     min_lengths,
+    misaligned_axes,
     regular_chunks,
     shape_for_bytes,
 )
@@ -93,13 +94,6 @@ def _measured_share(evals: list[Evaluation], model: CostModel) -> float:
     return model.task_seconds(best.task_bytes) / best.seconds_per_task if best.seconds_per_task else 1.0
 
 
-def _misaligned(e: Evaluation, spec: ArraySpec) -> int:
-    """Axes whose chunk is not a whole multiple of the storage chunk (nor the whole axis): a
-    split storage chunk is read and decoded once per piece."""
-    sc = spec.storage_chunks or (1,) * spec.ndim
-    return sum(not (c % u == 0 or c == n) for c, u, n in zip(e.chunk_shape, sc, spec.shape))
-
-
 def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
            band: float = TIE_TOLERANCE) -> Choice:
     """Pick the best feasible evaluation and name the constraint that bound the choice.
@@ -123,11 +117,11 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
     ties = [e for e in pool if e.wall_seconds <= best_wall * (1 + band)]
     cheap = [e for e in ties if e.overhead_fraction <= TARGET_OVERHEAD_FRACTION]
     if cheap:
-        chosen = min(cheap, key=lambda e: (_misaligned(e, spec), e.peak_bytes_per_worker,
+        chosen = min(cheap, key=lambda e: (misaligned_axes(e.chunk_shape, spec), e.peak_bytes_per_worker,
                                            e.task_count))
     else:  # overhead still matters: the smallest within the fixed tolerance of the fastest
         close = [e for e in ties if e.wall_seconds <= best_wall * (1 + TIE_TOLERANCE)]
-        chosen = min(close, key=lambda e: (_misaligned(e, spec), e.peak_bytes_per_worker,
+        chosen = min(close, key=lambda e: (misaligned_axes(e.chunk_shape, spec), e.peak_bytes_per_worker,
                                            e.task_count))
     larger = sorted((e for e in evals if e.task_bytes > chosen.task_bytes), key=lambda e: e.task_bytes)
     if not larger:

@@ -167,3 +167,29 @@ def regular_chunks(shape: tuple[int, ...], chunk: tuple[int, ...]) -> tuple[tupl
 def halo_shape(spec: ArraySpec, work: WorkSpec, chunk: tuple[int, ...]) -> tuple[int, ...]:
     """Block shape a task sees including the overlap halo on both sides (interior chunk)."""
     return tuple(min(s, c + 2 * d) for s, c, d in zip(spec.shape, chunk, work.depth))
+
+
+def storage_bytes_read(spec: ArraySpec, chunk: tuple[int, ...]) -> int:
+    """Bytes of the storage chunks one dask chunk reads (and decodes): a chunk inside one
+    storage chunk still reads all of it; one that straddles storage chunks reads each it
+    touches (up to one more per axis than it covers). The chunk's own bytes without storage
+    chunks."""
+    if spec.storage_chunks is None:
+        return math.prod(chunk) * spec.itemsize
+    read = []
+    for c, u, n in zip(chunk, spec.storage_chunks, spec.shape, strict=True):
+        if c >= n or u % c == 0:
+            k = 1 if c < n else math.ceil(n / u)
+        elif c % u == 0:
+            k = c // u
+        else:
+            k = math.ceil(c / u) + 1
+        read.append(min(n, max(c, k * u)))
+    return math.prod(read) * spec.itemsize
+
+
+def misaligned_axes(chunk: tuple[int, ...], spec: ArraySpec) -> int:
+    """Axes whose chunk is not a whole multiple of the storage chunk (nor the whole axis): a
+    split storage chunk is read and decoded once per piece."""
+    sc = spec.storage_chunks or (1,) * spec.ndim
+    return sum(not (c % u == 0 or c == n) for c, u, n in zip(chunk, sc, spec.shape, strict=True))

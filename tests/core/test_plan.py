@@ -213,3 +213,28 @@ def test_time_prediction_follows_samples_and_extrapolates_the_steepest_slope():
     assert m.task_seconds(128 * MiB) >= 0.256 * 0.99
     assert m.task_seconds(256 * MiB) >= 0.256 + (0.256 - 0.032) / 96 * 128 * 0.99
     assert m.task_seconds(64 * MiB) >= 0.032  # between samples: at least the interpolation
+
+
+def test_a_chunk_that_splits_storage_chunks_pays_for_reading_them_whole():
+    """Samples that timed their reads give a read curve: a chunk of a quarter storage chunk
+    still reads (and decodes) the whole one, so it is not predicted cheaper than that."""
+    import dataclasses
+
+    from chunkpilot.core.evaluate import evaluate
+    from chunkpilot.core.model import Sample, fit_cost_model
+    from chunkpilot.types import ArraySpec, Resources, WorkSpec
+
+    spec = ArraySpec((1024, 2048), "float32", storage_chunks=(128, 256))
+    mib = 2**20
+    samples = [Sample(n * mib, (n * 128, 2048), 0.004 * n, 3 * n * mib, read_seconds=0.003 * n,
+                      runs_seconds=(0.004 * n,) * 3) for n in (1, 2, 4)]
+    model = fit_cost_model(samples, overhead_seconds_per_task=1e-4)
+    res = Resources(1, 2, 2**30, "threads")
+    quarter = evaluate((32, 2048), spec, WorkSpec(2), res, model)
+    plain = evaluate((32, 2048), dataclasses.replace(spec, storage_chunks=None), WorkSpec(2),
+                     res, model)
+    extra = model.read_seconds(mib) - model.read_seconds(mib // 4)
+    assert extra > 0
+    assert quarter.seconds_per_task == pytest.approx(plain.seconds_per_task + extra)
+    aligned = evaluate((128, 2048), spec, WorkSpec(2), res, model)
+    assert aligned.seconds_per_task == pytest.approx(model.task_seconds(mib))

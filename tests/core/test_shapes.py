@@ -75,3 +75,14 @@ def test_even_out_and_regular_chunks():
     assert even_out(1000, 450, 50) == 350  # stays a multiple of the unit
     assert regular_chunks((10, 4), (4, 4)) == ((4, 4, 2), (4,))
     assert math.prod(len(a) for a in regular_chunks((1000, 1000), (334, 500))) == 6
+
+
+def test_storage_bytes_read_counts_whole_storage_chunks():
+    from chunkpilot.core.shapes import misaligned_axes, storage_bytes_read
+
+    spec = ArraySpec((1024, 2048), "float32", storage_chunks=(128, 256))
+    assert storage_bytes_read(spec, (128, 2048)) == 128 * 2048 * 4  # aligned: its own bytes
+    assert storage_bytes_read(spec, (32, 2048)) == 128 * 2048 * 4  # inside one storage row
+    assert storage_bytes_read(spec, (192, 2048)) == 384 * 2048 * 4  # straddles: up to 3 rows
+    assert storage_bytes_read(ArraySpec((100,), "float32"), (10,)) == 40  # no storage chunks
+    assert misaligned_axes((32, 2048), spec) == 1 and misaligned_axes((256, 512), spec) == 0

@@ -46,7 +46,10 @@ def test_probe_measures_the_injected_latency(s3_sample, ends):
         pytest.fail(f"latency over baseline {attempts} not within +-30 % of {INJECTED[1:]}")
     for m in models:
         assert m.requests_measured >= 20 and 0 < m.bytes_measured <= PROBE_MAX_BYTES
-        assert m.requests_per_object == 2  # s3fs asks for an object's size before a whole GET
+    # s3fs asks for an object's size before a whole GET: a second round trip, told apart from
+    # noise where a trip costs the injected 20-80 ms (at the bare server's ~3 ms it is not)
+    assert [m.requests_per_object for m in models[1:-1]] == [2] * len(INJECTED[1:])
+    for m in models:
         assert [p.requests_in_flight for p in m.concurrency] == [4, 16]
         assert m.requests_per_task == 10 and m.where == "this process"
 

@@ -25,12 +25,12 @@ def run_line(docs: Sequence[dict[str, Any]]) -> str:
     by_commit: dict[str, list[str]] = {}
     for d in docs:  # rows re-run later name their own commit
         by_commit.setdefault((d["git"].get("commit") or "?")[:12], []).append(d["workload"])
-    commit = (next(iter(by_commit)) if len(by_commit) == 1 else
+    commit = (f" {next(iter(by_commit))}" if len(by_commit) == 1 else
               "s " + "; ".join(f"{c} ({', '.join(ws)})" for c, ws in by_commit.items()))
     dirty = (" + uncommitted diff (sha256 in the JSON)"
              if any(d["git"].get("dirty") for d in docs) else "")
     quick = "QUICK smoke-test sizes, " if _settings(docs).get("quick") else ""
-    return (f"Run: {quick}{e.get('date', '?')[:10]}, commit {commit}{dirty}, "
+    return (f"Run: {quick}{e.get('date', '?')[:10]}, commit{commit}{dirty}, "
             f"{len(docs)} workloads in {minutes:.0f} min on {e.get('cores')} cores.")
 
 

@@ -100,7 +100,7 @@ def chunk_table(rows: Sequence[Row]) -> list[str]:
 def findings(row: Row) -> list[str]:
     """One sentence per contender: decided or within noise, and the target."""
     out = []
-    for role in ROLES:
+    for role in row.roles:  # auto, advise, tune, then any extra contender (storage chunks)
         r = row.roles[role]
         name = f"{row.workload}/{row.scheduler} {role}"
         if r.status == "failed":

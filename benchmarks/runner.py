@@ -109,6 +109,8 @@ def run_scheduler(wl: Workload, src: DataSource, scheduler: str, st: Settings,
         roles = {"auto": _auto_shape(wl, src),
                  "advise": tuple(plan.chunk_shape) if plan else None,
                  "tune": tuple(tune["chunk_shape"]) if tune.get("chunk_shape") else None}
+        if wl.remote:  # what from_zarr gives without chunks=: the store's own chunks
+            roles["storage"] = tuple(size.storage)
         role_shapes = [s for s in roles.values() if s]
         shapes = list(dict.fromkeys([*rungs, *role_shapes]))
         rp = RoundPlan(st.rounds, seed_for(st.seed, wl.name, scheduler), st.keep_fastest,

@@ -24,6 +24,9 @@ from benchmarks.stats import (
 )
 
 ROLES = ("auto", "advise", "tune")
+#: Contenders some rows add: ``storage`` = the store's own chunks (``from_zarr``'s default),
+#: timed on the object-store row.
+EXTRA_ROLES = ("storage",)
 #: Per-row targets from the issue: T/T_oracle at most this.
 TARGET = {"advise": 1.25, "tune": 1.10}
 Shape = tuple[int, ...]
@@ -167,7 +170,7 @@ def score_row(workload: str, run: dict[str, Any], *, advise: RoleScore | None = 
     roles: dict[str, RoleScore] = {}
     auto = role_index(run, "auto")
     auto_ok = auto is not None and auto in complete(walls)
-    for role in ROLES:
+    for role in (*ROLES, *(r for r in EXTRA_ROLES if run["roles"].get(r))):
         i = role_index(run, role)
         if role == "advise" and advise is not None:
             if advise_walls is None:

@@ -12,9 +12,10 @@ import numpy as np
 import zarr
 
 from chunkpilot.errors import StoreReadError
-from chunkpilot.sources.hdf5 import import_h5py
+from chunkpilot.sources.hdf5 import import_h5py, open_remote_file
 from chunkpilot.sources.remote import open_zarr, parse_url, remote_errors, translate
 from chunkpilot.sources.storage_options import StorageOptions, display_url
+from chunkpilot.sources.zarr import pick_array
 
 
 class HDF5Reader:
@@ -110,9 +111,7 @@ _REMOTE_LOCK = threading.Lock()
 
 @functools.lru_cache(maxsize=8)
 def _open_remote_dataset(url: str, name: str, opts: StorageOptions) -> Any:
-    import h5py
-
-    from chunkpilot.sources.hdf5 import open_remote_file
+    import h5py  # optional (the [xarray] extra): only a remote HDF5 source needs it
 
     parsed = parse_url(url)
     with remote_errors(parsed, opts):
@@ -127,8 +126,6 @@ def remote_hdf5_dataset(ref: Mapping[str, Any]) -> Any:
 
 def open_remote_zarr_array(ref: Mapping[str, Any]) -> Any:
     """The zarr array of a remote reference, read-only through zarr's FsspecStore."""
-    from chunkpilot.sources.zarr import pick_array
-
     parsed = parse_url(ref["url"])
     opts = ref.get("storage_options") or StorageOptions()
     node = open_zarr(parsed, opts, ref.get("zarr_format"))

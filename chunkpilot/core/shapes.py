@@ -110,7 +110,9 @@ def _c_order(shape: tuple[int, ...], free: list[int], lows: tuple[int, ...], tar
     c = [shape[i] if i not in free else lows[i] for i in range(len(shape))]
     for i in reversed(free):
         others = math.prod(c) // c[i]
-        c[i] = int(min(shape[i], max(lows[i], target // others)))
+        # nearest, not floor: at a few rows the ladder's sqrt(2) steps must not skip a length
+        # (2 -> 3 -> 4, not 2 -> 4), or noise moves the plan by 2x
+        c[i] = int(min(shape[i], max(lows[i], 1, round(target / others))))
         if c[i] < shape[i]:
             break
     return tuple(c)

@@ -99,7 +99,11 @@ def parse_depth_option(values: tuple[str, ...]) -> Any:
         axis, found, n = v.rpartition(sep)
         if not found or not axis.strip():
             raise InvalidArgumentError(f"Expected --depth N or --depth AXIS=N. Got {v!r} instead.")
-        out[_axis(axis)] = _int(n.strip(), "--depth")
+        key = _axis(axis)
+        if key in out:  # two depths for one axis: which one was meant is not ours to guess
+            raise InvalidArgumentError(
+                f"Expected each axis once in --depth. Got {key!r} twice ({', '.join(items)}).")
+        out[key] = _int(n.strip(), "--depth")
     return out
 
 

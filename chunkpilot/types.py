@@ -214,6 +214,8 @@ def parse_depth(depth: Any, ndim: int, dims: tuple[str, ...] | None = None) -> t
         items = dict.fromkeys(range(ndim), int(depth))
     elif isinstance(depth, dict):
         items = {_axis_index(k, ndim, dims, "depth"): v for k, v in depth.items()}
+        if len(items) != len(depth):  # {0: 5, -2: 6} or {"y": 5, 0: 6}: one axis twice
+            raise InvalidArgumentError(f"Expected each axis at most once in depth. Got {depth!r}.")
     elif isinstance(depth, (tuple, list)):
         if len(depth) != ndim:
             raise InvalidArgumentError(

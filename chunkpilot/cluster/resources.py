@@ -17,7 +17,7 @@ import psutil
 from distributed import system
 
 from chunkpilot.cluster.connect import check_address, connect, is_address, workers_of
-from chunkpilot.cluster.limits import check_request
+from chunkpilot.cluster.limits import check_request, machine_limits
 from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError, SchedulerError
 from chunkpilot.types import DEFAULT_MEMORY_FRACTIONS, Resources
 from chunkpilot.units import SizeLike, format_bytes, parse_size
@@ -161,6 +161,7 @@ def _processes(workers: int | None, threads: int | None,
                memory_limit: SizeLike | None) -> Resources:
     """A LocalCluster of worker processes, sized as LocalCluster would size it."""
     cores = dask.system.CPU_COUNT
+    given_workers = workers
     if workers is None and threads is None:
         from distributed.deploy.utils import nprocesses_nthreads
 
@@ -170,6 +171,8 @@ def _processes(workers: int | None, threads: int | None,
     elif threads is None:
         threads = max(1, -(-cores // workers))
     assert workers is not None and threads is not None
+    if given_workers is None:  # a default never asks for more than this machine can run
+        workers = max(1, min(workers, machine_limits().max_workers))
     mem = parse_memory_limit("auto" if memory_limit is None else memory_limit, threads)
     return Resources(workers, threads, mem, "processes", **_planning(memory_fractions()))
 

@@ -71,7 +71,8 @@ def _r(x: float) -> float:
 
 def _too_big(obs: Observation) -> Verdict | None:
     target = obs.target_fraction or DEFAULT_TARGET_FRACTION
-    peak, tail = peak_memory_fraction(obs), idle_tail_share(obs)
+    # a failed run's stream stops early: its idle end says nothing of the chunk size
+    peak, tail = peak_memory_fraction(obs), 0.0 if obs.errored else idle_tail_share(obs)
     spilled = obs.peak_spilled_bytes
     disk_s = busy_seconds(obs, DISK_ACTIONS)
     why: list[str] = []
@@ -156,8 +157,7 @@ def _unmanaged(obs: Observation) -> Verdict | None:
 
 def _busy_elsewhere(obs: Observation, share: float, limit: float,
                     actions: tuple[str, ...]) -> float | None:
-    """Seconds threads spent on ``actions`` when that is over ``limit`` of their busy time
-    and not a trifle of the run; ``None`` otherwise (one rule for transfers and spills)."""
+    """Seconds on ``actions`` when over ``limit`` of busy time and not a trifle, else None."""
     seconds = busy_seconds(obs, actions)
     if share <= limit or seconds < IO_MIN_THREAD_SHARE * thread_time(obs):
         return None
@@ -260,7 +260,7 @@ def diagnose(obs: Observation) -> tuple[Verdict, ...]:
     'healthy'
     """
     checks = (_failed, _too_big, _unmanaged, _spill, _overproduction, _transfer, _too_small,
-              _idle_threads)
+              _idle_threads)[:4 if obs.errored else None]  # a stopped run: its memory only
     found = tuple(v for check in checks if (v := check(obs)) is not None)
     if found:
         return found

@@ -104,3 +104,20 @@ def test_a_running_cluster_reports_its_workers_own_settings(cluster):
         assert (res.target_fraction, res.spill_fraction, res.pause_fraction) == (0.45, 0.55, 0.75)
     with pytest.raises(InvalidArgumentError, match="read from the running cluster"):
         resolve_resources(cluster, memory_limit="1GiB")
+
+
+def test_the_default_cluster_fits_the_open_file_limit(monkeypatch):
+    """No --workers: the LocalCluster chunkpilot would start is sized down to what the open
+    file limit allows (each worker holds sockets and files), not refused later by the OS."""
+    import dataclasses
+
+    from chunkpilot.cluster import limits, resources
+
+    real = limits.machine_limits()
+    tight = dataclasses.replace(real, cores=8, open_files=limits.FDS_RESERVED
+                                + limits.FDS_PER_WORKER)  # room for one worker
+    monkeypatch.setattr(resources, "machine_limits", lambda: tight)
+    monkeypatch.setattr(resources.dask.system, "CPU_COUNT", 8)
+    res = resources.resolve_resources("processes", memory_limit="1GiB")
+    assert res.workers == 1 and res.threads_per_worker >= 1
+    assert resources.resolve_resources("processes", workers=2, memory_limit="1GiB").workers == 2

@@ -1,0 +1,53 @@
+"""``cluster.trials``: the same work on one region with different chunks, one Trial each,
+on the threaded scheduler (the executor tune uses for ``scheduler="threads"``)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from chunkpilot.cluster.trials import ThreadsExecutor, TrialRunner
+from chunkpilot.sources.describe import describe
+from chunkpilot.types import WorkSpec
+
+REGION = (slice(0, 512), slice(0, 512))
+
+
+def _double(block):
+    return block * 2
+
+
+def _boom(block):
+    raise ValueError("boom")
+
+
+def _runner(func) -> tuple[TrialRunner, np.ndarray]:
+    x = np.random.default_rng(0).standard_normal((512, 512))
+    _, ref = describe(x)
+    return TrialRunner(ThreadsExecutor(2, 2**30), x, ref, WorkSpec(2), REGION, func=func,
+                       timeout_s=60), x
+
+
+def test_every_trial_is_kept_by_shape_and_timed_from_its_first_task():
+    runner, _ = _runner(_double)
+    runner.warm_up((128, 128))
+    assert runner.trials == []  # the warm-up is not a trial
+    a = runner.run((128, 128), "a")
+    b = runner.run((256, 256), "b")
+    a2 = runner.run((128, 128), "a again")
+    assert runner.trials == [a, b, a2]
+    assert a.chunks == ((128,) * 4, (128,) * 4) and b.chunks == ((256,) * 2, (256,) * 2)
+    assert not a.observation.failed and len(a.observation.tasks) >= 16
+    assert len(runner.walls((128, 128))) == 2 and 0 < runner.wall((128, 128)) < math.inf
+    assert runner.best_trial((128, 128)) in (a, a2)
+    assert runner.best_trial((64, 64)) is None
+
+
+def test_a_function_that_raises_is_a_failed_trial_not_an_exception():
+    runner, _ = _runner(_boom)
+    t = runner.run((128, 128), "boom")
+    assert t.observation.failed and "boom" in (t.observation.error or "")
+    assert (128, 128) in runner.failed
+    assert runner.wall((128, 128)) == math.inf and runner.best_trial((128, 128)) is t
+    assert [v.kind for v in t.verdicts] == ["failed"]  # no idle-time verdict from a stopped run

@@ -108,6 +108,14 @@ class DelayProxy:
         try:
             loop.run_forever()
         finally:
+            # connections accepted while stopping start handlers after _shutdown's snapshot:
+            # finish every task here, or one is collected after the loop closed (an error
+            # pytest then pins on whichever test runs next)
+            pending = asyncio.all_tasks(loop)
+            for t in pending:
+                t.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 

@@ -178,8 +178,13 @@ def test_a_module_cannot_change_the_process_at_import(tmp_path: Path) -> None:
                     "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
                     "sys.stderr = open(os.devnull, 'w')\ndef f(b):\n    return b\n")
     cwd, err = os.getcwd(), sys.stderr
-    with interrupts.handled():
-        load_callable(f"{path}:f")
-        assert interrupts.installed()
-    assert os.getcwd() == cwd and sys.stderr is err
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # Python's own handler to start from (a run launched in the background inherits SIG_IGN)
+    original = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with interrupts.handled():
+            load_callable(f"{path}:f")
+            assert interrupts.installed()
+        assert os.getcwd() == cwd and sys.stderr is err
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, original)

@@ -33,6 +33,8 @@ from chunkpilot.core.plan import make_plan
 from chunkpilot.errors import SampleFailedWarning, StoreReadError
 from chunkpilot.sources.describe import describe
 from chunkpilot.types import Resources, WorkSpec
+from tests.helpers.processes import alive as _alive
+from tests.helpers.processes import wait_for as _wait_for
 from tests.reliability.conftest import HANG_IN_SECOND_TRIAL, in_second_trial
 
 MiB = 2**20
@@ -226,22 +228,6 @@ def _descendants(pid: int) -> list[psutil.Process]:
     with contextlib.suppress(psutil.Error):
         return psutil.Process(pid).children(recursive=True)
     return []
-
-
-def _wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def _alive(p: psutil.Process) -> bool:
-    try:
-        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def _mentions(p: psutil.Process, needle: str) -> bool:

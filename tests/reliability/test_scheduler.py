@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from chunkpilot.cluster.connect import local_cluster, quiet_logs
 from chunkpilot.commands.outputs import is_chunkpilot_report
 from chunkpilot.errors import SchedulerError, UnsupportedProtocolError
 from chunkpilot.types import Resources
+from tests.helpers.processes import wait_for as _wait_for
 from tests.reliability.conftest import CLI, HANG_IN_SECOND_TRIAL, in_second_trial
 
 
@@ -43,15 +43,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.mark.cluster

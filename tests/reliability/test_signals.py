@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.helpers.processes import alive as _alive
 from tests.reliability.conftest import CLI, HANG_IN_SECOND_TRIAL, in_second_trial
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -50,13 +51,6 @@ def _cmd(p: psutil.Process) -> str:
     with contextlib.suppress(psutil.Error):
         return " ".join(p.cmdline())
     return ""
-
-
-def _alive(p: psutil.Process) -> bool:
-    try:
-        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def _reached(moment: str, kids: list[psutil.Process], markers: Path) -> bool:

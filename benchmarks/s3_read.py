@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.data import make_store
+
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 #: Latency the proxy adds to every request.
 DELAY_S = 0.02
@@ -57,14 +59,6 @@ def per_block(block: np.ndarray) -> np.ndarray:
 def build(x: Any) -> Any:
     """The dask computation: the per-block work, then a full sum (a small result)."""
     return x.map_blocks(per_block, dtype="f8").sum()
-
-
-def _smooth(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
-    """A field that compresses (smooth waves plus rounded noise), like climate data."""
-    rng = np.random.default_rng(seed)
-    idx = np.indices(shape, dtype=np.float32)
-    wave = sum(np.sin(idx[i] / (7.0 + 5 * i)) for i in range(len(shape)))
-    return np.round(wave + 0.1 * rng.standard_normal(shape, dtype=np.float32), 2).astype(DTYPE)
 
 
 #: The delaying proxy in a child process of its own: in this process it would share the GIL
@@ -145,8 +139,6 @@ class S3ReadStore:
         return self.size.storage
 
     def start(self) -> S3ReadStore:
-        import zarr
-
         s3server = _helpers()
         self.server = s3server.MotoS3Server().start()
         try:
@@ -154,9 +146,8 @@ class S3ReadStore:
             bucket = s3server.create_bucket(direct)
             with tempfile.TemporaryDirectory(prefix="chunkpilot-s3-read-") as tmp:
                 local = Path(tmp) / "data.zarr"
-                z = zarr.create_array(str(local), shape=self.shape, chunks=self.storage_chunks,
-                                      dtype=DTYPE, zarr_format=3, compressors="auto")
-                z[...] = _smooth(self.shape)
+                make_store(local, self.shape, DTYPE, self.storage_chunks, compressed=True,
+                           kind="smooth")
                 t0 = time.perf_counter()
                 self.url = s3server.upload(direct, local, f"{bucket}/data.zarr")
                 self.upload_seconds = time.perf_counter() - t0

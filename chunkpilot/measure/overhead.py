@@ -23,8 +23,9 @@ from chunkpilot.types import Resources
 #: Input blocks per probe run: with the reduction ~2.3 tasks each (~0.5 s a run on
 #: distributed at 1 ms a task).
 PROBE_BLOCKS = 200
-#: Timed repeats after one warm-up; the median is kept (the estimate anchors the planner's
-#: tie rule, so it must not move with a busy neighbour: nine repeats, ~1 s on threads).
+#: Timed repeats after one warm-up; the lower quartile is kept (the estimate anchors the
+#: planner's tie rule, so it must not move with a busy neighbour, whose bursts only ever add
+#: time to a repeat: nine repeats, ~1 s on threads).
 PROBE_REPEATS = 9
 
 
@@ -43,9 +44,9 @@ def _run(graph: Any, kwargs: dict[str, Any]) -> tuple[float, int]:
 
 def probe_overhead(scheduler: Any = "threads", *, blocks: int = PROBE_BLOCKS,
                    repeats: int = PROBE_REPEATS, num_workers: int | None = None) -> float:
-    """Median seconds per near-empty in-graph task on ``scheduler`` (``"threads"``,
+    """Seconds per near-empty in-graph task on ``scheduler`` (``"threads"``,
     ``"synchronous"`` or a Client): each run's wall time minus a one-block run's, over the
-    extra tasks."""
+    extra tasks; the lower quartile of the repeats."""
     kwargs: dict[str, Any] = {"scheduler": scheduler}
     if scheduler == "threads" and num_workers:
         kwargs["num_workers"] = num_workers
@@ -55,7 +56,7 @@ def probe_overhead(scheduler: Any = "threads", *, blocks: int = PROBE_BLOCKS,
         big, n_big = _run(_graph(blocks), kwargs)
         one, n_one = _run(_graph(1), kwargs)
         per_task.append(max(big - one, 1e-9) / max(n_big - n_one, 1))
-    return sorted(per_task)[len(per_task) // 2]
+    return sorted(per_task)[len(per_task) // 4]
 
 
 def _rss() -> int:
@@ -72,7 +73,7 @@ class SchedulerProbe:
     """What probing the scheduler found: overhead per task and the idle worker's memory."""
 
     overhead_seconds_per_task: float
-    """Median seconds per near-empty task."""
+    """Seconds per near-empty task (lower quartile of the probe's repeats)."""
     measured: bool
     """``False`` when probing was disabled and the overhead is a modelled default."""
     worker_baseline_bytes: int | None

@@ -24,7 +24,7 @@ from chunkpilot.core.shapes import (
     smallest_block_bytes,
     storage_bytes_read,
 )
-from chunkpilot.core.store import block_read
+from chunkpilot.core.store import block_read, readers_per_process
 from chunkpilot.errors import NoFeasiblePlanError
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
@@ -104,7 +104,7 @@ def evaluate(
     task_bytes = math.prod(halo_shape(spec, work, chunk)) * spec.itemsize
     t = model.task_seconds(task_bytes)
     if model.store is not None:  # object store: add the block's MODELLED read time
-        readers = min(res.total_threads, task_count)  # tasks reading the store at once
+        readers = readers_per_process(res, task_count)
         t += block_read(model.store, spec, work, tuple(chunk), readers).seconds
     else:  # a chunk that splits storage chunks reads (and decodes) all of each it touches
         t += read_amplification_seconds(model, spec, tuple(chunk), task_bytes)

@@ -7,7 +7,7 @@ import math
 from typing import TYPE_CHECKING
 
 from chunkpilot.core.evaluate import evaluate
-from chunkpilot.core.store import LATENCY_BINDS_FRACTION, block_read
+from chunkpilot.core.store import LATENCY_BINDS_FRACTION, block_read, readers_per_process
 from chunkpilot.units import format_bytes, format_seconds
 
 if TYPE_CHECKING:
@@ -40,14 +40,14 @@ def store_sentence(plan: Plan) -> str | None:
                "for its size first; s3fs: --storage-option max_concurrency=1 avoids that)"
                if store.requests_per_object > 1 else ""))
     read = block_read(store, plan.spec, plan.work, c.chunk_shape,
-                      min(res.total_threads, c.task_count))
+                      readers_per_process(res, c.task_count))
     share = read.wait_seconds / c.seconds_per_task if c.seconds_per_task > 0 else 0.0
     waiting = f"{share:.0%} of its time waiting on {read.requests:.0f} request(s)"
     total = read.wait_seconds * math.ceil(c.task_count / res.total_threads)
     ref = tuple(min(u, n) for u, n in zip(plan.spec.storage_chunks or (), plan.spec.shape))
     if ref and ref != c.chunk_shape:
         e0 = evaluate(ref, plan.spec, plan.work, res, plan.model)
-        r0 = block_read(store, plan.spec, plan.work, ref, min(res.total_threads, e0.task_count))
+        r0 = block_read(store, plan.spec, plan.work, ref, readers_per_process(res, e0.task_count))
         total0 = r0.wait_seconds * math.ceil(e0.task_count / res.total_threads)
         bigger = [i for i, (a, b) in enumerate(zip(c.chunk_shape, ref)) if a > b]
         share0 = r0.wait_seconds / e0.seconds_per_task if e0.seconds_per_task > 0 else 0.0

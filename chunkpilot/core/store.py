@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from chunkpilot.errors import InvalidArgumentError
-from chunkpilot.types import ArraySpec, WorkSpec
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 #: Above this share of a task's time spent waiting on requests, latency binds (explain, check).
 LATENCY_BINDS_FRACTION = 0.5
@@ -175,10 +175,19 @@ def _axis_touch(length: int, chunk: int, depth: int, unit: int) -> tuple[float, 
     return touched / n, whole / n
 
 
+def readers_per_process(res: Resources, task_count: int) -> int:
+    """Tasks reading the store at once inside one process: a worker's busy threads (all the
+    threads of dask's threaded scheduler). They share that process's concurrency, which is
+    what the probe measured (one process's event loop and connection pool); other worker
+    processes have their own. A limit on the store's side is not modelled."""
+    return max(1, min(res.threads_per_worker, math.ceil(task_count / res.workers)))
+
+
 def block_read(store: StoreModel, spec: ArraySpec, work: WorkSpec, chunk: tuple[int, ...],
                parallel_tasks: int) -> BlockRead:
     """The modelled read of one dask chunk of ``chunk`` (halo included), with
-    ``parallel_tasks`` tasks reading at the same time and sharing the store's concurrency."""
+    ``parallel_tasks`` tasks of the same process (:func:`readers_per_process`) reading at the
+    same time and sharing the measured concurrency."""
     item, depth = spec.itemsize, work.depth
     if spec.storage_chunks is None:
         decoded = math.prod(min(s, c + 2 * d) for s, c, d in zip(spec.shape, chunk, depth)) * item

@@ -8,55 +8,35 @@ minus the same graph on one block, divided by the extra tasks. The threaded sche
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
-import dask
-import dask.array as da
 import psutil
 
 from chunkpilot.cluster.connect import scheduler_client
 from chunkpilot.core.model import DEFAULT_OVERHEAD_S
+from chunkpilot.errors import ProfilingError
+from chunkpilot.measure.overhead_probe import probe_overhead
+from chunkpilot.measure.sandbox import run_in_sandbox
 from chunkpilot.types import Resources
 
-#: Input blocks per probe run: with the reduction ~2.3 tasks each (~0.5 s a run on
-#: distributed at 1 ms a task).
-PROBE_BLOCKS = 200
-#: Timed repeats after one warm-up; the lower quartile is kept (the estimate anchors the
-#: planner's tie rule, so it must not move with a busy neighbour, whose bursts only ever add
-#: time to a repeat: nine repeats, ~1 s on threads).
-PROBE_REPEATS = 9
+#: The fresh probing process: far more than the probe needs (~1 s, ~150 MiB).
+PROBE_PROCESS_MEMORY_BYTES = 2 * 2**30
+PROBE_PROCESS_TIMEOUT_S = 120.0
 
 
-def _graph(blocks: int) -> Any:
-    """``blocks`` one-element blocks, an elementwise step, a sum: real tasks, tiny data."""
-    return (da.ones((blocks,), chunks=1) + 1).sum(split_every=8)
-
-
-def _run(graph: Any, kwargs: dict[str, Any]) -> tuple[float, int]:
-    (optimized,) = dask.optimize(graph)
-    tasks = len(optimized.__dask_graph__())
-    t0 = time.perf_counter()
-    dask.compute(graph, **kwargs)
-    return time.perf_counter() - t0, tasks
-
-
-def probe_overhead(scheduler: Any = "threads", *, blocks: int = PROBE_BLOCKS,
-                   repeats: int = PROBE_REPEATS, num_workers: int | None = None) -> float:
-    """Seconds per near-empty in-graph task on ``scheduler`` (``"threads"``,
-    ``"synchronous"`` or a Client): each run's wall time minus a one-block run's, over the
-    extra tasks; the lower quartile of the repeats."""
-    kwargs: dict[str, Any] = {"scheduler": scheduler}
-    if scheduler == "threads" and num_workers:
-        kwargs["num_workers"] = num_workers
-    _run(_graph(min(blocks, 50)), kwargs)  # warm-up: imports, connections
-    per_task = []
-    for _ in range(repeats):  # results are not kept: every run computes every task again
-        big, n_big = _run(_graph(blocks), kwargs)
-        one, n_one = _run(_graph(1), kwargs)
-        per_task.append(max(big - one, 1e-9) / max(n_big - n_one, 1))
-    return sorted(per_task)[len(per_task) // 4]
+def probe_overhead_isolated(scheduler: str = "threads", num_workers: int | None = None) -> float:
+    """:func:`probe_overhead` for dask's threaded or synchronous scheduler, run in a fresh
+    process so that the caller's other threads do not move it."""
+    out = run_in_sandbox("chunkpilot.measure.overhead_probe",
+                         {"scheduler": scheduler, "num_workers": num_workers},
+                         memory_cap_bytes=PROBE_PROCESS_MEMORY_BYTES,
+                         timeout_s=PROBE_PROCESS_TIMEOUT_S, env={},
+                         prefix="chunkpilot-probe-")
+    if not out.get("ok"):
+        raise ProfilingError(f"Expected the scheduler-overhead probe to run in a fresh process. "
+                             f"Got: {out.get('error', 'no result')}")
+    return float(out["seconds_per_task"])
 
 
 def _rss() -> int:
@@ -86,7 +66,7 @@ def measure_scheduler(res: Resources, client: Any = None, probe: bool = True) ->
         kind = "distributed" if res.distributed else "threads"
         return SchedulerProbe(DEFAULT_OVERHEAD_S[kind], False, None)
     if not res.distributed:  # dask's threaded or synchronous scheduler, in this process
-        return SchedulerProbe(probe_overhead(res.scheduler, num_workers=res.total_threads),
-                              True, None)
+        return SchedulerProbe(
+            probe_overhead_isolated(res.scheduler, num_workers=res.total_threads), True, None)
     with scheduler_client(res, client) as c:
         return SchedulerProbe(probe_overhead(c), True, worker_baseline_bytes(c))

@@ -21,6 +21,16 @@ def test_rechunk_task_count(old, new, tasks):
     assert rechunk_task_count(old, new) == tasks
 
 
+@pytest.mark.timeout(60)
+def test_rechunk_task_count_of_a_terabyte_grid():
+    """An 8 TB array of 10**6 rows in 4096-row chunks re-planned to 2 rows: 500k chunks along
+    the axis. The count was quadratic in them (hours for the plan's JSON); it is linear."""
+    old = ((4096,) * 244 + (576,), (10**6,))
+    new = ((2,) * 500_000, (10**6,))
+    # every old edge is a multiple of 2 (4096 x k, then 10**6): the overlay is the new grid
+    assert rechunk_task_count(old, new) == 500_000 + 500_000
+
+
 @pytest.mark.parametrize(
     ("source", "current", "keep", "action"),
     [

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
+import psutil
 import pytest
 
 from chunkpilot.cluster.connect import local_cluster
-from chunkpilot.measure.overhead import probe_overhead, worker_baseline_bytes
+from chunkpilot.measure.overhead import measure_scheduler, worker_baseline_bytes
+from chunkpilot.measure.overhead_probe import _graph, _run, probe_overhead
 from chunkpilot.types import Resources
 
 
@@ -27,9 +31,34 @@ def test_local_cluster_probe_and_worker_baseline():
     assert 20 * 2**20 < base < res.memory_limit_bytes
 
 
-def test_probe_counts_the_tasks_dask_actually_runs():
-    from chunkpilot.measure.overhead import _graph, _run
+def test_threads_probe_runs_in_a_fresh_process_not_the_callers():
+    """The caller's own threads must not move the estimate (issue 18): the probe of dask's
+    threaded scheduler runs in a child process, seen here while it runs."""
+    seen: set[str] = set()
+    done = threading.Event()
 
+    def watch() -> None:
+        me = psutil.Process()
+        while not done.is_set():
+            for child in me.children(recursive=True):
+                try:
+                    seen.add(" ".join(child.cmdline()))
+                except psutil.Error:
+                    pass
+            done.wait(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        probe = measure_scheduler(Resources(1, 2, 2**30, "threads"))
+    finally:
+        done.set()
+        watcher.join()
+    assert probe.measured and 0 < probe.overhead_seconds_per_task < 0.05
+    assert any("chunkpilot.measure.overhead_probe" in cmd for cmd in seen), seen
+
+
+def test_probe_counts_the_tasks_dask_actually_runs():
     _, tasks = _run(_graph(64), {"scheduler": "sync"})
     # 64 fused ones+add blocks, then a split_every=8 tree: 8 partial sums and a final one
     assert tasks >= 64 + 8 + 1

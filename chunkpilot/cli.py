@@ -214,6 +214,8 @@ def main(argv: list[str] | None = None) -> None:
     130/143/129; unencodable characters are replaced, never a UnicodeEncodeError.
     """
     console = argv is None  # the `chunkpilot` process itself, not an in-process caller
+    if console:  # orphaned workers come back to us, so the last sweep after a signal ends them
+        interrupts.become_subreaper()
     try:
         with result_only_stdout(keep=console), interrupts.handled():
             code = _run(argv, console=console)

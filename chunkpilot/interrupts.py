@@ -6,12 +6,15 @@ spot, so ``finally`` blocks never run and sandboxes, LocalCluster workers and
 :class:`~chunkpilot.errors.Interrupted` (a ``KeyboardInterrupt``), so every context manager
 cleans up as it does for Ctrl-C. Later signals are ignored while that cleanup runs, and a
 watchdog ends the process (killing its children) if cleanup hangs. :func:`reap_children`
-is the last sweep for processes still alive.
+is the last sweep for processes still alive. The CLI is a child subreaper (Linux): a worker
+whose nanny is killed while it is still starting is re-parented to us, not to init, so the
+last sweep still sees it and it cannot recreate a scratch dir after the sweep removed it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -31,6 +34,19 @@ EXIT_CODES = {s: 128 + int(s) for s in SIGNALS}
 CLEANUP_GRACE_S = 45.0
 #: How long children get to exit after SIGTERM in the final sweep, before SIGKILL.
 REAP_GRACE_S = 3.0
+#: Sweeps after the first, for processes re-parented to us while the previous one ran.
+EXTRA_SWEEPS = 3
+#: prctl option: orphaned descendants are re-parented to this process (Linux >= 3.4).
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Have orphaned descendants re-parented to this process instead of init (Linux; a no-op
+    elsewhere): the CLI's last sweep must reach workers whose nanny already died."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def exit_code(exc: BaseException) -> int:
@@ -109,8 +125,11 @@ def forget(path: str) -> None:
 
 
 def final_sweep() -> None:
-    """After an interruption: end every descendant process, then remove registered dirs."""
-    reap_children()
+    """After an interruption: end every descendant process (again for any re-parented to us
+    meanwhile), then remove registered dirs."""
+    for _ in range(1 + EXTRA_SWEEPS):
+        if not reap_children():
+            break
     for path in sorted(_TEMP_DIRS):
         shutil.rmtree(path, ignore_errors=True)
     _TEMP_DIRS.clear()

@@ -7,8 +7,9 @@ their waits, up to what the store and the network allow (the measured concurrenc
     read seconds = requests x latency / effective concurrency + bytes / throughput
 
 with the effective concurrency of a task no more than the requests it keeps in flight, shared
-with the tasks reading at the same time, and at least one latency round per
-``requests_per_task`` requests.
+with the threads of its process reading at the same time, and at least one latency round per
+``requests_per_task`` requests. A task's first request costs its round trips in full (its
+thread read nothing ahead while it computed the previous task): the pipeline fill.
 
 The requests one dask chunk makes follow from the storage chunks it touches (zarr reads
 each storage chunk with one request, up to ``requests_per_task`` at once; a sharded array
@@ -221,11 +222,15 @@ def block_read(store: StoreModel, spec: ArraySpec, work: WorkSpec, chunk: tuple[
     overlap = min(max(store.effective_concurrency(in_flight) / share, 1e-9), per_task)
     # zarr keeps at most ``requests_per_task`` in flight: a 12th request waits for a free slot,
     # so a task never takes fewer latency rounds than streams / slots
-    rounds = math.ceil(streams / per_task - 1e-9) * (requests / streams if streams else 1.0)
+    trips = requests / streams if streams else 1.0  # sequential round trips per stream
+    rounds = math.ceil(streams / per_task - 1e-9) * trips
+    # pipeline fill: a task's first object costs its round trips in full (the thread read
+    # nothing ahead while it computed the previous task); the rest overlap
+    filled = trips + max(requests - trips, 0.0) / overlap
     rate = store.throughput(in_flight) / share
     return BlockRead(
         requests=requests, streams=streams, stored_bytes=stored,
-        wait_seconds=store.latency_seconds * max(requests / overlap, rounds),
+        wait_seconds=store.latency_seconds * max(filled, rounds),
         transfer_seconds=stored / max(min(rate, store.throughput(per_task)), 1e-9),
         decode_seconds=decoded * store.decode_seconds_per_byte,
     )

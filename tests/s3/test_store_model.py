@@ -39,10 +39,14 @@ def test_read_seconds_is_the_formula():
     assert s.read_seconds(32, 0, 16) == pytest.approx(32 * 0.05 / 16)
     assert s.read_seconds(1, 100 * MiB, 1) == pytest.approx(0.05 + 1.0)
     assert s.read_seconds(4, 0, 16) == pytest.approx(4 * 0.05 / 4)  # no more in flight than asked
-    # a task with 12 requests and 10 slots waits two rounds
+    # a task with 12 requests and 10 slots: its first request's round trip in full (nothing
+    # was read ahead), the other 11 overlapped 10 at a time; never fewer than two rounds
     r = block_read(s, ArraySpec((384, 512), "float32", storage_chunks=(128, 128)), WorkSpec(2),
                    (384, 512), 1)
-    assert r.requests == 12 and r.wait_seconds == pytest.approx(2 * 0.05)
+    assert r.requests == 12 and r.wait_seconds == pytest.approx((1 + 11 / 10) * 0.05)
+    one = block_read(s, ArraySpec((384, 512), "float32", storage_chunks=(128, 128)), WorkSpec(2),
+                     (128, 128), 1)
+    assert one.requests == 1 and one.wait_seconds == pytest.approx(0.05)
     sat = store(0.05, overlap16=2.0)  # a store that overlaps only 2 of 16
     assert sat.effective_concurrency(16) == pytest.approx(2.0)
     assert sat.effective_concurrency(64) == pytest.approx(2.0)  # flat beyond the last point

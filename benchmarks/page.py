@@ -67,6 +67,11 @@ def _method(docs: Sequence[dict[str, Any]]) -> list[str]:
         "for `scheduler=\"threads\"`; while chunkpilot refuses that, it runs on an in-process "
         "LocalCluster with the same threads and the row says *tuned on an in-process "
         "LocalCluster, scored on threads*.",
+        "* **BLAS threads.** Every run has one BLAS/OpenMP thread per dask thread: the "
+        "workers by distributed's default (`OMP_NUM_THREADS=1`), the threaded rows under "
+        "`threadpoolctl.threadpool_limits(1)`, the conditions chunkpilot's samples and trials "
+        "measure under and its plans state. (Until 2026-12-02 the threaded rows ran with the "
+        "library default; of the workloads only matmul calls BLAS, and it was re-run.)",
         "* **Model accuracy, at every shape.** Predicted = "
         "`chunkpilot.core.evaluate.evaluate(shape, plan.spec, plan.work, plan.resources, "
         "plan.model)` of the advised plan. Time is compared per *input chunk*: the model's "

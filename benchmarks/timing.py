@@ -21,6 +21,7 @@ from typing import Any
 import dask
 from dask.callbacks import Callback
 from dask.utils import key_split
+from threadpoolctl import threadpool_limits
 
 #: Threads of the threaded scheduler; the LocalCluster has 2 workers x 1 thread.
 THREADS = 2
@@ -112,7 +113,10 @@ class _TaskTimes(Callback):
 
 
 class ThreadsExecutor:
-    """The threaded scheduler with :data:`THREADS` threads in this process."""
+    """The threaded scheduler with :data:`THREADS` threads in this process, each with one
+    BLAS/OpenMP thread (threadpoolctl): the conditions distributed's workers run under
+    (``OMP_NUM_THREADS=1``), and the ones chunkpilot's samples, tune trials and plan note
+    state for the threaded scheduler. Every contender runs under them."""
 
     kind = "threads"
 
@@ -131,7 +135,7 @@ class ThreadsExecutor:
         failure = None
         t0 = time.perf_counter()
         try:
-            with times:
+            with times, threadpool_limits(limits=1):
                 dask.compute(collection, scheduler="threads", num_workers=THREADS)
         except Exception as e:  # a failure is a finding (MemoryError, ...)
             failure = f"{type(e).__name__}: {e}"[:300]

@@ -107,3 +107,8 @@ def profile_timeout_s() -> float:
 def trial_timeout_s() -> float:
     """Seconds a tune trial may run before it is cancelled."""
     return _seconds("tune.trial-timeout")
+
+
+def connect_timeout_s() -> float:
+    """Seconds to wait for a scheduler address to answer."""
+    return _seconds("cluster.connect-timeout")

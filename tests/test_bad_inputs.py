@@ -16,6 +16,7 @@ Decisions recorded here (and in docs/errors.md):
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import pytest
 import zarr
@@ -48,6 +50,7 @@ from chunkpilot.errors import (
     UnsupportedProtocolError,
 )
 from chunkpilot.loader import load_callable
+from tests.helpers.processes import FAST_CONNECT_ENV
 
 CLI = [sys.executable, "-m", "chunkpilot.cli"]
 #: CLI cases run concurrently (forked processes: see cli_results).
@@ -488,9 +491,9 @@ def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path,
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_api(case: Case, inputs: Path, private_dirs: tuple[Path, Path],
              monkeypatch: pytest.MonkeyPatch) -> None:
-    # the CLI waits the full 10 s
-    monkeypatch.setattr("chunkpilot.cluster.connect.CONNECT_TIMEOUT_S", 2)
-    with pytest.raises(case.error, match=case.match):
+    # an unreachable scheduler is refused after chunkpilot.cluster.connect-timeout (10 s)
+    with dask.config.set({"chunkpilot.cluster.connect-timeout": "2s"}), \
+            pytest.raises(case.error, match=case.match):
         case.api(inputs)
     for d in private_dirs:
         assert list(d.iterdir()) == [], f"left behind in {d}"
@@ -512,7 +515,8 @@ def cli_results(inputs: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
                      "stdout": str(d / "stdout.txt"), "stderr": str(d / "stderr.txt")})
     spec = {"parallel": CLI_PARALLEL, "timeout_s": 180, "jobs": jobs}
     r = subprocess.run([sys.executable, "-m", "tests.helpers.cli_fork"], input=json.dumps(spec),
-                       capture_output=True, text=True, timeout=1200, cwd=ROOT)
+                       capture_output=True, text=True, timeout=1200, cwd=ROOT,
+                       env={**os.environ, **FAST_CONNECT_ENV})
     assert r.returncode == 0, r.stderr[-3000:]
     codes = json.loads(r.stdout)
     out = {}

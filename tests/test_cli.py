@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 import zarr
 
+from tests.helpers.processes import FAST_CONNECT_ENV
+
 CLI = [sys.executable, "-m", "chunkpilot.cli"]
 
 
 def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                          env={**os.environ, "PYTHONWARNINGS": "ignore", **FAST_CONNECT_ENV})
 
 
 @pytest.fixture(scope="module")

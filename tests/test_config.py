@@ -16,7 +16,7 @@ import chunkpilot
 from chunkpilot import config
 from chunkpilot.commands.options import AdviseOptions
 from chunkpilot.core.policy import CheckThresholds, Policy
-from chunkpilot.errors import InvalidArgumentError
+from chunkpilot.errors import InvalidArgumentError, SchedulerError
 from chunkpilot.pipeline.rules import GraphLimits
 
 
@@ -32,8 +32,8 @@ def test_defaults_are_the_cores_own():
     assert config.policy() == Policy()
     assert config.check_thresholds() == CheckThresholds()
     assert config.task_limits() == (GraphLimits().warn_tasks, GraphLimits().max_tasks)
-    assert (config.max_trials(), config.profile_timeout_s(), config.trial_timeout_s()) == \
-        (5, 60.0, 120.0)
+    assert (config.max_trials(), config.profile_timeout_s(), config.trial_timeout_s(),
+            config.connect_timeout_s()) == (5, 60.0, 120.0, 10.0)
 
 
 def test_dask_config_overrides_reach_the_commands():
@@ -46,6 +46,14 @@ def test_dask_config_overrides_reach_the_commands():
         opts = AdviseOptions()
     assert "too_many_tasks" in {p.code for p in report.problems}
     assert (opts.warn_tasks, opts.profile_timeout_s) == (7, 120.0)
+
+
+def test_connect_timeout_is_what_an_unreachable_address_waits():
+    """An address nobody answers on is refused after the configured wait, and says it."""
+    with dask.config.set({"chunkpilot.cluster.connect-timeout": "1s"}), \
+            pytest.raises(SchedulerError, match="within 1 s"):
+        chunkpilot.advise(da.zeros((100, 100), chunks=10), lambda b: b,
+                          scheduler="tcp://127.0.0.1:1")
 
 
 def test_environment_variables_override():
@@ -64,11 +72,13 @@ def test_environment_variables_override():
      ("tune.max-trials", 2.5, "as an integer"),
      ("advise.tie-tolerance", 1.5, r"share in \[0, 1\)"),
      ("tune.trial-timeout", "soon", "duration like '60s'"),
-     ("check.tiny-fraction", 0, "> 0")],
+     ("check.tiny-fraction", 0, "> 0"),
+     ("cluster.connect-timeout", "-3s", "duration like '60s'")],
 )
 def test_bad_config_values_name_the_key(key, value, match):
     readers = {"tune": lambda: (config.max_trials(), config.trial_timeout_s()),
-               "advise": config.policy, "check": config.check_thresholds}
+               "advise": config.policy, "check": config.check_thresholds,
+               "cluster": config.connect_timeout_s}
     with dask.config.set({f"chunkpilot.{key}": value}), \
             pytest.raises(InvalidArgumentError, match=match):
         readers[key.split(".")[0]]()

@@ -15,7 +15,7 @@ from typing import Any
 
 from distributed import Client, LocalCluster
 
-from chunkpilot import interrupts
+from chunkpilot import config, interrupts
 from chunkpilot.errors import (
     InvalidArgumentTypeError,
     SchedulerError,
@@ -29,8 +29,6 @@ ADDRESS_RE = re.compile(r"^([a-z][a-z0-9+.-]*)://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._
 #: Protocols a plain client connects with; ``tls``/``wss`` also need credentials in config.
 PLAIN_PROTOCOLS = ("tcp", "ws")
 TLS_PROTOCOLS = ("tls", "wss")
-#: How long to wait for a scheduler to answer before calling it unreachable.
-CONNECT_TIMEOUT_S = 10
 #: distributed's loggers in this process (scheduler, nannies): quiet while our cluster runs.
 QUIET_LOGGERS = ("distributed.scheduler", "distributed.nanny", "distributed.worker",
                  "distributed.core", "distributed.http.proxy", "distributed.comm",
@@ -110,7 +108,7 @@ def check_connected(client: Any, address: str) -> None:
 @contextlib.contextmanager
 def connect(address: str, *, timeout_s: float | None = None) -> Iterator[Any]:
     """A ``distributed.Client`` to a running scheduler; closed on exit."""
-    timeout_s = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
+    timeout_s = config.connect_timeout_s() if timeout_s is None else timeout_s
     address = check_address(address)
     try:
         client = Client(address, timeout=f"{timeout_s}s", set_as_default=False)

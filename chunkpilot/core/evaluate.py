@@ -5,7 +5,9 @@ The prediction for a chunk shape with ``N`` tasks of ``b`` bytes on ``P`` thread
     wall = tasks(N) * overhead + ceil(N / P) * (time(b) + read(b)) + FILL_DRAIN_TASKS * time(b)
     peak per worker = baseline + threads * (peak(b) + IN_FLIGHT_EXTRA_BLOCKS * b)
 
-``tasks(N)`` is ``N`` tasks for per-block work, and the whole graph's task count for a
+``time(b)`` is the measured work, plus re-reading whole storage chunks a chunk splits;
+``read(b)`` is an object store's modelled read (0 for other sources). ``tasks(N)`` is ``N``
+tasks for per-block work, and the whole graph's task count for a
 pipeline (it can grow faster than ``N``: ``CostModel.scheduler_tasks``). A shape is feasible when the peak per worker stays under ``Resources.memory_budget_bytes``
 (target x memory limit), below any block size the function failed on, and every chunk is
 at least the overlap depth.
@@ -105,24 +107,24 @@ def evaluate(
     """Predict time and memory of one chunk shape."""
     task_count = math.prod(math.ceil(s / c) for s, c in zip(spec.shape, chunk))
     task_bytes = math.prod(halo_shape(spec, work, chunk)) * spec.itemsize
-    t = compute = model.task_seconds(task_bytes)
-    if model.store is not None:  # object store: add the block's MODELLED read time
+    t, read = model.task_seconds(task_bytes), 0.0
+    if model.store is not None:  # object store: the block's MODELLED read time
         readers = readers_per_process(res, task_count)
-        t += block_read(model.store, spec, work, tuple(chunk), readers).seconds
+        read = block_read(model.store, spec, work, tuple(chunk), readers).seconds
     else:  # a chunk that splits storage chunks reads (and decodes) all of each it touches
         t += read_amplification_seconds(model, spec, tuple(chunk), task_bytes)
     peak = model.task_peak_bytes(task_bytes)
     per_worker = int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res))
     overhead = (model.scheduler_tasks(spec.shape, tuple(chunk), task_count)
                 * model.overhead_seconds_per_task)
-    wall = overhead + math.ceil(task_count / res.total_threads) * t + FILL_DRAIN_TASKS * compute
+    wall = overhead + math.ceil(task_count / res.total_threads) * (t + read) + FILL_DRAIN_TASKS * t
     under_failures = model.max_ok_bytes is None or task_bytes < model.max_ok_bytes
     depth_ok = all(c >= d or c == s for c, d, s in zip(chunk, work.depth, spec.shape))
     return Evaluation(
         chunk_shape=tuple(chunk),
         task_count=task_count,
         task_bytes=task_bytes,
-        seconds_per_task=t,
+        seconds_per_task=t + read,
         peak_bytes_per_task=peak,
         peak_bytes_per_worker=per_worker,
         wall_seconds=wall,

@@ -1,0 +1,49 @@
+"""One shape's prediction (``chunkpilot.core.evaluate``): the wall-time formula's terms."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from chunkpilot.core.evaluate import FILL_DRAIN_TASKS, evaluate, read_amplification_seconds
+from chunkpilot.core.model import Sample, fit_cost_model
+from chunkpilot.core.store import block_read, readers_per_process
+from chunkpilot.types import WorkSpec
+from tests.s3.test_store_model import RES, SPEC, compute_model, store
+
+
+def _waves(e) -> int:
+    return math.ceil(e.task_count / RES.total_threads)
+
+
+def test_fill_and_drain_charge_a_split_storage_chunks_re_read():
+    """Local source: re-reading whole storage chunks is part of a task's work, so the
+    fill/drain term charges it too (one task's time, everything included)."""
+    MiB = 2**20  # samples that timed their reads: the model has a read curve
+    model = fit_cost_model([Sample(b, (1,), 2e-3 * b / MiB, 3 * b, read_seconds=1e-3 * b / MiB)
+                            for b in (MiB, 4 * MiB, 16 * MiB)], overhead_seconds_per_task=1e-3)
+    chunk = (192, 128)  # splits the 128 x 128 storage chunks
+    e = evaluate(chunk, SPEC, WorkSpec(2), RES, model)
+    task_bytes = math.prod(chunk) * SPEC.itemsize
+    again = read_amplification_seconds(model, SPEC, chunk, task_bytes)
+    assert again > 0
+    assert e.seconds_per_task == pytest.approx(model.task_seconds(task_bytes) + again)
+    overhead = e.task_count * model.overhead_seconds_per_task
+    assert e.wall_seconds == pytest.approx(
+        overhead + (_waves(e) + FILL_DRAIN_TASKS) * e.seconds_per_task)
+
+
+def test_fill_and_drain_leave_an_object_stores_read_to_the_read_model():
+    """Object store: each task's read pays its own pipeline fill (``block_read``), so
+    fill/drain charges only the work, not the modelled read again."""
+    model, chunk = compute_model(store(0.05)), (256, 512)
+    e = evaluate(chunk, SPEC, WorkSpec(2), RES, model)
+    task_bytes = math.prod(chunk) * SPEC.itemsize
+    work = model.task_seconds(task_bytes)
+    read = block_read(model.store, SPEC, WorkSpec(2), chunk,
+                      readers_per_process(RES, e.task_count)).seconds
+    overhead = e.task_count * model.overhead_seconds_per_task
+    assert e.seconds_per_task == pytest.approx(work + read)
+    assert e.wall_seconds == pytest.approx(
+        overhead + _waves(e) * (work + read) + FILL_DRAIN_TASKS * work)

@@ -28,7 +28,7 @@ from benchmarks.replay import new_advise_walls, render, replay  # noqa: E402
 from benchmarks.rounds import kept_after_warmup  # noqa: E402
 from benchmarks.score import score_row, timed_walls  # noqa: E402
 from benchmarks.summary import END, START, load, readme_block  # noqa: E402
-from benchmarks.timing import RunRecord  # noqa: E402
+from benchmarks.timing import RunRecord, ThreadsExecutor  # noqa: E402
 
 FIXTURE = Path("tests/data/bench_fixture")
 
@@ -269,3 +269,31 @@ def test_s3_read_workload_serves_its_data_from_a_local_s3_server(tmp_path):
         total = dask.compute(wl.build(x), scheduler="threads")[0]
         assert math.isfinite(float(total)) and float(total) > 0
     assert wait_port_closed(port)
+
+
+
+_SEEN_BLAS_THREADS: list[int] = []
+
+
+def _record_blas_threads(block):
+    """Inside a task: note the most threads any BLAS/OpenMP pool of this process may use."""
+    from threadpoolctl import threadpool_info
+
+    _SEEN_BLAS_THREADS.append(max(p["num_threads"] for p in threadpool_info()))
+    return block
+
+
+def test_threaded_runs_hold_blas_to_one_thread_per_dask_thread():
+    """Every contender on the threaded rows runs as workers, samples and plans do."""
+    import dask.array as da
+    from threadpoolctl import threadpool_info
+
+    pools = threadpool_info()
+    if not pools or max(p["num_threads"] for p in pools) == 1:
+        pytest.skip("no BLAS/OpenMP pool with more than one thread here: nothing to hold")
+    work = da.zeros((4,), chunks=1).map_blocks(_record_blas_threads)
+    _SEEN_BLAS_THREADS.clear()  # map_blocks called it on empty metadata while building
+    with ThreadsExecutor() as ex:
+        record = ex.run(work, timeout_s=60)
+    assert not record.failed, record.failure
+    assert _SEEN_BLAS_THREADS and set(_SEEN_BLAS_THREADS) == {1}, _SEEN_BLAS_THREADS

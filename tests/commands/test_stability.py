@@ -26,6 +26,12 @@ def sin_cos(b):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason=(
+    "KNOWN OPEN (issue 18): in a clean-clone CI run on a quiet machine (other processes 0.01 "
+    "cores) one of five runs chose 209 rows where the others chose 74-105: its 7.6 MiB sample "
+    "ran 28 ms instead of ~21.5 and the adaptive sample sizes then differed (32/133 MiB "
+    "instead of 37/180), which moved the plan 2x. One noisy sample still decides. Still run: "
+    "an XPASS shows when it holds."))
 def test_five_advise_runs_agree_within_one_and_a_half():
     x = da.zeros((20_000, 20_000), chunks=(1000, 1000))  # 3.2 GB, never materialised
     plans, loads = [], []

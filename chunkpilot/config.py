@@ -10,6 +10,7 @@ the edge, and pass plain values down: the core never reads config.
 
 from __future__ import annotations
 
+import os
 import pathlib
 from typing import Any
 
@@ -19,10 +20,11 @@ from dask.utils import parse_bytes
 
 from chunkpilot.core.policy import CheckThresholds, Policy
 from chunkpilot.errors import InvalidArgumentError
+from chunkpilot.measure.probe_history import ProbeHistory
 from chunkpilot.units import parse_seconds
 
 __all__ = ["DEFAULTS_PATH", "check_thresholds", "get", "max_trials", "policy",
-           "profile_timeout_s", "task_limits", "trial_timeout_s"]
+           "probe_history", "profile_timeout_s", "task_limits", "trial_timeout_s"]
 
 #: The shipped defaults (package data).
 DEFAULTS_PATH = pathlib.Path(__file__).with_name("chunkpilot.yaml")
@@ -107,6 +109,20 @@ def profile_timeout_s() -> float:
 def trial_timeout_s() -> float:
     """Seconds a tune trial may run before it is cancelled."""
     return _seconds("tune.trial-timeout")
+
+
+def probe_history() -> ProbeHistory:
+    """Where recent overhead probes are kept and how many the planner pools."""
+    directory = get("probe.cache-dir")
+    if directory is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        directory = os.path.join(base, "chunkpilot")
+    elif not isinstance(directory, (str, os.PathLike)) or not str(directory).strip():
+        raise InvalidArgumentError(
+            f"Expected {_where('probe.cache-dir')} as a directory path. Got {directory!r} instead.")
+    return ProbeHistory(pathlib.Path(directory).expanduser(),
+                        int(_number("probe.history", integer=True)),
+                        _seconds("probe.history-max-age"))
 
 
 def connect_timeout_s() -> float:

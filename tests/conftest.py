@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 
+import dask.config
 import psutil
 import pytest
 
@@ -53,3 +55,13 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _probe_history(tmp_path_factory):
+    """Overhead probes are pooled in a directory of this session, never the user's cache
+    (in this process through dask config, in CLI subprocesses through the environment)."""
+    directory = str(tmp_path_factory.mktemp("probe-history"))
+    os.environ["DASK_CHUNKPILOT__PROBE__CACHE_DIR"] = directory
+    dask.config.set({"chunkpilot.probe.cache-dir": directory})
+    yield directory

@@ -73,12 +73,15 @@ def test_environment_variables_override():
      ("advise.tie-tolerance", 1.5, r"share in \[0, 1\)"),
      ("tune.trial-timeout", "soon", "duration like '60s'"),
      ("check.tiny-fraction", 0, "> 0"),
-     ("cluster.connect-timeout", "-3s", "duration like '60s'")],
+     ("cluster.connect-timeout", "-3s", "duration like '60s'"),
+     ("probe.history", 0, "> 0"),
+     ("probe.history-max-age", "a while", "duration like '60s'"),
+     ("probe.cache-dir", 3, "directory path")],
 )
 def test_bad_config_values_name_the_key(key, value, match):
     readers = {"tune": lambda: (config.max_trials(), config.trial_timeout_s()),
                "advise": config.policy, "check": config.check_thresholds,
-               "cluster": config.connect_timeout_s}
+               "cluster": config.connect_timeout_s, "probe": config.probe_history}
     with dask.config.set({f"chunkpilot.{key}": value}), \
             pytest.raises(InvalidArgumentError, match=match):
         readers[key.split(".")[0]]()

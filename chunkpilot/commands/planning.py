@@ -23,7 +23,7 @@ from chunkpilot.pipeline.advise import advise_pipeline
 from chunkpilot.pipeline.rules import GraphLimits
 from chunkpilot.sources.describe import dask_auto_shape
 from chunkpilot.types import Resources
-from chunkpilot.units import format_bytes
+from chunkpilot.units import format_bytes, format_seconds
 
 #: Idle dask worker memory assumed when no cluster was probed (distributed's imports).
 MODELLED_WORKER_BASELINE_BYTES = 160 * 2**20
@@ -34,7 +34,7 @@ def advise_job(job: Job, res: Resources, client: Any = None) -> Plan:
     opts, spec = job.options, job.spec
     policy = config.policy()
     check_smallest_block(spec, job.work, res)  # refuse before starting clusters or sandboxes
-    probe = measure_scheduler(res, client, opts.probe_overhead)
+    probe = measure_scheduler(res, client, opts.probe_overhead, config.probe_history())
     notes = _probe_notes(probe, res)
     baseline = probe.worker_baseline_bytes
     if baseline is None:
@@ -69,6 +69,12 @@ def _probe_notes(probe: SchedulerProbe, res: Resources) -> list[str]:
         notes.append("Scheduler overhead is a MODELLED default (probe disabled), not measured.")
         warnings.warn(notes[-1] + " Run with probing for a measured value.",
                       ModelledValueWarning, stacklevel=3)
+    p = probe.pooled
+    if p is not None and p.probes > 1:
+        notes.append(f"Scheduler overhead: the median of this machine's {p.probes} most recent "
+                     f"probes of the same setup ({format_seconds(p.seconds_per_task)} per task; "
+                     f"this run's probe read {format_seconds(p.this_run_seconds_per_task)}): "
+                     "one probe moves by up to 1.4x between runs (chunkpilot.probe.history).")
     if res.distributed and probe.worker_baseline_bytes is None:
         notes.append(f"Worker baseline memory is MODELLED "
                      f"({format_bytes(MODELLED_WORKER_BASELINE_BYTES)}), not measured.")

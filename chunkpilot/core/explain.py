@@ -143,7 +143,8 @@ def _tie_sentence(plan: Plan) -> str | None:
              f", among those within {TIE_TOLERANCE:.0%} of the fastest (scheduler overhead is "
              f"over {TARGET_OVERHEAD_FRACTION:.0%} at every tie, so it still counts)")
     return (f"{plan.tie_count} shapes were predicted within {plan.tie_band_fraction:.0%} of the "
-            "fastest (the samples' run-to-run spread, on the measured part of a task): a tie. "
+            "fastest (the widest run-to-run spread of a sample, on the measured part of a task): "
+            "a tie. "
             f"The tie rule chose {rule}{where}.")
 
 

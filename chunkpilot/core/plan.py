@@ -71,13 +71,13 @@ class Choice:
     tie_count: int
     """Candidates predicted within ``tie_band_fraction`` of the fastest (the chosen one included)."""
     tie_band_fraction: float
-    """The band: the samples' measured run-to-run spread, kept within the policy's bounds."""
+    """The band: the widest measured run-to-run spread of a sample, within the policy's bounds."""
 
 
 def tie_band(model: CostModel, policy: Policy = DEFAULT_POLICY,
              measured_share: float = 1.0) -> float:
-    """Predictions closer than the measurements' own noise (the samples' typical range of
-    warm runs) are ties: never narrower than the policy's tie tolerance, never wider than
+    """Predictions closer than the measurements' own noise (the widest range of warm runs
+    of a sample) are ties: never narrower than the policy's tie tolerance, never wider than
     ``MAX_TIE_BAND``. Only the ``measured_share`` of a task's time that came from the noisy
     samples carries their noise (an object store's modelled read time does not)."""
     noisy = min(max(model.noise_fraction, policy.tie_tolerance), MAX_TIE_BAND)

@@ -15,8 +15,10 @@ import psutil
 
 from chunkpilot.cluster.connect import scheduler_client
 from chunkpilot.core.model import DEFAULT_OVERHEAD_S
+from chunkpilot.core.probes import PooledOverhead
 from chunkpilot.errors import ProfilingError
 from chunkpilot.measure.overhead_probe import probe_overhead
+from chunkpilot.measure.probe_history import ProbeHistory, remember_probe, setup_key
 from chunkpilot.measure.sandbox import run_in_sandbox
 from chunkpilot.types import Resources
 
@@ -53,20 +55,25 @@ class SchedulerProbe:
     """What probing the scheduler found: overhead per task and the idle worker's memory."""
 
     overhead_seconds_per_task: float
-    """Seconds per near-empty task (lower quartile of the probe's repeats)."""
+    """Seconds per near-empty task (from the fastest runs of the probe's repeats)."""
     measured: bool
     """``False`` when probing was disabled and the overhead is a modelled default."""
     worker_baseline_bytes: int | None
     """Resident memory of an idle worker (``None``: threads, or not probed)."""
+    pooled: PooledOverhead | None = None
+    """For a local scheduler: this run's probe and how many recent probes were pooled."""
 
 
-def measure_scheduler(res: Resources, client: Any = None, probe: bool = True) -> SchedulerProbe:
-    """Probe the scheduler in ``res`` (the given client's, a connection, or a LocalCluster)."""
+def measure_scheduler(res: Resources, client: Any = None, probe: bool = True,
+                      history: ProbeHistory | None = None) -> SchedulerProbe:
+    """Probe the scheduler in ``res`` (the given client's, a connection, or a LocalCluster);
+    a local scheduler's probe is pooled with its recent ones in ``history``."""
     if not probe:
         kind = "distributed" if res.distributed else "threads"
         return SchedulerProbe(DEFAULT_OVERHEAD_S[kind], False, None)
     if not res.distributed:  # dask's threaded or synchronous scheduler, in this process
-        return SchedulerProbe(
-            probe_overhead_isolated(res.scheduler, num_workers=res.total_threads), True, None)
+        seconds = probe_overhead_isolated(res.scheduler, num_workers=res.total_threads)
+        pooled = remember_probe(history, setup_key(res.scheduler, res.total_threads), seconds)
+        return SchedulerProbe(pooled.seconds_per_task, True, None, pooled)
     with scheduler_client(res, client) as c:
         return SchedulerProbe(probe_overhead(c), True, worker_baseline_bytes(c))

@@ -1,0 +1,61 @@
+"""Pure: pool this machine's recent scheduler-overhead probes into one estimate.
+
+One probe of dask's threaded scheduler moves by up to 1.4x between runs a few seconds apart
+on a shared machine (the host's own noise; nothing this process can see), and the planner's
+overhead rule moves the chunk size one for one with it. The overhead is a property of the
+machine, the Python and the dask version, not of the input, so recent probes on the same
+setup are pooled: the median of the last few is what the planner uses, and every plan says
+how many it pooled and what its own probe read.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chunkpilot.errors import InvalidArgumentError
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRecord:
+    """One probe's result and when it ran."""
+
+    seconds_per_task: float
+    """The probe's per-task overhead estimate."""
+    at_unix_s: float
+    """When it ran (seconds since the epoch)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PooledOverhead:
+    """The overhead the planner uses, and what it was pooled from."""
+
+    seconds_per_task: float
+    """Median of the pooled probes (this run's included)."""
+    this_run_seconds_per_task: float
+    """What this run's own probe read."""
+    probes: int
+    """How many probes were pooled (1: this run's only)."""
+
+
+def pool_probes(history: Sequence[ProbeRecord], new: ProbeRecord, *, keep: int,
+                max_age_s: float) -> tuple[PooledOverhead, tuple[ProbeRecord, ...]]:
+    """The median of ``new`` and the most recent ``keep - 1`` records of ``history`` no older
+    than ``max_age_s``, and the records to keep for next time (``new`` last).
+
+    Examples
+    --------
+    >>> old = [ProbeRecord(1e-4, 0.0), ProbeRecord(2e-4, 50.0)]
+    >>> pooled, kept = pool_probes(old, ProbeRecord(4e-4, 100.0), keep=5, max_age_s=3600)
+    >>> pooled.seconds_per_task, pooled.probes, len(kept)
+    (0.0002, 3, 3)
+    """
+    if keep < 1:
+        raise InvalidArgumentError(f"Expected at least one probe to keep. Got {keep!r} instead.")
+    recent = [r for r in history if 0 <= new.at_unix_s - r.at_unix_s <= max_age_s
+              and r.seconds_per_task > 0]
+    recent = sorted(recent, key=lambda r: r.at_unix_s)[-(keep - 1):] if keep > 1 else []
+    kept = (*recent, new)
+    median = statistics.median(r.seconds_per_task for r in kept)
+    return PooledOverhead(median, new.seconds_per_task, len(kept)), kept

@@ -1,0 +1,37 @@
+"""Pooling recent overhead probes: the median of the last few of the same setup."""
+
+from __future__ import annotations
+
+import pytest
+
+from chunkpilot.core.probes import ProbeRecord, pool_probes
+from chunkpilot.errors import InvalidArgumentError
+
+
+def test_median_of_the_most_recent_probes_this_one_included():
+    history = [ProbeRecord(s, t) for s, t in ((9e-4, 0), (1e-4, 10), (2e-4, 20), (3e-4, 30))]
+    pooled, kept = pool_probes(history, ProbeRecord(5e-4, 40), keep=3, max_age_s=100)
+    assert [r.seconds_per_task for r in kept] == [2e-4, 3e-4, 5e-4]  # the 9e-4 is too old a slot
+    assert pooled.seconds_per_task == 3e-4
+    assert pooled.this_run_seconds_per_task == 5e-4 and pooled.probes == 3
+
+
+def test_one_outlier_probe_does_not_move_the_pooled_value_far():
+    history = [ProbeRecord(1.5e-4, t) for t in range(4)]
+    pooled, _ = pool_probes(history, ProbeRecord(3e-4, 5), keep=5, max_age_s=100)
+    assert pooled.seconds_per_task == 1.5e-4  # a 2x probe alone would have doubled the chunk
+
+
+def test_stale_future_and_broken_records_are_not_pooled():
+    history = [ProbeRecord(1e-4, 0), ProbeRecord(2e-4, 5000), ProbeRecord(0.0, 900),
+               ProbeRecord(4e-4, 990)]
+    pooled, kept = pool_probes(history, ProbeRecord(3e-4, 1000), keep=5, max_age_s=500)
+    assert [r.seconds_per_task for r in kept] == [4e-4, 3e-4]
+    assert pooled.probes == 2 and pooled.seconds_per_task == pytest.approx(3.5e-4)
+
+
+def test_keep_one_is_this_runs_probe_alone():
+    pooled, kept = pool_probes([ProbeRecord(1e-4, 0)], ProbeRecord(3e-4, 1), keep=1, max_age_s=10)
+    assert (pooled.seconds_per_task, pooled.probes, len(kept)) == (3e-4, 1, 1)
+    with pytest.raises(InvalidArgumentError, match="at least one probe"):
+        pool_probes([], ProbeRecord(3e-4, 1), keep=0, max_age_s=10)

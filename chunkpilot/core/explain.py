@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from chunkpilot.core.explain_store import store_sentence
+from chunkpilot.core.model import Sample
 from chunkpilot.core.policy import (
     MIN_CHUNKS_PER_THREAD,
     TARGET_OVERHEAD_FRACTION,
@@ -14,6 +15,7 @@ from chunkpilot.core.policy import (
 )
 from chunkpilot.core.rechunk import rechunk_advice
 from chunkpilot.core.shapes import misaligned_axes
+from chunkpilot.core.timecurve import BUMP_FRACTION
 from chunkpilot.units import format_bytes, format_seconds, plural
 
 if TYPE_CHECKING:
@@ -123,11 +125,18 @@ def _time_sentence(plan: Plan) -> str:
         return (f"Cost model given, not measured: time = {format_seconds(m.time.fixed)} + "
                 f"{format_seconds(m.time.slope * MiB)}/MiB; {memory}")
     points = ", ".join(f"{format_seconds(s.seconds or 0.0)} at {format_bytes(s.nbytes)}"
-                       f" (±{s.spread_fraction:.0%} over {len(s.runs_seconds)} warm runs)"
-                       for s in ok)
+                       f" (±{s.spread_fraction:.0%} over {len(s.runs_seconds)} warm runs"
+                       f"{_remeasured(s)})" for s in ok)
     return (f"Measured in {len(ok)} sandboxed samples, each run cold once then warm: {points}. "
             f"Time per task follows the samples' medians (monotone, log-log) and grows as "
             f"bytes^{m.curve.up_exponent:.2f} past the largest; {memory}")
+
+
+def _remeasured(s: Sample) -> str:
+    if s.slower_seconds is None:
+        return ""
+    return (f"; measured twice, the faster kept, as it first ran over {BUMP_FRACTION:.0%} "
+            f"slower per byte than its neighbours: the other read {format_seconds(s.slower_seconds)}")
 
 
 def _tie_sentence(plan: Plan) -> str | None:

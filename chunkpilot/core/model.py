@@ -43,6 +43,9 @@ class Sample:
     """Every warm call's wall time (the first, cold call left out); ``seconds`` is their median."""
     read_seconds: float | None = None
     """Of ``seconds``, the time spent reading the block from its store (``None``: in memory)."""
+    slower_seconds: float | None = None
+    """When the block was a bump (``core.timecurve.bumps``) and measured twice: the slower
+    of the two medians (``seconds`` is the faster); ``None`` when measured once."""
 
     @property
     def ok(self) -> bool:

@@ -17,6 +17,36 @@ from dataclasses import dataclass
 UP_EXPONENT_RANGE = (1.0, 2.0)
 #: Exponent range below the smallest sample: flat (a fixed cost) to linear.
 DOWN_EXPONENT_RANGE = (0.0, 1.0)
+#: A sample whose time per byte lies this far above the log-log line between its two
+#: neighbours is a bump: on a shared machine a slow window of a few seconds inflates one
+#: sample (+29 % in one CI run, which moved the plan 2x). The other way is expected: small
+#: blocks' fixed costs make per-byte time fall with size.
+BUMP_FRACTION = 0.10
+
+
+def bumps(points: Sequence[tuple[int, float]], fraction: float = BUMP_FRACTION) -> list[int]:
+    """Indices (into ``points``, sorted by bytes) of interior ``(bytes, seconds)`` points whose
+    seconds per byte exceed the log-log interpolation of their neighbours' by ``fraction``.
+
+    Examples
+    --------
+    >>> bumps([(1, 1.0), (2, 2.6), (4, 4.0), (8, 8.0)])
+    [1]
+    >>> bumps([(1, 2.0), (2, 2.6), (4, 4.0)])  # falling per-byte cost is no bump
+    []
+    """
+    pts = sorted(points)
+    out = []
+    for i in range(1, len(pts) - 1):
+        (b0, t0), (b1, t1), (b2, t2) = pts[i - 1], pts[i], pts[i + 1]
+        if min(b0, b1, b2, t0, t1, t2) <= 0 or b0 == b2:
+            continue
+        x0, x1, x2 = math.log(b0), math.log(b1), math.log(b2)
+        y0, y1, y2 = math.log(t0 / b0), math.log(t1 / b1), math.log(t2 / b2)
+        expected = y0 + (y2 - y0) * (x1 - x0) / (x2 - x0)
+        if y1 - expected > math.log1p(fraction):
+            out.append(i)
+    return out
 
 
 def isotonic(values: Sequence[float], weights: Sequence[float]) -> list[float]:

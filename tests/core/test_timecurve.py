@@ -36,3 +36,17 @@ def test_repeated_sizes_are_weighted_by_their_runs():
     c = TimeCurve.through([(100, 1.0, 3), (100, 5.0, 1), (1000, 10.0, 1)])
     assert c(100) == pytest.approx(2.0)  # (1*3 + 5*1) / 4
     assert math.isfinite(c(0))
+
+
+def test_bumps_flag_a_sample_slower_per_byte_than_its_neighbours():
+    from chunkpilot.core.timecurve import BUMP_FRACTION, bumps
+
+    line = [(2**k, 2**k * 1e-9) for k in range(20, 28, 2)]  # constant per-byte cost
+    assert bumps(line) == []
+    inflated = [line[0], (line[1][0], line[1][1] * (1 + BUMP_FRACTION * 1.5)), *line[2:]]
+    assert bumps(inflated) == [1]
+    just_inside = [line[0], (line[1][0], line[1][1] * (1 + BUMP_FRACTION * 0.5)), *line[2:]]
+    assert bumps(just_inside) == []
+    small_fixed_cost = [(b, t + 5e-3) for b, t in line]  # per-byte time falls with size
+    assert bumps(small_fixed_cost) == []
+    assert bumps(line[:2]) == []  # the ends are never bumps

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import time
 
 import numpy as np
 import pytest
 
 from chunkpilot.core.model import fit_cost_model
+from chunkpilot.core.plan import make_plan
 from chunkpilot.errors import ProfilingError, SampleFailedWarning
 from chunkpilot.measure.profile import profile_function
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
@@ -121,3 +123,49 @@ def test_real_zarr_samples_are_read_from_store(tmp_path):
         assert all(n % 256 == 0 for n in s.shape)
     after = {p: p.stat().st_mtime_ns for p in path.rglob("*") if p.is_file()}
     assert before == after  # read-only
+
+
+#: Which sandbox process this is, counted in a file named by the environment (set per test).
+_PROCESS: dict[str, int] = {}
+
+
+def slow_in_second_process(block: np.ndarray) -> np.ndarray:
+    """sin/cos, plus ~4 ms per MiB in the second sandbox only (the 8 MiB sample): a slow
+    window of the machine during one sample, made deterministic."""
+    if "n" not in _PROCESS:
+        path = os.environ["CHUNKPILOT_TEST_PROCESS_COUNTER"]
+        with open(path, "a+") as f:
+            f.seek(0)
+            _PROCESS["n"] = len(f.read())
+            f.write(".")
+    out = np.sin(block) ** 2 + np.cos(block)
+    if _PROCESS["n"] == 1:
+        time.sleep(block.nbytes / MiB * 4e-3)
+    return out
+
+
+def test_a_bump_is_measured_again_and_the_faster_kept(tmp_path, monkeypatch):
+    """Issue 18: one inflated sample moved the plan 2x; a sample slower per byte than its
+    neighbours by more than BUMP_FRACTION is measured once more, and the faster kept."""
+    monkeypatch.setenv("CHUNKPILOT_TEST_PROCESS_COUNTER", str(tmp_path / "count"))
+    spec = ArraySpec((8192, 8192), "float64")
+    prof = _profile(slow_in_second_process, spec=spec)
+    twice = [s for s in prof.samples if s.slower_seconds is not None]
+    assert len(twice) == 1, prof.samples
+    s = twice[0]
+    assert 7 * MiB < s.nbytes < 9 * MiB  # the second sample measured
+    assert s.seconds < s.slower_seconds / 1.3  # the slow first run was not kept
+    assert len((tmp_path / "count").read_text()) == len(prof.samples) + 1
+    plan = make_plan(spec, WorkSpec(2), RES, fit_cost_model(
+        prof.samples, overhead_seconds_per_task=1e-4))
+    assert "measured twice, the faster kept" in plan.explain()
+
+
+def test_a_cache_cliff_is_measured_twice_and_stays():
+    """``block + 1`` runs from cache at 8 MiB and from memory at 32 MiB: a real bump, which
+    the second measurement confirms (the faster of two slow runs is still slow)."""
+    prof = _profile(temporaries(1))
+    twice = [s for s in prof.samples if s.slower_seconds is not None]
+    assert all(s.seconds <= s.slower_seconds for s in twice)
+    ok = sorted((s for s in prof.samples if s.ok), key=lambda s: s.nbytes)
+    assert len(ok) >= 3 and len(twice) <= len(ok) - 2  # only interior samples are bumps

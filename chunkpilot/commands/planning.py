@@ -17,7 +17,7 @@ from chunkpilot.core.plan import Plan, make_plan
 from chunkpilot.errors import ModelledValueWarning
 from chunkpilot.measure.overhead import SchedulerProbe, measure_scheduler
 from chunkpilot.measure.profile import Profile, profile_function
-from chunkpilot.measure.sandbox import sandbox_env
+from chunkpilot.measure.sandbox import sandbox_env, sandbox_pool
 from chunkpilot.measure.store import probe_store_for
 from chunkpilot.pipeline.advise import advise_pipeline
 from chunkpilot.pipeline.rules import GraphLimits
@@ -31,9 +31,14 @@ MODELLED_WORKER_BASELINE_BYTES = 160 * 2**20
 
 def advise_job(job: Job, res: Resources, client: Any = None) -> Plan:
     """Plan ``job`` for ``res``: refuse early, probe the scheduler, measure, plan."""
+    check_smallest_block(job.spec, job.work, res)  # refuse before starting any sandbox
+    with sandbox_pool():  # the sandboxes below fork from one warm interpreter
+        return _measure_and_plan(job, res, client)
+
+
+def _measure_and_plan(job: Job, res: Resources, client: Any) -> Plan:
     opts, spec = job.options, job.spec
     policy = config.policy()
-    check_smallest_block(spec, job.work, res)  # refuse before starting clusters or sandboxes
     probe = measure_scheduler(res, client, opts.probe_overhead, config.probe_history())
     notes = _probe_notes(probe, res)
     baseline = probe.worker_baseline_bytes

@@ -2,7 +2,8 @@
 
 Small samples first (1 MiB, 8 MiB) give a first memory multiplier; that sets the
 largest block worth measuring (what the memory bound could allow, capped by a time
-budget). Each sample runs in its own fresh subprocess (see ``sandbox``).
+budget). Each sample runs in its own fresh subprocess, or one forked from a warm
+spawner inside ``advise`` (see ``sandbox`` and ``spawner``).
 """
 
 from __future__ import annotations

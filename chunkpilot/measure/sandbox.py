@@ -1,4 +1,5 @@
-"""Run one profiling sample in a fresh subprocess, watched, time-limited and killable."""
+"""Run one profiling sample in a fresh subprocess, watched, time-limited and killable;
+inside :func:`sandbox_pool`, forked from a warm, pre-imported parent (``spawner``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +22,21 @@ import dask.config
 import psutil
 
 from chunkpilot.errors import FunctionLoadError
+from chunkpilot.measure import spawner
+from chunkpilot.measure.spawner import ForkedJob, Spawner, SpawnerError
 from chunkpilot.types import Resources
 from chunkpilot.units import format_bytes
 
 #: How often the parent samples the child's resident memory.
 POLL_SECONDS = 0.01
+
+#: A running sandbox: a fresh interpreter, or a child forked by a warm spawner.
+Job = subprocess.Popen[bytes] | ForkedJob
+#: A spawner's key: the module it runs and its environment.
+PoolKey = tuple[str, tuple[tuple[str, str], ...]]
+#: The warm spawners of the innermost :func:`sandbox_pool`, by environment.
+_POOL: ContextVar[dict[PoolKey, Spawner | None] | None] = ContextVar(
+    "chunkpilot_sandbox_pool", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +111,8 @@ def run_sample(job: SampleJob, func_bytes: bytes | None) -> dict[str, Any]:
 
 def run_in_sandbox(module: str, payload: dict[str, Any], *, memory_cap_bytes: int,
                    timeout_s: float, env: Mapping[str, str], prefix: str) -> dict[str, Any]:
-    """Run ``python -m module JOB RESULT`` on a pickled payload in a fresh, watched process.
+    """Run ``python -m module JOB RESULT`` on a pickled payload in a fresh (or freshly
+    forked, inside :func:`sandbox_pool`), watched process.
 
     Returns the child's JSON result, or a failure record (``ok: False`` with ``kind``
     "oom", "timeout" or "crash") when it was killed or died; temp files are removed.
@@ -109,16 +122,11 @@ def run_in_sandbox(module: str, payload: dict[str, Any], *, memory_cap_bytes: in
         with open(job_path, "wb") as f:
             pickle.dump(payload, f)
         full_env = {**os.environ, **{k: str(v) for k, v in env.items()}}
-        with open(err_path, "wb") as err:
-            # its own session and process group: the terminal's Ctrl-C/hang-up reaches only us
-            # (we kill it), and killing the group also ends whatever the user's code started
-            proc = subprocess.Popen(
-                [sys.executable, "-m", module, job_path, result_path],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=full_env,
-                start_new_session=True,
-            )
+        with _launch(module, [job_path, result_path], err_path, full_env) as proc:
             try:
                 verdict = _watch(proc, memory_cap_bytes, timeout_s)
+            except SpawnerError as e:  # the warm parent died under the job
+                verdict = {"ok": False, "kind": "crash", "error": str(e)}
             finally:
                 _kill_group(proc)  # grandchildren the function left running
         if verdict is not None:
@@ -129,7 +137,62 @@ def run_in_sandbox(module: str, payload: dict[str, Any], *, memory_cap_bytes: in
         return _crash_record(proc.returncode, err_path)
 
 
-def _watch(proc: subprocess.Popen[bytes], memory_cap_bytes: int,
+@contextlib.contextmanager
+def sandbox_pool() -> Iterator[None]:
+    """Inside, sandboxes fork from warm spawners (one per module and environment, Linux) instead of
+    starting fresh interpreters; every spawner ends with the block (see ``spawner``)."""
+    if _POOL.get() is not None or not spawner.available():
+        yield
+        return
+    pool: dict[PoolKey, Spawner | None] = {}
+    token = _POOL.set(pool)
+    try:
+        yield
+    finally:
+        _POOL.reset(token)
+        for sp in pool.values():
+            if sp is not None:
+                sp.close()
+
+
+@contextlib.contextmanager
+def _launch(module: str, args: list[str], err_path: str,
+            env: dict[str, str]) -> Iterator[Job]:
+    """A sandbox running ``python -m module *args``: forked from the pool's warm spawner for
+    ``env`` when one is open and idle, else a fresh interpreter."""
+    pool = _POOL.get()
+    sp = None
+    if pool is not None:
+        key = (module, tuple(sorted(env.items())))
+        if key not in pool:
+            try:
+                pool[key] = Spawner(module, env)
+            except (SpawnerError, OSError):
+                pool[key] = None  # this environment runs fresh interpreters
+        sp = pool[key]
+    if sp is not None and sp.lock.acquire(blocking=False):
+        try:
+            try:
+                job = sp.start(args, err_path)
+            except SpawnerError:
+                pool[key] = None  # type: ignore[index]
+                sp.close()
+            else:
+                yield job
+                return
+        finally:
+            sp.lock.release()
+    with open(err_path, "wb") as err:
+        # its own session and process group: the terminal's Ctrl-C/hang-up reaches only us
+        # (we kill it), and killing the group also ends whatever the user's code started
+        yield subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env,
+            start_new_session=True,
+        )
+
+
+def _watch(proc: Job, memory_cap_bytes: int,
            timeout_s: float) -> dict[str, Any] | None:
     """Poll the child until it exits; kill it on memory cap, timeout or Ctrl-C."""
     start = time.monotonic()
@@ -153,7 +216,7 @@ def _watch(proc: subprocess.Popen[bytes], memory_cap_bytes: int,
     return None
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
+def _kill(proc: Job) -> None:
     """Kill the sandbox and everything in its process group, and reap it."""
     _kill_group(proc)
     with contextlib.suppress(ProcessLookupError):
@@ -161,7 +224,7 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def _kill_group(proc: Job) -> None:
     """SIGKILL the sandbox's process group (it leads it: pgid == pid)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)

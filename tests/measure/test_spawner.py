@@ -1,0 +1,148 @@
+"""Sandboxes forked from a warm spawner (inside ``sandbox_pool``): the same isolation and the
+same measurements as fresh interpreters, real processes throughout."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from chunkpilot.measure import sandbox
+from chunkpilot.measure.sandbox import SampleJob, pickle_func, run_sample, sandbox_pool
+
+MiB = 2**20
+
+pytestmark = pytest.mark.skipif(not sandbox.spawner.available(), reason="Linux only (fork)")
+
+
+def _job(func, shape=(256, 256), cap=2048 * MiB, timeout_s=30.0, env=None) -> SampleJob:
+    return SampleJob(func, {"kind": "synthetic"}, tuple((0, n) for n in shape), "float64", cap,
+                     timeout_s, env or {})
+
+
+def _run(func, **kw):
+    return run_sample(_job(func, **kw), pickle_func(func))
+
+
+def _reporter(path: Path):
+    """A block function that writes where it ran: pid, parent pid, env, imported modules."""
+    def f(block: np.ndarray) -> np.ndarray:
+        import sys as _sys
+        with open(path, "w") as fh:
+            json.dump({"pid": os.getpid(), "ppid": os.getppid(),
+                       "x": os.environ.get("CHUNKPILOT_TEST_SPAWNER_ENV"),
+                       "modules": sorted(_sys.modules)}, fh)
+        return block
+    return f
+
+
+def _spawners() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children()
+            if "chunkpilot.measure.spawner" in " ".join(p.cmdline())]
+
+
+def test_inside_a_pool_samples_fork_from_one_spawner_that_ends_with_it(tmp_path):
+    f = _reporter(tmp_path / "where.json")
+    with sandbox_pool():
+        pids = set()
+        for _ in range(3):
+            assert _run(f)["ok"]
+            where = json.loads((tmp_path / "where.json").read_text())
+            pids.add(where["ppid"])
+            assert where["ppid"] != os.getpid()  # not our child: the spawner's
+        assert len(pids) == 1  # one warm spawner served every job
+        (spawner,) = _spawners()
+        assert spawner.pid in pids
+    assert not psutil.pid_exists(spawner.pid) or spawner.status() == psutil.STATUS_ZOMBIE
+    assert _run(f)["ok"]  # outside the pool: a fresh interpreter, our own child
+    assert json.loads((tmp_path / "where.json").read_text())["ppid"] == os.getpid()
+
+
+def test_a_forked_sample_imports_no_more_than_a_fresh_one(tmp_path):
+    """The spawner imports only the sandbox's module: a heap warmed by other imports timed a
+    mid-size sample 2x slower."""
+    f = _reporter(tmp_path / "where.json")
+    assert _run(f)["ok"]
+    fresh = set(json.loads((tmp_path / "where.json").read_text())["modules"])
+    with sandbox_pool():
+        assert _run(f)["ok"]
+    forked = set(json.loads((tmp_path / "where.json").read_text())["modules"])
+    assert "numpy" in forked and "dask.array" not in forked
+    extra = {m for m in forked - fresh if not m.startswith("chunkpilot.measure.spawner")}
+    assert len(extra) <= 10, sorted(extra)  # the spawner's own few stdlib modules at most
+
+
+def test_forked_and_fresh_samples_measure_the_same_peak():
+    def temps(block: np.ndarray) -> np.ndarray:
+        held = [block + i for i in range(3)]
+        return held[-1]
+
+    shape = (2048, 2048)  # 32 MiB blocks, 3 temporaries
+    fresh = _run(temps, shape=shape)
+    with sandbox_pool():
+        forked = _run(temps, shape=shape)
+    assert fresh["ok"] and forked["ok"]
+    assert abs(forked["peak_bytes"] - fresh["peak_bytes"]) < 2 * MiB, (fresh, forked)
+    assert fresh["peak_bytes"] > 3 * 32 * MiB
+
+
+def test_each_environment_gets_its_own_spawner(tmp_path):
+    f = _reporter(tmp_path / "where.json")
+    with sandbox_pool():
+        seen = []
+        for value in ("one", "two", "one"):
+            assert _run(f, env={"CHUNKPILOT_TEST_SPAWNER_ENV": value})["ok"]
+            seen.append(json.loads((tmp_path / "where.json").read_text()))
+        assert len(_spawners()) == 2
+    assert [w["x"] for w in seen] == ["one", "two", "one"]
+    assert seen[0]["ppid"] == seen[2]["ppid"] != seen[1]["ppid"]
+
+
+def _crash(block: np.ndarray) -> np.ndarray:
+    ctypes.string_at(0)  # segfault
+    return block
+
+
+def _hog(block: np.ndarray) -> np.ndarray:
+    held = []
+    while True:
+        held.append(np.ones(16 * MiB // 8))
+
+
+def _hang(block: np.ndarray) -> np.ndarray:
+    import time
+    time.sleep(600)
+    return block
+
+
+@pytest.mark.parametrize(("func", "kind", "kw"), [
+    (_crash, "crash", {}),
+    (_hog, "oom", {"cap": 400 * MiB}),
+    (_hang, "timeout", {"timeout_s": 2.0}),
+], ids=["segfault", "memory-cap", "timeout"])
+def test_a_forked_sample_that_dies_is_contained_and_the_spawner_serves_on(func, kind, kw, tmp_path):
+    with sandbox_pool():
+        r = _run(func, **kw)
+        assert not r["ok"] and r["kind"] == kind, r
+        (spawner,) = _spawners()
+        f = _reporter(tmp_path / "where.json")
+        assert _run(f)["ok"]  # the same spawner runs the next job
+        assert json.loads((tmp_path / "where.json").read_text())["ppid"] == spawner.pid
+
+
+def test_a_dead_spawner_falls_back_to_fresh_interpreters(tmp_path):
+    f = _reporter(tmp_path / "where.json")
+    with sandbox_pool():
+        assert _run(f)["ok"]
+        (spawner,) = _spawners()
+        spawner.kill()
+        spawner.wait(10)
+        r = _run(f)  # the job it could not start runs fresh, or is reported, never hangs
+        assert r["ok"] or r["kind"] == "crash", r
+        assert _run(f)["ok"]
+        assert json.loads((tmp_path / "where.json").read_text())["ppid"] == os.getpid()

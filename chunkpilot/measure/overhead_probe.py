@@ -22,15 +22,19 @@ import dask
 import dask.array as da
 from dask.system import CPU_COUNT
 
-#: Input blocks per probe run: with the reduction ~2.3 tasks each (~0.5 s a run on
-#: distributed at 1 ms a task).
+#: Input blocks per probe run on threads (with the reduction ~2.3 tasks each).
 PROBE_BLOCKS = 200
 #: Timed repeats after one warm-up. The estimate anchors the planner's tie rule, so it
 #: must not move between identical runs: a busy neighbour or the host's own noise only ever
 #: adds time to a run, so each part keeps its fastest run (as ``timeit`` does). Twelve
-#: repeats, ~1 s on threads; fewer on distributed, whose runs take ~0.5 s each.
+#: repeats, ~1 s on threads.
 PROBE_REPEATS = 12
-DISTRIBUTED_PROBE_REPEATS = 9
+#: On distributed a task costs ~1.5 ms, so a run of 200 blocks took 0.7 s and the probe 3.8 s
+#: of every advise. 100 blocks x 6 repeats: 1.5 s; over six interleaved probes on a 2-worker
+#: LocalCluster it read 1.52-1.59 ms (200 x 9: 1.48-1.52 ms, 3 % lower: the one-block run's
+#: fixed cost is spread over fewer tasks), max/min 1.04 (1.03).
+DISTRIBUTED_PROBE_BLOCKS = 100
+DISTRIBUTED_PROBE_REPEATS = 6
 
 
 def _graph(blocks: int) -> Any:
@@ -61,14 +65,17 @@ def _fresh_pool(kwargs: dict[str, Any], num_workers: int | None) -> Iterator[dic
         yield run_kwargs
 
 
-def probe_overhead(scheduler: Any = "threads", *, blocks: int = PROBE_BLOCKS,
+def probe_overhead(scheduler: Any = "threads", *, blocks: int | None = None,
                    repeats: int | None = None, num_workers: int | None = None) -> float:
     """Seconds per near-empty in-graph task on ``scheduler`` (``"threads"``,
     ``"synchronous"`` or a Client), in this process: the fastest run of the graph minus the
     fastest run of its one-block version, over the extra tasks."""
     kwargs: dict[str, Any] = {"scheduler": scheduler}
+    local = isinstance(scheduler, str)
     if repeats is None:
-        repeats = PROBE_REPEATS if isinstance(scheduler, str) else DISTRIBUTED_PROBE_REPEATS
+        repeats = PROBE_REPEATS if local else DISTRIBUTED_PROBE_REPEATS
+    if blocks is None:
+        blocks = PROBE_BLOCKS if local else DISTRIBUTED_PROBE_BLOCKS
     _run(_graph(min(blocks, 50)), kwargs)  # warm-up: imports, connections
     bigs, ones = [], []
     for _ in range(repeats):  # results are not kept: every run computes every task again

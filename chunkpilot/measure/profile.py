@@ -36,6 +36,8 @@ PROFILE_MAX_BYTES = 512 * MiB
 #: Largest sample is also capped so its predicted run time stays under this (each sample
 #: runs once cold and at least three times warm).
 PROFILE_TIME_BUDGET_S = 0.5
+#: The largest samples may come out at most this much above their budgeted size.
+TOP_SLACK = 1.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,18 @@ def sample_region(spec: ArraySpec, block: tuple[int, ...]) -> tuple[tuple[int, i
 
 def _block_for(spec: ArraySpec, work: WorkSpec, target: float) -> tuple[int, ...]:
     return halo_shape(spec, work, shape_for_bytes(spec, work, target))
+
+
+def block_within(spec: ArraySpec, work: WorkSpec, target: float) -> tuple[int, ...]:
+    """The sample block for ``target`` bytes, stepped down while alignment to storage chunks
+    rounds it past ``TOP_SLACK`` x the target: a 250 MiB budget rounded up to a 506 MiB
+    block (3.7 GB of temporaries, 1.5 s a call) made one advise take 20 s."""
+    t = target
+    block = _block_for(spec, work, t)
+    while math.prod(block) * spec.itemsize > TOP_SLACK * target and t > spec.itemsize:
+        t /= 1.25
+        block = _block_for(spec, work, t)
+    return block
 
 
 def _job_source(source: Mapping[str, Any], region, tmp: str, seed: int) -> dict[str, Any]:
@@ -127,8 +141,8 @@ def profile_function(
             on_sample(s)
         return s
 
-    def measure(target: float) -> bool:
-        block = _block_for(spec, work, target)
+    def measure(target: float, within: bool = False) -> bool:
+        block = block_within(spec, work, target) if within else _block_for(spec, work, target)
         if block in seen:
             return True
         seen.add(block)
@@ -159,7 +173,7 @@ def profile_function(
     if top > max(s.nbytes for s in ok):
         mid = math.sqrt(max(s.nbytes for s in ok) * top)
         for b in (mid, top):
-            if not measure(b):
+            if not measure(b, within=True):
                 break
     if len([s for s in samples if s.ok]) < 3:  # too few sizes: fill in below the largest
         measure(max(smallest_ok / 4, spec.itemsize))

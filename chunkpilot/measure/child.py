@@ -11,7 +11,6 @@ import gc
 import json
 import os
 import pickle
-import signal
 import sys
 import time
 import traceback
@@ -27,6 +26,7 @@ from chunkpilot.measure.memory import (
     reset_peak,
     rss_bytes,
 )
+from chunkpilot.measure.spawner import die_with_parent
 
 #: Sources whose reading (and decompression) is part of the measured work.
 REAL_KINDS = ("zarr", "hdf5")
@@ -64,17 +64,6 @@ def _load_block(src: dict, region: tuple[slice, ...], shape: tuple[int, ...], dt
     if dt.kind in "iu":
         return rng.integers(0, 100, size=shape).astype(dt)
     return np.zeros(shape, dtype=dt)
-
-
-def _die_with_parent() -> None:
-    """Linux: get SIGKILL if the process that started us dies (no orphaned sandboxes)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 class ReadError(Exception):
@@ -168,7 +157,7 @@ def run(job: dict) -> dict:
     }
 
 def main() -> None:
-    _die_with_parent()
+    die_with_parent()
     job_path, result_path = sys.argv[1], sys.argv[2]
     with open(job_path, "rb") as f:
         job = pickle.load(f)

@@ -34,7 +34,7 @@ POLL_SECONDS = 0.01
 Job = subprocess.Popen[bytes] | ForkedJob
 #: A spawner's key: the module it runs and its environment.
 PoolKey = tuple[str, tuple[tuple[str, str], ...]]
-#: The warm spawners of the innermost :func:`sandbox_pool`, by environment.
+#: The warm spawners of the innermost :func:`sandbox_pool`, by module and environment.
 _POOL: ContextVar[dict[PoolKey, Spawner | None] | None] = ContextVar(
     "chunkpilot_sandbox_pool", default=None)
 

@@ -158,7 +158,7 @@ def main(module: str) -> None:
     import gc
     import warnings
 
-    _die_with_parent()
+    die_with_parent()
     importlib.import_module(module)
     gc.collect()
     gc.freeze()  # forked children then do not touch (copy) the preloaded objects in a GC
@@ -175,8 +175,9 @@ def main(module: str) -> None:
         _say({"returncode": os.waitstatus_to_exitcode(status)})
 
 
-def _die_with_parent() -> None:
-    """Linux: get SIGKILL if the process that started us dies (no orphaned spawners)."""
+def die_with_parent() -> None:
+    """Linux: get SIGKILL if the process that started us dies (no orphaned spawners or
+    sandboxes); a no-op elsewhere."""
     import ctypes
 
     with contextlib.suppress(OSError, AttributeError):

@@ -182,3 +182,18 @@ def test_the_largest_sample_stays_near_its_budget_when_alignment_rounds_up():
     block = block_within(spec, WorkSpec(3), target)
     assert np.prod(block) * 4 <= TOP_SLACK * target
     assert all(b % u == 0 for b, u in zip(block, (4, 360, 720), strict=True))  # still aligned
+
+
+def cubic_sleep(block: np.ndarray) -> np.ndarray:
+    time.sleep(0.02 * (block.nbytes / (8 * MiB)) ** 3)  # cheap when small, dear when big
+    return block
+
+
+def test_top_sample_is_rebudgeted_with_the_mid_sample():
+    # the two small samples (1, 8 MiB) price the whole 128 MiB array under the 0.5 s budget;
+    # the mid sample (~32 MiB, ~1.3 s) shows it is not, so no larger block is measured
+    prof = _profile(cubic_sleep)
+    ok = sorted(s.nbytes for s in prof.samples if s.ok)
+    assert len(ok) >= 3
+    assert ok[-1] <= 40 * MiB, [s / MiB for s in ok]
+    assert not [s for s in prof.samples if not s.ok]

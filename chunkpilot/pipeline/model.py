@@ -7,7 +7,9 @@ cannot show by itself: the scheduler runs as many tasks as the *whole* graph has
 work per input chunk on the whole array, in proportion to those tasks (``x @ x.T``: a row
 block meets every other row block, not only the two or three of the sub-array); and it holds
 more shared operand blocks, measured as how the peak grows from a sub-array of 3 chunks per
-axis to one of 6 (``memory_growth``), carried to the whole array's chunk count.
+axis to one of 6 (``memory_growth``), carried to the whole array's chunk count. The input's
+read is set apart (``read_split``): a chunk that splits storage chunks reads and decodes each
+one it touches, a cost of the chunk's *shape*, not of its bytes.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Sequence
 
 from chunkpilot.core.model import CostModel, Sample, fit_cost_model
 from chunkpilot.pipeline.analysis import Analysis
-from chunkpilot.pipeline.measure import Measurement
+from chunkpilot.pipeline.measure import Measurement, read_split
 from chunkpilot.types import ArraySpec
 
 
@@ -72,8 +74,8 @@ def pipeline_model(ms: Sequence[Measurement], spec: ArraySpec, an: Analysis, *,
     """The planner's cost model, per input chunk: all its tasks' time and the run's peak."""
     ok = [m for m in ms if m.sample.ok]
     top = max(ok, key=lambda m: m.sample.nbytes)
-    samples = [_scaled(m.sample, work_scale(m, spec, an),
-                       peak_scale(m, spec, memory_growth_exponent))
+    samples = [read_split(m, spec, _scaled(m.sample, work_scale(m, spec, an),
+                                           peak_scale(m, spec, memory_growth_exponent)))
                if m.sample.ok else m.sample for m in ms]
     model = fit_cost_model(samples, overhead_seconds_per_task=overhead_seconds_per_task,
                            overhead_measured=overhead_measured, baseline_bytes=baseline_bytes,

@@ -1,0 +1,74 @@
+"""The pipeline cost model's corrections, on measurements written out by hand (pure)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from chunkpilot.core.evaluate import evaluate
+from chunkpilot.core.model import Sample, fit_cost_model
+from chunkpilot.pipeline.measure import Measurement
+from chunkpilot.pipeline.model import read_split
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
+
+MiB = 2**20
+#: A (time, y, x) cube stored one plane per storage chunk, as rechunk_transpose's.
+CUBE = ArraySpec((128, 512, 512), "float32", storage_chunks=(1, 512, 512))
+RES = Resources(1, 2, 8 * 2**30, "threads")
+
+
+def _measured(chunk, seconds, read_per_chunk, chunks=9):
+    nbytes = math.prod(chunk) * 4
+    s = Sample(nbytes, chunk, seconds, 10 * MiB, runs_seconds=(seconds * 0.98, seconds * 1.02))
+    layers = (("from-zarr", chunks, read_per_chunk * chunks, 0), ("getitem", chunks, 1e-4, 0),
+              ("var", chunks, 0.001, 0))
+    return Measurement(s, chunk, None, per_layer=layers)
+
+
+def test_a_split_storage_chunk_read_is_set_apart_from_the_sample():
+    # (128, 32, 16) reads all 128 planes (128 MiB) for 0.25 MiB: 73 of its 85 ms
+    m = _measured((128, 32, 16), 0.085, 0.073)
+    s = read_split(m, CUBE, m.sample)
+    own = 0.073 * (0.25 / 128)
+    assert s.read_seconds == pytest.approx(own)
+    assert s.seconds == pytest.approx(0.085 - 0.073 + own)
+    assert s.runs_seconds[0] == pytest.approx(s.seconds * 0.98)
+
+
+def test_an_aligned_sample_keeps_its_time_and_names_its_read():
+    m = _measured((4, 512, 512), 0.010, 0.004)
+    s = read_split(m, CUBE, m.sample)
+    assert s.seconds == pytest.approx(0.010)
+    assert s.read_seconds == pytest.approx(0.004)
+
+
+def test_without_storage_chunks_or_a_read_layer_nothing_changes():
+    m = _measured((128, 32, 16), 0.085, 0.073)
+    plain = ArraySpec(CUBE.shape, CUBE.dtype)
+    assert read_split(m, plain, m.sample) == m.sample
+    bare = Measurement(m.sample, m.chunk, None, per_layer=(("var", 9, 0.05, 0),))
+    assert read_split(bare, CUBE, m.sample) == m.sample
+
+
+def test_the_planner_then_prices_whole_planes_below_split_ones():
+    """The flat 85 ms curve, fitted as it was, made a whole-plane chunk cost 2.8 s; with the
+    read set apart, a chunk covering whole planes pays its own read once, and a chunk that
+    splits them pays the 128 MiB read every time (the half-planes chunk: two tasks, one
+    round, against 16 tasks of split planes)."""
+    ms = [_measured(c, t, 0.073) for c, t in (((128, 32, 16), 0.085), ((128, 64, 32), 0.083),
+                                              ((128, 128, 64), 0.089))]
+    before = fit_cost_model([m.sample for m in ms], overhead_seconds_per_task=1e-4,
+                            overhead_measured=True)
+    after = fit_cost_model([read_split(m, CUBE, m.sample) for m in ms],
+                           overhead_seconds_per_task=1e-4, overhead_measured=True)
+    work = WorkSpec(3, keep_whole=(0,))
+    whole, half, split = (128, 512, 512), (128, 256, 512), (128, 128, 128)
+    assert evaluate(whole, CUBE, work, RES, before).seconds_per_task > 2.0  # the old misfit
+    assert evaluate(whole, CUBE, work, RES, after).seconds_per_task < 1.0
+    a_half = evaluate(half, CUBE, work, RES, after)
+    a_split = evaluate(split, CUBE, work, RES, after)
+    assert a_split.seconds_per_task > 0.073  # still reads every plane it touches
+    assert a_half.wall_seconds < a_split.wall_seconds
+    assert evaluate(half, CUBE, work, RES, before).wall_seconds > \
+        evaluate(split, CUBE, work, RES, before).wall_seconds  # the old fit chose split planes

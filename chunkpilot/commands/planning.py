@@ -12,7 +12,6 @@ from typing import Any
 from chunkpilot import config
 from chunkpilot.commands.options import Job
 from chunkpilot.core.evaluate import check_smallest_block
-from chunkpilot.core.gil import gil_wait
 from chunkpilot.core.model import fit_cost_model
 from chunkpilot.core.plan import Plan, make_plan
 from chunkpilot.errors import ModelledValueWarning
@@ -64,10 +63,6 @@ def _measure_and_plan(job: Job, res: Resources, client: Any) -> Plan:
                            output_ratio=prof.output_ratio)
     if job.ref.get("kind") == "remote":  # issue 14: object store; samples timed the function
         model = dataclasses.replace(model, store=probe_store_for(job.ref, res, client))
-    wait, note = gil_wait(prof.gil_share, probe.gil_wait_seconds_per_task)
-    if note:
-        model = dataclasses.replace(model, gil_wait_seconds_per_task=wait)
-        notes.append(note)
     return make_plan(spec, job.work, res, model, dask_auto_shape=dask_auto_shape(spec),
                      notes=tuple(notes), policy=policy)
 

@@ -107,7 +107,7 @@ def evaluate(
     """Predict time and memory of one chunk shape."""
     task_count = math.prod(math.ceil(s / c) for s, c in zip(spec.shape, chunk))
     task_bytes = math.prod(halo_shape(spec, work, chunk)) * spec.itemsize
-    t, read = model.task_seconds(task_bytes) + model.gil_wait_seconds_per_task, 0.0
+    t, read = model.task_seconds(task_bytes), 0.0
     if model.store is not None:  # object store: the block's MODELLED read time
         readers = readers_per_process(res, task_count)
         read = block_read(model.store, spec, work, tuple(chunk), readers).seconds

@@ -227,7 +227,6 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "memory_multiplier": m.memory.slope,
             "memory_r2": m.memory.r2,
             "max_ok_bytes": m.max_ok_bytes,
-            "gil_wait_seconds_per_task": m.gil_wait_seconds_per_task,
         },
         "binding_constraint": plan.binding_constraint,
         "ties": {"count": plan.tie_count, "band_fraction": plan.tie_band_fraction,
@@ -263,7 +262,6 @@ def plan_inputs(plan: Plan) -> dict[str, Any]:
             "task_growth": asdict(m.task_growth) if m.task_growth else None,
             "memory_correction": correction,
             "store": m.store.to_dict() if m.store is not None else None,
-            "gil_wait_seconds_per_task": m.gil_wait_seconds_per_task,
         },
         "dask_auto_shape": list(auto) if auto is not None else None,
     }

@@ -146,10 +146,6 @@ class CostModel:
     store: StoreModel | None = None
     """Object-store read model: with it, samples time the function alone and
     ``core.evaluate`` adds each block's MODELLED read time; ``None`` for local data."""
-    gil_wait_seconds_per_task: float = 0.0
-    """What each task waits on a worker whose event loop its GIL-holding function starves
-    (``measure.gil``: the function's GIL share x the cluster's measured wait); added to every
-    task's time. 0 on threads, or for a function that releases the GIL."""
     curve: TimeCurve | None = field(init=False, default=None)
     """Seconds per task through the successful samples (``None`` without samples)."""
     read_curve: TimeCurve | None = field(init=False, default=None)
@@ -209,7 +205,6 @@ class CostModel:
             "tasks_per_chunk": self.tasks_per_chunk,
             "task_growth": asdict(self.task_growth) if self.task_growth else None,
             "store": self.store.to_dict() if self.store is not None else None,
-            "gil_wait_seconds_per_task": self.gil_wait_seconds_per_task,
         }
 
 

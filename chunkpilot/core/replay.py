@@ -32,7 +32,6 @@ def replan(inputs: dict[str, Any]) -> Plan:
     growth = m.get("task_growth")
     model = dataclasses.replace(
         model, tasks_per_chunk=m.get("tasks_per_chunk", 1.0),
-        gil_wait_seconds_per_task=m.get("gil_wait_seconds_per_task", 0.0),
         task_growth=TaskGrowth(tuple(growth["base_counts"]), growth["base_tasks"],
                                tuple(growth["exponents"]), growth["executed_fraction"])
         if growth else None)

@@ -19,7 +19,6 @@ import cloudpickle
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from chunkpilot.measure.gil import gil_share
 from chunkpilot.measure.memory import (
     limit_address_space,
     memory_error_text,
@@ -31,9 +30,6 @@ from chunkpilot.measure.spawner import die_with_parent
 
 #: Sources whose reading (and decompression) is part of the measured work.
 REAL_KINDS = ("zarr", "hdf5")
-#: The GIL share is measured on one more call when a call takes this long (enough ticker
-#: wakes to count, little time added).
-GIL_CALL_SECONDS = (0.02, 0.25)
 
 
 def _load_block(src: dict, region: tuple[slice, ...], shape: tuple[int, ...], dtype: str):
@@ -147,15 +143,8 @@ def run(job: dict) -> dict:
             break
     warm = times[1:] or times  # the first call pays page faults and lazy set-up
     warm_reads = reads[1:] or reads
-    median = sorted(warm)[len(warm) // 2]
-    gil = None
-    if func is not None and GIL_CALL_SECONDS[0] <= median <= GIL_CALL_SECONDS[1]:
-        block = preloaded if preloaded is not None else _read(src, region, shape, dtype)
-        gil = gil_share(lambda: _call(func, block, job.get("out_ndim")))
-        del block
     return {
-        "seconds": median,
-        "gil_share": gil,
+        "seconds": sorted(warm)[len(warm) // 2],
         "runs_seconds": warm,
         "read_seconds": sorted(warm_reads)[len(warm_reads) // 2] if preloaded is None else None,
         "first_seconds": times[0],

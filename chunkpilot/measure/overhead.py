@@ -19,7 +19,6 @@ from chunkpilot.core.probes import PooledOverhead
 from chunkpilot.errors import ProfilingError
 from chunkpilot.measure.overhead_probe import probe_overhead
 from chunkpilot.measure.probe_history import ProbeHistory, remember_probe, setup_key
-from chunkpilot.measure.gil import probe_gil_wait
 from chunkpilot.measure.sandbox import run_in_sandbox
 from chunkpilot.types import Resources
 
@@ -63,8 +62,6 @@ class SchedulerProbe:
     """Resident memory of an idle worker (``None``: threads, or not probed)."""
     pooled: PooledOverhead | None = None
     """For a local scheduler: this run's probe and how many recent probes were pooled."""
-    gil_wait_seconds_per_task: float | None = None
-    """Distributed: what a task that holds the GIL waits beyond one that releases it."""
 
 
 def measure_scheduler(res: Resources, client: Any = None, probe: bool = True,
@@ -79,5 +76,4 @@ def measure_scheduler(res: Resources, client: Any = None, probe: bool = True,
         pooled = remember_probe(history, setup_key(res.scheduler, res.total_threads), seconds)
         return SchedulerProbe(pooled.seconds_per_task, True, None, pooled)
     with scheduler_client(res, client) as c:
-        return SchedulerProbe(probe_overhead(c), True, worker_baseline_bytes(c),
-                              gil_wait_seconds_per_task=probe_gil_wait(c))
+        return SchedulerProbe(probe_overhead(c), True, worker_baseline_bytes(c))

@@ -54,9 +54,6 @@ class Profile:
     """Whether samples were cut from the real data (else synthetic of the same dtype)."""
     blas_pools_pinned: int = 0
     """BLAS/OpenMP thread pools held to one thread while measuring (threadpoolctl)."""
-    gil_share: float | None = None
-    """Share of a call the function held the GIL (``measure.gil``), from the largest sample
-    that measured it; ``None`` when no sample's call was long enough to tell."""
 
 
 def sample_region(spec: ArraySpec, block: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
@@ -116,7 +113,6 @@ def profile_function(
     baselines: list[int] = []
     pools: list[int] = [0]
     ratios: dict[int, float] = {}  # output bytes per input byte, by block bytes
-    gils: dict[int, float] = {}  # share of a call holding the GIL, by block bytes
     seen: set[tuple[int, ...]] = set()
 
     def run(block: tuple[int, ...]) -> Sample:
@@ -139,8 +135,6 @@ def profile_function(
             baselines.append(int(r["baseline_bytes"]))
             pools.append(int(r.get("blas_pools_pinned") or 0))
             ratios[nbytes] = r["out_nbytes"] / nbytes if nbytes else 1.0
-            if r.get("gil_share") is not None:
-                gils[nbytes] = float(r["gil_share"])
         else:
             s = Sample(nbytes, block, error=f"{r.get('kind')}: {r.get('error')}")
         if on_sample is not None:
@@ -200,8 +194,7 @@ def profile_function(
         )
     return Profile(tuple(sorted(samples, key=lambda s: s.nbytes)), min(baselines),
                    ratios[max(ratios)],
-                   source["kind"] in ("zarr", "numpy", "hdf5", "remote"), max(pools),
-                   gils[max(gils)] if gils else None)
+                   source["kind"] in ("zarr", "numpy", "hdf5", "remote"), max(pools))
 
 
 def remeasure_bumps(samples: list[Sample], run: Callable[[tuple[int, ...]], Sample]) -> None:

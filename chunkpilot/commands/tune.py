@@ -30,6 +30,7 @@ from chunkpilot.core.converge import (
     neighbour,
     pick,
     refit,
+    region_bytes,
     trial_region,
 )
 from chunkpilot.core.evaluate import check_smallest_block, evaluate
@@ -44,9 +45,6 @@ from chunkpilot.units import format_bytes
 __all__ = ["TuneResult", "trial_summary", "tune"]
 
 logger = logging.getLogger(__name__)
-
-#: Trial region: enough data that a chunk twice the plan's still gives each thread 2 rounds.
-REGION_ROUNDS = 8
 
 Shape = tuple[int, ...]
 
@@ -108,7 +106,8 @@ def tune(
                 logger.info("Dashboard: %s", client.dashboard_link)
             if plan is None:
                 plan = advise_job(job, res, client)
-            target = REGION_ROUNDS * res.total_threads * plan.chosen.task_bytes
+            target = region_bytes(plan.chosen.task_bytes, plan.chosen.seconds_per_task,
+                                  res.total_threads)
             region = trial_region(job.spec, job.work, plan.chunk_shape,
                                   job.spec.nbytes if whole else target)
             executor: Executor = (

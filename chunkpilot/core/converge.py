@@ -22,6 +22,12 @@ from chunkpilot.types import ArraySpec, Resources, WorkSpec
 MIN_NOISE_FRACTION = 0.02
 #: Candidate steps (in the planner's sqrt(2) ladder) to move when a verdict points a way.
 STEP = 2
+#: Trial region: enough data that a chunk twice the plan's still gives each thread 2 rounds.
+REGION_ROUNDS = 8
+#: ... and enough for about this long a trial at the plan's predicted speed: ufunc_reduce's
+#: 1 MiB plan made 90 ms trials of 512 rows, where chunks 4x bigger could not show their
+#: gain (tune kept a plan 1.6x slower than the best shape over the whole array).
+MIN_TRIAL_SECONDS = 0.5
 
 Shape = tuple[int, ...]
 
@@ -115,6 +121,15 @@ def pick(runs: Mapping[Shape, Sequence[float]], itemsize: int,
     band = measured_noise(runs, noise_fraction)
     ties = [c for c, w in medians.items() if w <= best * (1 + band)]
     return min(ties, key=lambda c: math.prod(c) * itemsize)
+
+
+def region_bytes(task_bytes: int, seconds_per_task: float, threads: int) -> int:
+    """Bytes of the trial region for a plan: ``REGION_ROUNDS`` rounds of its chunks on every
+    thread, and at least ``MIN_TRIAL_SECONDS`` of work at its predicted speed."""
+    rounds = REGION_ROUNDS * threads * task_bytes
+    if seconds_per_task <= 0:
+        return rounds
+    return max(rounds, int(MIN_TRIAL_SECONDS * threads * task_bytes / seconds_per_task))
 
 
 def trial_region(spec: ArraySpec, work: WorkSpec, chunk: Shape, target_bytes: int) -> tuple[slice, ...]:

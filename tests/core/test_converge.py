@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from chunkpilot.core.converge import close_call, direction, neighbour, pick, refit, trial_region
+from chunkpilot.core.converge import (
+    close_call,
+    direction,
+    neighbour,
+    pick,
+    refit,
+    region_bytes,
+    trial_region,
+)
 from chunkpilot.core.model import CostModel, LinearFit
 from chunkpilot.core.observations import MemoryRecord, Observation, TaskRecord, WorkerInfo
 from chunkpilot.core.verdicts import Verdict
@@ -92,3 +100,12 @@ def test_trial_region_is_whole_chunks_along_the_busiest_free_axis():
     assert region == (slice(0, 200), slice(0, 100))  # 2.5 chunks of data -> 2 whole chunks
     assert trial_region(spec, WorkSpec(2), (100, 100), spec.nbytes) == (
         slice(0, 4000), slice(0, 100))
+
+
+def test_the_trial_region_holds_half_a_second_of_a_fast_plans_work():
+    MiB = 2**20
+    # a 1 MiB plan at 5 ms a task on 2 threads: 8 rounds are only 16 MiB (90 ms of work)
+    assert region_bytes(MiB, 0.005, 2) == int(0.5 * 2 * MiB / 0.005)  # 200 MiB, 0.5 s
+    # a slow plan keeps its 8 rounds per thread
+    assert region_bytes(64 * MiB, 2.0, 2) == 8 * 2 * 64 * MiB
+    assert region_bytes(MiB, 0.0, 4) == 8 * 4 * MiB  # no prediction: rounds only

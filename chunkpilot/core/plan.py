@@ -22,20 +22,15 @@ from chunkpilot.core.policy import (
     DEFAULT_POLICY,
     MAX_OVERHEAD_FOR_PARALLELISM,
     MAX_TIE_BAND,
+    MIN_MEASURED_NOISE,
+    OVERHEAD_EDGE_BISECTIONS,
     MIN_CANDIDATE_BYTES,
     MIN_CHUNKS_PER_THREAD,
     TARGET_OVERHEAD_FRACTION,
     TIE_TOLERANCE,
     Policy,
 )
-from chunkpilot.core.shapes import (
-    align_units,
-    even_out,
-    min_lengths,
-    misaligned_axes,
-    regular_chunks,
-    shape_for_bytes,
-)
+from chunkpilot.core.shapes import candidate_shape, min_lengths, misaligned_axes, regular_chunks
 from chunkpilot.errors import NoFeasiblePlanError
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
@@ -43,20 +38,11 @@ from chunkpilot.units import format_bytes
 
 def candidate_shapes(spec: ArraySpec, work: WorkSpec) -> list[tuple[int, ...]]:
     """Aligned, evened-out chunk shapes from tiny to the whole array (deduplicated)."""
-    units = align_units(spec)
-    lows = min_lengths(spec, work)
-    smallest = max(MIN_CANDIDATE_BYTES, math.prod(lows) * spec.itemsize)
+    smallest = max(MIN_CANDIDATE_BYTES, math.prod(min_lengths(spec, work)) * spec.itemsize)
     n_steps = max(1, math.ceil(math.log(max(spec.nbytes / smallest, 1.0), CANDIDATE_STEP)) + 1)
     seen: dict[tuple[int, ...], None] = {}
     for k in range(n_steps + 1):
-        target = min(spec.nbytes, smallest * CANDIDATE_STEP**k)
-        raw = shape_for_bytes(spec, work, target)
-        # a split storage chunk (raw < unit) stays an even divisor: evening out would misalign
-        evened = tuple(
-            raw[i] if raw[i] < units[i] else max(lows[i], even_out(spec.shape[i], raw[i], units[i]))
-            for i in range(spec.ndim)
-        )
-        seen.setdefault(evened, None)
+        seen.setdefault(candidate_shape(spec, work, min(spec.nbytes, smallest * CANDIDATE_STEP**k)))
     return list(seen)
 
 
@@ -72,6 +58,8 @@ class Choice:
     """Candidates predicted within ``tie_band_fraction`` of the fastest (the chosen one included)."""
     tie_band_fraction: float
     """The band: the widest measured run-to-run spread of a sample, within the policy's bounds."""
+    best_wall_seconds: float
+    """The fastest predicted wall time the ties were called against."""
 
 
 def tie_band(model: CostModel, policy: Policy = DEFAULT_POLICY,
@@ -80,7 +68,7 @@ def tie_band(model: CostModel, policy: Policy = DEFAULT_POLICY,
     of a sample) are ties: never narrower than the policy's tie tolerance, never wider than
     ``MAX_TIE_BAND``. Only the ``measured_share`` of a task's time that came from the noisy
     samples carries their noise (an object store's modelled read time does not)."""
-    noisy = min(max(model.noise_fraction, policy.tie_tolerance), MAX_TIE_BAND)
+    noisy = min(max(model.noise_fraction, MIN_MEASURED_NOISE, policy.tie_tolerance), MAX_TIE_BAND)
     return max(policy.tie_tolerance, noisy * min(max(measured_share, 0.0), 1.0))
 
 
@@ -132,7 +120,7 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
         binding = "parallelism"
     else:
         binding = "overhead"
-    return Choice(chosen, binding, len(ties), band)
+    return Choice(chosen, binding, len(ties), band, best_wall)
 
 
 def search(
@@ -165,6 +153,8 @@ def search(
             f"per worker for the smallest allowed chunk {smallest.chunk_shape}{why}. "
             "Give workers more memory, use fewer threads per worker, or let the axes be split."
         ) from None
+    if candidates is None:
+        choice, evals = _overhead_edge(choice, evals, spec, work, res, model)
     smallest = min(evals, key=lambda e: e.task_bytes)
     if choice.chosen is smallest and (spec.storage_chunks is not None or work.keep_whole):
         choice = dataclasses.replace(
@@ -241,6 +231,38 @@ class Plan:
     def _repr_html_(self) -> str | None:
         """The explanation and how to apply it, in a notebook (``chunkpilot.report.notebook``)."""
         return repr_html(self)
+
+
+def _overhead_edge(choice: Choice, evals: list[Evaluation], spec: ArraySpec, work: WorkSpec,
+                   res: Resources, model: CostModel) -> tuple[Choice, list[Evaluation]]:
+    """An overhead-bound pick is the first rung whose overhead share meets the target, up to
+    a sqrt(2) step above the size that meets it: a 5 % move of the probe could move the plan
+    1.4x. Bisect (``OVERHEAD_EDGE_BISECTIONS`` times) between it and the rung below for the
+    smallest chunk that still meets the target, ties and alignment as the pick did."""
+    chosen = choice.chosen
+    below = [e for e in evals if e.task_bytes < chosen.task_bytes and e.fits_memory]
+    if (choice.binding != "overhead" or chosen.overhead_fraction > TARGET_OVERHEAD_FRACTION
+            or not below):
+        return choice, evals
+    lo = max(below, key=lambda e: e.task_bytes).task_bytes
+    seen = {e.chunk_shape for e in evals}
+    for _ in range(OVERHEAD_EDGE_BISECTIONS):
+        shape = candidate_shape(spec, work, math.sqrt(lo * chosen.task_bytes))
+        if shape in seen:
+            break
+        seen.add(shape)
+        e = evaluate(shape, spec, work, res, model)
+        if not lo < e.task_bytes < chosen.task_bytes:  # evening out left the interval
+            break
+        evals = [*evals, e]
+        if (e.fits_memory and e.meets_depth
+                and e.overhead_fraction <= TARGET_OVERHEAD_FRACTION
+                and e.wall_seconds <= choice.best_wall_seconds * (1 + choice.tie_band_fraction)
+                and misaligned_axes(shape, spec) <= misaligned_axes(chosen.chunk_shape, spec)):
+            chosen = e
+        else:
+            lo = e.task_bytes
+    return dataclasses.replace(choice, chosen=chosen), evals
 
 
 def make_plan(

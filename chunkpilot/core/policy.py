@@ -19,6 +19,11 @@ MIN_CHUNKS_PER_THREAD = 2
 TIE_TOLERANCE = 0.05
 #: Samples whose runs spread more than this still widen the tie band only this far.
 MAX_TIE_BAND = 0.25
+#: The tie band is never narrower than this: a sample's warm runs share one process, its
+#: caches and a minute of the machine's load, so their spread understates how far the same
+#: shape moves between two ``advise`` calls (12 calls of one sin/cos function on a shared
+#: 2-core VM: 2.92-3.60 ms per MB at its largest sample, runs within each call 9 % apart).
+MIN_MEASURED_NOISE = 0.15
 #: Ties are only called among chunks whose overhead share stays under this (~100x overhead
 #: per task: dask's "tasks of 100 ms or more" on distributed, ~10 ms on threads).
 TARGET_OVERHEAD_FRACTION = 0.01
@@ -28,6 +33,9 @@ MAX_OVERHEAD_FOR_PARALLELISM = 0.10
 MIN_CANDIDATE_BYTES = 16 * 1024
 #: Geometric step between candidate sizes (the planner's and tune's ladder).
 CANDIDATE_STEP = math.sqrt(2)
+#: An overhead-bound pick is refined between its rung and the one below by this many
+#: bisections (to within 2 ** (1/32) of the size that meets the overhead target).
+OVERHEAD_EDGE_BISECTIONS = 4
 #: Measured wall times closer than this are within the noise of a shared machine: a tie.
 NOISE_FRACTION = 0.10
 

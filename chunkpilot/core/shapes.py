@@ -155,6 +155,17 @@ def even_out(length: int, chunk: int, unit: int) -> int:
     return min(chunk, evened)
 
 
+def candidate_shape(spec: ArraySpec, work: WorkSpec, target_bytes: float) -> tuple[int, ...]:
+    """The planner's chunk for a byte target: :func:`shape_for_bytes`, evened out per axis (a
+    split storage chunk stays an even divisor: evening it out would misalign it)."""
+    units, lows = align_units(spec), min_lengths(spec, work)
+    raw = shape_for_bytes(spec, work, target_bytes)
+    return tuple(
+        raw[i] if raw[i] < units[i] else max(lows[i], even_out(spec.shape[i], raw[i], units[i]))
+        for i in range(spec.ndim)
+    )
+
+
 def regular_chunks(shape: tuple[int, ...], chunk: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
     """Dask-style chunks tuple for a regular chunk length per axis (last chunk ragged).
 

@@ -56,10 +56,16 @@ def newest_after(dashboard: str, seen: set[str], timeout_s: float = 60,
 
 def run(cluster, client, fn) -> dict:
     """Run ``fn(client)``: the computation it submitted, as the API reports it (the scheduler
-    runs on this machine: same clock)."""
+    runs on this machine: same clock). What ``fn`` returns (persisted data) is held until the
+    diagnosis is out, as a user holds what they persist: the plugin reads memory from the
+    workers' heartbeats, which come every half second, so data released the moment the
+    computation ends may leave none of them."""
     since = time.time()
-    fn(client)
-    return newest_after(cluster.dashboard, set(), since=since)
+    held = fn(client)
+    try:
+        return newest_after(cluster.dashboard, set(), since=since)
+    finally:
+        del held
 
 
 def _sleepy(block):
@@ -83,7 +89,7 @@ def _memory_heavy(client):
     z = client.persist(da.random.random((60_000_000,), chunks=3_000_000))
     with client.as_current():
         distributed.wait(z)
-    del z
+    return z
 
 
 @pytest.fixture(scope="module")

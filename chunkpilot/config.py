@@ -111,6 +111,11 @@ def trial_timeout_s() -> float:
     return _seconds("tune.trial-timeout")
 
 
+def min_trial_seconds() -> float:
+    """Seconds of the plan's predicted work a tune trial's region holds at least."""
+    return _seconds("tune.min-trial-seconds")
+
+
 def probe_history() -> ProbeHistory:
     """Where recent overhead probes are kept and how many the planner pools."""
     directory = get("probe.cache-dir")

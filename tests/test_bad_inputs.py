@@ -518,6 +518,7 @@ def cli_results(inputs: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
                        capture_output=True, text=True, timeout=1200, cwd=ROOT,
                        env={**os.environ, **FAST_CONNECT_ENV})
     assert r.returncode == 0, r.stderr[-3000:]
+    print(r.stderr[-2000:])  # the slowest cases (pytest -s shows them)
     codes = json.loads(r.stdout)
     out = {}
     for c in CASES:

@@ -72,6 +72,7 @@ def test_environment_variables_override():
      ("tune.max-trials", 2.5, "as an integer"),
      ("advise.tie-tolerance", 1.5, r"share in \[0, 1\)"),
      ("tune.trial-timeout", "soon", "duration like '60s'"),
+     ("tune.min-trial-seconds", 0, "duration like '60s'"),
      ("check.tiny-fraction", 0, "> 0"),
      ("cluster.connect-timeout", "-3s", "duration like '60s'"),
      ("probe.history", 0, "> 0"),
@@ -79,7 +80,8 @@ def test_environment_variables_override():
      ("probe.cache-dir", 3, "directory path")],
 )
 def test_bad_config_values_name_the_key(key, value, match):
-    readers = {"tune": lambda: (config.max_trials(), config.trial_timeout_s()),
+    readers = {"tune": lambda: (config.max_trials(), config.trial_timeout_s(),
+                                config.min_trial_seconds()),
                "advise": config.policy, "check": config.check_thresholds,
                "cluster": config.connect_timeout_s, "probe": config.probe_history}
     with dask.config.set({f"chunkpilot.{key}": value}), \

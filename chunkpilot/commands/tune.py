@@ -91,6 +91,7 @@ def tune(
         raise InvalidArgumentError(
             "Expected a scheduler for tune with threads to tune ('threads', 'processes', a "
             f"Client or an address). Got {opts.scheduler!r}: one thread has nothing to tune.")
+    min_trial_s = config.min_trial_seconds()  # read before any cluster starts
     trial_timeout = (config.trial_timeout_s() if trial_timeout_s is None
                      else check_timeout(trial_timeout_s, "trial_timeout_s"))
     job = prepare(source, opts)
@@ -107,7 +108,7 @@ def tune(
             if plan is None:
                 plan = advise_job(job, res, client)
             target = region_bytes(plan.chosen.task_bytes, plan.chosen.seconds_per_task,
-                                  res.total_threads)
+                                  res.total_threads, min_trial_s)
             region = trial_region(job.spec, job.work, plan.chunk_shape,
                                   job.spec.nbytes if whole else target)
             executor: Executor = (

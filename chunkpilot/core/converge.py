@@ -123,13 +123,15 @@ def pick(runs: Mapping[Shape, Sequence[float]], itemsize: int,
     return min(ties, key=lambda c: math.prod(c) * itemsize)
 
 
-def region_bytes(task_bytes: int, seconds_per_task: float, threads: int) -> int:
+def region_bytes(task_bytes: int, seconds_per_task: float, threads: int,
+                 min_seconds: float = MIN_TRIAL_SECONDS) -> int:
     """Bytes of the trial region for a plan: ``REGION_ROUNDS`` rounds of its chunks on every
-    thread, and at least ``MIN_TRIAL_SECONDS`` of work at its predicted speed."""
+    thread, and at least ``min_seconds`` of work at its predicted speed
+    (``chunkpilot.tune.min-trial-seconds``)."""
     rounds = REGION_ROUNDS * threads * task_bytes
     if seconds_per_task <= 0:
         return rounds
-    return max(rounds, int(MIN_TRIAL_SECONDS * threads * task_bytes / seconds_per_task))
+    return max(rounds, int(min_seconds * threads * task_bytes / seconds_per_task))
 
 
 def trial_region(spec: ArraySpec, work: WorkSpec, chunk: Shape, target_bytes: int) -> tuple[slice, ...]:

@@ -13,6 +13,7 @@ import sys
 import time
 
 import cloudpickle
+import dask
 import numpy as np
 import pytest
 import zarr
@@ -163,7 +164,7 @@ def test_tune_on_the_threaded_scheduler(store):
 
 
 def test_a_fast_plans_trials_cover_half_a_second_of_its_work(store):
-    """A 512 KiB plan predicted at ~3.6 ms a task: 8 rounds on 2 threads are only 8 MiB (256
+    """A 512 KiB plan predicted at ~3.6 ms a task: 8 rounds on 2 threads are only 8 MiB (512
     of 2048 rows, ~30 ms of work); the 0.5 s floor asks for ~140 MiB, so the whole 32 MiB
     array is the trial region."""
     res = Resources(1, 2, 4096 * MiB, "threads")
@@ -172,3 +173,7 @@ def test_a_fast_plans_trials_cover_half_a_second_of_its_work(store):
                   memory_limit="4GiB", plan=plan, max_trials=1)
     assert result.region == ((0, 2048), (0, 2048))
     assert all(sum(t.chunks[0]) == 2048 for t in result.trials)
+    with dask.config.set({"chunkpilot.tune.min-trial-seconds": "1ms"}):  # 8 rounds alone
+        result = tune(str(store), elementwise, scheduler="threads", threads_per_worker=2,
+                      memory_limit="4GiB", plan=plan, max_trials=1)
+    assert result.region == ((0, 512), (0, 2048))

@@ -61,6 +61,8 @@ def run(spec: dict[str, Any]) -> dict[str, int | None]:
     timeout = float(spec.get("timeout_s", 180))
     running: dict[int, tuple[str, float]] = {}
     codes: dict[str, int | None] = {}
+    started: dict[str, float] = {}
+    seconds: dict[str, float] = {}
     while jobs or running:
         while jobs and len(running) < parallel:
             job = jobs.pop(0)
@@ -68,6 +70,7 @@ def run(spec: dict[str, Any]) -> dict[str, int | None]:
             if pid == 0:
                 _child(job)
             running[pid] = (job["id"], time.monotonic() + timeout)
+            started[job["id"]] = time.monotonic()
         pid, status = os.waitpid(-1, os.WNOHANG)
         if pid == 0:
             time.sleep(0.01)
@@ -81,6 +84,9 @@ def run(spec: dict[str, Any]) -> dict[str, int | None]:
         if pid in running:
             jid, _ = running.pop(pid)
             codes[jid] = os.waitstatus_to_exitcode(status)
+            seconds[jid] = time.monotonic() - started[jid]
+    slowest = sorted(seconds.items(), key=lambda kv: -kv[1])[:10]
+    print("slowest cases: " + ", ".join(f"{k} {v:.1f} s" for k, v in slowest), file=sys.stderr)
     return codes
 
 

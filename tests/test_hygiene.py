@@ -86,8 +86,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         mp.chdir(cwd)
         mp.setattr(distributed.LocalCluster, "__init__", recording_init)
         kw: dict[str, Any] = {"workers": 1, "threads_per_worker": 1, "memory_limit": "1GiB"}
-        chunkpilot.advise(str(store), _double, scheduler="local", **kw)
-        chunkpilot.tune(str(store), _double, max_trials=1, **kw)
+        # tune is given advise's plan: the same sandboxes and cluster code, advised once
+        plan = chunkpilot.advise(str(store), _double, scheduler="local", **kw)
+        chunkpilot.tune(str(store), _double, max_trials=1, plan=plan, **kw)
         chunkpilot.advise(str(nc), _double, variable="t", scheduler="threads")
         chunkpilot.tune(str(nc), _double, variable="t", max_trials=1,
                         plan=_given_plan(nc, "t", (128, 128), res), **kw)

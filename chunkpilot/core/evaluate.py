@@ -6,7 +6,10 @@ The prediction for a chunk shape with ``N`` tasks of ``b`` bytes on ``P`` thread
     peak per worker = baseline + threads * (peak(b) + IN_FLIGHT_EXTRA_BLOCKS * b)
 
 ``time(b)`` is the measured work, plus re-reading whole storage chunks a chunk splits;
-``read(b)`` is an object store's modelled read (0 for other sources). ``tasks(N)`` is ``N``
+``read(b)`` is an object store's modelled read (0 for other sources); ``time(b)`` is
+multiplied by ``CostModel.thread_slowdown`` when tasks share a worker's threads and the
+samples timed two calls at once (a function holding the GIL), and the fill/drain term then
+shrinks with the threads' measured speedup on a single process. ``tasks(N)`` is ``N``
 tasks for per-block work, and the whole graph's task count for a
 pipeline (it can grow faster than ``N``: ``CostModel.scheduler_tasks``). A shape is feasible when the peak per worker stays under ``Resources.memory_budget_bytes``
 (target x memory limit), below any block size the function failed on, and every chunk is
@@ -115,9 +118,17 @@ def evaluate(
         t += read_amplification_seconds(model, spec, tuple(chunk), task_bytes)
     peak = model.task_peak_bytes(task_bytes)
     per_worker = int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res))
+    # tasks sharing a worker's threads: slower each when the function holds the GIL, each
+    # waits for it to be handed its thread, and a lone process's idle threads at the start
+    # and end lose nothing (they take turns anyway)
+    concurrent = min(res.threads_per_worker, math.ceil(task_count / res.workers))
     overhead = (model.scheduler_tasks(spec.shape, tuple(chunk), task_count)
-                * model.overhead_seconds_per_task)
-    wall = overhead + math.ceil(task_count / res.total_threads) * (t + read) + FILL_DRAIN_TASKS * t
+                * (model.overhead_seconds_per_task + model.gil_wait_seconds(concurrent)))
+    t *= model.thread_slowdown(concurrent)
+    speedup = model.thread_speedup
+    drain = FILL_DRAIN_TASKS * t * (1.0 if speedup is None or res.workers > 1
+                                    else min(max(speedup - 1.0, 0.0), 1.0))
+    wall = overhead + math.ceil(task_count / res.total_threads) * (t + read) + drain
     under_failures = model.max_ok_bytes is None or task_bytes < model.max_ok_bytes
     depth_ok = all(c >= d or c == s for c, d, s in zip(chunk, work.depth, spec.shape))
     return Evaluation(

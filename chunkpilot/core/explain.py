@@ -10,6 +10,7 @@ from chunkpilot.core.explain_store import store_sentence
 from chunkpilot.core.model import Sample
 from chunkpilot.core.policy import (
     MIN_CHUNKS_PER_THREAD,
+    MIN_THREAD_SPEEDUP,
     TARGET_OVERHEAD_FRACTION,
     TIE_TOLERANCE,
 )
@@ -139,6 +140,25 @@ def _remeasured(s: Sample) -> str:
             f"slower per byte than its neighbours: the other read {format_seconds(s.slower_seconds)}")
 
 
+def _threads_sentence(plan: Plan) -> str | None:
+    """Whether a worker's threads run the function side by side: measured, never assumed."""
+    m, res = plan.model, plan.resources
+    speedup = m.thread_speedup
+    if speedup is None:
+        return None
+    threads = res.threads_per_worker
+    text = (f"Two calls at once in two threads of one process ran {speedup:.2f}x as fast as "
+            f"one (measured); {plural(threads, 'task')} sharing a worker are predicted "
+            f"{m.thread_slowdown(threads):.2f}x slower each, and each waits "
+            f"{format_seconds(m.gil_wait_seconds(threads))} for the GIL to start (counted "
+            "with the scheduler overhead).")
+    if speedup < MIN_THREAD_SPEEDUP:
+        text += (" The function holds the GIL (Python code): a worker's threads take turns, so "
+                 "extra threads do not help; run it on processes (a LocalCluster with one "
+                 "thread per worker, or scheduler='processes') to use every core.")
+    return text
+
+
 def _tie_sentence(plan: Plan) -> str | None:
     if plan.tie_count <= 1:
         return None
@@ -168,6 +188,7 @@ def explanation_lines(plan: Plan) -> list[str]:
         _binding_sentence(plan),
         *([t] if (t := _tie_sentence(plan)) else []),
         _time_sentence(plan),
+        *([t] if (t := _threads_sentence(plan)) else []),
         f"Scheduler overhead {format_seconds(m.overhead_seconds_per_task)} per task on "
         f"'{res.scheduler}' ({overhead_src})"
         + (f" x {m.scheduler_tasks(plan.spec.shape, c.chunk_shape, c.task_count) / c.task_count:.1f}"
@@ -227,6 +248,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "memory_multiplier": m.memory.slope,
             "memory_r2": m.memory.r2,
             "max_ok_bytes": m.max_ok_bytes,
+            "thread_speedup": m.thread_speedup,
         },
         "binding_constraint": plan.binding_constraint,
         "ties": {"count": plan.tie_count, "band_fraction": plan.tie_band_fraction,

@@ -23,6 +23,12 @@ from chunkpilot.core.timecurve import TimeCurve
 
 #: Scheduler overhead per task when it was not probed (DEVELOPERS.md orders of magnitude).
 DEFAULT_OVERHEAD_S = {"threads": 100e-6, "distributed": 1e-3}
+#: A function holding the GIL at least this share of a call is GIL-bound (``measure.gil``:
+#: numpy reads 0.00-0.05, a pure-Python loop 0.9).
+GIL_HOLDING_SHARE = 0.5
+#: CPython's switch interval (``sys.getswitchinterval()``): how long a thread waiting for the
+#: GIL waits before the holder is asked to drop it.
+GIL_SWITCH_INTERVAL_S = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,12 @@ class Sample:
     slower_seconds: float | None = None
     """When the block was a bump (``core.timecurve.bumps``) and measured twice: the slower
     of the two medians (``seconds`` is the faster); ``None`` when measured once."""
+    gil_share: float | None = None
+    """Share of a call during which it held the GIL (``measure.gil``); ``None``: not timed
+    (one thread per worker, or calls too short or too long to tell)."""
+    pair_seconds: float | None = None
+    """Wall time of two calls started together in two threads of one process (median of
+    rounds); timed only when the function holds the GIL, else ``None``."""
 
     @property
     def ok(self) -> bool:
@@ -160,6 +172,37 @@ class CostModel:
         if reads:
             object.__setattr__(self, "read_curve", TimeCurve.through(
                 [(s.nbytes, s.read_seconds, max(len(s.runs_seconds), 1)) for s in reads]))
+
+    @property
+    def thread_speedup(self) -> float | None:
+        """How much faster two threads run the function than one (2: fully parallel; 1 or
+        below: it holds the GIL), the median over samples that timed two calls at once;
+        ``None`` when none did."""
+        pairs = [2 * s.seconds / s.pair_seconds for s in self.samples
+                 if s.ok and s.seconds and s.pair_seconds]
+        return statistics.median(pairs) if pairs else None
+
+    def thread_slowdown(self, concurrent: int) -> float:
+        """Factor on one task's time when ``concurrent`` tasks share a process's threads:
+        throughput grows (or, below 1, falls) from 1 thread by ``thread_speedup - 1`` per
+        added thread, between the measured worst and full parallelism."""
+        speedup = self.thread_speedup
+        if speedup is None or concurrent < 2:
+            return 1.0
+        speedup = min(speedup, 2.0)
+        throughput = 1 + (concurrent - 1) * (speedup - 1)
+        return concurrent / min(max(throughput, min(speedup, 1.0)), concurrent)
+
+    def gil_wait_seconds(self, concurrent: int) -> float:
+        """Per task, when ``concurrent`` tasks share a process's threads and the function
+        holds the GIL: the scheduler's thread (a worker's event loop) waits up to a switch
+        interval for it before the next task starts. gil_loop on dask's threaded scheduler,
+        2 threads: 4.4 ms a task (0.89 of its time holding the GIL x 5 ms)."""
+        shares = [s.gil_share for s in self.samples if s.ok and s.gil_share is not None]
+        share = statistics.median(shares) if shares else 0.0
+        if concurrent < 2 or share < GIL_HOLDING_SHARE:
+            return 0.0
+        return share * GIL_SWITCH_INTERVAL_S
 
     def task_seconds(self, nbytes: int) -> float:
         """Predicted seconds for one task on a block of ``nbytes`` (see :class:`TimeCurve`)."""

@@ -25,6 +25,7 @@ from chunkpilot.core.policy import (
     MIN_CANDIDATE_BYTES,
     MIN_CHUNKS_PER_THREAD,
     MIN_MEASURED_NOISE,
+    MIN_THREAD_SPEEDUP,
     OVERHEAD_EDGE_BISECTIONS,
     TARGET_OVERHEAD_FRACTION,
     TIE_TOLERANCE,
@@ -82,8 +83,14 @@ def _measured_share(evals: list[Evaluation], model: CostModel) -> float:
     return model.task_seconds(best.task_bytes) / best.seconds_per_task if best.seconds_per_task else 1.0
 
 
+def threads_scale(model: CostModel) -> bool:
+    """Whether a process's threads run the function in parallel (unknown counts as yes)."""
+    speedup = model.thread_speedup
+    return speedup is None or speedup >= MIN_THREAD_SPEEDUP
+
+
 def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
-           band: float = TIE_TOLERANCE) -> Choice:
+           band: float = TIE_TOLERANCE, threads_scale: bool = True) -> Choice:
     """Pick the best feasible evaluation and name the constraint that bound the choice.
 
     The tie rule: candidates predicted within ``band`` of the fastest are ties. Of those whose
@@ -96,7 +103,8 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
     feasible = [e for e in evals if e.fits_memory and e.meets_depth]
     if not feasible:
         raise NoFeasiblePlanError("no feasible chunk shape")  # caller rewrites with numbers
-    want = MIN_CHUNKS_PER_THREAD * res.total_threads
+    # a function that holds the GIL gains nothing from a process's extra threads
+    want = MIN_CHUNKS_PER_THREAD * res.total_threads if threads_scale else res.workers
     parallel = [e for e in feasible if e.task_count >= want]
     pool = feasible
     if parallel and min(e.overhead_fraction for e in parallel) <= MAX_OVERHEAD_FOR_PARALLELISM:
@@ -133,7 +141,8 @@ def search(
     shapes = candidate_shapes(spec, work) if candidates is None else list(candidates)
     evals = [evaluate(c, spec, work, res, model) for c in shapes]
     try:
-        choice = choose(evals, res, spec, tie_band(model, policy, _measured_share(evals, model)))
+        choice = choose(evals, res, spec, tie_band(model, policy, _measured_share(evals, model)),
+                        threads_scale(model))
     except NoFeasiblePlanError:
         smallest = min(evals, key=lambda e: e.peak_bytes_per_worker)
         budget = res.memory_budget_bytes

@@ -29,6 +29,9 @@ MIN_MEASURED_NOISE = 0.15
 TARGET_OVERHEAD_FRACTION = 0.01
 #: The parallelism rule is dropped when obeying it would cost more than this in overhead.
 MAX_OVERHEAD_FOR_PARALLELISM = 0.10
+#: Two threads running the function less than this much faster than one (it holds the GIL):
+#: the parallelism rule asks for chunks per worker process, not per thread.
+MIN_THREAD_SPEEDUP = 1.25
 #: Smallest block the search considers.
 MIN_CANDIDATE_BYTES = 16 * 1024
 #: Geometric step between candidate sizes (the planner's and tune's ladder).

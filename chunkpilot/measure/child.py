@@ -19,6 +19,8 @@ import cloudpickle
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from chunkpilot.core.model import GIL_HOLDING_SHARE
+from chunkpilot.measure.gil import concurrent_seconds, gil_share
 from chunkpilot.measure.memory import (
     limit_address_space,
     memory_error_text,
@@ -30,6 +32,13 @@ from chunkpilot.measure.spawner import die_with_parent
 
 #: Sources whose reading (and decompression) is part of the measured work.
 REAL_KINDS = ("zarr", "hdf5")
+#: Concurrent calls are timed only on blocks whose single call takes this long or more (a
+#: thread holds the GIL for 5 ms slices: shorter calls cannot show whether they share it) ...
+PAIR_MIN_SECONDS = 0.01
+#: ... and this long at most (they cost up to two calls' time a round, more when they do).
+PAIR_MAX_SECONDS = 0.2
+#: Rounds of concurrent calls; their median is kept.
+PAIR_ROUNDS = 3
 
 
 def _load_block(src: dict, region: tuple[slice, ...], shape: tuple[int, ...], dtype: str):
@@ -143,9 +152,23 @@ def run(job: dict) -> dict:
             break
     warm = times[1:] or times  # the first call pays page faults and lazy set-up
     warm_reads = reads[1:] or reads
+    single = sorted(warm)[len(warm) // 2]
+    gil, pair = None, None
+    n = job.get("pair_threads", 0)
+    roomy = n * max(peak, 1) <= job.get("memory_cap_bytes", 0) / 2  # n calls' temporaries
+    if func is not None and n >= 2 and roomy and PAIR_MIN_SECONDS <= single <= PAIR_MAX_SECONDS:
+        def call():
+            block = preloaded if preloaded is not None else _read(src, region, shape, dtype)
+            return _call(func, block, job.get("out_ndim"))
+        gil = gil_share(call)
+        if gil >= GIL_HOLDING_SHARE:
+            rounds = sorted(concurrent_seconds(call, n) for _ in range(PAIR_ROUNDS))
+            pair = rounds[len(rounds) // 2]
     return {
-        "seconds": sorted(warm)[len(warm) // 2],
+        "seconds": single,
         "runs_seconds": warm,
+        "gil_share": gil,
+        "pair_seconds": pair,
         "read_seconds": sorted(warm_reads)[len(warm_reads) // 2] if preloaded is None else None,
         "first_seconds": times[0],
         "repeats": len(times),

@@ -114,13 +114,17 @@ def profile_function(
     pools: list[int] = [0]
     ratios: dict[int, float] = {}  # output bytes per input byte, by block bytes
     seen: set[tuple[int, ...]] = set()
+    # whether a worker's threads share the GIL running it (``measure.gil``): timed once, on
+    # the first sample whose call is long enough to tell (``child.PAIR_MIN_SECONDS``)
+    pair = [min(res.threads_per_worker, 2) if res.threads_per_worker >= 2 else 0]
 
     def run(block: tuple[int, ...]) -> Sample:
         region = sample_region(spec, block)
         nbytes = math.prod(block) * spec.itemsize
         with tempfile.TemporaryDirectory(prefix="chunkpilot-block-") as tmp:
             job = SampleJob(func, _job_source(source, region, tmp, seed), region, spec.dtype, cap,
-                            timeout_s, env, out_ndim=work.ndim - len(work.drop_axis))
+                            timeout_s, env, out_ndim=work.ndim - len(work.drop_axis),
+                            pair_threads=pair[0])
             r = run_sample(job, func_bytes)
         if r.get("kind") == "read":  # a damaged store, not a limit of the function: stop here
             raise StoreReadError(
@@ -131,7 +135,10 @@ def profile_function(
         if r.get("ok"):
             s = Sample(nbytes, block, float(r["seconds"]), int(r["peak_bytes"]),
                        runs_seconds=tuple(r.get("runs_seconds") or ()),
-                       read_seconds=r.get("read_seconds"))
+                       read_seconds=r.get("read_seconds"), gil_share=r.get("gil_share"),
+                       pair_seconds=r.get("pair_seconds"))
+            if s.gil_share is not None:
+                pair[0] = 0
             baselines.append(int(r["baseline_bytes"]))
             pools.append(int(r.get("blas_pools_pinned") or 0))
             ratios[nbytes] = r["out_nbytes"] / nbytes if nbytes else 1.0

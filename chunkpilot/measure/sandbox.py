@@ -65,6 +65,9 @@ class SampleJob:
     """At most this many timed calls."""
     out_ndim: int | None = None
     """Dimensions the function must return (the block's minus ``drop_axis``); ``None``: any."""
+    pair_threads: int = 0
+    """Also time this many calls at once in as many threads (whether they share the GIL),
+    on blocks of 10-200 ms a call; 0: never."""
 
 
 def sandbox_env(res: Resources) -> dict[str, str]:
@@ -103,6 +106,8 @@ def run_sample(job: SampleJob, func_bytes: bytes | None) -> dict[str, Any]:
         "min_warm_runs": job.min_warm_runs,
         "address_space_bytes": job.memory_cap_bytes + 2**30,
         "out_ndim": job.out_ndim,
+        "pair_threads": job.pair_threads,
+        "memory_cap_bytes": job.memory_cap_bytes,
     }
     return run_in_sandbox("chunkpilot.measure.child", payload,
                           memory_cap_bytes=job.memory_cap_bytes, timeout_s=job.timeout_s,

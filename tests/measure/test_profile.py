@@ -197,3 +197,36 @@ def test_top_sample_is_rebudgeted_with_the_mid_sample():
     assert len(ok) >= 3
     assert ok[-1] <= 40 * MiB, [s / MiB for s in ok]
     assert not [s for s in prof.samples if not s.ok]
+
+
+def python_loop(block):
+    """Pure Python over every element: holds the GIL throughout."""
+    out = block.copy()
+    flat, acc = out.reshape(-1), 0.0
+    for i in range(flat.size):
+        acc = 0.9 * acc + 0.1 * float(flat[i])
+        flat[i] = acc
+    return out
+
+
+def numpy_work(block):
+    return np.sin(block) ** 2 + np.cos(block)
+
+
+def test_a_gil_holder_is_told_from_numpy_and_its_threads_timed():
+    """Real sandboxes, two threads per worker: the Python loop holds the GIL and its two
+    concurrent calls are timed; numpy releases it, so no pair is timed (on a busy machine the
+    pair would slow numpy too) and the plan's model keeps threads parallel."""
+    spec, res = ArraySpec((256, 512), "float64"), Resources(1, 2, 2048 * MiB, "threads")
+    loop = _profile(python_loop, spec=spec, res=res)
+    timed = [s for s in loop.samples if s.gil_share is not None]
+    assert len(timed) == 1, loop.samples  # once, on the first sample long enough to tell
+    assert timed[0].gil_share >= 0.5 and timed[0].pair_seconds is not None
+    model = fit_cost_model(loop.samples, overhead_seconds_per_task=1e-4)
+    assert model.thread_speedup is not None and model.thread_speedup < 1.6
+    vec = _profile(numpy_work, spec=ArraySpec((1024, 2048), "float64"), res=res)
+    shares = [s.gil_share for s in vec.samples if s.gil_share is not None]
+    assert shares and shares[0] < 0.5, vec.samples
+    assert all(s.pair_seconds is None for s in vec.samples)
+    assert fit_cost_model(vec.samples, overhead_seconds_per_task=1e-4).thread_speedup is None
+

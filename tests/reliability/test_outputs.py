@@ -4,6 +4,7 @@ or a file chunkpilot did not write, or cannot be created (issue 17, item 1)."""
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -164,13 +165,20 @@ def test_cli_tune_report_on_the_input_is_refused_up_front(tmp_path: Path, store:
 @pytest.mark.slow
 def test_cli_tune_replaces_a_previous_report_and_overwrite_a_user_file(
         tmp_path: Path, store: Path, funcs: Path) -> None:
-    """End to end: a previous report is replaced; a user's file only with --overwrite."""
+    """End to end: a previous report is replaced; a user's file only with --overwrite (the
+    two runs side by side: each is a fresh interpreter and its own LocalCluster)."""
     old = _previous_report(tmp_path / "old.html")
     mine = _file(tmp_path, "mine.html")
-    for path, extra in ((old, []), (mine, ["--overwrite"])):
+
+    def tune_to(path: Path, extra: list[str]) -> None:
         r = run_cli(["tune", str(store), *L, "--max-trials", "1", "--report", str(path), *extra],
                     tmp_path / f"run-{path.stem}")
         assert r.proc.returncode == 0, r.proc.stderr[-3000:]
+
+    with ThreadPoolExecutor(2) as pool:
+        for f in [pool.submit(tune_to, old, []), pool.submit(tune_to, mine, ["--overwrite"])]:
+            f.result()
+    for path in (old, mine):
         assert is_chunkpilot_report(path) and "chunkpilot tune report" in path.read_text()
 
 

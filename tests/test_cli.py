@@ -127,3 +127,17 @@ def test_bad_input_is_one_line_exit_2(store, funcs, args, message):
     assert len(lines) == 1, r.stderr
     assert "Traceback" not in r.stderr
     assert message in lines[0]
+
+
+def test_a_one_line_error_imports_no_object_store_client(tmp_path):
+    """Closing object-store sessions at exit only looks at filesystems already imported:
+    importing s3fs (botocore) to look took 0.3 s of every command, a bad argument included."""
+    code = ("import sys\n"
+            "from chunkpilot.cli import main\n"
+            f"sys.argv = ['chunkpilot', 'advise', {str(tmp_path / 'missing.zarr')!r}, "
+            "'--workers', '-3']\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+            "print(code, 's3fs' in sys.modules, 'botocore' in sys.modules, file=sys.__stderr__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stderr.split()[-3:] == ["2", "False", "False"], out.stderr[-2000:]

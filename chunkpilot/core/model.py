@@ -24,8 +24,9 @@ from chunkpilot.core.timecurve import TimeCurve
 #: Scheduler overhead per task when it was not probed (DEVELOPERS.md orders of magnitude).
 DEFAULT_OVERHEAD_S = {"threads": 100e-6, "distributed": 1e-3}
 #: A function holding the GIL at least this share of a call is GIL-bound (``measure.gil``:
-#: numpy reads 0.00-0.05, a pure-Python loop 0.9).
-GIL_HOLDING_SHARE = 0.5
+#: numpy reads 0.00-0.05; a pure-Python row filter 0.9 on a quiet machine, 0.48 in the
+#: benchmark run, under load and reading its block from zarr inside the call).
+GIL_HOLDING_SHARE = 0.25
 #: CPython's switch interval (``sys.getswitchinterval()``): how long a thread waiting for the
 #: GIL waits before the holder is asked to drop it.
 GIL_SWITCH_INTERVAL_S = 0.005

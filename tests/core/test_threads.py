@@ -66,11 +66,11 @@ def test_one_thread_per_worker_is_not_slowed():
     assert plan.chunk_shape == base.chunk_shape
 
 
-@pytest.mark.parametrize(("gil", "wait2"), [(0.9, 0.9 * 0.005), (0.3, 0.0), (None, 0.0)])
+@pytest.mark.parametrize(("gil", "wait2"), [(0.9, 0.9 * 0.005), (0.48, 0.48 * 0.005), (0.2, 0.0), (None, 0.0)])
 def test_each_task_waits_a_switch_interval_share_for_the_gil(gil, wait2):
     """dask's threaded scheduler ran gil_loop's 32 tasks of 64 rows 0.14 s slower on two
     threads than the same calls in a loop: 4.4 ms a task, its 0.89 GIL share x 5 ms."""
-    m = _model(2.0 if gil and gil >= 0.5 else None, gil=gil)
+    m = _model(2.0 if gil and gil >= 0.25 else None, gil=gil)
     assert m.gil_wait_seconds(1) == 0.0
     assert m.gil_wait_seconds(2) == pytest.approx(wait2)
     e = evaluate((64, 4096), SPEC, WorkSpec(2, keep_whole=(1,)), THREADS, m)

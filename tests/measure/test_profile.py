@@ -226,7 +226,7 @@ def test_a_gil_holder_is_told_from_numpy_and_its_threads_timed():
     assert model.thread_speedup is not None and model.thread_speedup < 1.6
     vec = _profile(numpy_work, spec=ArraySpec((1024, 2048), "float64"), res=res)
     shares = [s.gil_share for s in vec.samples if s.gil_share is not None]
-    assert shares and shares[0] < 0.5, vec.samples
+    assert shares and shares[0] < 0.25, vec.samples
     assert all(s.pair_seconds is None for s in vec.samples)
     assert fit_cost_model(vec.samples, overhead_seconds_per_task=1e-4).thread_speedup is None
 

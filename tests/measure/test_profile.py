@@ -13,6 +13,7 @@ from chunkpilot.core.model import fit_cost_model
 from chunkpilot.core.plan import make_plan
 from chunkpilot.errors import ProfilingError, SampleFailedWarning
 from chunkpilot.measure.profile import profile_function
+from chunkpilot.measure.sandbox import sandbox_pool
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 MiB = 2**20
@@ -199,18 +200,22 @@ def test_top_sample_is_rebudgeted_with_the_mid_sample():
     assert not [s for s in prof.samples if not s.ok]
 
 
-def python_loop(block):
-    """Pure Python over every element: holds the GIL throughout."""
-    out = block.copy()
-    flat, acc = out.reshape(-1), 0.0
-    for i in range(flat.size):
-        acc = 0.9 * acc + 0.1 * float(flat[i])
-        flat[i] = acc
-    return out
+def _python_loop():
+    def python_loop(block):
+        """Pure Python over every element: holds the GIL throughout."""
+        out = block.copy()
+        flat, acc = out.reshape(-1), 0.0
+        for i in range(flat.size):
+            acc = 0.9 * acc + 0.1 * float(flat[i])
+            flat[i] = acc
+        return out
+    return python_loop  # closures are pickled by value: the sandbox imports no test module
 
 
-def numpy_work(block):
-    return np.sin(block) ** 2 + np.cos(block)
+def _numpy_work():
+    def numpy_work(block):
+        return np.sin(block) ** 2 + np.cos(block)
+    return numpy_work
 
 
 def test_a_gil_holder_is_told_from_numpy_and_its_threads_timed():
@@ -218,15 +223,32 @@ def test_a_gil_holder_is_told_from_numpy_and_its_threads_timed():
     concurrent calls are timed; numpy releases it, so no pair is timed (on a busy machine the
     pair would slow numpy too) and the plan's model keeps threads parallel."""
     spec, res = ArraySpec((256, 512), "float64"), Resources(1, 2, 2048 * MiB, "threads")
-    loop = _profile(python_loop, spec=spec, res=res)
+    loop = _profile(_python_loop(), spec=spec, res=res)
     timed = [s for s in loop.samples if s.gil_share is not None]
     assert len(timed) == 1, loop.samples  # once, on the first sample long enough to tell
     assert timed[0].gil_share >= 0.5 and timed[0].pair_seconds is not None
     model = fit_cost_model(loop.samples, overhead_seconds_per_task=1e-4)
     assert model.thread_speedup is not None and model.thread_speedup < 1.6
-    vec = _profile(numpy_work, spec=ArraySpec((1024, 2048), "float64"), res=res)
+    vec = _profile(_numpy_work(), spec=ArraySpec((1024, 2048), "float64"), res=res)
     shares = [s.gil_share for s in vec.samples if s.gil_share is not None]
     assert shares and shares[0] < 0.25, vec.samples
     assert all(s.pair_seconds is None for s in vec.samples)
     assert fit_cost_model(vec.samples, overhead_seconds_per_task=1e-4).thread_speedup is None
 
+
+
+def _sleeps_15ms():
+    def sleeps_15ms(block):  # a closure: pickled by value, the sandbox imports no test module
+        time.sleep(0.015)
+        return block
+    return sleeps_15ms
+
+
+def test_small_samples_run_in_two_processes_and_keep_the_faster():
+    """Fresh processes timed one 8 MiB block 23.5 or 32.5 ms: samples under 16 MiB of 10 ms
+    or more are cheap to repeat and set the rate overhead-bound plans land on."""
+    with sandbox_pool():  # forked from a warm interpreter, as inside advise
+        prof = _profile(_sleeps_15ms(), spec=ArraySpec((256, 256), "float64"))
+    small = [s for s in prof.samples if s.ok and s.seconds >= 0.01]
+    assert small and all(s.slower_seconds is not None for s in small), prof.samples
+    assert all(s.seconds <= s.slower_seconds for s in small)

@@ -5,9 +5,17 @@ from __future__ import annotations
 import os
 import time
 
+import cloudpickle
 import dask.config
 import psutil
 import pytest
+
+import tests
+
+# Functions defined in test modules reach sandboxes and workers by value, as a notebook's do.
+# By reference, every sandbox first imported the test module (pytest and all it imports):
+# ~1 s a sample, minutes over the suite. Users' own modules are untouched (by reference).
+cloudpickle.register_pickle_by_value(tests)
 
 
 def _is_helper(p: psutil.Process) -> bool:

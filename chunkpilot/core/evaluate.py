@@ -125,9 +125,7 @@ def evaluate(
     overhead = (model.scheduler_tasks(spec.shape, tuple(chunk), task_count)
                 * (model.overhead_seconds_per_task + model.gil_wait_seconds(concurrent)))
     t *= model.thread_slowdown(concurrent)
-    speedup = model.thread_speedup
-    drain = FILL_DRAIN_TASKS * t * (1.0 if speedup is None or res.workers > 1
-                                    else min(max(speedup - 1.0, 0.0), 1.0))
+    drain = FILL_DRAIN_TASKS * t * model.idle_thread_cost(res.workers)
     wall = overhead + math.ceil(task_count / res.total_threads) * (t + read) + drain
     under_failures = model.max_ok_bytes is None or task_bytes < model.max_ok_bytes
     depth_ok = all(c >= d or c == s for c, d, s in zip(chunk, work.depth, spec.shape))

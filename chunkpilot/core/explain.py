@@ -16,7 +16,7 @@ from chunkpilot.core.policy import (
 )
 from chunkpilot.core.rechunk import rechunk_advice
 from chunkpilot.core.shapes import misaligned_axes
-from chunkpilot.core.timecurve import BUMP_FRACTION
+from chunkpilot.core.timecurve import BUMP_FRACTION, TWICE_BELOW_BYTES
 from chunkpilot.units import format_bytes, format_seconds, plural
 
 if TYPE_CHECKING:
@@ -136,8 +136,9 @@ def _time_sentence(plan: Plan) -> str:
 def _remeasured(s: Sample) -> str:
     if s.slower_seconds is None:
         return ""
-    return (f"; measured twice, the faster kept, as it first ran over {BUMP_FRACTION:.0%} "
-            f"slower per byte than its neighbours: the other read {format_seconds(s.slower_seconds)}")
+    return (f"; measured twice, the faster kept (in fresh processes: every sample under "
+            f"{format_bytes(TWICE_BELOW_BYTES)}, and any over {BUMP_FRACTION:.0%} slower per "
+            f"byte than its neighbours): the other read {format_seconds(s.slower_seconds)}")
 
 
 def _threads_sentence(plan: Plan) -> str | None:

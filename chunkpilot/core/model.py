@@ -51,8 +51,8 @@ class Sample:
     read_seconds: float | None = None
     """Of ``seconds``, the time spent reading the block from its store (``None``: in memory)."""
     slower_seconds: float | None = None
-    """When the block was a bump (``core.timecurve.bumps``) and measured twice: the slower
-    of the two medians (``seconds`` is the faster); ``None`` when measured once."""
+    """When the block was measured twice (a small block, or a bump: ``core.timecurve.bumps``):
+    the slower of the two medians (``seconds`` is the faster); ``None`` when measured once."""
     gil_share: float | None = None
     """Share of a call during which it held the GIL (``measure.gil``); ``None``: not timed
     (one thread per worker, or calls too short or too long to tell)."""
@@ -193,6 +193,15 @@ class CostModel:
         speedup = min(speedup, 2.0)
         throughput = 1 + (concurrent - 1) * (speedup - 1)
         return concurrent / min(max(throughput, min(speedup, 1.0)), concurrent)
+
+    def idle_thread_cost(self, workers: int) -> float:
+        """Share of a task an idle thread costs at the start and end of the run (the fill/
+        drain term): all of it, unless a single process's threads take turns on the GIL
+        (then only what a second thread measurably adds)."""
+        speedup = self.thread_speedup
+        if speedup is None or workers > 1:
+            return 1.0
+        return min(max(speedup - 1.0, 0.0), 1.0)
 
     def gil_wait_seconds(self, concurrent: int) -> float:
         """Per task, when ``concurrent`` tasks share a process's threads and the function

@@ -22,6 +22,10 @@ DOWN_EXPONENT_RANGE = (0.0, 1.0)
 #: sample (+29 % in one CI run, which moved the plan 2x). The other way is expected: small
 #: blocks' fixed costs make per-byte time fall with size.
 BUMP_FRACTION = 0.10
+#: Samples smaller than this are measured twice whatever their neighbours say, the faster
+#: kept: cheap, and they set the per-byte rate where overhead-bound plans land (fresh
+#: processes timed one 8 MiB block at 23.5 or 32.5 ms).
+TWICE_BELOW_BYTES = 16 * 2**20
 
 
 def bumps(points: Sequence[tuple[int, float]], fraction: float = BUMP_FRACTION) -> list[int]:

@@ -22,7 +22,7 @@ import numpy as np
 from chunkpilot.core.evaluate import worker_peak_bytes
 from chunkpilot.core.model import Sample, fit_line
 from chunkpilot.core.shapes import align_units, halo_shape, shape_for_bytes
-from chunkpilot.core.timecurve import bumps
+from chunkpilot.core.timecurve import TWICE_BELOW_BYTES, bumps
 from chunkpilot.errors import ProfilingError, SampleFailedWarning, StoreReadError
 from chunkpilot.measure.sandbox import SampleJob, pickle_func, run_sample
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
@@ -38,9 +38,8 @@ PROFILE_MAX_BYTES = 512 * MiB
 PROFILE_TIME_BUDGET_S = 0.5
 #: The largest samples may come out at most this much above their budgeted size.
 TOP_SLACK = 1.25
-#: Samples smaller than this, of at least ``TWICE_MIN_SECONDS`` a call, run in two
-#: processes and keep the faster (see :func:`remeasure_bumps`).
-TWICE_BELOW_BYTES = 16 * MiB
+#: Samples under ``core.timecurve.TWICE_BELOW_BYTES`` of at least this long a call run in
+#: two processes and keep the faster (see :func:`remeasure`).
 TWICE_MIN_SECONDS = 0.01
 
 
@@ -120,7 +119,7 @@ def profile_function(
     seen: set[tuple[int, ...]] = set()
     # whether a worker's threads share the GIL running it (``measure.gil``): timed once, on
     # the first sample whose call is long enough to tell (``child.PAIR_MIN_SECONDS``)
-    pair = [min(res.threads_per_worker, 2) if res.threads_per_worker >= 2 else 0]
+    pair = [2 if res.threads_per_worker >= 2 else 0]
 
     def run(block: tuple[int, ...]) -> Sample:
         region = sample_region(spec, block)
@@ -194,7 +193,7 @@ def profile_function(
             measure(top, within=True)
     if len([s for s in samples if s.ok]) < 3:  # too few sizes: fill in below the largest
         measure(max(smallest_ok / 4, spec.itemsize))
-    remeasure_bumps(samples, run)
+    remeasure(samples, run)
     failed = [s for s in samples if not s.ok]
     if failed:
         warnings.warn(
@@ -208,7 +207,7 @@ def profile_function(
                    source["kind"] in ("zarr", "numpy", "hdf5", "remote"), max(pools))
 
 
-def remeasure_bumps(samples: list[Sample], run: Callable[[tuple[int, ...]], Sample]) -> None:
+def remeasure(samples: list[Sample], run: Callable[[tuple[int, ...]], Sample]) -> None:
     """Measure each bump (a sample slower per byte than its neighbours by more than
     ``BUMP_FRACTION``) once more, in place, and keep the faster: a slow window of the machine
     only ever adds time, and one inflated sample moved the plan 2x (issue 18). Small samples

@@ -24,7 +24,7 @@ from chunkpilot.core.model import Sample, fit_line
 from chunkpilot.core.shapes import align_units, halo_shape, shape_for_bytes
 from chunkpilot.core.timecurve import TWICE_BELOW_BYTES, bumps
 from chunkpilot.errors import ProfilingError, SampleFailedWarning, StoreReadError
-from chunkpilot.measure.sandbox import SampleJob, pickle_func, run_sample
+from chunkpilot.measure.sandbox import SampleJob, fresh_sandboxes, pickle_func, run_sample
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
 
@@ -221,7 +221,8 @@ def remeasure(samples: list[Sample], run: Callable[[tuple[int, ...]], Sample]) -
               if s.nbytes < TWICE_BELOW_BYTES and (s.seconds or 0.0) >= TWICE_MIN_SECONDS}
     for i in sorted(twice):
         first = ok[i]
-        again = run(first.shape)
+        with fresh_sandboxes():  # not a fork of the same parent: its state would come along
+            again = run(first.shape)
         if again.ok and again.seconds is not None and again.seconds < (first.seconds or 0.0):
             # the threads timing ran once, in the first process
             kept = dataclasses.replace(again, slower_seconds=first.seconds,

@@ -161,6 +161,18 @@ def sandbox_pool() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def fresh_sandboxes() -> Iterator[None]:
+    """Inside, sandboxes start as fresh interpreters even within :func:`sandbox_pool`: a
+    second measurement of a block must not inherit the first's allocator state from the
+    same warm parent."""
+    token = _POOL.set(None)
+    try:
+        yield
+    finally:
+        _POOL.reset(token)
+
+
+@contextlib.contextmanager
 def _launch(module: str, args: list[str], err_path: str,
             env: dict[str, str]) -> Iterator[Job]:
     """A sandbox running ``python -m module *args``: forked from the pool's warm spawner for

@@ -37,14 +37,16 @@ from chunkpilot.units import format_bytes
 #: Extra blocks per thread held besides the running task: one loaded input queued ahead
 #: (root-task queuing runs ~1.1 x threads) or one output waiting for its consumer.
 IN_FLIGHT_EXTRA_BLOCKS = 1
-#: Pipeline fill and drain: before the first round no block is loaded yet, and the last
-#: round waits for its slowest task. Replaying the stored benchmark runs, charging one
-#: whole task for it predicts the measured optimum better (geo-mean 1.26) than charging
-#: only one block's read (1.43): a few huge chunks lose to many mid-sized ones. An object
-#: store's modelled read is not charged again: each task already pays its own pipeline fill
-#: (``core.store.block_read``), and the s3_read runs show no more (replay of both stored
-#: runs: time error 0.50 -> 0.10 and 0.07 in log; advise 1.16 -> 1.00 and 1.29 -> 0.95).
-FILL_DRAIN_TASKS = 1
+#: Pipeline fill and drain, in tasks: at the end the other threads wait for the last task,
+#: which starts at no particular moment of theirs: half a task on average. A whole task
+#: (the earlier rule) priced gil_loop/local's two 16 MiB tasks at 1.54 s where they ran in
+#: 0.90 s, and advise chose 32 tasks of 1 MiB (1.24 x that). Replay of the stored full
+#: runs, whole task -> half: cc58ac9 1.07 -> 1.06 (two picks move, both closer: gil_loop/
+#: local 1.24 -> 1.01, fft_time/local 0.98 -> 0.95), 3e5dfdd 1.10 -> 1.06, 01e7629 1.22 ->
+#: 1.11, a0efcb4 and 2d34a42 unchanged; no charge at all: cc58ac9 1.09 (big overlap_filter
+#: chunks win on paper and lose, 1.47). An object store's modelled read is not charged
+#: again: each task already pays its own pipeline fill (``core.store.block_read``).
+FILL_DRAIN_TASKS = 0.5
 
 
 @dataclass(frozen=True, slots=True)

@@ -203,6 +203,20 @@ def test_fill_drain_term_prefers_several_rounds_over_one_huge_round():
     assert plan.chosen.overhead_fraction <= 0.05
 
 
+def test_drain_costs_half_a_task_so_one_round_of_even_tasks_is_not_priced_as_two():
+    """gil_loop on a LocalCluster of 2 x 1 thread (benchmark run at cc58ac9): 48 ms per MiB,
+    2 ms a task. Two 16 MiB tasks ran in 0.90 s, 32 tasks of 1 MiB in 1.12 s; charging the
+    drain a whole task priced the two at 1.54 s and advised the 32."""
+    spec = ArraySpec((2048, 4096), "float32")
+    res = Resources(2, 1, 4096 * MiB)
+    m = CostModel(LinearFit(4e-3, 48e-3 / MiB, 1.0), LinearFit(14 * MiB, 1.85, 1.0), 2e-3,
+                  baseline_bytes=128 * MiB)
+    two = evaluate((1024, 4096), spec, WorkSpec(2, (1,)), res, m)
+    assert two.wall_seconds < 1.6 * m.task_seconds(two.task_bytes)
+    plan = make_plan(spec, WorkSpec(2, (1,)), res, m)
+    assert plan.chosen.task_count <= 8, plan.explain()
+
+
 def test_time_prediction_follows_samples_and_extrapolates_the_steepest_slope():
     from chunkpilot.core.model import Sample, fit_cost_model
 

@@ -38,6 +38,11 @@ PROFILE_MAX_BYTES = 512 * MiB
 PROFILE_TIME_BUDGET_S = 0.5
 #: The largest samples may come out at most this much above their budgeted size.
 TOP_SLACK = 1.25
+#: A bigger sample is measured only when the budget allows this much more than the biggest
+#: so far: gil_loop's 8 MiB sample took 0.4 s (the budget), and samples of 9 and 10 MiB
+#: (each twice, ~3.5 s apiece) told the fit nothing the 8 MiB one had not; the sizes then
+#: come from below (a quarter of the smallest), which is cheap.
+WORTH_A_SAMPLE = 1.5
 #: Samples under ``core.timecurve.TWICE_BELOW_BYTES`` of at least this long a call run in
 #: two processes and keep the faster (see :func:`remeasure`).
 TWICE_MIN_SECONDS = 0.01
@@ -182,14 +187,16 @@ def profile_function(
                                        time_budget_s=PROFILE_TIME_BUDGET_S,
                                        max_bytes=min(PROFILE_MAX_BYTES, spec.nbytes))
 
+    def biggest() -> int:
+        return max(s.nbytes for s in samples if s.ok)
+
     smallest_ok = min(s.nbytes for s in ok)
     top = worth()
-    if top > max(s.nbytes for s in ok) and measure(math.sqrt(max(s.nbytes for s in ok) * top),
-                                                   within=True):
+    if top > WORTH_A_SAMPLE * biggest() and measure(math.sqrt(biggest() * top), within=True):
         # re-budget with the mid sample: two small samples priced a 506 MiB block at 0.4 s
         # (measured 2.4 s a call, zarr_read/threads advise 19 s)
         top = worth()
-        if top > max(s.nbytes for s in samples if s.ok):
+        if top > WORTH_A_SAMPLE * biggest():
             measure(top, within=True)
     if len([s for s in samples if s.ok]) < 3:  # too few sizes: fill in below the largest
         measure(max(smallest_ok / 4, spec.itemsize))

@@ -131,12 +131,13 @@ def advise_pipeline(
 def _memory_growth(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, an: Analysis,
                    ms: list[Measurement], on_sample: Callable[[Sample], None] | None) -> float:
     """For a contraction, how peak memory grows with the number of input chunks: the
-    smallest measured chunk once more on a sub-array twice as wide per axis."""
+    smallest measured chunk once more on a sub-array twice as wide per axis, run once (its
+    peak is the cold run's; matmul's took 1.4 s a run)."""
     ok = [m for m in ms if m.sample.ok and m.graph is not None]
     if not an.graph.contraction_axes or not ok:
         return 0.0
     narrow = min(ok, key=lambda m: m.sample.nbytes)
-    wide = box.measure(spec, work, narrow.chunk, per_axis=2 * CHUNKS_PER_AXIS)
+    wide = box.measure(spec, work, narrow.chunk, per_axis=2 * CHUNKS_PER_AXIS, warm=False)
     if on_sample is not None:
         on_sample(wide.sample)
     return memory_growth(narrow, wide) if wide.sample.ok else 0.0

@@ -128,9 +128,10 @@ class PipelineSandbox:
 
     def measure(self, spec: ArraySpec, work: WorkSpec, chunk: tuple[int, ...],
                 threads: int = 1, builds: Builds = (),
-                per_axis: int = CHUNKS_PER_AXIS) -> Measurement:
+                per_axis: int = CHUNKS_PER_AXIS, warm: bool = True) -> Measurement:
         """Run the pipeline on a sub-array of ``per_axis`` chunks per axis of ``chunk``-sized
-        input chunks (after ``builds``)."""
+        input chunks (after ``builds``); cold only, without ``warm`` (peak memory is taken
+        from the cold run)."""
         region = subarray_region(spec, chunk, per_axis)
         halo = halo_shape(spec, work, chunk)
         nbytes = math.prod(halo) * spec.itemsize
@@ -147,7 +148,7 @@ class PipelineSandbox:
                           "region": [list(p) for p in region], "chunks": list(chunk),
                           "threads": threads, "builds": _builds(builds),
                           "repeat_seconds": SUBARRAY_TIME_BUDGET_S, "min_warm_runs": 3,
-                          "max_repeats": 6})
+                          "max_repeats": 6 if warm else 0})
         # a killed run (memory cap, timeout) reports nothing: the caller builds separately
         built = _parse_builds(r, spec.dtype) if builds and "builds" in r else ()
         if not r.get("ok"):

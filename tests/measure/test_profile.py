@@ -252,3 +252,18 @@ def test_small_samples_run_in_two_processes_and_keep_the_faster():
     small = [s for s in prof.samples if s.ok and s.seconds >= 0.01]
     assert small and all(s.slower_seconds is not None for s in small), prof.samples
     assert all(s.seconds <= s.slower_seconds for s in small)
+
+
+def sleeps_50ms_per_mib(block: np.ndarray) -> np.ndarray:
+    time.sleep(0.05 * block.nbytes / MiB)
+    return block
+
+
+def test_no_sample_just_above_one_that_already_took_the_budget():
+    """8 MiB takes 0.4 s, the budget allows ~10 MiB: samples of 9 and 10 MiB (each twice,
+    ~3.5 s apiece for gil_loop) told the fit nothing new; the third size comes from below."""
+    prof = _profile(sleeps_50ms_per_mib)
+    sizes = sorted(s.nbytes for s in prof.samples if s.ok)
+    assert len(sizes) >= 3
+    assert max(sizes) == 8 * MiB, [s / MiB for s in sizes]
+    assert min(sizes) < MiB

@@ -8,6 +8,7 @@ spawner inside ``advise`` (see ``sandbox`` and ``spawner``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -25,6 +26,7 @@ from chunkpilot.core.shapes import align_units, halo_shape, shape_for_bytes
 from chunkpilot.core.timecurve import TWICE_BELOW_BYTES, bumps
 from chunkpilot.errors import ProfilingError, SampleFailedWarning, StoreReadError
 from chunkpilot.measure.sandbox import SampleJob, fresh_sandboxes, pickle_func, run_sample
+from chunkpilot.sources.urls import reader_modules
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
 
@@ -90,14 +92,18 @@ def block_within(spec: ArraySpec, work: WorkSpec, target: float) -> tuple[int, .
     return block
 
 
-def _job_source(source: Mapping[str, Any], region, tmp: str, seed: int) -> dict[str, Any]:
+def _job_source(source: Mapping[str, Any], region, tmp: str, seed: int,
+                cache_dir: str | None = None) -> dict[str, Any]:
     if source["kind"] == "numpy":
         path = os.path.join(tmp, "block.npy")
         np.save(path, np.ascontiguousarray(source["array"][tuple(slice(a, b) for a, b in region)]))
         return {"kind": "npy", "path": path}
     # keep a store's array *name*; drop in-memory array objects (the child cannot get them)
-    return {**{k: v for k, v in source.items() if k != "array" or isinstance(v, str)},
-            "seed": seed}
+    out = {**{k: v for k, v in source.items() if k != "array" or isinstance(v, str)},
+           "seed": seed}
+    if source["kind"] == "remote" and cache_dir is not None:  # measured twice: read it once
+        out["cache"] = os.path.join(cache_dir, "_".join(f"{a}-{b}" for a, b in region) + ".npy")
+    return out
 
 
 def profile_function(
@@ -115,8 +121,25 @@ def profile_function(
     seed: int = 0,
 ) -> Profile:
     """Measure ``func`` on at least three block sizes; raise if it fails on the smallest."""
+    with contextlib.ExitStack() as stack:
+        cache_dir = None
+        if source["kind"] == "remote":  # blocks read from a URL, kept for a second measurement
+            cache_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="chunkpilot-blocks-"))
+        return _profile(func, spec, work, res, source, env=env,
+                        baseline_guess_bytes=baseline_guess_bytes, timeout_s=timeout_s,
+                        memory_cap_bytes=memory_cap_bytes, on_sample=on_sample, seed=seed,
+                        cache_dir=cache_dir)
+
+
+def _profile(
+    func: Callable[[Any], Any] | None, spec: ArraySpec, work: WorkSpec, res: Resources,
+    source: Mapping[str, Any], *, env: Mapping[str, str], baseline_guess_bytes: int,
+    timeout_s: float, memory_cap_bytes: int | None,
+    on_sample: Callable[[Sample], None] | None, seed: int, cache_dir: str | None,
+) -> Profile:
     func_bytes = pickle_func(func)
     cap = memory_cap_bytes or res.memory_limit_bytes
+    preload = reader_modules(source["url"]) if source["kind"] == "remote" else ()
     samples: list[Sample] = []
     baselines: list[int] = []
     pools: list[int] = [0]
@@ -130,9 +153,10 @@ def profile_function(
         region = sample_region(spec, block)
         nbytes = math.prod(block) * spec.itemsize
         with tempfile.TemporaryDirectory(prefix="chunkpilot-block-") as tmp:
-            job = SampleJob(func, _job_source(source, region, tmp, seed), region, spec.dtype, cap,
-                            timeout_s, env, out_ndim=work.ndim - len(work.drop_axis),
-                            pair_threads=pair[0])
+            job = SampleJob(func, _job_source(source, region, tmp, seed, cache_dir), region,
+                            spec.dtype, cap, timeout_s, env,
+                            out_ndim=work.ndim - len(work.drop_axis), pair_threads=pair[0],
+                            preload=preload)
             r = run_sample(job, func_bytes)
         if r.get("kind") == "read":  # a damaged store, not a limit of the function: stop here
             raise StoreReadError(

@@ -32,8 +32,8 @@ POLL_SECONDS = 0.01
 
 #: A running sandbox: a fresh interpreter, or a child forked by a warm spawner.
 Job = subprocess.Popen[bytes] | ForkedJob
-#: A spawner's key: the module it runs and its environment.
-PoolKey = tuple[str, tuple[tuple[str, str], ...]]
+#: A spawner's key: the module it runs, the modules it preloads and its environment.
+PoolKey = tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]
 #: The warm spawners of the innermost :func:`sandbox_pool`, by module and environment.
 _POOL: ContextVar[dict[PoolKey, Spawner | None] | None] = ContextVar(
     "chunkpilot_sandbox_pool", default=None)
@@ -68,6 +68,9 @@ class SampleJob:
     pair_threads: int = 0
     """Also time this many calls at once in as many threads (whether they share the GIL),
     on blocks of 10-200 ms a call; 0: never."""
+    preload: tuple[str, ...] = ()
+    """Modules every such job imports before it times anything (a remote store's readers):
+    a warm spawner imports them once, not every sample."""
 
 
 def sandbox_env(res: Resources) -> dict[str, str]:
@@ -111,11 +114,12 @@ def run_sample(job: SampleJob, func_bytes: bytes | None) -> dict[str, Any]:
     }
     return run_in_sandbox("chunkpilot.measure.child", payload,
                           memory_cap_bytes=job.memory_cap_bytes, timeout_s=job.timeout_s,
-                          env=job.env, prefix="chunkpilot-sample-")
+                          env=job.env, prefix="chunkpilot-sample-", preload=job.preload)
 
 
 def run_in_sandbox(module: str, payload: dict[str, Any], *, memory_cap_bytes: int,
-                   timeout_s: float, env: Mapping[str, str], prefix: str) -> dict[str, Any]:
+                   timeout_s: float, env: Mapping[str, str], prefix: str,
+                   preload: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run ``python -m module JOB RESULT`` on a pickled payload in a fresh (or freshly
     forked, inside :func:`sandbox_pool`), watched process.
 
@@ -127,7 +131,7 @@ def run_in_sandbox(module: str, payload: dict[str, Any], *, memory_cap_bytes: in
         with open(job_path, "wb") as f:
             pickle.dump(payload, f)
         full_env = {**os.environ, **{k: str(v) for k, v in env.items()}}
-        with _launch(module, [job_path, result_path], err_path, full_env) as proc:
+        with _launch(module, [job_path, result_path], err_path, full_env, preload) as proc:
             try:
                 verdict = _watch(proc, memory_cap_bytes, timeout_s)
             except SpawnerError as e:  # the warm parent died under the job
@@ -173,17 +177,17 @@ def fresh_sandboxes() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _launch(module: str, args: list[str], err_path: str,
-            env: dict[str, str]) -> Iterator[Job]:
+def _launch(module: str, args: list[str], err_path: str, env: dict[str, str],
+            preload: tuple[str, ...] = ()) -> Iterator[Job]:
     """A sandbox running ``python -m module *args``: forked from the pool's warm spawner for
-    ``env`` when one is open and idle, else a fresh interpreter."""
+    ``env`` and ``preload`` when one is open and idle, else a fresh interpreter."""
     pool = _POOL.get()
     sp = None
     if pool is not None:
-        key = (module, tuple(sorted(env.items())))
+        key = (module, preload, tuple(sorted(env.items())))
         if key not in pool:
             try:
-                pool[key] = Spawner(module, env)
+                pool[key] = Spawner(module, env, preload)
             except (SpawnerError, OSError):
                 pool[key] = None  # this environment runs fresh interpreters
         sp = pool[key]

@@ -111,3 +111,20 @@ def endpoint_of(parsed: RemoteURL, opts: StorageOptions) -> str:
     if parsed.protocol in ("http", "https"):
         return f"{parsed.protocol}://{parsed.path.split('/')[0].rpartition('@')[2]}"
     return f"the default {parsed.protocol}:// endpoint"
+
+
+def reader_modules(url: str) -> tuple[str, ...]:
+    """The modules a process imports to read ``url`` (chunkpilot's readers and the fsspec
+    filesystem's package), for a sandbox spawner to import once for all its samples.
+
+    Examples
+    --------
+    >>> reader_modules("s3://bucket/a.zarr")
+    ('chunkpilot.sources.readers', 's3fs')
+    """
+    from fsspec.registry import known_implementations
+
+    m = URL_RE.match(url)
+    impl = known_implementations.get(m["protocol"] if m else "", {})
+    package = str(impl.get("class", "")).rpartition(".")[0].split(".")[0]
+    return ("chunkpilot.sources.readers",) + ((package,) if package else ())

@@ -4,6 +4,7 @@ same measurements as fresh interpreters, real processes throughout."""
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -75,6 +76,21 @@ def test_a_forked_sample_imports_no_more_than_a_fresh_one(tmp_path):
     assert "numpy" in forked and "dask.array" not in forked
     extra = {m for m in forked - fresh if not m.startswith("chunkpilot.measure.spawner")}
     assert len(extra) <= 10, sorted(extra)  # the spawner's own few stdlib modules at most
+
+
+def test_a_spawner_preloads_what_every_job_would_import_and_nothing_for_other_jobs(tmp_path):
+    """A remote store's samples all import its readers (~1 s each): their spawner imports
+    them once; jobs without ``preload`` get a spawner of their own, without them."""
+    f = _reporter(tmp_path / "where.json")
+    with sandbox_pool():
+        job = dataclasses.replace(_job(f), preload=("dask.array",))
+        assert run_sample(job, pickle_func(f))["ok"]
+        loaded = json.loads((tmp_path / "where.json").read_text())
+        assert _run(f)["ok"]
+        plain = json.loads((tmp_path / "where.json").read_text())
+        assert len(_spawners()) == 2
+    assert "dask.array" in loaded["modules"] and loaded["ppid"] != os.getpid()
+    assert "dask.array" not in plain["modules"]
 
 
 def test_forked_and_fresh_samples_measure_the_same_peak():

@@ -62,7 +62,7 @@ def test_plan_repr_html_has_the_explanation_and_how_to_apply():
     text = _text(markup)
     for line in p.explain().splitlines():
         assert " ".join(line.split()) in text, line
-    assert "da.from_zarr('<my>.zarr', chunks=(500, 500))" in text
+    assert f"da.from_zarr('<my>.zarr', chunks={p.chunk_shape})" in text
     assert "<my>" not in markup.replace("&lt;my&gt;", "")  # escaped, not markup
     assert "<html" not in markup and "<script" not in markup  # a fragment, no figures needed
 

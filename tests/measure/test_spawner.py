@@ -93,6 +93,32 @@ def test_a_spawner_preloads_what_every_job_would_import_and_nothing_for_other_jo
     assert "dask.array" not in plain["modules"]
 
 
+def test_second_measurements_fork_from_a_second_parent_shared_by_all_of_them(tmp_path):
+    """``fresh_sandboxes`` (a block's second measurement): never a fork of the parent that
+    ran the first (its allocator state would come along), one other parent for all of them
+    (a fresh interpreter per sample cost ~1.2 s each); outside a pool, our own child."""
+    f = _reporter(tmp_path / "where.json")
+
+    def parent() -> int:
+        return json.loads((tmp_path / "where.json").read_text())["ppid"]
+
+    with sandbox_pool():
+        assert _run(f)["ok"]
+        first = parent()
+        seconds = set()
+        for _ in range(2):
+            with sandbox.fresh_sandboxes():
+                assert _run(f)["ok"]
+                seconds.add(parent())
+        assert _run(f)["ok"] and parent() == first
+        assert len(seconds) == 1 and first not in seconds and os.getpid() not in seconds
+        assert {p.pid for p in _spawners()} == {first, *seconds}
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+                   for p in (first, *seconds))
+    with sandbox.fresh_sandboxes():
+        assert _run(f)["ok"] and parent() == os.getpid()
+
+
 def test_forked_and_fresh_samples_measure_the_same_peak():
     def temps(block: np.ndarray) -> np.ndarray:
         held = [block + i for i in range(3)]

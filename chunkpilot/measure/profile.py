@@ -121,10 +121,10 @@ def profile_function(
     seed: int = 0,
 ) -> Profile:
     """Measure ``func`` on at least three block sizes; raise if it fails on the smallest."""
-    with contextlib.ExitStack() as stack:
-        cache_dir = None
-        if source["kind"] == "remote":  # blocks read from a URL, kept for a second measurement
-            cache_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="chunkpilot-blocks-"))
+    # blocks read from a URL are kept for their second measurement
+    remote = source["kind"] == "remote"
+    with (tempfile.TemporaryDirectory(prefix="chunkpilot-blocks-") if remote
+          else contextlib.nullcontext()) as cache_dir:
         return _profile(func, spec, work, res, source, env=env,
                         baseline_guess_bytes=baseline_guess_bytes, timeout_s=timeout_s,
                         memory_cap_bytes=memory_cap_bytes, on_sample=on_sample, seed=seed,

@@ -124,7 +124,6 @@ def reader_modules(url: str) -> tuple[str, ...]:
     """
     from fsspec.registry import known_implementations
 
-    m = URL_RE.match(url)
-    impl = known_implementations.get(m["protocol"] if m else "", {})
+    impl = known_implementations.get(parse_url(url).protocol, {})
     package = str(impl.get("class", "")).rpartition(".")[0].split(".")[0]
     return ("chunkpilot.sources.readers",) + ((package,) if package else ())

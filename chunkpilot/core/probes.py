@@ -59,3 +59,22 @@ def pool_probes(history: Sequence[ProbeRecord], new: ProbeRecord, *, keep: int,
     kept = (*recent, new)
     median = statistics.median(r.seconds_per_task for r in kept)
     return PooledOverhead(median, new.seconds_per_task, len(kept)), kept
+
+
+#: A probe stops once it has this many repeats ...
+SETTLED_MIN_REPEATS = 4
+#: ... and its estimate moved by at most this fraction over its last two repeats. Twelve
+#: repeats of the threaded probe, recorded ten times on a quiet machine and six under a busy
+#: neighbour: stopping by this rule took 4-7 repeats and its estimates spread 1.037x (1.042x
+#: loaded) where all twelve spread 1.018x (1.045x); runs are pooled on top (median).
+SETTLED_FRACTION = 0.02
+
+
+def probe_settled(estimates: Sequence[float]) -> bool:
+    """Whether a probe's running estimates (one after each repeat, each from the fastest runs
+    so far) have settled: the minimum only ever drops, so two repeats that moved it less
+    than ``SETTLED_FRACTION`` mean the fast runs have been found."""
+    if len(estimates) < SETTLED_MIN_REPEATS:
+        return False
+    now, before = estimates[-1], estimates[-3]
+    return abs(now - before) <= SETTLED_FRACTION * max(abs(now), 1e-12)

@@ -22,12 +22,15 @@ import dask
 import dask.array as da
 from dask.system import CPU_COUNT
 
+from chunkpilot.core.probes import probe_settled
+
 #: Input blocks per probe run on threads (with the reduction ~2.3 tasks each).
 PROBE_BLOCKS = 200
-#: Timed repeats after one warm-up. The estimate anchors the planner's tie rule, so it
-#: must not move between identical runs: a busy neighbour or the host's own noise only ever
-#: adds time to a run, so each part keeps its fastest run (as ``timeit`` does). Twelve
-#: repeats, ~1 s on threads.
+#: At most this many timed repeats after one warm-up. The estimate anchors the planner's tie
+#: rule, so it must not move between identical runs: a busy neighbour or the host's own noise
+#: only ever adds time to a run, so each part keeps its fastest run (as ``timeit`` does). The
+#: probe stops early once its estimate settles (``core.probes.probe_settled``: 4-7 repeats,
+#: ~0.1 s each on threads, of at most twelve).
 PROBE_REPEATS = 12
 #: On distributed a task costs ~1.5 ms, so a run of 200 blocks took 0.7 s and the probe 3.8 s
 #: of every advise. 100 blocks x 6 repeats: 1.5 s; over six interleaved probes on a 2-worker
@@ -69,7 +72,8 @@ def probe_overhead(scheduler: Any = "threads", *, blocks: int | None = None,
                    repeats: int | None = None, num_workers: int | None = None) -> float:
     """Seconds per near-empty in-graph task on ``scheduler`` (``"threads"``,
     ``"synchronous"`` or a Client), in this process: the fastest run of the graph minus the
-    fastest run of its one-block version, over the extra tasks."""
+    fastest run of its one-block version, over the extra tasks; at most ``repeats`` repeats,
+    fewer once the estimate has settled."""
     kwargs: dict[str, Any] = {"scheduler": scheduler}
     local = isinstance(scheduler, str)
     if repeats is None:
@@ -77,14 +81,17 @@ def probe_overhead(scheduler: Any = "threads", *, blocks: int | None = None,
     if blocks is None:
         blocks = PROBE_BLOCKS if local else DISTRIBUTED_PROBE_BLOCKS
     _run(_graph(min(blocks, 50)), kwargs)  # warm-up: imports, connections
-    bigs, ones = [], []
+    bigs, ones, estimates = [], [], []
     for _ in range(repeats):  # results are not kept: every run computes every task again
         with _fresh_pool(kwargs, num_workers) as run_kwargs:
             big, n_big = _run(_graph(blocks), run_kwargs)
             one, n_one = _run(_graph(1), run_kwargs)
         bigs.append(big)
         ones.append(one)
-    return max(min(bigs) - min(ones), 1e-9) / max(n_big - n_one, 1)
+        estimates.append(max(min(bigs) - min(ones), 1e-9) / max(n_big - n_one, 1))
+        if probe_settled(estimates):
+            break
+    return estimates[-1]
 
 
 def main() -> None:

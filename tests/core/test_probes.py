@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chunkpilot.core.probes import ProbeRecord, pool_probes
+from chunkpilot.core.probes import ProbeRecord, pool_probes, probe_settled
 from chunkpilot.errors import InvalidArgumentError
 
 
@@ -35,3 +35,11 @@ def test_keep_one_is_this_runs_probe_alone():
     assert (pooled.seconds_per_task, pooled.probes, len(kept)) == (3e-4, 1, 1)
     with pytest.raises(InvalidArgumentError, match="at least one probe"):
         pool_probes([], ProbeRecord(3e-4, 1), keep=0, max_age_s=10)
+
+
+def test_a_probe_settles_when_two_repeats_moved_its_estimate_little():
+    assert not probe_settled([3e-4, 2.6e-4, 2.6e-4])  # too few repeats to trust
+    assert probe_settled([3e-4, 2.6e-4, 2.6e-4, 2.59e-4])  # 0.4 % over the last two
+    assert not probe_settled([3e-4, 3e-4, 2.8e-4, 2.6e-4])  # still finding faster runs
+    assert not probe_settled([3e-4, 2.8e-4, 2.6e-4, 2.6e-4])  # 7 % since two repeats ago
+    assert probe_settled([3e-4, 2.8e-4, 2.6e-4, 2.6e-4, 2.6e-4])

@@ -62,3 +62,21 @@ def test_probe_counts_the_tasks_dask_actually_runs():
     _, tasks = _run(_graph(64), {"scheduler": "sync"})
     # 64 fused ones+add blocks, then a split_every=8 tree: 8 partial sums and a final one
     assert tasks >= 64 + 8 + 1
+
+
+def test_the_probe_stops_repeating_once_its_estimate_settled(monkeypatch):
+    """At most ``repeats`` repeats; as soon as ``probe_settled`` says so, no more (each
+    repeat runs the big and the one-block graph)."""
+    from chunkpilot.measure import overhead_probe
+
+    runs: list[int] = []
+    real_run = overhead_probe._run
+    monkeypatch.setattr(overhead_probe, "_run",
+                        lambda g, kw: runs.append(1) or real_run(g, kw))
+    monkeypatch.setattr(overhead_probe, "probe_settled", lambda est: len(est) >= 3)
+    probe_overhead("synchronous", blocks=50, repeats=12)
+    assert len(runs) == 1 + 3 * 2  # the warm-up, then three repeats of two runs
+    runs.clear()
+    monkeypatch.setattr(overhead_probe, "probe_settled", lambda est: False)
+    probe_overhead("synchronous", blocks=50, repeats=5)
+    assert len(runs) == 1 + 5 * 2

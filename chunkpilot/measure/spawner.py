@@ -77,7 +77,8 @@ class Spawner:
     """The parent side: one warm interpreter that imported ``module`` (and nothing else a
     fresh sandbox of it would not: the heap a job starts from is a fresh one's), started with
     ``env``; one job at a time. ``preload``: modules every job imports anyway before it
-    times anything (a remote store's readers, ~1 s a sample), imported once here."""
+    times anything (a remote store's readers, ~1 s a sample), imported once here. Use it
+    after :meth:`wait_ready` (:func:`start_spawners` does both)."""
 
     def __init__(self, module: str, env: Mapping[str, str], preload: tuple[str, ...] = ()
                  ) -> None:
@@ -88,6 +89,9 @@ class Spawner:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env=dict(env), start_new_session=True,
         )
+
+    def wait_ready(self) -> None:
+        """Block until the spawner has done its imports (closed and raises if it never does)."""
         if not self.readable(READY_TIMEOUT_S) or not self.read().get("ready"):
             self.close()
             raise SpawnerError("the sandbox spawner did not start")
@@ -121,6 +125,23 @@ class Spawner:
         self.proc.wait()
         with contextlib.suppress(OSError, ValueError):
             self.proc.stdout.close()  # type: ignore[union-attr]
+
+
+def start_spawners(count: int, module: str, env: Mapping[str, str],
+                   preload: tuple[str, ...] = ()) -> list[Spawner]:
+    """``count`` ready spawners of ``module``, importing at the same time (on a machine with
+    a core each, the wall time of one); none is left running if any fails to start."""
+    started: list[Spawner] = []
+    try:
+        for _ in range(count):
+            started.append(Spawner(module, env, preload))
+        for sp in started:
+            sp.wait_ready()
+    except BaseException:
+        for sp in started:
+            sp.close()
+        raise
+    return started
 
 
 # --- the spawner process ----------------------------------------------------------------------

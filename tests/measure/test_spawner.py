@@ -57,9 +57,10 @@ def test_inside_a_pool_samples_fork_from_one_spawner_that_ends_with_it(tmp_path)
             pids.add(where["ppid"])
             assert where["ppid"] != os.getpid()  # not our child: the spawner's
         assert len(pids) == 1  # one warm spawner served every job
-        (spawner,) = _spawners()
-        assert spawner.pid in pids
-    assert not psutil.pid_exists(spawner.pid) or spawner.status() == psutil.STATUS_ZOMBIE
+        spawners = _spawners()  # and the second measurements' one, started with it
+        assert len(spawners) == 2 and pids < {p.pid for p in spawners}
+    assert not any(psutil.pid_exists(p.pid) and p.status() != psutil.STATUS_ZOMBIE
+                   for p in spawners)
     assert _run(f)["ok"]  # outside the pool: a fresh interpreter, our own child
     assert json.loads((tmp_path / "where.json").read_text())["ppid"] == os.getpid()
 
@@ -88,7 +89,7 @@ def test_a_spawner_preloads_what_every_job_would_import_and_nothing_for_other_jo
         loaded = json.loads((tmp_path / "where.json").read_text())
         assert _run(f)["ok"]
         plain = json.loads((tmp_path / "where.json").read_text())
-        assert len(_spawners()) == 2
+        assert len(_spawners()) == 4  # each with its second measurements' twin
     assert "dask.array" in loaded["modules"] and loaded["ppid"] != os.getpid()
     assert "dask.array" not in plain["modules"]
 
@@ -105,6 +106,9 @@ def test_second_measurements_fork_from_a_second_parent_shared_by_all_of_them(tmp
     with sandbox_pool():
         assert _run(f)["ok"]
         first = parent()
+        # the second parent started with the first, at the same time (no start later)
+        started = {p.pid for p in _spawners()}
+        assert len(started) == 2 and first in started
         seconds = set()
         for _ in range(2):
             with sandbox.fresh_sandboxes():
@@ -112,7 +116,7 @@ def test_second_measurements_fork_from_a_second_parent_shared_by_all_of_them(tmp
                 seconds.add(parent())
         assert _run(f)["ok"] and parent() == first
         assert len(seconds) == 1 and first not in seconds and os.getpid() not in seconds
-        assert {p.pid for p in _spawners()} == {first, *seconds}
+        assert {p.pid for p in _spawners()} == {first, *seconds} == started
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
                    for p in (first, *seconds))
     with sandbox.fresh_sandboxes():
@@ -140,7 +144,7 @@ def test_each_environment_gets_its_own_spawner(tmp_path):
         for value in ("one", "two", "one"):
             assert _run(f, env={"CHUNKPILOT_TEST_SPAWNER_ENV": value})["ok"]
             seen.append(json.loads((tmp_path / "where.json").read_text()))
-        assert len(_spawners()) == 2
+        assert len(_spawners()) == 4  # each with its second measurements' twin
     assert [w["x"] for w in seen] == ["one", "two", "one"]
     assert seen[0]["ppid"] == seen[2]["ppid"] != seen[1]["ppid"]
 
@@ -168,20 +172,22 @@ def _hang(block: np.ndarray) -> np.ndarray:
     (_hang, "timeout", {"timeout_s": 2.0}),
 ], ids=["segfault", "memory-cap", "timeout"])
 def test_a_forked_sample_that_dies_is_contained_and_the_spawner_serves_on(func, kind, kw, tmp_path):
+    f = _reporter(tmp_path / "where.json")
     with sandbox_pool():
+        assert _run(f)["ok"]
+        served = json.loads((tmp_path / "where.json").read_text())["ppid"]
         r = _run(func, **kw)
         assert not r["ok"] and r["kind"] == kind, r
-        (spawner,) = _spawners()
-        f = _reporter(tmp_path / "where.json")
         assert _run(f)["ok"]  # the same spawner runs the next job
-        assert json.loads((tmp_path / "where.json").read_text())["ppid"] == spawner.pid
+        assert json.loads((tmp_path / "where.json").read_text())["ppid"] == served
 
 
 def test_a_dead_spawner_falls_back_to_fresh_interpreters(tmp_path):
     f = _reporter(tmp_path / "where.json")
     with sandbox_pool():
         assert _run(f)["ok"]
-        (spawner,) = _spawners()
+        served = json.loads((tmp_path / "where.json").read_text())["ppid"]
+        (spawner,) = [p for p in _spawners() if p.pid == served]
         spawner.kill()
         spawner.wait(10)
         r = _run(f)  # the job it could not start runs fresh, or is reported, never hangs

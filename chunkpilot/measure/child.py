@@ -134,7 +134,9 @@ def run(job: dict) -> dict:
         limit_address_space(job["address_space_bytes"])
     # Reading a store is part of the work; making synthetic data is not: build it up front
     # and add its bytes to the peak, as the loaded input chunk a worker would hold.
+    t_fetch = time.perf_counter()
     preloaded = None if src["kind"] in REAL_KINDS else _load_block(src, region, shape, dtype)
+    fetch_seconds = time.perf_counter() - t_fetch if src["kind"] == "remote" else None
     held = 0 if preloaded is None else int(preloaded.nbytes)
     gc.collect()
     clean = reset_peak()
@@ -178,6 +180,7 @@ def run(job: dict) -> dict:
         "pair_seconds": pair,
         "read_seconds": sorted(warm_reads)[len(warm_reads) // 2] if preloaded is None else None,
         "first_seconds": times[0],
+        "fetch_seconds": fetch_seconds,
         "repeats": len(times),
         "peak_bytes": int(max(peak, 0)),
         "baseline_bytes": int(baseline),

@@ -45,6 +45,12 @@ TOP_SLACK = 1.25
 #: (each twice, ~3.5 s apiece) told the fit nothing the 8 MiB one had not; the sizes then
 #: come from below (a quarter of the smallest), which is cheap.
 WORTH_A_SAMPLE = 1.5
+#: A block read from a URL is fetched once per sample, before any call is timed: a bigger
+#: sample is measured only when its fetch, predicted from the earlier samples' (a line in
+#: bytes), stays under this. s3_read's store (20 ms a request, 64 KiB objects) took 1.4 s for
+#: an 8 MiB sample and 2.5 s for the 16 MiB one, and the stored runs' plans are the same
+#: without either of them (replayed: 768x1024, 512x1024, as with all four samples).
+SAMPLE_FETCH_BUDGET_S = 1.0
 #: Samples under ``core.timecurve.TWICE_BELOW_BYTES`` of at least this long a call run in
 #: two processes and keep the faster (see :func:`remeasure`).
 TWICE_MIN_SECONDS = 0.01
@@ -144,6 +150,7 @@ def _profile(
     baselines: list[int] = []
     pools: list[int] = [0]
     ratios: dict[int, float] = {}  # output bytes per input byte, by block bytes
+    fetches: dict[int, float] = {}  # seconds to fetch a block from its URL, by block bytes
     seen: set[tuple[int, ...]] = set()
     # whether a worker's threads share the GIL running it (``measure.gil``): timed once, on
     # the first sample whose call is long enough to tell (``child.PAIR_MIN_SECONDS``)
@@ -174,6 +181,8 @@ def _profile(
             baselines.append(int(r["baseline_bytes"]))
             pools.append(int(r.get("blas_pools_pinned") or 0))
             ratios[nbytes] = r["out_nbytes"] / nbytes if nbytes else 1.0
+            if r.get("fetch_seconds") is not None:
+                fetches[nbytes] = float(r["fetch_seconds"])
         else:
             s = Sample(nbytes, block, error=f"{r.get('kind')}: {r.get('error')}")
         if on_sample is not None:
@@ -207,9 +216,10 @@ def _profile(
             f"{first.shape}. Got {first.error} instead.{hint}"
         )
     def worth() -> float:
-        return largest_worth_measuring([s for s in samples if s.ok], res, baseline_guess_bytes,
-                                       time_budget_s=PROFILE_TIME_BUDGET_S,
-                                       max_bytes=min(PROFILE_MAX_BYTES, spec.nbytes))
+        top = largest_worth_measuring([s for s in samples if s.ok], res, baseline_guess_bytes,
+                                      time_budget_s=PROFILE_TIME_BUDGET_S,
+                                      max_bytes=min(PROFILE_MAX_BYTES, spec.nbytes))
+        return min(top, fetch_within(fetches, SAMPLE_FETCH_BUDGET_S))
 
     def biggest() -> int:
         return max(s.nbytes for s in samples if s.ok)
@@ -261,6 +271,15 @@ def remeasure(samples: list[Sample], run: Callable[[tuple[int, ...]], Sample]) -
         else:
             kept = dataclasses.replace(first, slower_seconds=again.seconds)
         samples[samples.index(first)] = kept
+
+
+def fetch_within(fetches: Mapping[int, float], budget_s: float) -> float:
+    """The biggest block whose fetch from its URL the measured ones predict within
+    ``budget_s`` (a line in bytes); unbounded when nothing was fetched."""
+    if not fetches:
+        return math.inf
+    line = fit_line(list(fetches), list(fetches.values()))
+    return (budget_s - line.fixed) / line.slope if line.slope > 0 else math.inf
 
 
 def largest_worth_measuring(

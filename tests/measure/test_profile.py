@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import time
 
@@ -267,3 +268,12 @@ def test_no_sample_just_above_one_that_already_took_the_budget():
     assert len(sizes) >= 3
     assert max(sizes) == 8 * MiB, [s / MiB for s in sizes]
     assert min(sizes) < MiB
+
+
+def test_fetch_within_solves_the_measured_fetch_line_for_the_budget():
+    from chunkpilot.measure.profile import fetch_within
+
+    assert fetch_within({}, 1.0) == math.inf  # nothing fetched: no bound
+    # 0.2 s + 0.1 s per MiB: a 1 s budget allows 8 MiB
+    assert fetch_within({MiB: 0.3, 4 * MiB: 0.6}, 1.0) == pytest.approx(8 * MiB)
+    assert fetch_within({MiB: 0.3, 4 * MiB: 0.6}, 0.1) < MiB  # below what is measured

@@ -4,6 +4,7 @@ show their secrets."""
 
 from __future__ import annotations
 
+import math
 import pickle
 from pathlib import Path
 
@@ -13,7 +14,10 @@ import xarray as xr
 import zarr
 
 from chunkpilot.errors import InvalidArgumentError
+from chunkpilot.measure import profile
 from chunkpilot.measure.child import _load_block
+from chunkpilot.measure.profile import profile_function
+from chunkpilot.measure.sandbox import sandbox_pool
 from chunkpilot.sources.describe import describe
 from chunkpilot.sources.readers import read_remote_region, source_array
 from chunkpilot.sources.storage_options import (
@@ -21,6 +25,7 @@ from chunkpilot.sources.storage_options import (
     display_url,
     parse_storage_option_args,
 )
+from chunkpilot.types import Resources, WorkSpec
 from tests.helpers import data
 from tests.helpers.s3server import FAKE_KEY, FAKE_SECRET
 
@@ -145,3 +150,23 @@ def test_a_remote_block_measured_twice_is_read_from_the_store_once(s3_sample, tm
     np.testing.assert_array_equal(first, EXPECTED[REGION])
     np.testing.assert_array_equal(again, first)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["block.npy"]
+
+
+def test_remote_samples_stop_growing_once_their_fetch_would_pass_the_budget(s3_sample,
+                                                                            monkeypatch):
+    """Each sample fetches its block from the URL once (through a slow store, 2.5 s for the
+    s3_read benchmark's 16 MiB one): no bigger sample once the fetches measured so far
+    predict one over ``SAMPLE_FETCH_BUDGET_S``; unbounded, the same profile measures more."""
+    spec, ref = describe(s3_sample.url(data.ZARR_NAME), storage_options=s3_sample.storage_options)
+    res = Resources(1, 1, 2 * 2**30, "threads")
+
+    def sizes(budget_s: float) -> list[int]:
+        monkeypatch.setattr(profile, "SAMPLE_FETCH_BUDGET_S", budget_s)
+        with sandbox_pool():
+            prof = profile_function(np.negative, spec, WorkSpec(spec.ndim), res, ref, env={},
+                                    baseline_guess_bytes=0)
+        return sorted(s.nbytes for s in prof.samples if s.ok)
+
+    unbounded, bounded = sizes(math.inf), sizes(1e-6)
+    assert max(bounded) < max(unbounded) == spec.nbytes, (bounded, unbounded)
+    assert len(bounded) >= 3  # still three sizes: the fill-in below is always measured

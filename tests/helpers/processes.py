@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import psutil
 
-
 #: Environment for CLI runs that connect to addresses nobody answers on: refused after 2 s
 #: instead of the default 10 (``chunkpilot.cluster.connect-timeout``).
 FAST_CONNECT_ENV = {"DASK_CHUNKPILOT__CLUSTER__CONNECT_TIMEOUT": "2s"}

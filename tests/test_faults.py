@@ -35,7 +35,6 @@ from chunkpilot.sources.describe import describe
 from chunkpilot.types import Resources, WorkSpec
 from tests.helpers.processes import alive as _alive
 from tests.helpers.processes import wait_for as _wait_for
-from tests.reliability.conftest import HANG_IN_SECOND_TRIAL, in_second_trial
 
 MiB = 2**20
 CLI = [sys.executable, "-m", "chunkpilot.cli"]
@@ -203,14 +202,14 @@ def test_worker_killed_during_a_trial_is_survived(tmp_path):
         assert client.submit(sum, [1, 2]).result(timeout=60) == 3
 
 
-# --- Ctrl-C during profiling and during tuning ---------------------------------------------
+# --- Ctrl-C during profiling (during tuning: tests/reliability/test_signals.py) -------------
 
 SLOW_FUNCS = """\
 import time
 def very_slow(b):
     time.sleep(120)
     return b
-""" + HANG_IN_SECOND_TRIAL  # `slow`: the second trial runs until the test acts
+"""
 
 
 @pytest.fixture(scope="module")
@@ -281,42 +280,3 @@ def test_ctrl_c_during_profiling(slow_store, tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
-
-
-@pytest.mark.cluster
-def test_ctrl_c_during_tuning(slow_store, tmp_path):
-    path, funcs = slow_store
-    proc = _start(["tune", str(path), "--func", f"{funcs}:slow", "--workers", "1",
-                   "--threads-per-worker", "1", "--memory-limit", "1GiB", "--max-trials", "5"],
-                  tmp_path)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")),
-                              daemon=True)
-    try:
-        reader.start()
-        # the second trial (the first finished): it cannot end before Ctrl-C, however slow
-        # or fast the machine
-        started = _wait_for(lambda: in_second_trial(tmp_path / "markers"), 180)
-        assert started, "".join(lines)[-3000:]
-        family = _descendants(proc.pid)  # the LocalCluster's worker processes, no sandbox
-        assert family and not any(_mentions(p, "chunkpilot.measure.child") for p in family)
-        os.killpg(proc.pid, signal.SIGINT)
-        assert _wait_for(lambda: proc.poll() is not None, PROMPT_S), "no exit after Ctrl-C"
-        reader.join(10)
-        assert proc.returncode == 130, "".join(lines)[-3000:]
-        assert any("chunkpilot: interrupted" in ln for ln in lines)
-        # one line besides the progress: no worker tracebacks (issue 17)
-        assert [ln for ln in lines if not ln.lstrip().startswith("trial ")] == [
-            "chunkpilot: interrupted\n"], "".join(lines)[-3000:]
-        assert _wait_for(lambda: not any(_alive(p) for p in family), 15), [
-            (p.pid, p.cmdline()) for p in family if _alive(p)]
-        leftovers = [p.name for p in (tmp_path / "tmp").iterdir()
-                     if p.name.startswith("chunkpilot-")]
-        assert not leftovers, leftovers
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        reader.join(10)
-        proc.stdout.close()
-        proc.stderr.close()

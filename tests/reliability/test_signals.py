@@ -45,6 +45,7 @@ class Outcome:
     alive: list[tuple[int, str]]
     leftovers: list[str]
     reached: bool
+    sandbox_at_signal: bool = False
 
 
 def _cmd(p: psutil.Process) -> str:
@@ -87,7 +88,7 @@ def _run(case: tuple[signal.Signals, bool, str], store: Path, funcs: Path, root:
                               daemon=True)
     reader.start()
     family: list[psutil.Process] = []
-    reached = False
+    reached = sandbox = False
     try:
         deadline = time.monotonic() + MOMENT_S
         while time.monotonic() < deadline and proc.poll() is None:
@@ -97,6 +98,7 @@ def _run(case: tuple[signal.Signals, bool, str], store: Path, funcs: Path, root:
                 reached = True
                 break
             time.sleep(0.05)
+        sandbox = any("chunkpilot.measure.child" in _cmd(k) for k in family)
         (os.killpg if group else os.kill)(proc.pid, sig)
         proc.wait(PROMPT_S)
     except subprocess.TimeoutExpired:
@@ -117,7 +119,7 @@ def _run(case: tuple[signal.Signals, bool, str], store: Path, funcs: Path, root:
             psutil.Process(pid).kill()
     strays = [(p.pid, _cmd(p)) for p in psutil.process_iter() if str(tmp) in _cmd(p)]
     return Outcome(proc.returncode, [ln for ln in lines if not ln.lstrip().startswith("trial ")],
-                   alive + strays, sorted(p.name for p in tmp.iterdir()), reached)
+                   alive + strays, sorted(p.name for p in tmp.iterdir()), reached, sandbox)
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +146,8 @@ def test_signal(case, outcomes: dict[str, Outcome]) -> None:
     assert [ln.rstrip("\n") for ln in o.stderr] == [expected], "".join(o.stderr)[-3000:]
     assert o.alive == [], o.alive
     assert o.leftovers == [], o.leftovers
+    if case[2] == "trial":  # trials run on the LocalCluster's workers, no sandbox left over
+        assert not o.sandbox_at_signal
 
 
 def test_exit_codes_and_lines() -> None:

@@ -29,17 +29,27 @@ from chunkpilot.units import format_bytes, format_seconds
 MODELLED_WORKER_BASELINE_BYTES = 160 * 2**20
 
 
-def advise_job(job: Job, res: Resources, client: Any = None) -> Plan:
-    """Plan ``job`` for ``res``: refuse early, probe the scheduler, measure, plan."""
+def advise_job(job: Job, res: Resources, client: Any = None,
+               probe: SchedulerProbe | None = None) -> Plan:
+    """Plan ``job`` for ``res``: refuse early, probe the scheduler (unless ``probe`` is
+    given: a Dataset's variables share one), measure, plan."""
     check_smallest_block(job.spec, job.work, res)  # refuse before starting any sandbox
     with sandbox_pool():  # the sandboxes below fork from one warm interpreter
-        return _measure_and_plan(job, res, client)
+        return _measure_and_plan(job, res, client, probe)
 
 
-def _measure_and_plan(job: Job, res: Resources, client: Any) -> Plan:
+def probe_scheduler(res: Resources, client: Any, enabled: bool) -> SchedulerProbe:
+    """The scheduler's per-task overhead for ``res`` (pooled with this machine's recent
+    probes), or the modelled default when probing is disabled."""
+    return measure_scheduler(res, client, enabled, config.probe_history())
+
+
+def _measure_and_plan(job: Job, res: Resources, client: Any,
+                      probe: SchedulerProbe | None) -> Plan:
     opts, spec = job.options, job.spec
     policy = config.policy()
-    probe = measure_scheduler(res, client, opts.probe_overhead, config.probe_history())
+    if probe is None:
+        probe = probe_scheduler(res, client, opts.probe_overhead)
     notes = _probe_notes(probe, res)
     baseline = probe.worker_baseline_bytes
     if baseline is None:

@@ -161,3 +161,19 @@ def test_missing_xarray_gives_install_hint(monkeypatch):
 # --- pure parts: agreeing on dims, rechunk cost (synthetic models, no profiling) ---
 
 
+
+
+def test_a_datasets_variables_share_one_probe_of_the_scheduler(files, monkeypatch):
+    """One probe per Dataset (1.5-2.5 s each), not one per variable: every variable's plan
+    rests on the same measured overhead."""
+    from chunkpilot.commands import planning
+
+    calls = []
+    real = planning.measure_scheduler
+    monkeypatch.setattr(planning, "measure_scheduler",
+                        lambda *a, **k: calls.append(a) or real(*a, **k))
+    with xr.open_zarr(files[1], consolidated=False) as ds:
+        dp = advise(ds, keep_whole=("time",), **FAST)
+    assert len(dp.plans) == 2 and len(calls) == 1
+    overheads = {p.to_dict()["measured"]["overhead_seconds_per_task"] for p in dp.plans.values()}
+    assert len(overheads) == 1 and next(iter(overheads)) > 0

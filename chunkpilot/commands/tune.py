@@ -3,7 +3,8 @@
 Starts from the advised plan, runs the work on a fixed representative region with the
 candidate chunks (``cluster.trials``), diagnoses each run like the dashboard, refits the
 cost model from what the cluster showed and moves the way the diagnosis points
-(``core.converge``). Timing differences inside the noise are ties: the smaller chunk wins.
+(``core.converge``). Two shapes timed within the noise are run once more, in the other
+order; then the fastest median wins.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from chunkpilot.core.converge import (
     STEP,
     close_call,
     direction,
+    keep_walking,
     ladder,
     neighbour,
     pick,
@@ -174,18 +176,24 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,
             break  # that way got worse
         current = nxt
     # 2. healthy (or stuck): hill-climb; smaller first (more rounds rarely hurt memory),
-    #    keep going while each step is clearly faster, else try the other side once
+    #    walking on while each step is faster; the other side is tried unless one step
+    #    was clearly faster than where the climb began
+    start = current
     for d in (-1, +1):
-        moved = False
+        here, clearly = start, False
         while len(tried) < max_trials:
-            nxt = neighbour(rungs, current, d * STEP)
+            nxt = neighbour(rungs, here, d * STEP)
             if nxt is None or nxt in tried or (d > 0 and not fits(nxt)):
                 break
             run(nxt, "smaller" if d < 0 else "bigger")
-            if nxt in runner.failed or runner.wall(nxt) >= runner.wall(current) * (1 - noise):
+            if nxt in runner.failed:
                 break
-            current, moved = nxt, True
-        if moved:
+            go_on, better = keep_walking(runner.wall(start), runner.wall(here),
+                                         runner.wall(nxt), noise)
+            if not go_on:
+                break
+            here, clearly = nxt, clearly or better
+        if clearly:
             break
     # 3. a close call (within the measured noise) is run once more, in alternating order
     runs = {c: runner.walls(c) for c in dict.fromkeys(tried) if c not in runner.failed}
@@ -200,4 +208,4 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,
             f"failures for every chunk shape tried ({sorted(set(tried))}); the smallest block "
             f"was {format_bytes(min(math.prod(c) for c in tried) * plan.spec.itemsize)}."
         )
-    return pick({c: r for c, r in runs.items() if r}, plan.spec.itemsize, noise)
+    return pick({c: r for c, r in runs.items() if r}, plan.spec.itemsize)

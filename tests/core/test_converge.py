@@ -7,6 +7,7 @@ import pytest
 from chunkpilot.core.converge import (
     close_call,
     direction,
+    keep_walking,
     neighbour,
     pick,
     refit,
@@ -72,11 +73,22 @@ def test_neighbour_walks_the_ladder(current, steps, expected):
     assert neighbour([(1,), (2,), (4,), (8,)], current, steps) == expected
 
 
-def test_pick_prefers_the_smaller_chunk_inside_the_noise_and_never_a_clearly_slower_one():
-    assert pick({(100,): [1.00], (200,): [0.95]}, 8) == (100,)  # 5 % apart, default 10 %: tie
-    assert pick({(100,): [1.00], (200,): [0.50]}, 8) == (200,)  # clearly faster wins
-    # repeats measured 1 % noise: 5 % is now a real difference, and the faster shape wins
-    assert pick({(100,): [1.00, 1.01], (200,): [0.95, 0.951]}, 8) == (200,)
+def test_pick_takes_the_fastest_median_and_the_smaller_chunk_only_on_an_exact_tie():
+    assert pick({(100,): [1.00], (200,): [0.95]}, 8) == (200,)  # inside the noise, faster
+    assert pick({(100,): [1.00], (200,): [1.20]}, 8) == (100,)
+    # after a close call's repeat, medians decide: 0.95 -> 1.07 makes (200,) the slower
+    assert pick({(100,): [1.00, 1.02], (200,): [0.95, 1.19]}, 8) == (100,)
+    assert pick({(200,): [1.00], (100,): [1.00]}, 8) == (100,)  # exact tie: smaller block
+
+
+def test_the_hill_climb_walks_on_while_each_step_is_faster():
+    # a flat step (3 %, inside the 10 % noise) goes on, but does not yet rule out the other side
+    assert keep_walking(2.60, 2.60, 2.51, 0.10) == (True, False)
+    # the next step beats the start by more than the noise: clearly better
+    assert keep_walking(2.60, 2.51, 2.05, 0.10) == (True, True)
+    # a step no faster than the last ends the walk, whatever it does against the start
+    assert keep_walking(2.60, 2.05, 2.10, 0.10) == (False, False)
+    assert keep_walking(1.00, 1.00, 1.00, 0.10) == (False, False)
 
 
 def test_a_close_call_is_two_shapes_within_the_measured_noise():

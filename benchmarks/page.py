@@ -138,7 +138,9 @@ REPRODUCE = [
     "planner and scores the new advised shape against the stored timings: its own times when "
     "it was timed in every round, else per-round times interpolated in log-log space between "
     "the two nearest ladder shapes timed in every round (by block bytes; the row says so), "
-    "never extrapolated. `tune` is not replayed (its trials ran on the cluster).", ""]
+    "never extrapolated. `tune`'s search is not replayed (its trials ran on the cluster); its "
+    "last lines apply today's pick rule to the shapes each row's tune tried, scored the same "
+    "way.", ""]
 
 LAYOUT = [
     "## Results files", "",

@@ -22,7 +22,7 @@ from dask.utils import format_bytes
 
 from benchmarks import report
 from benchmarks.score import RoleScore, Row, score_row, timed_walls
-from benchmarks.stats import complete, interpolate_loglog
+from benchmarks.stats import complete, cross_fitted_oracle, interpolate_loglog, oracle_logs
 
 Shape = tuple[int, ...]
 
@@ -87,6 +87,63 @@ def replay(docs: Sequence[dict[str, Any]]) -> list[Row]:
     return [replay_row(d, run) for d in docs for run in d["schedulers"].values()]
 
 
+def _trial_ok(t: dict[str, Any]) -> bool:
+    return not (t.get("restarts") or t.get("error") or "failed" in (t.get("verdicts") or ()))
+
+
+def repick_tune(doc: dict[str, Any], run: dict[str, Any]
+                ) -> tuple[Shape | None, float | None, float | None]:
+    """(shape, its ratio, the stored pick's ratio) to the oracle's time (geometric mean over
+    the timed rounds): today's ``core.converge.pick`` on the stored trials' clean times. The
+    search is not replayed (its trials ran on the cluster): only the final choice among the
+    shapes it tried. A shape not timed in every round has no ratio."""
+    from chunkpilot.core.converge import pick
+
+    runs: dict[Shape, list[float]] = {}
+    for t in (run["tune"].get("result") or {}).get("trials") or ():
+        if "chunk_shape" not in t:  # stored before trials recorded their shape
+            return None, None, None
+        if _trial_ok(t):
+            runs.setdefault(tuple(t["chunk_shape"]), []).append(
+                t.get("active_seconds") or t["wall_seconds"])
+    if not runs:
+        return None, None, None
+    shape = pick(runs, doc["itemsize"])
+    walls = timed_walls(run)
+    oracle = cross_fitted_oracle(walls, list(walls))
+    done = set(complete(walls))
+
+    def ratio(s: Sequence[int] | None) -> float | None:
+        i = next((i for i, m in enumerate(run["shapes"]) if s is not None
+                  and tuple(m["chunk_shape"]) == tuple(s) and i in done), None)
+        logs = [x for x in oracle_logs(walls, i, oracle) if math.isfinite(x)] if (
+            oracle and i is not None) else []
+        return math.exp(sum(logs) / len(logs)) if logs else None
+
+    return shape, ratio(shape), ratio(run["roles"].get("tune"))
+
+
+def tune_pick_lines(docs: Sequence[dict[str, Any]]) -> list[str]:
+    """Today's pick rule on every row's stored trials, against the pick the run made."""
+    rows = [(d["workload"], run["scheduler"], *repick_tune(d, run))
+            for d in docs for run in d["schedulers"].values()]
+    both = [(new, old) for *_, new, old in rows if new and old]
+    if not both:
+        return []
+
+    def geo(xs: Sequence[float]) -> float:
+        return math.exp(sum(math.log(x) for x in xs) / len(xs))
+
+    out = [f"tune re-picked from the stored trials with today's rule (the search itself is "
+           f"not replayed): geo-mean {geo([n for n, _ in both]):.3f} x the oracle vs "
+           f"{geo([o for _, o in both]):.3f} stored ({len(both)} rows; over 1.15: "
+           f"{sum(n > 1.15 for n, _ in both)} vs {sum(o > 1.15 for _, o in both)}).", ""]
+    for w, sched, shape, new, old in rows:
+        if new and old and abs(math.log(new / old)) > 1e-9:
+            out.append(f"- {w}/{sched}: {report.shape_text(shape)} {new:.2f} (stored {old:.2f})")
+    return out
+
+
 def render(docs: Sequence[dict[str, Any]], rows: Sequence[Row], results: Path | str) -> str:
     """The replay's text: the run's table with the replayed advise column, and accuracy."""
     from benchmarks.page import run_line
@@ -95,8 +152,9 @@ def render(docs: Sequence[dict[str, Any]], rows: Sequence[Row], results: Path | 
     secs, peaks = report.accuracy_pairs(rows)
     out = [f"# Replay of {results} with the current model and planner (nothing run)", "",
            run_line(docs), "advise: re-planned from the stored inputs; tune: the stored run "
-           "result (tune is not replayed offline).", "", *report.main_table(rows, run_seed(docs)),
+           "result (its search is not replayed offline; the last lines re-pick among its "
+           "trials).", "", *report.main_table(rows, run_seed(docs)),
            "", "Model at every measured shape (replayed model): time "
            f"{report.accuracy_text(secs)}; peak {report.accuracy_text(peaks)}.", "",
-           *report.accuracy_table(rows), ""]
+           *report.accuracy_table(rows), "", *tune_pick_lines(docs)]
     return "\n".join(out)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import provenance, stats  # noqa: E402
 from benchmarks.ladder import ladder, spec_work  # noqa: E402
-from benchmarks.replay import new_advise_walls, render, replay  # noqa: E402
+from benchmarks.replay import new_advise_walls, render, repick_tune, replay  # noqa: E402
 from benchmarks.rounds import kept_after_warmup  # noqa: E402
 from benchmarks.score import score_row, timed_walls  # noqa: E402
 from benchmarks.summary import END, START, load, readme_block  # noqa: E402
@@ -297,3 +297,23 @@ def test_threaded_runs_hold_blas_to_one_thread_per_dask_thread():
         record = ex.run(work, timeout_s=60)
     assert not record.failed, record.failure
     assert _SEEN_BLAS_THREADS and set(_SEEN_BLAS_THREADS) == {1}, _SEEN_BLAS_THREADS
+
+
+def test_tune_is_re_picked_from_its_stored_trials_by_todays_rule(docs):
+    """A bigger shape timed 5 % faster, inside the noise: today's rule takes it (the rule
+    before took the smaller one); both picks are scored against the oracle."""
+    doc = copy.deepcopy(docs[0])
+    run = next(iter(doc["schedulers"].values()))
+    done = stats.complete(timed_walls(run))
+    small, big = sorted((tuple(run["shapes"][i]["chunk_shape"]) for i in done[:2]),
+                        key=math.prod)
+    trial = {"restarts": 0, "error": None, "verdicts": []}
+    run["tune"]["result"] = {"trials": [
+        {**trial, "chunk_shape": list(small), "active_seconds": 1.00},
+        {**trial, "chunk_shape": list(big), "active_seconds": 0.95},
+        {**trial, "chunk_shape": [1, 1], "active_seconds": 0.5, "restarts": 1}]}  # failed
+    run["roles"]["tune"] = list(small)
+    shape, new, old = repick_tune(doc, run)
+    assert shape == big
+    assert new is not None and old is not None and new != old
+

@@ -114,9 +114,10 @@ def pick(runs: Mapping[Shape, Sequence[float]], itemsize: int) -> Shape:
 
     Close calls were run once more before this (:func:`close_call`), so the medians are the
     best evidence there is; taking the smaller chunk whenever two lay within the noise band
-    gave up speed the trials had shown: on the stored trials of seven benchmark runs (131
-    rows) it scored 1.095x the best shape where the fastest median scores 1.073x, and left
-    29 rows over 1.15x against 21. Every shape here ran cleanly under the memory rule.
+    gave up speed the trials had shown: on the stored trials of seven full benchmark runs
+    (``python -m benchmarks replay``) it scored 1.021-1.067x the oracle where the fastest
+    median scores 1.014-1.042x, better in every run. Every shape here ran cleanly under the
+    memory rule.
 
     ``runs`` maps every shape that ran cleanly to its clean times (non-empty).
     """

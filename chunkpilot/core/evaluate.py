@@ -2,8 +2,13 @@
 
 The prediction for a chunk shape with ``N`` tasks of ``b`` bytes on ``P`` threads::
 
-    wall = tasks(N) * overhead + ceil(N / P) * (time(b) + read(b)) + FILL_DRAIN_TASKS * time(b)
+    wall = tasks(N) * overhead + ceil(U / P) * (time(b) + read(b)) * N / U
+           + FILL_DRAIN_TASKS * time(b) * N / U
     peak per worker = baseline + threads * (peak(b) + IN_FLIGHT_EXTRA_BLOCKS * b)
+
+``U`` is the number of tasks sharing the work in parallel: ``N``, or a contraction's block
+products (``CostModel.parallel_units``: ``x @ x.T`` on 2 chunks of 2048x4096 runs 4
+products, 2 rounds of a quarter of the work each on 2 threads, not 1 round of a half).
 
 ``time(b)`` is the measured work, plus re-reading whole storage chunks a chunk splits;
 ``read(b)`` is an object store's modelled read (0 for other sources); ``time(b)`` is
@@ -11,7 +16,8 @@ multiplied by ``CostModel.thread_slowdown`` when tasks share a worker's threads 
 samples timed two calls at once (a function holding the GIL), and the fill/drain term then
 shrinks with the threads' measured speedup on a single process. ``tasks(N)`` is ``N``
 tasks for per-block work, and the whole graph's task count for a
-pipeline (it can grow faster than ``N``: ``CostModel.scheduler_tasks``). A shape is feasible when the peak per worker stays under ``Resources.memory_budget_bytes``
+pipeline (it can grow faster than ``N``: ``CostModel.scheduler_tasks``). A shape is
+feasible when the peak per worker stays under ``Resources.memory_budget_bytes``
 (target x memory limit), below any block size the function failed on, and every chunk is
 at least the overlap depth.
 """
@@ -123,12 +129,16 @@ def evaluate(
     # tasks sharing a worker's threads: slower each when the function holds the GIL, each
     # waits for it to be handed its thread, and a lone process's idle threads at the start
     # and end lose nothing (they take turns anyway)
-    concurrent = min(res.threads_per_worker, math.ceil(task_count / res.workers))
+    # the work is shared by the tasks that run in parallel: one per chunk, or a
+    # contraction's block products (each a share of every chunk's work)
+    units = model.parallel_units(spec.shape, tuple(chunk), task_count)
+    share = task_count / units
+    concurrent = min(res.threads_per_worker, math.ceil(units / res.workers))
     overhead = (model.scheduler_tasks(spec.shape, tuple(chunk), task_count)
                 * (model.overhead_seconds_per_task + model.gil_wait_seconds(concurrent)))
     t *= model.thread_slowdown(concurrent)
-    drain = FILL_DRAIN_TASKS * t * model.idle_thread_cost(res.workers)
-    wall = overhead + math.ceil(task_count / res.total_threads) * (t + read) + drain
+    drain = FILL_DRAIN_TASKS * t * share * model.idle_thread_cost(res.workers)
+    wall = overhead + math.ceil(units / res.total_threads) * (t + read) * share + drain
     under_failures = model.max_ok_bytes is None or task_bytes < model.max_ok_bytes
     depth_ok = all(c >= d or c == s for c, d, s in zip(chunk, work.depth, spec.shape))
     return Evaluation(

@@ -141,6 +141,13 @@ def _remeasured(s: Sample) -> str:
             f"byte than its neighbours): the other read {format_seconds(s.slower_seconds)}")
 
 
+def _rounds_text(plan: Plan) -> str:
+    c, res = plan.chosen, plan.resources
+    units = plan.model.parallel_units(plan.spec.shape, c.chunk_shape, c.task_count)
+    rounds = plural(math.ceil(units / res.total_threads), "round")
+    return rounds if units == c.task_count else f"{rounds} of {units:,} block products"
+
+
 def _threads_sentence(plan: Plan) -> str | None:
     """Whether a worker's threads run the function side by side: measured, never assumed."""
     m, res = plan.model, plan.resources
@@ -204,8 +211,7 @@ def explanation_lines(plan: Plan) -> list[str]:
         f"{format_bytes(res.memory_budget_bytes)}.",
         f"Predicted wall time {format_seconds(c.wall_seconds)} on {plural(res.workers, 'worker')} "
         f"x {plural(res.threads_per_worker, 'thread')} "
-        f"({plural(math.ceil(c.task_count / res.total_threads), 'round')}); predictions are "
-        "modelled from the measurements above.",
+        f"({_rounds_text(plan)}); predictions are modelled from the measurements above.",
     ]
     lines += [s for s in (_storage_sentence(plan), store_sentence(plan), _auto_sentence(plan))
               if s]
@@ -283,6 +289,7 @@ def plan_inputs(plan: Plan) -> dict[str, Any]:
             "output_ratio": m.output_ratio,
             "tasks_per_chunk": m.tasks_per_chunk,
             "task_growth": asdict(m.task_growth) if m.task_growth else None,
+            "contraction_units": asdict(m.contraction_units) if m.contraction_units else None,
             "memory_correction": correction,
             "store": m.store.to_dict() if m.store is not None else None,
         },

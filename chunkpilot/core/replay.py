@@ -35,6 +35,10 @@ def replan(inputs: dict[str, Any]) -> Plan:
         task_growth=TaskGrowth(tuple(growth["base_counts"]), growth["base_tasks"],
                                tuple(growth["exponents"]), growth["executed_fraction"])
         if growth else None)
+    units = m.get("contraction_units")  # absent from runs stored before it was modelled
+    if units:
+        model = dataclasses.replace(model, contraction_units=TaskGrowth(
+            tuple(units["base_counts"]), units["base_tasks"], tuple(units["exponents"])))
     if m.get("store"):  # an object-store source: its probed read model
         model = dataclasses.replace(model, store=StoreModel.from_dict(m["store"]))
     if m.get("memory_correction", 1.0) != 1.0:

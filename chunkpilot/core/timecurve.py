@@ -89,8 +89,10 @@ class TimeCurve:
     """The same, below the smallest sample."""
 
     @classmethod
-    def through(cls, points: Sequence[tuple[int, float, int]]) -> TimeCurve:
-        """From ``(bytes, seconds, runs)`` points (runs weight the isotonic fit)."""
+    def through(cls, points: Sequence[tuple[int, float, int]],
+                up_range: tuple[float, float] = UP_EXPONENT_RANGE) -> TimeCurve:
+        """From ``(bytes, seconds, runs)`` points (runs weight the isotonic fit); the exponent
+        beyond the largest sample is the steepest measured one, clamped to ``up_range``."""
         by_size: dict[int, list[tuple[float, int]]] = {}
         for b, t, n in points:
             by_size.setdefault(int(b), []).append((max(float(t), 1e-9), max(int(n), 1)))
@@ -101,7 +103,7 @@ class TimeCurve:
         ys = isotonic(logs_t, weights)
         xs = [math.log(b) for b in sizes]
         slopes = [(y1 - y0) / (x1 - x0) for x0, x1, y0, y1 in zip(xs, xs[1:], ys, ys[1:])]
-        up = _clamp(max(slopes, default=1.0), UP_EXPONENT_RANGE)
+        up = _clamp(max(slopes, default=1.0), up_range)
         down = _clamp(slopes[0] if slopes else 1.0, DOWN_EXPONENT_RANGE)
         return cls(tuple(xs), tuple(ys), up, down)
 

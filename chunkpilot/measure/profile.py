@@ -26,7 +26,7 @@ from chunkpilot.core.shapes import align_units, halo_shape, shape_for_bytes
 from chunkpilot.core.timecurve import TWICE_BELOW_BYTES, bumps
 from chunkpilot.errors import ProfilingError, SampleFailedWarning, StoreReadError
 from chunkpilot.measure.sandbox import SampleJob, fresh_sandboxes, pickle_func, run_sample
-from chunkpilot.sources.urls import reader_modules
+from chunkpilot.sources.urls import reader_preload
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
 
@@ -145,7 +145,7 @@ def _profile(
 ) -> Profile:
     func_bytes = pickle_func(func)
     cap = memory_cap_bytes or res.memory_limit_bytes
-    preload = reader_modules(source["url"]) if source["kind"] == "remote" else ()
+    preload = reader_preload(source)
     samples: list[Sample] = []
     baselines: list[int] = []
     pools: list[int] = [0]

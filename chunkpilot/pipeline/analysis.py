@@ -9,6 +9,7 @@ planning costs the same whatever the array's size.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,9 @@ class Analysis:
     """The whole array's graph at that chunking."""
     growth: TaskGrowth
     """How the task count grows with the number of input chunks (from small graphs)."""
+    units: TaskGrowth | None = None
+    """How a contraction's block products grow with them (``None``: the graph does not
+    contract): the tasks that share its work (``CostModel.contraction_units``)."""
 
     def tasks(self, spec: ArraySpec, chunk: tuple[int, ...]) -> int:
         """Tasks of the whole array's graph at ``chunk`` (before optimization)."""
@@ -69,6 +73,9 @@ def analysis_from(builds: Builds, built: Any) -> Analysis:
     counts = tuple(math.ceil(b / c) for b, c in zip(base, chunk, strict=True))
     grow = [next(i for i, (s, b) in enumerate(zip(shape, base, strict=True)) if s != b)
             for shape, _ in builds[2:]]
-    exps = fit_task_exponents(counts, small.tasks,
-                              [(i, GROWTH_MORE, g.tasks) for i, g in zip(grow, grown, strict=True)])
-    return Analysis(chunk, full, TaskGrowth(counts, small.tasks, exps))
+    def growth(tasks: Callable[[GraphProfile], int]) -> TaskGrowth:
+        more = [(i, GROWTH_MORE, tasks(g)) for i, g in zip(grow, grown, strict=True)]
+        return TaskGrowth(counts, tasks(small), fit_task_exponents(counts, tasks(small), more))
+
+    units = growth(lambda g: g.contraction_tasks) if small.contraction_tasks else None
+    return Analysis(chunk, full, growth(lambda g: g.tasks), units)

@@ -116,6 +116,9 @@ class GraphProfile:
     """Largest chunk a contracting layer produces (one partial product), 0 if none."""
     reduction_layers: tuple[str, ...]
     """Tree-reduction aggregation layers."""
+    contraction_tasks: int = 0
+    """Tasks of the contracting layers: one per block product (``x @ x.T`` on n x m input
+    chunks: n * n * m)."""
 
     @property
     def tasks_per_input_chunk(self) -> float:
@@ -205,4 +208,5 @@ def profile_graph(records: Sequence[LayerRecord], input_name: str) -> GraphProfi
         contraction_layers=_names(contractions),
         contraction_bytes=max((r.chunk_bytes or 0 for r in contractions), default=0),
         reduction_layers=_names(r for r in down if "aggregate" in r.prefix),
+        contraction_tasks=sum(r.tasks for r in contractions),
     )

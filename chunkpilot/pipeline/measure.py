@@ -28,6 +28,7 @@ from chunkpilot.measure.profile import largest_worth_measuring
 from chunkpilot.measure.sandbox import run_in_sandbox
 from chunkpilot.pipeline.graph import GraphProfile, profile_graph
 from chunkpilot.pipeline.layers import LayerRecord
+from chunkpilot.sources.urls import reader_preload
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
 
@@ -117,7 +118,8 @@ class PipelineSandbox:
                    "dtype": self.spec.dtype, "address_space_bytes": self.memory_cap_bytes + 2**30}
         return run_in_sandbox("chunkpilot.pipeline.child", payload,
                               memory_cap_bytes=self.memory_cap_bytes, timeout_s=self.timeout_s,
-                              env=self.env, prefix="chunkpilot-pipeline-")
+                              env=self.env, prefix="chunkpilot-pipeline-",
+                              preload=reader_preload(self.source))
 
     def graphs(self, builds: Builds) -> tuple[Built, ...]:
         """The pipeline's graph on placeholders of each (shape, chunk); raise on failure."""

@@ -85,4 +85,4 @@ def pipeline_model(ms: Sequence[Measurement], spec: ArraySpec, an: Analysis, *,
     growth = dataclasses.replace(
         an.growth, executed_fraction=min(1.0, statistics.median(fractions)) if fractions else 1.0)
     return dataclasses.replace(model, tasks_per_chunk=max(top.tasks_per_chunk, 1.0),
-                               task_growth=growth)
+                               task_growth=growth, contraction_units=an.units)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,3 +128,23 @@ def reader_modules(url: str) -> tuple[str, ...]:
     impl = known_implementations.get(parse_url(url).protocol, {})
     package = str(impl.get("class", "")).rpartition(".")[0].split(".")[0]
     return ("chunkpilot.sources.readers",) + ((package,) if package else ())
+
+
+#: Modules a process imports to read a local store (``import zarr`` took 0.13-0.35 s).
+STORE_READERS = {"zarr": ("zarr",), "hdf5": ("h5py",)}
+
+
+def reader_preload(source: Mapping[str, Any]) -> tuple[str, ...]:
+    """The modules a sandbox spawner imports once for all the samples of ``source`` (a
+    ``sources.describe`` reference): its URL's readers, or its local store's package.
+
+    Examples
+    --------
+    >>> reader_preload({"kind": "zarr", "path": "a.zarr"})
+    ('zarr',)
+    >>> reader_preload({"kind": "synthetic"})
+    ()
+    """
+    if source.get("kind") == "remote":
+        return reader_modules(source["url"])
+    return STORE_READERS.get(str(source.get("kind")), ())

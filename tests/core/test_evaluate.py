@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 
 from chunkpilot.core.evaluate import FILL_DRAIN_TASKS, evaluate, read_amplification_seconds
+from chunkpilot.core.growth import TaskGrowth
 from chunkpilot.core.model import Sample, fit_cost_model
 from chunkpilot.core.store import block_read, readers_per_process
-from chunkpilot.types import WorkSpec
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from tests.s3.test_store_model import RES, SPEC, compute_model, store
 
 
@@ -47,3 +49,21 @@ def test_fill_and_drain_leave_an_object_stores_read_to_the_read_model():
     assert e.seconds_per_task == pytest.approx(work + read)
     assert e.wall_seconds == pytest.approx(
         overhead + _waves(e) * (work + read) + FILL_DRAIN_TASKS * work)
+
+
+def test_a_contractions_block_products_share_its_work_in_parallel():
+    """x @ x.T on 2 chunks runs 4 block products: on 2 threads, two rounds of a quarter of
+    the work each (and a quarter's drain), not one round of half of it."""
+    MiB = 2**20
+    samples = [Sample(b, (1,), 0.02 * b / MiB, 3 * b) for b in (MiB, 4 * MiB, 8 * MiB)]
+    plain = fit_cost_model(samples, overhead_seconds_per_task=0.0)
+    products = dataclasses.replace(plain, contraction_units=TaskGrowth((2, 1), 4, (2.0, 1.0)))
+    spec, res = ArraySpec((4096, 4096), "float64"), Resources(1, 2, 64 * 2**30, "threads")
+    chunk = (2048, 4096)
+    assert products.parallel_units(spec.shape, chunk, 2) == 4
+    assert products.parallel_units(spec.shape, (1024, 4096), 4) == 16
+    e, p = (evaluate(chunk, spec, WorkSpec(2), res, m) for m in (plain, products))
+    t = e.seconds_per_task  # a whole chunk's work: 64 MiB at 0.02 s/MiB, linear beyond 8 MiB
+    assert t == pytest.approx(0.02 * 64)
+    assert e.wall_seconds == pytest.approx((1 + FILL_DRAIN_TASKS) * t)
+    assert p.wall_seconds == pytest.approx((2 + FILL_DRAIN_TASKS) * t / 2)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 
 from chunkpilot.core.explain import explanation_lines
+from chunkpilot.core.growth import TaskGrowth
 from chunkpilot.core.model import CostModel, LinearFit
 from chunkpilot.core.plan import make_plan
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
@@ -45,3 +48,15 @@ def test_json_contract_is_plain_json_with_the_documented_keys():
                 "chunks", "ties", "inputs"):
         assert key in d, key
     assert d["predicted"]["peak_bytes_per_worker"] <= d["resources"]["memory_limit_bytes"]
+
+
+def test_a_contractions_rounds_are_counted_in_block_products():
+    plan = _plan()
+    assert "block products" not in "\n".join(explanation_lines(plan))
+    model = dataclasses.replace(plan.model, contraction_units=TaskGrowth((2, 2), 8, (2.0, 1.0)))
+    plan = make_plan(plan.spec, plan.work, plan.resources, model)
+    c = plan.chosen
+    units = model.parallel_units(plan.spec.shape, c.chunk_shape, c.task_count)
+    assert units > c.task_count
+    rounds = math.ceil(units / plan.resources.total_threads)
+    assert f"{rounds} rounds of {units:,} block products" in "\n".join(explanation_lines(plan))

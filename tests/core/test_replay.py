@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+from chunkpilot.core.growth import TaskGrowth
 from chunkpilot.core.model import Sample, fit_cost_model
 from chunkpilot.core.plan import make_plan
 from chunkpilot.core.replay import replan
@@ -37,3 +39,13 @@ def test_replan_uses_the_stored_measurements_not_the_stored_fit():
     inputs["measurements"]["baseline_bytes"] = 1100 * MiB  # a much bigger idle worker
     tighter = replan(inputs)
     assert tighter.chosen.task_bytes < _plan().chosen.task_bytes
+
+
+def test_replan_keeps_a_contractions_block_products():
+    plan = _plan()
+    units = TaskGrowth((3, 3), 27, (2.0, 1.0))
+    model = dataclasses.replace(plan.model, contraction_units=units)
+    plan = make_plan(plan.spec, plan.work, plan.resources, model)
+    again = replan(json.loads(json.dumps(plan.to_dict()))["inputs"])
+    assert again.model.contraction_units == units
+    assert again.chosen == plan.chosen

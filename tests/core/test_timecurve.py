@@ -50,3 +50,13 @@ def test_bumps_flag_a_sample_slower_per_byte_than_its_neighbours():
     small_fixed_cost = [(b, t + 5e-3) for b, t in line]  # per-byte time falls with size
     assert bumps(small_fixed_cost) == []
     assert bumps(line[:2]) == []  # the ends are never bumps
+
+
+def test_a_contractions_curve_grows_linearly_beyond_its_samples():
+    """Samples 7 % steeper than linear (noise) are carried on linearly when the range says so."""
+    points = [(100, 1.0, 1), (200, 2.1, 1)]
+    assert TimeCurve.through(points).up_exponent > 1.05
+    linear = TimeCurve.through(points, up_range=(1.0, 1.0))
+    assert linear.up_exponent == 1.0
+    assert linear(1600) == pytest.approx(2.1 * 8)
+    assert linear(150) == TimeCurve.through(points)(150)  # between samples: unchanged

@@ -277,3 +277,22 @@ def test_fetch_within_solves_the_measured_fetch_line_for_the_budget():
     # 0.2 s + 0.1 s per MiB: a 1 s budget allows 8 MiB
     assert fetch_within({MiB: 0.3, 4 * MiB: 0.6}, 1.0) == pytest.approx(8 * MiB)
     assert fetch_within({MiB: 0.3, 4 * MiB: 0.6}, 0.1) < MiB  # below what is measured
+
+
+def test_a_zarr_samples_peak_leaves_out_the_readers_set_up(tmp_path):
+    """A worker has zarr imported and its codecs set up before a task reads its block:
+    ``import zarr`` alone adds ~11 MiB to a fresh process, which must not count as the
+    work's peak (a 1 MiB block read and returned held ~1 MiB, not 12)."""
+    import zarr
+
+    path = tmp_path / "a.zarr"
+    z = zarr.create_array(str(path), shape=(1024, 1024), chunks=(128, 1024), dtype="float64")
+    z[:] = 1.0
+    spec = ArraySpec((1024, 1024), "float64", storage_chunks=(128, 1024))
+    prof = profile_function(None, spec, WorkSpec(2), RES,
+                            {"kind": "zarr", "path": str(path), "array": None},
+                            env={}, baseline_guess_bytes=0)
+    ok = [s for s in prof.samples if s.ok]
+    assert ok
+    for s in ok:
+        assert s.peak_bytes < 1.5 * s.nbytes + 3 * MiB, (s.nbytes, s.peak_bytes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import pytest
 
 from chunkpilot.core.growth import estimate_tasks, fit_task_exponents
 from chunkpilot.errors import InvalidArgumentError
-from chunkpilot.pipeline.analysis import analysis_chunk
+from chunkpilot.pipeline.analysis import analysis_builds, analysis_chunk, analysis_from
 from chunkpilot.pipeline.findings import PipelineFindings, blowup_warnings, pipeline_notes
 from chunkpilot.pipeline.graph import profile_graph
 from chunkpilot.pipeline.layers import LayerRecord, layer_records
@@ -182,3 +183,21 @@ def test_pipeline_rules_stay_pure():
     code = ("import sys, chunkpilot.pipeline.graph, chunkpilot.pipeline.rules; "
             "assert 'distributed' not in sys.modules and 'zarr' not in sys.modules, 'impure'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.filterwarnings("ignore:Increasing number of chunks:dask.array.core.PerformanceWarning")
+def test_a_contractions_block_products_grow_as_every_row_block_meets_every_other():
+    """The analysis graphs of x @ x.T: its matmul layer runs n * n * m block products on
+    n x m input chunks (exponents 2 and 1); elementwise work has no block products."""
+    spec, work = ArraySpec((4096, 2048), "float64"), WorkSpec(2)
+    builds = analysis_builds(spec, work)
+    an = analysis_from(builds, [(_profile(lambda y: (y @ y.T).sum(), s, c), ())
+                                for s, c in builds])
+    assert an.units is not None and an.units.exponents == pytest.approx((2.0, 1.0))
+    n, m = 4096 // 512, 2048 // 512
+    assert an.units.built(spec.shape, (512, 512)) == n * n * m
+    a, b = an.chunk  # the whole array's analysis graph
+    assert an.graph.contraction_tasks == math.ceil(4096 / a) ** 2 * math.ceil(2048 / b)
+    plain = analysis_from(builds, [(_profile(lambda y: (y + 1).sum(), s, c), ())
+                                   for s, c in builds])
+    assert plain.units is None and plain.graph.contraction_tasks == 0

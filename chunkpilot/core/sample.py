@@ -1,0 +1,65 @@
+"""Pure: one profiling sample of the user's work on one block (what the model is fitted to)."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One profiling run of the user's function on one block, in a fresh process."""
+
+    nbytes: int
+    """Bytes of the input block given to the function (including any overlap halo)."""
+    shape: tuple[int, ...]
+    """Shape of that block."""
+    seconds: float | None = None
+    """Wall time of the function call (median of repeats); ``None`` when it failed."""
+    peak_bytes: int | None = None
+    """Peak resident memory above the process baseline, input block included."""
+    error: str | None = None
+    """Why the sample failed (exception, crash, out of memory, timeout), or ``None``."""
+    runs_seconds: tuple[float, ...] = ()
+    """Every warm call's wall time (the first, cold call left out); ``seconds`` is their median."""
+    read_seconds: float | None = None
+    """Of ``seconds``, the time spent reading the block from its store (``None``: in memory)."""
+    slower_seconds: float | None = None
+    """When the block was measured twice (a small block, or a bump: ``core.timecurve.bumps``):
+    the slower of the two medians (``seconds`` is the faster); ``None`` when measured once."""
+    gil_share: float | None = None
+    """Share of a call during which it held the GIL (``measure.gil``); ``None``: not timed
+    (one thread per worker, or calls too short or too long to tell)."""
+    pair_seconds: float | None = None
+    """Wall time of two calls started together in two threads of one process (median of
+    rounds); timed only when the function holds the GIL, else ``None``."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.seconds is not None and self.peak_bytes is not None
+
+    @property
+    def spread_fraction(self) -> float:
+        """Range of the warm runs (slowest - fastest) over their median; 0 with fewer than 2."""
+        runs = self.runs_seconds
+        if len(runs) < 2 or not self.seconds:
+            return 0.0
+        return (max(runs) - min(runs)) / statistics.median(runs)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["bytes"] = d.pop("nbytes")
+        d["shape"] = list(self.shape)
+        d["runs_seconds"] = list(self.runs_seconds)
+        d["spread_fraction"] = self.spread_fraction
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Sample:
+        d = dict(d)
+        d.pop("spread_fraction", None)  # derived
+        d["nbytes"] = d.pop("bytes")
+        d["shape"] = tuple(d["shape"])
+        d["runs_seconds"] = tuple(d.get("runs_seconds") or ())
+        return cls(**d)

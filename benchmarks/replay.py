@@ -14,6 +14,7 @@ The model's accuracy at every shape is recomputed with the replayed model.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ def repick_tune(doc: dict[str, Any], run: dict[str, Any]
                   and tuple(m["chunk_shape"]) == tuple(s) and i in done), None)
         logs = [x for x in oracle_logs(walls, i, oracle) if math.isfinite(x)] if (
             oracle and i is not None) else []
-        return math.exp(sum(logs) / len(logs)) if logs else None
+        return math.exp(statistics.fmean(logs)) if logs else None
 
     return shape, ratio(shape), ratio(run["roles"].get("tune"))
 
@@ -131,13 +132,12 @@ def tune_pick_lines(docs: Sequence[dict[str, Any]]) -> list[str]:
     if not both:
         return []
 
-    def geo(xs: Sequence[float]) -> float:
-        return math.exp(sum(math.log(x) for x in xs) / len(xs))
-
+    new_geo = statistics.geometric_mean(n for n, _ in both)
+    old_geo = statistics.geometric_mean(o for _, o in both)
     out = [f"tune re-picked from the stored trials with today's rule (the search itself is "
-           f"not replayed): geo-mean {geo([n for n, _ in both]):.3f} x the oracle vs "
-           f"{geo([o for _, o in both]):.3f} stored ({len(both)} rows; over 1.15: "
-           f"{sum(n > 1.15 for n, _ in both)} vs {sum(o > 1.15 for _, o in both)}).", ""]
+           f"not replayed): geo-mean {new_geo:.3f} x the oracle vs {old_geo:.3f} stored "
+           f"({len(both)} rows; over 1.15: {sum(n > 1.15 for n, _ in both)} vs "
+           f"{sum(o > 1.15 for _, o in both)}).", ""]
     for w, sched, shape, new, old in rows:
         if new and old and abs(math.log(new / old)) > 1e-9:
             out.append(f"- {w}/{sched}: {report.shape_text(shape)} {new:.2f} (stored {old:.2f})")

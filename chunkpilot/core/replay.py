@@ -19,6 +19,14 @@ from chunkpilot.core.store import StoreModel
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 
+def _growth(d: dict[str, Any] | None) -> TaskGrowth | None:
+    """A stored ``TaskGrowth`` (``dataclasses.asdict``), or ``None``."""
+    if not d:
+        return None
+    return TaskGrowth(tuple(d["base_counts"]), d["base_tasks"], tuple(d["exponents"]),
+                      d.get("executed_fraction", 1.0))
+
+
 def replan(inputs: dict[str, Any]) -> Plan:
     """Plan again from stored inputs with the current model and planner (nothing is run)."""
     spec = ArraySpec.from_dict(inputs["spec"])
@@ -29,16 +37,11 @@ def replan(inputs: dict[str, Any]) -> Plan:
                            overhead_seconds_per_task=m["overhead_seconds_per_task"],
                            overhead_measured=m["overhead_measured"],
                            baseline_bytes=m["baseline_bytes"], output_ratio=m["output_ratio"])
-    growth = m.get("task_growth")
     model = dataclasses.replace(
         model, tasks_per_chunk=m.get("tasks_per_chunk", 1.0),
-        task_growth=TaskGrowth(tuple(growth["base_counts"]), growth["base_tasks"],
-                               tuple(growth["exponents"]), growth["executed_fraction"])
-        if growth else None)
-    units = m.get("contraction_units")  # absent from runs stored before it was modelled
-    if units:
-        model = dataclasses.replace(model, contraction_units=TaskGrowth(
-            tuple(units["base_counts"]), units["base_tasks"], tuple(units["exponents"])))
+        task_growth=_growth(m.get("task_growth")),
+        # absent from runs stored before block products were modelled
+        contraction_units=_growth(m.get("contraction_units")))
     if m.get("store"):  # an object-store source: its probed read model
         model = dataclasses.replace(model, store=StoreModel.from_dict(m["store"]))
     if m.get("memory_correction", 1.0) != 1.0:

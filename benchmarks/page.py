@@ -81,7 +81,8 @@ def _method(docs: Sequence[dict[str, Any]]) -> list[str]:
         "threads) ÷ the number of input chunks, median over the timed runs (the warm-up "
         "for pruned shapes). Peak is per thread: on the cluster the largest worker's peak "
         "RSS increment over the run (high-water mark reset before it) ÷ its threads; on "
-        "threads the same in a fresh interpreter with dask workers' malloc settings, ÷ 2. "
+        "threads the same in a fresh interpreter with dask workers' malloc settings, ÷ 2; "
+        "never ÷ more threads than there are input chunks (one chunk: one task's peak). "
         "Summaries: median |log(pred/obs)| and the share with |pred/obs − 1| ≤ 25 %.",
         "* **Provenance.** A run refuses uncommitted changes under `chunkpilot/` unless "
         "`--allow-dirty` (then it stores the changed files and a sha256 of the diff), and "

@@ -98,6 +98,12 @@ def _runs_of(run: dict[str, Any], i: int) -> list[tuple[bool, dict[str, Any]]]:
     return [(rd["warmup"], rec) for rd in run["rounds"] for rec in rd["runs"] if rec["shape"] == i]
 
 
+def _busy_threads(threads_per_process: int, meta: dict[str, Any]) -> int:
+    """Threads of a process that held a chunk at once: no more than there are input chunks
+    (one 8192 x 4096 chunk on two threads peaks at one task's memory, not two halves)."""
+    return max(1, min(int(threads_per_process), int(meta.get("input_chunks") or 1)))
+
+
 def observe_shape(run: dict[str, Any], i: int) -> tuple[float | None, float | None]:
     """(seconds per input chunk, peak per thread) of shape ``i``; timed rounds preferred."""
     meta = run["shapes"][i]
@@ -108,11 +114,11 @@ def observe_shape(run: dict[str, Any], i: int) -> tuple[float | None, float | No
             for rec in good if rec["groups"]]
     if run["scheduler"] == "threads":
         fresh = meta.get("peak_fresh_process_bytes")
-        tpp = good[0]["threads_per_process"] if good else 1
-        peak = fresh / tpp if fresh is not None else None
+        busy = _busy_threads(good[0]["threads_per_process"] if good else 1, meta)
+        peak = fresh / busy if fresh is not None else None
     else:
-        peaks = [rec["peak_increment_bytes"] / rec["threads_per_process"] for rec in good
-                 if rec["peak_increment_bytes"] is not None]
+        peaks = [rec["peak_increment_bytes"] / _busy_threads(rec["threads_per_process"], meta)
+                 for rec in good if rec["peak_increment_bytes"] is not None]
         peak = statistics.median(peaks) if peaks else None
     return (statistics.median(secs) if secs else None), peak
 

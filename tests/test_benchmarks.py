@@ -317,3 +317,21 @@ def test_tune_is_re_picked_from_its_stored_trials_by_todays_rule(docs):
     assert shape == big
     assert new is not None and old is not None and new != old
 
+
+
+def test_a_single_chunks_peak_is_one_tasks_not_shared_among_idle_threads():
+    """The observed peak per thread divides a process's increment by the threads that held
+    a chunk at once: with one input chunk that is one (the other thread had nothing)."""
+    from benchmarks.score import observe_shape
+
+    def run(chunks: int) -> dict:
+        rec = {"failed": False, "groups": {"f": [chunks, 1.0, 1.0]},
+               "threads_per_process": 2, "peak_increment_bytes": 400}
+        return {"scheduler": "local",
+                "shapes": [{"input_chunks": chunks, "peak_fresh_process_bytes": 400}],
+                "rounds": [{"warmup": False, "runs": [{**rec, "shape": 0}]}]}
+
+    assert observe_shape(run(1), 0)[1] == 400
+    assert observe_shape(run(8), 0)[1] == 200
+    assert observe_shape({**run(1), "scheduler": "threads"}, 0)[1] == 400
+    assert observe_shape({**run(8), "scheduler": "threads"}, 0)[1] == 200

@@ -44,3 +44,20 @@ def test_a_peak_only_measurement_runs_cold_only():
     assert m.sample.ok, m.sample.error
     assert m.sample.runs_seconds == ()
     assert m.sample.seconds >= CHUNK_SLEEP_S and m.sample.peak_bytes is not None
+
+
+def test_a_measurement_carried_to_another_family_keeps_its_warm_runs():
+    """``rebase`` re-sizes the sample to the family's halo; its warm runs and read time are
+    still the measurement's (they set the spread behind the tie band): dropping them showed
+    the first sample of every pipeline advise as "over 0 warm runs"."""
+    from chunkpilot.core.sample import Sample
+    from chunkpilot.pipeline.measure import Measurement, rebase
+
+    runs = (0.010, 0.012, 0.011)
+    m = Measurement(Sample(16 * 16 * 8, (16, 16), 0.011, 4096, runs_seconds=runs,
+                           read_seconds=0.002), (16, 16), None)
+    out = rebase(m, SPEC, WorkSpec(2, depth=(2, 2)))
+    assert out is not None
+    assert out.sample.shape == (20, 20) and out.sample.nbytes == 20 * 20 * 8
+    assert out.sample.runs_seconds == runs and out.sample.read_seconds == 0.002
+    assert out.sample.spread_fraction > 0

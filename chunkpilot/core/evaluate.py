@@ -6,6 +6,9 @@ The prediction for a chunk shape with ``N`` tasks of ``b`` bytes on ``P`` thread
            + FILL_DRAIN_TASKS * time(b) * N / U
     peak per worker = baseline + threads * (peak(b) + IN_FLIGHT_EXTRA_BLOCKS * b)
 
+``peak(b)`` is the samples' peak at ``b`` bytes, or, when an in-graph rechunk gathers the
+input (``core.gather``), a thread's share of what it holds at this chunk *shape*, if more.
+
 ``U`` is the number of tasks sharing the work in parallel: ``N``, or a contraction's block
 products (``CostModel.parallel_units``: ``x @ x.T`` on 2 chunks of 2048x4096 runs 4
 products, 2 rounds of a quarter of the work each on 2 threads, not 1 round of a half).
@@ -28,6 +31,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from chunkpilot.core.gather import gather
 from chunkpilot.core.model import CostModel
 from chunkpilot.core.shapes import (
     halo_shape,
@@ -112,6 +116,18 @@ def read_amplification_seconds(model: CostModel, spec: ArraySpec, chunk: tuple[i
     return max(0.0, model.read_seconds(touched) - model.read_seconds(task_bytes))
 
 
+def gathered_bytes_per_thread(chunk: tuple[int, ...], spec: ArraySpec, res: Resources,
+                              model: CostModel) -> int:
+    """A thread's share of what an in-graph rechunk holds in a worker at ``chunk`` (0 when
+    there is none, or it only cuts the chunks): a task's peak is at least that."""
+    if model.gather is None:
+        return 0
+    g = gather(tuple(spec.shape), tuple(chunk), model.gather, spec.itemsize)
+    if g is None:
+        return 0
+    return math.ceil(g.held_bytes(res.threads_per_worker) / res.threads_per_worker)
+
+
 def evaluate(
     chunk: tuple[int, ...], spec: ArraySpec, work: WorkSpec, res: Resources, model: CostModel
 ) -> Evaluation:
@@ -124,7 +140,8 @@ def evaluate(
         read = block_read(model.store, spec, work, tuple(chunk), readers).seconds
     else:  # a chunk that splits storage chunks reads (and decodes) all of each it touches
         t += read_amplification_seconds(model, spec, tuple(chunk), task_bytes)
-    peak = model.task_peak_bytes(task_bytes)
+    peak = max(model.task_peak_bytes(task_bytes),
+               gathered_bytes_per_thread(tuple(chunk), spec, res, model))
     per_worker = int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res))
     # tasks sharing a worker's threads: slower each when the function holds the GIL, each
     # waits for it to be handed its thread, and a lone process's idle threads at the start

@@ -290,6 +290,7 @@ def plan_inputs(plan: Plan) -> dict[str, Any]:
             "tasks_per_chunk": m.tasks_per_chunk,
             "task_growth": asdict(m.task_growth) if m.task_growth else None,
             "contraction_units": asdict(m.contraction_units) if m.contraction_units else None,
+            "gather": m.gather.to_dict() if m.gather is not None else None,
             "memory_correction": correction,
             "store": m.store.to_dict() if m.store is not None else None,
         },

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from chunkpilot.core.gather import GatherTarget
 from chunkpilot.core.growth import TaskGrowth
 from chunkpilot.core.sample import Sample
 from chunkpilot.core.store import StoreModel
@@ -106,6 +107,10 @@ class CostModel:
     linearly: a chunk's work is linear in its bytes and BLAS runs no slower per flop on
     bigger blocks (the steepest measured exponent, 1.07-1.17 from noise, priced matmul's
     2048x4096 chunks at 2.6 s where they ran in 1.3 s)."""
+    gather: GatherTarget | None = None
+    """The chunks an in-graph rechunk gathers the input into (``None``: none, or the
+    rechunk is peer-to-peer): what it holds depends on the chunk shape, not on the bytes
+    the samples scale (``core.gather``)."""
     store: StoreModel | None = None
     """Object-store read model: with it, samples time the function alone and
     ``core.evaluate`` adds each block's MODELLED read time; ``None`` for local data."""
@@ -218,6 +223,7 @@ class CostModel:
             "task_growth": asdict(self.task_growth) if self.task_growth else None,
             "contraction_units": (asdict(self.contraction_units) if self.contraction_units
                                   else None),
+            "gather": self.gather.to_dict() if self.gather is not None else None,
             "store": self.store.to_dict() if self.store is not None else None,
         }
 

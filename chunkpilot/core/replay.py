@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from chunkpilot.core.gather import GatherTarget
 from chunkpilot.core.growth import TaskGrowth
 from chunkpilot.core.model import Sample, fit_cost_model, scale_memory
 from chunkpilot.core.plan import Plan, make_plan
@@ -41,7 +42,8 @@ def replan(inputs: dict[str, Any]) -> Plan:
         model, tasks_per_chunk=m.get("tasks_per_chunk", 1.0),
         task_growth=_growth(m.get("task_growth")),
         # absent from runs stored before block products were modelled
-        contraction_units=_growth(m.get("contraction_units")))
+        contraction_units=_growth(m.get("contraction_units")),
+        gather=GatherTarget.from_dict(m.get("gather")))  # absent: stored before it was modelled
     if m.get("store"):  # an object-store source: its probed read model
         model = dataclasses.replace(model, store=StoreModel.from_dict(m["store"]))
     if m.get("memory_correction", 1.0) != 1.0:

@@ -20,6 +20,7 @@ from typing import Any
 
 from dask.system import CPU_COUNT
 
+from chunkpilot.core.gather import gather, gather_note
 from chunkpilot.core.model import Sample
 from chunkpilot.core.plan import Plan, make_plan
 from chunkpilot.core.policy import DEFAULT_POLICY, Policy
@@ -117,6 +118,10 @@ def advise_pipeline(
         dask_warnings=checked.dask_warnings,
     )
     extra = list(checked.notes) + pipeline_notes(report, plan.work.depth, plan.chunk_shape)
+    held = (gather(tuple(spec.shape), plan.chunk_shape, plan.model.gather, spec.itemsize)
+            if plan.model.gather is not None else None)
+    if held is not None:
+        extra.append(gather_note(held, res.threads_per_worker))
     for text in blowup_warnings(report, limits.blowup_factor, spec.shape):
         extra.append(text)
         warnings.warn(text, IntermediateBlowupWarning, stacklevel=3)

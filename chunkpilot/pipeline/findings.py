@@ -68,7 +68,8 @@ def pipeline_notes(r: PipelineFindings, depth: tuple[int, ...], chunk: tuple[int
                      "in the measurements.")
     elif g is not None and g.rechunk_layers:
         notes.append(f"The graph rechunks ({', '.join(g.rechunk_layers)}) at these chunks; the "
-                     "rechunk's time and memory are in the measurements.")
+                     "rechunk's time is in the measurements, and so is its memory unless it "
+                     "gathers input chunks (then see below).")
     for s, n in (g or a).rechunk_targets:
         notes.append(f"An in-graph rechunk sets axis {s} to chunks of {n}; input chunks of {n} "
                      "along it would make that rechunk unnecessary.")

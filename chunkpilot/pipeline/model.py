@@ -9,7 +9,8 @@ block meets every other row block, not only the two or three of the sub-array); 
 more shared operand blocks, measured as how the peak grows from a sub-array of 3 chunks per
 axis to one of 6 (``memory_growth``), carried to the whole array's chunk count. The input's
 read is set apart (``read_split``): a chunk that splits storage chunks reads and decodes each
-one it touches, a cost of the chunk's *shape*, not of its bytes.
+one it touches, a cost of the chunk's *shape*, not of its bytes. So is what a task-based
+rechunk in the graph holds while it gathers input chunks (``gather_target``, ``core.gather``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import math
 import statistics
 from collections.abc import Sequence
 
+from chunkpilot.core.gather import GatherTarget
 from chunkpilot.core.model import CostModel, Sample, fit_cost_model
 from chunkpilot.pipeline.analysis import Analysis
+from chunkpilot.pipeline.graph import GraphProfile
 from chunkpilot.pipeline.measure import Measurement, read_split
 from chunkpilot.types import ArraySpec
 
@@ -68,6 +71,14 @@ def peak_scale(m: Measurement, spec: ArraySpec, q: float) -> float:
     return max(1.0, min(grown, held_all))
 
 
+def gather_target(g: GraphProfile) -> GatherTarget | None:
+    """The chunks the graph's task-based rechunk gathers the input into, if it has one (a
+    peer-to-peer rechunk streams through disk instead: not this rule)."""
+    if not g.rechunk_layers or g.p2p_layers or not (g.whole_axes or g.rechunk_targets):
+        return None
+    return GatherTarget(g.whole_axes, g.rechunk_targets)
+
+
 def pipeline_model(ms: Sequence[Measurement], spec: ArraySpec, an: Analysis, *,
                    overhead_seconds_per_task: float, overhead_measured: bool,
                    baseline_bytes: int, memory_growth_exponent: float = 0.0) -> CostModel:
@@ -85,4 +96,5 @@ def pipeline_model(ms: Sequence[Measurement], spec: ArraySpec, an: Analysis, *,
     growth = dataclasses.replace(
         an.growth, executed_fraction=min(1.0, statistics.median(fractions)) if fractions else 1.0)
     return dataclasses.replace(model, tasks_per_chunk=max(top.tasks_per_chunk, 1.0),
-                               task_growth=growth, contraction_units=an.units)
+                               task_growth=growth, contraction_units=an.units,
+                               gather=gather_target(an.graph))

@@ -49,3 +49,15 @@ def test_replan_keeps_a_contractions_block_products():
     again = replan(json.loads(json.dumps(plan.to_dict()))["inputs"])
     assert again.model.contraction_units == units
     assert again.chosen == plan.chosen
+
+
+def test_replan_keeps_what_an_in_graph_rechunk_gathers_into():
+    from chunkpilot.core.gather import GatherTarget
+
+    plan = _plan()
+    target = GatherTarget((0,), ((1, 512),))
+    plan = make_plan(plan.spec, plan.work, plan.resources,
+                     dataclasses.replace(plan.model, gather=target))
+    again = replan(json.loads(json.dumps(plan.to_dict()))["inputs"])
+    assert again.model.gather == target
+    assert again.chosen == plan.chosen

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -201,3 +202,16 @@ def test_a_contractions_block_products_grow_as_every_row_block_meets_every_other
     plain = analysis_from(builds, [(_profile(lambda y: (y + 1).sum(), s, c), ())
                                    for s, c in builds])
     assert plain.units is None and plain.graph.contraction_tasks == 0
+
+
+def test_a_task_based_rechunk_names_what_it_gathers_into():
+    """``x.rechunk({0: -1, 1: 50})``: axis 0 whole, axis 1 in 50s; the model takes that as the
+    rechunk's target (``core.gather``). No rechunk, or a peer-to-peer one: no target."""
+    from chunkpilot.core.gather import GatherTarget
+    from chunkpilot.pipeline.model import gather_target
+
+    series = _profile(lambda x: x.rechunk({0: -1, 1: 50}).std(axis=0))
+    assert gather_target(series) == GatherTarget((0,), ((1, 50),))
+    assert gather_target(_profile(lambda x: x * 2)) is None
+    p2p = dataclasses.replace(series, p2p_layers=("rechunk-p2p",))
+    assert gather_target(p2p) is None

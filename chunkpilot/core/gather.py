@@ -7,14 +7,18 @@ until every new chunk that uses it is assembled. A sub-array sample of 3 chunks 
 gathers 3 of them; the whole array gathers all. So the held bytes are a property of the
 chunk *shape*, computed here from dask's own rechunk plan
 (:func:`dask.array.rechunk.plan_rechunk`, the stages ``x.rechunk`` would run): for each
-stage, the input region one new chunk overlaps plus that new chunk (a concatenated copy);
-the largest stage is what one worker holds for each region it assembles at once.
+stage, the input region one new chunk overlaps plus that new chunk (a concatenated copy), plus the
+chunks it already made that wait for the next stage's first region; the largest stage is
+what one worker holds for each region it assembles at once.
 
 rechunk_transpose (128 x 512 x 512 float32, time made whole and the map cut in 64 x 64
 tiles): with input chunks of 1-22 time steps dask rechunks in two stages, through one
 whole-array chunk: 128 MiB of inputs + its 128 MiB copy = 256 MiB a worker, as observed
 (256 MiB per 1-thread worker, 256 MiB in the threaded process); with 32-128 time steps, one
-stage: 128 + 2 MiB (observed 138-154 MiB). The sub-array samples had said 13-65 MiB.
+stage: 128 + 2 MiB (observed 138-154 MiB). The sub-array samples had said 13-65 MiB. As
+float64 (a 256 MiB cube, above dask's 128 MiB chunk-size limit) dask goes through two
+64-step halves: one half made and waiting while the other's inputs and copy are built,
+384 MiB (observed 384 MiB in a threaded process).
 Modelled, not measured: the plan's explanation says so.
 """
 
@@ -99,14 +103,18 @@ def gather(shape: tuple[int, ...], chunk: tuple[int, ...], target: GatherTarget,
     if all(_covering(o, n)[1] == 1 for o, n in zip(old, new, strict=True)):
         return None  # every new chunk is a piece of one input chunk: a cut, not a gather
     steps = [old, *plan_rechunk(old, new, itemsize)]
-    worst, regions = 0, 1
-    for prev, nxt in zip(steps, steps[1:], strict=False):
-        region = math.prod(_covering(p, q)[0] for p, q in zip(prev, nxt, strict=True))
-        made = math.prod(max(q) for q in nxt)
-        if (region + made) * itemsize > worst:
-            worst = (region + made) * itemsize
-            regions = max(1, math.prod(shape) // region)
-    return Gather(tuple(tuple(max(c) for c in s) for s in steps[1:]), worst, regions)
+    # per stage: the input region one new chunk overlaps, and the new chunk (a copy)
+    regions = [math.prod(_covering(p, q)[0] for p, q in zip(prev, nxt, strict=True))
+               for prev, nxt in zip(steps, steps[1:], strict=False)]
+    made = [math.prod(max(q) for q in nxt) for nxt in steps[1:]]
+    worst, count = 0, 1
+    for k, (region, new_chunk) in enumerate(zip(regions, made, strict=True)):
+        # the chunks this stage already made wait for the next stage's first region
+        following = regions[k + 1] if k + 1 < len(regions) else 0
+        held = (region + new_chunk + max(0, following - new_chunk)) * itemsize
+        if held > worst:
+            worst, count = held, max(1, math.prod(shape) // max(region, following))
+    return Gather(tuple(tuple(max(c) for c in s) for s in steps[1:]), worst, count)
 
 
 def gather_note(g: Gather, threads: int) -> str:

@@ -30,6 +30,16 @@ def test_few_time_steps_a_chunk_gather_through_a_whole_array_chunk(steps):
     assert g.held_bytes(threads=2) == 256 * MiB  # one region: the threads share it
 
 
+def test_a_stage_made_in_halves_holds_one_half_waiting_while_it_builds_the_other():
+    """As float64 the cube is 256 MiB, above dask's 128 MiB chunk-size limit: dask goes
+    through two 64-step halves, and the first half waits (for the tiles, which need both)
+    while the second's inputs and copy are built: 3 x 128 MiB (a threaded process peaked
+    at 384 MiB)."""
+    g = gather(CUBE, (1, 512, 512), TO_SERIES, 8)
+    assert g is not None and g.stages == ((64, 512, 512), (128, 64, 64))
+    assert g.stage_bytes == 384 * MiB
+
+
 @pytest.mark.parametrize("steps", [32, 64])
 def test_more_time_steps_a_chunk_gather_in_one_stage(steps):
     """One stage: a series tile needs every input chunk along time (the whole cube) and is a

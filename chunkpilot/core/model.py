@@ -13,15 +13,18 @@ import dataclasses
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from chunkpilot.core.gather import GatherTarget
 from chunkpilot.core.growth import TaskGrowth
 from chunkpilot.core.sample import Sample
 from chunkpilot.core.store import StoreModel
 from chunkpilot.core.timecurve import UP_EXPONENT_RANGE, TimeCurve
+
+if TYPE_CHECKING:  # the type only: a sample's sandbox imports this module, and the gather
+    # rule's module brings dask.array (a fresh sample process must start from numpy alone)
+    from chunkpilot.core.gather import GatherTarget
 
 #: Scheduler overhead per task when it was not probed (DEVELOPERS.md orders of magnitude).
 DEFAULT_OVERHEAD_S = {"threads": 100e-6, "distributed": 1e-3}

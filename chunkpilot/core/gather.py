@@ -7,9 +7,9 @@ until every new chunk that uses it is assembled. A sub-array sample of 3 chunks 
 gathers 3 of them; the whole array gathers all. So the held bytes are a property of the
 chunk *shape*, computed here from dask's own rechunk plan
 (:func:`dask.array.rechunk.plan_rechunk`, the stages ``x.rechunk`` would run): for each
-stage, the input region one new chunk overlaps plus that new chunk (a concatenated copy), plus the
-chunks it already made that wait for the next stage's first region; the largest stage is
-what one worker holds for each region it assembles at once.
+stage, the input region one new chunk overlaps plus that new chunk (a concatenated copy),
+plus the chunks it already made that wait for the next stage's first region; the largest
+stage is what one worker holds for each region it assembles at once.
 
 rechunk_transpose (128 x 512 x 512 float32, time made whole and the map cut in 64 x 64
 tiles): with input chunks of 1-22 time steps dask rechunks in two stages, through one
@@ -70,7 +70,8 @@ class Gather:
     stages: tuple[tuple[int, ...], ...]
     """Largest chunk of each chunking the rechunk produces, in order (the last: its target)."""
     stage_bytes: int
-    """The largest stage's input region for one new chunk plus that new chunk."""
+    """The largest stage's held bytes: its input region for one new chunk, that new chunk,
+    and its chunks already made that wait for the next stage."""
     regions: int
     """How many such regions the array holds (1: every new chunk needs the same inputs)."""
 

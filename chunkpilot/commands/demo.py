@@ -52,6 +52,13 @@ def print_demo(console: Console, plan: Plan, result: TuneResult) -> None:
     print_tuned(console, result, extra=f", dask auto {auto}")
 
 
+def temporary_store_note(store: Path) -> str:
+    """Said after the results when the sample store lived in a temporary directory: the
+    paths printed above (``How to apply``) stop existing when the demo ends."""
+    return (f"The sample store {store} was temporary and is removed now; run "
+            "`chunkpilot demo --dir DIR` to keep it and try the chunks above on it.")
+
+
 def run_demo(directory: str | None, *, quick: bool = False,
              report: str = "chunkpilot-report.html", output: Output | None = None,
              overwrite: bool = False) -> None:
@@ -65,6 +72,7 @@ def run_demo(directory: str | None, *, quick: bool = False,
     check_output_path(report, sources=store_path, overwrite=overwrite)
     out = output or Output()
     resources = {"workers": 2, "threads_per_worker": 1, "memory_limit": DEMO_MEMORY_LIMIT}
+    temporary = directory is None
     with contextlib.ExitStack() as stack:
         if directory is None:
             directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="chunkpilot-demo-"))
@@ -92,3 +100,5 @@ def run_demo(directory: str | None, *, quick: bool = False,
                       overwrite=overwrite, **resources, on_trial=out.on_trial)
         result = dataclasses.replace(result, report=str(Path(result.report or report).resolve()))
         print_demo(out.out, plan, result)
+        if temporary:
+            hanging(out.out, Text("Note:", style="bold"), temporary_store_note(store))

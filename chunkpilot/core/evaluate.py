@@ -120,8 +120,6 @@ def gathered_bytes_per_thread(chunk: tuple[int, ...], spec: ArraySpec, res: Reso
                               model: CostModel) -> int:
     """A thread's share of what an in-graph rechunk holds in a worker at ``chunk`` (0 when
     there is none, or it only cuts the chunks): a task's peak is at least that."""
-    if model.gather is None:
-        return 0
     g = gather(tuple(spec.shape), tuple(chunk), model.gather, spec.itemsize)
     if g is None:
         return 0

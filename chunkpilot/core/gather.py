@@ -95,10 +95,13 @@ def _covering(old: tuple[int, ...], new: tuple[int, ...]) -> tuple[int, int]:
 
 
 @functools.lru_cache(maxsize=512)
-def gather(shape: tuple[int, ...], chunk: tuple[int, ...], target: GatherTarget,
+def gather(shape: tuple[int, ...], chunk: tuple[int, ...], target: GatherTarget | None,
            itemsize: int) -> Gather | None:
-    """The rechunk's stages and held bytes at input chunks ``chunk``; ``None`` when the
-    input already has the target chunks (the rechunk only cuts: nothing is gathered)."""
+    """The rechunk's stages and held bytes at input chunks ``chunk``; ``None`` without a
+    rechunk (``target`` None) or when the input already has the target chunks (the rechunk
+    only cuts: nothing is gathered)."""
+    if target is None:
+        return None
     old = normalize_chunks(chunk, shape)
     new = normalize_chunks(target.chunks(shape, chunk), shape)
     if all(_covering(o, n)[1] == 1 for o, n in zip(old, new, strict=True)):

@@ -118,8 +118,7 @@ def advise_pipeline(
         dask_warnings=checked.dask_warnings,
     )
     extra = list(checked.notes) + pipeline_notes(report, plan.work.depth, plan.chunk_shape)
-    held = (gather(tuple(spec.shape), plan.chunk_shape, plan.model.gather, spec.itemsize)
-            if plan.model.gather is not None else None)
+    held = gather(tuple(spec.shape), plan.chunk_shape, plan.model.gather, spec.itemsize)
     if held is not None:
         extra.append(gather_note(held, res.threads_per_worker))
     for text in blowup_warnings(report, limits.blowup_factor, spec.shape):

@@ -100,3 +100,7 @@ def test_a_tasks_peak_is_at_least_its_threads_share_of_the_gather():
     note = gather_note(gather(CUBE, maps, TO_SERIES, 4), 2)
     assert "2 stage(s) (128x512x512 then 128x64x64" in note and "256.00 MiB" in note
     assert "modelled" in note
+
+
+def test_no_rechunk_gathers_nothing():
+    assert gather(CUBE, (1, 512, 512), None, 4) is None

@@ -197,20 +197,15 @@ def to_series(x):
 
 
 def _worker_peak_increments(client, run):
-    """Each worker's peak RSS above its RSS before ``run()`` (Linux: VmHWM reset first)."""
-    def reset():
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return _status_kib("VmRSS")
+    """Each worker's peak RSS above its RSS before ``run()`` (high-water mark reset first),
+    read with the sandboxes' own ``chunkpilot.measure.memory``."""
+    from chunkpilot.measure.memory import peak_bytes, reset_peak, rss_bytes
 
-    def _status_kib(field):
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
-
-    before = client.run(reset)
+    client.run(reset_peak)
+    before = client.run(rss_bytes)
     run()
-    after = client.run(_status_kib, "VmHWM")
-    return {w: (after[w] - before[w]) * 1024 for w in before}
+    after = client.run(peak_bytes)
+    return {w: after[w] - before[w] for w in before}
 
 
 def test_a_time_series_rechunk_is_priced_at_what_it_gathers(client, tmp_path):

@@ -3,7 +3,8 @@
 The prediction for a chunk shape with ``N`` tasks of ``b`` bytes on ``P`` threads::
 
     wall = tasks(N) * overhead + ceil(U / P) * (time(b) + read(b)) * N / U
-           + FILL_DRAIN_TASKS * time(b) * N / U
+           + ceil(M / P) * after(b) * N / M
+           + FILL_DRAIN_TASKS * (time(b) * N / U + after(b) * N / M)
     peak per worker = baseline + threads * (peak(b) + IN_FLIGHT_EXTRA_BLOCKS * b)
 
 ``peak(b)`` is the samples' peak at ``b`` bytes, or, when an in-graph rechunk gathers the
@@ -13,7 +14,9 @@ input (``core.gather``), a thread's share of what it holds at this chunk *shape*
 products (``CostModel.parallel_units``: ``x @ x.T`` on 2 chunks of 2048x4096 runs 4
 products, 2 rounds of a quarter of the work each on 2 threads, not 1 round of a half).
 
-``time(b)`` is the measured work, plus re-reading whole storage chunks a chunk splits;
+``after(b)`` is the measured work downstream of an in-graph rechunk (``downstream``), run
+on the ``M`` chunks that rechunk makes (0 without one); ``time(b)`` is the rest of the
+measured work, plus re-reading whole storage chunks a chunk splits;
 ``read(b)`` is an object store's modelled read (0 for other sources); ``time(b)`` is
 multiplied by ``CostModel.thread_slowdown`` when tasks share a worker's threads and the
 samples timed two calls at once (a function holding the GIL), and the fill/drain term then
@@ -126,6 +129,34 @@ def gathered_bytes_per_thread(chunk: tuple[int, ...], spec: ArraySpec, res: Reso
     return math.ceil(g.held_bytes(res.threads_per_worker) / res.threads_per_worker)
 
 
+def downstream(chunk: tuple[int, ...], spec: ArraySpec, model: CostModel,
+               task_bytes: int) -> tuple[float, int]:
+    """(Of a task's measured seconds, those spent after an in-graph rechunk, and the chunks
+    that rechunk makes of the whole array): that work runs on the rechunk's chunks, whose
+    count is set by its target, not by the input chunks (rechunk_transpose: one 128 MiB
+    input chunk feeds 64 time-series tiles, computed on every thread). (0, 1) without a
+    rechunk or for a contraction (its products are already its parallel units); 0 seconds
+    when the samples did not split their time."""
+    if model.gather is None or model.contraction_units is not None:
+        return 0.0, 1
+    seconds = model.task_seconds(task_bytes) * model.downstream_share(task_bytes)
+    return seconds, max(1, model.gather.count(spec.shape, chunk))
+
+
+def downstream_note(chunk: tuple[int, ...], spec: ArraySpec, model: CostModel) -> str | None:
+    """One sentence for the explanation: the share of the work run on the rechunk's chunks."""
+    task_bytes = math.prod(chunk) * spec.itemsize
+    after, outs = downstream(chunk, spec, model, task_bytes)
+    if after <= 0:
+        return None
+    share = after / max(model.task_seconds(task_bytes), 1e-12)
+    inputs = math.prod(math.ceil(n / c) for n, c in zip(spec.shape, chunk, strict=True))
+    return (f"{share:.0%} of a chunk's measured time ran after the pipeline's rechunk (the "
+            "samples timed the tasks that read input chunks apart from the rest); that work "
+            f"is spread over the {outs:,} chunks the rechunk makes, not over the {inputs:,} "
+            "input chunks (modelled).")
+
+
 def evaluate(
     chunk: tuple[int, ...], spec: ArraySpec, work: WorkSpec, res: Resources, model: CostModel
 ) -> Evaluation:
@@ -133,6 +164,8 @@ def evaluate(
     task_count = math.prod(math.ceil(s / c) for s, c in zip(spec.shape, chunk))
     task_bytes = math.prod(halo_shape(spec, work, chunk)) * spec.itemsize
     t, read = model.task_seconds(task_bytes), 0.0
+    after, outs = downstream(tuple(chunk), spec, model, task_bytes)
+    t -= after
     if model.store is not None:  # object store: the block's MODELLED read time
         readers = readers_per_process(res, task_count)
         read = block_read(model.store, spec, work, tuple(chunk), readers).seconds
@@ -152,15 +185,21 @@ def evaluate(
     overhead = (model.scheduler_tasks(spec.shape, tuple(chunk), task_count)
                 * (model.overhead_seconds_per_task + model.gil_wait_seconds(concurrent)))
     t *= model.thread_slowdown(concurrent)
-    drain = FILL_DRAIN_TASKS * t * share * model.idle_thread_cost(res.workers)
-    wall = overhead + math.ceil(units / res.total_threads) * (t + read) * share + drain
+    # the work after an in-graph rechunk is shared by the rechunk's own chunks, on the
+    # workers that hold input chunks (dask runs a task where its inputs are)
+    slots = res.threads_per_worker * min(res.workers, task_count)
+    after_each = after * task_count / outs * model.thread_slowdown(
+        min(res.threads_per_worker, outs))
+    drain = FILL_DRAIN_TASKS * (t * share + after_each) * model.idle_thread_cost(res.workers)
+    wall = (overhead + math.ceil(units / res.total_threads) * (t + read) * share
+            + math.ceil(outs / slots) * after_each + drain)
     under_failures = model.max_ok_bytes is None or task_bytes < model.max_ok_bytes
     depth_ok = all(c >= d or c == s for c, d, s in zip(chunk, work.depth, spec.shape))
     return Evaluation(
         chunk_shape=tuple(chunk),
         task_count=task_count,
         task_bytes=task_bytes,
-        seconds_per_task=t + read,
+        seconds_per_task=t + read + after_each * outs / task_count,
         peak_bytes_per_task=peak,
         peak_bytes_per_worker=per_worker,
         wall_seconds=wall,

@@ -53,6 +53,12 @@ class GatherTarget:
         return tuple(n if i in self.whole_axes else min(n, set_to.get(i, c))
                      for i, (n, c) in enumerate(zip(shape, chunk, strict=True)))
 
+    def count(self, shape: Sequence[int], chunk: Sequence[int]) -> int:
+        """How many chunks the rechunk makes of the whole array at input chunks ``chunk``:
+        the tasks that share the work downstream of it."""
+        return math.prod(math.ceil(n / c) for n, c in zip(shape, self.chunks(shape, chunk),
+                                                          strict=True))
+
     def to_dict(self) -> dict[str, Any]:
         return {"whole_axes": list(self.whole_axes), "lengths": [list(p) for p in self.lengths]}
 

@@ -205,6 +205,17 @@ class CostModel:
             return chunk_count
         return max(chunk_count, self.contraction_units.built(shape, chunk))
 
+    def downstream_share(self, nbytes: int) -> float:
+        """Share of a task's time a pipeline spends downstream of its input reads (an
+        in-graph rechunk's merges and what follows), between the samples' shares in log
+        bytes, held at the ends; 0 when the samples did not split it."""
+        pts = sorted((s.nbytes, s.downstream_share) for s in self.samples
+                     if s.ok and s.downstream_share is not None)
+        if not pts or nbytes <= 0:
+            return 0.0
+        share = np.interp(np.log(nbytes), np.log([b for b, _ in pts]), [f for _, f in pts])
+        return float(min(1.0, max(0.0, share)))
+
     def task_peak_bytes(self, nbytes: int) -> int:
         return int(self.memory(nbytes))
 

@@ -34,6 +34,10 @@ class Sample:
     pair_seconds: float | None = None
     """Wall time of two calls started together in two threads of one process (median of
     rounds); timed only when the function holds the GIL, else ``None``."""
+    downstream_share: float | None = None
+    """Of ``seconds``, the share spent in a pipeline's tasks downstream of the tasks that
+    read input chunks (an in-graph rechunk's merges and what follows them: they run on the
+    rechunk's chunks, not on the input's); ``None``: not split (per-block work)."""
 
     @property
     def ok(self) -> bool:

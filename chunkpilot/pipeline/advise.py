@@ -20,6 +20,7 @@ from typing import Any
 
 from dask.system import CPU_COUNT
 
+from chunkpilot.core.evaluate import downstream_note
 from chunkpilot.core.gather import gather, gather_note
 from chunkpilot.core.model import Sample
 from chunkpilot.core.plan import Plan, make_plan
@@ -121,6 +122,9 @@ def advise_pipeline(
     held = gather(tuple(spec.shape), plan.chunk_shape, plan.model.gather, spec.itemsize)
     if held is not None:
         extra.append(gather_note(held, res.threads_per_worker))
+    spread = downstream_note(plan.chunk_shape, spec, plan.model)
+    if spread is not None:
+        extra.append(spread)
     for text in blowup_warnings(report, limits.blowup_factor, spec.shape):
         extra.append(text)
         warnings.warn(text, IntermediateBlowupWarning, stacklevel=3)

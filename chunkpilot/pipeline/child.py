@@ -32,7 +32,7 @@ import dask.array as da
 import dask.threaded
 import numpy as np
 from dask.callbacks import Callback
-from dask.core import flatten
+from dask.core import flatten, get_dependencies
 from dask.highlevelgraph import HighLevelGraph
 from dask.local import get_sync
 from dask.utils import key_split
@@ -108,6 +108,14 @@ def _nbytes(block: Any) -> int:
     return int(getattr(block, "nbytes", 0) or 0)
 
 
+def input_tasks(dsk: Any) -> set[Any]:
+    """Keys of the tasks that read input chunks: every dependency is plain data (the store
+    object) or there is none. Whatever dask fused into them is theirs; every other task
+    runs downstream of them (an in-graph rechunk's merges, reductions)."""
+    data = {k for k, v in dsk.items() if type(v).__name__ == "DataNode"}
+    return {k for k in dsk if k not in data and get_dependencies(dsk, k) <= data}
+
+
 def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
     x = _real_input(job["source"], job["region"], job["chunks"], job["dtype"])
     colls = _collections(func(x))
@@ -154,7 +162,7 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
     sync_wall = time.perf_counter() - t0
     if not clean:
         state["peak"] = max(state["peak"], peak_bytes() - baseline)
-    warm = _warm_runs(dsk, sinks, job, first_seconds=sync_wall)
+    warm = _warm_runs(dsk, sinks, job, first_seconds=sync_wall, inputs=input_tasks(dsk))
     for name, seconds in warm["per_layer_seconds"].items():  # warm medians replace the cold
         per_layer[name][1] = seconds
     result = {
@@ -166,6 +174,7 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
         "tasks": sum(int(v[0]) for v in per_layer.values()),
         "task_seconds": sum(v[1] for v in per_layer.values()),
         "runs_task_seconds": warm["runs_task_seconds"],
+        "downstream_share": warm["downstream_share"],
         "sync_wall_seconds": sync_wall,
         "peak_bytes": int(max(state["peak"], 0)),
         "baseline_bytes": int(baseline),
@@ -179,8 +188,10 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: float) -> dict:
-    """Run the graph again, warm, timing each task: a median per layer and every run's total.
+def _warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: float,
+               inputs: set[Any]) -> dict:
+    """Run the graph again, warm, timing each task: a median per layer, every run's total,
+    and the median share of the tasks downstream of the ``inputs`` tasks.
 
     At least ``min_warm_runs`` runs, more while under ``repeat_seconds`` in all, at most
     ``max_repeats``; one when the cold run alone took longer than ``repeat_seconds``: such a
@@ -192,6 +203,7 @@ def _warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: f
     wanted = int(job.get("min_warm_runs", 3)) if first_seconds <= budget else 1
     runs: list[dict[str, float]] = []
     walls: list[float] = []
+    read: list[float] = []
     t_start = time.perf_counter()
     state = {"t0": 0.0}
 
@@ -200,11 +212,14 @@ def _warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: f
 
     def posttask(key: Any, result: Any, dsk: Any, st: Any, worker_id: Any) -> None:
         if not (isinstance(key, tuple) and key[0] == "chunkpilot-sink"):
-            layer = key_split(key)
-            runs[-1][layer] = runs[-1].get(layer, 0.0) + time.perf_counter() - state["t0"]
+            layer, dt = key_split(key), time.perf_counter() - state["t0"]
+            runs[-1][layer] = runs[-1].get(layer, 0.0) + dt
+            if key in inputs:
+                read[-1] += dt
 
     while len(runs) < int(job.get("max_repeats", 8)):
         runs.append({})
+        read.append(0.0)
         t0 = time.perf_counter()
         with Callback(pretask=pretask, posttask=posttask):
             get_sync(dsk, sinks)
@@ -212,7 +227,10 @@ def _warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: f
         if len(runs) >= wanted and time.perf_counter() - t_start > budget:
             break
     layers = {name for r in runs for name in r}
-    return {"runs_task_seconds": [sum(r.values()) for r in runs], "runs_wall_seconds": walls,
+    totals = [sum(r.values()) for r in runs]
+    shares = [1.0 - i / t for i, t in zip(read, totals, strict=True) if t > 0]
+    return {"runs_task_seconds": totals, "runs_wall_seconds": walls,
+            "downstream_share": statistics.median(shares) if shares else None,
             "per_layer_seconds": {n: statistics.median(r.get(n, 0.0) for r in runs)
                                   for n in layers}}
 

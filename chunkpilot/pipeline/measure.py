@@ -159,7 +159,8 @@ class PipelineSandbox:
         n = max(int(r["input_chunks"]), 1)
         runs = tuple(float(t) / n for t in r.get("runs_task_seconds") or ())
         seconds = statistics.median(runs) if runs else float(r["task_seconds"]) / n
-        sample = Sample(nbytes, halo, seconds, int(r["peak_bytes"]), runs_seconds=runs)
+        sample = Sample(nbytes, halo, seconds, int(r["peak_bytes"]), runs_seconds=runs,
+                        downstream_share=r.get("downstream_share"))
         records = [LayerRecord.from_dict(d) for d in r["records"]]
         return Measurement(
             sample, chunk, profile_graph(records, r["input"]), int(r["tasks"]) / n,
@@ -185,9 +186,11 @@ def read_split(m: Measurement, spec: ArraySpec, s: Sample) -> Sample:
     read = min(sum(sec for _, sec in reads) / sum(n for n, _ in reads), s.seconds)
     own = read * min(1.0, s.nbytes / storage_bytes_read(spec, m.chunk))
     factor = (s.seconds - read + own) / s.seconds
+    share = s.downstream_share  # the read is the input tasks': what follows keeps its time
     return dataclasses.replace(s, seconds=s.seconds * factor,
                                runs_seconds=tuple(r * factor for r in s.runs_seconds),
-                               read_seconds=own)
+                               read_seconds=own,
+                               downstream_share=None if share is None else min(1.0, share / factor))
 
 
 def subarray_region(spec: ArraySpec, chunk: tuple[int, ...],

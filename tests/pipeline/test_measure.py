@@ -61,3 +61,49 @@ def test_a_measurement_carried_to_another_family_keeps_its_warm_runs():
     assert out.sample.shape == (20, 20) and out.sample.nbytes == 20 * 20 * 8
     assert out.sample.runs_seconds == runs and out.sample.read_seconds == 0.002
     assert out.sample.spread_fraction > 0
+
+
+def _sleepy(block: np.ndarray) -> np.ndarray:
+    time.sleep(0.02)
+    return block
+
+
+def slow_after_rechunk(x):
+    return x.rechunk({0: -1}).map_blocks(_sleepy, dtype=x.dtype).sum()
+
+
+def slow_before_rechunk(x):
+    return x.map_blocks(_sleepy, dtype=x.dtype).rechunk({0: -1}).sum()
+
+
+def test_a_sample_times_the_work_after_the_input_reads_apart():
+    """The same sleep after a rechunk (3 merged chunks of the 3 x 3 sub-array) or fused into
+    the 9 input tasks: the share the model spreads over the rechunk's chunks follows it."""
+    def share(pipeline):
+        box = PipelineSandbox(pickle_func(pipeline) or b"", SPEC, {"kind": "synthetic"}, {},
+                              2**30, 60.0)
+        m = box.measure(SPEC, WorkSpec(2), (16, 16))
+        assert m.sample.ok, m.sample.error
+        return m.sample.downstream_share
+
+    after, before = share(slow_after_rechunk), share(slow_before_rechunk)
+    assert after is not None and after > 0.8
+    assert before is not None and before < 0.3
+
+
+def test_input_tasks_are_those_that_read_the_store_and_nothing_downstream(tmp_path):
+    import dask
+    import dask.array as da
+    import zarr
+    from dask.utils import key_split
+
+    from chunkpilot.pipeline.child import input_tasks
+
+    z = zarr.create_array(str(tmp_path / "a.zarr"), shape=(8, 32, 32), chunks=(1, 32, 32),
+                          dtype="f4")
+    x = da.from_zarr(z, chunks=(2, 32, 32))
+    (out,) = dask.optimize((x * 2).rechunk({0: -1, 1: 8}).std(axis=0).sum())
+    dsk = dict(out.__dask_graph__())
+    found = input_tasks(dsk)
+    assert len(found) == 4  # one per input chunk: read and x2 fused
+    assert {key_split(k) for k in found} == {"mul"}

@@ -36,6 +36,15 @@ def test_a_split_storage_chunk_read_is_set_apart_from_the_sample():
     assert s.runs_seconds[0] == pytest.approx(s.seconds * 0.98)
 
 
+def test_the_work_after_the_reads_keeps_its_seconds_when_the_read_is_set_apart():
+    import dataclasses
+
+    m = _measured((128, 32, 16), 0.085, 0.073)
+    m = dataclasses.replace(m, sample=dataclasses.replace(m.sample, downstream_share=0.1))
+    s = read_split(m, CUBE, m.sample)
+    assert s.seconds * s.downstream_share == pytest.approx(0.085 * 0.1)
+
+
 def test_an_aligned_sample_keeps_its_time_and_names_its_read():
     m = _measured((4, 512, 512), 0.010, 0.004)
     s = read_split(m, CUBE, m.sample)

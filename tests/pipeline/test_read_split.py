@@ -27,3 +27,6 @@ def test_samples_of_split_planes_keep_only_their_own_read(tmp_path):
     assert split, samples  # the samples did split planes
     for s in split:  # the read of its own bytes: at most its share of the planes it touched
         assert s["read_seconds"] is not None and 0 < s["read_seconds"] <= s["seconds"], s
+        # what follows the reads keeps its time: its share of the smaller total grows
+        assert s["downstream_share"] is not None and 0 < s["downstream_share"] <= 1, s
+    assert any("ran after the pipeline's rechunk" in n for n in plan.notes), plan.notes

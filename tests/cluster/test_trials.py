@@ -51,3 +51,17 @@ def test_a_function_that_raises_is_a_failed_trial_not_an_exception():
     assert (128, 128) in runner.failed
     assert runner.wall((128, 128)) == math.inf and runner.best_trial((128, 128)) is t
     assert [v.kind for v in t.verdicts] == ["failed"]  # no idle-time verdict from a stopped run
+
+
+def test_a_trial_reduces_its_blocks_through_a_tree_as_a_sum_would():
+    """The per-block numbers are summed by dask's tree reduction, not gathered one by one:
+    the scheduler then places the blocks as it does under the user's ``.sum()``."""
+    import dask.array as da
+
+    from chunkpilot.cluster.work import trial_collection
+
+    x = da.ones((64, 8), chunks=(4, 8))
+    out = trial_collection(x, _double, WorkSpec(2))
+    assert out.ndim == 0 and float(out.compute(scheduler="sync")) == 2 * 64 * 8
+    layers = {name.rsplit("-", 1)[0] for name in out.__dask_graph__().layers}
+    assert "sum-aggregate" in layers and "sum-partial" in layers

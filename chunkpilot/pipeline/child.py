@@ -32,7 +32,7 @@ import dask.array as da
 import dask.threaded
 import numpy as np
 from dask.callbacks import Callback
-from dask.core import flatten, get_dependencies
+from dask.core import flatten, get_dependencies, istask
 from dask.highlevelgraph import HighLevelGraph
 from dask.local import get_sync
 from dask.utils import key_split
@@ -110,9 +110,10 @@ def _nbytes(block: Any) -> int:
 
 def input_tasks(dsk: Any) -> set[Any]:
     """Keys of the tasks that read input chunks: every dependency is plain data (the store
-    object) or there is none. Whatever dask fused into them is theirs; every other task
-    runs downstream of them (an in-graph rechunk's merges, reductions)."""
-    data = {k for k, v in dsk.items() if type(v).__name__ == "DataNode"}
+    object: a ``DataNode``, or a raw value in dask's older graphs) or there is none.
+    Whatever dask fused into them is theirs; every other task runs downstream of them (an
+    in-graph rechunk's merges, reductions)."""
+    data = {k for k, v in dsk.items() if not istask(v)}
     return {k for k in dsk if k not in data and get_dependencies(dsk, k) <= data}
 
 

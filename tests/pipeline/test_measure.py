@@ -107,3 +107,13 @@ def test_input_tasks_are_those_that_read_the_store_and_nothing_downstream(tmp_pa
     found = input_tasks(dsk)
     assert len(found) == 4  # one per input chunk: read and x2 fused
     assert {key_split(k) for k in found} == {"mul"}
+
+
+def test_input_tasks_in_a_plain_dict_graph_skip_the_store_value():
+    """dask's older graphs hold the store object as a raw value, not a DataNode."""
+    from chunkpilot.pipeline.child import input_tasks
+
+    store = np.arange(4)
+    dsk = {"store": store, ("read", 0): (np.copy, "store"), ("read", 1): (np.copy, "store"),
+           ("merge", 0): (np.add, ("read", 0), ("read", 1))}
+    assert input_tasks(dsk) == {("read", 0), ("read", 1)}

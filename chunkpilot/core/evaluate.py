@@ -143,18 +143,17 @@ def downstream(chunk: tuple[int, ...], spec: ArraySpec, model: CostModel,
     return seconds, max(1, model.gather.count(spec.shape, chunk))
 
 
-def downstream_note(chunk: tuple[int, ...], spec: ArraySpec, model: CostModel) -> str | None:
-    """One sentence for the explanation: the share of the work run on the rechunk's chunks."""
-    task_bytes = math.prod(chunk) * spec.itemsize
-    after, outs = downstream(chunk, spec, model, task_bytes)
+def downstream_note(e: Evaluation, spec: ArraySpec, model: CostModel) -> str | None:
+    """One sentence for the explanation: the share of the work run on the rechunk's chunks,
+    at the evaluated shape ``e`` (its task bytes and count, as the prediction used them)."""
+    after, outs = downstream(e.chunk_shape, spec, model, e.task_bytes)
     if after <= 0:
         return None
-    share = after / max(model.task_seconds(task_bytes), 1e-12)
-    inputs = math.prod(math.ceil(n / c) for n, c in zip(spec.shape, chunk, strict=True))
+    share = after / max(model.task_seconds(e.task_bytes), 1e-12)
     return (f"{share:.0%} of a chunk's measured time ran after the pipeline's rechunk (the "
             "samples timed the tasks that read input chunks apart from the rest); that work "
-            f"is spread over the {outs:,} chunks the rechunk makes, not over the {inputs:,} "
-            "input chunks (modelled).")
+            f"is spread over the {outs:,} chunks the rechunk makes, not over the "
+            f"{e.task_count:,} input chunks (modelled).")
 
 
 def evaluate(

@@ -122,7 +122,7 @@ def advise_pipeline(
     held = gather(tuple(spec.shape), plan.chunk_shape, plan.model.gather, spec.itemsize)
     if held is not None:
         extra.append(gather_note(held, res.threads_per_worker))
-    spread = downstream_note(plan.chunk_shape, spec, plan.model)
+    spread = downstream_note(plan.chosen, spec, plan.model)
     if spread is not None:
         extra.append(spread)
     for text in blowup_warnings(report, limits.blowup_factor, spec.shape):

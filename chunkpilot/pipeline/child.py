@@ -204,7 +204,7 @@ def _warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: f
     wanted = int(job.get("min_warm_runs", 3)) if first_seconds <= budget else 1
     runs: list[dict[str, float]] = []
     walls: list[float] = []
-    read: list[float] = []
+    in_inputs: list[float] = []  # per run: seconds of the input tasks
     t_start = time.perf_counter()
     state = {"t0": 0.0}
 
@@ -216,11 +216,11 @@ def _warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: f
             layer, dt = key_split(key), time.perf_counter() - state["t0"]
             runs[-1][layer] = runs[-1].get(layer, 0.0) + dt
             if key in inputs:
-                read[-1] += dt
+                in_inputs[-1] += dt
 
     while len(runs) < int(job.get("max_repeats", 8)):
         runs.append({})
-        read.append(0.0)
+        in_inputs.append(0.0)
         t0 = time.perf_counter()
         with Callback(pretask=pretask, posttask=posttask):
             get_sync(dsk, sinks)
@@ -229,7 +229,7 @@ def _warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: f
             break
     layers = {name for r in runs for name in r}
     totals = [sum(r.values()) for r in runs]
-    shares = [1.0 - i / t for i, t in zip(read, totals, strict=True) if t > 0]
+    shares = [1.0 - i / t for i, t in zip(in_inputs, totals, strict=True) if t > 0]
     return {"runs_task_seconds": totals, "runs_wall_seconds": walls,
             "downstream_share": statistics.median(shares) if shares else None,
             "per_layer_seconds": {n: statistics.median(r.get(n, 0.0) for r in runs)

@@ -61,7 +61,9 @@ def test_on_a_cluster_the_work_stays_on_the_workers_holding_input_chunks():
 def test_nothing_is_split_without_a_rechunk_or_a_measured_share(gather):
     share = 0.75 if gather is None else None
     assert downstream((128, 512, 512), SPEC, _model(share, gather), 128 * MiB)[0] == 0.0
-    assert downstream_note((128, 512, 512), SPEC, _model(share, gather)) is None
+    model = _model(share, gather)
+    one = evaluate((128, 512, 512), SPEC, WORK, THREADS, model)
+    assert downstream_note(one, SPEC, model) is None
 
 
 def test_the_share_follows_the_samples_in_log_bytes_and_holds_at_the_ends():
@@ -76,7 +78,8 @@ def test_the_share_follows_the_samples_in_log_bytes_and_holds_at_the_ends():
 
 
 def test_the_note_says_how_many_chunks_share_the_work_and_that_it_is_modelled():
-    note = downstream_note((128, 512, 512), SPEC, _model(0.75))
+    model = _model(0.75)
+    note = downstream_note(evaluate((128, 512, 512), SPEC, WORK, THREADS, model), SPEC, model)
     assert note is not None
     assert "75%" in note and "64 chunks the rechunk makes" in note and "1 input" in note
     assert "modelled" in note

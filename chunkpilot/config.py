@@ -72,6 +72,15 @@ def _seconds(key: str) -> float:
     return parse_seconds(get(key), name=_where(key))
 
 
+def _seconds_or_off(key: str) -> float:
+    """A duration, or 0 (also ``False``, ``"0"``, ``"0s"``) for off."""
+    value = get(key)
+    if value is False or (isinstance(value, (int, float, str)) and not isinstance(value, bool)
+                          and str(value).strip() in {"0", "0s", "0.0"}):
+        return 0.0
+    return _seconds(key)
+
+
 def policy() -> Policy:
     """The planner's and tuning's tie bands."""
     return Policy(_number("advise.tie-tolerance", share=True),
@@ -127,7 +136,7 @@ def probe_history() -> ProbeHistory:
             f"Expected {_where('probe.cache-dir')} as a directory path. Got {directory!r} instead.")
     return ProbeHistory(pathlib.Path(directory).expanduser(),
                         int(_number("probe.history", integer=True)),
-                        _seconds("probe.history-max-age"))
+                        _seconds("probe.history-max-age"), _seconds_or_off("probe.reuse-within"))
 
 
 def connect_timeout_s() -> float:

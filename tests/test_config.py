@@ -77,6 +77,7 @@ def test_environment_variables_override():
      ("cluster.connect-timeout", "-3s", "duration like '60s'"),
      ("probe.history", 0, "> 0"),
      ("probe.history-max-age", "a while", "duration like '60s'"),
+     ("probe.reuse-within", "-5m", "duration like '60s'"),
      ("probe.cache-dir", 3, "directory path")],
 )
 def test_bad_config_values_name_the_key(key, value, match):
@@ -87,3 +88,10 @@ def test_bad_config_values_name_the_key(key, value, match):
     with dask.config.set({f"chunkpilot.{key}": value}), \
             pytest.raises(InvalidArgumentError, match=match):
         readers[key.split(".")[0]]()
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(0, 0.0), ("0", 0.0), ("0s", 0.0), (False, 0.0),
+                                                ("1h", 3600.0), ("90s", 90.0)])
+def test_probe_reuse_window_is_a_duration_or_off(value, seconds):
+    with dask.config.set({"chunkpilot.probe.reuse-within": value}):
+        assert config.probe_history().reuse_s == seconds

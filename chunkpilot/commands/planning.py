@@ -86,10 +86,14 @@ def _probe_notes(probe: SchedulerProbe, res: Resources) -> list[str]:
                       ModelledValueWarning, stacklevel=3)
     p = probe.pooled
     if p is not None and p.probes > 1:
+        this_run = (f"the newest {format_seconds(p.newest_age_seconds)} ago; not probed again "
+                    "in this run (chunkpilot.probe.reuse-within)" if p.this_run_seconds_per_task
+                    is None else
+                    f"this run's probe read {format_seconds(p.this_run_seconds_per_task)}")
         notes.append(f"Scheduler overhead: the median of this machine's {p.probes} most recent "
                      f"probes of the same setup ({format_seconds(p.seconds_per_task)} per task; "
-                     f"this run's probe read {format_seconds(p.this_run_seconds_per_task)}): "
-                     "one probe moves by up to 1.4x between runs (chunkpilot.probe.history).")
+                     f"{this_run}): one probe moves by up to 1.4x between runs "
+                     "(chunkpilot.probe.history).")
     if res.distributed and probe.worker_baseline_bytes is None:
         notes.append(f"Worker baseline memory is MODELLED "
                      f"({format_bytes(MODELLED_WORKER_BASELINE_BYTES)}), not measured.")

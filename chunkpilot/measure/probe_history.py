@@ -23,7 +23,7 @@ from typing import Any
 import dask
 from dask.system import CPU_COUNT
 
-from chunkpilot.core.probes import PooledOverhead, ProbeRecord, pool_probes
+from chunkpilot.core.probes import PooledOverhead, ProbeRecord, pool_probes, reuse_pool
 
 #: The history file's name inside the cache directory.
 FILE_NAME = "overhead-probes.json"
@@ -39,6 +39,9 @@ class ProbeHistory:
     """Probes pooled per setup, this run's included (1: this run's alone, no file)."""
     max_age_s: float
     """Older probes are dropped (the machine may have changed)."""
+    reuse_s: float = 0.0
+    """With ``keep`` recent probes, the newest no older than this, a run does not probe
+    again (0: every run probes)."""
 
     @property
     def path(self) -> Path:
@@ -76,6 +79,17 @@ def _save(path: Path, records: dict[str, list[ProbeRecord]]) -> bool:
     except OSError:
         return False
     return True
+
+
+def recall_probes(history: ProbeHistory | None, key: str,
+                  now_unix_s: float | None = None) -> PooledOverhead | None:
+    """The pool of ``key``'s recent probes when it may stand in for a new probe
+    (:func:`chunkpilot.core.probes.reuse_pool`), else ``None``."""
+    if history is None or history.keep <= 1 or history.reuse_s <= 0:
+        return None
+    now = time.time() if now_unix_s is None else now_unix_s
+    return reuse_pool(_load(history.path).get(key, ()), now, keep=history.keep,
+                      max_age_s=history.max_age_s, reuse_s=history.reuse_s)
 
 
 def remember_probe(history: ProbeHistory | None, key: str, seconds_per_task: float,

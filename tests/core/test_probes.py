@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chunkpilot.core.probes import ProbeRecord, pool_probes, probe_settled
+from chunkpilot.core.probes import ProbeRecord, pool_probes, probe_settled, reuse_pool
 from chunkpilot.errors import InvalidArgumentError
 
 
@@ -43,3 +43,31 @@ def test_a_probe_settles_when_two_repeats_moved_its_estimate_little():
     assert not probe_settled([3e-4, 3e-4, 2.8e-4, 2.6e-4])  # still finding faster runs
     assert not probe_settled([3e-4, 2.8e-4, 2.6e-4, 2.6e-4])  # 7 % since two repeats ago
     assert probe_settled([3e-4, 2.8e-4, 2.6e-4, 2.6e-4, 2.6e-4])
+
+
+def _records(*ages_and_seconds: tuple[float, float], now: float = 1000.0) -> list[ProbeRecord]:
+    return [ProbeRecord(s, now - age) for age, s in ages_and_seconds]
+
+
+def test_a_full_fresh_pool_stands_in_for_a_new_probe():
+    h = _records((900, 9e-4), (300, 1e-4), (200, 3e-4), (100, 2e-4))
+    got = reuse_pool(h, 1000.0, keep=3, max_age_s=3600, reuse_s=150)
+    assert got is not None and got.reused
+    assert (got.seconds_per_task, got.probes, got.newest_age_seconds) == (2e-4, 3, 100.0)
+
+
+@pytest.mark.parametrize(("keep", "max_age_s", "reuse_s"), [
+    (5, 3600, 150),   # four probes kept: the pool is not full, probe again
+    (3, 3600, 50),    # the newest probe is older than the reuse window
+    (3, 250, 150),    # only two probes young enough to be pooled at all
+    (3, 3600, 0),     # reuse switched off
+    (1, 3600, 150),   # pooling off
+])
+def test_a_pool_that_is_not_full_or_not_fresh_means_probe_again(keep, max_age_s, reuse_s):
+    h = _records((900, 9e-4), (300, 1e-4), (200, 3e-4), (100, 2e-4))
+    assert reuse_pool(h, 1000.0, keep=keep, max_age_s=max_age_s, reuse_s=reuse_s) is None
+
+
+def test_records_from_the_future_or_broken_are_not_reused():
+    h = _records((-50, 1e-4), (100, 0.0), (100, 2e-4))
+    assert reuse_pool(h, 1000.0, keep=2, max_age_s=3600, reuse_s=600) is None

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import psutil
 import pytest
 
 from chunkpilot.cluster.connect import local_cluster
-from chunkpilot.measure.overhead import measure_scheduler, worker_baseline_bytes
+from chunkpilot.measure.overhead import (
+    distributed_setup,
+    measure_scheduler,
+    worker_baseline_bytes,
+)
 from chunkpilot.measure.overhead_probe import _graph, _run, probe_overhead
+from chunkpilot.measure.probe_history import FILE_NAME, ProbeHistory
 from chunkpilot.types import Resources
 
 
@@ -80,3 +86,32 @@ def test_the_probe_stops_repeating_once_its_estimate_settled(monkeypatch):
     monkeypatch.setattr(overhead_probe, "probe_settled", lambda est: False)
     probe_overhead("synchronous", blocks=50, repeats=5)
     assert len(runs) == 1 + 5 * 2
+
+
+@pytest.mark.cluster
+def test_local_cluster_probes_are_pooled_then_reused(tmp_path):
+    """A distributed probe (1-2 s of every advise) is pooled with the recent probes of the same
+    cluster setup and, once the pool is full and fresh, reused; the worker baseline is
+    still read from this cluster's workers."""
+    h = ProbeHistory(tmp_path, 2, 86400.0, reuse_s=3600.0)
+    res = Resources(2, 1, 512 * 2**20, "local")
+    with local_cluster(res) as client:
+        setup = distributed_setup(client)
+        assert "on this machine, 2 workers x 1 threads" in setup
+        first = measure_scheduler(res, client, history=h)
+        second = measure_scheduler(res, client, history=h)
+        third = measure_scheduler(res, client, history=h)
+    assert [p.pooled.probes for p in (first, second, third)] == [1, 2, 2]
+    assert not first.pooled.reused and not second.pooled.reused and third.pooled.reused
+    assert third.overhead_seconds_per_task == second.overhead_seconds_per_task
+    assert (third.worker_baseline_bytes or 0) > 20 * 2**20
+    saved = json.loads((tmp_path / FILE_NAME).read_text())
+    assert [k for k in saved if setup in k] and len(saved) == 1
+
+
+def test_an_in_process_cluster_is_another_setup():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        assert "in this process, 1 worker x 2 threads" in distributed_setup(client)

@@ -100,11 +100,15 @@ class RangeRequestHandler(SimpleHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+    # server_close() joins the handler threads, but socketserver tracks only non-daemon ones
+    # (``_Threads.append`` drops daemon threads): with daemon handlers a thread could still be
+    # finishing its request after stop() (CI saw one in test_servers_stop_cleanly). A handler
+    # ends when its connection closes, or after ``idle_timeout`` on a kept-alive one.
+    daemon_threads = False
+    block_on_close = True
     # socketserver's default backlog is 5: zarr fetches a dozen chunks at once, the kernel
     # drops the SYNs past the backlog and the client retries them a second later
     request_queue_size = 128
-    block_on_close = True  # server_close() joins the handler threads
 
 
 class HTTPDirServer:

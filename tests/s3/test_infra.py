@@ -408,10 +408,10 @@ def test_servers_stop_cleanly(tmp_path: Path):
     assert not any(port_is_open(p) for p in ports)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert {p.pid for p in psutil.Process().children(recursive=True)} <= children_before
-    # threads of these helpers: their serving loops (named) and their handler threads. Not
-    # fsspec's IO loop and executor threads (fsspec's, live for the process), nor a handler
-    # thread of another test's module-scoped server answering a late request meanwhile (one
-    # such ``process_request_thread`` made this test flaky in CI)
+    # threads of these helpers: their serving loops (named) and their handler threads (a
+    # daemon handler of HTTPDirServer outlived stop() in CI: socketserver joins only
+    # non-daemon ones). Not fsspec's IO loop and executor threads (fsspec's, live for the
+    # process), nor threads of other tests' servers
     leftover = [t for t in threading.enumerate() if t.ident not in threads_before
                 and (t.name.startswith(("http-dir-", "delay-proxy-"))
                      or any(_serves(t, srv) for srv in ours))]

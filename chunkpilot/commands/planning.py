@@ -87,8 +87,7 @@ def _probe_notes(probe: SchedulerProbe, res: Resources) -> list[str]:
     p = probe.pooled
     if p is not None and p.probes > 1:
         this_run = (f"the newest {format_seconds(p.newest_age_seconds)} ago; not probed again "
-                    "in this run (chunkpilot.probe.reuse-within)" if p.this_run_seconds_per_task
-                    is None else
+                    "in this run (chunkpilot.probe.reuse-within)" if p.reused else
                     f"this run's probe read {format_seconds(p.this_run_seconds_per_task)}")
         notes.append(f"Scheduler overhead: the median of this machine's {p.probes} most recent "
                      f"probes of the same setup ({format_seconds(p.seconds_per_task)} per task; "

@@ -172,9 +172,8 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
     sync_wall = time.perf_counter() - t0
     if not clean:
         state["peak"] = max(state["peak"], peak_bytes() - baseline)
-    rss_peak = state["peak"]
-    if live is not None:  # the RSS peak counts freed blocks malloc kept; never above it
-        state["peak"] = min(state["peak"], live.increment_bytes)
+    rss_peak = state["peak"]  # counts freed blocks malloc kept, with dynamic thresholds
+    peak = rss_peak if live is None else min(rss_peak, live.increment_bytes)
     warm = _warm_runs(dsk, sinks, job, first_seconds=sync_wall, inputs=input_tasks(dsk))
     for name, seconds in warm["per_layer_seconds"].items():  # warm medians replace the cold
         per_layer[name][1] = seconds
@@ -189,7 +188,7 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
         "runs_task_seconds": warm["runs_task_seconds"],
         "downstream_share": warm["downstream_share"],
         "sync_wall_seconds": sync_wall,
-        "peak_bytes": int(max(state["peak"], 0)),
+        "peak_bytes": int(max(peak, 0)),
         "rss_peak_bytes": int(max(rss_peak, 0)),
         "baseline_bytes": int(baseline),
         "peak_reset": clean,

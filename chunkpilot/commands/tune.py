@@ -155,7 +155,9 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,
         nonlocal model
         tried.append(chunk)
         t = runner.run(chunk, f"{why} {chunk}")
-        model = refit(model, t.observation, predict(chunk).task_bytes, res)
+        e = predict(chunk)
+        model = refit(model, t.observation, e.task_bytes, res,
+                      predicted_peak_bytes=e.peak_bytes_per_task)
         return t
 
     def fits(chunk: Shape) -> bool:

@@ -32,12 +32,15 @@ MIN_TRIAL_SECONDS = 0.5
 Shape = tuple[int, ...]
 
 
-def refit(model: CostModel, obs: Observation, task_bytes: int, res: Resources) -> CostModel:
+def refit(model: CostModel, obs: Observation, task_bytes: int, res: Resources, *,
+          predicted_peak_bytes: int | None = None) -> CostModel:
     """Scale the model so it predicts what the cluster showed for ``task_bytes`` blocks.
 
     Time: every sample is scaled by the observed/predicted median task time. Memory: the
     run's own rise above its first sample (a previous trial's leftovers do not count) only
-    ever raises the estimate. Workers dying at a size cap the block size below it."""
+    ever raises the estimate over ``predicted_peak_bytes`` (the task peak the plan predicted
+    at the trial's shape; by default the model's at these bytes). A worker's held band
+    (``core.held``) is raised in proportion. Workers dying at a size cap the block size."""
     compute = [r.stop_s - r.start_s for r in obs.tasks if r.action == "compute"]
     time, samples = model.time, model.samples
     if compute and not obs.failed:
@@ -50,8 +53,13 @@ def refit(model: CostModel, obs: Observation, task_bytes: int, res: Resources) -
     rise = peak_rise_bytes(obs)
     if rise and not obs.failed:
         per_task = rise / res.threads_per_worker - task_bytes
-        excess = per_task - model.task_peak_bytes(task_bytes)
-        if excess > 0:  # only ever raise the estimate; the dominant term takes the excess
+        predicted = (model.task_peak_bytes(task_bytes) if predicted_peak_bytes is None
+                     else predicted_peak_bytes)
+        excess = per_task - predicted
+        if excess > 0 and model.held is not None:  # one chunk's run, carried by the law
+            f = per_task / max(predicted, 1)
+            memory = LinearFit(memory.fixed * f, memory.slope * f, memory.r2)
+        elif excess > 0:  # only ever raise the estimate; the dominant term takes the excess
             if memory.slope * task_bytes >= memory.fixed:  # (tiny blocks must not blow up
                 memory = LinearFit(memory.fixed, memory.slope + excess / task_bytes, memory.r2)
             else:  # the per-byte multiplier with a fixed cost they happen to show)

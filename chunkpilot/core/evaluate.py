@@ -108,6 +108,22 @@ def worker_peak_bytes(baseline_bytes: float, task_peak_bytes: float, task_bytes:
         task_peak_bytes + IN_FLIGHT_EXTRA_BLOCKS * task_bytes)
 
 
+def task_and_worker_peaks(model: CostModel, res: Resources, task_count: int, task_bytes: int,
+                          gathered_bytes: int = 0) -> tuple[int, int]:
+    """(A task's peak, a worker's) at ``task_count`` chunks of ``task_bytes``: per thread,
+    or, when what a worker holds grows with its chunks (``core.held``), the worker's band
+    for its share of the chunks, each busy thread's share of it called the task's peak."""
+    if model.held is None:
+        peak = max(model.task_peak_bytes(task_bytes), gathered_bytes)
+        return peak, int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res))
+    chunks = math.ceil(task_count / res.workers)
+    busy = max(1, min(res.threads_per_worker, chunks))
+    held = model.held.worker_bytes(model.memory, task_bytes, chunks, busy)
+    peak = max(math.ceil(held / busy), gathered_bytes)
+    return peak, int(model.baseline_bytes + busy * peak
+                     + res.threads_per_worker * IN_FLIGHT_EXTRA_BLOCKS * task_bytes)
+
+
 def read_amplification_seconds(model: CostModel, spec: ArraySpec, chunk: tuple[int, ...],
                                task_bytes: int) -> float:
     """Extra read time of a chunk that does not cover whole storage chunks: the measured read
@@ -170,9 +186,8 @@ def evaluate(
         read = block_read(model.store, spec, work, tuple(chunk), readers).seconds
     else:  # a chunk that splits storage chunks reads (and decodes) all of each it touches
         t += read_amplification_seconds(model, spec, tuple(chunk), task_bytes)
-    peak = max(model.task_peak_bytes(task_bytes),
-               gathered_bytes_per_thread(tuple(chunk), spec, res, model))
-    per_worker = int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res))
+    gathered = gathered_bytes_per_thread(tuple(chunk), spec, res, model)
+    peak, per_worker = task_and_worker_peaks(model, res, task_count, task_bytes, gathered)
     # tasks sharing a worker's threads: slower each when the function holds the GIL, each
     # waits for it to be handed its thread, and a lone process's idle threads at the start
     # and end lose nothing (they take turns anyway)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from chunkpilot.core.explain_store import store_sentence
 from chunkpilot.core.model import Sample
+from chunkpilot.core.plan_inputs import plan_inputs
 from chunkpilot.core.policy import (
     MIN_CHUNKS_PER_THREAD,
     MIN_THREAD_SPEEDUP,
@@ -23,6 +23,17 @@ if TYPE_CHECKING:
     from chunkpilot.core.plan import Plan
 
 MiB = 2**20
+
+
+def held_terms(plan: Plan) -> str:
+    """A worker's held band (``core.held``) in words: the measured law and its chunks."""
+    c, m, res = plan.chosen, plan.model, plan.resources
+    chunks = math.ceil(c.task_count / res.workers)
+    q = m.held.exponent if m.held is not None else 0.0
+    busy = min(res.threads_per_worker, chunks)
+    return (f"what it holds while it runs {plural(chunks, 'chunk')}, {busy} at once (a "
+            f"pipeline run over n chunks peaked at n^{q:.2f} x one chunk's, measured: it "
+            "holds input chunks for their neighbours) + one block in flight per thread")
 
 
 def _binding_sentence(plan: Plan) -> str:
@@ -204,10 +215,9 @@ def explanation_lines(plan: Plan) -> list[str]:
         + f"; predicted overhead share {c.overhead_fraction:.1%}.",
         f"Predicted per task: {format_seconds(c.seconds_per_task)}, peak {format_bytes(c.peak_bytes_per_task)}. "
         f"Per worker: {format_bytes(c.peak_bytes_per_worker)} = baseline "
-        f"{format_bytes(m.baseline_bytes)} + {plural(res.threads_per_worker, 'thread')} x "
-        "(task peak + "
-        f"one block in flight), vs {res.target_fraction:.0%} of "
-        f"{format_bytes(res.memory_limit_bytes)} = "
+        f"{format_bytes(m.baseline_bytes)} + " + (held_terms(plan) if m.held else
+        f"{plural(res.threads_per_worker, 'thread')} x (task peak + one block in flight)")
+        + f", vs {res.target_fraction:.0%} of {format_bytes(res.memory_limit_bytes)} = "
         f"{format_bytes(res.memory_budget_bytes)}.",
         f"Predicted wall time {format_seconds(c.wall_seconds)} on {plural(res.workers, 'worker')} "
         f"x {plural(res.threads_per_worker, 'thread')} "
@@ -269,30 +279,4 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "pipeline": plan.pipeline.to_dict() if plan.pipeline is not None else None,
         "store": m.store.to_dict() if m.store is not None else None,
         "inputs": plan_inputs(plan),
-    }
-
-
-def plan_inputs(plan: Plan) -> dict[str, Any]:
-    """The inputs of ``plan`` as a JSON-ready dict (what :func:`replan` takes)."""
-    m = plan.model
-    correction = getattr(plan.pipeline, "memory_correction", 1.0) if plan.pipeline else 1.0
-    auto = plan.dask_auto.chunk_shape if plan.dask_auto is not None else None
-    return {
-        "spec": plan.spec.to_dict(),
-        "work": plan.work.to_dict(),
-        "resources": plan.resources.to_dict(),
-        "measurements": {
-            "samples": [s.to_dict() for s in m.samples],
-            "overhead_seconds_per_task": m.overhead_seconds_per_task,
-            "overhead_measured": m.overhead_measured,
-            "baseline_bytes": m.baseline_bytes,
-            "output_ratio": m.output_ratio,
-            "tasks_per_chunk": m.tasks_per_chunk,
-            "task_growth": asdict(m.task_growth) if m.task_growth else None,
-            "contraction_units": asdict(m.contraction_units) if m.contraction_units else None,
-            "gather": m.gather.to_dict() if m.gather is not None else None,
-            "memory_correction": correction,
-            "store": m.store.to_dict() if m.store is not None else None,
-        },
-        "dask_auto_shape": list(auto) if auto is not None else None,
     }

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from chunkpilot.core.growth import TaskGrowth
+from chunkpilot.core.held import HeldGrowth, band_bytes
+from chunkpilot.core.linefit import LinearFit, fit_line
 from chunkpilot.core.sample import Sample
 from chunkpilot.core.store import StoreModel
 from chunkpilot.core.timecurve import UP_EXPONENT_RANGE, TimeCurve
@@ -35,48 +37,6 @@ GIL_HOLDING_SHARE = 0.25
 #: CPython's switch interval (``sys.getswitchinterval()``): how long a thread waiting for the
 #: GIL waits before the holder is asked to drop it.
 GIL_SWITCH_INTERVAL_S = 0.005
-
-
-@dataclass(frozen=True, slots=True)
-class LinearFit:
-    """``y = fixed + slope * x`` with its coefficient of determination."""
-
-    fixed: float
-    """Intercept (seconds or bytes at zero block size)."""
-    slope: float
-    """Per-byte cost (seconds per byte, or bytes per byte = memory multiplier)."""
-    r2: float
-    """Fit quality in [0, 1]; 1.0 when every sample lies on the line."""
-
-    def __call__(self, x: float) -> float:
-        return self.fixed + self.slope * x
-
-
-def fit_line(xs: Sequence[float], ys: Sequence[float]) -> LinearFit:
-    """Least-squares line through ``(xs, ys)`` with non-negative intercept and slope.
-
-    Examples
-    --------
-    >>> f = fit_line([1, 2, 3], [12, 22, 32])
-    >>> round(f.fixed, 6), round(f.slope, 6), round(f.r2, 6)
-    (2.0, 10.0, 1.0)
-    """
-    x = np.asarray(xs, dtype=float)
-    y = np.asarray(ys, dtype=float)
-    if len(x) == 0:
-        raise ValueError("fit_line needs at least one point")
-    if len(x) == 1 or np.ptp(x) == 0:
-        slope = max(float(y.mean() / x.mean()), 0.0) if x.mean() > 0 else 0.0
-        return LinearFit(0.0, slope, 1.0 if len(x) == 1 else 0.0)
-    slope, fixed = np.polyfit(x, y, 1)
-    if fixed < 0:  # a negative fixed cost is noise: refit through the origin
-        fixed, slope = 0.0, float((x @ y) / (x @ x))
-    if slope < 0:  # cost falling with size is noise too: flat line at the mean
-        fixed, slope = float(y.mean()), 0.0
-    pred = fixed + slope * x
-    ss_tot = float(((y - y.mean()) ** 2).sum())
-    r2 = 1.0 - float(((y - pred) ** 2).sum()) / ss_tot if ss_tot > 0 else 1.0
-    return LinearFit(float(fixed), float(slope), max(0.0, min(1.0, r2)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +77,10 @@ class CostModel:
     store: StoreModel | None = None
     """Object-store read model: with it, samples time the function alone and
     ``core.evaluate`` adds each block's MODELLED read time; ``None`` for local data."""
+    held: HeldGrowth | None = None
+    """A pipeline whose peak grows with the chunks a worker runs (a ``map_overlap``'s band
+    of neighbours, ``core.held``): ``memory`` is then a run's peak against
+    ``core.held.band_bytes``. ``None``: ``memory`` is one task's peak, once per thread."""
     curve: TimeCurve | None = field(init=False, default=None)
     """Seconds per task through the successful samples (``None`` without samples)."""
     read_curve: TimeCurve | None = field(init=False, default=None)
@@ -239,6 +203,7 @@ class CostModel:
                                   else None),
             "gather": self.gather.to_dict() if self.gather is not None else None,
             "store": self.store.to_dict() if self.store is not None else None,
+            "held": self.held.to_dict() if self.held is not None else None,
         }
 
 
@@ -249,15 +214,23 @@ def fit_cost_model(
     overhead_measured: bool = True,
     baseline_bytes: int = 0,
     output_ratio: float = 1.0,
+    held_exponent: float | None = None,
 ) -> CostModel:
-    """Fit time and memory lines to the successful samples; failures cap the block size."""
+    """Fit time and memory lines to the successful samples; failures cap the block size.
+    With ``held_exponent`` (and samples that say how many chunks their run held), memory is
+    the runs' peak against their band (``core.held``), and the largest task's is fitted too."""
     ok = [s for s in samples if s.ok]
     if not ok:
         raise ValueError("fit_cost_model needs at least one successful sample")
     largest_ok = max(s.nbytes for s in ok)
     failed_above = [s.nbytes for s in samples if not s.ok and s.nbytes > largest_ok]
     time = fit_line([s.nbytes for s in ok], [s.seconds or 0.0 for s in ok])
-    memory = fit_line([s.nbytes for s in ok], [s.peak_bytes or 0 for s in ok])
+    held, xs = None, [float(s.nbytes) for s in ok]
+    if held_exponent is not None and all(s.chunks_run for s in ok):
+        q = min(max(held_exponent, 0.0), 1.0)
+        held = HeldGrowth(q, fit_line(xs, [s.task_peak_bytes or 0 for s in ok]))
+        xs = [band_bytes(s.nbytes, s.chunks_run, q) for s in ok]
+    memory = fit_line(xs, [s.peak_bytes or 0 for s in ok])
     return CostModel(
         time=time,
         memory=memory,
@@ -267,6 +240,7 @@ def fit_cost_model(
         samples=tuple(samples),
         max_ok_bytes=min(failed_above) if failed_above else None,
         output_ratio=output_ratio,
+        held=held,
     )
 
 

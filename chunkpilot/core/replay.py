@@ -1,7 +1,7 @@
 """Pure: what a plan was made from, as JSON, and the plan the *current* model makes from it.
 
 Every plan carries its inputs (``Plan.to_dict()["inputs"]``, written by
-:func:`chunkpilot.core.explain.plan_inputs`): the array, the work, the
+:func:`chunkpilot.core.plan_inputs.plan_inputs`): the array, the work, the
 resources and every measurement. :func:`replan` refits the cost model from those stored
 measurements with today's fitting code and plans again, with nothing run: the benchmark's
 replay judges a model change on stored data first.
@@ -37,7 +37,8 @@ def replan(inputs: dict[str, Any]) -> Plan:
     model = fit_cost_model([Sample.from_dict(s) for s in m["samples"]],
                            overhead_seconds_per_task=m["overhead_seconds_per_task"],
                            overhead_measured=m["overhead_measured"],
-                           baseline_bytes=m["baseline_bytes"], output_ratio=m["output_ratio"])
+                           baseline_bytes=m["baseline_bytes"], output_ratio=m["output_ratio"],
+                           held_exponent=m.get("held_exponent"))  # absent: stored before
     model = dataclasses.replace(
         model, tasks_per_chunk=m.get("tasks_per_chunk", 1.0),
         task_growth=_growth(m.get("task_growth")),

@@ -38,6 +38,11 @@ class Sample:
     """Of ``seconds``, the share spent in a pipeline's tasks downstream of the tasks that
     read input chunks (an in-graph rechunk's merges and what follows them: they run on the
     rechunk's chunks, not on the input's); ``None``: not split (per-block work)."""
+    chunks_run: int | None = None
+    """Input chunks of the pipeline run whose peak ``peak_bytes`` is, when that peak grows
+    with them (``core.held``); ``None``: a per-block or per-task peak."""
+    task_peak_bytes: int | None = None
+    """The largest single task's peak in that run (``None``: not recorded)."""
 
     @property
     def ok(self) -> bool:

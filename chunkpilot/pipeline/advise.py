@@ -42,7 +42,7 @@ from chunkpilot.pipeline.measure import (
     PipelineSandbox,
     measure_family,
 )
-from chunkpilot.pipeline.model import memory_growth, pipeline_model
+from chunkpilot.pipeline.model import holds_band, memory_growth, pipeline_model
 from chunkpilot.pipeline.rules import GraphLimits, families, layout_advice
 from chunkpilot.pipeline.verify import verify
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
@@ -138,11 +138,11 @@ def advise_pipeline(
 
 def _memory_growth(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, an: Analysis,
                    ms: list[Measurement], on_sample: Callable[[Sample], None] | None) -> float:
-    """For a contraction, how peak memory grows with the number of input chunks: the
-    smallest measured chunk once more on a sub-array twice as wide per axis, run once (its
-    peak is the cold run's; matmul's took 1.4 s a run)."""
+    """For a contraction or an overlap, how peak memory grows with the number of input
+    chunks: the smallest measured chunk once more on a sub-array twice as wide per axis,
+    run once (its peak is the cold run's; matmul's took 1.4 s a run)."""
     ok = [m for m in ms if m.sample.ok and m.graph is not None]
-    if not an.graph.contraction_axes or not ok:
+    if not (an.graph.contraction_axes or holds_band(an)) or not ok:
         return 0.0
     narrow = min(ok, key=lambda m: m.sample.nbytes)
     wide = box.measure(spec, work, narrow.chunk, per_axis=2 * CHUNKS_PER_AXIS, warm=False)

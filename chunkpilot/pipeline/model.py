@@ -21,6 +21,7 @@ import statistics
 from collections.abc import Sequence
 
 from chunkpilot.core.gather import GatherTarget
+from chunkpilot.core.held import frontier_exponent
 from chunkpilot.core.model import CostModel, Sample, fit_cost_model
 from chunkpilot.pipeline.analysis import Analysis
 from chunkpilot.pipeline.graph import GraphProfile
@@ -79,18 +80,39 @@ def gather_target(g: GraphProfile) -> GatherTarget | None:
     return GatherTarget(g.whole_axes, g.rechunk_targets)
 
 
+def holds_band(an: Analysis) -> bool:
+    """Whether the pipeline holds input chunks for their neighbours (a ``map_overlap``) and
+    is no contraction: its peak grows with the chunks a worker runs (``core.held``)."""
+    return any(an.graph.overlap_depth) and not an.graph.contraction_axes
+
+
+def _held_sample(m: Measurement) -> Sample:
+    """``m``'s sample with the chunks its run held and its largest task's peak."""
+    if m.graph is None or not m.sample.ok:
+        return m.sample
+    top = max((peak for _, _, _, peak in m.per_layer), default=None)
+    return dataclasses.replace(m.sample, chunks_run=m.graph.input_chunks, task_peak_bytes=top)
+
+
 def pipeline_model(ms: Sequence[Measurement], spec: ArraySpec, an: Analysis, *,
                    overhead_seconds_per_task: float, overhead_measured: bool,
                    baseline_bytes: int, memory_growth_exponent: float = 0.0) -> CostModel:
-    """The planner's cost model, per input chunk: all its tasks' time and the run's peak."""
+    """The planner's cost model, per input chunk: all its tasks' time and the run's peak
+    (a contraction's carried to the whole array; an overlap's held band per worker)."""
     ok = [m for m in ms if m.sample.ok]
     top = max(ok, key=lambda m: m.sample.nbytes)
-    samples = [read_split(m, spec, _scaled(m.sample, work_scale(m, spec, an),
-                                           peak_scale(m, spec, memory_growth_exponent)))
+    overlap_axes = sum(d > 0 for d in an.graph.overlap_depth)
+    q = min(memory_growth_exponent, frontier_exponent(overlap_axes))
+    band = holds_band(an) and q > 0
+    carried = memory_growth_exponent if an.graph.contraction_axes else 0.0
+    samples = [read_split(m, spec, _scaled(_held_sample(m) if band else m.sample,
+                                           work_scale(m, spec, an),
+                                           peak_scale(m, spec, carried)))
                if m.sample.ok else m.sample for m in ms]
     model = fit_cost_model(samples, overhead_seconds_per_task=overhead_seconds_per_task,
                            overhead_measured=overhead_measured, baseline_bytes=baseline_bytes,
-                           output_ratio=top.output_ratio)
+                           output_ratio=top.output_ratio,
+                           held_exponent=q if band else None)
     fractions = [m.tasks_per_chunk / m.graph.tasks_per_input_chunk
                  for m in ok if m.graph is not None and m.graph.tasks_per_input_chunk > 0]
     growth = dataclasses.replace(

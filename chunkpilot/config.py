@@ -16,7 +16,7 @@ from typing import Any
 
 import dask.config
 import yaml
-from dask.utils import parse_bytes
+from dask.utils import parse_bytes, parse_timedelta
 
 from chunkpilot.core.policy import CheckThresholds, Policy
 from chunkpilot.errors import InvalidArgumentError
@@ -73,12 +73,16 @@ def _seconds(key: str) -> float:
 
 
 def _seconds_or_off(key: str) -> float:
-    """A duration, or 0 (also ``False``, ``"0"``, ``"0s"``) for off."""
+    """A duration, or off: ``False`` or any zero duration (``0``, ``"0s"``, ``"0h"``)."""
     value = get(key)
-    if value is False or (isinstance(value, (int, float, str)) and not isinstance(value, bool)
-                          and str(value).strip() in {"0", "0s", "0.0"}):
+    if value is False:
         return 0.0
-    return _seconds(key)
+    try:
+        zero = not isinstance(value, bool) and parse_timedelta(
+            value.strip() if isinstance(value, str) else value, default="seconds") == 0
+    except (TypeError, ValueError, KeyError, OverflowError, IndexError, AttributeError):
+        zero = False  # not a duration: _seconds says so
+    return 0.0 if zero else _seconds(key)
 
 
 def policy() -> Policy:

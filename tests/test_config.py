@@ -91,6 +91,7 @@ def test_bad_config_values_name_the_key(key, value, match):
 
 
 @pytest.mark.parametrize(("value", "seconds"), [(0, 0.0), ("0", 0.0), ("0s", 0.0), (False, 0.0),
+                                                ("0h", 0.0), (" 0 minutes ", 0.0), (0.0, 0.0),
                                                 ("1h", 3600.0), ("90s", 90.0)])
 def test_probe_reuse_window_is_a_duration_or_off(value, seconds):
     with dask.config.set({"chunkpilot.probe.reuse-within": value}):

@@ -27,13 +27,15 @@ MiB = 2**20
 
 def held_terms(plan: Plan) -> str:
     """A worker's held band (``core.held``) in words: the measured law and its chunks."""
-    c, m, res = plan.chosen, plan.model, plan.resources
-    chunks = math.ceil(c.task_count / res.workers)
-    q = m.held.exponent if m.held is not None else 0.0
-    busy = min(res.threads_per_worker, chunks)
-    return (f"what it holds while it runs {plural(chunks, 'chunk')}, {busy} at once (a "
-            f"pipeline run over n chunks peaked at n^{q:.2f} x one chunk's, measured: it "
-            "holds input chunks for their neighbours) + one block in flight per thread")
+    c, h, res = plan.chosen, plan.model.held, plan.resources
+    assert h is not None
+    chunks = h.chunks_per_worker(c.task_count, res.workers)
+    why = ("every block meets every other, so each worker holds operand blocks from across "
+           "the array" if h.shared else "it holds input chunks for their neighbours")
+    return (f"what it holds for {plural(chunks, 'chunk')}, "
+            f"{min(res.threads_per_worker, chunks)} at once (a pipeline run over n chunks "
+            f"peaked at n^{h.exponent:.2f} x one chunk's, measured: {why}) + one block in "
+            "flight per thread")
 
 
 def _binding_sentence(plan: Plan) -> str:

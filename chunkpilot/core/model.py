@@ -215,6 +215,7 @@ def fit_cost_model(
     baseline_bytes: int = 0,
     output_ratio: float = 1.0,
     held_exponent: float | None = None,
+    held_shared: bool = False,
 ) -> CostModel:
     """Fit time and memory lines to the successful samples; failures cap the block size.
     With ``held_exponent`` (and samples that say how many chunks their run held), memory is
@@ -228,7 +229,7 @@ def fit_cost_model(
     held, xs = None, [float(s.nbytes) for s in ok]
     if held_exponent is not None and all(s.chunks_run for s in ok):
         q = min(max(held_exponent, 0.0), 1.0)
-        held = HeldGrowth(q, fit_line(xs, [s.task_peak_bytes or 0 for s in ok]))
+        held = HeldGrowth(q, fit_line(xs, [s.task_peak_bytes or 0 for s in ok]), held_shared)
         xs = [band_bytes(s.nbytes, s.chunks_run, q) for s in ok]
     memory = fit_line(xs, [s.peak_bytes or 0 for s in ok])
     return CostModel(

@@ -38,7 +38,8 @@ def replan(inputs: dict[str, Any]) -> Plan:
                            overhead_seconds_per_task=m["overhead_seconds_per_task"],
                            overhead_measured=m["overhead_measured"],
                            baseline_bytes=m["baseline_bytes"], output_ratio=m["output_ratio"],
-                           held_exponent=m.get("held_exponent"))  # absent: stored before
+                           held_exponent=m.get("held_exponent"),  # absent: stored before
+                           held_shared=m.get("held_shared", False))
     model = dataclasses.replace(
         model, tasks_per_chunk=m.get("tasks_per_chunk", 1.0),
         task_growth=_growth(m.get("task_growth")),

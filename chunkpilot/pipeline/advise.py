@@ -148,7 +148,7 @@ def _memory_growth(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, an: An
     wide = box.measure(spec, work, narrow.chunk, per_axis=2 * CHUNKS_PER_AXIS, warm=False)
     if on_sample is not None:
         on_sample(wide.sample)
-    return memory_growth(narrow, wide) if wide.sample.ok else 0.0
+    return memory_growth([*ok, wide]) if wide.sample.ok else 0.0
 
 
 def _better(a: Plan, b: Plan, tie: float) -> bool:

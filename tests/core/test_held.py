@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
 from chunkpilot.core.converge import refit
 from chunkpilot.core.evaluate import IN_FLIGHT_EXTRA_BLOCKS, evaluate
-from chunkpilot.core.held import HeldGrowth, band_bytes, frontier_exponent
+from chunkpilot.core.held import HeldGrowth, band_bytes, band_exponent, frontier_exponent
 from chunkpilot.core.linefit import LinearFit
 from chunkpilot.core.model import Sample, fit_cost_model
 from chunkpilot.core.observations import MemoryRecord, Observation
@@ -125,3 +126,32 @@ def test_the_exponent_is_stored_with_the_plan_and_replayed():
 @pytest.mark.parametrize(("axes", "cap"), [(0, 0.0), (1, 0.0), (2, 0.5), (3, 2 / 3)])
 def test_the_band_grows_at_most_as_the_grids_frontier(axes, cap):
     assert frontier_exponent(axes) == pytest.approx(cap)
+
+
+def test_a_contractions_band_counts_every_chunk_on_every_worker():
+    """x @ x.T: every block meets every other, so each of 2 workers holds the band of all
+    256 chunks (an overlap's worker, its 128)."""
+    own, shared = _model(), dataclasses.replace(_model(), held=dataclasses.replace(
+        _model().held, shared=True))
+    assert shared.held.chunks_per_worker(256, 2) == 256
+    assert own.held.chunks_per_worker(256, 2) == 128
+    a = evaluate((256, 512), SPEC, WorkSpec(2), LOCAL, own)
+    b = evaluate((256, 512), SPEC, WorkSpec(2), LOCAL, shared)
+    assert b.peak_bytes_per_task == pytest.approx(a.peak_bytes_per_task * 2 ** 0.5, rel=1e-3)
+    plan = make_plan(SPEC, WorkSpec(2), LOCAL, shared)
+    assert replan(plan_inputs(plan)).model.held.shared
+    assert "every block meets every other" in plan.explain()
+
+
+def test_the_exponent_is_fitted_through_every_run_with_its_fixed_part():
+    """A fixed 20 MiB hides the growth of 1 MiB runs: their pair alone reads 0.77 where the
+    runs grow as chunks ** 1; with the larger runs, the joint fit finds 1 (and 0.5)."""
+    def runs(q: float) -> list[tuple[int, int, int]]:
+        return [(b, n, int(20 * MiB + 1.5 * b * n ** q))
+                for b, n in ((MiB, 9), (4 * MiB, 9), (12 * MiB, 9), (MiB, 36))]
+
+    a, b = runs(1.0)[0][2], runs(1.0)[3][2]
+    assert math.log(b / a) / math.log(4) < 0.8
+    assert band_exponent(runs(1.0)) == pytest.approx(1.0)
+    assert band_exponent(runs(0.5)) == pytest.approx(0.5)
+    assert band_exponent(runs(0.5)[:3]) == 0.0  # one chunk count: no growth to see

@@ -56,7 +56,7 @@ def refit(model: CostModel, obs: Observation, task_bytes: int, res: Resources, *
         predicted = (model.task_peak_bytes(task_bytes) if predicted_peak_bytes is None
                      else predicted_peak_bytes)
         excess = per_task - predicted
-        if excess > 0 and model.held is not None:  # one chunk's run, carried by the law
+        if excess > 0 and model.held is not None:  # a held band: the whole line, in proportion
             f = per_task / max(predicted, 1)
             memory = LinearFit(memory.fixed * f, memory.slope * f, memory.r2)
         elif excess > 0:  # only ever raise the estimate; the dominant term takes the excess

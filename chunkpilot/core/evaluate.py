@@ -117,7 +117,7 @@ def task_and_worker_peaks(model: CostModel, res: Resources, task_count: int, tas
         peak = max(model.task_peak_bytes(task_bytes), gathered_bytes)
         return peak, int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res))
     chunks = model.held.chunks_per_worker(task_count, res.workers)
-    busy = max(1, min(res.threads_per_worker, chunks))
+    busy = model.held.busy_threads(res.threads_per_worker, chunks)
     held = model.held.worker_bytes(model.memory, task_bytes, chunks, busy)
     peak = max(math.ceil(held / busy), gathered_bytes)
     return peak, int(model.baseline_bytes + busy * peak

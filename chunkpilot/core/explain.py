@@ -30,10 +30,11 @@ def held_terms(plan: Plan) -> str:
     c, h, res = plan.chosen, plan.model.held, plan.resources
     assert h is not None
     chunks = h.chunks_per_worker(c.task_count, res.workers)
+    busy = h.busy_threads(res.threads_per_worker, chunks)
     why = ("every block meets every other, so each worker holds operand blocks from across "
            "the array" if h.shared else "it holds input chunks for their neighbours")
     return (f"what it holds for {plural(chunks, 'chunk')}, "
-            f"{min(res.threads_per_worker, chunks)} at once (a pipeline run over n chunks "
+            f"{busy} at once (a pipeline run over n chunks "
             f"peaked at n^{h.exponent:.2f} x one chunk's, measured: {why}) + one block in "
             "flight per thread")
 

@@ -44,6 +44,10 @@ class HeldGrowth:
         """The chunks whose band a worker holds: its share, or all of them when shared."""
         return chunk_count if self.shared else math.ceil(chunk_count / max(workers, 1))
 
+    def busy_threads(self, threads_per_worker: int, chunks_per_worker: int) -> int:
+        """A worker's threads that run one of its chunks at once."""
+        return max(1, min(threads_per_worker, chunks_per_worker))
+
     def worker_bytes(self, run: LinearFit, task_bytes: int, chunks_per_worker: int,
                      busy_threads: int) -> float:
         """Peak above baseline of a worker that runs ``chunks_per_worker`` input chunks of

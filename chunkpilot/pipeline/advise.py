@@ -142,7 +142,7 @@ def _memory_growth(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, an: An
     chunks: the smallest measured chunk once more on a sub-array twice as wide per axis,
     run once (its peak is the cold run's; matmul's took 1.4 s a run)."""
     ok = [m for m in ms if m.sample.ok and m.graph is not None]
-    if not (an.graph.contraction_axes or holds_band(an)) or not ok:
+    if not holds_band(an) or not ok:
         return 0.0
     narrow = min(ok, key=lambda m: m.sample.nbytes)
     wide = box.measure(spec, work, narrow.chunk, per_axis=2 * CHUNKS_PER_AXIS, warm=False)

@@ -63,9 +63,10 @@ def gather_target(g: GraphProfile) -> GatherTarget | None:
 
 
 def holds_band(an: Analysis) -> bool:
-    """Whether the pipeline holds input chunks for their neighbours (a ``map_overlap``) and
-    is no contraction: its peak grows with the chunks a worker runs (``core.held``)."""
-    return any(an.graph.overlap_depth) and not an.graph.contraction_axes
+    """Whether the pipeline's peak grows with the chunks a worker runs (``core.held``): a
+    contraction holds shared operand blocks, a ``map_overlap`` input chunks for their
+    neighbours."""
+    return bool(an.graph.contraction_axes) or any(an.graph.overlap_depth)
 
 
 def _held_sample(m: Measurement) -> Sample:
@@ -86,7 +87,7 @@ def pipeline_model(ms: Sequence[Measurement], spec: ArraySpec, an: Analysis, *,
     contraction = bool(an.graph.contraction_axes)
     q = memory_growth_exponent if contraction else min(
         memory_growth_exponent, frontier_exponent(sum(d > 0 for d in an.graph.overlap_depth)))
-    band = (contraction or holds_band(an)) and q > 0
+    band = holds_band(an) and q > 0
     samples = [read_split(m, spec, _scaled(_held_sample(m) if band else m.sample,
                                            work_scale(m, spec, an)))
                if m.sample.ok else m.sample for m in ms]

@@ -65,3 +65,29 @@ def test_a_trial_reduces_its_blocks_through_a_tree_as_a_sum_would():
     assert out.ndim == 0 and float(out.compute(scheduler="sync")) == 2 * 64 * 8
     layers = {name.rsplit("-", 1)[0] for name in out.__dask_graph__().layers}
     assert "sum-aggregate" in layers and "sum-partial" in layers
+
+
+def test_a_client_warm_up_runs_on_every_worker_even_when_the_region_is_one_chunk():
+    """A one-chunk warm-up left to the scheduler warmed one worker of two, and the other ran
+    the first trial cold; each worker now runs it, pinned, under keys of its own."""
+    import os
+
+    import distributed
+
+    from chunkpilot.cluster.trials import ClientExecutor
+
+    def mark(block):  # by value (a closure), so the workers need not import this module
+        os.environ["CHUNKPILOT_WARMED"] = "yes"
+        return block
+
+    x = np.ones((64, 64))
+    _, ref = describe(x)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  memory_limit="512MiB", dashboard_address="127.0.0.1:0",
+                                  ) as cluster, distributed.Client(cluster) as client:
+        runner = TrialRunner(ClientExecutor(client), x, ref, WorkSpec(2),
+                             (slice(0, 64), slice(0, 64)), func=mark, timeout_s=60)
+        runner.warm_up((64, 64))  # the whole region is one chunk
+        warmed = client.run(lambda: os.environ.get("CHUNKPILOT_WARMED"))
+        assert runner.trials == [] and not client.futures
+    assert list(warmed.values()) == ["yes", "yes"]

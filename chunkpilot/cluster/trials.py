@@ -42,7 +42,8 @@ class Executor(Protocol):
 
     def observe(self, collections: Sequence[Any], timeout_s: float) -> Observation: ...
 
-    def warm_up(self, collections: Sequence[Any], timeout_s: float) -> None: ...
+    def warm_up(self, collections: Sequence[Any], timeout_s: float, *,
+                every_worker: bool = False) -> None: ...
 
     def recover(self) -> None: ...
 
@@ -64,18 +65,21 @@ class ClientExecutor:
         c = self.client
         return observe(c, lambda: c.gather(c.compute(list(collections))), timeout_s=timeout_s)[1]
 
-    def warm_up(self, collections: Sequence[Any], timeout_s: float) -> None:
-        """Run ``collections`` once on *every* worker, pinned there under keys of its own:
-        left to the scheduler, a one-chunk warm-up (fft_time's whole-axis chunks) warmed one
-        worker and the other ran the first trial cold (fft_time, s3_read and
-        rechunk_transpose on a LocalCluster: the advised trial timed 1.14-1.63x its
-        benchmark time, later trials 0.92-0.99x)."""
+    def warm_up(self, collections: Sequence[Any], timeout_s: float, *,
+                every_worker: bool = False) -> None:
+        """Run ``collections`` once, unobserved; with ``every_worker``, once on each worker,
+        pinned there under keys of its own (left to the scheduler, a one-chunk run warms
+        one worker)."""
         futures: list[Any] = []
         with contextlib.suppress(Exception):  # a failing warm-up is the first trial's finding
-            for i, addr in enumerate(self.client.scheduler_info().get("workers", {})):
-                mine = clone(*collections, seed=i)  # one collection comes back bare
-                futures += self.client.compute(list(mine) if len(collections) > 1 else [mine],
-                                               workers=[addr], allow_other_workers=False)
+            if every_worker:
+                for i, addr in enumerate(self.client.scheduler_info().get("workers", {})):
+                    mine = clone(*collections, seed=i)  # one collection comes back bare
+                    futures += self.client.compute(
+                        list(mine) if len(collections) > 1 else [mine],
+                        workers=[addr], allow_other_workers=False)
+            else:
+                futures = self.client.compute(list(collections))
             wait(futures, timeout=timeout_s)
         with contextlib.suppress(Exception):
             self.client.cancel(futures, force=True)
@@ -101,7 +105,8 @@ class ThreadsExecutor:
         return observe_threads(collections, num_workers=self.threads,
                                memory_limit_bytes=self.memory_limit_bytes, timeout_s=timeout_s)
 
-    def warm_up(self, collections: Sequence[Any], timeout_s: float) -> None:
+    def warm_up(self, collections: Sequence[Any], timeout_s: float, *,
+                every_worker: bool = False) -> None:
         with contextlib.suppress(Exception):
             dask.compute(*collections, scheduler="threads", num_workers=self.threads)
 
@@ -147,13 +152,16 @@ class TrialRunner:
         return trial
 
     def warm_up(self, chunk: Shape) -> None:
-        """One unobserved run on a few chunks on every worker: each imports the function's
-        modules, opens the store and faults in its allocator, so the first trial is not
-        timed cold."""
+        """Unobserved runs before the first trial, so it is not timed cold: a few chunks on
+        every worker (each imports the function's modules and opens the store), then the
+        whole trial once (workers' allocators grow to its blocks). With only the first, on
+        a LocalCluster the advised trial still timed 1.22x its benchmark time on fft_time
+        and rechunk_transpose, the trials after it 0.90x."""
         few = tuple(slice(r.start, min(r.stop, r.start + c * (WARM_UP_CHUNKS if i == 0 else 1)))
                     for i, (r, c) in enumerate(zip(self.region, chunk)))
-        self.executor.warm_up(self._collections(chunk, few)[1],
-                              min(self.timeout_s, WARM_UP_TIMEOUT_S))
+        timeout = min(self.timeout_s, WARM_UP_TIMEOUT_S)
+        self.executor.warm_up(self._collections(chunk, few)[1], timeout, every_worker=True)
+        self.executor.warm_up(self._collections(chunk, self.region)[1], timeout)
 
     def walls(self, chunk: Shape) -> list[float]:
         """Every clean run's active time (first task to last) for ``chunk``."""

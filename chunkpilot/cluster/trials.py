@@ -156,9 +156,10 @@ class TrialRunner:
         every worker (each imports the function's modules and opens the store), then the
         whole trial once (workers' allocators grow to its blocks). With only the first, on
         a LocalCluster the advised trial still timed 1.22x its benchmark time on fft_time
-        and rechunk_transpose, the trials after it 0.90x."""
+        and rechunk_transpose, the trials after it 0.90x; with both, 1.07x and 0.80x (one
+        4-round run each: suggestive, not decided)."""
         few = tuple(slice(r.start, min(r.stop, r.start + c * (WARM_UP_CHUNKS if i == 0 else 1)))
-                    for i, (r, c) in enumerate(zip(self.region, chunk)))
+                    for i, (r, c) in enumerate(zip(self.region, chunk, strict=True)))
         timeout = min(self.timeout_s, WARM_UP_TIMEOUT_S)
         self.executor.warm_up(self._collections(chunk, few)[1], timeout, every_worker=True)
         self.executor.warm_up(self._collections(chunk, self.region)[1], timeout)

@@ -178,7 +178,8 @@ def evaluate(
     """Predict time and memory of one chunk shape."""
     task_count = math.prod(math.ceil(s / c) for s, c in zip(spec.shape, chunk))
     task_bytes = math.prod(halo_shape(spec, work, chunk)) * spec.itemsize
-    t, read = model.task_seconds(task_bytes), 0.0
+    t = model.task_seconds(task_bytes) * model.product_work(spec.shape, tuple(chunk))
+    read = 0.0
     after, outs = downstream(tuple(chunk), spec, model, task_bytes)
     t -= after
     if model.store is not None:  # object store: the block's MODELLED read time

@@ -21,6 +21,7 @@ from chunkpilot.core.growth import TaskGrowth
 from chunkpilot.core.held import HeldGrowth, band_bytes
 from chunkpilot.core.linefit import LinearFit, fit_line
 from chunkpilot.core.sample import Sample
+from chunkpilot.core.selfproduct import chunk_counts, product_work
 from chunkpilot.core.store import StoreModel
 from chunkpilot.core.timecurve import UP_EXPONENT_RANGE, TimeCurve
 
@@ -81,6 +82,10 @@ class CostModel:
     """A pipeline whose peak grows with the chunks a worker runs (a ``map_overlap``'s band
     of neighbours, ``core.held``): ``memory`` is then a run's peak against
     ``core.held.band_bytes``. ``None``: ``memory`` is one task's peak, once per thread."""
+    self_product_axes: tuple[int, ...] = ()
+    """Input axes along which a contraction pairs blocks with their own transposes
+    (``x @ x.T``: (0,)): the samples' times are then of general block products, and
+    :meth:`product_work` prices the self-products (``core.selfproduct``)."""
     curve: TimeCurve | None = field(init=False, default=None)
     """Seconds per task through the successful samples (``None`` without samples)."""
     read_curve: TimeCurve | None = field(init=False, default=None)
@@ -169,6 +174,11 @@ class CostModel:
             return chunk_count
         return max(chunk_count, self.contraction_units.built(shape, chunk))
 
+    def product_work(self, shape: tuple[int, ...], chunk: tuple[int, ...]) -> float:
+        """Factor on a chunk's measured work at ``chunk`` chunks: below 1 when some block
+        products pair a block with its own transpose (``core.selfproduct``)."""
+        return product_work(chunk_counts(shape, chunk), self.self_product_axes)
+
     def downstream_share(self, nbytes: int) -> float:
         """Share of a task's time a pipeline spends downstream of its input reads (an
         in-graph rechunk's merges and what follows), between the samples' shares in log
@@ -204,6 +214,7 @@ class CostModel:
             "gather": self.gather.to_dict() if self.gather is not None else None,
             "store": self.store.to_dict() if self.store is not None else None,
             "held": self.held.to_dict() if self.held is not None else None,
+            "self_product_axes": list(self.self_product_axes),
         }
 
 

@@ -32,6 +32,7 @@ def plan_inputs(plan: Plan) -> dict[str, Any]:
             "store": m.store.to_dict() if m.store is not None else None,
             "held_exponent": m.held.exponent if m.held is not None else None,
             "held_shared": m.held.shared if m.held is not None else False,
+            "self_product_axes": list(m.self_product_axes),
         },
         "dask_auto_shape": list(auto) if auto is not None else None,
     }

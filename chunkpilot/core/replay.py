@@ -45,7 +45,8 @@ def replan(inputs: dict[str, Any]) -> Plan:
         task_growth=_growth(m.get("task_growth")),
         # absent from runs stored before block products were modelled
         contraction_units=_growth(m.get("contraction_units")),
-        gather=GatherTarget.from_dict(m.get("gather")))  # absent: stored before it was modelled
+        gather=GatherTarget.from_dict(m.get("gather")),  # absent: stored before it was modelled
+        self_product_axes=tuple(m.get("self_product_axes", ())))
     if m.get("store"):  # an object-store source: its probed read model
         model = dataclasses.replace(model, store=StoreModel.from_dict(m["store"]))
     if m.get("memory_correction", 1.0) != 1.0:

@@ -118,7 +118,8 @@ def advise_pipeline(
         thread_efficiency=eff, layout_advice=advice, memory_correction=checked.memory_correction,
         dask_warnings=checked.dask_warnings,
     )
-    extra = list(checked.notes) + pipeline_notes(report, plan.work.depth, plan.chunk_shape)
+    extra = list(checked.notes) + pipeline_notes(
+        report, plan.work.depth, plan.chunk_shape, plan.spec.shape)
     held = gather(tuple(spec.shape), plan.chunk_shape, plan.model.gather, spec.itemsize)
     if held is not None:
         extra.append(gather_note(held, res.threads_per_worker))

@@ -6,6 +6,12 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from chunkpilot.core.selfproduct import (
+    SELF_PRODUCT_COST,
+    chunk_counts,
+    product_work,
+    self_share,
+)
 from chunkpilot.pipeline.graph import GraphProfile
 from chunkpilot.units import format_bytes
 
@@ -57,7 +63,8 @@ def _axes(axes: Any) -> str:
     return ", ".join(str(a) for a in axes)
 
 
-def pipeline_notes(r: PipelineFindings, depth: tuple[int, ...], chunk: tuple[int, ...]) -> list[str]:
+def pipeline_notes(r: PipelineFindings, depth: tuple[int, ...], chunk: tuple[int, ...],
+                   shape: tuple[int, ...]) -> list[str]:
     """Sentences for ``plan.explain()``, most important first."""
     g, a = r.graph, r.analysis
     notes = [f"Pipeline planned per input chunk: {r.family_reason}"]
@@ -89,6 +96,15 @@ def pipeline_notes(r: PipelineFindings, depth: tuple[int, ...], chunk: tuple[int
         notes.append(f"Contraction ({', '.join(a.contraction_layers)}) over input axis "
                      f"{_axes(a.contraction_axes)} is the memory hot spot: partial products are "
                      f"held until summed, and the measured peaks include them{part}{peak}.")
+    if a.self_product_axes:
+        counts = chunk_counts(shape, chunk)
+        notes.append(
+            f"The contraction pairs blocks with their own transposes along input axis "
+            f"{_axes(a.self_product_axes)} (x @ x.T): numpy computes those products with "
+            f"BLAS's SYRK at {SELF_PRODUCT_COST:.0%} of a general product's work (modelled); "
+            f"at these chunks {self_share(counts, a.self_product_axes):.0%} of the block "
+            f"products, so the work is {product_work(counts, a.self_product_axes):.2f}x that "
+            "of general products.")
     if r.per_layer:
         total = sum(p[2] for p in r.per_layer) or 1.0
         slow = max(r.per_layer, key=lambda p: p[2])

@@ -10,7 +10,7 @@ back to the input's axes. No I/O, no scheduler.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -76,6 +76,32 @@ def contraction_axes(r: LayerRecord, amap: AxisMap) -> frozenset[int] | None:
     return frozenset(axes)
 
 
+def self_product_axes(r: LayerRecord, by_name: Mapping[str, LayerRecord],
+                      amap: AxisMap) -> frozenset[int]:
+    """Input axes along which a contraction ``r`` pairs a block with its own transpose
+    (``x @ x.T``: axis 0, row block i meets row block j, itself when i == j); empty unless
+    one operand is a ``transpose`` of the other (``x @ (2 * x).T`` is not: numpy's SYRK
+    needs the same buffer, ``core.selfproduct``)."""
+    arrays = [(a, idx) for a, idx in r.args if a in amap]
+    if len(arrays) != 2:
+        return frozenset()
+    for (base, idx_base), (t, idx_t) in (arrays, arrays[::-1]):
+        rec = by_name.get(t)
+        if (rec is None or not rec.prefix.startswith("transpose") or rec.out_symbols is None
+                or len(rec.args) != 1 or rec.args[0][0] != base):
+            continue
+        inner = rec.args[0][1]  # the transpose's symbol for each base axis
+        paired: set[int] = set()
+        for j, sym in enumerate(idx_base):
+            m = rec.out_symbols.index(inner[j]) if j < len(inner) else None
+            if m is None or m >= len(idx_t) or j >= len(amap[base]):
+                return frozenset()
+            if idx_t[m] != sym:
+                paired |= amap[base][j]
+        return frozenset(paired)
+    return frozenset()
+
+
 @dataclass(frozen=True, slots=True)
 class GraphProfile:
     """The structure of a pipeline's graph, relative to one input chunking."""
@@ -119,6 +145,11 @@ class GraphProfile:
     contraction_tasks: int = 0
     """Tasks of the contracting layers: one per block product (``x @ x.T`` on n x m input
     chunks: n * n * m)."""
+    input_grid: tuple[int, ...] = ()
+    """Input chunks per axis."""
+    self_product_axes: tuple[int, ...] = ()
+    """Input axes along which a contraction pairs blocks with their own transposes
+    (``x @ x.T``: (0,)); empty for other graphs (``core.selfproduct``)."""
 
     @property
     def tasks_per_input_chunk(self) -> float:
@@ -167,6 +198,7 @@ def profile_graph(records: Sequence[LayerRecord], input_name: str) -> GraphProfi
     hidden = _feeding_reshape(down)
     targets: dict[int, int] = {}
     contracted: set[int] = set()
+    paired: set[int] = set()
     contractions = []
     for r in down:
         for a, d in r.overlap_depth:
@@ -187,6 +219,7 @@ def profile_graph(records: Sequence[LayerRecord], input_name: str) -> GraphProfi
         c = contraction_axes(r, amap) if r.out_symbols is not None else None
         if c is not None:
             contracted |= c
+            paired |= self_product_axes(r, by_name, amap)
             contractions.append(r)
     rechunks = [r for r in down if r.prefix.startswith("rechunk")]
     return GraphProfile(
@@ -209,4 +242,6 @@ def profile_graph(records: Sequence[LayerRecord], input_name: str) -> GraphProfi
         contraction_bytes=max((r.chunk_bytes or 0 for r in contractions), default=0),
         reduction_layers=_names(r for r in down if "aggregate" in r.prefix),
         contraction_tasks=sum(r.tasks for r in contractions),
+        input_grid=tuple(len(c) for c in src.chunks),
+        self_product_axes=tuple(sorted(paired)),
     )

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from chunkpilot.core.gather import GatherTarget
 from chunkpilot.core.held import band_exponent, frontier_exponent
 from chunkpilot.core.model import CostModel, Sample, fit_cost_model
+from chunkpilot.core.selfproduct import product_work
 from chunkpilot.pipeline.analysis import Analysis
 from chunkpilot.pipeline.graph import GraphProfile
 from chunkpilot.pipeline.measure import Measurement, read_split
@@ -31,11 +32,14 @@ from chunkpilot.types import ArraySpec
 
 def work_scale(m: Measurement, spec: ArraySpec, an: Analysis) -> float:
     """How much more work one input chunk does on the whole array than in ``m``'s sub-array
-    (1 unless the graph contracts: then the ratio of tasks per input chunk)."""
+    (1 unless the graph contracts: then the ratio of tasks per input chunk), in general
+    block products: the sub-array's self-products ran at part cost (``core.selfproduct``;
+    the planner prices the whole array's at each candidate chunk)."""
     if not an.graph.contraction_axes or m.graph is None:
         return 1.0
     whole = an.growth.per_input_chunk(spec.shape, m.chunk)
-    return max(1.0, whole / max(m.graph.tasks_per_input_chunk, 1e-9))
+    ran = product_work(m.graph.input_grid, an.graph.self_product_axes)
+    return max(1.0, whole / max(m.graph.tasks_per_input_chunk, 1e-9)) / ran
 
 
 def memory_growth(ms: Sequence[Measurement]) -> float:
@@ -101,4 +105,5 @@ def pipeline_model(ms: Sequence[Measurement], spec: ArraySpec, an: Analysis, *,
         an.growth, executed_fraction=min(1.0, statistics.median(fractions)) if fractions else 1.0)
     return dataclasses.replace(model, tasks_per_chunk=max(top.tasks_per_chunk, 1.0),
                                task_growth=growth, contraction_units=an.units,
-                               gather=gather_target(an.graph))
+                               gather=gather_target(an.graph),
+                               self_product_axes=an.graph.self_product_axes)

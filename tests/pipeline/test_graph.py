@@ -37,8 +37,13 @@ CASES = [
     ("asymmetric overlap", lambda x: da.overlap.overlap(x, depth={0: (1, 4)}, boundary="none"),
      dict(overlap_depth=(4, 0))),
     ("matmul x @ x.T", lambda x: x @ x.T,
-     dict(contraction_axes=(1,), contraction_layers=("matmul",))),
-    ("gram x.T @ x", lambda x: x.T @ x, dict(contraction_axes=(0,))),
+     dict(contraction_axes=(1,), contraction_layers=("matmul",), self_product_axes=(0,))),
+    ("gram x.T @ x", lambda x: x.T @ x, dict(contraction_axes=(0,), self_product_axes=(1,))),
+    ("centred gram", lambda x: (x - x.mean(axis=0)) @ (x - x.mean(axis=0)).T,
+     dict(contraction_axes=(1,), self_product_axes=(0,))),
+    # SYRK needs the same buffer: a transpose of another array's blocks pairs nothing
+    ("x @ (2 x).T is no self-product", lambda x: x @ (2 * x).T,
+     dict(contraction_axes=(1,), self_product_axes=())),
     ("tensordot", lambda x: da.tensordot(x, x, axes=(1, 1)), dict(contraction_axes=(1,))),
     ("broadcast is no contraction", lambda x: x - x.mean(axis=0)[None, :],
      dict(contraction_axes=())),
@@ -57,7 +62,7 @@ def test_profile_graph(fn, expected):
     for field, value in expected.items():
         assert getattr(p, field) == value, field
     assert p.input_chunk == (200, 100)
-    assert p.input_chunks == 12
+    assert p.input_chunks == 12 and p.input_grid == (3, 4)
     assert p.tasks >= p.input_chunks
 
 
@@ -175,7 +180,7 @@ def test_reshape_warning_says_whether_the_plan_avoids_it():
     split = _profile(lambda x: x.reshape(64, -1).mean(axis=1), shape, (8, 32, 128))
     texts = blowup_warnings(_report(split, analysis), 8.0, shape)
     assert any("cannot keep it whole" in t for t in texts)
-    notes = pipeline_notes(_report(kept, analysis), (0, 0, 0), (8, 32, 256))
+    notes = pipeline_notes(_report(kept, analysis), (0, 0, 0), (8, 32, 256), shape)
     assert any("no rechunk layer" in n for n in notes)
     json.dumps(_report(kept, analysis).to_dict())
 

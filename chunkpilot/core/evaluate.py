@@ -102,10 +102,13 @@ class Evaluation:
 
 
 def worker_peak_bytes(baseline_bytes: float, task_peak_bytes: float, task_bytes: float,
-                      res: Resources) -> float:
-    """Peak memory of one worker: its baseline plus every thread's task peak and queued block."""
-    return baseline_bytes + res.threads_per_worker * (
-        task_peak_bytes + IN_FLIGHT_EXTRA_BLOCKS * task_bytes)
+                      res: Resources, busy_threads: int | None = None) -> float:
+    """Peak memory of one worker: its baseline, the task peak of each busy thread (all of
+    them unless ``busy_threads`` says fewer hold a share of the work), and every thread's
+    queued block."""
+    busy = res.threads_per_worker if busy_threads is None else busy_threads
+    return (baseline_bytes + busy * task_peak_bytes
+            + res.threads_per_worker * IN_FLIGHT_EXTRA_BLOCKS * task_bytes)
 
 
 def task_and_worker_peaks(model: CostModel, res: Resources, task_count: int, task_bytes: int,
@@ -120,8 +123,7 @@ def task_and_worker_peaks(model: CostModel, res: Resources, task_count: int, tas
     busy = model.held.busy_threads(res.threads_per_worker, chunks)
     held = model.held.worker_bytes(model.memory, task_bytes, chunks, busy)
     peak = max(math.ceil(held / busy), gathered_bytes)
-    return peak, int(model.baseline_bytes + busy * peak
-                     + res.threads_per_worker * IN_FLIGHT_EXTRA_BLOCKS * task_bytes)
+    return peak, int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res, busy))
 
 
 def read_amplification_seconds(model: CostModel, spec: ArraySpec, chunk: tuple[int, ...],

@@ -9,7 +9,7 @@ from typing import Any
 from dask.utils import format_bytes
 
 from benchmarks import report
-from benchmarks.score import Row
+from benchmarks.score import TARGET, Row
 from benchmarks.stats import BOOTSTRAP, LEVEL
 
 
@@ -61,7 +61,8 @@ def _method(docs: Sequence[dict[str, Any]]) -> list[str]:
         "2, 4, …, and the other way round, so no round is scored against a shape picked on "
         "it (no winner's curse); the table lists both picks when they differ.",
         "* **Decided or not.** A cell whose interval excludes 1.0 is decided; `≈` marks one "
-        "within noise. Per-row targets (advise ≤ 1.25, tune ≤ 1.10 × the oracle) are met or "
+        f"within noise. Per-row targets (advise ≤ {TARGET['advise']:.2f}, tune ≤ "
+        f"{TARGET['tune']:.2f} × the oracle, issue 13) are met or "
         "missed only when the interval lies wholly on one side.",
         "* **Tune** runs on the scheduler it is scored on. On the threaded rows it is asked "
         "for `scheduler=\"threads\"`; while chunkpilot refuses that, it runs on an in-process "

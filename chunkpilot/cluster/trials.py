@@ -42,8 +42,7 @@ class Executor(Protocol):
 
     def observe(self, collections: Sequence[Any], timeout_s: float) -> Observation: ...
 
-    def warm_up(self, collections: Sequence[Any], timeout_s: float, *,
-                every_worker: bool = False) -> None: ...
+    def warm_up(self, collections: Sequence[Any], timeout_s: float) -> None: ...
 
     def recover(self) -> None: ...
 
@@ -65,21 +64,16 @@ class ClientExecutor:
         c = self.client
         return observe(c, lambda: c.gather(c.compute(list(collections))), timeout_s=timeout_s)[1]
 
-    def warm_up(self, collections: Sequence[Any], timeout_s: float, *,
-                every_worker: bool = False) -> None:
-        """Run ``collections`` once, unobserved; with ``every_worker``, once on each worker,
-        pinned there under keys of its own (left to the scheduler, a one-chunk run warms
-        one worker)."""
+    def warm_up(self, collections: Sequence[Any], timeout_s: float) -> None:
+        """Run ``collections`` once on *every* worker, unobserved, pinned there under keys of
+        its own: left to the scheduler, a one-chunk warm-up (fft_time's whole-axis chunks)
+        warmed one worker of two and the other ran the first trial cold."""
         futures: list[Any] = []
         with contextlib.suppress(Exception):  # a failing warm-up is the first trial's finding
-            if every_worker:
-                for i, addr in enumerate(self.client.scheduler_info().get("workers", {})):
-                    mine = clone(*collections, seed=i)  # one collection comes back bare
-                    futures += self.client.compute(
-                        list(mine) if len(collections) > 1 else [mine],
-                        workers=[addr], allow_other_workers=False)
-            else:
-                futures = self.client.compute(list(collections))
+            for i, addr in enumerate(self.client.scheduler_info().get("workers", {})):
+                mine = clone(*collections, seed=i)  # one collection comes back bare
+                futures += self.client.compute(list(mine) if len(collections) > 1 else [mine],
+                                               workers=[addr], allow_other_workers=False)
             wait(futures, timeout=timeout_s)
         with contextlib.suppress(Exception):
             self.client.cancel(futures, force=True)
@@ -105,8 +99,7 @@ class ThreadsExecutor:
         return observe_threads(collections, num_workers=self.threads,
                                memory_limit_bytes=self.memory_limit_bytes, timeout_s=timeout_s)
 
-    def warm_up(self, collections: Sequence[Any], timeout_s: float, *,
-                every_worker: bool = False) -> None:
+    def warm_up(self, collections: Sequence[Any], timeout_s: float) -> None:
         with contextlib.suppress(Exception):
             dask.compute(*collections, scheduler="threads", num_workers=self.threads)
 
@@ -152,17 +145,15 @@ class TrialRunner:
         return trial
 
     def warm_up(self, chunk: Shape) -> None:
-        """Unobserved runs before the first trial, so it is not timed cold: a few chunks on
-        every worker (each imports the function's modules and opens the store), then the
-        whole trial once (workers' allocators grow to its blocks). With only the first, on
-        a LocalCluster the advised trial still timed 1.22x its benchmark time on fft_time
-        and rechunk_transpose, the trials after it 0.90x; with both, 1.07x and 0.80x (one
-        4-round run each: suggestive, not decided)."""
+        """A few chunks on every worker, unobserved, before the first trial: each imports the
+        function's modules and opens the store, so the first trial is not timed cold. Also
+        running the whole advised trial once (tried) did not shrink the first trial's excess
+        in a full benchmark run: local rows' first trials timed a median 1.02x their
+        benchmark time, the later ones 0.98x, as before (1.01x / 0.96x over 12 runs)."""
         few = tuple(slice(r.start, min(r.stop, r.start + c * (WARM_UP_CHUNKS if i == 0 else 1)))
                     for i, (r, c) in enumerate(zip(self.region, chunk, strict=True)))
-        timeout = min(self.timeout_s, WARM_UP_TIMEOUT_S)
-        self.executor.warm_up(self._collections(chunk, few)[1], timeout, every_worker=True)
-        self.executor.warm_up(self._collections(chunk, self.region)[1], timeout)
+        self.executor.warm_up(self._collections(chunk, few)[1],
+                              min(self.timeout_s, WARM_UP_TIMEOUT_S))
 
     def walls(self, chunk: Shape) -> list[float]:
         """Every clean run's active time (first task to last) for ``chunk``."""

@@ -108,6 +108,10 @@ def test_matmul_contraction_axis_and_memory_bound(client, store2d, tmp_path):
     assert plan.chosen.peak_bytes_per_worker <= _budget(plan)
     plan.validate()
     assert "Contraction (matmul) over input axis 0 is the memory hot spot" in plan.explain()
+    # x.T @ x pairs column blocks with their own transposes: priced as SYRK, and said so
+    assert report.analysis.self_product_axes == (1,) == plan.model.self_product_axes
+    assert "SYRK" in plan.explain()
+    assert plan.to_dict()["inputs"]["measurements"]["self_product_axes"] == [1]
     out = _run(client, gram, store2d, plan.chunks, tmp_path)
     x = zarr.open_array(store2d, mode="r")[:, :64]
     np.testing.assert_allclose(np.asarray(out)[:64, :64], x.T @ x, rtol=1e-9, atol=1e-6)

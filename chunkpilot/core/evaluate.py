@@ -178,7 +178,7 @@ def evaluate(
     chunk: tuple[int, ...], spec: ArraySpec, work: WorkSpec, res: Resources, model: CostModel
 ) -> Evaluation:
     """Predict time and memory of one chunk shape."""
-    task_count = math.prod(math.ceil(s / c) for s, c in zip(spec.shape, chunk))
+    task_count = math.prod(math.ceil(s / c) for s, c in zip(spec.shape, chunk, strict=True))
     task_bytes = math.prod(halo_shape(spec, work, chunk)) * spec.itemsize
     t = model.task_seconds(task_bytes) * model.product_work(spec.shape, tuple(chunk))
     read = 0.0
@@ -211,7 +211,7 @@ def evaluate(
     wall = (overhead + math.ceil(units / res.total_threads) * (t + read) * share
             + math.ceil(outs / slots) * after_each + drain)
     under_failures = model.max_ok_bytes is None or task_bytes < model.max_ok_bytes
-    depth_ok = all(c >= d or c == s for c, d, s in zip(chunk, work.depth, spec.shape))
+    depth_ok = all(c >= d or c == s for c, d, s in zip(chunk, work.depth, spec.shape, strict=True))
     return Evaluation(
         chunk_shape=tuple(chunk),
         task_count=task_count,

@@ -37,6 +37,7 @@ from typing import Any
 from chunkpilot.core.gather import gather
 from chunkpilot.core.model import CostModel
 from chunkpilot.core.shapes import (
+    chunk_counts,
     halo_shape,
     min_lengths,
     smallest_block_bytes,
@@ -178,7 +179,7 @@ def evaluate(
     chunk: tuple[int, ...], spec: ArraySpec, work: WorkSpec, res: Resources, model: CostModel
 ) -> Evaluation:
     """Predict time and memory of one chunk shape."""
-    task_count = math.prod(math.ceil(s / c) for s, c in zip(spec.shape, chunk, strict=True))
+    task_count = math.prod(chunk_counts(spec.shape, chunk))
     task_bytes = math.prod(halo_shape(spec, work, chunk)) * spec.itemsize
     t = model.task_seconds(task_bytes) * model.product_work(spec.shape, tuple(chunk))
     read = 0.0

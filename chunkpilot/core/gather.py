@@ -35,6 +35,7 @@ from typing import Any
 from dask.array.core import normalize_chunks
 from dask.array.rechunk import plan_rechunk
 
+from chunkpilot.core.shapes import chunk_counts
 from chunkpilot.units import format_bytes
 
 
@@ -56,8 +57,7 @@ class GatherTarget:
     def count(self, shape: Sequence[int], chunk: Sequence[int]) -> int:
         """How many chunks the rechunk makes of the whole array at input chunks ``chunk``:
         the tasks that share the work downstream of it."""
-        return math.prod(math.ceil(n / c) for n, c in zip(shape, self.chunks(shape, chunk),
-                                                          strict=True))
+        return math.prod(chunk_counts(shape, self.chunks(shape, chunk)))
 
     def to_dict(self) -> dict[str, Any]:
         return {"whole_axes": list(self.whole_axes), "lengths": [list(p) for p in self.lengths]}

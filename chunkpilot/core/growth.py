@@ -13,6 +13,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from chunkpilot.core.shapes import chunk_counts
+
 
 def fit_task_exponents(
     base_counts: tuple[int, ...], base_tasks: int, grown: Sequence[tuple[int, int, int]]
@@ -75,5 +77,5 @@ class TaskGrowth:
 
     def per_input_chunk(self, shape: Sequence[int], chunk: Sequence[int]) -> float:
         """Tasks built per input chunk: grows with the chunk count for contractions."""
-        n = math.prod(math.ceil(s / c) for s, c in zip(shape, chunk, strict=True))
+        n = math.prod(chunk_counts(shape, chunk))
         return self.built(shape, chunk) / max(n, 1)

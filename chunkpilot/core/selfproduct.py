@@ -49,7 +49,3 @@ def product_work(counts: Sequence[int], axes: Sequence[int]) -> float:
     """
     return 1.0 - self_share(counts, axes) * (1.0 - SELF_PRODUCT_COST)
 
-
-def chunk_counts(shape: Sequence[int], chunk: Sequence[int]) -> tuple[int, ...]:
-    """Chunks per axis of ``shape`` cut into ``chunk``."""
-    return tuple(math.ceil(s / c) for s, c in zip(shape, chunk, strict=True))

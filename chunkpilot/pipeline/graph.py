@@ -93,8 +93,10 @@ def self_product_axes(r: LayerRecord, by_name: Mapping[str, LayerRecord],
         inner = rec.args[0][1]  # the transpose's symbol for each base axis
         paired: set[int] = set()
         for j, sym in enumerate(idx_base):
-            m = rec.out_symbols.index(inner[j]) if j < len(inner) else None
-            if m is None or m >= len(idx_t) or j >= len(amap[base]):
+            if j >= len(inner) or inner[j] not in rec.out_symbols or j >= len(amap[base]):
+                return frozenset()
+            m = rec.out_symbols.index(inner[j])
+            if m >= len(idx_t):
                 return frozenset()
             if idx_t[m] != sym:
                 paired |= amap[base][j]

@@ -54,4 +54,3 @@ def test_self_product_axes_survive_the_stored_plan_inputs():
     again = replan(plan_inputs(plan))
     assert again.model.self_product_axes == (0,)
     assert again.chunk_shape == plan.chunk_shape
-

@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from chunkpilot.core.gather import gather
+from chunkpilot.core.growth import chunk_counts
 from chunkpilot.core.model import CostModel
 from chunkpilot.core.shapes import (
-    chunk_counts,
     halo_shape,
     min_lengths,
     smallest_block_bytes,

@@ -35,7 +35,7 @@ from typing import Any
 from dask.array.core import normalize_chunks
 from dask.array.rechunk import plan_rechunk
 
-from chunkpilot.core.shapes import chunk_counts
+from chunkpilot.core.growth import chunk_counts
 from chunkpilot.units import format_bytes
 
 

@@ -13,7 +13,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chunkpilot.core.shapes import chunk_counts
+
+def chunk_counts(shape: Sequence[int], chunk: Sequence[int]) -> tuple[int, ...]:
+    """Chunks per axis of ``shape`` cut into ``chunk`` (the last one ragged).
+
+    Examples
+    --------
+    >>> chunk_counts((10, 4), (4, 4))
+    (3, 1)
+    """
+    return tuple(math.ceil(s / c) for s, c in zip(shape, chunk, strict=True))
 
 
 def fit_task_exponents(

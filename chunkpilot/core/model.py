@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from chunkpilot.core.growth import TaskGrowth
+from chunkpilot.core.growth import TaskGrowth, chunk_counts
 from chunkpilot.core.held import HeldGrowth, band_bytes
 from chunkpilot.core.linefit import LinearFit, fit_line
 from chunkpilot.core.sample import Sample
 from chunkpilot.core.selfproduct import product_work
-from chunkpilot.core.shapes import chunk_counts
 from chunkpilot.core.store import StoreModel
 from chunkpilot.core.timecurve import UP_EXPONENT_RANGE, TimeCurve
 

@@ -7,7 +7,6 @@ sample has the shape the plan would use.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 from dask.array.core import normalize_chunks
 
@@ -165,17 +164,6 @@ def candidate_shape(spec: ArraySpec, work: WorkSpec, target_bytes: float) -> tup
         raw[i] if raw[i] < units[i] else max(lows[i], even_out(spec.shape[i], raw[i], units[i]))
         for i in range(spec.ndim)
     )
-
-
-def chunk_counts(shape: Sequence[int], chunk: Sequence[int]) -> tuple[int, ...]:
-    """Chunks per axis of ``shape`` cut into ``chunk`` (the last one ragged).
-
-    Examples
-    --------
-    >>> chunk_counts((10, 4), (4, 4))
-    (3, 1)
-    """
-    return tuple(math.ceil(s / c) for s, c in zip(shape, chunk, strict=True))
 
 
 def regular_chunks(shape: tuple[int, ...], chunk: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:

@@ -6,8 +6,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from chunkpilot.core.growth import chunk_counts
 from chunkpilot.core.selfproduct import SELF_PRODUCT_COST, product_work, self_share
-from chunkpilot.core.shapes import chunk_counts
 from chunkpilot.pipeline.graph import GraphProfile
 from chunkpilot.units import format_bytes
 

@@ -105,8 +105,8 @@ def repick_tune(doc: dict[str, Any], run: dict[str, Any]
         if "chunk_shape" not in t:  # stored before trials recorded their shape
             return None, None, None
         if _trial_ok(t):
-            runs.setdefault(tuple(t["chunk_shape"]), []).append(
-                t.get("active_seconds") or t["wall_seconds"])
+            runs.setdefault(tuple(t["chunk_shape"]), []).extend(
+                t.get("runs_active_seconds") or [t.get("active_seconds") or t["wall_seconds"]])
     if not runs:
         return None, None, None
     shape = pick(runs, doc["itemsize"])

@@ -20,6 +20,7 @@ from distributed import wait
 from chunkpilot.cluster.observe import observe
 from chunkpilot.cluster.threads import observe_threads, trim_process_memory
 from chunkpilot.cluster.work import pipeline_collections, trial_collection
+from chunkpilot.core.converge import MIN_TRIAL_SECONDS, median_run, more_runs
 from chunkpilot.core.diagnose import diagnose
 from chunkpilot.core.metrics import active_seconds
 from chunkpilot.core.observations import Observation, Trial
@@ -114,10 +115,10 @@ class TrialRunner:
                  region: tuple[slice, ...], *, func: Callable[[Any], Any] | None = None,
                  pipeline: Callable[[Any], Any] | None = None, array: str | None = None,
                  timeout_s: float = 120.0, on_trial: Callable[[Trial], None] | None = None,
-                 ) -> None:
+                 min_seconds: float = MIN_TRIAL_SECONDS) -> None:
         self.executor, self.source, self.ref, self.work = executor, source, ref, work
         self.region, self.func, self.pipeline, self.array = region, func, pipeline, array
-        self.timeout_s, self.on_trial = timeout_s, on_trial
+        self.timeout_s, self.on_trial, self.min_seconds = timeout_s, on_trial, min_seconds
         self.trials: list[Trial] = []
         self.by_shape: dict[Shape, list[Trial]] = {}
         self.failed: set[Shape] = set()
@@ -129,12 +130,21 @@ class TrialRunner:
         return x, [trial_collection(x, self.func, self.work)]
 
     def run(self, chunk: Shape, label: str) -> Trial:
-        """Run the work with ``chunk`` chunks, observed; a failed run recovers the cluster."""
+        """Run the work with ``chunk`` chunks, observed (a short trial several times, its
+        median run kept: ``core.converge.more_runs``); a failed run recovers the cluster."""
         x, colls = self._collections(chunk, self.region)
-        obs = self.executor.observe(colls, self.timeout_s)
-        if obs.error and obs.error.startswith(StoreReadError.__name__ + ":"):
-            raise StoreReadError(obs.error.partition(": ")[2])  # a damaged store: stop tuning
-        trial = Trial(label, x.chunks, obs, diagnose(obs))
+        runs: list[Observation] = []
+        while not runs or (not runs[-1].failed
+                           and more_runs([active_wall(o) for o in runs], self.min_seconds)):
+            runs.append(self.executor.observe(colls, self.timeout_s))
+            obs = runs[-1]
+            if obs.error and obs.error.startswith(StoreReadError.__name__ + ":"):
+                raise StoreReadError(obs.error.partition(": ")[2])  # damaged store: stop tuning
+        active = [active_wall(o) for o in runs]
+        if not obs.failed:
+            obs = runs[median_run(active)]
+        trial = Trial(label, x.chunks, obs, diagnose(obs),
+                      runs_active_s=tuple(active) if len(runs) > 1 else ())
         self.trials.append(trial)
         self.by_shape.setdefault(chunk, []).append(trial)
         if obs.failed:
@@ -156,9 +166,10 @@ class TrialRunner:
                               min(self.timeout_s, WARM_UP_TIMEOUT_S))
 
     def walls(self, chunk: Shape) -> list[float]:
-        """Every clean run's active time (first task to last) for ``chunk``."""
-        return [active_wall(t.observation) for t in self.by_shape.get(chunk, ())
-                if not t.observation.failed]
+        """Every clean run's active time (first task to last) for ``chunk``, repeats within a
+        trial included."""
+        return [s for t in self.by_shape.get(chunk, ()) if not t.observation.failed
+                for s in (t.runs_active_s or (active_wall(t.observation),))]
 
     def wall(self, chunk: Shape) -> float:
         """Median clean active time measured for ``chunk`` (infinite when none ran cleanly)."""

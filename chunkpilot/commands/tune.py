@@ -75,7 +75,9 @@ def tune(
     pool, process memory sampled). ``"synchronous"`` is refused: one thread has nothing to
     tune. Every trial has ``trial_timeout_s`` seconds (default: dask config
     ``chunkpilot.tune.trial-timeout``); at most ``max_trials`` run, repeats of close calls
-    included (``chunkpilot.tune.max-trials``).
+    included (``chunkpilot.tune.max-trials``). A trial shorter than
+    ``chunkpilot.tune.min-trial-seconds`` (a small array) runs its work 3-7 times and counts
+    once: its median is its time, its spread the noise.
     ``report`` is refused up front when it is inside the source, a directory, or an existing
     file that is not a previous chunkpilot report (unless ``overwrite=True``).
     """
@@ -118,7 +120,8 @@ def tune(
                 if client is None else ClientExecutor(client))
             runner = TrialRunner(executor, source, job.ref, plan.work, region, func=opts.func,
                                  pipeline=opts.pipeline, array=opts.name,
-                                 timeout_s=trial_timeout, on_trial=on_trial)
+                                 timeout_s=trial_timeout, on_trial=on_trial,
+                                 min_seconds=min_trial_s)
             runner.warm_up(plan.chunk_shape)
             if compare_auto:
                 runner.run(dask_auto_shape(job.spec), "dask auto")

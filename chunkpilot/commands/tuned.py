@@ -79,6 +79,7 @@ def trial_summary(t: Trial) -> dict[str, Any]:
         "chunks": [list(ax) for ax in t.chunks],
         "wall_seconds": o.wall_seconds,
         "active_seconds": active_seconds(o),
+        "runs_active_seconds": list(t.runs_active_s) or [active_seconds(o)],
         "startup_seconds": first_task_start(o),
         "task_count": o.compute_task_count,
         "peak_worker_memory_bytes": o.peak_process_bytes,
@@ -102,6 +103,8 @@ def tune_lines(r: TuneResult) -> list[str]:
     for t in r.trials:
         kinds = ", ".join(v.kind for v in t.verdicts) or "no verdict"
         state = "FAILED" if t.observation.failed else format_seconds(t.observation.wall_seconds)
+        if t.runs_active_s:
+            state += f" (the median of {len(t.runs_active_s)} runs of a short trial)"
         lines.append(f"Trial {t.label}: {state}; {kinds}.")
     lines += [f"Verdict on the tuned chunks: {v.kind}: {v.message}" for v in r.verdicts]
     lines.append("Apply: " + "; ".join(how_to_apply(r.plan.spec, r.chunk_shape)))

@@ -28,6 +28,13 @@ REGION_ROUNDS = 8
 #: 1 MiB plan made 90 ms trials of 512 rows, where chunks 4x bigger could not show their
 #: gain (tune kept a plan 1.6x slower than the best shape over the whole array).
 MIN_TRIAL_SECONDS = 0.5
+#: A trial shorter than that (the whole array is small) runs its work again, at least this
+#: many times in all: one run each of rechunk_transpose's 0.3 s trials spread 0.21-0.30 s
+#: and 0.26-0.39 s for two shapes whose medians were 0.27 s and 0.36 s, and tune kept the
+#: slower one (1.43x the best shape in a full benchmark run).
+SHORT_TRIAL_RUNS = 3
+#: ... and on until its runs add up to ``MIN_TRIAL_SECONDS``, at most this many runs.
+MAX_TRIAL_RUNS = 7
 
 Shape = tuple[int, ...]
 
@@ -164,6 +171,31 @@ def region_bytes(task_bytes: int, seconds_per_task: float, threads: int,
     if seconds_per_task <= 0:
         return rounds
     return max(rounds, int(min_seconds * threads * task_bytes / seconds_per_task))
+
+
+def more_runs(active_s: Sequence[float], min_seconds: float = MIN_TRIAL_SECONDS) -> bool:
+    """Whether a trial whose runs so far took ``active_s`` seconds each runs once more: only
+    a short one (first run under ``min_seconds``), to ``SHORT_TRIAL_RUNS`` runs and on while
+    they add up to less than ``min_seconds``, at most ``MAX_TRIAL_RUNS``. Its median is the
+    trial's time and its spread the measured noise (:func:`measured_noise`); the runs count
+    as one trial against ``max_trials``.
+
+    Examples
+    --------
+    >>> more_runs([0.9]), more_runs([0.3]), more_runs([0.3, 0.3, 0.3])
+    (False, True, False)
+    >>> more_runs([0.05] * 6), more_runs([0.05] * 7)
+    (True, False)
+    """
+    if not active_s or active_s[0] >= min_seconds or len(active_s) >= MAX_TRIAL_RUNS:
+        return False
+    return len(active_s) < SHORT_TRIAL_RUNS or sum(active_s) < min_seconds
+
+
+def median_run(active_s: Sequence[float]) -> int:
+    """Index of the median run (the lower middle of an even count): the trial's observation."""
+    order = sorted(range(len(active_s)), key=lambda i: active_s[i])
+    return order[(len(order) - 1) // 2]
 
 
 def trial_region(spec: ArraySpec, work: WorkSpec, chunk: Shape, target_bytes: int) -> tuple[slice, ...]:

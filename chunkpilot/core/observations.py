@@ -225,10 +225,15 @@ class Trial:
     """What the run did."""
     verdicts: tuple[Verdict, ...] = ()
     """Diagnosis of the observation."""
+    runs_active_s: tuple[float, ...] = ()
+    """Active seconds (first task to last) of every run of the work in this trial, when it
+    ran more than once (a short trial repeats itself, ``core.converge.more_runs``); the
+    observation is the median run. Empty: one run, the observation's."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chunks", tuple(tuple(int(c) for c in ax) for ax in self.chunks))
         object.__setattr__(self, "verdicts", tuple(self.verdicts))
+        object.__setattr__(self, "runs_active_s", tuple(float(s) for s in self.runs_active_s))
 
     @property
     def chunk_shape(self) -> tuple[int, ...]:
@@ -241,6 +246,7 @@ class Trial:
             "chunks": [list(ax) for ax in self.chunks],
             "observation": self.observation.to_dict(),
             "verdicts": [v.to_dict() for v in self.verdicts],
+            "runs_active_s": list(self.runs_active_s),
         }
 
     @classmethod
@@ -251,4 +257,5 @@ class Trial:
             chunks=tuple(tuple(ax) for ax in d["chunks"]),
             observation=Observation.from_dict(d["observation"]),
             verdicts=tuple(Verdict.from_dict(v) for v in d.get("verdicts", ())),
+            runs_active_s=tuple(d.get("runs_active_s", ())),
         )

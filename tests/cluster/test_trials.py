@@ -22,11 +22,12 @@ def _boom(block):
     raise ValueError("boom")
 
 
-def _runner(func) -> tuple[TrialRunner, np.ndarray]:
+def _runner(func, min_seconds: float = 0.0) -> tuple[TrialRunner, np.ndarray]:
+    """One run per trial unless ``min_seconds`` asks short trials to repeat."""
     x = np.random.default_rng(0).standard_normal((512, 512))
     _, ref = describe(x)
     return TrialRunner(ThreadsExecutor(2, 2**30), x, ref, WorkSpec(2), REGION, func=func,
-                       timeout_s=60), x
+                       timeout_s=60, min_seconds=min_seconds), x
 
 
 def test_every_trial_is_kept_by_shape_and_timed_from_its_first_task():
@@ -42,6 +43,28 @@ def test_every_trial_is_kept_by_shape_and_timed_from_its_first_task():
     assert len(runner.walls((128, 128))) == 2 and 0 < runner.wall((128, 128)) < math.inf
     assert runner.best_trial((128, 128)) in (a, a2)
     assert runner.best_trial((64, 64)) is None
+
+
+def test_a_short_trial_runs_again_and_keeps_its_median_run_as_one_trial():
+    """A 512x512 doubling takes milliseconds, far under 10 s: each trial runs its work
+    ``MAX_TRIAL_RUNS`` times, counts once, and its time is the median of those runs."""
+    from chunkpilot.core.converge import MAX_TRIAL_RUNS
+    from chunkpilot.core.metrics import active_seconds
+
+    runner, _ = _runner(_double, min_seconds=10.0)
+    a = runner.run((128, 128), "a")
+    assert runner.trials == [a] and len(a.runs_active_s) == MAX_TRIAL_RUNS
+    assert runner.walls((128, 128)) == list(a.runs_active_s)
+    assert active_seconds(a.observation) == sorted(a.runs_active_s)[MAX_TRIAL_RUNS // 2]
+    assert len(a.observation.tasks) >= 16  # one run's tasks, not seven runs' together
+    b = runner.run((128, 128), "a again")
+    assert len(runner.walls((128, 128))) == 2 * MAX_TRIAL_RUNS and b is runner.trials[-1]
+
+
+def test_a_short_trial_that_fails_stops_at_its_first_run():
+    runner, _ = _runner(_boom, min_seconds=10.0)
+    t = runner.run((128, 128), "boom")
+    assert t.observation.failed and t.runs_active_s == () and runner.walls((128, 128)) == []
 
 
 def test_a_function_that_raises_is_a_failed_trial_not_an_exception():

@@ -8,6 +8,8 @@ from chunkpilot.core.converge import (
     close_call,
     direction,
     keep_walking,
+    median_run,
+    more_runs,
     neighbour,
     pick,
     refit,
@@ -121,3 +123,14 @@ def test_the_trial_region_holds_half_a_second_of_a_fast_plans_work():
     # a slow plan keeps its 8 rounds per thread
     assert region_bytes(64 * MiB, 2.0, 2) == 8 * 2 * 64 * MiB
     assert region_bytes(MiB, 0.0, 4) == 8 * 4 * MiB  # no prediction: rounds only
+
+
+@pytest.mark.parametrize(("runs", "expected"), [
+    ([], False), ([0.5], False), ([0.49], True), ([0.3, 0.3], True), ([0.3, 0.1, 0.1], False),
+    ([0.1, 0.1, 0.1], True), ([0.1] * 4, True), ([0.1] * 5, False), ([0.01] * 7, False)])
+def test_only_a_short_trial_runs_again_three_times_and_up_to_the_minimum(runs, expected):
+    assert more_runs(runs, 0.5) is expected
+
+
+def test_the_median_run_is_the_lower_middle():
+    assert median_run([0.3, 0.1, 0.2]) == 2 and median_run([0.4, 0.1, 0.3, 0.2]) == 3

@@ -52,6 +52,12 @@ from chunkpilot.measure.memory import (
 )
 from chunkpilot.pipeline.layers import layer_records
 
+#: A cold run longer than this many ``repeat_seconds`` is the measurement, not run again:
+#: runs that long vary least, and the one-off costs a warm run leaves out (imports are the
+#: spawner's; a codec's or a thread pool's first use) are a few percent of them
+#: (rechunk_transpose's 2 s sub-array runs: cold 0.92-1.07x the warm run's task time, as
+#: far apart as two warm runs), while a warm run cost 1.5-2 s of a 10-15 s advise each.
+COLD_ONLY_RUNS = 2.5
 #: Environment variables that set BLAS/OpenMP thread pools (reported with the scaling run).
 BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -142,7 +148,8 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
     clean = reset_peak()
     baseline = rss_bytes()
     per_layer: dict[str, list[float]] = {}
-    state = {"t0": 0.0, "rss0": 0, "peak": 0}
+    inputs = input_tasks(dsk)
+    state = {"t0": 0.0, "rss0": 0, "peak": 0, "in_inputs": 0.0}
     live = LivePeak() if dynamic_thresholds() else None
 
     def pretask(key: Any, dsk: Any, st: Any) -> None:
@@ -164,6 +171,8 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
         rec = per_layer.setdefault(key_split(key), [0, 0.0, 0])
         rec[0] += 1
         rec[1] += dt
+        if key in inputs:
+            state["in_inputs"] += dt
         rec[2] = max(rec[2], top - state["rss0"])
 
     t0 = time.perf_counter()
@@ -174,7 +183,10 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
         state["peak"] = max(state["peak"], peak_bytes() - baseline)
     rss_peak = state["peak"]  # counts freed blocks malloc kept, with dynamic thresholds
     peak = rss_peak if live is None else min(rss_peak, live.increment_bytes)
-    warm = _warm_runs(dsk, sinks, job, first_seconds=sync_wall, inputs=input_tasks(dsk))
+    if sync_wall > COLD_ONLY_RUNS * float(job.get("repeat_seconds", 1.0)):
+        warm = _cold_only(per_layer, state["in_inputs"], sync_wall)
+    else:
+        warm = _warm_runs(dsk, sinks, job, first_seconds=sync_wall, inputs=inputs)
     for name, seconds in warm["per_layer_seconds"].items():  # warm medians replace the cold
         per_layer[name][1] = seconds
     result = {
@@ -201,16 +213,26 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _cold_only(per_layer: dict[str, list[float]], in_inputs: float, wall: float) -> dict:
+    """The cold run's timings in ``_warm_runs``' form, for a run too long to repeat: its
+    tasks' times (no warm runs: ``runs_task_seconds`` empty, so the sample's time is the
+    cold run's) and its share downstream of the input tasks."""
+    total = sum(v[1] for v in per_layer.values())
+    return {"runs_task_seconds": [], "runs_wall_seconds": [wall],
+            "downstream_share": 1.0 - in_inputs / total if total > 0 else None,
+            "per_layer_seconds": {name: v[1] for name, v in per_layer.items()}}
+
+
 def _warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: float,
                inputs: set[Any]) -> dict:
     """Run the graph again, warm, timing each task: a median per layer, every run's total,
     and the median share of the tasks downstream of the ``inputs`` tasks.
 
     At least ``min_warm_runs`` runs, more while under ``repeat_seconds`` in all, at most
-    ``max_repeats``; one when the cold run alone took longer than ``repeat_seconds``: such a
-    sub-array (matmul's 1024 x 1024 chunks, 1.6 s a run; rechunk_transpose's plane-splitting
-    chunks, 0.75 s) cost 3-5 s of a 13-17 s advise in two warm runs, and runs that long
-    vary least.
+    ``max_repeats``; one when the cold run alone took longer than ``repeat_seconds`` (none
+    past ``COLD_ONLY_RUNS`` times that: ``_cold_only``): such a sub-array (matmul's 1024 x
+    1024 chunks, 1.6 s a run; rechunk_transpose's plane-splitting chunks, 0.75-2 s) cost
+    3-5 s of a 13-17 s advise in two warm runs, and runs that long vary least.
     """
     budget = float(job.get("repeat_seconds", 1.0))
     wanted = int(job.get("min_warm_runs", 3)) if first_seconds <= budget else 1

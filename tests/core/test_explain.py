@@ -60,3 +60,20 @@ def test_a_contractions_rounds_are_counted_in_block_products():
     assert units > c.task_count
     rounds = math.ceil(units / plan.resources.total_threads)
     assert f"{rounds} rounds of {units:,} block products" in "\n".join(explanation_lines(plan))
+
+
+def test_a_sample_timed_by_its_cold_run_alone_says_so():
+    """A pipeline sub-array run over a second is not repeated warm: the sentence must not
+    claim warm runs it did not make."""
+    from chunkpilot.core.model import Sample, fit_cost_model
+
+    samples = [Sample(MiB, (512, 256), 0.02, 3 * MiB, runs_seconds=(0.02, 0.021, 0.019)),
+               Sample(4 * MiB, (512, 1024), 0.09, 9 * MiB, runs_seconds=(0.09,)),
+               Sample(16 * MiB, (2048, 1024), 0.4, 40 * MiB)]  # cold only
+    model = fit_cost_model(samples, overhead_seconds_per_task=1e-3)
+    spec = ArraySpec((8192, 8192), "float64")
+    text = "\n".join(explanation_lines(make_plan(spec, WorkSpec(2), Resources(2, 1, 1024 * MiB),
+                                                 model)))
+    assert "then warm unless the cold run took over a second" in text
+    assert "(±10% over 3 warm runs)" in text and "(±0% over 1 warm runs)" in text
+    assert "400.00 ms at 16.00 MiB (one cold run, too long to repeat)" in text

@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from chunkpilot.measure.sandbox import pickle_func
+from chunkpilot.pipeline.child import COLD_ONLY_RUNS
 from chunkpilot.pipeline.measure import SUBARRAY_TIME_BUDGET_S, PipelineSandbox
 from chunkpilot.types import ArraySpec, WorkSpec
 
@@ -37,6 +38,32 @@ def test_a_sub_array_over_the_budget_runs_once_warm_after_its_cold_run():
     assert len(m.sample.runs_seconds) == 1
     assert m.sample.seconds >= CHUNK_SLEEP_S
     assert m.scaling is not None and m.scaling["sync_wall_seconds"] >= 9 * CHUNK_SLEEP_S
+
+
+def _slower(block: np.ndarray) -> np.ndarray:
+    time.sleep(SUBARRAY_TIME_BUDGET_S * COLD_ONLY_RUNS * 1.2 / 9)
+    return block
+
+
+def slower_sum(x):
+    return x.map_blocks(_slower, dtype=x.dtype).sum()
+
+
+def test_a_sub_array_far_over_the_budget_is_timed_by_its_cold_run_alone():
+    """A cold run past ``COLD_ONLY_RUNS`` budgets is the measurement (rechunk_transpose's 2 s
+    sub-arrays: a warm run each cost 6 s of a 15 s advise): no warm run, its time and its
+    share downstream of the input tasks from the cold run, and the threads comparison
+    beside the cold run's wall time."""
+    box = PipelineSandbox(pickle_func(slower_sum) or b"", SPEC, {"kind": "synthetic"}, {},
+                          2**30, 60.0)
+    m = box.measure(SPEC, WorkSpec(2), (16, 16), threads=2)
+    assert m.sample.ok, m.sample.error
+    assert m.sample.runs_seconds == ()
+    per_chunk = SUBARRAY_TIME_BUDGET_S * COLD_ONLY_RUNS * 1.2 / 9
+    assert m.sample.seconds >= per_chunk
+    # the sleeping blocks are fused into the input tasks: nearly nothing downstream of them
+    assert m.sample.downstream_share is not None and m.sample.downstream_share < 0.1
+    assert m.scaling is not None and m.scaling["sync_wall_seconds"] >= 9 * per_chunk
 
 
 def test_a_peak_only_measurement_runs_cold_only():

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from chunkpilot.measure.sandbox import pickle_func
-from chunkpilot.pipeline.child import COLD_ONLY_RUNS
+from chunkpilot.pipeline.runs import COLD_ONLY_RUNS
 from chunkpilot.pipeline.measure import SUBARRAY_TIME_BUDGET_S, PipelineSandbox
 from chunkpilot.types import ArraySpec, WorkSpec
 

@@ -1,0 +1,92 @@
+"""Timing a pipeline sandbox's graph after its cold run: warm repeats, or the cold run
+alone when it was long, and the same graph on several threads (``pipeline.child``)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from typing import Any
+
+from dask.callbacks import Callback
+from dask.local import get_sync
+from dask.utils import key_split
+
+#: A cold run longer than this many ``repeat_seconds`` is the measurement, not run again:
+#: runs that long vary least, and the one-off costs a warm run leaves out (imports are the
+#: spawner's; a codec's or a thread pool's first use) are a few percent of them
+#: (rechunk_transpose's 2 s sub-array runs: cold 0.92-1.07x the warm run's task time, as
+#: far apart as two warm runs), while a warm run cost 1.5-2 s of a 10-15 s advise each.
+COLD_ONLY_RUNS = 2.5
+#: Environment variables that set BLAS/OpenMP thread pools (reported with the scaling run).
+BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def cold_only(per_layer: dict[str, list[float]], in_inputs: float, wall: float) -> dict:
+    """The cold run's timings in ``warm_runs``' form, for a run too long to repeat: its
+    tasks' times (no warm runs: ``runs_task_seconds`` empty, so the sample's time is the
+    cold run's) and its share downstream of the input tasks."""
+    total = sum(v[1] for v in per_layer.values())
+    return {"runs_task_seconds": [], "runs_wall_seconds": [wall],
+            "downstream_share": 1.0 - in_inputs / total if total > 0 else None,
+            "per_layer_seconds": {name: v[1] for name, v in per_layer.items()}}
+
+
+def warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: float,
+               inputs: set[Any]) -> dict:
+    """Run the graph again, warm, timing each task: a median per layer, every run's total,
+    and the median share of the tasks downstream of the ``inputs`` tasks.
+
+    At least ``min_warm_runs`` runs, more while under ``repeat_seconds`` in all, at most
+    ``max_repeats``; one when the cold run alone took longer than ``repeat_seconds`` (none
+    past ``COLD_ONLY_RUNS`` times that: ``cold_only``): such a sub-array (matmul's 1024 x
+    1024 chunks, 1.6 s a run; rechunk_transpose's plane-splitting chunks, 0.75-2 s) cost
+    3-5 s of a 13-17 s advise in two warm runs, and runs that long vary least.
+    """
+    budget = float(job.get("repeat_seconds", 1.0))
+    wanted = int(job.get("min_warm_runs", 3)) if first_seconds <= budget else 1
+    runs: list[dict[str, float]] = []
+    walls: list[float] = []
+    in_inputs: list[float] = []  # per run: seconds of the input tasks
+    t_start = time.perf_counter()
+    state = {"t0": 0.0}
+
+    def pretask(key: Any, dsk: Any, st: Any) -> None:
+        state["t0"] = time.perf_counter()
+
+    def posttask(key: Any, result: Any, dsk: Any, st: Any, worker_id: Any) -> None:
+        if not (isinstance(key, tuple) and key[0] == "chunkpilot-sink"):
+            layer, dt = key_split(key), time.perf_counter() - state["t0"]
+            runs[-1][layer] = runs[-1].get(layer, 0.0) + dt
+            if key in inputs:
+                in_inputs[-1] += dt
+
+    while len(runs) < int(job.get("max_repeats", 8)):
+        runs.append({})
+        in_inputs.append(0.0)
+        t0 = time.perf_counter()
+        with Callback(pretask=pretask, posttask=posttask):
+            get_sync(dsk, sinks)
+        walls.append(time.perf_counter() - t0)
+        if len(runs) >= wanted and time.perf_counter() - t_start > budget:
+            break
+    layers = {name for r in runs for name in r}
+    totals = [sum(r.values()) for r in runs]
+    shares = [1.0 - i / t for i, t in zip(in_inputs, totals, strict=True) if t > 0]
+    return {"runs_task_seconds": totals, "runs_wall_seconds": walls,
+            "downstream_share": statistics.median(shares) if shares else None,
+            "per_layer_seconds": {n: statistics.median(r.get(n, 0.0) for r in runs)
+                                  for n in layers}}
+
+
+def scaling(dsk: Any, sinks: list[Any], threads: int, sync_wall_seconds: float,
+             get_threads: Any) -> dict:
+    """Wall and CPU time of the same graph on ``threads`` threads, beside its fastest warm
+    run on one thread (``sync_wall_seconds``: timed just before, warm as this run is)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    get_threads(dsk, sinks, num_workers=threads)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"threads": threads, "threaded_wall_seconds": wall, "threaded_cpu_seconds": cpu,
+            "sync_wall_seconds": sync_wall_seconds,
+            "blas_env": {k: os.environ.get(k) for k in BLAS_VARS},
+            "blas_pinned": True}

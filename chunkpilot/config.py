@@ -16,7 +16,7 @@ from typing import Any
 
 import dask.config
 import yaml
-from dask.utils import parse_bytes, parse_timedelta
+from dask.utils import parse_bytes
 
 from chunkpilot.core.policy import CheckThresholds, Policy
 from chunkpilot.errors import InvalidArgumentError
@@ -75,14 +75,7 @@ def _seconds(key: str) -> float:
 def _seconds_or_off(key: str) -> float:
     """A duration, or off: ``False`` or any zero duration (``0``, ``"0s"``, ``"0h"``)."""
     value = get(key)
-    if value is False:
-        return 0.0
-    try:
-        zero = not isinstance(value, bool) and parse_timedelta(
-            value.strip() if isinstance(value, str) else value, default="seconds") == 0
-    except (TypeError, ValueError, KeyError, OverflowError, IndexError, AttributeError):
-        zero = False  # not a duration: _seconds says so
-    return 0.0 if zero else _seconds(key)
+    return 0.0 if value is False else parse_seconds(value, name=_where(key), allow_zero=True)
 
 
 def policy() -> Policy:

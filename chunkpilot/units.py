@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dask.utils import format_bytes, format_time, parse_bytes, parse_timedelta
 
 from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError, InvalidSizeError
@@ -53,15 +55,18 @@ def plural(n: int, word: str, plural_word: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural_word or word + 's')}"
 
 
-def parse_seconds(value: int | float | str, *, name: str = "timeout") -> float:
-    """A positive, finite duration in seconds: ``60``, ``"60s"``, ``"2m"`` (dask's spellings).
+def parse_seconds(value: int | float | str, *, name: str = "timeout",
+                  allow_zero: bool = False) -> float:
+    """A positive, finite duration in seconds: ``60``, ``"60s"``, ``"2m"`` (dask's spellings);
+    with ``allow_zero``, zero too (a setting that can be off).
 
     Examples
     --------
-    >>> parse_seconds("2m"), parse_seconds(1.5)
-    (120.0, 1.5)
+    >>> parse_seconds("2m"), parse_seconds(1.5), parse_seconds("0s", allow_zero=True)
+    (120.0, 1.5, 0.0)
     """
-    bad = InvalidArgumentError(f"Expected {name} as a positive number of seconds or a duration "
+    what = "a non-negative" if allow_zero else "a positive"
+    bad = InvalidArgumentError(f"Expected {name} as {what} number of seconds or a duration "
                                f"like '60s'. Got {value!r} instead.")
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise bad
@@ -70,6 +75,6 @@ def parse_seconds(value: int | float | str, *, name: str = "timeout") -> float:
                                         default="seconds"))
     except (TypeError, ValueError, KeyError, OverflowError, IndexError) as e:
         raise bad from e
-    if not 0 < seconds < float("inf"):
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
         raise bad
     return seconds

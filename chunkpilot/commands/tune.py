@@ -3,8 +3,9 @@
 Starts from the advised plan, runs the work on a fixed representative region with the
 candidate chunks (``cluster.trials``), diagnoses each run like the dashboard, refits the
 cost model from what the cluster showed and moves the way the diagnosis points
-(``core.converge``). Two shapes timed within the noise are run once more, in the other
-order; then the fastest median wins.
+(``core.converge``). When the two fastest shapes are timed within the noise, the rung
+between them runs if they are two apart; two still within the noise are run once more, in
+the other order; then the fastest median wins.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from chunkpilot.commands.planning import advise_job
 from chunkpilot.commands.tuned import TuneResult, trial_summary
 from chunkpilot.core.converge import (
     STEP,
+    between,
     close_call,
     direction,
     keep_walking,
@@ -200,9 +202,15 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,
             here, clearly = nxt, clearly or better
         if clearly:
             break
-    # 3. a close call (within the measured noise) is run once more, in alternating order
+    # 3. a close call (within the measured noise) two rungs apart: the rung between them
     runs = {c: runner.walls(c) for c in dict.fromkeys(tried) if c not in runner.failed}
     pair = close_call(runs, noise)
+    mid = between(rungs, *pair) if pair is not None else None
+    if mid is not None and mid not in tried and len(tried) < max_trials and fits(mid):
+        run(mid, "between")
+        runs = {c: runner.walls(c) for c in dict.fromkeys(tried) if c not in runner.failed}
+        pair = close_call(runs, noise)
+    # 4. a close call is run once more, in alternating order
     if pair is not None and len(tried) + 2 <= max_trials:
         for c in sorted(pair, key=tried.index, reverse=True):  # the other order this time
             run(c, "repeat")

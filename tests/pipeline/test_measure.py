@@ -7,8 +7,8 @@ import time
 import numpy as np
 
 from chunkpilot.measure.sandbox import pickle_func
-from chunkpilot.pipeline.runs import COLD_ONLY_RUNS
 from chunkpilot.pipeline.measure import SUBARRAY_TIME_BUDGET_S, PipelineSandbox
+from chunkpilot.pipeline.runs import COLD_ONLY_RUNS
 from chunkpilot.types import ArraySpec, WorkSpec
 
 SPEC = ArraySpec((64, 64), "float64")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import statistics
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -134,8 +135,9 @@ class TrialRunner:
         median run kept: ``core.converge.more_runs``); a failed run recovers the cluster."""
         x, colls = self._collections(chunk, self.region)
         runs: list[Observation] = []
-        while not runs or (not runs[-1].failed
-                           and more_runs([active_wall(o) for o in runs], self.min_seconds)):
+        t0 = time.perf_counter()
+        while not runs or (not runs[-1].failed and more_runs(
+                [active_wall(o) for o in runs], time.perf_counter() - t0, self.min_seconds)):
             runs.append(self.executor.observe(colls, self.timeout_s))
             obs = runs[-1]
             if obs.error and obs.error.startswith(StoreReadError.__name__ + ":"):

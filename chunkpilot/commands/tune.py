@@ -78,8 +78,8 @@ def tune(
     tune. Every trial has ``trial_timeout_s`` seconds (default: dask config
     ``chunkpilot.tune.trial-timeout``); at most ``max_trials`` run, repeats of close calls
     included (``chunkpilot.tune.max-trials``). A trial shorter than
-    ``chunkpilot.tune.min-trial-seconds`` (a small array) runs its work 3-7 times and counts
-    once: its median is its time, its spread the noise.
+    ``chunkpilot.tune.min-trial-seconds`` (a small array) runs its work 3-7 times, while it
+    has taken less than that, and counts once: its median is its time, its spread the noise.
     ``report`` is refused up front when it is inside the source, a directory, or an existing
     file that is not a previous chunkpilot report (unless ``overwrite=True``).
     """

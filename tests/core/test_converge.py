@@ -125,11 +125,13 @@ def test_the_trial_region_holds_half_a_second_of_a_fast_plans_work():
     assert region_bytes(MiB, 0.0, 4) == 8 * 4 * MiB  # no prediction: rounds only
 
 
-@pytest.mark.parametrize(("runs", "expected"), [
-    ([], False), ([0.5], False), ([0.49], True), ([0.3, 0.3], True), ([0.3, 0.1, 0.1], False),
-    ([0.1, 0.1, 0.1], True), ([0.1] * 4, True), ([0.1] * 5, False), ([0.01] * 7, False)])
-def test_only_a_short_trial_runs_again_three_times_and_up_to_the_minimum(runs, expected):
-    assert more_runs(runs, 0.5) is expected
+@pytest.mark.parametrize(("runs", "spent", "expected"), [
+    ([], 0.0, False), ([0.5], 0.6, False), ([0.49], 0.6, True), ([0.3, 0.3], 0.8, True),
+    ([0.3, 0.1, 0.1], 0.5, False), ([0.1] * 3, 0.45, True), ([0.1] * 4, 0.7, False),
+    ([0.01] * 3, 0.6, False), ([0.01] * 6, 0.1, True), ([0.01] * 7, 0.1, False)])
+def test_only_a_short_trial_runs_again_three_times_and_while_it_took_under_the_minimum(
+        runs, spent, expected):
+    assert more_runs(runs, spent, 0.5) is expected
 
 
 def test_the_median_run_is_the_lower_middle():

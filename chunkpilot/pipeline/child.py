@@ -200,7 +200,7 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
     threads = int(job.get("threads") or 1)
     if threads > 1 and warm["runs_wall_seconds"]:
         result["scaling"] = scaling(dsk, sinks, threads, min(warm["runs_wall_seconds"]),
-                                     dask.threaded.get)
+                                    dask.threaded.get)
     return result
 
 

@@ -33,7 +33,7 @@ def cold_only(per_layer: dict[str, list[float]], in_inputs: float, wall: float) 
 
 
 def warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: float,
-               inputs: set[Any]) -> dict:
+              inputs: set[Any]) -> dict:
     """Run the graph again, warm, timing each task: a median per layer, every run's total,
     and the median share of the tasks downstream of the ``inputs`` tasks.
 
@@ -80,7 +80,7 @@ def warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: fl
 
 
 def scaling(dsk: Any, sinks: list[Any], threads: int, sync_wall_seconds: float,
-             get_threads: Any) -> dict:
+            get_threads: Any) -> dict:
     """Wall and CPU time of the same graph on ``threads`` threads, beside its fastest warm
     run on one thread (``sync_wall_seconds``: timed just before, warm as this run is)."""
     t0, c0 = time.perf_counter(), time.process_time()

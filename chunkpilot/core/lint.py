@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from chunkpilot.core.evaluate import IN_FLIGHT_EXTRA_BLOCKS, worker_peak_bytes
+from chunkpilot.core.growth import chunk_counts
 from chunkpilot.core.model import DEFAULT_OVERHEAD_S
 from chunkpilot.core.policy import (  # noqa: F401  (re-exported: check's thresholds)
     ASSUMED_BYTES_PER_SECOND,
@@ -142,7 +143,7 @@ def read_amplification(spec: ArraySpec, chunks: Chunks) -> tuple[float, int]:
     if spec.storage_chunks is None:
         return 1.0, 1
     reads = [axis_reads(ax, s) for ax, s in zip(chunks, spec.storage_chunks)]
-    stored = math.prod(math.ceil(n / s) for n, s in zip(spec.shape, spec.storage_chunks))
+    stored = math.prod(chunk_counts(spec.shape, spec.storage_chunks))
     return math.prod(r for r, _ in reads) / stored, math.prod(m for _, m in reads)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from chunkpilot.core.growth import chunk_counts
 from chunkpilot.sources.readers import open_remote_zarr_array, remote_hdf5_dataset
 from chunkpilot.sources.remote import fs_path, parse_url
 
@@ -47,7 +48,7 @@ def zarr_pieces(ref: Mapping[str, Any], fs: Any, pool: ThreadPoolExecutor
                  ) -> tuple[list[Piece], Any]:
     z = open_remote_zarr_array(ref)
     unit = tuple(z.shards or z.chunks)
-    grid = tuple(math.ceil(s / u) for s, u in zip(z.shape, unit))
+    grid = chunk_counts(z.shape, unit)
     root = "/".join(p.strip("/") for p in (z.store.path, z.path) if p and p.strip("/"))
     if ref["url"].startswith(("http://", "https://")) and not root.startswith("http"):
         root = fs_path(parse_url(ref["url"]))
@@ -99,7 +100,7 @@ def decode_seconds_per_byte(z: Any, pieces: list[Piece], blobs: dict[str, bytes]
     store.update({prefix + k: cpu.Buffer.from_bytes(b) for k, b in blobs.items()})
     mem = zarr.open_array(MemoryStore(store, read_only=True), path=z.path or "", mode="r")
     unit = tuple(z.shards or z.chunks)
-    grid = tuple(math.ceil(s / u) for s, u in zip(z.shape, unit))
+    grid = chunk_counts(z.shape, unit)
 
     def region(coords: tuple[int, ...]) -> tuple[slice, ...]:
         return tuple(slice(c * u, min(s, (c + 1) * u)) for c, u, s in zip(coords, unit, z.shape))

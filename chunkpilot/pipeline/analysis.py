@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chunkpilot.core.growth import TaskGrowth, fit_task_exponents
+from chunkpilot.core.growth import TaskGrowth, chunk_counts, fit_task_exponents
 from chunkpilot.core.shapes import align_units, min_lengths
 from chunkpilot.pipeline.graph import GraphProfile
 from chunkpilot.types import ArraySpec, WorkSpec
@@ -70,7 +70,7 @@ def analysis_from(builds: Builds, built: Any) -> Analysis:
     """Interpret the graphs of :func:`analysis_builds`."""
     (_, chunk), (base, _) = builds[0], builds[1]
     full, small, *grown = (g for g, _ in built)
-    counts = tuple(math.ceil(b / c) for b, c in zip(base, chunk, strict=True))
+    counts = chunk_counts(base, chunk)
     grow = [next(i for i, (s, b) in enumerate(zip(shape, base, strict=True)) if s != b)
             for shape, _ in builds[2:]]
     def growth(tasks: Callable[[GraphProfile], int]) -> TaskGrowth:

@@ -23,7 +23,7 @@ from chunkpilot.cluster.threads import observe_threads, trim_process_memory
 from chunkpilot.cluster.work import pipeline_collections, trial_collection
 from chunkpilot.core.converge import MIN_TRIAL_SECONDS, median_run, more_runs
 from chunkpilot.core.diagnose import diagnose
-from chunkpilot.core.metrics import active_seconds
+from chunkpilot.core.metrics import active_seconds, trial_runs_seconds
 from chunkpilot.core.observations import Observation, Trial
 from chunkpilot.errors import StoreReadError
 from chunkpilot.sources.readers import source_array
@@ -135,14 +135,15 @@ class TrialRunner:
         median run kept: ``core.converge.more_runs``); a failed run recovers the cluster."""
         x, colls = self._collections(chunk, self.region)
         runs: list[Observation] = []
+        active: list[float] = []
         t0 = time.perf_counter()
         while not runs or (not runs[-1].failed and more_runs(
-                [active_wall(o) for o in runs], time.perf_counter() - t0, self.min_seconds)):
-            runs.append(self.executor.observe(colls, self.timeout_s))
-            obs = runs[-1]
+                active, time.perf_counter() - t0, self.min_seconds)):
+            obs = self.executor.observe(colls, self.timeout_s)
             if obs.error and obs.error.startswith(StoreReadError.__name__ + ":"):
                 raise StoreReadError(obs.error.partition(": ")[2])  # damaged store: stop tuning
-        active = [active_wall(o) for o in runs]
+            runs.append(obs)
+            active.append(active_wall(obs))
         if not obs.failed:
             obs = runs[median_run(active)]
         trial = Trial(label, x.chunks, obs, diagnose(obs),
@@ -171,7 +172,7 @@ class TrialRunner:
         """Every clean run's active time (first task to last) for ``chunk``, repeats within a
         trial included."""
         return [s for t in self.by_shape.get(chunk, ()) if not t.observation.failed
-                for s in (t.runs_active_s or (active_wall(t.observation),))]
+                for s in trial_runs_seconds(t)]
 
     def wall(self, chunk: Shape) -> float:
         """Median clean active time measured for ``chunk`` (infinite when none ran cleanly)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chunkpilot.core.metrics import active_seconds, first_task_start
+from chunkpilot.core.metrics import active_seconds, first_task_start, trial_runs_seconds
 from chunkpilot.core.observations import Trial
 from chunkpilot.core.plan import Plan
 from chunkpilot.core.shapes import regular_chunks
@@ -79,7 +79,7 @@ def trial_summary(t: Trial) -> dict[str, Any]:
         "chunks": [list(ax) for ax in t.chunks],
         "wall_seconds": o.wall_seconds,
         "active_seconds": active_seconds(o),
-        "runs_active_seconds": list(t.runs_active_s) or [active_seconds(o)],
+        "runs_active_seconds": list(trial_runs_seconds(t)),
         "startup_seconds": first_task_start(o),
         "task_count": o.compute_task_count,
         "peak_worker_memory_bytes": o.peak_process_bytes,

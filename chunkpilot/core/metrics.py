@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
-from chunkpilot.core.observations import Observation
+from chunkpilot.core.observations import Observation, Trial
 
 #: Task-stream actions of spilling (orange bars in the dashboard).
 DISK_ACTIONS = ("disk-read", "disk-write")
@@ -42,6 +42,12 @@ def active_seconds(obs: Observation) -> float:
     if not obs.tasks:
         return obs.wall_seconds
     return max(t.stop_s for t in obs.tasks) - first_task_start(obs)
+
+
+def trial_runs_seconds(trial: Trial) -> tuple[float, ...]:
+    """Active seconds of every run of ``trial``'s work: its repeats when a short trial ran
+    more than once, else its one observation's."""
+    return trial.runs_active_s or (active_seconds(trial.observation),)
 
 
 def thread_time(obs: Observation) -> float:

@@ -5,7 +5,8 @@ candidate chunks (``cluster.trials``), diagnoses each run like the dashboard, re
 cost model from what the cluster showed and moves the way the diagnosis points
 (``core.converge``). When the two fastest shapes are timed within the noise, the rung
 between them runs if they are two apart; two still within the noise are run once more, in
-the other order; then the fastest median wins.
+the other order; trials left run the untried rungs next to the fastest; then the fastest
+median wins.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from chunkpilot.core.converge import (
     keep_walking,
     ladder,
     neighbour,
+    next_rungs,
     pick,
     refit,
     region_bytes,
@@ -214,6 +216,13 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,
     if pair is not None and len(tried) + 2 <= max_trials:
         for c in sorted(pair, key=tried.index, reverse=True):  # the other order this time
             run(c, "repeat")
+        runs = {c: runner.walls(c) for c in dict.fromkeys(tried) if c not in runner.failed}
+    # 5. trials left: the untried rungs right next to the fastest shape
+    if any(runs.values()):
+        for c in next_rungs(rungs, pick({c: r for c, r in runs.items() if r},
+                                        plan.spec.itemsize), tried):
+            if len(tried) < max_trials and fits(c):
+                run(c, "neighbour")
         runs = {c: runner.walls(c) for c in dict.fromkeys(tried) if c not in runner.failed}
     if not any(runs.values()):
         raise TuningError(

@@ -88,3 +88,29 @@ def test_the_rung_between_that_is_slower_is_not_kept_and_the_close_call_is_repea
     assert [t.label.split()[0] for t in runner.trials] == ["advised", "smaller", "bigger",
                                                           "between", "repeat", "repeat"]
     assert chosen == plan.chunk_shape  # medians 0.73 against 0.82
+
+
+def test_trials_left_run_the_rungs_next_to_the_fastest_and_keep_a_faster_one():
+    """matmul on threads: the advised shape beat two rungs smaller and two rungs bigger (not a
+    close call), and tune stopped after 3 of 5 trials at 1.20x the oracle, one rung up."""
+    plan = _plan()
+    rungs, k = _rungs(plan)
+    runner = ScriptedRunner(_script(plan, {0: [1.41], -2: [1.62], +2: [1.95], -1: [1.55],
+                                           +1: [1.25]}))
+    chosen = _search(runner, plan, RES, max_trials=5, noise=0.10)
+    assert [t.label.split()[0] for t in runner.trials] == ["advised", "smaller", "bigger",
+                                                          "neighbour", "neighbour"]
+    assert [t.chunk_shape for t in runner.trials[-2:]] == [rungs[k - 1], rungs[k + 1]]
+    assert chosen == rungs[k + 1]
+
+
+def test_the_rungs_next_to_the_fastest_wait_for_the_trial_budget():
+    plan = _plan()
+    runner = ScriptedRunner(_script(plan, {0: [1.41], -2: [1.62], +2: [1.95], -1: [1.30]}))
+    chosen = _search(runner, plan, RES, max_trials=4, noise=0.10)
+    assert [t.label.split()[0] for t in runner.trials] == ["advised", "smaller", "bigger",
+                                                          "neighbour"]
+    assert chosen == _rungs(plan)[0][_rungs(plan)[1] - 1]
+    runner = ScriptedRunner(_script(plan, {0: [1.41], -2: [1.62], +2: [1.95]}))
+    assert _search(runner, plan, RES, max_trials=3, noise=0.10) == plan.chunk_shape
+    assert len(runner.trials) == 3

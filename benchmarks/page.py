@@ -41,8 +41,11 @@ def _method(docs: Sequence[dict[str, Any]]) -> list[str]:
         f"* **Rounds.** Per workload × scheduler: one warm-up round (every shape once), then "
         f"{st.get('rounds')} timed rounds. Each round runs its shapes once each in a fresh "
         f"random order (seeded: run seed {st.get('seed')}, mixed with the row's name; each "
-        "row's seed is in its JSON). The 1-minute load average is read before every round; "
-        "rounds started above the core count are flagged and counted, not dropped.",
+        "row's seed is in its JSON). The 1-minute load average is read before every round and "
+        "the CPU other processes (and other guests, as steal) used during it; rounds in which "
+        "they used more than half a core are flagged and counted, not dropped (runs before "
+        "2026-12-04 flagged rounds started with the load average above the core count, which "
+        "the benchmark's own busy threads reach on 2 cores).",
         f"* **Shapes.** The ladder is chunkpilot's own candidate ladder "
         "(`chunkpilot.core.plan.candidate_shapes`: √2 steps of storage-aligned, evened-out "
         f"shapes, axes kept whole stay whole) from {format_bytes(st.get('min_bytes', 0))} up to "
@@ -169,7 +172,8 @@ LAYOUT = [
     "  shapes[i]            chunk_shape block_bytes input_chunks in_ladder roles pruned",
     "                       predicted (evaluate() under the advised plan's model)",
     "                       peak_fresh_process_bytes (threads rows)",
-    "  rounds[k]            index warmup load_1min flagged seconds order [shape index, ...]",
+    "  rounds[k]            index warmup load_1min others_cores flagged seconds",
+    "                       order [shape index, ...]",
     "    runs[]             shape (index) wall_seconds failed failure restarts spilled_bytes",
     "                       groups {task group: [tasks, total s, median s]}",
     "                       peak_increment_bytes threads_per_process",

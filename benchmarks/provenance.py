@@ -8,6 +8,7 @@ package from disk while the run goes on, so only a committed tree says what ran)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
@@ -86,6 +87,43 @@ def core_count() -> int:
 
 def load_1min() -> float:
     return float(os.getloadavg()[0])
+
+
+#: A round is flagged when processes outside the benchmark (or other guests of the host, as
+#: CPU steal) used more than this many cores' worth of CPU while it ran.
+OTHERS_FLAG_CORES = 0.5
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """(CPU seconds the machine has spent busy, stolen by other guests included; CPU seconds
+    this process and its live and waited-for children have used) so far."""
+    import psutil
+
+    t = psutil.cpu_times()
+    busy = sum(getattr(t, k, 0.0) for k in ("user", "nice", "system", "irq", "softirq", "steal"))
+    me = psutil.Process()
+    c = me.cpu_times()
+    own = c.user + c.system + c.children_user + c.children_system
+    for p in me.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            k = p.cpu_times()
+            own += k.user + k.system
+    return busy, own
+
+
+def others_cores(before: tuple[float, float], after: tuple[float, float],
+                 wall_s: float) -> float:
+    """Cores' worth of CPU used by everything but this benchmark between two
+    :func:`cpu_seconds` readings ``wall_s`` apart. The 1-minute load average cannot tell:
+    on 2 cores the benchmark's own two busy threads put it at ~2 (a quiet host's run had 123
+    of 152 rounds "above the core count").
+
+    >>> round(others_cores((100.0, 10.0), (103.0, 11.0), 2.0), 2)
+    1.0
+    """
+    if wall_s <= 0:
+        return 0.0
+    return max(0.0, ((after[0] - before[0]) - (after[1] - before[1])) / wall_s)
 
 
 def environment() -> dict[str, Any]:

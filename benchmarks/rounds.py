@@ -3,8 +3,9 @@
 Round 0 is a warm-up: every shape once, in a random order. Then ``rounds`` timed rounds run
 the kept shapes once each, in a fresh random order per round (one seeded ``random.Random``
 per row), so drifting machine load hits every shape alike and pairs within a round. The
-1-minute load average is read before each round; a round started above the core count is
-flagged.
+1-minute load average is read before each round and the CPU everything else used during it
+(``provenance.others_cores``, steal included); a round in which others used more than half
+a core is flagged.
 
 Kept after the warm-up: every role shape (dask auto, advised, tuned) and the
 ``keep_fastest`` fastest ladder shapes whose warm-up was within ``slow_factor`` of the
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.provenance import core_count, load_1min
+from benchmarks.provenance import OTHERS_FLAG_CORES, cpu_seconds, load_1min, others_cores
 from benchmarks.timing import RunRecord
 from benchmarks.workloads import DataSource, Workload
 
@@ -71,13 +72,13 @@ def run_rounds(wl: Workload, src: DataSource, ex: Any, shapes: list[Shape], ladd
     rng = random.Random(rp.seed)
     index = {s: i for i, s in enumerate(shapes)}
     failed: set[Shape] = set()
-    cores = core_count()
     out: list[dict] = []
 
     def one_round(k: int, active: list[Shape]) -> dict[Shape, RunRecord]:
         order = [s for s in active if s not in failed]
         rng.shuffle(order)
         load = load_1min()
+        cpu0 = cpu_seconds()
         t0 = time.perf_counter()
         recs: dict[Shape, RunRecord] = {}
         runs = []
@@ -91,12 +92,15 @@ def run_rounds(wl: Workload, src: DataSource, ex: Any, shapes: list[Shape], ladd
                 failed.add(s)
                 log(f"    {s}: FAILED {(rec.failure or '')[:120]}")
             runs.append({"shape": index[s], **rec.to_dict()})
-        out.append({"index": k, "warmup": k == 0, "load_1min": load, "flagged": load > cores,
-                    "seconds": time.perf_counter() - t0, "order": [index[s] for s in order],
+        wall = time.perf_counter() - t0
+        others = others_cores(cpu0, cpu_seconds(), wall)
+        flagged = others > OTHERS_FLAG_CORES
+        out.append({"index": k, "warmup": k == 0, "load_1min": load, "others_cores": others,
+                    "flagged": flagged, "seconds": wall, "order": [index[s] for s in order],
                     "runs": runs})
         log(f"  round {k}{' (warm-up)' if k == 0 else ''}: {len(order)} shapes in "
-            f"{time.perf_counter() - t0:.1f} s, load {load:.1f}"
-            + (" > cores: FLAGGED" if load > cores else ""))
+            f"{wall:.1f} s, load {load:.1f}, others {others:.2f} cores"
+            + (" : FLAGGED" if flagged else ""))
         return recs
 
     warm = one_round(0, shapes)

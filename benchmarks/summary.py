@@ -81,8 +81,8 @@ def headline(docs: Sequence[dict[str, Any]], rows: Sequence[Row]) -> list[str]:
     flagged = sum(r.loaded_rounds for r in rows)
     total = sum(r.timed_rounds + 1 for r in rows)
     lines.append(f"- **model**, at every measured shape: time {accuracy_text(secs)}; peak "
-                 f"{accuracy_text(peaks)}. {flagged} of {total} rounds ran with the load "
-                 f"above the core count. {page.run_line(docs)}")
+                 f"{accuracy_text(peaks)}. {flagged} of {total} rounds flagged for other "
+                 f"processes' load. {page.run_line(docs)}")
     return lines
 
 

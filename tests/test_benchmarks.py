@@ -15,6 +15,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -238,6 +239,8 @@ def test_quick_run_end_to_end(tmp_path):
     assert set(doc["schedulers"]) == {"threads", "local"}
     for run in doc["schedulers"].values():
         assert [r["warmup"] for r in run["rounds"]] == [True, False, False]
+        for r in run["rounds"]:  # the round's own work is not others' load
+            assert r["others_cores"] >= 0 and r["flagged"] == (r["others_cores"] > 0.5)
         assert {"auto", "advise", "tune"} <= set(run["roles"])
         assert run["advise"]["plan"]["inputs"]["measurements"]["samples"]
     assert doc["schedulers"]["threads"]["tune"]["ran_on"] in ("threads", "in-process LocalCluster")
@@ -335,3 +338,18 @@ def test_a_single_chunks_peak_is_one_tasks_not_shared_among_idle_threads():
     assert observe_shape(run(8), 0)[1] == 200
     assert observe_shape({**run(1), "scheduler": "threads"}, 0)[1] == 400
     assert observe_shape({**run(8), "scheduler": "threads"}, 0)[1] == 200
+
+
+def test_others_cores_counts_a_process_outside_the_benchmark_not_its_own_work():
+    """A busy process outside this process tree (orphaned by its shell) shows up as about one
+    core of others' CPU; the same spin in this process does not."""
+    spin = "import time\nt = time.perf_counter()\nwhile time.perf_counter() - t < 1.5: pass"
+    before, t0 = provenance.cpu_seconds(), time.perf_counter()
+    subprocess.run(["sh", "-c", f"{sys.executable} -c '{spin}' >/dev/null 2>&1 &"], check=True)
+    time.sleep(1.6)
+    outside = provenance.others_cores(before, provenance.cpu_seconds(), time.perf_counter() - t0)
+    before, t0 = provenance.cpu_seconds(), time.perf_counter()
+    exec(compile(spin, "spin", "exec"), {})
+    inside = provenance.others_cores(before, provenance.cpu_seconds(), time.perf_counter() - t0)
+    assert outside > 0.6
+    assert inside < outside - 0.5

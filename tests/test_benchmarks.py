@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import provenance, stats  # noqa: E402
@@ -353,3 +354,17 @@ def test_others_cores_counts_a_process_outside_the_benchmark_not_its_own_work():
     inside = provenance.others_cores(before, provenance.cpu_seconds(), time.perf_counter() - t0)
     assert outside > 0.6
     assert inside < outside - 0.5
+
+
+def test_neighbours_replay_keeps_the_fastest_of_the_kept_shape_and_its_untried_rungs():
+    """Without trial noise the simulated last step keeps exactly the best of the kept shape
+    and the rungs it runs; with noise it can only do worse than that best."""
+    from benchmarks.neighbours import simulate
+
+    docs = [("now", json.loads(p.read_text())) for p in sorted(RESULTS.glob("*.json"))]
+    exact = simulate(docs, noise=0.0, order="promising", draws=1)
+    assert exact and all(sim <= kept for *_, kept, sim in exact)
+    assert any(sim < kept for *_, kept, sim in exact)  # some neighbour beat the kept shape
+    noisy = simulate(docs, noise=0.10, order="promising", draws=200)
+    assert [r[:4] for r in noisy] == [r[:4] for r in exact]
+    assert all(n[4] >= e[4] - 1e-12 for n, e in zip(noisy, exact, strict=True))

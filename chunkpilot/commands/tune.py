@@ -217,10 +217,11 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,
         for c in sorted(pair, key=tried.index, reverse=True):  # the other order this time
             run(c, "repeat")
         runs = {c: runner.walls(c) for c in dict.fromkeys(tried) if c not in runner.failed}
-    # 5. trials left: the untried rungs right next to the fastest shape
-    if any(runs.values()):
-        for c in next_rungs(rungs, pick({c: r for c, r in runs.items() if r},
-                                        plan.spec.itemsize), tried):
+    # 5. trials left: the untried rungs right next to the fastest shape, the side whose
+    #    shape one rung further on ran faster first
+    clean = {c: r for c, r in runs.items() if r}
+    if clean:
+        for c in next_rungs(rungs, pick(clean, plan.spec.itemsize), tried, clean):
             if len(tried) < max_trials and fits(c):
                 run(c, "neighbour")
         runs = {c: runner.walls(c) for c in dict.fromkeys(tried) if c not in runner.failed}

@@ -148,29 +148,42 @@ def between(steps_ladder: Sequence[Shape], a: Shape, b: Shape) -> Shape | None:
     return rungs[i + 1] if j - i == 2 else None
 
 
-def next_rungs(steps_ladder: Sequence[Shape], best: Shape, tried: Sequence[Shape]
-               ) -> list[Shape]:
-    """The rungs right next to ``best`` (smaller first) that no trial has run: with trials
-    left, the last look around the fastest shape. The walk moves ``STEP`` rungs, so the
-    fastest shape's own neighbours often never run: over the stored trials of 14 full
-    benchmark runs (121 rows with budget left), running them with the trials left and keeping
-    the fastest simulates to 1.020x the oracle where the kept shape scored 1.033x (one trial
-    each with 5 % noise; 1.029x at 10 %; better or level in 11 of the 14 runs); matmul on
-    threads kept 2048x2048 at 1.20x, the oracle 2048x4096 one rung up.
+def next_rungs(steps_ladder: Sequence[Shape], best: Shape, tried: Sequence[Shape],
+               runs: Mapping[Shape, Sequence[float]]) -> list[Shape]:
+    """The rungs right next to ``best`` that no trial has run, the more promising first: the
+    side whose shape one rung further on ran faster (``runs``: clean times), the smaller
+    on a tie. With trials left, the last look around the fastest shape: the walk moves
+    ``STEP`` rungs, so the fastest shape's own neighbours often never run. Over the stored
+    trials of 14 full benchmark runs (118 rows with budget left; ``python -m
+    benchmarks.neighbours``), running them with the trials left and keeping the fastest
+    simulates to 1.010x the oracle where the kept shape scored 1.034x (one trial each with
+    5 % noise; 1.019x at 10 %), better in 11 of the 14 runs and at most 0.006 worse in the
+    others; smaller side first instead, 1.021x (1.030x). matmul on threads kept
+    2048x2048 at 1.20x, the oracle 2048x4096 one rung up.
 
     Examples
     --------
-    >>> next_rungs([(1,), (2,), (4,), (8,)], (4,), [(4,), (8,), (1,)])
+    >>> next_rungs([(1,), (2,), (4,), (8,)], (4,), [(4,), (8,), (1,)], {})
     [(2,)]
-    >>> next_rungs([(1,), (2,), (4,)], (1,), [(1,)]), next_rungs([(1,), (4,)], (4,), [(4,), (3,)])
-    ([(2,)], [])
+    >>> next_rungs([(1,), (2,), (3,), (4,), (5,)], (3,), [(1,), (3,), (5,)],
+    ...            {(1,): [2.0], (3,): [1.0], (5,): [1.5]})
+    [(4,), (2,)]
+    >>> next_rungs([(1,), (4,)], (4,), [(4,), (3,)], {})
+    []
     """
     rungs = list(steps_ladder)
     off = [c for c in dict.fromkeys([best, *tried]) if c not in rungs]
     if off:  # shapes off the ladder (the advised one) are rungs where they ran
         rungs = sorted([*rungs, *off], key=math.prod)
     i = rungs.index(best)
-    return [rungs[j] for j in (i - 1, i + 1) if 0 <= j < len(rungs) and rungs[j] not in tried]
+
+    def further(j: int) -> float:
+        k = 2 * j - i
+        r = runs.get(rungs[k]) if 0 <= k < len(rungs) else None
+        return statistics.median(r) if r else math.inf
+
+    near = [j for j in (i - 1, i + 1) if 0 <= j < len(rungs) and rungs[j] not in tried]
+    return [rungs[j] for j in sorted(near, key=further)]
 
 
 def pick(runs: Mapping[Shape, Sequence[float]], itemsize: int) -> Shape:

@@ -114,3 +114,17 @@ def test_the_rungs_next_to_the_fastest_wait_for_the_trial_budget():
     runner = ScriptedRunner(_script(plan, {0: [1.41], -2: [1.62], +2: [1.95]}))
     assert _search(runner, plan, RES, max_trials=3, noise=0.10) == plan.chunk_shape
     assert len(runner.trials) == 3
+
+
+def test_the_neighbour_on_the_side_that_ran_faster_further_on_goes_first():
+    """fft_time on threads: two rungs smaller was fastest, four rungs smaller and the advised
+    shape slower; the one trial left runs the rung towards the faster of them (the oracle)."""
+    plan = _plan()
+    rungs, k = _rungs(plan)
+    runner = ScriptedRunner(_script(plan, {0: [0.812], -2: [0.736], -4: [0.884], +2: [1.178],
+                                           -1: [0.70], -3: [0.60]}))
+    chosen = _search(runner, plan, RES, max_trials=5, noise=0.10)
+    assert [t.label.split()[0] for t in runner.trials] == ["advised", "smaller", "smaller",
+                                                          "bigger", "neighbour"]
+    assert runner.trials[-1].chunk_shape == rungs[k - 1]
+    assert chosen == rungs[k - 1]

@@ -263,7 +263,8 @@ def median_run(active_s: Sequence[float]) -> int:
     return order[(len(order) - 1) // 2]
 
 
-def trial_region(spec: ArraySpec, work: WorkSpec, chunk: Shape, target_bytes: int) -> tuple[slice, ...]:
+def trial_region(spec: ArraySpec, work: WorkSpec, chunk: Shape, target_bytes: int
+                 ) -> tuple[slice, ...]:
     """A leading slab of the array holding about ``target_bytes``, in whole chunks of ``chunk``.
 
     The slab is cut along the splittable axis with the most chunks, so the trial keeps

@@ -83,11 +83,16 @@ def ladder(plan: Plan) -> list[Shape]:
     return sorted(candidate_shapes(plan.spec, plan.work), key=math.prod)
 
 
+def _with_rungs(steps_ladder: Sequence[Shape], shapes: Sequence[Shape]) -> list[Shape]:
+    """The ladder with ``shapes`` off it (the advised one) added as rungs where they fall."""
+    rungs = list(steps_ladder)
+    off = [c for c in dict.fromkeys(shapes) if c not in rungs]
+    return sorted([*rungs, *off], key=math.prod) if off else rungs
+
+
 def neighbour(steps_ladder: Sequence[Shape], current: Shape, steps: int) -> Shape | None:
     """The shape ``steps`` rungs away from ``current`` (negative: smaller), if any."""
-    rungs = list(steps_ladder)
-    if current not in rungs:
-        rungs = sorted([*rungs, current], key=math.prod)
+    rungs = _with_rungs(steps_ladder, [current])
     i = rungs.index(current) + steps
     return rungs[i] if 0 <= i < len(rungs) else None
 
@@ -140,10 +145,7 @@ def between(steps_ladder: Sequence[Shape], a: Shape, b: Shape) -> Shape | None:
     >>> between([(1,), (2,), (8,)], (2,), (3,)), between([(1,), (2,), (8,)], (2,), (8,))
     (None, None)
     """
-    rungs = list(steps_ladder)
-    missing = [c for c in (a, b) if c not in rungs]
-    if missing:  # as :func:`neighbour` walks from a shape off the ladder
-        rungs = sorted([*rungs, *dict.fromkeys(missing)], key=math.prod)
+    rungs = _with_rungs(steps_ladder, [a, b])  # as :func:`neighbour` walks from off it
     i, j = sorted((rungs.index(a), rungs.index(b)))
     return rungs[i + 1] if j - i == 2 else None
 
@@ -155,11 +157,12 @@ def next_rungs(steps_ladder: Sequence[Shape], best: Shape, tried: Sequence[Shape
     on a tie. With trials left, the last look around the fastest shape: the walk moves
     ``STEP`` rungs, so the fastest shape's own neighbours often never run. Over the stored
     trials of 14 full benchmark runs (118 rows with budget left; ``python -m
-    benchmarks.neighbours``), running them with the trials left and keeping the fastest
-    simulates to 1.010x the oracle where the kept shape scored 1.034x (one trial each with
-    5 % noise; 1.019x at 10 %), better in 11 of the 14 runs and at most 0.006 worse in the
-    others; smaller side first instead, 1.021x (1.030x). matmul on threads kept
-    2048x2048 at 1.20x, the oracle 2048x4096 one rung up.
+    benchmarks.neighbours --runs 15``: the newest run, with this step, leaves no budget),
+    running them with the trials left and keeping the fastest simulates to 1.010x the
+    oracle where the kept shape scored 1.034x (one trial each with 5 % noise; 1.019x at
+    10 %), better in 11 of the 14 runs and at most 0.006 worse in the others; smaller side
+    first instead, 1.021x (1.030x). matmul on threads kept 2048x2048 at 1.20x, the oracle
+    2048x4096 one rung up.
 
     Examples
     --------
@@ -171,10 +174,7 @@ def next_rungs(steps_ladder: Sequence[Shape], best: Shape, tried: Sequence[Shape
     >>> next_rungs([(1,), (4,)], (4,), [(4,), (3,)], {})
     []
     """
-    rungs = list(steps_ladder)
-    off = [c for c in dict.fromkeys([best, *tried]) if c not in rungs]
-    if off:  # shapes off the ladder (the advised one) are rungs where they ran
-        rungs = sorted([*rungs, *off], key=math.prod)
+    rungs = _with_rungs(steps_ladder, [best, *tried])
     i = rungs.index(best)
 
     def further(j: int) -> float:

@@ -170,6 +170,11 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,
     def fits(chunk: Shape) -> bool:
         return predict(chunk).peak_bytes_per_worker <= res.memory_budget_bytes
 
+    def clean_runs() -> dict[Shape, list[float]]:
+        """Every shape tried that ran cleanly, with its clean times."""
+        return {c: w for c in dict.fromkeys(tried)
+                if c not in runner.failed and (w := runner.walls(c))}
+
     last = run(current, "advised")
     # 1. follow the verdicts: too big -> smaller, too small -> bigger
     while len(tried) < max_trials:
@@ -205,30 +210,29 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,
         if clearly:
             break
     # 3. a close call (within the measured noise) two rungs apart: the rung between them
-    runs = {c: runner.walls(c) for c in dict.fromkeys(tried) if c not in runner.failed}
+    runs = clean_runs()
     pair = close_call(runs, noise)
     mid = between(rungs, *pair) if pair is not None else None
     if mid is not None and mid not in tried and len(tried) < max_trials and fits(mid):
         run(mid, "between")
-        runs = {c: runner.walls(c) for c in dict.fromkeys(tried) if c not in runner.failed}
+        runs = clean_runs()
         pair = close_call(runs, noise)
     # 4. a close call is run once more, in alternating order
     if pair is not None and len(tried) + 2 <= max_trials:
         for c in sorted(pair, key=tried.index, reverse=True):  # the other order this time
             run(c, "repeat")
-        runs = {c: runner.walls(c) for c in dict.fromkeys(tried) if c not in runner.failed}
+        runs = clean_runs()
     # 5. trials left: the untried rungs right next to the fastest shape, the side whose
     #    shape one rung further on ran faster first
-    clean = {c: r for c, r in runs.items() if r}
-    if clean:
-        for c in next_rungs(rungs, pick(clean, plan.spec.itemsize), tried, clean):
+    if runs:
+        for c in next_rungs(rungs, pick(runs, plan.spec.itemsize), tried, runs):
             if len(tried) < max_trials and fits(c):
                 run(c, "neighbour")
-        runs = {c: runner.walls(c) for c in dict.fromkeys(tried) if c not in runner.failed}
-    if not any(runs.values()):
+        runs = clean_runs()
+    if not runs:
         raise TuningError(
             f"Expected at least one trial to finish without worker restarts or errors. Got "
             f"failures for every chunk shape tried ({sorted(set(tried))}); the smallest block "
             f"was {format_bytes(min(math.prod(c) for c in tried) * plan.spec.itemsize)}."
         )
-    return pick({c: r for c, r in runs.items() if r}, plan.spec.itemsize)
+    return pick(runs, plan.spec.itemsize)

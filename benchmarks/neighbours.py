@@ -23,13 +23,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from benchmarks.replay import _trial_ok
-from benchmarks.score import cross_fitted_oracle, oracle_logs, timed_walls
-from benchmarks.stats import complete
+from benchmarks.replay import oracle_ratio, stored_trial_runs
 from benchmarks.workloads import WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent
-Shape = tuple[int, ...]
 
 
 def stored_runs(n: int) -> list[tuple[str, dict[str, Any]]]:
@@ -49,21 +46,6 @@ def stored_runs(n: int) -> list[tuple[str, dict[str, Any]]]:
     return docs
 
 
-def ratio_of(run: dict[str, Any]) -> Any:
-    """``shape -> its time / the oracle's`` (geometric mean over the rounds) or ``None``."""
-    walls = timed_walls(run)
-    done, oracle = set(complete(walls)), cross_fitted_oracle(walls, list(walls))
-    index = {tuple(m["chunk_shape"]): i for i, m in enumerate(run["shapes"])}
-
-    def ratio(c: Shape) -> float | None:
-        i = index.get(tuple(c))
-        if i is None or i not in done or not oracle:
-            return None
-        logs = [x for x in oracle_logs(walls, i, oracle) if math.isfinite(x)]
-        return math.exp(statistics.fmean(logs)) if logs else None
-    return ratio
-
-
 def simulate(docs: list[tuple[str, dict[str, Any]]], noise: float, order: str,
              max_trials: int = 5, draws: int = 2000, seed: int = 1) -> list[tuple[Any, ...]]:
     """(commit, workload, scheduler, kept ratio, simulated ratio) per row with trials left."""
@@ -81,18 +63,14 @@ def simulate(docs: list[tuple[str, dict[str, Any]]], noise: float, order: str,
             if not inp or not trials or "chunk_shape" not in trials[0]:
                 continue
             tried = [tuple(t["chunk_shape"]) for t in trials]
-            runs: dict[Shape, list[float]] = {}
-            for t in trials:
-                if _trial_ok(t):
-                    runs.setdefault(tuple(t["chunk_shape"]), []).append(
-                        t.get("active_seconds") or t["wall_seconds"])
+            runs = stored_trial_runs(run) or {}
             kept = tuple(result["chunk_shape"])
             try:
                 rungs = ladder(replan(inp))
             except Exception:  # noqa: S112 - a row stored before its inputs replan
                 continue
             near = next_rungs(rungs, kept, tried, runs if order == "promising" else {})
-            ratio = ratio_of(run)
+            ratio = oracle_ratio(run)
             rk, rc = ratio(kept), [ratio(c) for c in near]
             if not near or rk is None or None in rc or len(trials) >= max_trials:
                 continue

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,24 +92,23 @@ def _trial_ok(t: dict[str, Any]) -> bool:
     return not (t.get("restarts") or t.get("error") or "failed" in (t.get("verdicts") or ()))
 
 
-def repick_tune(doc: dict[str, Any], run: dict[str, Any]
-                ) -> tuple[Shape | None, float | None, float | None]:
-    """(shape, its ratio, the stored pick's ratio) to the oracle's time (geometric mean over
-    the timed rounds): today's ``core.converge.pick`` on the stored trials' clean times. The
-    search is not replayed (its trials ran on the cluster): only the final choice among the
-    shapes it tried. A shape not timed in every round has no ratio."""
-    from chunkpilot.core.converge import pick
-
+def stored_trial_runs(run: dict[str, Any]) -> dict[Shape, list[float]] | None:
+    """Every clean trial shape of a stored tune with its runs' active times (a short trial's
+    repeats included, as ``TrialRunner.walls`` reads them); ``None`` when the trials were
+    stored before they recorded their shape."""
     runs: dict[Shape, list[float]] = {}
     for t in (run["tune"].get("result") or {}).get("trials") or ():
-        if "chunk_shape" not in t:  # stored before trials recorded their shape
-            return None, None, None
+        if "chunk_shape" not in t:
+            return None
         if _trial_ok(t):
             runs.setdefault(tuple(t["chunk_shape"]), []).extend(
                 t.get("runs_active_seconds") or [t.get("active_seconds") or t["wall_seconds"]])
-    if not runs:
-        return None, None, None
-    shape = pick(runs, doc["itemsize"])
+    return runs
+
+
+def oracle_ratio(run: dict[str, Any]) -> Callable[[Sequence[int] | None], float | None]:
+    """``shape -> its time / the oracle's`` (geometric mean over the timed rounds); ``None``
+    for a shape not timed in every round."""
     walls = timed_walls(run)
     oracle = cross_fitted_oracle(walls, list(walls))
     done = set(complete(walls))
@@ -120,7 +119,22 @@ def repick_tune(doc: dict[str, Any], run: dict[str, Any]
         logs = [x for x in oracle_logs(walls, i, oracle) if math.isfinite(x)] if (
             oracle and i is not None) else []
         return math.exp(statistics.fmean(logs)) if logs else None
+    return ratio
 
+
+def repick_tune(doc: dict[str, Any], run: dict[str, Any]
+                ) -> tuple[Shape | None, float | None, float | None]:
+    """(shape, its ratio, the stored pick's ratio) to the oracle's time (geometric mean over
+    the timed rounds): today's ``core.converge.pick`` on the stored trials' clean times. The
+    search is not replayed (its trials ran on the cluster): only the final choice among the
+    shapes it tried. A shape not timed in every round has no ratio."""
+    from chunkpilot.core.converge import pick
+
+    runs = stored_trial_runs(run)
+    if not runs:
+        return None, None, None
+    shape = pick(runs, doc["itemsize"])
+    ratio = oracle_ratio(run)
     return shape, ratio(shape), ratio(run["roles"].get("tune"))
 
 

@@ -51,6 +51,7 @@ from chunkpilot.measure.memory import (
 )
 from chunkpilot.pipeline.layers import layer_records
 from chunkpilot.pipeline.runs import COLD_ONLY_RUNS, cold_only, scaling, warm_runs
+from chunkpilot.sources.region import region_array
 
 
 def _collections(out: Any) -> list[Any]:
@@ -67,23 +68,26 @@ def _placeholder(shape: list[int], chunks: list[int], dtype: str) -> Any:
 
 
 def _real_input(src: dict[str, Any], region: list[list[int]], chunks: list[int], dtype: str) -> Any:
+    """The sub-array, read the way the whole array is: cut inside the array-like the graph
+    reads from, so dask fuses the reads into their consumers as on the whole array
+    (``sources.region``)."""
     shape = tuple(b - a for a, b in region)
     cut = tuple(slice(a, b) for a, b in region)
     if src["kind"] == "remote":  # a store at a URL: the measured tasks read it, as workers will
         from chunkpilot.sources.readers import remote_source_array
 
-        return remote_source_array(src, tuple(chunks))[cut]
+        return remote_source_array(src, tuple(chunks), cut)
     if src["kind"] in ("zarr", "hdf5"):
         if src["kind"] == "zarr":
             import zarr
 
             z = zarr.open_array(src["path"], mode="r", path=src.get("array") or None)
-            whole = da.from_zarr(z, chunks=tuple(chunks))
+            x = region_array(z, chunks, cut, name="from-zarr")
         else:  # the file stays open for the life of this process
             import h5py
 
-            whole = da.from_array(h5py.File(src["path"], "r")[src["array"]], chunks=tuple(chunks))
-        x = whole[cut]
+            x = region_array(h5py.File(src["path"], "r")[src["array"]], chunks, cut,
+                             name="array")
         return x.astype(src["astype"]) if src.get("astype") else x
     if src["kind"] == "npy":
         return da.from_array(np.load(src["path"], mmap_mode="r"), chunks=tuple(chunks))

@@ -13,6 +13,7 @@ import zarr
 
 from chunkpilot.errors import StoreReadError
 from chunkpilot.sources.hdf5 import import_h5py, open_remote_file
+from chunkpilot.sources.region import region_array
 from chunkpilot.sources.remote import open_zarr, parse_url, remote_errors, translate
 from chunkpilot.sources.storage_options import StorageOptions, display_url
 from chunkpilot.sources.zarr import pick_array
@@ -147,9 +148,11 @@ def read_remote_region(ref: Mapping[str, Any], region: tuple[slice, ...]) -> np.
     return remote_reader(ref)[region]
 
 
-def remote_source_array(ref: Mapping[str, Any], chunk: tuple[int, ...]) -> Any:
-    """A dask array over a store at a URL; the WORKERS read it (the array object travels)."""
-    x = da.from_array(remote_reader(ref), chunks=chunk, asarray=True, inline_array=False)
+def remote_source_array(ref: Mapping[str, Any], chunk: tuple[int, ...],
+                        region: tuple[slice, ...] | None = None) -> Any:
+    """``region`` of a store at a URL (all of it by default) as a dask array; the WORKERS
+    read it (the array object travels)."""
+    x = region_array(remote_reader(ref), chunk, region, name="array", asarray=True)
     return x.astype(ref["astype"]) if ref.get("astype") and ref["format"] == "zarr" else x
 
 
@@ -160,22 +163,21 @@ def source_array(source: Any, ref: Mapping[str, Any], chunk: tuple[int, ...],
     trial never rechunks more than its own region."""
     cut = region if region is not None else tuple(slice(None) for _ in chunk)
     if ref["kind"] == "remote":
-        return remote_source_array(ref, chunk)[cut]
-    if ref["kind"] == "zarr":
+        return remote_source_array(ref, chunk, cut)
+    if ref["kind"] == "zarr":  # cut inside the reader, so the graph fuses as the whole's
         z = zarr.open_array(ref["path"], mode="r", path=ref.get("array") or None)
-        whole = da.from_array(CheckedReader(z, ref["path"]), chunks=chunk, asarray=True,
-                              inline_array=False)
-        return whole[cut]
+        return region_array(CheckedReader(z, ref["path"]), chunk, cut, name="from-zarr",
+                            asarray=True)
     if ref["kind"] == "hdf5":
         reader = HDF5Reader(ref["path"], ref["array"], ref.get("astype"))
-        whole = da.from_array(CheckedReader(reader, ref["path"]), chunks=chunk, asarray=True,
-                              inline_array=True)
-        return whole[cut]
+        return region_array(CheckedReader(reader, ref["path"]), chunk, cut, name="array",
+                            inline_array=True, asarray=True)
     if ref["kind"] == "numpy":
         return da.from_array(ref["array"][cut], chunks=chunk)
     data = source
     if type(source).__module__.split(".")[0] == "xarray":  # DataArray, or Dataset + name
-        data = (source[array] if array is not None and hasattr(source, "data_vars") else source).data
+        named = array is not None and hasattr(source, "data_vars")
+        data = (source[array] if named else source).data
     if hasattr(data, "rechunk") and hasattr(data, "dask"):
         return data[cut].rechunk(chunk)
     return da.from_array(np.asarray(data)[cut], chunks=chunk)

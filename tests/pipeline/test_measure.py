@@ -144,3 +144,29 @@ def test_input_tasks_in_a_plain_dict_graph_skip_the_store_value():
     dsk = {"store": store, ("read", 0): (np.copy, "store"), ("read", 1): (np.copy, "store"),
            ("merge", 0): (np.add, ("read", 0), ("read", 1))}
     assert input_tasks(dsk) == {("read", 0), ("read", 1)}
+
+
+def contract(x):
+    import dask.array as da
+
+    return da.tensordot(x, x, axes=([1, 2], [1, 2])).sum()
+
+
+def test_a_sub_array_of_a_store_runs_the_graph_the_whole_array_runs(tmp_path):
+    """On the whole array dask fuses the store read into every block product of a
+    tensordot (each product re-reads both blocks); the sub-array used to be a slice of the
+    whole, whose getitem layer kept one read task per chunk, so samples ran a cheaper graph
+    than the array would (a 16 x 64 x 64 tensordot: 5 ms per chunk sampled, 28 ms run)."""
+    import zarr
+
+    shape, chunk = (48, 96, 96), (8, 16, 16)
+    z = zarr.create_array(str(tmp_path / "a.zarr"), shape=shape, chunks=chunk, dtype="f4")
+    z[:] = np.random.default_rng(0).random(shape).astype("f4")
+    spec = ArraySpec(shape, "float32", storage_chunks=chunk)
+    box = PipelineSandbox(pickle_func(contract) or b"", spec,
+                          {"kind": "zarr", "path": str(tmp_path / "a.zarr")}, {}, 2**30, 60.0)
+    m = box.measure(spec, WorkSpec(3), chunk, warm=False)
+    assert m.sample.ok, m.sample.error
+    layers = {name: n for name, n, _, _ in m.per_layer}
+    assert "from-zarr" not in layers  # no read task of its own: fused into the products
+    assert sum(layers.values()) > 3 * 3 * 3 * 3  # 3 x 3 output blocks x 9 contracted, + sums

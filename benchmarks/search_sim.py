@@ -1,0 +1,156 @@
+"""Replay of tune's whole search (``commands.tune._search``) on stored full runs.
+
+Every stored row's plan is re-made from its inputs (``core.replay.replan``) and the search
+runs against a simulated cluster: a trial of a shape takes its time on the benchmark (its
+per-round walls, or interpolated by block bytes between the ladder shapes timed in every
+round, or its warm-up time for a shape pruned after the warm-up) times log-normal trial
+noise; a shape that failed on the benchmark fails. What is left out: the verdicts (every
+trial is healthy, so the diagnosis-led first step never moves) and any bias of a trial
+against the benchmark's timing. Usage::
+
+    python -m benchmarks.search_sim [--noise 0.05] [--runs 14] [--draws 40]
+
+Prints the picks' geometric-mean ratio to the best shape timed and the trials they took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import statistics
+from typing import Any
+
+from benchmarks.neighbours import stored_runs
+from benchmarks.replay import new_advise_walls
+from benchmarks.score import timed_walls
+from benchmarks.stats import complete
+
+Shape = tuple[int, ...]
+
+
+def shape_ratios(run: dict[str, Any], itemsize: int):  # noqa: ANN201 - a closure
+    """``shape -> (its time / the best timed shape's, failed)``; ``None`` when unknown."""
+    walls = timed_walls(run)
+    done = complete(walls)
+    gm = {i: statistics.geometric_mean([w for w in walls[i] if w]) for i in done}
+    best = min(gm, key=gm.get) if gm else None
+    warm = {i: rec for rd in run["rounds"] if rd["warmup"] for rec in rd["runs"]
+            for i in [rec["shape"]]}
+    by_shape = {tuple(m["chunk_shape"]): i for i, m in enumerate(run["shapes"])}
+
+    def ratio(c: Shape) -> tuple[float, bool] | None:
+        i = by_shape.get(c)
+        runs = [rec for rd in run["rounds"] for rec in rd["runs"] if rec["shape"] == i]
+        if any(r["failed"] for r in runs):
+            return 1.0, True
+        w, _ = new_advise_walls(run, c, itemsize)
+        if w and all(w):
+            return statistics.geometric_mean(w) / gm[best], False
+        if i is not None and i in warm and best in warm and not warm[i]["failed"]:
+            return warm[i]["wall_seconds"] / warm[best]["wall_seconds"], False
+        return None
+    return ratio
+
+
+class Unknown(Exception):
+    """The search asked for a shape the stored run has no time for."""
+
+
+class SimRunner:
+    """``TrialRunner``'s interface over stored benchmark times with trial noise."""
+
+    def __init__(self, ratio: Any, noise: float, rng: random.Random) -> None:
+        self.ratio, self.noise, self.rng = ratio, noise, rng
+        self.trials: list[Any] = []
+        self.by_shape: dict[Shape, list[float]] = {}
+        self.failed: set[Shape] = set()
+
+    def run(self, chunk: Shape, label: str) -> Any:
+        from chunkpilot.core.observations import Observation, TaskRecord, Trial, WorkerInfo
+        from chunkpilot.core.verdicts import Verdict
+
+        r = self.ratio(chunk)
+        if r is None:
+            raise Unknown(chunk)
+        t = r[0] * math.exp(self.rng.gauss(0, self.noise))
+        obs = Observation(wall_seconds=t, workers=(WorkerInfo("w", 2, 2**33),),
+                          tasks=(TaskRecord("('f', 0)", "f", "w", 1, "compute", 0.0, t),))
+        kind = "failed" if r[1] else "healthy"
+        trial = Trial(label, tuple((c,) for c in chunk), obs, (Verdict(kind, kind, {}),))
+        if r[1]:
+            self.failed.add(chunk)
+        else:
+            self.by_shape.setdefault(chunk, []).append(t)
+        self.trials.append(trial)
+        return trial
+
+    def walls(self, chunk: Shape) -> list[float]:
+        return list(self.by_shape.get(chunk, ()))
+
+    def wall(self, chunk: Shape) -> float:
+        runs = sorted(self.walls(chunk))
+        return runs[(len(runs) - 1) // 2] if runs else math.inf
+
+
+def simulate(docs: list[tuple[str, dict[str, Any]]], noise: float, draws: int,
+             max_trials: int = 5, seed: int = 1) -> list[tuple[Any, ...]]:
+    """(commit, workload, scheduler, mean ratio of the pick, mean trials) per row."""
+    from chunkpilot.commands.tune import _search
+    from chunkpilot.core.replay import replan
+    from chunkpilot.errors import TuningError
+
+    rng, out = random.Random(seed), []
+    for sha, doc in docs:
+        if not isinstance(doc, dict) or "schedulers" not in doc:
+            continue
+        for name, run in doc["schedulers"].items():
+            inp = (run["advise"].get("plan") or {}).get("inputs")
+            if not inp:
+                continue
+            try:
+                plan = replan(inp)
+            except Exception:  # noqa: S112 - a row stored before its inputs replan
+                continue
+            ratio = shape_ratios(run, doc["itemsize"])
+            picks, counts = [], []
+            try:
+                for _ in range(draws):
+                    runner = SimRunner(ratio, noise, rng)
+                    try:
+                        chosen = _search(runner, plan, plan.resources, max_trials, 0.10)
+                    except TuningError:
+                        chosen = None
+                    r = ratio(chosen) if chosen else None
+                    picks.append(r[0] if r and not r[1] else 2.0)
+                    counts.append(len(runner.trials))
+            except Unknown:
+                continue
+            out.append((sha, doc["workload"], name, statistics.geometric_mean(picks),
+                        statistics.fmean(counts)))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--noise", type=float, default=0.05)
+    ap.add_argument("--runs", type=int, default=14)
+    ap.add_argument("--draws", type=int, default=40)
+    ap.add_argument("--rows", action="store_true", help="print every row")
+    a = ap.parse_args()
+    rows = simulate(stored_runs(a.runs), a.noise, a.draws)
+    by: dict[str, list[tuple[Any, ...]]] = {}
+    for r in rows:
+        by.setdefault(r[0], []).append(r)
+        if a.rows:
+            print(f"  {r[0]} {r[1]:18} {r[2]:8} {r[3]:.3f} ({r[4]:.1f} trials)")
+    over = sum(r[3] > 1.15 for r in rows)
+    print(f"{len(rows)} rows: picks {statistics.geometric_mean(r[3] for r in rows):.4f}x the "
+          f"best timed shape, {statistics.fmean(r[4] for r in rows):.2f} trials, "
+          f"{over} rows over 1.15")
+    for sha, rs in by.items():
+        print(f"  {sha}: {len(rs)} rows, {statistics.geometric_mean(r[3] for r in rs):.3f}")
+
+
+if __name__ == "__main__":
+    main()

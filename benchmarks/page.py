@@ -137,6 +137,8 @@ REPRODUCE = [
     "python -m benchmarks run --quick --only gil_loop   # smoke test -> benchmarks/results/quick/",
     "python -m benchmarks replay              # re-plan every row with the current model (seconds)",
     "python -m benchmarks summary             # regenerate this page and the README headline",
+    "python -m benchmarks.neighbours          # tune's last step simulated on stored runs",
+    "python -m benchmarks.search_sim          # tune's whole search simulated on stored runs",
     "```", "",
     "A run refuses uncommitted changes under `chunkpilot/` (`--allow-dirty` records a hash of "
     "the diff). `replay` re-plans every row from the stored inputs with the current model and "
@@ -145,7 +147,14 @@ REPRODUCE = [
     "the two nearest ladder shapes timed in every round (by block bytes; the row says so), "
     "never extrapolated. `tune`'s search is not replayed (its trials ran on the cluster); its "
     "last lines apply today's pick rule to the shapes each row's tune tried, scored the same "
-    "way.", ""]
+    "way. `benchmarks.search_sim` simulates the whole search instead: each stored row's plan "
+    "is re-made from its inputs and `commands.tune._search` runs against the row's stored "
+    "timings (a trial of a shape takes the shape's benchmark time, interpolated by block "
+    "bytes, or its warm-up time when it was not timed in every round, times log-normal trial "
+    "noise; a shape that failed on the benchmark fails). It leaves out the verdicts (every "
+    "trial is healthy) and any bias of a trial against the benchmark's timing: it judges "
+    "search policies (how far a step goes, when close calls are repeated), not the trials.",
+    ""]
 
 LAYOUT = [
     "## Results files", "",

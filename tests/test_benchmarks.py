@@ -374,3 +374,20 @@ def test_neighbours_replay_keeps_the_fastest_of_the_kept_shape_and_its_untried_r
     noisy = simulate(docs, noise=0.10, order="promising", draws=200)
     assert [r[:4] for r in noisy] == [r[:4] for r in exact]
     assert all(n[4] >= e[4] - 1e-12 for n, e in zip(noisy, exact, strict=True))
+
+
+def test_search_sim_runs_tunes_whole_search_on_every_stored_row_within_the_budget():
+    """The replay of the whole search (``benchmarks.search_sim``): without trial noise every
+    row's search ends on a shape no faster than the best one the benchmark timed, within
+    the trial budget, and close to that best on the stored runs."""
+    import statistics
+
+    from benchmarks.search_sim import simulate
+
+    docs = [("now", json.loads(p.read_text())) for p in sorted(RESULTS.glob("*.json"))]
+    rows = simulate(docs, noise=0.0, draws=1)
+    assert len(rows) >= 10
+    assert all(ratio >= 1.0 - 1e-9 and 1 <= trials <= 5 for *_, ratio, trials in rows)
+    assert statistics.geometric_mean(r[3] for r in rows) < 1.10
+    fewer = simulate(docs, noise=0.0, draws=1, max_trials=1)  # the advised shape alone
+    assert all(trials == 1 for *_, trials in fewer)

@@ -19,6 +19,7 @@ import argparse
 import math
 import random
 import statistics
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks.neighbours import stored_runs
@@ -29,7 +30,8 @@ from benchmarks.stats import complete
 Shape = tuple[int, ...]
 
 
-def shape_ratios(run: dict[str, Any], itemsize: int):  # noqa: ANN201 - a closure
+def shape_ratios(run: dict[str, Any], itemsize: int
+                 ) -> Callable[[Shape], tuple[float, bool] | None]:
     """``shape -> (its time / the best timed shape's, failed)``; ``None`` when unknown."""
     walls = timed_walls(run)
     done = complete(walls)

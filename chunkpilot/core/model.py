@@ -21,7 +21,7 @@ from chunkpilot.core.growth import TaskGrowth, chunk_counts
 from chunkpilot.core.held import HeldGrowth, band_bytes
 from chunkpilot.core.linefit import LinearFit, fit_line
 from chunkpilot.core.sample import Sample
-from chunkpilot.core.selfproduct import product_work
+from chunkpilot.core.selfproduct import contraction_length, product_work
 from chunkpilot.core.store import StoreModel
 from chunkpilot.core.timecurve import UP_EXPONENT_RANGE, TimeCurve
 
@@ -86,6 +86,10 @@ class CostModel:
     """Input axes along which a contraction pairs blocks with their own transposes
     (``x @ x.T``: (0,)): the samples' times are then of general block products, and
     :meth:`product_work` prices the self-products (``core.selfproduct``)."""
+    contraction_axes: tuple[int, ...] = ()
+    """Input axes the contraction sums over (their chunk extent is the length a
+    self-product's cost depends on, ``core.selfproduct.self_product_cost``); empty when
+    unknown (runs stored before it was recorded: a self-product then costs half)."""
     curve: TimeCurve | None = field(init=False, default=None)
     """Seconds per task through the successful samples (``None`` without samples)."""
     read_curve: TimeCurve | None = field(init=False, default=None)
@@ -177,7 +181,8 @@ class CostModel:
     def product_work(self, shape: tuple[int, ...], chunk: tuple[int, ...]) -> float:
         """Factor on a chunk's measured work at ``chunk`` chunks: below 1 when some block
         products pair a block with its own transpose (``core.selfproduct``)."""
-        return product_work(chunk_counts(shape, chunk), self.self_product_axes)
+        return product_work(chunk_counts(shape, chunk), self.self_product_axes,
+                            contraction_length(chunk, self.contraction_axes))
 
     def downstream_share(self, nbytes: int) -> float:
         """Share of a task's time a pipeline spends downstream of its input reads (an
@@ -215,6 +220,7 @@ class CostModel:
             "store": self.store.to_dict() if self.store is not None else None,
             "held": self.held.to_dict() if self.held is not None else None,
             "self_product_axes": list(self.self_product_axes),
+            "contraction_axes": list(self.contraction_axes),
         }
 
 

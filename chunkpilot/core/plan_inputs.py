@@ -33,6 +33,7 @@ def plan_inputs(plan: Plan) -> dict[str, Any]:
             "held_exponent": m.held.exponent if m.held is not None else None,
             "held_shared": m.held.shared if m.held is not None else False,
             "self_product_axes": list(m.self_product_axes),
+            "contraction_axes": list(m.contraction_axes),
         },
         "dask_auto_shape": list(auto) if auto is not None else None,
     }

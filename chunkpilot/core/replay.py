@@ -46,7 +46,8 @@ def replan(inputs: dict[str, Any]) -> Plan:
         # absent from runs stored before block products were modelled
         contraction_units=_growth(m.get("contraction_units")),
         gather=GatherTarget.from_dict(m.get("gather")),  # absent: stored before it was modelled
-        self_product_axes=tuple(m.get("self_product_axes", ())))
+        self_product_axes=tuple(m.get("self_product_axes", ())),
+        contraction_axes=tuple(m.get("contraction_axes", ())))  # absent: stored before
     if m.get("store"):  # an object-store source: its probed read model
         model = dataclasses.replace(model, store=StoreModel.from_dict(m["store"]))
     if m.get("memory_correction", 1.0) != 1.0:

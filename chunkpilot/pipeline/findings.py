@@ -7,7 +7,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from chunkpilot.core.growth import chunk_counts
-from chunkpilot.core.selfproduct import SELF_PRODUCT_COST, product_work, self_share
+from chunkpilot.core.selfproduct import (
+    SELF_PRODUCT_OVERHEAD,
+    contraction_length,
+    product_work,
+    self_product_cost,
+    self_share,
+)
 from chunkpilot.pipeline.graph import GraphProfile
 from chunkpilot.units import format_bytes
 
@@ -94,13 +100,15 @@ def pipeline_notes(r: PipelineFindings, depth: tuple[int, ...], chunk: tuple[int
                      f"held until summed, and the measured peaks include them{part}{peak}.")
     if a.self_product_axes:
         counts = chunk_counts(shape, chunk)
+        k = contraction_length(chunk, a.contraction_axes)
         notes.append(
             f"The contraction pairs blocks with their own transposes along input axis "
             f"{_axes(a.self_product_axes)} (x @ x.T): numpy computes those products with "
-            f"BLAS's SYRK at {SELF_PRODUCT_COST:.0%} of a general product's work (modelled); "
-            f"at these chunks {self_share(counts, a.self_product_axes):.0%} of the block "
-            f"products, so the work is {product_work(counts, a.self_product_axes):.2f}x that "
-            "of general products.")
+            f"BLAS's SYRK, at {self_product_cost(k):.0%} of a general product's work for a "
+            f"contraction of {k} elements (modelled: half, plus {SELF_PRODUCT_OVERHEAD:.0f} / "
+            f"length); at these chunks {self_share(counts, a.self_product_axes):.0%} of the "
+            f"block products, so the work is "
+            f"{product_work(counts, a.self_product_axes, k):.2f}x that of general products.")
     if r.per_layer:
         total = sum(p[2] for p in r.per_layer) or 1.0
         slow = max(r.per_layer, key=lambda p: p[2])

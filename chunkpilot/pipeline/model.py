@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from chunkpilot.core.gather import GatherTarget
 from chunkpilot.core.held import band_exponent, frontier_exponent
 from chunkpilot.core.model import CostModel, Sample, fit_cost_model
-from chunkpilot.core.selfproduct import product_work
+from chunkpilot.core.selfproduct import contraction_length, product_work
 from chunkpilot.pipeline.analysis import Analysis
 from chunkpilot.pipeline.graph import GraphProfile
 from chunkpilot.pipeline.measure import Measurement, read_split
@@ -38,7 +38,8 @@ def work_scale(m: Measurement, spec: ArraySpec, an: Analysis) -> float:
     if not an.graph.contraction_axes or m.graph is None:
         return 1.0
     whole = an.growth.per_input_chunk(spec.shape, m.chunk)
-    ran = product_work(m.graph.input_grid, an.graph.self_product_axes)
+    ran = product_work(m.graph.input_grid, an.graph.self_product_axes,
+                       contraction_length(m.chunk, an.graph.contraction_axes))
     return max(1.0, whole / max(m.graph.tasks_per_input_chunk, 1e-9)) / ran
 
 
@@ -106,4 +107,5 @@ def pipeline_model(ms: Sequence[Measurement], spec: ArraySpec, an: Analysis, *,
     return dataclasses.replace(model, tasks_per_chunk=max(top.tasks_per_chunk, 1.0),
                                task_growth=growth, contraction_units=an.units,
                                gather=gather_target(an.graph),
-                               self_product_axes=an.graph.self_product_axes)
+                               self_product_axes=an.graph.self_product_axes,
+                               contraction_axes=an.graph.contraction_axes)

@@ -56,9 +56,10 @@ class RegionView:
             key = key + (slice(None),) * (self.ndim - len(key))
         inner = []
         for k, r, n in zip(key, self.region, self.shape, strict=True):
-            if isinstance(k, slice):
+            if isinstance(k, slice):  # -1 as a stop means "past the start", not the end
                 start, stop, step = k.indices(n)
-                inner.append(slice(r.start + start, r.start + max(start, stop), step))
+                end = r.start + stop
+                inner.append(slice(r.start + start, end if end >= 0 else None, step))
             else:
                 i = int(k)
                 inner.append(r.start + (i + n if i < 0 else i))

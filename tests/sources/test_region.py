@@ -42,6 +42,12 @@ def test_region_view_reads_the_region_with_slices_integers_and_negative_indices(
     np.testing.assert_array_equal(view[3:9, 0:40, 20:], want[3:9, 0:40, 20:])
     np.testing.assert_array_equal(view[-1, 2, -3:], want[-1, 2, -3:])
     np.testing.assert_array_equal(view[0:0, :, :], want[0:0])
+    np.testing.assert_array_equal(view[3:9:2, :, ::3], want[3:9:2, :, ::3])
+    # negative steps, on an array-like that takes them (zarr and h5py refuse them)
+    flip = RegionView(data, cut)
+    np.testing.assert_array_equal(flip[::-1, 5:1:-2, ::3], want[::-1, 5:1:-2, ::3])
+    edge = RegionView(data, (slice(0, 48), slice(None), slice(None)))  # a region from 0
+    np.testing.assert_array_equal(edge[::-1, 0, 0], data[::-1, 0, 0])
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(view))[1:4], want[1:4])
 
 

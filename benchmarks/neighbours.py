@@ -23,7 +23,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from benchmarks.replay import oracle_ratio, stored_trial_runs
+from benchmarks.replay import oracle_ratio, replanned_rows, stored_trial_runs
 from benchmarks.workloads import WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,39 +50,31 @@ def simulate(docs: list[tuple[str, dict[str, Any]]], noise: float, order: str,
              max_trials: int = 5, draws: int = 2000, seed: int = 1) -> list[tuple[Any, ...]]:
     """(commit, workload, scheduler, kept ratio, simulated ratio) per row with trials left."""
     from chunkpilot.core.converge import ladder, next_rungs
-    from chunkpilot.core.replay import replan
 
     rng, out = random.Random(seed), []
-    for sha, doc in docs:
-        if not isinstance(doc, dict) or "schedulers" not in doc:  # not a workload's row
+    for sha, doc, name, run, plan in replanned_rows(docs):
+        result = (run.get("tune") or {}).get("result") or {}
+        trials = result.get("trials") or []
+        if not trials or "chunk_shape" not in trials[0]:
             continue
-        for name, run in doc["schedulers"].items():
-            inp = (run["advise"].get("plan") or {}).get("inputs")
-            result = (run.get("tune") or {}).get("result") or {}
-            trials = result.get("trials") or []
-            if not inp or not trials or "chunk_shape" not in trials[0]:
-                continue
-            tried = [tuple(t["chunk_shape"]) for t in trials]
-            runs = stored_trial_runs(run) or {}
-            kept = tuple(result["chunk_shape"])
-            try:
-                rungs = ladder(replan(inp))
-            except Exception:  # noqa: S112 - a row stored before its inputs replan
-                continue
-            near = next_rungs(rungs, kept, tried, runs if order == "promising" else {})
-            ratio = oracle_ratio(run)
-            rk, rc = ratio(kept), [ratio(c) for c in near]
-            if not near or rk is None or None in rc or len(trials) >= max_trials:
-                continue
-            rc = rc[:max_trials - len(trials)]
-            picks = []
-            for _ in range(draws):
-                best, bt = rk, rk * math.exp(rng.gauss(0, noise))
-                for r in rc:
-                    t = r * math.exp(rng.gauss(0, noise))
-                    best, bt = (r, t) if t < bt else (best, bt)
-                picks.append(best)
-            out.append((sha, doc["workload"], name, rk, statistics.geometric_mean(picks)))
+        tried = [tuple(t["chunk_shape"]) for t in trials]
+        runs = stored_trial_runs(run) or {}
+        kept = tuple(result["chunk_shape"])
+        rungs = ladder(plan)
+        near = next_rungs(rungs, kept, tried, runs if order == "promising" else {})
+        ratio = oracle_ratio(run)
+        rk, rc = ratio(kept), [ratio(c) for c in near]
+        if not near or rk is None or None in rc or len(trials) >= max_trials:
+            continue
+        rc = rc[:max_trials - len(trials)]
+        picks = []
+        for _ in range(draws):
+            best, bt = rk, rk * math.exp(rng.gauss(0, noise))
+            for r in rc:
+                t = r * math.exp(rng.gauss(0, noise))
+                best, bt = (r, t) if t < bt else (best, bt)
+            picks.append(best)
+        out.append((sha, doc["workload"], name, rk, statistics.geometric_mean(picks)))
     return out
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,28 @@ def replay_row(doc: dict[str, Any], run: dict[str, Any]) -> Row:
 
 def replay(docs: Sequence[dict[str, Any]]) -> list[Row]:
     return [replay_row(d, run) for d in docs for run in d["schedulers"].values()]
+
+
+def replanned_rows(docs: Sequence[tuple[str, dict[str, Any]]]
+                   ) -> Iterator[tuple[str, dict[str, Any], str, dict[str, Any], Any]]:
+    """(commit, workload document, scheduler, its run, today's plan from its stored inputs)
+    for every stored row whose advise inputs replan (rows stored before they did are left
+    out), as the tune replays (``benchmarks.neighbours``, ``benchmarks.search_sim``) read
+    them."""
+    from chunkpilot.core.replay import replan
+
+    for sha, doc in docs:
+        if not isinstance(doc, dict) or "schedulers" not in doc:  # not a workload's row
+            continue
+        for name, run in doc["schedulers"].items():
+            inp = (run["advise"].get("plan") or {}).get("inputs")
+            if not inp:
+                continue
+            try:
+                plan = replan(inp)
+            except Exception:  # noqa: S112 - a row stored before its inputs replan
+                continue
+            yield sha, doc, name, run, plan
 
 
 def _trial_ok(t: dict[str, Any]) -> bool:

@@ -16,6 +16,7 @@ Prints the picks' geometric-mean ratio to the best shape timed and the trials th
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import random
 import statistics
@@ -23,33 +24,34 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.neighbours import stored_runs
-from benchmarks.replay import new_advise_walls
+from benchmarks.replay import new_advise_walls, replanned_rows
 from benchmarks.score import timed_walls
 from benchmarks.stats import complete
+from chunkpilot.cluster.trials import TrialRunner
 
 Shape = tuple[int, ...]
 
 
 def shape_ratios(run: dict[str, Any], itemsize: int
                  ) -> Callable[[Shape], tuple[float, bool] | None]:
-    """``shape -> (its time / the best timed shape's, failed)``; ``None`` when unknown."""
+    """``shape -> (its time / the best timed shape's, failed)``; ``None`` when unknown.
+    Each shape is worked out once (a search asks for the same shapes in every draw)."""
     walls = timed_walls(run)
-    done = complete(walls)
-    gm = {i: statistics.geometric_mean([w for w in walls[i] if w]) for i in done}
+    gm = {i: statistics.geometric_mean([w for w in walls[i] if w]) for i in complete(walls)}
     best = min(gm, key=gm.get) if gm else None
-    warm = {i: rec for rd in run["rounds"] if rd["warmup"] for rec in rd["runs"]
-            for i in [rec["shape"]]}
+    warm = {rec["shape"]: rec for rd in run["rounds"] if rd["warmup"] for rec in rd["runs"]}
+    failed = {rec["shape"] for rd in run["rounds"] for rec in rd["runs"] if rec["failed"]}
     by_shape = {tuple(m["chunk_shape"]): i for i, m in enumerate(run["shapes"])}
 
+    @functools.cache
     def ratio(c: Shape) -> tuple[float, bool] | None:
         i = by_shape.get(c)
-        runs = [rec for rd in run["rounds"] for rec in rd["runs"] if rec["shape"] == i]
-        if any(r["failed"] for r in runs):
+        if i in failed:
             return 1.0, True
         w, _ = new_advise_walls(run, c, itemsize)
         if w and all(w):
             return statistics.geometric_mean(w) / gm[best], False
-        if i is not None and i in warm and best in warm and not warm[i]["failed"]:
+        if i is not None and i in warm and best in warm:  # a failed one returned above
             return warm[i]["wall_seconds"] / warm[best]["wall_seconds"], False
         return None
     return ratio
@@ -90,46 +92,33 @@ class SimRunner:
     def walls(self, chunk: Shape) -> list[float]:
         return list(self.by_shape.get(chunk, ()))
 
-    def wall(self, chunk: Shape) -> float:
-        runs = sorted(self.walls(chunk))
-        return runs[(len(runs) - 1) // 2] if runs else math.inf
+    wall = TrialRunner.wall  # the median of :meth:`walls`, as tune reads a trial
 
 
 def simulate(docs: list[tuple[str, dict[str, Any]]], noise: float, draws: int,
              max_trials: int = 5, seed: int = 1) -> list[tuple[Any, ...]]:
     """(commit, workload, scheduler, mean ratio of the pick, mean trials) per row."""
     from chunkpilot.commands.tune import _search
-    from chunkpilot.core.replay import replan
     from chunkpilot.errors import TuningError
 
     rng, out = random.Random(seed), []
-    for sha, doc in docs:
-        if not isinstance(doc, dict) or "schedulers" not in doc:
+    for sha, doc, name, run, plan in replanned_rows(docs):
+        ratio = shape_ratios(run, doc["itemsize"])
+        picks, counts = [], []
+        try:
+            for _ in range(draws):
+                runner = SimRunner(ratio, noise, rng)
+                try:
+                    chosen = _search(runner, plan, plan.resources, max_trials, 0.10)
+                except TuningError:
+                    chosen = None
+                r = ratio(chosen) if chosen else None
+                picks.append(r[0] if r and not r[1] else 2.0)
+                counts.append(len(runner.trials))
+        except Unknown:
             continue
-        for name, run in doc["schedulers"].items():
-            inp = (run["advise"].get("plan") or {}).get("inputs")
-            if not inp:
-                continue
-            try:
-                plan = replan(inp)
-            except Exception:  # noqa: S112 - a row stored before its inputs replan
-                continue
-            ratio = shape_ratios(run, doc["itemsize"])
-            picks, counts = [], []
-            try:
-                for _ in range(draws):
-                    runner = SimRunner(ratio, noise, rng)
-                    try:
-                        chosen = _search(runner, plan, plan.resources, max_trials, 0.10)
-                    except TuningError:
-                        chosen = None
-                    r = ratio(chosen) if chosen else None
-                    picks.append(r[0] if r and not r[1] else 2.0)
-                    counts.append(len(runner.trials))
-            except Unknown:
-                continue
-            out.append((sha, doc["workload"], name, statistics.geometric_mean(picks),
-                        statistics.fmean(counts)))
+        out.append((sha, doc["workload"], name, statistics.geometric_mean(picks),
+                    statistics.fmean(counts)))
     return out
 
 

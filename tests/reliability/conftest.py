@@ -53,15 +53,19 @@ def slowish(b):
 #: For tests that must act *during* a trial, whatever the machine's speed: on a dask worker
 #: it leaves a marker per block (named by the block's shape) and never finishes a block of a
 #: second shape, so the second trial runs until the test acts (warm-up and the first trial
-#: use the advised shape). Quiet: stderr must hold chunkpilot's lines only.
+#: use the advised shape). Quiet: stderr must hold chunkpilot's lines only. Outside a worker
+#: (the profiling sandbox, dask's meta inference) a block sleeps ``SAMPLE_SLEEP_ENV`` seconds
+#: (default 0.2, so that profiling lasts long enough to be interrupted); tests that only
+#: need the trials set it to 0 and reach them ~8 s sooner.
+SAMPLE_SLEEP_ENV = "CHUNKPILOT_TEST_SAMPLE_SLEEP"
 HANG_IN_SECOND_TRIAL = """\
 import os, time
 def slow(b):
     try:
         from distributed import get_worker
         get_worker()
-    except ValueError:  # the profiling sandbox, or dask's meta inference: a little slow
-        time.sleep(0.2)
+    except ValueError:
+        time.sleep(float(os.environ.get("CHUNKPILOT_TEST_SAMPLE_SLEEP", "0.2")))
         return b
     d = os.environ["CHUNKPILOT_TEST_MARKERS"]
     shape = "x".join(map(str, b.shape))

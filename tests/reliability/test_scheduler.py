@@ -22,7 +22,7 @@ from chunkpilot.commands.outputs import is_chunkpilot_report
 from chunkpilot.errors import SchedulerError, UnsupportedProtocolError
 from chunkpilot.types import Resources
 from tests.helpers.processes import wait_for as _wait_for
-from tests.reliability.conftest import CLI, HANG_IN_SECOND_TRIAL, in_second_trial
+from tests.reliability.conftest import CLI, HANG_IN_SECOND_TRIAL, SAMPLE_SLEEP_ENV, in_second_trial
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,8 @@ def test_scheduler_killed_mid_tune(tmp_path: Path, store: Path) -> None:
         d.mkdir()
     funcs = tmp_path / "slowfuncs.py"
     funcs.write_text(HANG_IN_SECOND_TRIAL)
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "CHUNKPILOT_TEST_MARKERS": str(markers)}
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "CHUNKPILOT_TEST_MARKERS": str(markers),
+           SAMPLE_SLEEP_ENV: "0"}
     procs: list[subprocess.Popen[bytes]] = []
     try:
         sched = subprocess.Popen([dask_bin, "scheduler", "--host", "127.0.0.1", "--port",

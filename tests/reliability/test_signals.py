@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 from tests.helpers.processes import alive as _alive
-from tests.reliability.conftest import CLI, HANG_IN_SECOND_TRIAL, in_second_trial
+from tests.reliability.conftest import CLI, HANG_IN_SECOND_TRIAL, SAMPLE_SLEEP_ENV, in_second_trial
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -77,7 +77,8 @@ def _run(case: tuple[signal.Signals, bool, str], store: Path, funcs: Path, root:
     for sub in (tmp, cwd, markers):
         sub.mkdir(parents=True)
     env = {**os.environ, "TMPDIR": str(tmp), "PYTHONWARNINGS": "ignore",
-           "CHUNKPILOT_TEST_MARKERS": str(markers)}
+           "CHUNKPILOT_TEST_MARKERS": str(markers),
+           SAMPLE_SLEEP_ENV: "0.2" if moment == "profiling" else "0"}
     proc = subprocess.Popen(
         [*CLI, "tune", str(store), "--func", f"{funcs}:slow", "--workers", "1",
          "--threads-per-worker", "1", "--memory-limit", "1GiB", "--max-trials", "5"],

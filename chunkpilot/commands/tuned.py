@@ -11,7 +11,7 @@ from chunkpilot.core.plan import Plan
 from chunkpilot.core.shapes import regular_chunks
 from chunkpilot.core.verdicts import Verdict
 from chunkpilot.report.apply import how_to_apply
-from chunkpilot.report.notebook import tune_html
+from chunkpilot.report.html import tune_html
 from chunkpilot.units import format_seconds, plural
 
 __all__ = ["TuneResult", "trial_summary"]

@@ -20,8 +20,7 @@ from chunkpilot.core.observations import Observation, Trial
 from chunkpilot.core.plan import Plan
 from chunkpilot.core.verdicts import Verdict
 from chunkpilot.errors import InvalidArgumentTypeError, UsageError
-from chunkpilot.report.html import write_report
-from chunkpilot.report.notebook import watch_html
+from chunkpilot.report.html import watch_html, write_report
 
 __all__ = ["Watch", "watch"]
 

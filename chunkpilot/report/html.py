@@ -1,103 +1,51 @@
-"""Self-contained, offline HTML (bokeh inlined) from a jinja2 template: a report file, or the
-same content as a fragment for a notebook cell."""
+"""Self-contained, offline HTML (bokeh inlined): a report file, or the same content as a
+fragment for a notebook cell, with each trial's task stream and memory figures."""
 
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import jinja2
 from bokeh.embed import components
 from bokeh.model import Model
 from bokeh.resources import Resources
-from markupsafe import Markup
 
 from chunkpilot.core.observations import Trial
 from chunkpilot.core.plan import Plan
-from chunkpilot.report.apply import how_to_apply
 from chunkpilot.report.figures import trial_figures
-from chunkpilot.report.table import SUMMARY_COLUMNS, failure_note, format_chunks, summarise
-from chunkpilot.units import format_bytes, format_seconds
+from chunkpilot.report.page import render_page
 
-__all__ = ["environment", "render_html", "write_report"]
-
-#: Plan keys shown first and in this order; any other keys follow in a generic table.
-PLAN_KEYS = ("chunk_shape", "chunks_by_dim", "shape", "dtype", "binding_constraint",
-             "predicted", "dask_auto_chunk_shape")
-
-
-def _format_value(value: Any, key: str = "") -> str:
-    """Human units for numbers whose key names their unit (``peak_bytes``, ``task_seconds``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if key.endswith("bytes"):
-        return f"{format_bytes(int(value))}"
-    if key.endswith(("seconds", "_s")):
-        return format_seconds(float(value))
-    if key.endswith(("fraction", "share")) and abs(value) <= 10:
-        return f"{value:.0%}"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _format_chunks_value(value: Any) -> str:
-    try:
-        chunks = tuple(tuple(int(c) for c in ax) for ax in value)
-    except (TypeError, ValueError):
-        return str(value)
-    return format_chunks(chunks)
-
-
-def environment() -> jinja2.Environment:
-    """The template environment: autoescaped, strict, with the report's filters."""
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("chunkpilot.report", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(format_value=_format_value, format_chunks=_format_chunks_value,
-                       format_bytes=format_bytes, format_time=format_seconds)
-    env.tests["mapping"] = lambda v: isinstance(v, Mapping)
-    env.tests["listlike"] = lambda v: isinstance(v, (list, tuple))
-    return env
+__all__ = ["render_html", "tune_html", "watch_html", "write_report"]
 
 
 def render_html(*, title: str, plan: Plan | None, trials: Sequence[Trial],
                 notes: Sequence[str] = (), standalone: bool = True,
                 apply_name: str | None = None) -> str:
-    """The report as HTML: a whole page, or (``standalone=False``) a ``<div>`` for a notebook.
-
-    Plan first (why, how to apply, every number), then a table of trials and, per trial,
-    its verdicts, what a failed run recorded, and the task stream above worker memory on
-    one shared time axis.
-    """
+    """``report.page.render_page`` with each trial's task stream above worker memory on one
+    shared time axis (bokeh, inlined)."""
     plots: dict[str, Model] = {f"trial{i}": trial_figures(t.observation,
                                                           title=f"Task stream: {t.label}")
                                for i, t in enumerate(trials)}
     script, divs = components(plots) if plots else ("", {})
-    numbers = plan.to_dict() if plan is not None else {}
-    numbers.pop("inputs", None)  # replay data, not for reading
-    explanation = numbers.pop("explanation", None)
-    known = [(k, numbers.pop(k)) for k in PLAN_KEYS if k in numbers]
     resources = Resources(mode="inline", components=["bokeh"]).render() if plots else ""
-    return environment().get_template("report.html.j2").render(
-        title=title,
-        standalone=standalone,
-        notes=list(notes),
-        has_plan=plan is not None,
-        apply=how_to_apply(plan.spec, plan.chunk_shape, apply_name) if plan else [],
-        plan_known=known,
-        plan_other=sorted(numbers.items(), key=lambda kv: str(kv[0])),
-        explanation=list(explanation or []),
-        columns=SUMMARY_COLUMNS,
-        rows=[summarise(t) for t in trials],
-        trials=[{"trial": t, "figures": Markup(divs[f"trial{i}"]), "failure": failure_note(t)}
-                for i, t in enumerate(trials)],
-        bokeh_resources=Markup(resources),
-        bokeh_script=Markup(script),
-    )
+    return render_page(title=title, plan=plan, trials=trials, notes=notes,
+                       standalone=standalone, apply_name=apply_name,
+                       figures=[divs[f"trial{i}"] for i in range(len(trials))],
+                       figures_script=script, figures_resources=resources)
+
+
+def tune_html(result: Any) -> str:
+    """A tune result (``TuneResult``) in a notebook: tuned chunks, the trials and their
+    figures inline."""
+    return render_html(title=f"chunkpilot tune: {result.chunk_shape}", plan=result.plan,
+                       trials=result.trials, notes=result.explain().splitlines()[:1],
+                       standalone=False)
+
+
+def watch_html(trial: Trial, title: str = "chunkpilot: watched run") -> str:
+    """A watched run in a notebook: its verdicts and the dashboard's two pictures."""
+    return render_html(title=title, plan=None, trials=[trial], standalone=False)
 
 
 def write_report(

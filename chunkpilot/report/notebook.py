@@ -1,5 +1,6 @@
-"""Notebook display: the ``_repr_html_`` of plans, tune results, check reports and watched
-runs. The same explanation as the terminal, and for tune and watch the figures inline.
+"""Notebook display: the ``_repr_html_`` of plans, Dataset plans and check reports, the
+same explanation as the terminal (tune results and watched runs, which carry bokeh figures,
+render in ``chunkpilot.report.html``).
 
 Importing this module registers the renderers of the core's values (``Plan``,
 ``DatasetPlan``) with :mod:`chunkpilot.core.display`; the commands import it.
@@ -11,18 +12,17 @@ from typing import Any
 
 from chunkpilot.core.agree import DatasetPlan
 from chunkpilot.core.display import register_html
-from chunkpilot.core.observations import Trial
 from chunkpilot.core.plan import Plan
-from chunkpilot.report.html import environment, render_html
+from chunkpilot.report.page import environment, render_page
 from chunkpilot.units import plural
 
-__all__ = ["check_html", "dataset_html", "plan_html", "tune_html", "watch_html"]
+__all__ = ["check_html", "dataset_html", "plan_html"]
 
 
 def plan_html(plan: Plan) -> str:
     """A plan: why these chunks, how to apply them, every number (folded)."""
     spec = plan.spec
-    return render_html(title=f"chunkpilot plan: {plan.chunk_shape} for {spec.shape} "
+    return render_page(title=f"chunkpilot plan: {plan.chunk_shape} for {spec.shape} "
                              f"{spec.dtype}", plan=plan, trials=(), standalone=False)
 
 
@@ -31,18 +31,6 @@ def dataset_html(dp: DatasetPlan) -> str:
     return environment().get_template("lines.html.j2").render(
         title=f"chunkpilot plan: {dp.chunks_by_dim}", lines=dp.explain().splitlines(),
         apply=[f"ds = ds.chunk({dp.chunks_by_dim})"])
-
-
-def tune_html(result: Any) -> str:
-    """A tune result (``TuneResult``): tuned chunks, the trials and their figures inline."""
-    return render_html(title=f"chunkpilot tune: {result.chunk_shape}", plan=result.plan,
-                       trials=result.trials, notes=result.explain().splitlines()[:1],
-                       standalone=False)
-
-
-def watch_html(trial: Trial, title: str = "chunkpilot: watched run") -> str:
-    """A watched run: its verdicts and the dashboard's two pictures."""
-    return render_html(title=title, plan=None, trials=[trial], standalone=False)
 
 
 def check_html(report: Any) -> str:

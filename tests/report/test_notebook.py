@@ -96,3 +96,23 @@ def test_check_report_repr_html():
 
 def test_unregistered_class_falls_back_to_plain_repr():
     assert repr_html(object()) is None
+
+
+def test_plans_and_check_reports_render_without_bokeh():
+    """advise and check (and their one-line errors on the command line) do not pay bokeh's
+    import (~0.8 s): only tune and watch results carry figures."""
+    import subprocess
+    import sys
+
+    code = ("import sys, chunkpilot.commands.advise, chunkpilot.commands.check\n"
+            "from chunkpilot.core.model import CostModel, LinearFit\n"
+            "from chunkpilot.core.plan import make_plan\n"
+            "from chunkpilot.types import ArraySpec, Resources, WorkSpec\n"
+            "model = CostModel(LinearFit(1e-3, 2e-9, 1.0), LinearFit(4e6, 3.0, 1.0), 1e-3)\n"
+            "p = make_plan(ArraySpec((1000, 1000), 'float64'), WorkSpec(2),"
+            " Resources(2, 1, 2**30), model)\n"
+            "assert 'How to apply' in p._repr_html_(), p._repr_html_()\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'bokeh'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

@@ -15,12 +15,8 @@ Decisions recorded here (and in docs/errors.md):
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shlex
-import subprocess
-import sys
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -50,12 +46,11 @@ from chunkpilot.errors import (
     UnsupportedProtocolError,
 )
 from chunkpilot.loader import load_callable
+from tests.helpers.cli_runs import run_forked
 from tests.helpers.processes import FAST_CONNECT_ENV
 
-CLI = [sys.executable, "-m", "chunkpilot.cli"]
 #: CLI cases run concurrently (forked processes: see cli_results).
 CLI_PARALLEL = 4
-ROOT = Path(__file__).resolve().parent.parent
 
 USER_FUNCS = """\
 import ctypes, time
@@ -504,29 +499,9 @@ def cli_results(inputs: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     """Run every CLI case once: the real console entry point, each case in its own process
     with its own cwd and TMPDIR, forked from one interpreter that imported the CLI
     (``tests/helpers/cli_fork.py``), a few at a time."""
-    root = tmp_path_factory.mktemp("cli-runs")
-    jobs = []
-    for c in CASES:
-        d = root / c.id
-        (d / "tmp").mkdir(parents=True)
-        (d / "cwd").mkdir()
-        jobs.append({"id": c.id, "args": shlex.split(c.cli.format(d=inputs)),
-                     "cwd": str(d / "cwd"), "tmp": str(d / "tmp"),
-                     "stdout": str(d / "stdout.txt"), "stderr": str(d / "stderr.txt")})
-    spec = {"parallel": CLI_PARALLEL, "timeout_s": 180, "jobs": jobs}
-    r = subprocess.run([sys.executable, "-m", "tests.helpers.cli_fork"], input=json.dumps(spec),
-                       capture_output=True, text=True, timeout=1200, cwd=ROOT,
-                       env={**os.environ, **FAST_CONNECT_ENV})
-    assert r.returncode == 0, r.stderr[-3000:]
-    print(r.stderr[-2000:])  # the slowest cases (pytest -s shows them)
-    codes = json.loads(r.stdout)
-    out = {}
-    for c in CASES:
-        d = root / c.id
-        out[c.id] = (subprocess.CompletedProcess(
-            [*CLI, *shlex.split(c.cli.format(d=inputs))], codes[c.id],
-            (d / "stdout.txt").read_text(), (d / "stderr.txt").read_text()), d)
-    return out
+    return run_forked({c.id: shlex.split(c.cli.format(d=inputs)) for c in CASES},
+                      tmp_path_factory.mktemp("cli-runs"), parallel=CLI_PARALLEL,
+                      env=FAST_CONNECT_ENV)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

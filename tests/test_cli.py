@@ -7,11 +7,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import zarr
 
+from tests.helpers.cli_runs import run_forked
 from tests.helpers.processes import FAST_CONNECT_ENV
 
 CLI = [sys.executable, "-m", "chunkpilot.cli"]
@@ -93,35 +95,45 @@ def test_tune_help_offers_only_what_tune_accepts():
     assert "synchronous" in advise[advise.index("--scheduler"):advise.index("--keep-whole")]
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["advise", "/nonexistent/x.zarr"], "does not exist"),
-        (["advise", "{store}", "--memory-limit", "4 gigs"], "memory_limit"),
-        (["advise", "{store}", "--memory-limit", "-1GiB"], "memory_limit"),
-        (["advise", "{store}", "--workers", "0"], "workers"),
-        (["advise", "{store}", "--threads-per-worker", "-2"], "threads_per_worker"),
-        (["advise", "{store}", "--keep-whole", "5"], "keep_whole"),
-        (["advise", "{store}", "--depth", "x:y"], "--depth"),
-        (["advise", "{store}", "--func", "no_such_module_xyz:f"], "no_such_module_xyz"),
-        (["advise", "{store}", "--func", "{funcs}:missing"], "does not"),
-        (["advise", "{store}", "--func", "{funcs}:NOT_CALLABLE"], "callable"),
-        (["advise", "{store}", "--func", "{funcs}:boom", "--scheduler", "threads"], "user bug"),
-        (["advise", "{store}", "--scheduler", "bogus"], "scheduler"),
-        (["advise", "{store}", "--scheduler", "tcp://127.0.0.1:1"], "reachable"),
-        (["advise", "{store}", "--scheduler", "tcp://no port"], "address"),
-        (["advise", "{store}", "--array", "x"], "--array"),
-        (["advise"], "Missing argument"),
-        (["advise", "{store}", "--workers", "two"], "two"),
-    ],
-    ids=["missing-path", "bad-unit", "negative-size", "zero-workers", "negative-threads",
-         "axis-out-of-range", "bad-depth", "missing-module", "missing-attr", "not-callable",
-         "func-raises", "bad-scheduler", "unreachable-scheduler", "malformed-address",
-         "array-on-array", "no-source", "non-int-workers"],
-)
-def test_bad_input_is_one_line_exit_2(store, funcs, args, message):
-    args = [a.format(store=store, funcs=funcs) for a in args]
-    r = run(*args)
+#: (id, arguments, what the one stderr line says); ``{store}`` and ``{funcs}`` are filled in.
+BAD_INPUTS = [
+    ("missing-path", ["advise", "/nonexistent/x.zarr"], "does not exist"),
+    ("bad-unit", ["advise", "{store}", "--memory-limit", "4 gigs"], "memory_limit"),
+    ("negative-size", ["advise", "{store}", "--memory-limit", "-1GiB"], "memory_limit"),
+    ("zero-workers", ["advise", "{store}", "--workers", "0"], "workers"),
+    ("negative-threads", ["advise", "{store}", "--threads-per-worker", "-2"],
+     "threads_per_worker"),
+    ("axis-out-of-range", ["advise", "{store}", "--keep-whole", "5"], "keep_whole"),
+    ("bad-depth", ["advise", "{store}", "--depth", "x:y"], "--depth"),
+    ("missing-module", ["advise", "{store}", "--func", "no_such_module_xyz:f"],
+     "no_such_module_xyz"),
+    ("missing-attr", ["advise", "{store}", "--func", "{funcs}:missing"], "does not"),
+    ("not-callable", ["advise", "{store}", "--func", "{funcs}:NOT_CALLABLE"], "callable"),
+    ("func-raises", ["advise", "{store}", "--func", "{funcs}:boom", "--scheduler", "threads"],
+     "user bug"),
+    ("bad-scheduler", ["advise", "{store}", "--scheduler", "bogus"], "scheduler"),
+    ("unreachable-scheduler", ["advise", "{store}", "--scheduler", "tcp://127.0.0.1:1"],
+     "reachable"),
+    ("malformed-address", ["advise", "{store}", "--scheduler", "tcp://no port"], "address"),
+    ("array-on-array", ["advise", "{store}", "--array", "x"], "--array"),
+    ("no-source", ["advise"], "Missing argument"),
+    ("non-int-workers", ["advise", "{store}", "--workers", "two"], "two"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_runs(store, funcs, tmp_path_factory) -> dict[str, Any]:
+    """Every bad input once, each a real console run forked from one interpreter that
+    imported the CLI (``tests/helpers/cli_runs.py``): ~2 s of imports shared, not repeated."""
+    return run_forked({cid: [a.format(store=store, funcs=funcs) for a in args]
+                       for cid, args, _ in BAD_INPUTS},
+                      tmp_path_factory.mktemp("bad-cli"), env=FAST_CONNECT_ENV)
+
+
+@pytest.mark.parametrize(("cid", "message"), [(c, m) for c, _, m in BAD_INPUTS],
+                         ids=[c for c, _, _ in BAD_INPUTS])
+def test_bad_input_is_one_line_exit_2(bad_input_runs, cid, message):
+    r, _ = bad_input_runs[cid]
     assert r.returncode == 2, (r.stdout, r.stderr)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr

@@ -17,6 +17,7 @@ from chunkpilot.commands.check import check
 from chunkpilot.core.given_chunks import normalize_given_chunks
 from chunkpilot.errors import InvalidArgumentError, StoreNotFoundError
 from tests.core.test_lint import BIG
+from tests.helpers.cli_runs import run_forked
 
 MiB, GiB = 2**20, 2**30
 CHUNKPILOT = str(Path(sys.executable).with_name("chunkpilot"))
@@ -123,18 +124,25 @@ LIMITS = ("--workers", "1", "--threads-per-worker", "2", "--memory-limit", "1GiB
           "--scheduler", "threads")
 
 
-def test_cli_exit_codes(files):
+def test_cli_exit_codes(files, tmp_path):
     nc = str(files[0])
-    clean = run(nc, "--chunks", "-1", *LIMITS)
+    clean = run(nc, "--chunks", "-1", *LIMITS)  # the installed console script
     assert clean.returncode == 0, clean.stderr
     assert "OK: no problems found" in clean.stdout
-    bad = run(nc, "--variable", "tas", "--chunks", "time=1,lat=4,lon=4", *LIMITS, "--json")
+    # the rest as console runs forked after one import (~2 s of imports each, shared)
+    bad_inputs = {"missing": ["/nonexistent/x.nc"], "chunks": [nc, "--chunks", "a,b"],
+                  "variable": [nc, "--variable", "nope"]}
+    runs = run_forked({"problems": ["check", nc, "--variable", "tas", "--chunks",
+                                    "time=1,lat=4,lon=4", *LIMITS, "--json"],
+                       **{k: ["check", *a, *LIMITS] for k, a in bad_inputs.items()}},
+                      tmp_path, env={"PYTHONWARNINGS": "ignore"})
+    bad, _ = runs["problems"]
     assert bad.returncode == 1, bad.stderr
     d = json.loads(bad.stdout)
     assert {p["code"] for p in d["results"][0]["problems"]} == {"tiny_chunks", "storage_misaligned"}
-    for args in (["/nonexistent/x.nc"], [nc, "--chunks", "a,b"], [nc, "--variable", "nope"]):
-        r = run(*args, *LIMITS)
-        assert r.returncode == 2 and r.stderr.count("\n") == 1, (args, r.stderr)
+    for k in bad_inputs:
+        r, _ = runs[k]
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, (k, r.stderr)
         assert r.stderr.startswith("chunkpilot: error: Expected")
 
 

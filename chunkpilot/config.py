@@ -23,7 +23,7 @@ from chunkpilot.errors import InvalidArgumentError
 from chunkpilot.measure.probe_history import ProbeHistory
 from chunkpilot.units import parse_seconds
 
-__all__ = ["DEFAULTS_PATH", "check_thresholds", "get", "max_trials", "policy",
+__all__ = ["DEFAULTS_PATH", "allowed_failures", "check_thresholds", "get", "max_trials", "policy",
            "probe_history", "profile_timeout_s", "task_limits", "trial_timeout_s"]
 
 #: The shipped defaults (package data).
@@ -45,8 +45,10 @@ def get(key: str) -> Any:
     return dask.config.get(f"chunkpilot.{key}")
 
 
-def _number(key: str, *, integer: bool = False, size: bool = False, share: bool = False) -> Any:
-    """A positive number (``share``: in [0, 1)) from config, or a clear error naming the key."""
+def _number(key: str, *, integer: bool = False, size: bool = False, share: bool = False,
+            zero: bool = False) -> Any:
+    """A positive number (``share``: in [0, 1); ``zero``: 0 allowed too) from config, or a
+    clear error naming the key."""
     value = get(key)
     try:
         if size and isinstance(value, str):
@@ -63,8 +65,9 @@ def _number(key: str, *, integer: bool = False, size: bool = False, share: bool 
     if share and not 0 <= number < 1:
         raise InvalidArgumentError(
             f"Expected {_where(key)} as a share in [0, 1). Got {value!r} instead.")
-    if not share and not number > 0:
-        raise InvalidArgumentError(f"Expected {_where(key)} > 0. Got {value!r} instead.")
+    if not share and not (number > 0 or (zero and number == 0)):
+        sign = ">= 0" if zero else "> 0"
+        raise InvalidArgumentError(f"Expected {_where(key)} {sign}. Got {value!r} instead.")
     return number
 
 
@@ -105,6 +108,12 @@ def task_limits() -> tuple[int, int]:
 def max_trials() -> int:
     """At most this many trials in ``tune``."""
     return int(_number("tune.max-trials", integer=True))
+
+
+def allowed_failures() -> int:
+    """How many times a task may kill a worker of chunkpilot's own LocalCluster before it is
+    failed (distributed's ``allowed_failures``)."""
+    return int(_number("cluster.allowed-failures", integer=True, zero=True))
 
 
 def profile_timeout_s() -> float:

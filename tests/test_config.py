@@ -75,6 +75,8 @@ def test_environment_variables_override():
      ("tune.min-trial-seconds", 0, "duration like '60s'"),
      ("check.tiny-fraction", 0, "> 0"),
      ("cluster.connect-timeout", "-3s", "duration like '60s'"),
+     ("cluster.allowed-failures", -1, ">= 0"),
+     ("cluster.allowed-failures", "twice", "as an integer"),
      ("probe.history", 0, "> 0"),
      ("probe.history-max-age", "a while", "duration like '60s'"),
      ("probe.reuse-within", "-5m", "duration like '60s'"),
@@ -84,7 +86,8 @@ def test_bad_config_values_name_the_key(key, value, match):
     readers = {"tune": lambda: (config.max_trials(), config.trial_timeout_s(),
                                 config.min_trial_seconds()),
                "advise": config.policy, "check": config.check_thresholds,
-               "cluster": config.connect_timeout_s, "probe": config.probe_history}
+               "cluster": lambda: (config.connect_timeout_s(), config.allowed_failures()),
+               "probe": config.probe_history}
     with dask.config.set({f"chunkpilot.{key}": value}), \
             pytest.raises(InvalidArgumentError, match=match):
         readers[key.split(".")[0]]()

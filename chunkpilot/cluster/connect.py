@@ -171,7 +171,8 @@ def _signals_blocked(signals: frozenset[int]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def local_cluster(res: Resources, **kwargs: Any) -> Iterator[Any]:
-    """A ``LocalCluster`` of worker processes sized as ``res``, dashboard on 127.0.0.1; always
+    """A ``LocalCluster`` of worker processes sized as ``res``, dashboard on 127.0.0.1, a task
+    that kills its worker retried ``chunkpilot.cluster.allowed-failures`` times; always
     closed. Scratch space lives in a ``chunkpilot-cluster-*`` temp dir removed on exit;
     distributed's loggers are quiet only while the cluster lives; workers never receive the
     terminal's SIGINT/SIGHUP (chunkpilot shuts them down itself)."""
@@ -180,7 +181,8 @@ def local_cluster(res: Resources, **kwargs: Any) -> Iterator[Any]:
     kwargs.setdefault("dashboard_address", "127.0.0.1:0")
     kwargs.setdefault("silence_logs", logging.CRITICAL)  # worker chatter; our verdicts say it
     kwargs.setdefault("local_directory", scratch)
-    kwargs.setdefault("scheduler_kwargs", {"local_directory": scratch})
+    kwargs.setdefault("scheduler_kwargs", {"local_directory": scratch,
+                                           "allowed_failures": config.allowed_failures()})
     try:
         with quiet_logs(), contextlib.ExitStack() as stack:
             with _signals_blocked(WORKER_BLOCKED_SIGNALS):

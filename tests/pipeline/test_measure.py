@@ -170,3 +170,29 @@ def test_a_sub_array_of_a_store_runs_the_graph_the_whole_array_runs(tmp_path):
     layers = {name: n for name, n, _, _ in m.per_layer}
     assert "from-zarr" not in layers  # no read task of its own: fused into the products
     assert sum(layers.values()) > 3 * 3 * 3 * 3  # 3 x 3 output blocks x 9 contracted, + sums
+
+
+#: Seconds a block sleeps per column it holds.
+COLUMN_S = 0.002
+
+
+def _per_column(block: np.ndarray) -> np.ndarray:
+    time.sleep(block.shape[1] * COLUMN_S)
+    return block
+
+
+def column_sum(x):
+    return x.map_blocks(_per_column, dtype=x.dtype).sum()
+
+
+def test_a_sub_array_cut_by_the_arrays_edge_is_timed_per_chunk_of_its_nominal_size():
+    """16 x 16 chunks of a 40-column array: the 3 x 3 sub-array runs 16 + 16 + 8 columns.
+    Timed per input chunk, the short ones made a 16-column chunk look 13.3 columns long
+    (x.T @ x's 6 MiB sample then ran below its 4 MiB one); per nominal chunk it is 16."""
+    spec = ArraySpec((64, 40), "float64")
+    box = PipelineSandbox(pickle_func(column_sum) or b"", spec, {"kind": "synthetic"}, {},
+                          2**30, 60.0)
+    m = box.measure(spec, WorkSpec(2), (16, 16))
+    assert m.sample.ok, m.sample.error
+    assert m.sample.seconds >= 16 * COLUMN_S  # sleeps last at least that long
+    assert m.graph is not None and m.graph.input_chunks == 9

@@ -45,7 +45,7 @@ class TuneResult:
     def chunks_by_dim(self) -> dict[str, int] | None:
         """Tuned chunk length per dimension name (xarray sources), else ``None``."""
         dims = self.plan.spec.dims
-        return dict(zip(dims, self.chunk_shape)) if dims is not None else None
+        return dict(zip(dims, self.chunk_shape, strict=True)) if dims is not None else None
 
     def explain(self) -> str:
         """Why these chunks: the trials, their verdicts, and the advised plan's reasons."""

@@ -89,7 +89,7 @@ def test_check_xarray_current_chunks_and_dataset(files):
         (r,) = report.results
         assert r.name == "tas" and r.chunks_origin == "current dask chunks"
         assert {p.code for p in r.problems} >= {"storage_misaligned", "ragged_chunks"}
-        good = check(ds.tas.chunk(dict(zip(ds.tas.dims, SHAPE))), **SMALL)
+        good = check(ds.tas.chunk(dict(zip(ds.tas.dims, SHAPE, strict=True))), **SMALL)
         assert good.ok, good.lines()
 
 
@@ -98,10 +98,10 @@ def test_check_store_defaults_to_storage_chunks(files):
     assert r.chunks_origin.startswith("storage chunks") and max(r.chunks[0]) == STORAGE[0]
     d = r.to_dict()  # one vocabulary: chunk_shape per axis, chunks = dask's full chunks
     assert d["chunk_shape"] == list(r.chunk_shape) == [max(ax) for ax in d["chunks"]]
-    assert d["chunks_by_dim"] == dict(zip(("time", "lat", "lon"), r.chunk_shape))
+    assert d["chunks_by_dim"] == dict(zip(("time", "lat", "lon"), r.chunk_shape, strict=True))
     assert d["suggested_chunk_shape"] == list(r.suggested_chunk_shape)
     assert d["suggested_chunks_by_dim"] == dict(zip(("time", "lat", "lon"),
-                                                    r.suggested_chunk_shape))
+                                                    r.suggested_chunk_shape, strict=True))
 
 
 def test_check_dask_array_bigger_than_worker_memory():

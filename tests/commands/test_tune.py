@@ -39,6 +39,16 @@ def store(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def coarse_store(tmp_path_factory):
+    """The same data in 256 x 256 storage chunks, for tests that profile and do not need
+    ``store``'s small ones: reading 64 x 64 storage chunks took ~4.5 s of every advise."""
+    path = tmp_path_factory.mktemp("tune") / "coarse.zarr"
+    z = zarr.create_array(str(path), shape=(2048, 2048), chunks=(256, 256), dtype="float64")
+    z[:] = np.random.default_rng(1).standard_normal((2048, 2048))
+    return path
+
+
 def _forced_plan(store, chunk, res, mult=7.0):
     """A plan that starts from a deliberately bad chunk shape (as a user's guess would)."""
     spec, _ = describe(store)
@@ -98,7 +108,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_tune_through_a_scheduler_address_with_cli(store, tmp_path):
+def test_tune_through_a_scheduler_address_with_cli(coarse_store, tmp_path):
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
@@ -115,8 +125,8 @@ def test_tune_through_a_scheduler_address_with_cli(store, tmp_path):
 
         with Client(address, timeout="30s") as c:
             c.wait_for_workers(1, timeout=60)
-        r = subprocess.run([sys.executable, "-m", "chunkpilot.cli", "tune", str(store), "--scheduler",
-                            address, "--max-trials", "2", "--json", "--report",
+        r = subprocess.run([sys.executable, "-m", "chunkpilot.cli", "tune", str(coarse_store),
+                            "--scheduler", address, "--max-trials", "2", "--json", "--report",
                             str(tmp_path / "addr.html")],
                            capture_output=True, text=True, timeout=300, env=env)
         assert r.returncode == 0, r.stderr[-2000:]
@@ -153,8 +163,8 @@ def test_tune_xarray_netcdf_by_dim_name(tmp_path):
     assert not any(t.observation.error for t in result.trials)
 
 
-def test_tune_on_the_threaded_scheduler(store):
-    result = tune(str(store), elementwise, scheduler="threads", threads_per_worker=2,
+def test_tune_on_the_threaded_scheduler(coarse_store):
+    result = tune(str(coarse_store), elementwise, scheduler="threads", threads_per_worker=2,
                   memory_limit="4GiB", max_trials=3)
     assert result.trials and len(result.trials) <= 3
     assert all(t.observation.executor == "threads" for t in result.trials)

@@ -77,8 +77,9 @@ def computations(payload: dict[str, Any]) -> tuple[ComputationSummary, ...]:
 
 
 def follow(address: str, *, interval_s: float = 2.0,
-           sleep: Callable[[float], None] = time.sleep) -> Iterator[ComputationSummary]:
-    """Yield each computation once, oldest first, as the scheduler finishes them (forever)."""
+           sleep: Callable[[float], None] | None = None) -> Iterator[ComputationSummary]:
+    """Yield each computation once, oldest first, as the scheduler finishes them (forever);
+    between polls ``sleep`` (``time.sleep`` as it is at the time)."""
     if not interval_s > 0:
         raise InvalidArgumentError(f"Expected an interval > 0 seconds. Got {interval_s!r}.")
     seen: set[str] = set()
@@ -88,4 +89,4 @@ def follow(address: str, *, interval_s: float = 2.0,
             if s.id not in seen:
                 yield s
         seen = {s.id for s in latest}  # the scheduler keeps the last N: so do we
-        sleep(interval_s)
+        (sleep or time.sleep)(interval_s)

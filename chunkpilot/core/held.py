@@ -70,13 +70,13 @@ def frontier_exponent(overlap_axes: int) -> float:
     return (d - 1) / d
 
 
-def band_bytes(nbytes: float, chunks: int | None, exponent: float) -> float:
+def band_bytes(nbytes: float, chunks: float | None, exponent: float) -> float:
     """What a run over ``chunks`` input chunks of ``nbytes`` holds grows as: ``nbytes *
     chunks ** exponent`` (the x of the runs' peak line: ``peak = fixed + slope * x``)."""
     return nbytes * max(chunks or 1, 1) ** exponent
 
 
-def band_exponent(runs: Sequence[tuple[float, int, float]]) -> float:
+def band_exponent(runs: Sequence[tuple[float, float, float]]) -> float:
     """The exponent ``q`` that best fits ``peak = fixed + slope * bytes * chunks ** q`` through
     ``runs`` of (block bytes, input chunks, peak bytes), in relative error, 0 to 1 by 0.01.
     Fitted jointly because the fixed part hides the growth of small runs: matmul's 1 MiB

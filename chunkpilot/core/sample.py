@@ -38,9 +38,10 @@ class Sample:
     """Of ``seconds``, the share spent in a pipeline's tasks downstream of the tasks that
     read input chunks (an in-graph rechunk's merges and what follows them: they run on the
     rechunk's chunks, not on the input's); ``None``: not split (per-block work)."""
-    chunks_run: int | None = None
-    """Input chunks of the pipeline run whose peak ``peak_bytes`` is, when that peak grows
-    with them (``core.held``); ``None``: a per-block or per-task peak."""
+    chunks_run: float | None = None
+    """Input chunks (of ``nbytes`` each) of the pipeline run whose peak ``peak_bytes`` is,
+    when that peak grows with them (``core.held``); fractional when the array's edge cut
+    the run's last chunks short; ``None``: a per-block or per-task peak."""
     task_peak_bytes: int | None = None
     """The largest single task's peak in that run (``None``: not recorded)."""
 

@@ -36,7 +36,6 @@ from chunkpilot.measure.sandbox import pickle_func
 from chunkpilot.pipeline.analysis import Analysis, analysis_builds, analysis_from
 from chunkpilot.pipeline.findings import PipelineFindings, blowup_warnings, pipeline_notes
 from chunkpilot.pipeline.measure import (
-    CHUNKS_PER_AXIS,
     SMALL_CHUNK_BYTES,
     Measurement,
     PipelineSandbox,
@@ -44,6 +43,7 @@ from chunkpilot.pipeline.measure import (
 )
 from chunkpilot.pipeline.model import holds_band, memory_growth, pipeline_model
 from chunkpilot.pipeline.rules import GraphLimits, families, layout_advice
+from chunkpilot.pipeline.subarray import CHUNKS_PER_AXIS
 from chunkpilot.pipeline.verify import verify
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 

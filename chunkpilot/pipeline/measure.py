@@ -28,6 +28,12 @@ from chunkpilot.measure.profile import largest_worth_measuring
 from chunkpilot.measure.sandbox import run_in_sandbox
 from chunkpilot.pipeline.graph import GraphProfile, profile_graph
 from chunkpilot.pipeline.layers import LayerRecord
+from chunkpilot.pipeline.subarray import (
+    CHUNKS_PER_AXIS,
+    SUBARRAY_MAX_BYTES,
+    nominal_chunks,
+    subarray_region,
+)
 from chunkpilot.sources.urls import reader_preload
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
@@ -35,10 +41,6 @@ from chunkpilot.units import format_bytes
 MiB = 2**20
 #: Input chunk sizes measured first; small enough to be safe for any pipeline.
 SMALL_CHUNK_BYTES = (1 * MiB, 4 * MiB)
-#: Input chunks per axis in a measured sub-array (an interior chunk has both neighbours).
-CHUNKS_PER_AXIS = 3
-#: Largest sub-array a measurement reads; bigger chunks get fewer chunks per axis (>= 2).
-SUBARRAY_MAX_BYTES = 256 * MiB
 #: A sub-array run is sized to take about this long at most (the fit extrapolates); each
 #: measurement runs it once cold and at least three times warm.
 SUBARRAY_TIME_BUDGET_S = 0.4
@@ -91,6 +93,16 @@ class Measurement:
     """Output bytes per input byte."""
     builds: tuple[Built, ...] = ()
     """Placeholder graphs built in the same sandbox before the run (see ``graphs``)."""
+    nominal_chunks: float | None = None
+    """Chunks of ``chunk``'s size the sub-array holds (``nominal_chunks``; fewer than the
+    graph's input chunks when the array's edge cut its last ones short)."""
+
+    @property
+    def chunks_held(self) -> float:
+        """The run's input chunks, counted at ``chunk``'s size (what a band is made of)."""
+        if self.nominal_chunks is not None:
+            return self.nominal_chunks
+        return float(self.graph.input_chunks) if self.graph is not None else 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +179,7 @@ class PipelineSandbox:
             sample, chunk, profile_graph(records, r["input"]), int(r["tasks"]) / n,
             tuple((k, int(v[0]), float(v[1]), int(v[2])) for k, v in r["per_layer"].items()),
             r.get("scaling"), int(r["baseline_bytes"]),
-            float(r["output_nbytes"]) / max(int(r["input_nbytes"]), 1), built,
+            float(r["output_nbytes"]) / max(int(r["input_nbytes"]), 1), built, whole,
         )
 
 
@@ -192,45 +204,6 @@ def read_split(m: Measurement, spec: ArraySpec, s: Sample) -> Sample:
                                runs_seconds=tuple(r * factor for r in s.runs_seconds),
                                read_seconds=own,
                                downstream_share=None if share is None else min(1.0, share / factor))
-
-
-def nominal_chunks(region: Sequence[tuple[int, int]], chunk: Sequence[int],
-                   shape: Sequence[int]) -> float:
-    """How many chunks of ``chunk``'s size the sub-array ``region`` holds. A region clipped by
-    the array's edge ends in a short chunk: 1024 x 1536 chunks of a 2048-wide array ran as
-    1536 + 512 columns, 4 MiB a chunk on average for a nominal 6 MiB, and timing per input
-    chunk priced the 6 MiB sample below the 4 MiB one (x.T @ x: the plan's time at 1024 x
-    2048 came out 0.18 s or 0.29 s, by which samples an advise took; it ran 0.31 s). Per
-    nominal chunk, time is taken in proportion to bytes.
-
-    >>> nominal_chunks(((0, 3072), (0, 2048)), (1024, 1536), (4096, 2048))
-    4.0
-    >>> nominal_chunks(((0, 3072), (0, 2048)), (1024, 1024), (4096, 2048))
-    6.0
-    """
-    volume = math.prod(b - a for a, b in region)
-    return volume / math.prod(min(c, n) for c, n in zip(chunk, shape, strict=True))
-
-
-def subarray_region(spec: ArraySpec, chunk: tuple[int, ...],
-                    per_axis: int = CHUNKS_PER_AXIS) -> tuple[tuple[int, int], ...]:
-    """A region near the centre spanning up to ``per_axis`` chunks per axis, chunk-aligned.
-
-    Examples
-    --------
-    >>> subarray_region(ArraySpec((1000, 50), "float64"), (100, 50))
-    ((300, 600), (0, 50))
-    """
-    per = per_axis
-    while per > 2 and math.prod(min(n, per * c) for n, c in zip(spec.shape, chunk, strict=True)) * \
-            spec.itemsize > SUBARRAY_MAX_BYTES:
-        per -= 1
-    out = []
-    for n, c in zip(spec.shape, chunk, strict=True):
-        extent = min(n, per * c)
-        start = (n - extent) // 2 // c * c
-        out.append((start, start + extent))
-    return tuple(out)
 
 
 def rebase(m: Measurement, spec: ArraySpec, work: WorkSpec) -> Measurement | None:

@@ -47,7 +47,7 @@ def memory_growth(ms: Sequence[Measurement]) -> float:
     """Exponent ``q`` of peak memory against the number of input chunks (0: streaming, each
     chunk's memory freed as it goes; 1: everything held, as shared operands are), fitted
     through every run (``core.held.band_exponent``): ``ms`` hold runs over two chunk counts."""
-    return band_exponent([(m.sample.nbytes, m.graph.input_chunks, m.sample.peak_bytes)
+    return band_exponent([(m.sample.nbytes, m.chunks_held, m.sample.peak_bytes)
                           for m in ms if m.sample.ok and m.graph and m.sample.peak_bytes])
 
 
@@ -79,7 +79,7 @@ def _held_sample(m: Measurement) -> Sample:
     if m.graph is None or not m.sample.ok:
         return m.sample
     top = max((peak for _, _, _, peak in m.per_layer), default=None)
-    return dataclasses.replace(m.sample, chunks_run=m.graph.input_chunks, task_peak_bytes=top)
+    return dataclasses.replace(m.sample, chunks_run=m.chunks_held, task_peak_bytes=top)
 
 
 def pipeline_model(ms: Sequence[Measurement], spec: ArraySpec, an: Analysis, *,

@@ -8,6 +8,7 @@ import numpy as np
 
 from chunkpilot.measure.sandbox import pickle_func
 from chunkpilot.pipeline.measure import SUBARRAY_TIME_BUDGET_S, PipelineSandbox
+from chunkpilot.pipeline.model import _held_sample
 from chunkpilot.pipeline.runs import COLD_ONLY_RUNS
 from chunkpilot.types import ArraySpec, WorkSpec
 
@@ -188,7 +189,8 @@ def column_sum(x):
 def test_a_sub_array_cut_by_the_arrays_edge_is_timed_per_chunk_of_its_nominal_size():
     """16 x 16 chunks of a 40-column array: the 3 x 3 sub-array runs 16 + 16 + 8 columns.
     Timed per input chunk, the short ones made a 16-column chunk look 13.3 columns long
-    (x.T @ x's 6 MiB sample then ran below its 4 MiB one); per nominal chunk it is 16."""
+    (x.T @ x's 6 MiB sample then ran below its 4 MiB one); per nominal chunk it is 16. A
+    band's memory counts the run's chunks the same way."""
     spec = ArraySpec((64, 40), "float64")
     box = PipelineSandbox(pickle_func(column_sum) or b"", spec, {"kind": "synthetic"}, {},
                           2**30, 60.0)
@@ -196,3 +198,6 @@ def test_a_sub_array_cut_by_the_arrays_edge_is_timed_per_chunk_of_its_nominal_si
     assert m.sample.ok, m.sample.error
     assert m.sample.seconds >= 16 * COLUMN_S  # sleeps last at least that long
     assert m.graph is not None and m.graph.input_chunks == 9
+    # what the run held, for a band (core.held): 7.5 chunks' worth of 16 x 16, not 9
+    assert m.chunks_held == 48 * 40 / (16 * 16)
+    assert _held_sample(m).chunks_run == m.chunks_held

@@ -13,10 +13,8 @@ import numpy as np
 import pytest
 import zarr
 
-from tests.helpers.cli_runs import run_forked
+from tests.helpers.cli_runs import CLI, run_forked
 from tests.helpers.processes import FAST_CONNECT_ENV
-
-CLI = [sys.executable, "-m", "chunkpilot.cli"]
 
 
 def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:

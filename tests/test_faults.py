@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -33,11 +32,11 @@ from chunkpilot.core.plan import make_plan
 from chunkpilot.errors import SampleFailedWarning, StoreReadError
 from chunkpilot.sources.describe import describe
 from chunkpilot.types import Resources, WorkSpec
+from tests.helpers.cli_runs import CLI
 from tests.helpers.processes import alive as _alive
 from tests.helpers.processes import wait_for as _wait_for
 
 MiB = 2**20
-CLI = [sys.executable, "-m", "chunkpilot.cli"]
 #: Generous bound for "exits promptly" after Ctrl-C (a timeout, not a timing assertion).
 PROMPT_S = 30
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +13,8 @@ import numpy as np
 import pytest
 import zarr
 
-CLI = [sys.executable, "-m", "chunkpilot.cli"]
+from tests.helpers.cli_runs import CLI
+
 #: A small LocalCluster, as the issue's reproductions use.
 L = ["--workers", "1", "--threads-per-worker", "1", "--memory-limit", "400MiB"]
 

@@ -9,7 +9,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,12 @@ from chunkpilot.core.replay import replan
 from chunkpilot.measure.store import measure_store
 from chunkpilot.report.html import write_report
 from chunkpilot.sources.describe import describe
+from tests.helpers.cli_runs import CLI
 from tests.helpers.delay_proxy import DelayProxy
 from tests.helpers.s3server import FAKE_KEY, FAKE_SECRET, port_is_open, wait_port_closed
 
 pytestmark = pytest.mark.slow  # one sandboxed advise (~20-40 s on a shared 2-core machine)
 
-CLI = [sys.executable, "-m", "chunkpilot.cli"]
 INJECTED = (0.0, 0.02, 0.08)
 #: 8 x 8 storage objects of 16 KiB (zstd): small objects, as on many real buckets.
 SHAPE, CHUNKS = (512, 512), (64, 64)
@@ -68,7 +67,8 @@ def test_advise_s3_url_end_to_end(advised, big_url):
     assert jsn.returncode == 0, jsn.stderr[-3000:]
     doc = json.loads(jsn.stdout)
     assert doc["source"] == f"zarr:{big_url}" and doc["storage_chunks"] == list(CHUNKS)
-    assert all(c % s == 0 or c == n for c, s, n in zip(doc["chunk_shape"], CHUNKS, SHAPE, strict=True))
+    assert all(c % s == 0 or c == n
+               for c, s, n in zip(doc["chunk_shape"], CHUNKS, SHAPE, strict=True))
     store = doc["store"]
     assert store["latency_seconds"] > 0 and store["requests_measured"] > 0
     assert doc["inputs"]["measurements"]["store"] == store

@@ -9,7 +9,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,9 +27,9 @@ from chunkpilot.errors import (
     StoreNotFoundError,
 )
 from tests.helpers import data
+from tests.helpers.cli_runs import CLI
 from tests.helpers.s3server import FAKE_KEY, FAKE_SECRET
 
-CLI = [sys.executable, "-m", "chunkpilot.cli"]
 CREDS = {"key": FAKE_KEY, "secret": FAKE_SECRET}
 
 

@@ -93,15 +93,15 @@ class Measurement:
     """Output bytes per input byte."""
     builds: tuple[Built, ...] = ()
     """Placeholder graphs built in the same sandbox before the run (see ``graphs``)."""
-    nominal_chunks: float | None = None
-    """Chunks of ``chunk``'s size the sub-array holds (``nominal_chunks``; fewer than the
-    graph's input chunks when the array's edge cut its last ones short)."""
+    nominal_count: float | None = None
+    """Chunks of ``chunk``'s size the sub-array holds (``subarray.nominal_chunks``; fewer
+    than the graph's input chunks when the array's edge cut its last ones short)."""
 
     @property
     def chunks_held(self) -> float:
         """The run's input chunks, counted at ``chunk``'s size (what a band is made of)."""
-        if self.nominal_chunks is not None:
-            return self.nominal_chunks
+        if self.nominal_count is not None:
+            return self.nominal_count
         return float(self.graph.input_chunks) if self.graph is not None else 1.0
 
 

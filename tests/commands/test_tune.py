@@ -31,22 +31,23 @@ MiB = 2**20
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # test functions go to workers by value
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def _store(tmp_path_factory, storage_chunks):
     path = tmp_path_factory.mktemp("tune") / "x.zarr"
-    z = zarr.create_array(str(path), shape=(2048, 2048), chunks=(64, 64), dtype="float64")
+    z = zarr.create_array(str(path), shape=(2048, 2048), chunks=storage_chunks, dtype="float64")
     z[:] = np.random.default_rng(1).standard_normal((2048, 2048))
     return path
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return _store(tmp_path_factory, (64, 64))
 
 
 @pytest.fixture(scope="module")
 def coarse_store(tmp_path_factory):
     """The same data in 256 x 256 storage chunks, for tests that profile and do not need
     ``store``'s small ones: reading 64 x 64 storage chunks took ~4.5 s of every advise."""
-    path = tmp_path_factory.mktemp("tune") / "coarse.zarr"
-    z = zarr.create_array(str(path), shape=(2048, 2048), chunks=(256, 256), dtype="float64")
-    z[:] = np.random.default_rng(1).standard_normal((2048, 2048))
-    return path
+    return _store(tmp_path_factory, (256, 256))
 
 
 def _forced_plan(store, chunk, res, mult=7.0):

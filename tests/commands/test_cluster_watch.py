@@ -50,10 +50,12 @@ def test_follow_yields_new_computations_once(monkeypatch):
 def test_cli_follow(monkeypatch, as_json):
     payloads = _payloads()
     monkeypatch.setattr(cluster_watch, "fetch", lambda address: next(payloads))
-    monkeypatch.setattr(cluster_watch.time, "sleep", lambda s: None)
+    slept: list[float] = []  # follow sleeps through time.sleep as it is when it polls
+    monkeypatch.setattr(cluster_watch.time, "sleep", slept.append)
     args = ["watch", "tcp://127.0.0.1:8786", "--follow"] + (["--json"] if as_json else [])
     result = CliRunner().invoke(cli, args, env={"COLUMNS": "200"})
     assert isinstance(result.exception, _Done), result.exception
+    assert slept and set(slept) == {2.0}, slept
     if as_json:
         assert [json.loads(line)["id"] for line in result.output.splitlines()] == \
             ["id0", "id1", "id2"]

@@ -169,9 +169,9 @@ class PipelineSandbox:
             return Measurement(Sample(nbytes, halo, error=f"{r.get('kind')}: {r.get('error')}"),
                                chunk, None, builds=built)
         n = max(int(r["input_chunks"]), 1)
-        whole = nominal_chunks(region, chunk, spec.shape)  # time per chunk of ``chunk``'s size
-        runs = tuple(float(t) / whole for t in r.get("runs_task_seconds") or ())
-        seconds = statistics.median(runs) if runs else float(r["task_seconds"]) / whole
+        nominal = nominal_chunks(region, chunk, spec.shape)  # time per chunk of ``chunk``'s size
+        runs = tuple(float(t) / nominal for t in r.get("runs_task_seconds") or ())
+        seconds = statistics.median(runs) if runs else float(r["task_seconds"]) / nominal
         sample = Sample(nbytes, halo, seconds, int(r["peak_bytes"]), runs_seconds=runs,
                         downstream_share=r.get("downstream_share"))
         records = [LayerRecord.from_dict(d) for d in r["records"]]
@@ -179,7 +179,7 @@ class PipelineSandbox:
             sample, chunk, profile_graph(records, r["input"]), int(r["tasks"]) / n,
             tuple((k, int(v[0]), float(v[1]), int(v[2])) for k, v in r["per_layer"].items()),
             r.get("scaling"), int(r["baseline_bytes"]),
-            float(r["output_nbytes"]) / max(int(r["input_nbytes"]), 1), built, whole,
+            float(r["output_nbytes"]) / max(int(r["input_nbytes"]), 1), built, nominal,
         )
 
 

@@ -25,6 +25,7 @@ from chunkpilot.core.plan import make_plan
 from chunkpilot.examples import elementwise, hungry_filter
 from chunkpilot.sources.describe import describe
 from chunkpilot.types import Resources, WorkSpec
+from tests.helpers.cli_runs import CLI
 
 pytestmark = pytest.mark.cluster
 MiB = 2**20
@@ -126,8 +127,8 @@ def test_tune_through_a_scheduler_address_with_cli(coarse_store, tmp_path):
 
         with Client(address, timeout="30s") as c:
             c.wait_for_workers(1, timeout=60)
-        r = subprocess.run([sys.executable, "-m", "chunkpilot.cli", "tune", str(coarse_store),
-                            "--scheduler", address, "--max-trials", "2", "--json", "--report",
+        r = subprocess.run([*CLI, "tune", str(coarse_store), "--scheduler", address,
+                            "--max-trials", "2", "--json", "--report",
                             str(tmp_path / "addr.html")],
                            capture_output=True, text=True, timeout=300, env=env)
         assert r.returncode == 0, r.stderr[-2000:]

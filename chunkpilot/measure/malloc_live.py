@@ -29,6 +29,9 @@ from chunkpilot.measure.memory import LINUX, rss_bytes
 #: Environment variables that fix glibc's thresholds (as distributed's nanny does).
 FIXED_THRESHOLD_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_",
                        "MALLOC_MMAP_MAX_")
+#: The trim threshold dask's nanny gives workers (``MALLOC_TRIM_THRESHOLD_`` in
+#: ``distributed.nanny.pre-spawn-environ``).
+WORKER_TRIM_THRESHOLD_BYTES = 65536
 #: Seconds between samples (a ufunc on a 1 MiB block runs ~1 ms).
 INTERVAL_S = 0.0005
 
@@ -59,6 +62,18 @@ def dynamic_thresholds() -> bool:
     if _MALLINFO2 is None or any(os.environ.get(k) for k in FIXED_THRESHOLD_ENV):
         return False
     return "glibc.malloc." not in os.environ.get("GLIBC_TUNABLES", "")
+
+
+def fix_thresholds() -> bool:
+    """Give this process the malloc settings dask workers get: a fixed trim threshold also
+    fixes the mmap threshold, so big blocks are unmapped when freed instead of kept for reuse,
+    and every call's RSS peak shows its own allocations; ``False`` where glibc is absent."""
+    if not LINUX:
+        return False
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(-1, WORKER_TRIM_THRESHOLD_BYTES))  # M_TRIM
+    except (OSError, AttributeError):
+        return False
 
 
 class LivePeak:

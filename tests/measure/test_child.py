@@ -1,0 +1,35 @@
+"""The function sandbox's child (``measure.child``) in real subprocesses: what a sample's
+peak counts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chunkpilot.measure.profile import profile_function
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
+
+MiB = 2**20
+
+
+def cached_table():
+    """A function that builds a 64 MiB lookup table on its first real call and keeps it, as
+    lazily built caches do (the sandbox's warm-up call on a 4 x 4 block does not build it)."""
+    table: list[np.ndarray] = []
+
+    def f(block: np.ndarray) -> np.ndarray:
+        if block.size > 64 and not table:
+            table.append(np.ones(64 * MiB // 8))
+        return block * 2.0
+    return f
+
+
+def test_a_samples_peak_is_a_warm_calls_not_the_first_calls_set_up():
+    """A worker runs the function many times: a one-time cache is held from the first task
+    on, not made by every task, so the per-task peak is a warm call's (block + output)."""
+    spec = ArraySpec((1024, 1024), "float64")
+    prof = profile_function(cached_table(), spec, WorkSpec(2), Resources(1, 1, 2048 * MiB),
+                            {"kind": "synthetic"}, env={}, baseline_guess_bytes=0)
+    ok = [s for s in prof.samples if s.ok]
+    assert len(ok) >= 2
+    for s in ok:
+        assert s.nbytes <= s.peak_bytes < 3 * s.nbytes + 4 * MiB, (s.nbytes, s.peak_bytes)

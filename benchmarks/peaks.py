@@ -3,7 +3,7 @@
 The timed threaded runs keep glibc's default (dynamic) malloc thresholds, as a user's
 process would; but then freed blocks stay in per-thread arenas and are reused, so later
 runs in the same process barely move the RSS high-water mark. This child process uses the
-malloc settings dask workers get (:func:`chunkpilot.measure.malloc_live.fix_thresholds`), runs
+malloc settings dask workers get (:func:`benchmarks.timing.fixed_malloc_thresholds`), runs
 each chunk shape once (after one warm-up run that pays the imports) and reports the peak
 RSS each run added. Usage (internal)::
 
@@ -50,11 +50,10 @@ def threads_peaks(workload: str, src: Any, shapes: list[tuple[int, ...]],
 
 def _child(workload: str, url: str, shapes: list[list[int]],
            storage_options: dict[str, Any] | None = None) -> None:
-    from benchmarks.timing import ThreadsExecutor
-    from chunkpilot.measure.malloc_live import fix_thresholds
+    from benchmarks.timing import ThreadsExecutor, fixed_malloc_thresholds
     from benchmarks.workloads import BY_NAME, DataSource
 
-    fix_thresholds()
+    fixed_malloc_thresholds()
     wl = BY_NAME[workload]
     src = DataSource(url, storage_options)
     ex = ThreadsExecutor()

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from chunkpilot.core.model import GIL_HOLDING_SHARE
 from chunkpilot.measure.gil import concurrent_seconds, gil_share
-from chunkpilot.measure.malloc_live import fix_thresholds
+from chunkpilot.measure.malloc_live import LivePeak, dynamic_thresholds, env_fixes_thresholds
 from chunkpilot.measure.memory import (
     limit_address_space,
     memory_error_text,
@@ -38,6 +38,11 @@ REAL_KINDS = ("zarr", "hdf5")
 PAIR_MIN_SECONDS = 0.01
 #: ... and this long at most (they cost up to two calls' time a round, more when they do).
 PAIR_MAX_SECONDS = 0.2
+#: Untimed warm calls whose peaks ``malloc_live.LivePeak`` reads, after the timed calls of a
+#: sandbox with glibc's dynamic thresholds (the threaded scheduler's: a later call's RSS peak
+#: cannot show the freed blocks it reuses; fixing the thresholds as workers' are slowed
+#: hungry_filter's 1 MiB blocks 1.9x, every temporary mapped afresh).
+PEAK_CALLS = 2
 #: Rounds of concurrent calls; their median is kept.
 PAIR_ROUNDS = 3
 
@@ -122,7 +127,6 @@ def _call(func, block, out_ndim=None):
 
 def run(job: dict) -> dict:
     sys.path[:] = job["sys_path"]
-    fixed = fix_thresholds()  # a worker's malloc: each call's RSS peak is its own
     func = cloudpickle.loads(job["func"]) if job["func"] is not None else None
     region = tuple(slice(a, b) for a, b in job["region"])
     shape, dtype, src = tuple(job["shape"]), job["dtype"], job["source"]
@@ -146,23 +150,25 @@ def run(job: dict) -> dict:
         _read(src, tuple(slice(r.start, r.start + 1) for r in region), shape, dtype)
     gc.collect()
     clean = reset_peak()
-    baseline = rss_bytes()
+    baseline = start = rss_bytes()
     # one BLAS/OpenMP thread per dask thread, as dask's workers run (OMP_NUM_THREADS=1)
     blas = threadpool_limits(limits=1)
     times, reads, peaks = [], [], []
     out_nbytes = 0
     deadline = time.perf_counter() + job["repeat_seconds"]
     warm_wanted = job.get("min_warm_runs", 3)
+    # a warm call's peak is its own allocations only under a worker's fixed malloc thresholds
+    # (dynamic ones reuse freed blocks unseen), which the environment of a distributed sandbox
+    # sets; the threaded scheduler's sandbox is timed under the user's dynamic ones
+    fixed = clean and env_fixes_thresholds()
+
     for i in range(job["max_repeats"]):
-        start = baseline if i == 0 else rss_bytes()
-        if clean and i > 0:
-            reset_peak()
         t0 = time.perf_counter()
         block = preloaded if preloaded is not None else _read(src, region, shape, dtype)
         reads.append(time.perf_counter() - t0)
         out = _call(func, block, job.get("out_ndim"))
         times.append(time.perf_counter() - t0)
-        if i == 0 or (clean and fixed):  # else later calls reuse freed blocks unseen
+        if i == 0 or fixed:
             peaks.append(held + (peak_bytes() if clean else max(peak_bytes(), rss_bytes()))
                          - start)
         if i == 0:
@@ -170,24 +176,35 @@ def run(job: dict) -> dict:
         del block, out
         if time.perf_counter() > deadline and i >= warm_wanted:
             break
+        start = rss_bytes()
+        if fixed:
+            reset_peak()
     warm = times[1:] or times  # the first call pays page faults and lazy set-up
-    # a worker's task is a warm call: the first one also grows the heap and Python's object
-    # arenas once (gil_loop's 1 MiB rows: 2.4-3.0 MiB cold, 2.0 warm, 2.0 in the workers)
-    warm_peaks = sorted(peaks[1:]) or peaks
-    peak = warm_peaks[len(warm_peaks) // 2]
     warm_reads = reads[1:] or reads
     single = sorted(warm)[len(warm) // 2]
+
+    def call():
+        block = preloaded if preloaded is not None else _read(src, region, shape, dtype)
+        return _call(func, block, job.get("out_ndim"))
+
     gil, pair = None, None
     n = job.get("pair_threads", 0)
-    roomy = n * max(peak, 1) <= job.get("memory_cap_bytes", 0) / 2  # n calls' temporaries
+    roomy = n * max(peaks[0], 1) <= job.get("memory_cap_bytes", 0) / 2  # n calls' temporaries
     if func is not None and n >= 2 and roomy and PAIR_MIN_SECONDS <= single <= PAIR_MAX_SECONDS:
-        def call():
-            block = preloaded if preloaded is not None else _read(src, region, shape, dtype)
-            return _call(func, block, job.get("out_ndim"))
         gil = gil_share(call)
         if gil >= GIL_HOLDING_SHARE:
             rounds = sorted(concurrent_seconds(call, n) for _ in range(PAIR_ROUNDS))
             pair = rounds[len(rounds) // 2]
+    if not fixed and dynamic_thresholds():
+        for _ in range(PEAK_CALLS):  # untimed, after all timing: what malloc had in use
+            with LivePeak() as live:
+                out = call()
+                del out
+            peaks.append(held + live.increment_bytes)
+    # a worker's task is a warm call: the first one also grows the heap and Python's object
+    # arenas once (gil_loop's 1 MiB rows: 2.4-3.0 MiB cold, 2.0 warm, 2.0 in the workers)
+    warm_peaks = sorted(peaks[1:]) or peaks
+    peak = warm_peaks[len(warm_peaks) // 2]
     return {
         "seconds": single,
         "runs_seconds": warm,

@@ -29,9 +29,6 @@ from chunkpilot.measure.memory import LINUX, rss_bytes
 #: Environment variables that fix glibc's thresholds (as distributed's nanny does).
 FIXED_THRESHOLD_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_",
                        "MALLOC_MMAP_MAX_")
-#: The trim threshold dask's nanny gives workers (``MALLOC_TRIM_THRESHOLD_`` in
-#: ``distributed.nanny.pre-spawn-environ``).
-WORKER_TRIM_THRESHOLD_BYTES = 65536
 #: Seconds between samples (a ufunc on a 1 MiB block runs ~1 ms).
 INTERVAL_S = 0.0005
 
@@ -56,24 +53,17 @@ def _mallinfo2() -> Any:
 _MALLINFO2 = _mallinfo2()
 
 
+def env_fixes_thresholds() -> bool:
+    """Whether this process's environment fixes glibc's malloc thresholds (dask workers')."""
+    if any(os.environ.get(k) for k in FIXED_THRESHOLD_ENV):
+        return True
+    return "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", "")
+
+
 def dynamic_thresholds() -> bool:
     """Whether this process runs glibc's malloc with its default, dynamic thresholds (so its
     RSS peak counts freed blocks) and ``mallinfo2`` can say what is in use."""
-    if _MALLINFO2 is None or any(os.environ.get(k) for k in FIXED_THRESHOLD_ENV):
-        return False
-    return "glibc.malloc." not in os.environ.get("GLIBC_TUNABLES", "")
-
-
-def fix_thresholds() -> bool:
-    """Give this process the malloc settings dask workers get: a fixed trim threshold also
-    fixes the mmap threshold, so big blocks are unmapped when freed instead of kept for reuse,
-    and every call's RSS peak shows its own allocations; ``False`` where glibc is absent."""
-    if not LINUX:
-        return False
-    try:
-        return bool(ctypes.CDLL("libc.so.6").mallopt(-1, WORKER_TRIM_THRESHOLD_BYTES))  # M_TRIM
-    except (OSError, AttributeError):
-        return False
+    return _MALLINFO2 is not None and not env_fixes_thresholds()
 
 
 class LivePeak:

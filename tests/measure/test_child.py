@@ -4,6 +4,7 @@ peak counts."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from chunkpilot.measure.profile import profile_function
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
@@ -23,12 +24,18 @@ def cached_table():
     return f
 
 
-def test_a_samples_peak_is_a_warm_calls_not_the_first_calls_set_up():
+#: The threaded scheduler's sandbox keeps glibc's dynamic malloc thresholds (read with
+#: ``malloc_live.LivePeak``); a distributed one gets the workers' fixed threshold (RSS peaks).
+MALLOCS = {"threads": {}, "workers": {"MALLOC_TRIM_THRESHOLD_": "65536"}}
+
+
+@pytest.mark.parametrize("malloc", list(MALLOCS))
+def test_a_samples_peak_is_a_warm_calls_not_the_first_calls_set_up(malloc):
     """A worker runs the function many times: a one-time cache is held from the first task
     on, not made by every task, so the per-task peak is a warm call's (block + output)."""
     spec = ArraySpec((1024, 1024), "float64")
     prof = profile_function(cached_table(), spec, WorkSpec(2), Resources(1, 1, 2048 * MiB),
-                            {"kind": "synthetic"}, env={}, baseline_guess_bytes=0)
+                            {"kind": "synthetic"}, env=MALLOCS[malloc], baseline_guess_bytes=0)
     ok = [s for s in prof.samples if s.ok]
     assert len(ok) >= 2
     for s in ok:

@@ -61,32 +61,3 @@ def test_a_threads_sandbox_peak_matches_a_workers_not_its_kept_blocks(tmp_path):
     assert threads <= threads_rss
     assert threads == pytest.approx(workers, rel=0.15), (threads, threads_rss, workers)
 
-
-_REUSE = """
-import sys, numpy as np
-from chunkpilot.measure.malloc_live import fix_thresholds
-from chunkpilot.measure.memory import rss_bytes
-if sys.argv[1] == "fixed":
-    assert fix_thresholds()
-a = np.ones(4 * 2**20 // 8); del a  # the first big block is unmapped when freed either way
-base = rss_bytes()
-a = np.ones(4 * 2**20 // 8); del a  # the second: kept in the heap for reuse, unless fixed
-print(rss_bytes() - base)
-"""
-
-
-@pytest.mark.parametrize("mode", ["default", "fixed"])
-def test_fixed_thresholds_hand_a_freed_block_back(mode):
-    """glibc's dynamic thresholds keep a freed 4 MiB block resident for reuse (so a later
-    call's RSS peak cannot show it); ``fix_thresholds`` gives a worker's setting: it goes."""
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-c", _REUSE, mode], capture_output=True, text=True,
-                         check=True, env={k: v for k, v in __import__("os").environ.items()
-                                          if not k.startswith("MALLOC_")})
-    kept = int(out.stdout.strip())
-    if mode == "fixed":
-        assert kept < MiB
-    else:
-        assert kept > 3 * MiB

@@ -18,7 +18,8 @@ class Sample:
     seconds: float | None = None
     """Wall time of the function call (median of repeats); ``None`` when it failed."""
     peak_bytes: int | None = None
-    """Peak resident memory above the process baseline, input block included."""
+    """Peak memory of a warm call above the process's memory at its start, input block
+    included (the median of the warm calls'; the first call's where they cannot be read)."""
     error: str | None = None
     """Why the sample failed (exception, crash, out of memory, timeout), or ``None``."""
     runs_seconds: tuple[float, ...] = ()

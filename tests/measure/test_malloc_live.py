@@ -60,4 +60,3 @@ def test_a_threads_sandbox_peak_matches_a_workers_not_its_kept_blocks(tmp_path):
     assert workers == workers_rss  # fixed thresholds: the RSS peak is exact, kept as is
     assert threads <= threads_rss
     assert threads == pytest.approx(workers, rel=0.15), (threads, threads_rss, workers)
-

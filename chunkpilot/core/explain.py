@@ -49,9 +49,10 @@ def _binding_sentence(plan: Plan) -> str:
             f"{res.target_fraction:.0%} target ({budget}) of the worker memory limit."
         )
     if b == "parallelism":
+        units = "block products" if plan.model.contraction_units is not None else "chunks"
         return (
             f"Bound by parallelism: bigger chunks would give fewer than {MIN_CHUNKS_PER_THREAD} "
-            f"chunks per thread ({MIN_CHUNKS_PER_THREAD * res.total_threads} for "
+            f"{units} per thread ({MIN_CHUNKS_PER_THREAD * res.total_threads} for "
             f"{res.total_threads} threads) and leave threads idle."
         )
     if b == "overhead":

@@ -11,8 +11,8 @@ from chunkpilot.core.plan_inputs import plan_inputs
 from chunkpilot.core.policy import (
     MIN_CHUNKS_PER_THREAD,
     MIN_THREAD_SPEEDUP,
+    TARGET_OVERHEAD_FRACTION,
     TIE_TOLERANCE,
-    overhead_bar,
 )
 from chunkpilot.core.rechunk import rechunk_advice
 from chunkpilot.core.shapes import misaligned_axes
@@ -194,10 +194,9 @@ def _tie_sentence(plan: Plan) -> str | None:
             if aligned else "the smallest peak memory per worker (none was aligned with the "
             "storage chunks)" if plan.spec.storage_chunks is not None else
             "the smallest peak memory per worker")
-    bar = overhead_bar(plan.tie_band_fraction)
-    where = ("" if plan.chosen.overhead_fraction <= bar else
+    where = ("" if plan.chosen.overhead_fraction <= TARGET_OVERHEAD_FRACTION else
              f", among those within {TIE_TOLERANCE:.0%} of the fastest (scheduler overhead is "
-             f"over {bar:.2%} at every tie, so it still counts)")
+             f"over {TARGET_OVERHEAD_FRACTION:.0%} at every tie, so it still counts)")
     return (f"{plan.tie_count} shapes were predicted within {plan.tie_band_fraction:.0%} of the "
             "fastest (the widest run-to-run spread of a sample, on the measured part of a task): "
             "a tie. "

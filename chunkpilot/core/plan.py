@@ -27,9 +27,9 @@ from chunkpilot.core.policy import (
     MIN_MEASURED_NOISE,
     MIN_THREAD_SPEEDUP,
     OVERHEAD_EDGE_BISECTIONS,
+    TARGET_OVERHEAD_FRACTION,
     TIE_TOLERANCE,
     Policy,
-    overhead_bar,
 )
 from chunkpilot.core.shapes import candidate_shape, min_lengths, misaligned_axes, regular_chunks
 from chunkpilot.errors import NoFeasiblePlanError
@@ -94,11 +94,11 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
     """Pick the best feasible evaluation and name the constraint that bound the choice.
 
     The tie rule: candidates predicted within ``band`` of the fastest are ties. Of those whose
-    scheduler overhead stays under ``overhead_bar(band)``, the one aligned with the
+    scheduler overhead stays under ``TARGET_OVERHEAD_FRACTION``, the one aligned with the
     storage chunks, then the smallest peak memory per worker (the safer chunk), then the
     fewest tasks. When none does, overhead still matters: the same order among those within
-    ``TIE_TOLERANCE`` of the fastest. Both bars are thresholds fixed for a band (the overhead
-    one within 1-1.25 %), so noise in one sample moves the choice by a ladder step at most.
+    ``TIE_TOLERANCE`` of the fastest. Both bars are fixed thresholds, so noise in one sample
+    moves the choice by a ladder step at most.
     """
     feasible = [e for e in evals if e.fits_memory and e.meets_depth]
     if not feasible:
@@ -113,7 +113,7 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
         pool = parallel
     best_wall = min(e.wall_seconds for e in pool)
     ties = [e for e in pool if e.wall_seconds <= best_wall * (1 + band)]
-    cheap = [e for e in ties if e.overhead_fraction <= overhead_bar(band)]
+    cheap = [e for e in ties if e.overhead_fraction <= TARGET_OVERHEAD_FRACTION]
     if cheap:
         chosen = min(cheap, key=lambda e: (misaligned_axes(e.chunk_shape, spec), e.peak_bytes_per_worker,
                                            e.task_count))
@@ -252,8 +252,8 @@ def _overhead_edge(choice: Choice, evals: list[Evaluation], spec: ArraySpec, wor
     smallest chunk that still meets the target, ties and alignment as the pick did."""
     chosen = choice.chosen
     below = [e for e in evals if e.task_bytes < chosen.task_bytes and e.fits_memory]
-    bar = overhead_bar(choice.tie_band_fraction)
-    if choice.binding != "overhead" or chosen.overhead_fraction > bar or not below:
+    if (choice.binding != "overhead" or chosen.overhead_fraction > TARGET_OVERHEAD_FRACTION
+            or not below):
         return choice, evals
     lo = max(below, key=lambda e: e.task_bytes).task_bytes
     seen = {e.chunk_shape for e in evals}
@@ -267,7 +267,7 @@ def _overhead_edge(choice: Choice, evals: list[Evaluation], spec: ArraySpec, wor
             break
         evals = [*evals, e]
         if (e.fits_memory and e.meets_depth
-                and e.overhead_fraction <= bar
+                and e.overhead_fraction <= TARGET_OVERHEAD_FRACTION
                 and e.wall_seconds <= choice.best_wall_seconds * (1 + choice.tie_band_fraction)
                 and misaligned_axes(shape, spec) <= misaligned_axes(chosen.chunk_shape, spec)):
             chosen = e

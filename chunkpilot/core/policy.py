@@ -106,9 +106,3 @@ class CheckThresholds:
                 raise InvalidArgumentError(f"Expected {name} > 0. Got {v!r} instead.")
 
 
-def overhead_bar(band: float) -> float:
-    """The overhead share a tie may predict and still count as under the target: the
-    target widened by the tie band, since the share is predicted from the same noisy
-    samples as the wall time (fft_time on dask's threads: 512x64x64 predicted at 1.02 %,
-    passed over for 512x64x128, which ran 1.38x slower)."""
-    return TARGET_OVERHEAD_FRACTION * (1 + max(band, 0.0))

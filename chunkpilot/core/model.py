@@ -10,6 +10,7 @@ A straight time line is fitted too, for the explanation and for models without s
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,6 +21,7 @@ import numpy as np
 from chunkpilot.core.growth import TaskGrowth, chunk_counts
 from chunkpilot.core.held import HeldGrowth, band_bytes
 from chunkpilot.core.linefit import LinearFit, fit_line
+from chunkpilot.core.policy import MAX_TIE_REACH
 from chunkpilot.core.sample import Sample
 from chunkpilot.core.selfproduct import contraction_length, product_work
 from chunkpilot.core.store import StoreModel
@@ -153,6 +155,15 @@ class CostModel:
     def read_seconds(self, nbytes: int) -> float:
         """Predicted seconds to read one block from its store (0 for in-memory data)."""
         return self.read_curve(nbytes) if self.read_curve is not None else 0.0
+
+    @property
+    def tie_reach_bytes(self) -> float:
+        """The largest block the tie rule may prefer: ``MAX_TIE_REACH`` x the largest
+        successful sample (unbounded for a contraction, priced linearly beyond them)."""
+        ok = [s.nbytes for s in self.samples if s.ok]
+        if not ok or self.contraction_units is not None:
+            return math.inf
+        return MAX_TIE_REACH * max(ok)
 
     @property
     def noise_fraction(self) -> float:

@@ -90,13 +90,15 @@ def threads_scale(model: CostModel) -> bool:
 
 
 def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
-           band: float = TIE_TOLERANCE, threads_scale: bool = True) -> Choice:
+           band: float = TIE_TOLERANCE, threads_scale: bool = True,
+           reach_bytes: float = math.inf) -> Choice:
     """Pick the best feasible evaluation and name the constraint that bound the choice.
 
     The tie rule: candidates predicted within ``band`` of the fastest are ties. Of those whose
     scheduler overhead stays under ``TARGET_OVERHEAD_FRACTION``, the one aligned with the
     storage chunks, then the smallest peak memory per worker (the safer chunk), then the
-    fewest tasks. When none does, overhead still matters: the same order among those within
+    fewest tasks; a tie above ``reach_bytes`` (extrapolated beyond the samples) is not
+    preferred this way. When none does, overhead still matters: the same order among those within
     ``TIE_TOLERANCE`` of the fastest. Both bars are fixed thresholds, so noise in one sample
     moves the choice by a ladder step at most.
     """
@@ -113,7 +115,8 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
         pool = parallel
     best_wall = min(e.wall_seconds for e in pool)
     ties = [e for e in pool if e.wall_seconds <= best_wall * (1 + band)]
-    cheap = [e for e in ties if e.overhead_fraction <= TARGET_OVERHEAD_FRACTION]
+    cheap = [e for e in ties if e.overhead_fraction <= TARGET_OVERHEAD_FRACTION
+             and e.task_bytes <= reach_bytes]
     if cheap:
         chosen = min(cheap, key=lambda e: (misaligned_axes(e.chunk_shape, spec), e.peak_bytes_per_worker,
                                            e.task_count))
@@ -144,7 +147,7 @@ def search(
     evals = [evaluate(c, spec, work, res, model) for c in shapes]
     try:
         choice = choose(evals, res, spec, tie_band(model, policy, _measured_share(evals, model)),
-                        threads_scale(model))
+                        threads_scale(model), model.tie_reach_bytes)
     except NoFeasiblePlanError:
         smallest = min(evals, key=lambda e: e.peak_bytes_per_worker)
         budget = res.memory_budget_bytes

@@ -27,6 +27,12 @@ MIN_MEASURED_NOISE = 0.15
 #: Ties are only called among chunks whose overhead share stays under this (~100x overhead
 #: per task: dask's "tasks of 100 ms or more" on distributed, ~10 ms on threads).
 TARGET_OVERHEAD_FRACTION = 0.01
+#: The tie rule prefers a cheap tie only up to this multiple of the largest sample: beyond it
+#: the prediction is extrapolated, and costs no sample reached show there (zarr_read on a
+#: LocalCluster: 128 MiB chunks ran 3.4x the rate of samples up to 75 MiB, and the 1 % bar
+#: took them over tied 64 MiB ones, 1.75x the best shape). A contraction's work is priced
+#: linearly beyond its samples (``CostModel.contraction_units``) and is not held to it.
+MAX_TIE_REACH = 1.5
 #: The parallelism rule is dropped when obeying it would cost more than this in overhead.
 MAX_OVERHEAD_FOR_PARALLELISM = 0.10
 #: Two threads running the function less than this much faster than one (it holds the GIL):

@@ -13,7 +13,11 @@ from chunkpilot.core.evaluate import evaluate
 from chunkpilot.core.growth import TaskGrowth
 from chunkpilot.core.model import CostModel, LinearFit, Sample, fit_cost_model
 from chunkpilot.core.plan import Plan, candidate_shapes, choose, make_plan
-from chunkpilot.core.policy import MAX_OVERHEAD_FOR_PARALLELISM, MIN_CHUNKS_PER_THREAD
+from chunkpilot.core.policy import (
+    MAX_OVERHEAD_FOR_PARALLELISM,
+    MAX_TIE_REACH,
+    MIN_CHUNKS_PER_THREAD,
+)
 from chunkpilot.errors import NoFeasiblePlanError
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
@@ -272,3 +276,23 @@ def test_a_contractions_block_products_are_what_keeps_threads_busy():
         assert big.parallel_tasks == (4 if m is products else 2)
         faster = dataclasses.replace(big, wall_seconds=small.wall_seconds / 2)  # clearly
         assert choose([small, faster], res, spec).chosen.chunk_shape == winner
+
+
+def test_the_tie_rule_does_not_prefer_a_chunk_beyond_the_samples_reach():
+    """zarr_read on a LocalCluster (benchmark run at 7792309): predictions were flat from 8 to
+    128 planes, only 128 planes (1.7x the largest sample) met the 1 % overhead bar, and its
+    tasks ran 3.4x the samples' rate. A cheap tie beyond ``MAX_TIE_REACH`` x the largest
+    sample is extrapolated, not measured: the close-tie rule decides instead."""
+    spec, res = ArraySpec((128, 720, 1440), "float32"), Resources(2, 1, 2048 * MiB, "local")
+    samples = [Sample(b, (1,), 0.004 * b / MiB, 3 * b) for b in (MiB, 8 * MiB, 32 * MiB)]
+    m = fit_cost_model(samples, overhead_seconds_per_task=2e-3)
+    assert m.tie_reach_bytes == pytest.approx(MAX_TIE_REACH * 32 * MiB)
+    small, big = (evaluate(c, spec, WorkSpec(3), res, m)
+                  for c in ((16, 360, 720), (64, 360, 720)))
+    assert small.task_bytes <= m.tie_reach_bytes < big.task_bytes
+    small = dataclasses.replace(small, wall_seconds=1.0, overhead_fraction=0.012)
+    big = dataclasses.replace(big, wall_seconds=1.1, overhead_fraction=0.005)
+    assert choose([small, big], res, spec, 0.25).chosen is big  # no reach: the bar decides
+    assert choose([small, big], res, spec, 0.25, reach_bytes=m.tie_reach_bytes).chosen is small
+    products = dataclasses.replace(m, contraction_units=TaskGrowth((2, 1), 4, (2.0, 1.0)))
+    assert products.tie_reach_bytes == math.inf  # priced linearly beyond its samples

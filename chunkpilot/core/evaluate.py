@@ -87,14 +87,9 @@ class Evaluation:
     """Peak per worker within the memory budget, and below any failed sample size."""
     meets_depth: bool
     """Every chunk is at least the overlap depth (map_overlap requires it)."""
-    parallel_units: int = 0
-    """Tasks that share the work and can run at once: ``task_count``, or a contraction's
-    block products (``CostModel.parallel_units``); 0 when not computed."""
-
-    @property
-    def parallel_tasks(self) -> int:
-        """What keeps threads busy: the parallel units, else the chunks."""
-        return self.parallel_units or self.task_count
+    parallel_units: int
+    """Tasks that share the work and keep threads busy: ``task_count``, or a contraction's
+    block products (``CostModel.parallel_units``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {

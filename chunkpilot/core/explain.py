@@ -161,7 +161,7 @@ def _remeasured(s: Sample) -> str:
 
 def _rounds_text(plan: Plan) -> str:
     c, res = plan.chosen, plan.resources
-    units = plan.model.parallel_units(plan.spec.shape, c.chunk_shape, c.task_count)
+    units = c.parallel_units
     rounds = plural(math.ceil(units / res.total_threads), "round")
     return rounds if units == c.task_count else f"{rounds} of {units:,} block products"
 

@@ -109,7 +109,7 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
     # threads busy is the tasks that share the work (a contraction's block products: matmul
     # on 2 chunks of 2048x4096 runs 4, and was held to 4 chunks of 2048x2048, 1.20x slower)
     want = MIN_CHUNKS_PER_THREAD * res.total_threads if threads_scale else res.workers
-    parallel = [e for e in feasible if e.parallel_tasks >= want]
+    parallel = [e for e in feasible if e.parallel_units >= want]
     pool = feasible
     if parallel and min(e.overhead_fraction for e in parallel) <= MAX_OVERHEAD_FOR_PARALLELISM:
         pool = parallel
@@ -129,7 +129,7 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
         binding = "array_size"
     elif not larger[0].fits_memory:
         binding = "memory"
-    elif pool is parallel and larger[0] not in pool and larger[0].parallel_tasks < want:
+    elif pool is parallel and larger[0] not in pool and larger[0].parallel_units < want:
         binding = "parallelism"
     else:
         binding = "overhead"

@@ -96,12 +96,12 @@ def test_enough_chunks_per_thread_when_cheap(p):
     except NoFeasiblePlanError:
         return
     want = MIN_CHUNKS_PER_THREAD * res.total_threads
-    if plan.chosen.parallel_tasks < want:
+    if plan.chosen.parallel_units < want:
         # allowed only when no feasible candidate with enough chunks keeps overhead small
         # (or none exists: e.g. a tiny array, or alignment makes too few chunks possible)
         others = [evaluate(c, spec, plan.work, res, m) for c in candidate_shapes(spec, plan.work)]
         assert not [e for e in others if e.fits_memory and e.meets_depth
-                    and e.parallel_tasks >= want
+                    and e.parallel_units >= want
                     and e.overhead_fraction <= MAX_OVERHEAD_FOR_PARALLELISM]
 
 
@@ -273,7 +273,7 @@ def test_a_contractions_block_products_are_what_keeps_threads_busy():
     for m, winner in ((products, (2048, 4096)), (plain, (2048, 2048))):
         small, big = (evaluate(c, spec, WorkSpec(2), res, m) for c in ((2048, 2048), (2048, 4096)))
         assert big.task_count == 2
-        assert big.parallel_tasks == (4 if m is products else 2)
+        assert big.parallel_units == (4 if m is products else 2)
         faster = dataclasses.replace(big, wall_seconds=small.wall_seconds / 2)  # clearly
         assert choose([small, faster], res, spec).chosen.chunk_shape == winner
 

@@ -206,6 +206,8 @@ def evaluate(
     overhead = (model.scheduler_tasks(spec.shape, tuple(chunk), task_count)
                 * (model.overhead_seconds_per_task + model.gil_wait_seconds(concurrent)))
     t *= model.thread_slowdown(concurrent)
+    # a call that used several cores alone gets one per busy thread (``core.cores``)
+    t *= model.busy_slowdown(task_bytes, min(units, res.total_threads), res.total_threads)
     # the work after an in-graph rechunk is shared by the rechunk's own chunks, on the
     # workers that hold input chunks (dask runs a task where its inputs are)
     slots = res.threads_per_worker * min(res.workers, task_count)

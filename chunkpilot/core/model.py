@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from chunkpilot.core.growth import TaskGrowth, chunk_counts
+from chunkpilot.core.cores import busy_slowdown, cores_at
 from chunkpilot.core.held import HeldGrowth, band_bytes
 from chunkpilot.core.linefit import LinearFit, fit_line
 from chunkpilot.core.policy import MAX_TIE_REACH
@@ -127,6 +128,11 @@ class CostModel:
         speedup = min(speedup, 2.0)
         throughput = 1 + (concurrent - 1) * (speedup - 1)
         return concurrent / min(max(throughput, min(speedup, 1.0)), concurrent)
+
+    def busy_slowdown(self, nbytes: float, tasks_at_once: int, threads: int) -> float:
+        """Factor on a task's time when ``tasks_at_once`` tasks share ``threads`` cores and
+        the samples' calls kept more than one busy alone (``core.cores``)."""
+        return busy_slowdown(cores_at(self.samples, nbytes), tasks_at_once, threads)
 
     def idle_thread_cost(self, workers: int) -> float:
         """Share of a task an idle thread costs at the start and end of the run (the fill/

@@ -45,6 +45,10 @@ class Sample:
     the run's last chunks short; ``None``: a per-block or per-task peak."""
     task_peak_bytes: int | None = None
     """The largest single task's peak in that run (``None``: not recorded)."""
+    cores_busy: float | None = None
+    """CPU time over wall time of a warm call run alone (median): the cores it kept busy.
+    Above 1 when the call works in threads (zarr decodes a block's storage chunks at once),
+    which a busy worker's task cannot; ``None``: not timed (older samples)."""
 
     @property
     def ok(self) -> bool:

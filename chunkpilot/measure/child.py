@@ -11,6 +11,7 @@ import gc
 import json
 import os
 import pickle
+import statistics
 import sys
 import time
 import traceback
@@ -153,7 +154,7 @@ def run(job: dict) -> dict:
     baseline = rss_bytes()
     # one BLAS/OpenMP thread per dask thread, as dask's workers run (OMP_NUM_THREADS=1)
     blas = threadpool_limits(limits=1)
-    times, reads, peaks = [], [], []
+    times, reads, peaks, cores = [], [], [], []
     out_nbytes = 0
     deadline = time.perf_counter() + job["repeat_seconds"]
     warm_wanted = job.get("min_warm_runs", 3)
@@ -166,11 +167,13 @@ def run(job: dict) -> dict:
         if i > 0 and fixed:  # each warm call's own high-water mark, above its own start
             reset_peak()
             start = rss_bytes()
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         block = preloaded if preloaded is not None else _read(src, region, shape, dtype)
         reads.append(time.perf_counter() - t0)
         out = _call(func, block, job.get("out_ndim"))
         times.append(time.perf_counter() - t0)
+        # CPU over wall: the cores the call kept busy alone (zarr decodes in threads)
+        cores.append((time.process_time() - cpu0) / max(times[-1], 1e-9))
         if i == 0 or fixed:
             peaks.append(held + (peak_bytes() if clean else max(peak_bytes(), rss_bytes()))
                          - start)
@@ -209,6 +212,7 @@ def run(job: dict) -> dict:
         "seconds": single,
         "runs_seconds": warm,
         "gil_share": gil,
+        "cores_busy": statistics.median(cores[1:] or cores),
         "pair_seconds": pair,
         "read_seconds": sorted(warm_reads)[len(warm_reads) // 2] if preloaded is None else None,
         "first_seconds": times[0],

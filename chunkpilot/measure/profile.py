@@ -175,7 +175,7 @@ def _profile(
             s = Sample(nbytes, block, float(r["seconds"]), int(r["peak_bytes"]),
                        runs_seconds=tuple(r.get("runs_seconds") or ()),
                        read_seconds=r.get("read_seconds"), gil_share=r.get("gil_share"),
-                       pair_seconds=r.get("pair_seconds"))
+                       pair_seconds=r.get("pair_seconds"), cores_busy=r.get("cores_busy"))
             if s.gil_share is not None:
                 pair[0] = 0
             baselines.append(int(r["baseline_bytes"]))

@@ -194,6 +194,7 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
         "task_seconds": sum(v[1] for v in per_layer.values()),
         "runs_task_seconds": warm["runs_task_seconds"],
         "downstream_share": warm["downstream_share"],
+        "cores_busy": warm["cores_busy"],
         "sync_wall_seconds": sync_wall,
         "peak_bytes": int(max(peak, 0)),
         "rss_peak_bytes": int(max(rss_peak, 0)),

@@ -173,7 +173,7 @@ class PipelineSandbox:
         runs = tuple(float(t) / nominal for t in r.get("runs_task_seconds") or ())
         seconds = statistics.median(runs) if runs else float(r["task_seconds"]) / nominal
         sample = Sample(nbytes, halo, seconds, int(r["peak_bytes"]), runs_seconds=runs,
-                        downstream_share=r.get("downstream_share"))
+                        downstream_share=r.get("downstream_share"), cores_busy=r.get("cores_busy"))
         records = [LayerRecord.from_dict(d) for d in r["records"]]
         return Measurement(
             sample, chunk, profile_graph(records, r["input"]), int(r["tasks"]) / n,

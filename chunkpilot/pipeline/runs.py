@@ -27,7 +27,7 @@ def cold_only(per_layer: dict[str, list[float]], in_inputs: float, wall: float) 
     tasks' times (no warm runs: ``runs_task_seconds`` empty, so the sample's time is the
     cold run's) and its share downstream of the input tasks."""
     total = sum(v[1] for v in per_layer.values())
-    return {"runs_task_seconds": [], "runs_wall_seconds": [wall],
+    return {"runs_task_seconds": [], "runs_wall_seconds": [wall], "cores_busy": None,
             "downstream_share": 1.0 - in_inputs / total if total > 0 else None,
             "per_layer_seconds": {name: v[1] for name, v in per_layer.items()}}
 
@@ -47,6 +47,7 @@ def warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: fl
     wanted = int(job.get("min_warm_runs", 3)) if first_seconds <= budget else 1
     runs: list[dict[str, float]] = []
     walls: list[float] = []
+    cores: list[float] = []  # per run: CPU over wall time (zarr decodes in threads)
     in_inputs: list[float] = []  # per run: seconds of the input tasks
     t_start = time.perf_counter()
     state = {"t0": 0.0}
@@ -64,16 +65,18 @@ def warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: fl
     while len(runs) < int(job.get("max_repeats", 8)):
         runs.append({})
         in_inputs.append(0.0)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         with Callback(pretask=pretask, posttask=posttask):
             get_sync(dsk, sinks)
         walls.append(time.perf_counter() - t0)
+        cores.append((time.process_time() - cpu0) / max(walls[-1], 1e-9))
         if len(runs) >= wanted and time.perf_counter() - t_start > budget:
             break
     layers = {name for r in runs for name in r}
     totals = [sum(r.values()) for r in runs]
     shares = [1.0 - i / t for i, t in zip(in_inputs, totals, strict=True) if t > 0]
     return {"runs_task_seconds": totals, "runs_wall_seconds": walls,
+            "cores_busy": statistics.median(cores) if cores else None,
             "downstream_share": statistics.median(shares) if shares else None,
             "per_layer_seconds": {n: statistics.median(r.get(n, 0.0) for r in runs)
                                   for n in layers}}

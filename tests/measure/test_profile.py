@@ -14,7 +14,7 @@ from chunkpilot.core.model import fit_cost_model
 from chunkpilot.core.plan import make_plan
 from chunkpilot.errors import ProfilingError, SampleFailedWarning
 from chunkpilot.measure.profile import profile_function
-from chunkpilot.measure.sandbox import sandbox_pool
+from chunkpilot.measure.sandbox import sandbox_env, sandbox_pool
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 MiB = 2**20
@@ -296,3 +296,28 @@ def test_a_zarr_samples_peak_leaves_out_the_readers_set_up(tmp_path):
     assert ok
     for s in ok:
         assert s.peak_bytes < 1.5 * s.nbytes + 3 * MiB, (s.nbytes, s.peak_bytes)
+
+
+def _two_threads():
+    def two_threads(block):
+        """numpy on each half of the block in its own thread (the GIL released): two cores."""
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(2) as ex:
+            halves = list(ex.map(lambda h: np.sin(h) ** 2 + np.cos(h), np.array_split(block, 2)))
+        return np.concatenate(halves)
+    return two_threads
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to use two")
+def test_a_call_that_works_in_threads_is_seen_keeping_more_than_one_core_busy():
+    """CPU over wall time of each sample's calls: about 2 for a function that splits its
+    block over two threads, about 1 for plain numpy (one thread); the plan prices the former
+    slower on a worker whose threads are all busy (``core.cores``)."""
+    spec, res = ArraySpec((1024, 2048), "float64"), Resources(1, 2, 2048 * MiB, "threads")
+    def samples(func):
+        return [s for s in profile_function(func, spec, WorkSpec(2), res, {"kind": "synthetic"},
+                                            env=sandbox_env(res), baseline_guess_bytes=0).samples
+                if s.ok]
+    two, one = samples(_two_threads()), samples(_numpy_work())
+    assert max(s.cores_busy for s in two) > 1.3, [s.cores_busy for s in two]
+    assert all(0.5 < s.cores_busy < 1.15 for s in one), [s.cores_busy for s in one]

@@ -37,6 +37,8 @@ def test_a_sub_array_over_the_budget_runs_once_warm_after_its_cold_run():
     m = _box().measure(SPEC, WorkSpec(2), (16, 16), threads=2)
     assert m.sample.ok, m.sample.error
     assert len(m.sample.runs_seconds) == 1
+    # sleeping tasks keep no core busy (CPU over wall time of the warm run)
+    assert m.sample.cores_busy is not None and m.sample.cores_busy < 0.5
     assert m.sample.seconds >= CHUNK_SLEEP_S
     assert m.scaling is not None and m.scaling["sync_wall_seconds"] >= 9 * CHUNK_SLEEP_S
 
@@ -60,6 +62,7 @@ def test_a_sub_array_far_over_the_budget_is_timed_by_its_cold_run_alone():
     m = box.measure(SPEC, WorkSpec(2), (16, 16), threads=2)
     assert m.sample.ok, m.sample.error
     assert m.sample.runs_seconds == ()
+    assert m.sample.cores_busy is None  # the cold run also ran the peak watcher's thread
     per_chunk = SUBARRAY_TIME_BUDGET_S * COLD_ONLY_RUNS * 1.2 / 9
     assert m.sample.seconds >= per_chunk
     # the sleeping blocks are fused into the input tasks: nearly nothing downstream of them

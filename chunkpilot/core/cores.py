@@ -27,7 +27,7 @@ def cores_at(samples: Sequence[Sample], nbytes: float) -> float:
         return 1.0
     if nbytes <= pts[0][0]:
         return pts[0][1]
-    for (x0, c0), (x1, c1) in zip(pts, pts[1:]):
+    for (x0, c0), (x1, c1) in zip(pts, pts[1:], strict=False):
         if nbytes <= x1:
             w = math.log(nbytes / x0) / math.log(x1 / x0) if x1 > x0 else 1.0
             return c0 + w * (c1 - c0)

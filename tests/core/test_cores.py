@@ -24,7 +24,8 @@ def _model(cores: float | None):
 
 
 def test_cores_are_interpolated_in_log_bytes_and_held_beyond_the_samples():
-    s = [Sample(MiB, (1,), 0.1, MiB, cores_busy=1.0), Sample(4 * MiB, (1,), 0.1, MiB, cores_busy=2.0),
+    s = [Sample(MiB, (1,), 0.1, MiB, cores_busy=1.0),
+         Sample(4 * MiB, (1,), 0.1, MiB, cores_busy=2.0),
          Sample(16 * MiB, (1,), 0.1, MiB, cores_busy=None)]
     assert cores_at(s, MiB / 2) == 1.0 and cores_at(s, 64 * MiB) == 2.0
     assert cores_at(s, 2 * MiB) == pytest.approx(1.5)

@@ -20,7 +20,9 @@ measured work, plus re-reading whole storage chunks a chunk splits;
 ``read(b)`` is an object store's modelled read (0 for other sources); ``time(b)`` is
 multiplied by ``CostModel.thread_slowdown`` when tasks share a worker's threads and the
 samples timed two calls at once (a function holding the GIL), and the fill/drain term then
-shrinks with the threads' measured speedup on a single process. ``tasks(N)`` is ``N``
+shrinks with the threads' measured speedup on a single process; and by
+``CostModel.busy_slowdown`` when a sample's call kept more cores busy alone than a busy
+thread gets (``core.cores``). ``tasks(N)`` is ``N``
 tasks for per-block work, and the whole graph's task count for a
 pipeline (it can grow faster than ``N``: ``CostModel.scheduler_tasks``). A shape is
 feasible when the peak per worker stays under ``Resources.memory_budget_bytes``

@@ -17,6 +17,13 @@ from collections.abc import Sequence
 
 from chunkpilot.core.sample import Sample
 
+#: Below this many cores a call is taken as single-threaded: the suite's single-threaded
+#: functions read 0.96-1.09 (a read's two storage chunks decoded at once, numpy's own
+#: threads), effects inside a sample's run-to-run spread that only moved close ties
+#: (replay of the full run at 86220d1: ufunc_reduce/threads 1.02 cores at 16 MiB moved the
+#: pick from 1024x2048, 1.03x the oracle, to 512x512, 1.19x; with this floor it stays).
+MULTICORE_MIN = 1.1
+
 
 def cores_at(samples: Sequence[Sample], nbytes: float) -> float:
     """Cores a call on ``nbytes`` kept busy alone: interpolated in log bytes between the
@@ -36,7 +43,10 @@ def cores_at(samples: Sequence[Sample], nbytes: float) -> float:
 
 def busy_slowdown(cores: float, tasks_at_once: int, threads: int) -> float:
     """Factor on a task's time when ``tasks_at_once`` tasks share ``threads`` threads (one
-    core each): a call that kept ``cores`` busy alone gets ``threads / tasks_at_once``."""
+    core each): a call that kept ``cores`` busy alone (at least ``MULTICORE_MIN``) gets
+    ``threads / tasks_at_once``."""
+    if cores < MULTICORE_MIN:
+        return 1.0
     available = max(threads, 1) / max(tasks_at_once, 1)
     return max(1.0, cores / available)
 

@@ -38,6 +38,8 @@ def test_cores_are_interpolated_in_log_bytes_and_held_beyond_the_samples():
     (1.0, 8, 8, 1.0),   # a single-threaded call is not slowed
     (1.5, 4, 2, 3.0),   # more tasks than threads cannot happen in evaluate, but the law holds
     (0.6, 2, 2, 1.0),   # waiting on I/O: CPU under wall, never faster than measured
+    (1.08, 2, 2, 1.0),  # under MULTICORE_MIN: single-threaded, within a sample's spread
+    (1.2, 2, 2, 1.2),
 ])
 def test_busy_slowdown(cores, at_once, threads, factor):
     assert busy_slowdown(cores, at_once, threads) == pytest.approx(factor)

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from chunkpilot.core.sample import Sample
 
 #: Below this many cores a call is taken as single-threaded: the suite's single-threaded
-#: functions read 0.96-1.09 (a read's two storage chunks decoded at once, numpy's own
-#: threads), effects inside a sample's run-to-run spread that only moved close ties
+#: functions read 0.96-1.09 (time_reduce's 1.09: a read's two storage chunks decoded at
+#: once), effects inside a sample's run-to-run spread that only moved close ties
 #: (replay of the full run at 86220d1: ufunc_reduce/threads 1.02 cores at 16 MiB moved the
 #: pick from 1024x2048, 1.03x the oracle, to 512x512, 1.19x; with this floor it stays).
 MULTICORE_MIN = 1.1

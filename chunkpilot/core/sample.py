@@ -30,8 +30,9 @@ class Sample:
     """When the block was measured twice (a small block, or a bump: ``core.timecurve.bumps``):
     the slower of the two medians (``seconds`` is the faster); ``None`` when measured once."""
     gil_share: float | None = None
-    """Share of a call during which it held the GIL (``measure.gil``); ``None``: not timed
-    (one thread per worker, or calls too short or too long to tell)."""
+    """Share of a call during which it held the GIL (``measure.gil``), timed on the first
+    sample long enough to tell; ``None``: not timed (calls too short or too long to tell).
+    With one thread per worker it is recorded but not priced (docs/DESIGN.md)."""
     pair_seconds: float | None = None
     """Wall time of two calls started together in two threads of one process (median of
     rounds); timed only when the function holds the GIL, else ``None``."""

@@ -193,9 +193,10 @@ def run(job: dict) -> dict:
     gil, pair = None, None
     n = job.get("pair_threads", 0)
     roomy = n * max(peaks[0], 1) <= job.get("memory_cap_bytes", 0) / 2  # n calls' temporaries
-    if func is not None and n >= 2 and roomy and PAIR_MIN_SECONDS <= single <= PAIR_MAX_SECONDS:
+    timed = PAIR_MIN_SECONDS <= single <= PAIR_MAX_SECONDS
+    if func is not None and (n >= 2 or job.get("time_gil")) and roomy and timed:
         gil = gil_share(call)
-        if gil >= GIL_HOLDING_SHARE:
+        if n >= 2 and gil >= GIL_HOLDING_SHARE:
             rounds = sorted(concurrent_seconds(call, n) for _ in range(PAIR_ROUNDS))
             pair = rounds[len(rounds) // 2]
     if not fixed and dynamic_thresholds():

@@ -71,6 +71,8 @@ class SampleJob:
     pair_threads: int = 0
     """Also time this many calls at once in as many threads (whether they share the GIL),
     on blocks of 10-200 ms a call; 0: never."""
+    time_gil: bool = False
+    """Time the call's GIL share (``measure.gil``) on such a block, with or without a pair."""
     preload: tuple[str, ...] = ()
     """Modules every such job imports before it times anything (a remote store's readers):
     a warm spawner imports them once, not every sample."""
@@ -120,6 +122,7 @@ def run_sample(job: SampleJob, func_bytes: bytes | None) -> dict[str, Any]:
         "address_space_bytes": job.memory_cap_bytes + 2**30,
         "out_ndim": job.out_ndim,
         "pair_threads": job.pair_threads,
+        "time_gil": job.time_gil,
         "memory_cap_bytes": job.memory_cap_bytes,
     }
     return run_in_sandbox("chunkpilot.measure.child", payload,

@@ -321,3 +321,16 @@ def test_a_call_that_works_in_threads_is_seen_keeping_more_than_one_core_busy():
     two, one = samples(_two_threads()), samples(_numpy_work())
     assert max(s.cores_busy for s in two) > 1.3, [s.cores_busy for s in two]
     assert all(0.5 < s.cores_busy < 1.15 for s in one), [s.cores_busy for s in one]
+
+
+def test_one_thread_per_worker_times_the_gil_share_but_no_pair():
+    """A one-thread worker's event loop is a second thread wanting the GIL: the share is
+    timed (once), for the model; no pair is (there is no second task thread), so the plan's
+    threads are not slowed and no task waits for the GIL yet."""
+    res = Resources(2, 1, 2048 * MiB, "processes")
+    loop = _profile(_python_loop(), spec=ArraySpec((256, 512), "float64"), res=res)
+    timed = [s for s in loop.samples if s.gil_share is not None]
+    assert len(timed) == 1, loop.samples
+    assert timed[0].gil_share >= 0.5 and timed[0].pair_seconds is None
+    model = fit_cost_model(loop.samples, overhead_seconds_per_task=1e-4)
+    assert model.thread_speedup is None and model.gil_wait_seconds(1) == 0.0

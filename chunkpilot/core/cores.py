@@ -41,14 +41,19 @@ def cores_at(samples: Sequence[Sample], nbytes: float) -> float:
     return pts[-1][1]
 
 
+def cores_each(tasks_at_once: int, threads: int) -> float:
+    """Cores a task gets when ``tasks_at_once`` tasks share ``threads`` threads (one core
+    each, as dask gives a worker a thread per core)."""
+    return max(threads, 1) / max(tasks_at_once, 1)
+
+
 def busy_slowdown(cores: float, tasks_at_once: int, threads: int) -> float:
     """Factor on a task's time when ``tasks_at_once`` tasks share ``threads`` threads (one
     core each): a call that kept ``cores`` busy alone (at least ``MULTICORE_MIN``) gets
     ``threads / tasks_at_once``."""
     if cores < MULTICORE_MIN:
         return 1.0
-    available = max(threads, 1) / max(tasks_at_once, 1)
-    return max(1.0, cores / available)
+    return max(1.0, cores / cores_each(tasks_at_once, threads))
 
 
 #: A busy-thread slowdown below this is not worth a sentence in the plan's explanation.
@@ -63,5 +68,5 @@ def cores_sentence(cores: float, tasks_at_once: int, threads: int) -> str | None
     return (f"Alone, a call on a block this size kept {cores:.2f} cores busy (CPU over wall "
             f"time, measured: e.g. zarr decoding storage chunks in threads); with "
             f"{tasks_at_once} tasks on {threads} threads each gets "
-            f"{max(threads, 1) / max(tasks_at_once, 1):.2g}, so tasks are predicted "
+            f"{cores_each(tasks_at_once, threads):.2g}, so tasks are predicted "
             f"{factor:.2f}x slower than the samples ran (modelled).")

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from chunkpilot.core.growth import TaskGrowth, chunk_counts
 from chunkpilot.core.cores import busy_slowdown, cores_at
+from chunkpilot.core.growth import TaskGrowth, chunk_counts
 from chunkpilot.core.held import HeldGrowth, band_bytes
 from chunkpilot.core.linefit import LinearFit, fit_line
 from chunkpilot.core.policy import MAX_TIE_REACH

@@ -153,11 +153,10 @@ def _profile(
     fetches: dict[int, float] = {}  # seconds to fetch a block from its URL, by block bytes
     seen: set[tuple[int, ...]] = set()
     # whether a worker's threads share the GIL running it (``measure.gil``): timed once, on
-    # the first sample whose call is long enough to tell (``child.PAIR_MIN_SECONDS``)
-    # (one-thread workers too: their event loop is a second thread wanting the GIL; recorded
-    # for the model, not yet priced: docs/DESIGN.md)
-    pair = [2 if res.threads_per_worker >= 2 else 0]
-    gil_wanted = [True]
+    # the first sample whose call is long enough to tell (``child.PAIR_MIN_SECONDS``), with
+    # two calls at once when a worker has two threads (one-thread workers too, no pair: their
+    # event loop is a second thread wanting the GIL; recorded, not yet priced: docs/DESIGN.md)
+    gil_timed = [False]
 
     def run(block: tuple[int, ...]) -> Sample:
         region = sample_region(spec, block)
@@ -165,8 +164,9 @@ def _profile(
         with tempfile.TemporaryDirectory(prefix="chunkpilot-block-") as tmp:
             job = SampleJob(func, _job_source(source, region, tmp, seed, cache_dir), region,
                             spec.dtype, cap, timeout_s, env,
-                            out_ndim=work.ndim - len(work.drop_axis), pair_threads=pair[0],
-                            time_gil=gil_wanted[0], preload=preload)
+                            out_ndim=work.ndim - len(work.drop_axis),
+                            pair_threads=0 if gil_timed[0] or res.threads_per_worker < 2 else 2,
+                            time_gil=not gil_timed[0], preload=preload)
             r = run_sample(job, func_bytes)
         if r.get("kind") == "read":  # a damaged store, not a limit of the function: stop here
             raise StoreReadError(
@@ -180,7 +180,7 @@ def _profile(
                        read_seconds=r.get("read_seconds"), gil_share=r.get("gil_share"),
                        pair_seconds=r.get("pair_seconds"), cores_busy=r.get("cores_busy"))
             if s.gil_share is not None:
-                pair[0], gil_wanted[0] = 0, False
+                gil_timed[0] = True
             baselines.append(int(r["baseline_bytes"]))
             pools.append(int(r.get("blas_pools_pinned") or 0))
             ratios[nbytes] = r["out_nbytes"] / nbytes if nbytes else 1.0

@@ -58,6 +58,21 @@ def no_leaked_processes():
         pytest.fail(f"test left child processes running: {sorted(leaked)}")
 
 
+@pytest.fixture(autouse=True)
+def _nanny_environ_put_back():
+    """A Nanny started by a test (a plain LocalCluster) sets its workers' malloc and BLAS
+    variables in this process's ``os.environ``; put them back, so a later test's sandboxes
+    do not depend on which tests ran before it."""
+    keys = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+    before = {k: os.environ.get(k) for k in keys}
+    yield
+    for k, v in before.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 def _alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import os
 import re
 import shutil
 import signal
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from multiprocessing import resource_tracker
 from typing import Any
 
+import dask.config
 from distributed import Client, LocalCluster
 
 from chunkpilot import config, interrupts
@@ -184,7 +186,7 @@ def local_cluster(res: Resources, **kwargs: Any) -> Iterator[Any]:
     kwargs.setdefault("scheduler_kwargs", {"local_directory": scratch,
                                            "allowed_failures": config.allowed_failures()})
     try:
-        with quiet_logs(), contextlib.ExitStack() as stack:
+        with _environ_kept(), quiet_logs(), contextlib.ExitStack() as stack:
             with _signals_blocked(WORKER_BLOCKED_SIGNALS):
                 cluster = LocalCluster(
                     n_workers=res.workers,
@@ -203,6 +205,24 @@ def local_cluster(res: Resources, **kwargs: Any) -> Iterator[Any]:
         raise
     shutil.rmtree(scratch, ignore_errors=True)
     interrupts.forget(scratch)
+
+
+@contextlib.contextmanager
+def _environ_kept() -> Iterator[None]:
+    """Put back, once the cluster is closed, the variables its Nannies set in this process's
+    ``os.environ`` for their workers (``distributed.nanny.pre-spawn-environ``: a fixed malloc
+    trim threshold, one BLAS thread): the user's later subprocesses, and chunkpilot's own
+    sandboxes for the threaded scheduler, must not inherit a worker's settings."""
+    keys = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+    before = {k: os.environ.get(k) for k in keys}
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _close(thing: Any) -> None:

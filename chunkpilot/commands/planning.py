@@ -15,9 +15,10 @@ from chunkpilot.core.evaluate import check_smallest_block
 from chunkpilot.core.model import fit_cost_model
 from chunkpilot.core.plan import Plan, make_plan
 from chunkpilot.errors import ModelledValueWarning
+from chunkpilot.measure.environ import sandbox_env
 from chunkpilot.measure.overhead import SchedulerProbe, measure_scheduler
 from chunkpilot.measure.profile import Profile, profile_function
-from chunkpilot.measure.sandbox import sandbox_env, sandbox_pool
+from chunkpilot.measure.sandbox import sandbox_pool
 from chunkpilot.measure.store import probe_store_for
 from chunkpilot.pipeline.advise import advise_pipeline
 from chunkpilot.pipeline.rules import GraphLimits

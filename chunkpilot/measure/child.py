@@ -44,6 +44,9 @@ PAIR_MAX_SECONDS = 0.2
 #: cannot show the freed blocks it reuses; fixing the thresholds as workers' are slowed
 #: hungry_filter's 1 MiB blocks 1.9x, every temporary mapped afresh).
 PEAK_CALLS = 2
+#: ... one for calls this long or longer: a 0.5 ms sampler reads a long call's peak steadily,
+#: and gil_loop's 12-19 MiB blocks spent 1.0 s of a 12 s advise on the second call.
+PEAK_ONE_CALL_SECONDS = 0.1
 #: Rounds of concurrent calls; their median is kept.
 PAIR_ROUNDS = 3
 
@@ -199,8 +202,8 @@ def run(job: dict) -> dict:
         if n >= 2 and gil >= GIL_HOLDING_SHARE:
             rounds = sorted(concurrent_seconds(call, n) for _ in range(PAIR_ROUNDS))
             pair = rounds[len(rounds) // 2]
-    if not fixed and dynamic_thresholds():
-        for _ in range(PEAK_CALLS):  # untimed, after all timing: what malloc had in use
+    if not fixed and dynamic_thresholds() and job.get("measure_peaks", True):
+        for _ in range(1 if single >= PEAK_ONE_CALL_SECONDS else PEAK_CALLS):  # untimed
             with LivePeak() as live:
                 out = call()
                 del out

@@ -20,12 +20,18 @@ from typing import Any
 
 import numpy as np
 
-from chunkpilot.core.evaluate import worker_peak_bytes
-from chunkpilot.core.model import Sample, fit_line
+from chunkpilot.core.budget import fetch_within, largest_worth_measuring
+from chunkpilot.core.model import Sample
 from chunkpilot.core.shapes import align_units, halo_shape, shape_for_bytes
 from chunkpilot.core.timecurve import TWICE_BELOW_BYTES, bumps
 from chunkpilot.errors import ProfilingError, SampleFailedWarning, StoreReadError
-from chunkpilot.measure.sandbox import SampleJob, fresh_sandboxes, pickle_func, run_sample
+from chunkpilot.measure.sandbox import (
+    EnvOverrides,
+    SampleJob,
+    fresh_sandboxes,
+    pickle_func,
+    run_sample,
+)
 from chunkpilot.sources.urls import reader_preload
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
@@ -54,6 +60,10 @@ SAMPLE_FETCH_BUDGET_S = 1.0
 #: Samples under ``core.timecurve.TWICE_BELOW_BYTES`` of at least this long a call run in
 #: two processes and keep the faster (see :func:`remeasure`).
 TWICE_MIN_SECONDS = 0.01
+#: ... while their calls, as many as the first measurement's, add up to at most this: they
+#: are measured twice because that is cheap (gil_loop's 8 and 12 MiB blocks, 0.2-0.3 s a
+#: call, took 2.4 s of a 12 s advise the second time). Bumps are measured again regardless.
+TWICE_BUDGET_S = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +129,7 @@ def profile_function(
     res: Resources,
     source: Mapping[str, Any],
     *,
-    env: Mapping[str, str],
+    env: EnvOverrides,
     baseline_guess_bytes: int,
     timeout_s: float = 60.0,
     memory_cap_bytes: int | None = None,
@@ -139,7 +149,7 @@ def profile_function(
 
 def _profile(
     func: Callable[[Any], Any] | None, spec: ArraySpec, work: WorkSpec, res: Resources,
-    source: Mapping[str, Any], *, env: Mapping[str, str], baseline_guess_bytes: int,
+    source: Mapping[str, Any], *, env: EnvOverrides, baseline_guess_bytes: int,
     timeout_s: float, memory_cap_bytes: int | None,
     on_sample: Callable[[Sample], None] | None, seed: int, cache_dir: str | None,
 ) -> Profile:
@@ -158,7 +168,7 @@ def _profile(
     # event loop is a second thread wanting the GIL; recorded, not yet priced: docs/DESIGN.md)
     gil_timed = [False]
 
-    def run(block: tuple[int, ...]) -> Sample:
+    def run(block: tuple[int, ...], peaks: bool = True) -> Sample:
         region = sample_region(spec, block)
         nbytes = math.prod(block) * spec.itemsize
         with tempfile.TemporaryDirectory(prefix="chunkpilot-block-") as tmp:
@@ -166,7 +176,7 @@ def _profile(
                             spec.dtype, cap, timeout_s, env,
                             out_ndim=work.ndim - len(work.drop_axis),
                             pair_threads=0 if gil_timed[0] or res.threads_per_worker < 2 else 2,
-                            time_gil=not gil_timed[0], preload=preload)
+                            time_gil=not gil_timed[0], measure_peaks=peaks, preload=preload)
             r = run_sample(job, func_bytes)
         if r.get("kind") == "read":  # a damaged store, not a limit of the function: stop here
             raise StoreReadError(
@@ -251,49 +261,32 @@ def _profile(
                    source["kind"] in ("zarr", "numpy", "hdf5", "remote"), max(pools))
 
 
-def remeasure(samples: list[Sample], run: Callable[[tuple[int, ...]], Sample]) -> None:
+def remeasure(samples: list[Sample], run: Callable[[tuple[int, ...], bool], Sample]) -> None:
     """Measure each bump (a sample slower per byte than its neighbours by more than
     ``BUMP_FRACTION``) once more, in place, and keep the faster: a slow window of the machine
     only ever adds time, and one inflated sample moved the plan 2x (issue 18). Small samples
-    (under ``TWICE_BELOW_BYTES``, 10 ms or more a call) are measured twice too: they are
-    cheap, they set the per-byte rate where overhead-bound plans land, and fresh processes
-    timed the same 8 MiB sin/cos block at 23.5 or 32.5 ms (12 advise runs' plans spread
-    1.44x; with the faster of two, 1.28x)."""
+    (under ``TWICE_BELOW_BYTES``, 10 ms or more a call, within ``TWICE_BUDGET_S``) are
+    measured twice too: they are cheap, they set the per-byte rate where overhead-bound
+    plans land, and fresh processes timed the same 8 MiB sin/cos block at 23.5 or 32.5 ms
+    (12 advise runs' plans spread 1.44x; with the faster of two, 1.28x)."""
     ok = sorted((s for s in samples if s.ok and s.seconds), key=lambda s: s.nbytes)
-    twice = set(bumps([(s.nbytes, s.seconds or 0.0) for s in ok]))
-    twice |= {i for i, s in enumerate(ok)
-              if s.nbytes < TWICE_BELOW_BYTES and (s.seconds or 0.0) >= TWICE_MIN_SECONDS}
-    for i in sorted(twice):
+    bumped = set(bumps([(s.nbytes, s.seconds or 0.0) for s in ok]))
+    small = {i for i, s in enumerate(ok)
+             if s.nbytes < TWICE_BELOW_BYTES and (s.seconds or 0.0) >= TWICE_MIN_SECONDS}
+    spent = 0.0
+    for i in sorted(bumped | small):
         first = ok[i]
+        cost = (first.seconds or 0.0) * (len(first.runs_seconds) + 1)
+        if i not in bumped and spent + cost > TWICE_BUDGET_S:
+            continue
+        spent += cost
         with fresh_sandboxes():  # not a fork of the same parent: its state would come along
-            again = run(first.shape)
+            again = run(first.shape, False)  # its time; the first one read its peak
         if again.ok and again.seconds is not None and again.seconds < (first.seconds or 0.0):
             # the threads timing ran once, in the first process
             kept = dataclasses.replace(again, slower_seconds=first.seconds,
-                                       gil_share=first.gil_share, pair_seconds=first.pair_seconds)
+                                       gil_share=first.gil_share, pair_seconds=first.pair_seconds,
+                                       peak_bytes=first.peak_bytes)
         else:
             kept = dataclasses.replace(first, slower_seconds=again.seconds)
         samples[samples.index(first)] = kept
-
-
-def fetch_within(fetches: Mapping[int, float], budget_s: float) -> float:
-    """The biggest block whose fetch from its URL the measured ones predict within
-    ``budget_s`` (a line in bytes); unbounded when nothing was fetched."""
-    if not fetches:
-        return math.inf
-    line = fit_line(list(fetches), list(fetches.values()))
-    return (budget_s - line.fixed) / line.slope if line.slope > 0 else math.inf
-
-
-def largest_worth_measuring(
-    ok: list[Sample], res: Resources, baseline: int, *, time_budget_s: float, max_bytes: float
-) -> float:
-    """The biggest block the memory bound could allow, capped by a time budget and a size."""
-    mem = fit_line([s.nbytes for s in ok], [s.peak_bytes or 0 for s in ok])
-    t = fit_line([s.nbytes for s in ok], [s.seconds or 0.0 for s in ok])
-    # the planner's memory rule, solved for the block size: fixed part + per-byte part x b
-    fixed = worker_peak_bytes(baseline, int(mem.fixed), 0, res)
-    per_byte = worker_peak_bytes(0, max(mem.slope, 1.0), 1, res)
-    by_memory = (res.memory_budget_bytes - fixed) / per_byte
-    by_time = (time_budget_s - t.fixed) / t.slope if t.slope > 0 else math.inf
-    return max(0.0, min(by_memory, by_time, max_bytes))

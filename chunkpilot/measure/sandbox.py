@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
-import dask.config
 import psutil
 
 from chunkpilot.errors import FunctionLoadError
 from chunkpilot.measure import spawner
+from chunkpilot.measure.environ import EnvOverrides
 from chunkpilot.measure.spawner import ForkedJob, Spawner, SpawnerError, start_spawners
-from chunkpilot.types import Resources
 from chunkpilot.units import format_bytes
 
 #: How often the parent samples the child's resident memory.
@@ -58,8 +57,8 @@ class SampleJob:
     """Kill the sample when its resident memory passes this."""
     timeout_s: float
     """Kill the sample when it runs longer than this."""
-    env: Mapping[str, str]
-    """Extra environment (BLAS thread counts as the worker would set them)."""
+    env: EnvOverrides
+    """Environment over this process's (BLAS thread counts as the worker would set them)."""
     repeat_seconds: float = 1.0
     """Repeat the call for a stable median while under this many seconds ..."""
     min_warm_runs: int = 3
@@ -73,24 +72,12 @@ class SampleJob:
     on blocks of 10-200 ms a call; 0: never."""
     time_gil: bool = False
     """Time the call's GIL share (``measure.gil``) on such a block, with or without a pair."""
+    measure_peaks: bool = True
+    """Read the warm calls' peak (under dynamic malloc thresholds, in untimed calls of their
+    own); ``False`` for a second measurement of a block's time (``profile.remeasure``)."""
     preload: tuple[str, ...] = ()
     """Modules every such job imports before it times anything (a remote store's readers):
     a warm spawner imports them once, not every sample."""
-
-
-#: One-thread BLAS/OpenMP pools for the threaded scheduler's sandbox: the child pins them to
-#: one anyway (one per dask thread), but a pool started wider spins its idle threads for a
-#: while after the pinning, CPU time a sample's ``cores_busy`` counted (2.2 cores for a
-#: 3 ms numpy call in a fresh sandbox, 1.00 with the pool started at one thread).
-BLAS_ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-
-
-def sandbox_env(res: Resources) -> dict[str, str]:
-    """Environment a worker would run the function with (distributed pins BLAS threads)."""
-    if not res.distributed:
-        return dict(BLAS_ONE_THREAD)
-    env = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
-    return {k: str(v) for k, v in env.items()}
 
 
 def pickle_func(func: Callable[[Any], Any] | None) -> bytes | None:
@@ -123,6 +110,7 @@ def run_sample(job: SampleJob, func_bytes: bytes | None) -> dict[str, Any]:
         "out_ndim": job.out_ndim,
         "pair_threads": job.pair_threads,
         "time_gil": job.time_gil,
+        "measure_peaks": job.measure_peaks,
         "memory_cap_bytes": job.memory_cap_bytes,
     }
     return run_in_sandbox("chunkpilot.measure.child", payload,
@@ -132,7 +120,7 @@ def run_sample(job: SampleJob, func_bytes: bytes | None) -> dict[str, Any]:
 
 
 def run_in_sandbox(module: str, payload: dict[str, Any], *, memory_cap_bytes: int,
-                   timeout_s: float, env: Mapping[str, str], prefix: str,
+                   timeout_s: float, env: EnvOverrides, prefix: str,
                    preload: tuple[str, ...] = (), paired: bool = False) -> dict[str, Any]:
     """Run ``python -m module JOB RESULT`` on a pickled payload in a fresh (or freshly
     forked, inside :func:`sandbox_pool`), watched process.
@@ -145,7 +133,7 @@ def run_in_sandbox(module: str, payload: dict[str, Any], *, memory_cap_bytes: in
         job_path, result_path, err_path = (os.path.join(tmp, n) for n in ("job", "result", "err"))
         with open(job_path, "wb") as f:
             pickle.dump(payload, f)
-        full_env = {**os.environ, **{k: str(v) for k, v in env.items()}}
+        full_env = {k: str(v) for k, v in {**os.environ, **env}.items() if v is not None}
         with _launch(module, [job_path, result_path], err_path, full_env, preload,
                      paired) as proc:
             try:

@@ -32,7 +32,7 @@ from chunkpilot.errors import (
     NoFeasiblePlanError,
     ProfilingError,
 )
-from chunkpilot.measure.sandbox import pickle_func
+from chunkpilot.measure.sandbox import EnvOverrides, pickle_func
 from chunkpilot.pipeline.analysis import Analysis, analysis_builds, analysis_from
 from chunkpilot.pipeline.findings import PipelineFindings, blowup_warnings, pipeline_notes
 from chunkpilot.pipeline.measure import (
@@ -55,7 +55,7 @@ def _scaling_threads(res: Resources) -> int:
 def advise_pipeline(
     pipeline: Callable[[Any], Any], spec: ArraySpec, ref: Mapping[str, Any], work: WorkSpec,
     res: Resources, *, overhead_seconds_per_task: float, overhead_measured: bool,
-    baseline_bytes: int, env: Mapping[str, str], timeout_s: float = 60.0,
+    baseline_bytes: int, env: EnvOverrides, timeout_s: float = 60.0,
     limits: GraphLimits | None = None, dask_auto_shape: tuple[int, ...] | None = None,
     notes: tuple[str, ...] = (), on_sample: Callable[[Sample], None] | None = None,
     seed: int = 0,

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from chunkpilot.core.budget import largest_worth_measuring
 from chunkpilot.core.model import Sample
 from chunkpilot.core.shapes import halo_shape, shape_for_bytes, storage_bytes_read
 from chunkpilot.errors import ProfilingError
-from chunkpilot.measure.profile import largest_worth_measuring
-from chunkpilot.measure.sandbox import run_in_sandbox
+from chunkpilot.measure.sandbox import EnvOverrides, run_in_sandbox
 from chunkpilot.pipeline.graph import GraphProfile, profile_graph
 from chunkpilot.pipeline.layers import LayerRecord
 from chunkpilot.pipeline.subarray import (
@@ -115,7 +115,7 @@ class PipelineSandbox:
     """The input array."""
     source: Mapping[str, Any]
     """Where the data comes from (``sources.describe``'s reference)."""
-    env: Mapping[str, str]
+    env: EnvOverrides
     """Environment of the workers (BLAS thread pins)."""
     memory_cap_bytes: int
     """Kill a job whose resident memory passes this."""

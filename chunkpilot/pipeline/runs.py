@@ -12,6 +12,8 @@ from dask.callbacks import Callback
 from dask.local import get_sync
 from dask.utils import key_split
 
+from chunkpilot.measure.environ import BLAS_ONE_THREAD
+
 #: A cold run longer than this many ``repeat_seconds`` is the measurement, not run again:
 #: runs that long vary least, and the one-off costs a warm run leaves out (imports are the
 #: spawner's; a codec's or a thread pool's first use) are a few percent of them
@@ -19,7 +21,7 @@ from dask.utils import key_split
 #: far apart as two warm runs), while a warm run cost 1.5-2 s of a 10-15 s advise each.
 COLD_ONLY_RUNS = 2.5
 #: Environment variables that set BLAS/OpenMP thread pools (reported with the scaling run).
-BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+BLAS_VARS = tuple(BLAS_ONE_THREAD)
 
 
 def cold_only(per_layer: dict[str, list[float]], in_inputs: float, wall: float) -> dict:

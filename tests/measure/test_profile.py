@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import math
 import os
 import time
 
@@ -13,8 +12,9 @@ import pytest
 from chunkpilot.core.model import fit_cost_model
 from chunkpilot.core.plan import make_plan
 from chunkpilot.errors import ProfilingError, SampleFailedWarning
+from chunkpilot.measure.environ import sandbox_env
 from chunkpilot.measure.profile import profile_function
-from chunkpilot.measure.sandbox import sandbox_env, sandbox_pool
+from chunkpilot.measure.sandbox import sandbox_pool
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 MiB = 2**20
@@ -270,19 +270,13 @@ def test_no_sample_just_above_one_that_already_took_the_budget():
     assert min(sizes) < MiB
 
 
-def test_fetch_within_solves_the_measured_fetch_line_for_the_budget():
-    from chunkpilot.measure.profile import fetch_within
-
-    assert fetch_within({}, 1.0) == math.inf  # nothing fetched: no bound
-    # 0.2 s + 0.1 s per MiB: a 1 s budget allows 8 MiB
-    assert fetch_within({MiB: 0.3, 4 * MiB: 0.6}, 1.0) == pytest.approx(8 * MiB)
-    assert fetch_within({MiB: 0.3, 4 * MiB: 0.6}, 0.1) < MiB  # below what is measured
-
-
 def test_a_zarr_samples_peak_leaves_out_the_readers_set_up(tmp_path):
     """A worker has zarr imported and its codecs set up before a task reads its block:
     ``import zarr`` alone adds ~11 MiB to a fresh process, which must not count as the
-    work's peak (a 1 MiB block read and returned held ~1 MiB, not 12)."""
+    work's peak (a 1 MiB block read and returned held ~1 MiB, not 12). zarr 3 decodes a
+    read's storage chunks concurrently, each held until copied into the block: an 8 MiB read
+    of eight 1 MiB chunks peaked at 12-16.9 MiB over repeated runs (up to twice the block),
+    so the bound is 2 x block + 3 MiB; the set-up's 11 MiB would break it at 1 MiB."""
     import zarr
 
     path = tmp_path / "a.zarr"
@@ -295,7 +289,7 @@ def test_a_zarr_samples_peak_leaves_out_the_readers_set_up(tmp_path):
     ok = [s for s in prof.samples if s.ok]
     assert ok
     for s in ok:
-        assert s.peak_bytes < 1.5 * s.nbytes + 3 * MiB, (s.nbytes, s.peak_bytes)
+        assert s.peak_bytes < 2 * s.nbytes + 3 * MiB, (s.nbytes, s.peak_bytes)
 
 
 def _two_threads():
@@ -334,3 +328,46 @@ def test_one_thread_per_worker_times_the_gil_share_but_no_pair():
     assert timed[0].gil_share >= 0.5 and timed[0].pair_seconds is None
     model = fit_cost_model(loop.samples, overhead_seconds_per_task=1e-4)
     assert model.thread_speedup is None and model.gil_wait_seconds(1) == 0.0
+
+
+def test_a_second_measurement_is_for_time_and_keeps_the_first_ones_peak():
+    """``remeasure`` runs a small sample again for its time only (no untimed peak calls:
+    gil_loop's 8 and 12 MiB blocks spent 1.1 s of a 12 s advise on them); the peak read by
+    the first measurement stays with the faster one kept."""
+    from chunkpilot.core.model import Sample
+    from chunkpilot.measure.profile import remeasure
+
+    calls: list[bool] = []
+
+    def run(shape: tuple[int, ...], peaks: bool = True) -> Sample:
+        calls.append(peaks)
+        return Sample(MiB, shape, 0.03, 2 * MiB)  # faster; its peak was not read
+
+    samples = [Sample(MiB, (128, 1024), 0.05, 9 * MiB)]
+    remeasure(samples, run)
+    assert calls == [False]
+    assert (samples[0].seconds, samples[0].slower_seconds) == (0.03, 0.05)
+    assert samples[0].peak_bytes == 9 * MiB
+
+
+def test_small_samples_are_measured_twice_only_while_that_stays_cheap():
+    """Two small samples of 0.2 s calls (4 calls each) cost 1.6 s to measure again: only the
+    first fits ``TWICE_BUDGET_S``; a bump (here the 12 MiB sample, slower per byte than
+    both neighbours) is measured again whatever it costs."""
+    from chunkpilot.core.model import Sample
+    from chunkpilot.measure.profile import TWICE_BUDGET_S, remeasure
+
+    runs = (0.2, 0.2, 0.2)
+    samples = [Sample(4 * MiB, (4,), 0.2, MiB, runs_seconds=runs),
+               Sample(8 * MiB, (8,), 0.4, MiB, runs_seconds=runs),
+               Sample(12 * MiB, (12,), 0.9, MiB, runs_seconds=runs),
+               Sample(24 * MiB, (24,), 1.2, MiB, runs_seconds=runs)]
+    assert 4 * 0.2 + 4 * 0.4 > TWICE_BUDGET_S >= 4 * 0.2
+    again: list[int] = []
+
+    def run(shape: tuple[int, ...], peaks: bool = True) -> Sample:
+        again.append(shape[0])
+        return Sample(shape[0] * MiB, shape, 10.0, MiB)  # slower: the first is kept
+
+    remeasure(samples, run)
+    assert again == [4, 12]

@@ -43,6 +43,10 @@ def shape_ratios(run: dict[str, Any], itemsize: int
     failed = {rec["shape"] for rd in run["rounds"] for rec in rd["runs"] if rec["failed"]}
     by_shape = {tuple(m["chunk_shape"]): i for i, m in enumerate(run["shapes"])}
 
+    trials = {tuple(t["chunk_shape"]): t for t in
+              ((run.get("tune") or {}).get("result") or {}).get("trials") or []
+              if t.get("wall_seconds") and not t.get("error")}
+
     @functools.cache
     def ratio(c: Shape) -> tuple[float, bool] | None:
         i = by_shape.get(c)
@@ -53,6 +57,17 @@ def shape_ratios(run: dict[str, Any], itemsize: int
             return statistics.geometric_mean(w) / gm[best], False
         if i is not None and i in warm and best in warm:  # a failed one returned above
             return warm[i]["wall_seconds"] / warm[best]["wall_seconds"], False
+        return from_trials(c)
+
+    def from_trials(c: Shape) -> tuple[float, bool] | None:
+        """Off the benchmark's shapes (below its ladder): the stored tune trial of ``c``
+        against another of its trials the benchmark timed (both measured on one region)."""
+        if c not in trials:
+            return None
+        for ref, t in trials.items():
+            known = ref != c and ratio(ref)
+            if known and not known[1]:
+                return known[0] * trials[c]["wall_seconds"] / t["wall_seconds"], False
         return None
     return ratio
 

@@ -186,7 +186,7 @@ def local_cluster(res: Resources, **kwargs: Any) -> Iterator[Any]:
     kwargs.setdefault("scheduler_kwargs", {"local_directory": scratch,
                                            "allowed_failures": config.allowed_failures()})
     try:
-        with _environ_kept(), quiet_logs(), contextlib.ExitStack() as stack:
+        with nanny_environ_kept(), quiet_logs(), contextlib.ExitStack() as stack:
             with _signals_blocked(WORKER_BLOCKED_SIGNALS):
                 cluster = LocalCluster(
                     n_workers=res.workers,
@@ -208,7 +208,7 @@ def local_cluster(res: Resources, **kwargs: Any) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def _environ_kept() -> Iterator[None]:
+def nanny_environ_kept() -> Iterator[None]:
     """Put back, once the cluster is closed, the variables its Nannies set in this process's
     ``os.environ`` for their workers (``distributed.nanny.pre-spawn-environ``: a fixed malloc
     trim threshold, one BLAS thread): the user's later subprocesses, and chunkpilot's own

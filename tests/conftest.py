@@ -11,7 +11,6 @@ import psutil
 import pytest
 
 import tests
-from chunkpilot.cluster.connect import nanny_environ_kept
 
 # Functions defined in test modules reach sandboxes and workers by value, as a notebook's do.
 # By reference, every sandbox first imported the test module (pytest and all it imports):
@@ -63,9 +62,17 @@ def no_leaked_processes():
 def _nanny_environ_put_back():
     """A Nanny started by a test (a plain LocalCluster) sets its workers' malloc and BLAS
     variables in this process's ``os.environ``; put them back, so a later test's sandboxes
-    do not depend on which tests ran before it."""
-    with nanny_environ_kept():
-        yield
+    do not depend on which tests ran before it. (``cluster.connect.nanny_environ_kept``
+    does the same for chunkpilot's clusters; imported here at collection it left the
+    ``chunkpilot`` logger's records out of ``caplog`` in test_tune, cause not found.)"""
+    keys = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+    before = {k: os.environ.get(k) for k in keys}
+    yield
+    for k, v in before.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 def _alive(pid: int) -> bool:

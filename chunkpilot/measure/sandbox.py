@@ -241,10 +241,9 @@ def _watch(proc: Job, memory_cap_bytes: int,
     """Poll the child until it exits; kill it on memory cap, timeout or Ctrl-C."""
     start = time.monotonic()
     try:
-        ps = psutil.Process(proc.pid)
         while proc.poll() is None:
-            with contextlib.suppress(psutil.Error):
-                rss = ps.memory_info().rss
+            with contextlib.suppress(psutil.Error):  # (a forked job gone already: reaped)
+                rss = psutil.Process(proc.pid).memory_info().rss
                 if rss > memory_cap_bytes:
                     _kill(proc)
                     return {"ok": False, "kind": "oom",

@@ -194,3 +194,28 @@ def test_a_dead_spawner_falls_back_to_fresh_interpreters(tmp_path):
         assert r["ok"] or r["kind"] == "crash", r
         assert _run(f)["ok"]
         assert json.loads((tmp_path / "where.json").read_text())["ppid"] == os.getpid()
+
+
+def test_a_sandbox_gone_before_it_is_watched_is_read_as_exited():
+    """A forked sandbox that fails at once (a corrupt netCDF) is reaped by its spawner
+    before the watcher looks at its memory: psutil finds no such process, which CI once
+    reported as "internal error: NoSuchProcess"; it is an exited sandbox like any other."""
+    import subprocess
+    import sys
+
+    from chunkpilot.measure.sandbox import _watch
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # reaped: its pid names no process now
+
+    class Reaped:  # the handle of a job whose process is gone: polls as running once
+        pid = gone.pid
+        polls = 0
+
+        def poll(self) -> int | None:
+            self.polls += 1
+            return None if self.polls == 1 else 0
+
+    job = Reaped()
+    assert _watch(job, 2**30, 10.0) is None
+    assert job.polls == 2

@@ -61,18 +61,14 @@ def no_leaked_processes():
 @pytest.fixture(autouse=True)
 def _nanny_environ_put_back():
     """A Nanny started by a test (a plain LocalCluster) sets its workers' malloc and BLAS
-    variables in this process's ``os.environ``; put them back, so a later test's sandboxes
-    do not depend on which tests ran before it. (``cluster.connect.nanny_environ_kept``
-    does the same for chunkpilot's clusters; imported here at collection it left the
-    ``chunkpilot`` logger's records out of ``caplog`` in test_tune, cause not found.)"""
-    keys = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
-    before = {k: os.environ.get(k) for k in keys}
-    yield
-    for k, v in before.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    variables in this process's ``os.environ``; put them back (as chunkpilot's own clusters
+    do), so a later test's sandboxes do not depend on which tests ran before it. Imported
+    here, not at the top: imported while conftest loads, ``cluster.connect`` left the
+    ``chunkpilot`` logger's records out of ``caplog`` in test_tune (cause not found)."""
+    from chunkpilot.cluster.connect import nanny_environ_kept
+
+    with nanny_environ_kept():
+        yield
 
 
 def _alive(pid: int) -> bool:

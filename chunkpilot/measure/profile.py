@@ -25,13 +25,8 @@ from chunkpilot.core.model import Sample
 from chunkpilot.core.shapes import align_units, halo_shape, shape_for_bytes
 from chunkpilot.core.timecurve import TWICE_BELOW_BYTES, bumps
 from chunkpilot.errors import ProfilingError, SampleFailedWarning, StoreReadError
-from chunkpilot.measure.sandbox import (
-    EnvOverrides,
-    SampleJob,
-    fresh_sandboxes,
-    pickle_func,
-    run_sample,
-)
+from chunkpilot.measure.environ import EnvOverrides
+from chunkpilot.measure.sandbox import SampleJob, fresh_sandboxes, pickle_func, run_sample
 from chunkpilot.sources.urls import reader_preload
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
@@ -283,10 +278,11 @@ def remeasure(samples: list[Sample], run: Callable[[tuple[int, ...], bool], Samp
         with fresh_sandboxes():  # not a fork of the same parent: its state would come along
             again = run(first.shape, False)  # its time; the first one read its peak
         if again.ok and again.seconds is not None and again.seconds < (first.seconds or 0.0):
-            # the threads timing ran once, in the first process
-            kept = dataclasses.replace(again, slower_seconds=first.seconds,
-                                       gil_share=first.gil_share, pair_seconds=first.pair_seconds,
-                                       peak_bytes=first.peak_bytes)
+            # the second process's time; the peak and the threads timing are the first's
+            kept = dataclasses.replace(first, seconds=again.seconds, slower_seconds=first.seconds,
+                                       runs_seconds=again.runs_seconds,
+                                       read_seconds=again.read_seconds,
+                                       cores_busy=again.cores_busy)
         else:
             kept = dataclasses.replace(first, slower_seconds=again.seconds)
         samples[samples.index(first)] = kept

@@ -240,10 +240,12 @@ def _watch(proc: Job, memory_cap_bytes: int,
            timeout_s: float) -> dict[str, Any] | None:
     """Poll the child until it exits; kill it on memory cap, timeout or Ctrl-C."""
     start = time.monotonic()
+    ps: psutil.Process | None = None
     try:
         while proc.poll() is None:
             with contextlib.suppress(psutil.Error):  # (a forked job gone already: reaped)
-                rss = psutil.Process(proc.pid).memory_info().rss
+                ps = ps or psutil.Process(proc.pid)
+                rss = ps.memory_info().rss
                 if rss > memory_cap_bytes:
                     _kill(proc)
                     return {"ok": False, "kind": "oom",

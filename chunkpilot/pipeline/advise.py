@@ -32,7 +32,8 @@ from chunkpilot.errors import (
     NoFeasiblePlanError,
     ProfilingError,
 )
-from chunkpilot.measure.sandbox import EnvOverrides, pickle_func
+from chunkpilot.measure.environ import EnvOverrides
+from chunkpilot.measure.sandbox import pickle_func
 from chunkpilot.pipeline.analysis import Analysis, analysis_builds, analysis_from
 from chunkpilot.pipeline.findings import PipelineFindings, blowup_warnings, pipeline_notes
 from chunkpilot.pipeline.measure import (

@@ -25,7 +25,8 @@ from chunkpilot.core.budget import largest_worth_measuring
 from chunkpilot.core.model import Sample
 from chunkpilot.core.shapes import halo_shape, shape_for_bytes, storage_bytes_read
 from chunkpilot.errors import ProfilingError
-from chunkpilot.measure.sandbox import EnvOverrides, run_in_sandbox
+from chunkpilot.measure.environ import EnvOverrides
+from chunkpilot.measure.sandbox import run_in_sandbox
 from chunkpilot.pipeline.graph import GraphProfile, profile_graph
 from chunkpilot.pipeline.layers import LayerRecord
 from chunkpilot.pipeline.subarray import (

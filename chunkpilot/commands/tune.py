@@ -118,7 +118,8 @@ def tune(
             target = region_bytes(plan.chosen.task_bytes, plan.chosen.seconds_per_task,
                                   res.total_threads, min_trial_s)
             region = trial_region(job.spec, job.work, plan.chunk_shape,
-                                  job.spec.nbytes if whole else target)
+                                  job.spec.nbytes if whole else target,
+                                  plan.pipeline.full_axes if plan.pipeline else ())
             executor: Executor = (
                 ThreadsExecutor(res.threads_per_worker, res.memory_limit_bytes)
                 if client is None else ClientExecutor(client))

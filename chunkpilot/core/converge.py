@@ -263,16 +263,17 @@ def median_run(active_s: Sequence[float]) -> int:
     return order[(len(order) - 1) // 2]
 
 
-def trial_region(spec: ArraySpec, work: WorkSpec, chunk: Shape, target_bytes: int
-                 ) -> tuple[slice, ...]:
+def trial_region(spec: ArraySpec, work: WorkSpec, chunk: Shape, target_bytes: int,
+                 full_axes: Sequence[int] = ()) -> tuple[slice, ...]:
     """A leading slab of the array holding about ``target_bytes``, in whole chunks of ``chunk``.
 
     The slab is cut along the splittable axis with the most chunks, so the trial keeps
-    the plan's chunk shape; the whole array when it is small.
+    the plan's chunk shape; the whole array when it is small, or when every axis is kept
+    whole or needed at its full length by the pipeline (``full_axes``).
     """
-    if spec.nbytes <= target_bytes:
+    free = [i for i in range(spec.ndim) if i not in work.keep_whole and i not in full_axes]
+    if spec.nbytes <= target_bytes or not free:
         return tuple(slice(0, n) for n in spec.shape)
-    free = [i for i in range(spec.ndim) if i not in work.keep_whole] or [0]
     axis = max(free, key=lambda i: math.ceil(spec.shape[i] / chunk[i]))
     per_unit = spec.nbytes / spec.shape[axis]
     length = max(chunk[axis], int(target_bytes / per_unit) // chunk[axis] * chunk[axis])

@@ -35,6 +35,7 @@ from chunkpilot.errors import (
 from chunkpilot.measure.environ import EnvOverrides
 from chunkpilot.measure.sandbox import pickle_func
 from chunkpilot.pipeline.analysis import Analysis, analysis_builds, analysis_from
+from chunkpilot.pipeline.extent import FullAxes, find_full_axes
 from chunkpilot.pipeline.findings import PipelineFindings, blowup_warnings, pipeline_notes
 from chunkpilot.pipeline.measure import (
     SMALL_CHUNK_BYTES,
@@ -66,13 +67,9 @@ def advise_pipeline(
     limits = limits or GraphLimits()
     box = PipelineSandbox(pickle_func(pipeline) or b"", spec, ref, env, res.memory_limit_bytes,
                           timeout_s, seed)
-    # the first measurement also builds the analysis graphs: one sandbox start less
-    builds = analysis_builds(spec, work)
-    chunk0 = shape_for_bytes(spec, work, min(SMALL_CHUNK_BYTES[0], spec.nbytes / 8))
-    first = box.measure(spec, work, chunk0, builds=builds)
+    box, first, an, full = _start(box, spec, work)
     if on_sample is not None:
         on_sample(first.sample)
-    an = analysis_from(builds, first.builds or box.graphs(builds))
     tried: list[tuple[str, str]] = []
     best: tuple[Any, Plan, list[Measurement]] | None = None
     error: Exception | None = None
@@ -117,9 +114,9 @@ def advise_pipeline(
                               if auto_graph is not None and dask_auto_shape else None),
         tasks_per_chunk=plan.model.tasks_per_chunk, per_layer=top.per_layer,
         thread_efficiency=eff, layout_advice=advice, memory_correction=checked.memory_correction,
-        dask_warnings=checked.dask_warnings,
+        dask_warnings=checked.dask_warnings, full_axes=an.full_axes,
     )
-    extra = list(checked.notes) + pipeline_notes(
+    extra = ([full.note(spec)] if full is not None else []) + list(checked.notes) + pipeline_notes(
         report, plan.work.depth, plan.chunk_shape, plan.spec.shape)
     held = gather(tuple(spec.shape), plan.chunk_shape, plan.model.gather, spec.itemsize)
     if held is not None:
@@ -136,6 +133,24 @@ def advise_pipeline(
                      "workers more memory so chunks can grow, or split the computation.")
         warnings.warn(extra[-1], GraphSizeWarning, stacklevel=3)
     return dataclasses.replace(plan, notes=tuple(notes) + tuple(extra), pipeline=report)
+
+
+def _start(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec
+           ) -> tuple[PipelineSandbox, Measurement, Analysis, FullAxes | None]:
+    """The first measurement and the graph analysis (built in the same sandbox: one start
+    less). A pipeline that fails on sub-arrays is probed for the axes it needs whole
+    (``pipeline.extent``) and started again with them."""
+    chunk0 = shape_for_bytes(spec, work, min(SMALL_CHUNK_BYTES[0], spec.nbytes / 8))
+    builds = analysis_builds(spec, work)
+    first = box.measure(spec, work, chunk0, builds=builds)
+    try:
+        return box, first, analysis_from(builds, first.builds or box.graphs(builds)), None
+    except ProfilingError as e:
+        full = find_full_axes(box, spec, builds[0][1], e)
+    box = dataclasses.replace(box, full_axes=full.axes)
+    builds = analysis_builds(spec, work, full.axes)
+    first = box.measure(spec, work, chunk0, builds=builds)
+    return box, first, analysis_from(builds, first.builds or box.graphs(builds), full.axes), full
 
 
 def _memory_growth(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, an: Analysis,

@@ -16,6 +16,7 @@ from typing import Any
 from chunkpilot.core.growth import TaskGrowth, chunk_counts, fit_task_exponents
 from chunkpilot.core.shapes import align_units, min_lengths
 from chunkpilot.pipeline.graph import GraphProfile
+from chunkpilot.pipeline.subarray import sub_shape
 from chunkpilot.types import ArraySpec, WorkSpec
 
 #: At most this many chunks per axis in the structural analysis graph.
@@ -37,6 +38,9 @@ class Analysis:
     units: TaskGrowth | None = None
     """How a contraction's block products grow with them (``None``: the graph does not
     contract): the tasks that share its work (``CostModel.contraction_units``)."""
+    full_axes: tuple[int, ...] = ()
+    """Axes the pipeline needs at their full length (``pipeline.extent``): every sub-array
+    and placeholder graph spans them whole."""
 
     def tasks(self, spec: ArraySpec, chunk: tuple[int, ...]) -> int:
         """Tasks of the whole array's graph at ``chunk`` (before optimization)."""
@@ -54,19 +58,20 @@ def analysis_chunk(spec: ArraySpec, work: WorkSpec) -> tuple[int, ...]:
 Builds = list[tuple[tuple[int, ...], tuple[int, ...]]]
 
 
-def analysis_builds(spec: ArraySpec, work: WorkSpec) -> Builds:
+def analysis_builds(spec: ArraySpec, work: WorkSpec, full_axes: tuple[int, ...] = ()) -> Builds:
     """(shape, chunk) of the graphs to analyse: the full array at the analysis chunking, a
-    small array of ``GROWTH_BASE`` chunks per axis, and that grown along each axis in turn."""
+    small array of ``GROWTH_BASE`` chunks per axis, and that grown along each axis in turn
+    (not along ``full_axes``, whole in every graph: their task exponent stays 1)."""
     chunk = analysis_chunk(spec, work)
-    base = tuple(min(n, GROWTH_BASE * c) for n, c in zip(spec.shape, chunk, strict=True))
+    base = sub_shape(spec.shape, chunk, GROWTH_BASE, full_axes)
     grown = [tuple(GROWTH_MORE * c if j == i else b
                    for j, (b, c) in enumerate(zip(base, chunk, strict=True)))
              for i, (n, c) in enumerate(zip(spec.shape, chunk, strict=True))
-             if n >= GROWTH_MORE * c]
+             if n >= GROWTH_MORE * c and i not in full_axes]
     return [(spec.shape, chunk), (base, chunk)] + [(g, chunk) for g in grown]
 
 
-def analysis_from(builds: Builds, built: Any) -> Analysis:
+def analysis_from(builds: Builds, built: Any, full_axes: tuple[int, ...] = ()) -> Analysis:
     """Interpret the graphs of :func:`analysis_builds`."""
     (_, chunk), (base, _) = builds[0], builds[1]
     full, small, *grown = (g for g, _ in built)
@@ -78,4 +83,4 @@ def analysis_from(builds: Builds, built: Any) -> Analysis:
         return TaskGrowth(counts, tasks(small), fit_task_exponents(counts, tasks(small), more))
 
     units = growth(lambda g: g.contraction_tasks) if small.contraction_tasks else None
-    return Analysis(chunk, full, growth(lambda g: g.tasks), units)
+    return Analysis(chunk, full, growth(lambda g: g.tasks), units, full_axes)

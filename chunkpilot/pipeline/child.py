@@ -96,12 +96,20 @@ def _real_input(src: dict[str, Any], region: list[list[int]], chunks: list[int],
 
 
 def graph_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
-    builds = []
+    """Build the pipeline on each placeholder; with ``keep_going``, a build that raises is
+    reported as its error and the others still run (``pipeline.extent``)."""
+    builds: list[dict[str, Any]] = []
     for b in job.get("builds", ()):
         x = _placeholder(b["shape"], b["chunks"], job["dtype"])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            colls = _collections(func(x))
+            try:
+                colls = _collections(func(x))
+            except Exception as e:
+                if not job.get("keep_going"):
+                    raise
+                builds.append({"error": _one_line(e)})
+                continue
         records = layer_records(_graph(colls))
         said = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught)
         builds.append({"input": x.name, "layers": [r.to_dict() for r in records],

@@ -52,6 +52,9 @@ class PipelineFindings:
     """Factor applied to the memory slope for a blow-up only the full-size graph shows."""
     dask_warnings: tuple[str, ...] = ()
     """Warnings dask gave while building the pipeline at the recommended chunks."""
+    full_axes: tuple[int, ...] = ()
+    """Axes the pipeline needs at their full length (``pipeline.extent``): its samples and
+    tune's trial region span them whole."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

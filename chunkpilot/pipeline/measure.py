@@ -124,6 +124,8 @@ class PipelineSandbox:
     """Kill a job running longer than this."""
     seed: int = 0
     """Seed of synthetic input data."""
+    full_axes: tuple[int, ...] = ()
+    """Axes every sub-array spans whole (``pipeline.extent``)."""
 
     def run(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Run one job; the child's JSON result, or a failure record."""
@@ -141,13 +143,21 @@ class PipelineSandbox:
             r = {k: v for k, v in r.items() if k != "builds"}
         return _parse_builds(r, self.spec.dtype)
 
+    def build_errors(self, builds: Builds) -> tuple[str | None, ...]:
+        """Per (shape, chunk): the one-line error the pipeline raised building on a
+        placeholder of that shape, or ``None`` when it built; raise if the job itself failed."""
+        r = self.run({"mode": "graph", "builds": _builds(builds), "keep_going": True})
+        if not r.get("ok") or len(r.get("builds", ())) != len(builds):
+            _parse_builds({k: v for k, v in r.items() if k != "builds"}, self.spec.dtype)
+        return tuple(b.get("error") for b in r["builds"])
+
     def measure(self, spec: ArraySpec, work: WorkSpec, chunk: tuple[int, ...],
                 threads: int = 1, builds: Builds = (),
                 per_axis: int = CHUNKS_PER_AXIS, warm: bool = True) -> Measurement:
         """Run the pipeline on a sub-array of ``per_axis`` chunks per axis of ``chunk``-sized
         input chunks (after ``builds``); cold only, without ``warm`` (peak memory is taken
         from the cold run)."""
-        region = subarray_region(spec, chunk, per_axis)
+        region = subarray_region(spec, chunk, per_axis, self.full_axes)
         halo = halo_shape(spec, work, chunk)
         nbytes = math.prod(halo) * spec.itemsize
         with tempfile.TemporaryDirectory(prefix="chunkpilot-sub-") as tmp:

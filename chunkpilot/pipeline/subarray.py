@@ -1,6 +1,8 @@
 """The sub-array a pipeline measurement runs on: a few chunks per axis near the array's
 centre, chunk-aligned, and how many chunks of the nominal size it holds (``pipeline.measure``
-times and sizes its samples per such chunk)."""
+times and sizes its samples per such chunk). Axes the pipeline needs at their full length
+(``pipeline.extent``: it combines the array with a fixed-shape operand, ``x @ w``,
+``x - climatology``) span the whole array in every sub-array and placeholder graph."""
 
 from __future__ import annotations
 
@@ -34,9 +36,22 @@ def nominal_chunks(region: Sequence[tuple[int, int]], chunk: Sequence[int],
     return volume / math.prod(min(c, n) for c, n in zip(chunk, shape, strict=True))
 
 
-def subarray_region(spec: ArraySpec, chunk: tuple[int, ...],
-                    per_axis: int = CHUNKS_PER_AXIS) -> tuple[tuple[int, int], ...]:
-    """A region near the centre spanning up to ``per_axis`` chunks per axis, chunk-aligned.
+def sub_shape(shape: Sequence[int], chunk: Sequence[int], per_axis: int,
+              full_axes: Sequence[int] = ()) -> tuple[int, ...]:
+    """``per_axis`` chunks along every axis (fewer where the array is shorter), the whole
+    length along ``full_axes``.
+
+    >>> sub_shape((1000, 500), (100, 50), 3), sub_shape((1000, 500), (100, 50), 3, (1,))
+    ((300, 150), (300, 500))
+    """
+    return tuple(n if i in full_axes else min(n, per_axis * c)
+                 for i, (n, c) in enumerate(zip(shape, chunk, strict=True)))
+
+
+def subarray_region(spec: ArraySpec, chunk: tuple[int, ...], per_axis: int = CHUNKS_PER_AXIS,
+                    full_axes: Sequence[int] = ()) -> tuple[tuple[int, int], ...]:
+    """A region near the centre spanning up to ``per_axis`` chunks per axis (the whole of
+    ``full_axes``), chunk-aligned.
 
     Examples
     --------
@@ -44,12 +59,12 @@ def subarray_region(spec: ArraySpec, chunk: tuple[int, ...],
     ((300, 600), (0, 50))
     """
     per = per_axis
-    while per > 2 and math.prod(min(n, per * c) for n, c in zip(spec.shape, chunk, strict=True)) * \
+    while per > 2 and math.prod(sub_shape(spec.shape, chunk, per, full_axes)) * \
             spec.itemsize > SUBARRAY_MAX_BYTES:
         per -= 1
     out = []
-    for n, c in zip(spec.shape, chunk, strict=True):
-        extent = min(n, per * c)
+    for n, c, extent in zip(spec.shape, chunk, sub_shape(spec.shape, chunk, per, full_axes),
+                            strict=True):
         start = (n - extent) // 2 // c * c
         out.append((start, start + extent))
     return tuple(out)

@@ -18,6 +18,7 @@ from chunkpilot.pipeline.analysis import Analysis
 from chunkpilot.pipeline.graph import GraphProfile
 from chunkpilot.pipeline.measure import Measurement, PipelineSandbox
 from chunkpilot.pipeline.rules import GraphLimits
+from chunkpilot.pipeline.subarray import sub_shape
 from chunkpilot.types import ArraySpec
 
 #: Build the whole array's graph at the planned chunks only up to this many tasks ...
@@ -78,7 +79,7 @@ def check_shape(spec: ArraySpec, chunk: Shape, an: Analysis) -> Shape:
     """The array shape to build the pipeline on: whole while cheap, else a sub-array."""
     if an.tasks(spec, chunk) <= FULL_GRAPH_MAX_TASKS:
         return spec.shape
-    return tuple(min(n, VERIFY_CHUNKS_PER_AXIS * c) for n, c in zip(spec.shape, chunk, strict=True))
+    return sub_shape(spec.shape, chunk, VERIFY_CHUNKS_PER_AXIS, an.full_axes)
 
 
 def verify(box: PipelineSandbox, an: Analysis, plan: Plan, ms: Sequence[Measurement],

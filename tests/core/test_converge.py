@@ -116,6 +116,15 @@ def test_trial_region_is_whole_chunks_along_the_busiest_free_axis():
         slice(0, 4000), slice(0, 100))
 
 
+def test_the_trial_region_spans_the_axes_a_pipeline_needs_whole():
+    spec = ArraySpec((1000, 4000), "float64")  # axis 1 has the most chunks, but x @ w needs it
+    region = trial_region(spec, WorkSpec(2), (100, 100), 200 * 4000 * 8, full_axes=(1,))
+    assert region == (slice(0, 200), slice(0, 4000))
+    # nothing left to cut: the whole array
+    assert trial_region(spec, WorkSpec(2, (0,)), (1000, 100), 8, full_axes=(1,)) == (
+        slice(0, 1000), slice(0, 4000))
+
+
 def test_the_trial_region_holds_half_a_second_of_a_fast_plans_work():
     MiB = 2**20
     # a 1 MiB plan at 5 ms a task on 2 threads: 8 rounds are only 16 MiB (90 ms of work)

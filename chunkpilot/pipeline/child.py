@@ -50,7 +50,7 @@ from chunkpilot.measure.memory import (
     rss_bytes,
 )
 from chunkpilot.pipeline.layers import layer_records
-from chunkpilot.pipeline.runs import COLD_ONLY_RUNS, cold_only, scaling, warm_runs
+from chunkpilot.pipeline.runs import COLD_ONLY_RUNS, ReadClock, cold_only, scaling, warm_runs
 from chunkpilot.sources.region import region_array
 
 
@@ -67,10 +67,11 @@ def _placeholder(shape: list[int], chunks: list[int], dtype: str) -> Any:
     return da.zeros(tuple(shape), chunks=tuple(chunks), dtype=dtype)
 
 
-def _real_input(src: dict[str, Any], region: list[list[int]], chunks: list[int], dtype: str) -> Any:
+def _real_input(src: dict[str, Any], region: list[list[int]], chunks: list[int], dtype: str,
+                reads: ReadClock) -> Any:
     """The sub-array, read the way the whole array is: cut inside the array-like the graph
     reads from, so dask fuses the reads into their consumers as on the whole array
-    (``sources.region``)."""
+    (``sources.region``); a store's reads timed by ``reads``."""
     shape = tuple(b - a for a, b in region)
     cut = tuple(slice(a, b) for a, b in region)
     if src["kind"] == "remote":  # a store at a URL: the measured tasks read it, as workers will
@@ -82,12 +83,12 @@ def _real_input(src: dict[str, Any], region: list[list[int]], chunks: list[int],
             import zarr
 
             z = zarr.open_array(src["path"], mode="r", path=src.get("array") or None)
-            x = region_array(z, chunks, cut, name="from-zarr")
+            x = region_array(reads.wrap(z), chunks, cut, name="from-zarr")
         else:  # the file stays open for the life of this process
             import h5py
 
-            x = region_array(h5py.File(src["path"], "r")[src["array"]], chunks, cut,
-                             name="array")
+            x = region_array(reads.wrap(h5py.File(src["path"], "r")[src["array"]]), chunks,
+                             cut, name="array")
         return x.astype(src["astype"]) if src.get("astype") else x
     if src["kind"] == "npy":
         return da.from_array(np.load(src["path"], mmap_mode="r"), chunks=tuple(chunks))
@@ -131,7 +132,8 @@ def input_tasks(dsk: Any) -> set[Any]:
 
 
 def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
-    x = _real_input(job["source"], job["region"], job["chunks"], job["dtype"])
+    reads = ReadClock()
+    x = _real_input(job["source"], job["region"], job["chunks"], job["dtype"], reads)
     colls = _collections(func(x))
     records = layer_records(_graph(colls))
     optimized = dask.optimize(*colls)
@@ -178,6 +180,7 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
             state["in_inputs"] += dt
         rec[2] = max(rec[2], top - state["rss0"])
 
+    reads.seconds = 0.0  # building the graph may have read (its meta)
     t0 = time.perf_counter()
     with Callback(pretask=pretask, posttask=posttask), live or contextlib.nullcontext():
         out_sizes = get_sync(dsk, sinks)
@@ -187,9 +190,9 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
     rss_peak = state["peak"]  # counts freed blocks malloc kept, with dynamic thresholds
     peak = rss_peak if live is None else min(rss_peak, live.increment_bytes)
     if sync_wall > COLD_ONLY_RUNS * float(job.get("repeat_seconds", 1.0)):
-        warm = cold_only(per_layer, state["in_inputs"], sync_wall)
+        warm = cold_only(per_layer, state["in_inputs"], sync_wall, reads.seconds)
     else:
-        warm = warm_runs(dsk, sinks, job, first_seconds=sync_wall, inputs=inputs)
+        warm = warm_runs(dsk, sinks, job, first_seconds=sync_wall, inputs=inputs, reads=reads)
     for name, seconds in warm["per_layer_seconds"].items():  # warm medians replace the cold
         per_layer[name][1] = seconds
     result = {
@@ -202,6 +205,7 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
         "task_seconds": sum(v[1] for v in per_layer.values()),
         "runs_task_seconds": warm["runs_task_seconds"],
         "downstream_share": warm["downstream_share"],
+        "read_share": warm["read_share"],
         "cores_busy": warm["cores_busy"],
         "sync_wall_seconds": sync_wall,
         "peak_bytes": int(max(peak, 0)),

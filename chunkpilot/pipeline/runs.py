@@ -24,20 +24,60 @@ COLD_ONLY_RUNS = 2.5
 BLAS_VARS = tuple(BLAS_ONE_THREAD)
 
 
-def cold_only(per_layer: dict[str, list[float]], in_inputs: float, wall: float) -> dict:
+class ReadClock:
+    """Seconds spent inside the input array-like's reads, summed over calls. dask fuses a
+    store read into the tasks that use its block (``from-zarr``, ``rfft``, ``sum``: one
+    task), so no layer of its own times it; timed here, a sample's read of the storage
+    chunks it touched is set apart all the same (``pipeline.measure.read_split``)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def wrap(self, array: Any) -> TimedReads:
+        return TimedReads(array, self)
+
+
+class TimedReads:
+    """An array-like reading ``array`` and adding each read's wall time to ``clock``."""
+
+    def __init__(self, array: Any, clock: ReadClock) -> None:
+        self.array, self.clock = array, clock
+        self.shape, self.dtype = tuple(array.shape), array.dtype
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return self.array[key]
+        finally:
+            self.clock.seconds += time.perf_counter() - t0
+
+    def __dask_tokenize__(self) -> Any:
+        return ("chunkpilot-timed-reads", id(self))
+
+
+def read_share(read_seconds: float, task_seconds: float) -> float | None:
+    """The share of a run's task time spent reading the input (``None``: not timed)."""
+    return min(1.0, read_seconds / task_seconds) if task_seconds > 0 and read_seconds else None
+
+
+def cold_only(per_layer: dict[str, list[float]], in_inputs: float, wall: float,
+              read_seconds: float = 0.0) -> dict:
     """The cold run's timings in ``warm_runs``' form, for a run too long to repeat: its
     tasks' times (no warm runs: ``runs_task_seconds`` empty, so the sample's time is the
-    cold run's) and its share downstream of the input tasks."""
+    cold run's), its share downstream of the input tasks and its share reading."""
     total = sum(v[1] for v in per_layer.values())
     return {"runs_task_seconds": [], "runs_wall_seconds": [wall], "cores_busy": None,
             "downstream_share": 1.0 - in_inputs / total if total > 0 else None,
+            "read_share": read_share(read_seconds, total),
             "per_layer_seconds": {name: v[1] for name, v in per_layer.items()}}
 
 
 def warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: float,
-              inputs: set[Any]) -> dict:
+              inputs: set[Any], reads: ReadClock | None = None) -> dict:
     """Run the graph again, warm, timing each task: a median per layer, every run's total,
-    and the median share of the tasks downstream of the ``inputs`` tasks.
+    and the median shares of the tasks downstream of the ``inputs`` tasks and of the
+    input's reads (``reads``).
 
     At least ``min_warm_runs`` runs, more while under ``repeat_seconds`` in all, at most
     ``max_repeats``; one when the cold run alone took longer than ``repeat_seconds`` (none
@@ -51,6 +91,7 @@ def warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: fl
     walls: list[float] = []
     cores: list[float] = []  # per run: CPU over wall time (zarr decodes in threads)
     in_inputs: list[float] = []  # per run: seconds of the input tasks
+    read: list[float] = []  # per run: seconds inside the input's reads
     t_start = time.perf_counter()
     state = {"t0": 0.0}
 
@@ -67,19 +108,23 @@ def warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: fl
     while len(runs) < int(job.get("max_repeats", 8)):
         runs.append({})
         in_inputs.append(0.0)
+        read0 = reads.seconds if reads is not None else 0.0
         t0, cpu0 = time.perf_counter(), time.process_time()
         with Callback(pretask=pretask, posttask=posttask):
             get_sync(dsk, sinks)
         walls.append(time.perf_counter() - t0)
+        read.append(reads.seconds - read0 if reads is not None else 0.0)
         cores.append((time.process_time() - cpu0) / max(walls[-1], 1e-9))
         if len(runs) >= wanted and time.perf_counter() - t_start > budget:
             break
     layers = {name for r in runs for name in r}
     totals = [sum(r.values()) for r in runs]
     shares = [1.0 - i / t for i, t in zip(in_inputs, totals, strict=True) if t > 0]
+    reading = [r for r in map(read_share, read, totals) if r is not None]
     return {"runs_task_seconds": totals, "runs_wall_seconds": walls,
             "cores_busy": statistics.median(cores) if cores else None,
             "downstream_share": statistics.median(shares) if shares else None,
+            "read_share": statistics.median(reading) if reading else None,
             "per_layer_seconds": {n: statistics.median(r.get(n, 0.0) for r in runs)
                                   for n in layers}}
 

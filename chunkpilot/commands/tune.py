@@ -117,7 +117,7 @@ def tune(
                 plan = advise_job(job, res, client)
             target = region_bytes(plan.chosen.task_bytes, plan.chosen.seconds_per_task,
                                   res.total_threads, min_trial_s)
-            region = trial_region(job.spec, job.work, plan.chunk_shape,
+            region = trial_region(job.spec, plan.work, plan.chunk_shape,
                                   job.spec.nbytes if whole else target,
                                   plan.pipeline.full_axes if plan.pipeline else ())
             executor: Executor = (

@@ -35,7 +35,7 @@ from chunkpilot.errors import (
 from chunkpilot.measure.environ import EnvOverrides
 from chunkpilot.measure.sandbox import pickle_func
 from chunkpilot.pipeline.analysis import Analysis, analysis_builds, analysis_from
-from chunkpilot.pipeline.extent import FullAxes, find_full_axes
+from chunkpilot.pipeline.extent import AxisNeed, find_axis_need
 from chunkpilot.pipeline.findings import PipelineFindings, blowup_warnings, pipeline_notes
 from chunkpilot.pipeline.measure import (
     SMALL_CHUNK_BYTES,
@@ -67,7 +67,7 @@ def advise_pipeline(
     limits = limits or GraphLimits()
     box = PipelineSandbox(pickle_func(pipeline) or b"", spec, ref, env, res.memory_limit_bytes,
                           timeout_s, seed)
-    box, first, an, full = _start(box, spec, work)
+    box, work, first, an, needs = _start(box, spec, work)
     if on_sample is not None:
         on_sample(first.sample)
     tried: list[tuple[str, str]] = []
@@ -116,7 +116,7 @@ def advise_pipeline(
         thread_efficiency=eff, layout_advice=advice, memory_correction=checked.memory_correction,
         dask_warnings=checked.dask_warnings, full_axes=an.full_axes,
     )
-    extra = ([full.note(spec)] if full is not None else []) + list(checked.notes) + pipeline_notes(
+    extra = [n.note(spec) for n in needs] + list(checked.notes) + pipeline_notes(
         report, plan.work.depth, plan.chunk_shape, plan.spec.shape)
     held = gather(tuple(spec.shape), plan.chunk_shape, plan.model.gather, spec.itemsize)
     if held is not None:
@@ -136,21 +136,27 @@ def advise_pipeline(
 
 
 def _start(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec
-           ) -> tuple[PipelineSandbox, Measurement, Analysis, FullAxes | None]:
+           ) -> tuple[PipelineSandbox, WorkSpec, Measurement, Analysis, list[AxisNeed]]:
     """The first measurement and the graph analysis (built in the same sandbox: one start
-    less). A pipeline that fails on sub-arrays is probed for the axes it needs whole
-    (``pipeline.extent``) and started again with them."""
-    chunk0 = shape_for_bytes(spec, work, min(SMALL_CHUNK_BYTES[0], spec.nbytes / 8))
-    builds = analysis_builds(spec, work)
-    first = box.measure(spec, work, chunk0, builds=builds)
-    try:
-        return box, first, analysis_from(builds, first.builds or box.graphs(builds)), None
-    except ProfilingError as e:
-        full = find_full_axes(box, spec, builds[0][1], e)
-    box = dataclasses.replace(box, full_axes=full.axes)
-    builds = analysis_builds(spec, work, full.axes)
-    first = box.measure(spec, work, chunk0, builds=builds)
-    return box, first, analysis_from(builds, first.builds or box.graphs(builds), full.axes), full
+    less). A pipeline that fails to build is probed for the axes it needs whole
+    (``pipeline.extent``) and started again with them, at most once per kind."""
+    needs: list[AxisNeed] = []
+    while True:
+        chunk0 = shape_for_bytes(spec, work, min(SMALL_CHUNK_BYTES[0], spec.nbytes / 8))
+        builds = analysis_builds(spec, work, box.full_axes)
+        first = box.measure(spec, work, chunk0, builds=builds)
+        try:
+            built = first.builds or box.graphs(builds)
+            return box, work, first, analysis_from(builds, built, box.full_axes), needs
+        except ProfilingError as e:
+            need = find_axis_need(box, spec, builds[0][1], e)
+            if any(n.full_length == need.full_length for n in needs):
+                raise  # that kind was applied already: something else is wrong
+        needs.append(need)
+        if need.full_length:
+            box = dataclasses.replace(box, full_axes=need.axes)
+        else:
+            work = dataclasses.replace(work, keep_whole=work.keep_whole + need.axes)
 
 
 def _memory_growth(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, an: Analysis,

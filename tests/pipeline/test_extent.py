@@ -1,6 +1,7 @@
 """Pipelines with a fixed-shape operand (``x @ w``, ``x - climatology``) build on the whole
 array but not on a sub-array cut along that operand's axes: chunkpilot finds those axes and
-measures them at their full length, in advise and in tune's trial region."""
+measures them at their full length, in advise and in tune's trial region. Pipelines that
+need an axis in one chunk (a gufunc's core dimension) get it kept whole."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import zarr
 
 import chunkpilot
 from chunkpilot.errors import ProfilingError
-from chunkpilot.pipeline.extent import probe_builds
+from chunkpilot.pipeline.extent import cut_builds, one_chunk_builds
 from chunkpilot.types import ArraySpec
 
 W = np.random.default_rng(1).random((512, 8))
@@ -26,6 +27,11 @@ def anomaly(x):
     return (x - CLIM).std(axis=0)
 
 
+def sorted_rows(x):  # a gufunc over a core dimension: dask refuses it in several chunks
+    return da.apply_gufunc(lambda a: np.sort(a, axis=-1)[..., :4], "(t)->(k)", x,
+                           output_sizes={"k": 4}).sum()
+
+
 def broken(x):
     raise RuntimeError("this pipeline never builds")
 
@@ -37,11 +43,11 @@ def _store(path, shape, chunks, dtype):
 
 
 def test_the_probe_cuts_every_axis_one_at_a_time():
-    builds = probe_builds(ArraySpec((1024, 512, 8), "float64"), (128, 64, 8))
+    builds = cut_builds(ArraySpec((1024, 512, 8), "float64"), (128, 64, 8))
     assert builds == [((1024, 512, 8), (128, 64, 8)), ((384, 512, 8), (128, 64, 8)),
                       ((1024, 192, 8), (128, 64, 8)), ((1024, 512, 4), (128, 64, 8))]
     # an axis of length 1 cannot be cut
-    assert len(probe_builds(ArraySpec((1, 512), "float64"), (1, 64))) == 2
+    assert len(cut_builds(ArraySpec((1, 512), "float64"), (1, 64))) == 2
 
 
 @pytest.mark.parametrize(("pipeline", "shape", "chunks", "dtype", "full"), [
@@ -59,6 +65,23 @@ def test_axes_a_fixed_shape_operand_needs_are_measured_whole(tmp_path, pipeline,
     expected = pipeline(np.asarray(zarr.open_array(path, mode="r")[:]))
     np.testing.assert_allclose(np.asarray(pipeline(x).compute(scheduler="sync")), expected,
                                rtol=1e-5)
+
+
+def test_the_probe_puts_one_split_axis_in_one_chunk_at_a_time():
+    assert one_chunk_builds(ArraySpec((1024, 512, 8), "float64"), (128, 64, 8)) == [
+        ((1024, 512, 8), (1024, 64, 8)), ((1024, 512, 8), (128, 512, 8))]
+
+
+def test_an_axis_a_gufunc_needs_in_one_chunk_is_kept_whole(tmp_path):
+    path = _store(tmp_path / "a.zarr", (2048, 512), (256, 128), "f4")
+    plan = chunkpilot.advise(path, scheduler="threads", workers=1, threads_per_worker=2,
+                             memory_limit="2GiB", pipeline=sorted_rows)
+    assert plan.work.keep_whole == (1,) and plan.chunk_shape[1] == 512
+    assert any("in one chunk" in n and "Core dimension" in n for n in plan.notes)
+    result = chunkpilot.tune(path, scheduler="threads", workers=1, threads_per_worker=2,
+                             memory_limit="2GiB", pipeline=sorted_rows, max_trials=2, plan=plan)
+    assert all(t.chunk_shape[1] == 512 for t in result.trials)
+    assert not any(t.observation.error for t in result.trials)
 
 
 def test_a_pipeline_that_fails_on_the_whole_array_still_says_why(tmp_path):

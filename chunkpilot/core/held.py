@@ -52,9 +52,13 @@ class HeldGrowth:
                      busy_threads: int) -> float:
         """Peak above baseline of a worker that runs ``chunks_per_worker`` input chunks of
         ``task_bytes``, ``busy_threads`` at once; ``run`` is the runs' peak against
-        :func:`band_bytes` (a fixed part, e.g. the graph's own, that does not grow)."""
-        band = run(band_bytes(task_bytes, chunks_per_worker, self.exponent))
-        return band + max(busy_threads - 1, 0) * max(self.task(task_bytes), 0.0)
+        :func:`band_bytes` (a fixed part, e.g. the graph's own, that does not grow). The
+        band is at least its largest task: matmul's band, fitted through sub-arrays that
+        freed partial products as they went, held 147 MiB at one 128 MiB chunk, whose one
+        product holds its input and its 128 MiB output (262 MiB measured)."""
+        task = max(self.task(task_bytes), 0.0)
+        band = max(run(band_bytes(task_bytes, chunks_per_worker, self.exponent)), task)
+        return band + max(busy_threads - 1, 0) * task
 
     def to_dict(self) -> dict[str, Any]:
         return {"exponent": self.exponent, "task": asdict(self.task), "shared": self.shared}

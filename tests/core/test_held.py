@@ -95,6 +95,15 @@ def test_held_worker_bytes_adds_a_task_per_further_busy_thread():
     assert h.worker_bytes(run, 1, 0, 1) == pytest.approx(10.0)
 
 
+def test_a_band_holds_at_least_its_largest_task():
+    """One 128 MiB chunk of x @ x.T: a band fitted at 18 MiB + 0.9 x the input held 137 MiB,
+    the product itself holds input and output (2.05 x the block)."""
+    h = HeldGrowth(1.0, LinearFit(0.0, 2.05, 1.0), shared=True)
+    run = LinearFit(18 * MiB, 0.9, 1.0)
+    assert h.worker_bytes(run, 128 * MiB, 1, 1) == pytest.approx(2.05 * 128 * MiB)
+    assert h.worker_bytes(run, MiB, 128, 1) == pytest.approx(18 * MiB + 0.9 * 128 * MiB)
+
+
 def test_refit_raises_the_band_in_proportion_never_lowers_it():
     m, res = _model(), LOCAL
     e = evaluate((1024, 1024), SPEC, WorkSpec(2), res, m)

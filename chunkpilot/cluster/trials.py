@@ -109,6 +109,19 @@ class ThreadsExecutor:
         trim_process_memory()
 
 
+def warm_up_region(region: tuple[slice, ...], chunk: Shape, full_axes: Sequence[int] = ()
+                   ) -> tuple[slice, ...]:
+    """The warm-up's corner of ``region``: ``WARM_UP_CHUNKS`` chunks along the first axis,
+    one along the others, the whole region along ``full_axes`` (``pipeline.extent``).
+
+    >>> warm_up_region((slice(0, 4096), slice(0, 4096)), (512, 1024), (1,))
+    (slice(0, 1024, None), slice(0, 4096, None))
+    """
+    return tuple(r if i in full_axes else
+                 slice(r.start, min(r.stop, r.start + c * (WARM_UP_CHUNKS if i == 0 else 1)))
+                 for i, (r, c) in enumerate(zip(region, chunk, strict=True)))
+
+
 class TrialRunner:
     """Runs the same work on one region with different chunks; one :class:`Trial` per run."""
 
@@ -116,8 +129,9 @@ class TrialRunner:
                  region: tuple[slice, ...], *, func: Callable[[Any], Any] | None = None,
                  pipeline: Callable[[Any], Any] | None = None, array: str | None = None,
                  timeout_s: float = 120.0, on_trial: Callable[[Trial], None] | None = None,
-                 min_seconds: float = MIN_TRIAL_SECONDS) -> None:
+                 min_seconds: float = MIN_TRIAL_SECONDS, full_axes: Sequence[int] = ()) -> None:
         self.executor, self.source, self.ref, self.work = executor, source, ref, work
+        self.full_axes = tuple(full_axes)  # a pipeline's axes no region may cut
         self.region, self.func, self.pipeline, self.array = region, func, pipeline, array
         self.timeout_s, self.on_trial, self.min_seconds = timeout_s, on_trial, min_seconds
         self.trials: list[Trial] = []
@@ -163,8 +177,7 @@ class TrialRunner:
         running the whole advised trial once (tried) did not shrink the first trial's excess
         in a full benchmark run: local rows' first trials timed a median 1.02x their
         benchmark time, the later ones 0.98x, as before (1.01x / 0.96x over 12 runs)."""
-        few = tuple(slice(r.start, min(r.stop, r.start + c * (WARM_UP_CHUNKS if i == 0 else 1)))
-                    for i, (r, c) in enumerate(zip(self.region, chunk, strict=True)))
+        few = warm_up_region(self.region, chunk, self.full_axes)
         self.executor.warm_up(self._collections(chunk, few)[1],
                               min(self.timeout_s, WARM_UP_TIMEOUT_S))
 

@@ -117,16 +117,17 @@ def tune(
                 plan = advise_job(job, res, client)
             target = region_bytes(plan.chosen.task_bytes, plan.chosen.seconds_per_task,
                                   res.total_threads, min_trial_s)
+            full_axes = plan.pipeline.full_axes if plan.pipeline else ()
             region = trial_region(job.spec, plan.work, plan.chunk_shape,
-                                  job.spec.nbytes if whole else target,
-                                  plan.pipeline.full_axes if plan.pipeline else ())
+                                  job.spec.nbytes if whole else target, full_axes)
             executor: Executor = (
                 ThreadsExecutor(res.threads_per_worker, res.memory_limit_bytes)
                 if client is None else ClientExecutor(client))
             runner = TrialRunner(executor, source, job.ref, plan.work, region, func=opts.func,
                                  pipeline=opts.pipeline, array=opts.name,
                                  timeout_s=trial_timeout, on_trial=on_trial,
-                                 min_seconds=min_trial_s)
+                                 min_seconds=min_trial_s,
+                                 full_axes=full_axes)
             runner.warm_up(plan.chunk_shape)
             if compare_auto:
                 runner.run(dask_auto_shape(job.spec), "dask auto")

@@ -16,6 +16,7 @@ from chunkpilot.pipeline.extent import cut_builds, one_chunk_builds
 from chunkpilot.types import ArraySpec
 
 W = np.random.default_rng(1).random((512, 8))
+W_WIDE = np.random.default_rng(3).random((4096, 8))
 CLIM = np.random.default_rng(2).random((96, 128)).astype("f4")
 
 
@@ -90,11 +91,18 @@ def test_a_pipeline_that_fails_on_the_whole_array_still_says_why(tmp_path):
         chunkpilot.advise(path, scheduler="threads", memory_limit="2GiB", pipeline=broken)
 
 
+def project_wide(x):
+    return (x @ W_WIDE).sum()
+
+
 def test_tune_keeps_the_operands_axis_whole_in_its_trial_region(tmp_path):
-    """(The region's rule itself: ``tests/core/test_converge.py``.)"""
-    path = _store(tmp_path / "a.zarr", (4096, 512), (128, 128), "f8")
+    """Chunks that split the operand's axis: the trial region and the warm-up's corner of it
+    span that axis whole. (The rules themselves: ``tests/core/test_converge.py``,
+    ``chunkpilot.cluster.trials.warm_up_region``.)"""
+    path = _store(tmp_path / "a.zarr", (1024, 4096), (256, 256), "f8")
     result = chunkpilot.tune(path, scheduler="threads", workers=1, threads_per_worker=2,
-                             memory_limit="2GiB", pipeline=project, max_trials=2)
+                             memory_limit="2GiB", pipeline=project_wide, max_trials=2)
     assert result.plan.pipeline.full_axes == (1,)
-    assert result.region[1] == (0, 512)
+    assert result.plan.chunk_shape[1] < 4096  # the columns are split into chunks
+    assert result.region[1] == (0, 4096)
     assert result.trials and not any(t.observation.error for t in result.trials)

@@ -156,10 +156,12 @@ class PipelineSandbox:
 
     def measure(self, spec: ArraySpec, work: WorkSpec, chunk: tuple[int, ...],
                 threads: int = 1, builds: Builds = (),
-                per_axis: int = CHUNKS_PER_AXIS, warm: bool = True) -> Measurement:
+                per_axis: int = CHUNKS_PER_AXIS, warm: bool = True,
+                over_budget_runs: int = 1) -> Measurement:
         """Run the pipeline on a sub-array of ``per_axis`` chunks per axis of ``chunk``-sized
         input chunks (after ``builds``); cold only, without ``warm`` (peak memory is taken
-        from the cold run)."""
+        from the cold run); ``over_budget_runs`` warm runs of a long one
+        (``pipeline.runs.warm_runs``)."""
         region = subarray_region(spec, chunk, per_axis, self.full_axes)
         halo = halo_shape(spec, work, chunk)
         nbytes = math.prod(halo) * spec.itemsize
@@ -176,7 +178,8 @@ class PipelineSandbox:
                           "region": [list(p) for p in region], "chunks": list(chunk),
                           "threads": threads, "builds": _builds(builds),
                           "repeat_seconds": SUBARRAY_TIME_BUDGET_S, "min_warm_runs": 3,
-                          "max_repeats": 6 if warm else 0})
+                          "max_repeats": 6 if warm else 0,
+                          "over_budget_runs": over_budget_runs})
         # a killed run (memory cap, timeout) reports nothing: the caller builds separately
         built = _parse_builds(r, spec.dtype) if builds and "builds" in r else ()
         if not r.get("ok"):
@@ -256,13 +259,14 @@ def measure_family(
     out: list[Measurement] = [r for r in (rebase(m, spec, work) for m in done) if r is not None]
     seen: set[tuple[int, ...]] = {m.chunk for m in out}
 
-    def measure(target: float, scale: bool = False) -> bool:
+    def measure(target: float, scale: bool = False, top: bool = False) -> bool:
         chunk = shape_for_bytes(spec, work, target)
         near = [m for m in out if abs(math.log(math.prod(m.chunk) * spec.itemsize / target)) < 0.4]
         if chunk in seen or near:  # already measured (or as good as)
             return all(m.sample.ok for m in near + [m for m in out if m.chunk == chunk])
         seen.add(chunk)
-        m = box.measure(spec, work, chunk, threads if scale else 1)
+        m = box.measure(spec, work, chunk, threads if scale else 1,
+                        over_budget_runs=2 if top else 1)  # the largest anchors the curve
         out.append(m)
         if on_sample is not None:
             on_sample(m.sample)
@@ -287,7 +291,7 @@ def measure_family(
     biggest = max(s.nbytes for s in ok)
     if top > biggest * 1.5:  # a midpoint only when the fit would extrapolate far
         for b in ((math.sqrt(biggest * top), top) if top > 16 * biggest else (top,)):
-            if not measure(b):
+            if not measure(b, top=b == top):
                 break
     if len([m for m in out if m.sample.ok]) < 3:
         measure(max(min(s.nbytes for s in ok) / 4, spec.itemsize))

@@ -85,9 +85,9 @@ def warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: fl
     sub-array (matmul's 1024 x 1024 chunks, 1.6 s a run; rechunk_transpose's plane-splitting
     chunks, 0.75-2 s) cost 3-5 s of a 13-17 s advise in two warm runs, and runs that long
     vary least. The largest sample takes two (``pipeline.measure.measure_family``): it
-    anchors the curve past it, and ufunc_reduce's 16 MiB one (0.9 s a run) read 97.5, 87.9
-    and 85.5 ms a chunk in single runs on three advises; the slow one moved the plan from
-    1024 x 2048 to 512 x 512 (1.24x the best in a full run).
+    anchors the curve past it, and ufunc_reduce's 16 MiB one (0.9 s a run, on a copy of its
+    data) read 97.5, 87.9 and 85.5 ms a chunk in single runs on three advises; the slow one
+    moved the plan from 1024 x 2048 to 512 x 512.
     """
     budget = float(job.get("repeat_seconds", 1.0))
     wanted = (int(job.get("min_warm_runs", 3)) if first_seconds <= budget

@@ -114,7 +114,7 @@ def advise_pipeline(
                               if auto_graph is not None and dask_auto_shape else None),
         tasks_per_chunk=plan.model.tasks_per_chunk, per_layer=top.per_layer,
         thread_efficiency=eff, layout_advice=advice, memory_correction=checked.memory_correction,
-        dask_warnings=checked.dask_warnings, full_axes=an.full_axes,
+        dask_warnings=checked.dask_warnings, full_axes=box.full_axes,
     )
     extra = [n.note(spec) for n in needs] + list(checked.notes) + pipeline_notes(
         report, plan.work.depth, plan.chunk_shape, plan.spec.shape)
@@ -147,7 +147,7 @@ def _start(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec
         first = box.measure(spec, work, chunk0, builds=builds)
         try:
             built = first.builds or box.graphs(builds)
-            return box, work, first, analysis_from(builds, built, box.full_axes), needs
+            return box, work, first, analysis_from(builds, built), needs
         except ProfilingError as e:
             need = find_axis_need(box, spec, builds[0][1], e)
             if any(n.full_length == need.full_length for n in needs):

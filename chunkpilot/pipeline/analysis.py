@@ -38,9 +38,6 @@ class Analysis:
     units: TaskGrowth | None = None
     """How a contraction's block products grow with them (``None``: the graph does not
     contract): the tasks that share its work (``CostModel.contraction_units``)."""
-    full_axes: tuple[int, ...] = ()
-    """Axes the pipeline needs at their full length (``pipeline.extent``): every sub-array
-    and placeholder graph spans them whole."""
 
     def tasks(self, spec: ArraySpec, chunk: tuple[int, ...]) -> int:
         """Tasks of the whole array's graph at ``chunk`` (before optimization)."""
@@ -71,7 +68,7 @@ def analysis_builds(spec: ArraySpec, work: WorkSpec, full_axes: tuple[int, ...] 
     return [(spec.shape, chunk), (base, chunk)] + [(g, chunk) for g in grown]
 
 
-def analysis_from(builds: Builds, built: Any, full_axes: tuple[int, ...] = ()) -> Analysis:
+def analysis_from(builds: Builds, built: Any) -> Analysis:
     """Interpret the graphs of :func:`analysis_builds`."""
     (_, chunk), (base, _) = builds[0], builds[1]
     full, small, *grown = (g for g, _ in built)
@@ -83,4 +80,4 @@ def analysis_from(builds: Builds, built: Any, full_axes: tuple[int, ...] = ()) -
         return TaskGrowth(counts, tasks(small), fit_task_exponents(counts, tasks(small), more))
 
     units = growth(lambda g: g.contraction_tasks) if small.contraction_tasks else None
-    return Analysis(chunk, full, growth(lambda g: g.tasks), units, full_axes)
+    return Analysis(chunk, full, growth(lambda g: g.tasks), units)

@@ -259,14 +259,14 @@ def measure_family(
     out: list[Measurement] = [r for r in (rebase(m, spec, work) for m in done) if r is not None]
     seen: set[tuple[int, ...]] = {m.chunk for m in out}
 
-    def measure(target: float, scale: bool = False, top: bool = False) -> bool:
+    def measure(target: float, scale: bool = False, largest: bool = False) -> bool:
         chunk = shape_for_bytes(spec, work, target)
         near = [m for m in out if abs(math.log(math.prod(m.chunk) * spec.itemsize / target)) < 0.4]
         if chunk in seen or near:  # already measured (or as good as)
             return all(m.sample.ok for m in near + [m for m in out if m.chunk == chunk])
         seen.add(chunk)
         m = box.measure(spec, work, chunk, threads if scale else 1,
-                        over_budget_runs=2 if top else 1)  # the largest anchors the curve
+                        over_budget_runs=2 if largest else 1)  # it anchors the curve past it
         out.append(m)
         if on_sample is not None:
             on_sample(m.sample)
@@ -291,7 +291,7 @@ def measure_family(
     biggest = max(s.nbytes for s in ok)
     if top > biggest * 1.5:  # a midpoint only when the fit would extrapolate far
         for b in ((math.sqrt(biggest * top), top) if top > 16 * biggest else (top,)):
-            if not measure(b, top=b == top):
+            if not measure(b, largest=b == top):
                 break
     if len([m for m in out if m.sample.ok]) < 3:
         measure(max(min(s.nbytes for s in ok) / 4, spec.itemsize))

@@ -75,11 +75,13 @@ def within_task_cap(plan: Plan, an: Analysis, limits: GraphLimits) -> tuple[Plan
                  f"{an.tasks(spec, new.chunk_shape):,} tasks)."]
 
 
-def check_shape(spec: ArraySpec, chunk: Shape, an: Analysis) -> Shape:
-    """The array shape to build the pipeline on: whole while cheap, else a sub-array."""
+def check_shape(spec: ArraySpec, chunk: Shape, an: Analysis, full_axes: Sequence[int] = ()
+                ) -> Shape:
+    """The array shape to build the pipeline on: whole while cheap, else a sub-array (whole
+    along the axes the pipeline needs at full length, ``pipeline.extent``)."""
     if an.tasks(spec, chunk) <= FULL_GRAPH_MAX_TASKS:
         return spec.shape
-    return sub_shape(spec.shape, chunk, VERIFY_CHUNKS_PER_AXIS, an.full_axes)
+    return sub_shape(spec.shape, chunk, VERIFY_CHUNKS_PER_AXIS, full_axes)
 
 
 def verify(box: PipelineSandbox, an: Analysis, plan: Plan, ms: Sequence[Measurement],
@@ -91,7 +93,7 @@ def verify(box: PipelineSandbox, an: Analysis, plan: Plan, ms: Sequence[Measurem
     if auto is not None and an.tasks(spec, auto) <= limits.max_tasks:
         shapes.append(auto)
     try:
-        graphs = box.graphs([(check_shape(spec, c, an), c) for c in shapes])
+        graphs = box.graphs([(check_shape(spec, c, an, box.full_axes), c) for c in shapes])
     except ProfilingError as e:
         notes.append(f"The graph at these chunks could not be checked ({e}); the plan rests "
                      "on the sub-array measurements alone.")
@@ -105,9 +107,9 @@ def verify(box: PipelineSandbox, an: Analysis, plan: Plan, ms: Sequence[Measurem
                          dask_auto_shape=auto, notes=plan.notes, policy=plan.policy)
         plan, more = within_task_cap(plan, an, limits)
         notes += more
-        ((graph, said),) = box.graphs([(check_shape(spec, plan.chunk_shape, an),
+        ((graph, said),) = box.graphs([(check_shape(spec, plan.chunk_shape, an, box.full_axes),
                                         plan.chunk_shape)])
-    sub = check_shape(spec, plan.chunk_shape, an)
+    sub = check_shape(spec, plan.chunk_shape, an, box.full_axes)
     if sub != spec.shape:
         notes.append(f"The graph at these chunks (~{an.tasks(spec, plan.chunk_shape):,} tasks) "
                      f"was checked on a sub-array {sub} of {VERIFY_CHUNKS_PER_AXIS} chunks per "

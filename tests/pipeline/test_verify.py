@@ -56,3 +56,5 @@ def test_the_check_builds_a_sub_array_when_the_whole_graph_would_be_large():
     small = (10, 100)
     assert an.tasks(SPEC, small) > FULL_GRAPH_MAX_TASKS
     assert check_shape(SPEC, small, an) == (80, 100)  # 8 chunks per axis
+    # an axis the pipeline needs at full length (``pipeline.extent``) stays whole
+    assert check_shape(SPEC, small, an, (0,)) == SPEC.shape

@@ -4,7 +4,7 @@ The prediction for a chunk shape with ``N`` tasks of ``b`` bytes on ``P`` thread
 
     wall = tasks(N) * overhead + ceil(U / P) * (time(b) + read(b)) * N / U
            + ceil(M / P) * after(b) * N / M
-           + FILL_DRAIN_TASKS * (time(b) * N / U + after(b) * N / M)
+           + FILL_DRAIN_TASKS * (time(b) * N / U + after(b) * N / M) + cold(b)
     peak per worker = baseline + threads * (peak(b) + IN_FLIGHT_EXTRA_BLOCKS * b)
 
 ``peak(b)`` is the samples' peak at ``b`` bytes, or, when an in-graph rechunk gathers the
@@ -22,7 +22,9 @@ multiplied by ``CostModel.thread_slowdown`` when tasks share a worker's threads 
 samples timed two calls at once (a function holding the GIL), and the fill/drain term then
 shrinks with the threads' measured speedup on a single process; and by
 ``CostModel.busy_slowdown`` when a sample's call kept more cores busy alone than a busy
-thread gets (``core.cores``). ``tasks(N)`` is ``N``
+thread gets (``core.cores``). ``cold(b)`` is what a worker's first task of a computation takes
+over a warm one, faulting in its temporaries' memory, once (``core.coldstart``).
+``tasks(N)`` is ``N``
 tasks for per-block work, and the whole graph's task count for a
 pipeline (it can grow faster than ``N``: ``CostModel.scheduler_tasks``). A shape is
 feasible when the peak per worker stays under ``Resources.memory_budget_bytes``
@@ -36,6 +38,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from chunkpilot.core.coldstart import first_task_extra_seconds
 from chunkpilot.core.gather import gather
 from chunkpilot.core.growth import chunk_counts
 from chunkpilot.core.model import CostModel
@@ -216,8 +219,10 @@ def evaluate(
     after_each = after * task_count / outs * model.thread_slowdown(
         min(res.threads_per_worker, outs))
     drain = FILL_DRAIN_TASKS * (t * share + after_each) * model.idle_thread_cost(res.workers)
+    # each thread's first task faults its temporaries' memory in (``core.coldstart``)
+    cold = first_task_extra_seconds(model.samples, task_bytes)
     wall = (overhead + math.ceil(units / res.total_threads) * (t + read) * share
-            + math.ceil(outs / slots) * after_each + drain)
+            + math.ceil(outs / slots) * after_each + drain + cold)
     under_failures = model.max_ok_bytes is None or task_bytes < model.max_ok_bytes
     depth_ok = all(c >= d or c == s for c, d, s in zip(chunk, work.depth, spec.shape, strict=True))
     return Evaluation(

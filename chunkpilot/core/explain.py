@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from chunkpilot.core.coldstart import cold_sentence
 from chunkpilot.core.cores import cores_at, cores_sentence
 from chunkpilot.core.explain_store import store_sentence
 from chunkpilot.core.model import Sample
@@ -220,6 +221,7 @@ def explanation_lines(plan: Plan) -> list[str]:
             cores_at(plan.model.samples, plan.chosen.task_bytes),
             min(plan.chosen.parallel_units, plan.resources.total_threads),
             plan.resources.total_threads)) else []),
+        *([t] if (t := cold_sentence(m.samples, c.task_bytes, c.wall_seconds)) else []),
         f"Scheduler overhead {format_seconds(m.overhead_seconds_per_task)} per task on "
         f"'{res.scheduler}' ({overhead_src})"
         + (f" x {m.scheduler_tasks(plan.spec.shape, c.chunk_shape, c.task_count) / c.task_count:.1f}"

@@ -220,6 +220,8 @@ def run(job: dict) -> dict:
         "pair_seconds": pair,
         "read_seconds": sorted(warm_reads)[len(warm_reads) // 2] if preloaded is None else None,
         "first_seconds": times[0],
+        # a worker's first task of a computation pays it too (``core.coldstart``)
+        "cold_extra_seconds": max(0.0, times[0] - single) if len(times) > 1 else None,
         "fetch_seconds": fetch_seconds,
         "repeats": len(times),
         "peak_bytes": int(max(peak, 0)),

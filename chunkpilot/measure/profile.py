@@ -183,7 +183,8 @@ def _profile(
             s = Sample(nbytes, block, float(r["seconds"]), int(r["peak_bytes"]),
                        runs_seconds=tuple(r.get("runs_seconds") or ()),
                        read_seconds=r.get("read_seconds"), gil_share=r.get("gil_share"),
-                       pair_seconds=r.get("pair_seconds"), cores_busy=r.get("cores_busy"))
+                       pair_seconds=r.get("pair_seconds"), cores_busy=r.get("cores_busy"),
+                       cold_extra_seconds=r.get("cold_extra_seconds"))
             if s.gil_share is not None:
                 gil_timed[0] = True
             baselines.append(int(r["baseline_bytes"]))

@@ -1,0 +1,71 @@
+"""Pure: the extra time of a worker's first task of a computation, from the samples' cold calls.
+
+A task's temporaries need memory the worker process does not hold yet: glibc returns freed
+blocks this large to the kernel, and each thread's first task of the next computation faults
+its memory in afresh (on this machine a fresh GiB of numpy ones took 0.6 s, 0.2 s once
+faulted in). zarr_read's 128-plane chunks (917 MiB of
+temporaries) took 1.5-2.9 s as a worker's first task and 0.7-0.8 s as its second, on every
+computation on a LocalCluster; the sandbox's first call on a 119 MiB block took 0.75 s over
+its warm calls. Samples record that gap (``Sample.cold_extra_seconds``); the threads' first
+tasks run together, so a computation pays it once, in its first round.
+
+The smallest gap of any sample is the function's one-time set-up (imports, caches), paid
+once per process whatever the chunk, so it is taken off every sample: what remains grows with the
+block. Between samples the gap is interpolated by bytes, kept non-decreasing; below the
+smallest it shrinks to 0 with the block, past the largest it grows in proportion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chunkpilot.core.sample import Sample
+from chunkpilot.units import format_seconds
+
+
+def cold_points(samples: Sequence[Sample]) -> list[tuple[int, float]]:
+    """(Block bytes, first-task extra seconds above the one-time set-up), non-decreasing in
+    bytes; empty with fewer than two samples that recorded their cold call."""
+    rows = sorted((s.nbytes, s.cold_extra_seconds) for s in samples
+                  if s.ok and s.cold_extra_seconds is not None and s.nbytes > 0)
+    if len(rows) < 2:
+        return []
+    setup = min(extra for _, extra in rows)
+    points: list[tuple[int, float]] = []
+    for nbytes, extra in rows:
+        floor = points[-1][1] if points else 0.0
+        points.append((nbytes, max(extra - setup, floor)))
+    return points
+
+
+def first_task_extra_seconds(samples: Sequence[Sample], nbytes: int) -> float:
+    """Predicted extra seconds of a worker's first task on a block of ``nbytes`` (0 without
+    evidence)."""
+    points = cold_points(samples)
+    if not points or nbytes <= 0:
+        return 0.0
+    b0, e0 = points[0]
+    if nbytes <= b0:
+        return e0 * nbytes / b0
+    for (lo, e_lo), (hi, e_hi) in zip(points, points[1:], strict=False):
+        if nbytes <= hi:
+            return e_lo + (e_hi - e_lo) * (nbytes - lo) / (hi - lo) if hi > lo else e_hi
+    b_last, e_last = points[-1]
+    return e_last * nbytes / b_last
+
+
+#: The first-task extra is said in a plan when it is at least this share of the wall time.
+SAID_SHARE = 0.02
+
+
+def cold_sentence(samples: Sequence[Sample], nbytes: int, wall_seconds: float) -> str | None:
+    """One sentence for the plan when the first tasks' extra time matters at ``nbytes``."""
+    extra = first_task_extra_seconds(samples, nbytes)
+    if wall_seconds <= 0 or extra < SAID_SHARE * wall_seconds:
+        return None
+    widest = max(e for _, e in cold_points(samples))
+    return (f"A worker's first task of the computation is predicted {format_seconds(extra)} "
+            "slower than the rest: its temporaries need memory the process does not hold yet "
+            f"(the samples' first calls ran up to {format_seconds(widest)} over their warm "
+            "calls, beyond the function's one-time set-up); counted once in the wall time "
+            "(modelled from those measurements).")

@@ -144,6 +144,7 @@ def _time_sentence(plan: Plan) -> str:
                 f"{format_seconds(m.time.slope * MiB)}/MiB; {memory}")
     points = ", ".join(f"{format_seconds(s.seconds or 0.0)} at {format_bytes(s.nbytes)}"
                        + (f" (±{s.spread_fraction:.0%} over {len(s.runs_seconds)} warm runs"
+                          + (", the slowest left out" if len(s.runs_seconds) >= 3 else "")
                           if s.runs_seconds else " (one cold run, too long to repeat")
                        + f"{_remeasured(s)})" for s in ok)
     how = ("each run cold once then warm" if all(s.runs_seconds for s in ok) else
@@ -200,8 +201,8 @@ def _tie_sentence(plan: Plan) -> str | None:
              f", among those within {TIE_TOLERANCE:.0%} of the fastest (scheduler overhead is "
              f"over {TARGET_OVERHEAD_FRACTION:.0%} at every tie, so it still counts)")
     return (f"{plan.tie_count} shapes were predicted within {plan.tie_band_fraction:.0%} of the "
-            "fastest (the widest run-to-run spread of a sample, on the measured part of a task): "
-            "a tie. "
+            "fastest (the run-to-run spread of the samples near it, on the measured part of a "
+            "task): a tie. "
             f"The tie rule chose {rule}{where}.")
 
 

@@ -21,10 +21,8 @@ from chunkpilot.core.policy import (
     CANDIDATE_STEP,
     DEFAULT_POLICY,
     MAX_OVERHEAD_FOR_PARALLELISM,
-    MAX_TIE_BAND,
     MIN_CANDIDATE_BYTES,
     MIN_CHUNKS_PER_THREAD,
-    MIN_MEASURED_NOISE,
     MIN_THREAD_SPEEDUP,
     OVERHEAD_EDGE_BISECTIONS,
     TARGET_OVERHEAD_FRACTION,
@@ -32,6 +30,7 @@ from chunkpilot.core.policy import (
     Policy,
 )
 from chunkpilot.core.shapes import candidate_shape, min_lengths, misaligned_axes, regular_chunks
+from chunkpilot.core.ties import tie_band_for
 from chunkpilot.errors import NoFeasiblePlanError
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
@@ -58,29 +57,9 @@ class Choice:
     tie_count: int
     """Candidates predicted within ``tie_band_fraction`` of the fastest (the chosen one included)."""
     tie_band_fraction: float
-    """The band: the widest measured run-to-run spread of a sample, within the policy's bounds."""
+    """The band: the run-to-run spread of the samples near the fastest (``core.ties``)."""
     best_wall_seconds: float
     """The fastest predicted wall time the ties were called against."""
-
-
-def tie_band(model: CostModel, policy: Policy = DEFAULT_POLICY,
-             measured_share: float = 1.0) -> float:
-    """Predictions closer than the measurements' own noise (the widest range of warm runs
-    of a sample) are ties: never narrower than the policy's tie tolerance, never wider than
-    ``MAX_TIE_BAND``. Only the ``measured_share`` of a task's time that came from the noisy
-    samples carries their noise (an object store's modelled read time does not)."""
-    noisy = min(max(model.noise_fraction, MIN_MEASURED_NOISE, policy.tie_tolerance), MAX_TIE_BAND)
-    return max(policy.tie_tolerance, noisy * min(max(measured_share, 0.0), 1.0))
-
-
-def _measured_share(evals: list[Evaluation], model: CostModel) -> float:
-    """Share of the fastest feasible candidate's task time that the samples measured (1.0
-    unless an object store's modelled reads are added)."""
-    feasible = [e for e in evals if e.fits_memory and e.meets_depth]
-    if model.store is None or not feasible:
-        return 1.0
-    best = min(feasible, key=lambda e: e.wall_seconds)
-    return model.task_seconds(best.task_bytes) / best.seconds_per_task if best.seconds_per_task else 1.0
 
 
 def threads_scale(model: CostModel) -> bool:
@@ -146,7 +125,7 @@ def search(
     shapes = candidate_shapes(spec, work) if candidates is None else list(candidates)
     evals = [evaluate(c, spec, work, res, model) for c in shapes]
     try:
-        choice = choose(evals, res, spec, tie_band(model, policy, _measured_share(evals, model)),
+        choice = choose(evals, res, spec, tie_band_for(evals, model, policy),
                         threads_scale(model), model.tie_reach_bytes)
     except NoFeasiblePlanError:
         smallest = min(evals, key=lambda e: e.peak_bytes_per_worker)

@@ -3,6 +3,8 @@ peak counts."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -43,3 +45,30 @@ def test_a_samples_peak_is_a_warm_calls_not_the_first_calls_set_up(malloc):
     assert len(ok) >= 2
     for s in ok:
         assert s.nbytes <= s.peak_bytes < 3 * s.nbytes + 4 * MiB, (s.nbytes, s.peak_bytes)
+
+
+def first_real_call_sleeps(seconds: float):
+    """A function whose first call on a real block (the sandbox's 4 x 4 warm-up does not
+    count) takes ``seconds`` longer, as a first call that faults in fresh memory does."""
+    done: list[bool] = []
+
+    def f(block: np.ndarray) -> np.ndarray:
+        if block.size > 64 and not done:
+            done.append(True)
+            time.sleep(seconds)
+        return block * 2.0
+    return f
+
+
+def test_a_samples_cold_call_is_recorded_apart_from_its_warm_calls():
+    """The extra of the first call over the warm ones is kept (``core.coldstart`` prices a
+    worker's first task with it); the sample's time stays the warm calls' median."""
+    spec = ArraySpec((1024, 1024), "float64")
+    prof = profile_function(first_real_call_sleeps(0.3), spec, WorkSpec(2),
+                            Resources(1, 1, 2048 * MiB), {"kind": "synthetic"}, env={},
+                            baseline_guess_bytes=0)
+    ok = [s for s in prof.samples if s.ok]
+    assert ok and all(s.cold_extra_seconds is not None for s in ok)
+    for s in ok:  # each sample runs in a fresh process: each first call sleeps
+        assert s.cold_extra_seconds >= 0.25, s
+        assert s.seconds < 0.25, s

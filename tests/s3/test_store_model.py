@@ -133,7 +133,8 @@ def test_noisy_samples_do_not_blur_the_modelled_reads():
     """The samples' run-to-run spread widens the tie band only over the share of a task they
     measured: with the time spent on modelled reads, a 60 % spread in 10 us samples must not
     turn every shape into a tie (which the tie rule would settle with the smallest chunk)."""
-    from chunkpilot.core.plan import search, tie_band
+    from chunkpilot.core.plan import search
+    from chunkpilot.core.ties import tie_band
 
     fast = tuple(Sample(b, (1,), 1e-8 * b / 1024, 3 * b, runs_seconds=(
         0.7e-8 * b / 1024, 1e-8 * b / 1024, 1.3e-8 * b / 1024)) for b in (MiB // 16, MiB // 4, MiB))

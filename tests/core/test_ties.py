@@ -1,0 +1,44 @@
+"""Pure: a tie is a difference inside the noise of the samples a prediction rests on
+(``core.ties``), not inside a distant sample's."""
+
+from __future__ import annotations
+
+import pytest
+
+from chunkpilot.core.model import Sample, fit_cost_model
+from chunkpilot.core.plan import search
+from chunkpilot.core.policy import MAX_TIE_BAND, MIN_MEASURED_NOISE
+from chunkpilot.core.ties import noise_near, tie_band
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
+
+MiB = 2**20
+
+
+def _model(spreads: dict[int, float]):
+    """Linear work (4 ms a MiB); the sample at each MiB key spread that much over 5 runs."""
+    samples = [Sample(mib * MiB, (mib, 1024, 128), 4e-3 * mib, 3 * mib * MiB,
+                      runs_seconds=tuple(4e-3 * mib * f for f in (1 - sp / 2, 1, 1, 1 + sp / 2,
+                                                                   1 + sp / 2)))
+               for mib, sp in spreads.items()]
+    return fit_cost_model(samples, overhead_seconds_per_task=2e-3)
+
+
+def test_the_noise_is_the_bracketing_samples_spread():
+    m = _model({1: 0.3, 8: 0.02, 32: 0.04, 112: 0.06})
+    assert noise_near(m, 64 * MiB) == pytest.approx(0.06)
+    assert noise_near(m, 16 * MiB) == pytest.approx(0.04)
+    assert noise_near(m, 512 * MiB) == pytest.approx(0.06)  # past the samples: the nearest
+    assert noise_near(m, MiB // 2) == pytest.approx(0.3)
+    assert tie_band(m, at_bytes=64 * MiB) == pytest.approx(MIN_MEASURED_NOISE)  # the floor
+    assert tie_band(m) == pytest.approx(MAX_TIE_BAND)  # every sample's: the widest, capped
+
+
+def test_a_jittery_small_sample_does_not_widen_the_band_of_a_large_chunk():
+    """zarr_read on a LocalCluster: a 17 ms sample of 1.3 MiB spread 24 % and the band around
+    the best shape, 32 MiB chunks, took it; now the band is the floor, and only shapes
+    within it tie."""
+    spec = ArraySpec((128, 1024, 2048), "float32")  # 1 GiB
+    m = _model({1: 0.24, 8: 0.02, 32: 0.03, 112: 0.03})
+    choice, evals = search(spec, WorkSpec(3), Resources(2, 1, 4 * 2**30, "tcp://x:1"), m)
+    assert choice.tie_band_fraction == pytest.approx(MIN_MEASURED_NOISE)
+    assert choice.chosen.wall_seconds <= choice.best_wall_seconds * (1 + MIN_MEASURED_NOISE)

@@ -49,7 +49,8 @@ class Sample:
     cold_extra_seconds: float | None = None
     """How much longer the first (cold) call took than a warm one: it also faulted in fresh
     memory for its temporaries, as a worker's first task of a computation does
-    (``core.coldstart``); ``None``: not recorded (older samples, or no warm call)."""
+    (``core.coldstart``); ``None``: not recorded (pipeline samples, older samples, or no
+    warm call)."""
     cores_busy: float | None = None
     """CPU time over wall time of a warm call run alone (median): the cores it kept busy.
     Above 1 when the call works in threads (zarr decodes a block's storage chunks at once),

@@ -193,7 +193,6 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
         warm = cold_only(per_layer, state["in_inputs"], sync_wall, reads.seconds)
     else:
         warm = warm_runs(dsk, sinks, job, first_seconds=sync_wall, inputs=inputs, reads=reads)
-    cold_tasks = sum(v[1] for v in per_layer.values())  # the cold run's, before the warm
     for name, seconds in warm["per_layer_seconds"].items():  # warm medians replace the cold
         per_layer[name][1] = seconds
     result = {
@@ -205,7 +204,6 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
         "tasks": sum(int(v[0]) for v in per_layer.values()),
         "task_seconds": sum(v[1] for v in per_layer.values()),
         "runs_task_seconds": warm["runs_task_seconds"],
-        "cold_task_seconds": cold_tasks,
         "downstream_share": warm["downstream_share"],
         "read_share": warm["read_share"],
         "cores_busy": warm["cores_busy"],

@@ -29,7 +29,6 @@ from chunkpilot.measure.environ import EnvOverrides
 from chunkpilot.measure.sandbox import run_in_sandbox
 from chunkpilot.pipeline.graph import GraphProfile, profile_graph
 from chunkpilot.pipeline.layers import LayerRecord
-from chunkpilot.pipeline.runs import cold_extra
 from chunkpilot.pipeline.subarray import (
     CHUNKS_PER_AXIS,
     SUBARRAY_MAX_BYTES,
@@ -191,8 +190,7 @@ class PipelineSandbox:
         runs = tuple(float(t) / nominal for t in r.get("runs_task_seconds") or ())
         seconds = statistics.median(runs) if runs else float(r["task_seconds"]) / nominal
         sample = Sample(nbytes, halo, seconds, int(r["peak_bytes"]), runs_seconds=runs,
-                        downstream_share=r.get("downstream_share"), cores_busy=r.get("cores_busy"),
-                        cold_extra_seconds=cold_extra(r))
+                        downstream_share=r.get("downstream_share"), cores_busy=r.get("cores_busy"))
         records = [LayerRecord.from_dict(d) for d in r["records"]]
         return Measurement(
             sample, chunk, profile_graph(records, r["input"]), int(r["tasks"]) / n,

@@ -61,16 +61,6 @@ def read_share(read_seconds: float, task_seconds: float) -> float | None:
     return min(1.0, read_seconds / task_seconds) if task_seconds > 0 and read_seconds else None
 
 
-def cold_extra(result: dict) -> float | None:
-    """How much longer the cold run's tasks took than a warm run's (the median): its first
-    chunks faulted in fresh memory, as a worker's first tasks of a computation do
-    (``core.coldstart``); ``None`` without warm runs (a run too long to repeat)."""
-    runs, cold = result.get("runs_task_seconds") or (), result.get("cold_task_seconds")
-    if not runs or cold is None:
-        return None
-    return max(0.0, float(cold) - statistics.median(runs))
-
-
 def cold_only(per_layer: dict[str, list[float]], in_inputs: float, wall: float,
               read_seconds: float = 0.0) -> dict:
     """The cold run's timings in ``warm_runs``' form, for a run too long to repeat: its

@@ -208,29 +208,3 @@ def test_a_sub_array_cut_by_the_arrays_edge_is_timed_per_chunk_of_its_nominal_si
     assert m.chunks_held == 48 * 40 / (16 * 16)
     assert _held_sample(m).chunks_run == m.chunks_held
 
-
-
-_FIRST: list[bool] = []
-
-
-def _sleeps_on_its_first_real_block(block: np.ndarray) -> np.ndarray:
-    if block.size > 16 and not _FIRST:  # once per process, as fresh memory is faulted once
-        _FIRST.append(True)
-        time.sleep(0.3)
-    return block
-
-
-def first_block_slow_sum(x):
-    return x.map_blocks(_sleeps_on_its_first_real_block, dtype=x.dtype).sum()
-
-
-def test_a_sub_arrays_cold_run_extra_is_recorded_apart_from_its_warm_runs():
-    """The cold run's tasks took 0.3 s more than a warm run's: kept as the sample's
-    ``cold_extra_seconds`` (a worker's first task pays it: ``core.coldstart``), while its
-    time per chunk stays the warm runs'."""
-    box = PipelineSandbox(pickle_func(first_block_slow_sum) or b"", SPEC, {"kind": "synthetic"},
-                          {}, 2**30, 60.0)
-    m = box.measure(SPEC, WorkSpec(2), (16, 16))
-    assert m.sample.ok, m.sample.error
-    assert m.sample.cold_extra_seconds is not None and m.sample.cold_extra_seconds >= 0.25
-    assert m.sample.seconds < 0.1

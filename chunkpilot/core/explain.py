@@ -209,7 +209,9 @@ def _tie_sentence(plan: Plan) -> str | None:
 def explanation_lines(plan: Plan) -> list[str]:
     """The plan's reasons as sentences, most important first."""
     c, m, res = plan.chosen, plan.model, plan.resources
-    overhead_src = "measured by a probe" if m.overhead_measured else "MODELLED default, not measured"
+    overhead_src = ("measured by a probe" + (", every worker thread's core kept busy"
+                                             if res.distributed else "")
+                    if m.overhead_measured else "MODELLED default, not measured")
     lines = [
         f"Recommended chunks {c.chunk_shape}: {plural(c.task_count, 'task')} of "
         f"{format_bytes(c.task_bytes)}" + (" each" if c.task_count != 1 else "")

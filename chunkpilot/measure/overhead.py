@@ -20,7 +20,7 @@ from chunkpilot.cluster.connect import scheduler_client, workers_of
 from chunkpilot.core.model import DEFAULT_OVERHEAD_S
 from chunkpilot.core.probes import PooledOverhead
 from chunkpilot.errors import ProfilingError
-from chunkpilot.measure.overhead_probe import probe_overhead
+from chunkpilot.measure.busy import BUSY_SETUP, probe_with_cores_busy
 from chunkpilot.measure.probe_history import (
     ProbeHistory,
     recall_probes,
@@ -108,6 +108,7 @@ def measure_scheduler(res: Resources, client: Any = None, probe: bool = True,
             history, key, probe_overhead_isolated(res.scheduler, num_workers=res.total_threads))
         return SchedulerProbe(pooled.seconds_per_task, True, None, pooled)
     with scheduler_client(res, client) as c:
-        key = setup_key(distributed_setup(c), res.total_threads)
-        pooled = recall_probes(history, key) or remember_probe(history, key, probe_overhead(c))
+        key = setup_key(f"{distributed_setup(c)}, {BUSY_SETUP}", res.total_threads)
+        pooled = recall_probes(history, key) or remember_probe(history, key,
+                                                               probe_with_cores_busy(c))
         return SchedulerProbe(pooled.seconds_per_task, True, worker_baseline_bytes(c), pooled)

@@ -138,7 +138,7 @@ def agree(plans: Mapping[str, Plan]) -> DatasetPlan:
     scored = []
     for label, by_dim in candidates.items():
         fits = tuple(_fits(n, plans, by_dim) for n in plans)
-        if all(f.agreed.fits_memory and f.agreed.meets_depth for f in fits):
+        if all(f.agreed.feasible for f in fits):
             wall = sum(f.agreed.wall_seconds for f in fits)
             peak = max(f.agreed.peak_bytes_per_worker for f in fits)
             scored.append((not all(f.aligned for f in fits), wall, peak, label, by_dim, fits))

@@ -96,6 +96,11 @@ class Evaluation:
     """Tasks that share the work and keep threads busy: ``task_count``, or a contraction's
     block products (``CostModel.parallel_units``)."""
 
+    @property
+    def feasible(self) -> bool:
+        """The planner may choose it: it fits memory and meets the overlap depth."""
+        return self.fits_memory and self.meets_depth
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "chunk_shape": list(self.chunk_shape),

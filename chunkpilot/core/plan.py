@@ -81,7 +81,7 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
     ``TIE_TOLERANCE`` of the fastest. Both bars are fixed thresholds, so noise in one sample
     moves the choice by a ladder step at most.
     """
-    feasible = [e for e in evals if e.fits_memory and e.meets_depth]
+    feasible = [e for e in evals if e.feasible]
     if not feasible:
         raise NoFeasiblePlanError("no feasible chunk shape")  # caller rewrites with numbers
     # a function that holds the GIL gains nothing from a process's extra threads; what keeps
@@ -248,7 +248,7 @@ def _overhead_edge(choice: Choice, evals: list[Evaluation], spec: ArraySpec, wor
         if not lo < e.task_bytes < chosen.task_bytes:  # evening out left the interval
             break
         evals = [*evals, e]
-        if (e.fits_memory and e.meets_depth
+        if (e.feasible
                 and e.overhead_fraction <= TARGET_OVERHEAD_FRACTION
                 and e.wall_seconds <= choice.best_wall_seconds * (1 + choice.tie_band_fraction)
                 and misaligned_axes(shape, spec) <= misaligned_axes(chosen.chunk_shape, spec)):

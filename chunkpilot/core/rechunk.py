@@ -100,7 +100,7 @@ def rechunk_advice(plan: Plan) -> RechunkAdvice | None:
                f"while x.rechunk would add {plural(tasks, 'task')} "
                f"(>= {format_seconds(overhead)} overhead) and "
                f"move {format_bytes(moved)}.")
-    elif current.fits_memory and current.meets_depth and not split_whole and saving <= overhead:
+    elif current.feasible and not split_whole and saving <= overhead:
         action = "keep"
         why = (f"Keep the current chunks {shape}: the plan would save "
                f"{format_seconds(max(saving, 0))}, less than the {format_seconds(overhead)} "

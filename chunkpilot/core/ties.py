@@ -40,7 +40,7 @@ def tie_band(model: CostModel, policy: Policy = DEFAULT_POLICY, measured_share: 
 def tie_band_for(evals: list[Evaluation], model: CostModel,
                  policy: Policy = DEFAULT_POLICY) -> float:
     """The band around the fastest feasible candidate of ``evals``."""
-    feasible = [e for e in evals if e.fits_memory and e.meets_depth]
+    feasible = [e for e in evals if e.feasible]
     if not feasible:
         return tie_band(model, policy)
     best = min(feasible, key=lambda e: e.wall_seconds)

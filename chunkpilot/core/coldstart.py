@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from chunkpilot.core.sample import Sample
 from chunkpilot.units import format_seconds
 
@@ -43,20 +45,21 @@ def cold_points(samples: Sequence[Sample]) -> list[tuple[int, float]]:
     return points
 
 
+def _extra_at(points: list[tuple[int, float]], nbytes: int) -> float:
+    """The gap at ``nbytes`` through ``points`` (from 0 at 0 bytes, linear in bytes,
+    proportional past the largest); 0 without points."""
+    if not points or nbytes <= 0:
+        return 0.0
+    xs, ys = [0, *(b for b, _ in points)], [0.0, *(e for _, e in points)]
+    if nbytes > xs[-1]:
+        return ys[-1] * nbytes / xs[-1]
+    return float(np.interp(nbytes, xs, ys))
+
+
 def first_task_extra_seconds(samples: Sequence[Sample], nbytes: int) -> float:
     """Predicted extra seconds of a worker's first task on a block of ``nbytes`` (0 without
     evidence)."""
-    points = cold_points(samples)
-    if not points or nbytes <= 0:
-        return 0.0
-    b0, e0 = points[0]
-    if nbytes <= b0:
-        return e0 * nbytes / b0
-    for (lo, e_lo), (hi, e_hi) in zip(points, points[1:], strict=False):
-        if nbytes <= hi:
-            return e_lo + (e_hi - e_lo) * (nbytes - lo) / (hi - lo) if hi > lo else e_hi
-    b_last, e_last = points[-1]
-    return e_last * nbytes / b_last
+    return _extra_at(cold_points(samples), nbytes)
 
 
 #: The first-task extra is said in a plan when it is at least this share of the wall time.
@@ -65,10 +68,11 @@ SAID_SHARE = 0.02
 
 def cold_sentence(samples: Sequence[Sample], nbytes: int, wall_seconds: float) -> str | None:
     """One sentence for the plan when the first tasks' extra time matters at ``nbytes``."""
-    extra = first_task_extra_seconds(samples, nbytes)
+    points = cold_points(samples)
+    extra = _extra_at(points, nbytes)
     if wall_seconds <= 0 or extra < SAID_SHARE * wall_seconds:
         return None
-    widest = max(e for _, e in cold_points(samples))
+    widest = points[-1][1]  # the gaps never shrink with the block
     return (f"A worker's first task of the computation is predicted {format_seconds(extra)} "
             "slower than the rest: its temporaries need memory the process does not hold yet "
             f"(the samples' first calls ran up to {format_seconds(widest)} over their warm "

@@ -19,11 +19,11 @@ from chunkpilot.core.policy import DEFAULT_POLICY, MAX_TIE_BAND, MIN_MEASURED_NO
 
 def noise_near(model: CostModel, nbytes: int) -> float:
     """The widest spread of the samples bracketing ``nbytes`` (the nearest one outside
-    them); the widest of all samples when none was run more than once."""
+    them); 0 when none was run more than once."""
     timed = sorted((s.nbytes, s.spread_fraction) for s in model.samples
                    if s.ok and len(s.runs_seconds) > 1)
     near = [t for t in timed if t[0] <= nbytes][-1:] + [t for t in timed if t[0] >= nbytes][:1]
-    return max(spread for _, spread in near) if near else model.noise_fraction
+    return max((spread for _, spread in near), default=0.0)
 
 
 def tie_band(model: CostModel, policy: Policy = DEFAULT_POLICY, measured_share: float = 1.0,

@@ -13,11 +13,9 @@ from chunkpilot.core.plan_inputs import plan_inputs
 from chunkpilot.core.policy import (
     MIN_CHUNKS_PER_THREAD,
     MIN_THREAD_SPEEDUP,
-    TARGET_OVERHEAD_FRACTION,
-    TIE_TOLERANCE,
 )
 from chunkpilot.core.rechunk import rechunk_advice
-from chunkpilot.core.shapes import misaligned_axes
+from chunkpilot.core.ties import tie_sentence
 from chunkpilot.core.timecurve import BUMP_FRACTION, TWICE_BELOW_BYTES
 from chunkpilot.units import format_bytes, format_seconds, plural
 
@@ -188,24 +186,6 @@ def _threads_sentence(plan: Plan) -> str | None:
     return text
 
 
-def _tie_sentence(plan: Plan) -> str | None:
-    if plan.tie_count <= 1:
-        return None
-    aligned = plan.spec.storage_chunks is not None and not misaligned_axes(plan.chunk_shape,
-                                                                            plan.spec)
-    rule = ("the one aligned with the storage chunks, then the smallest peak memory per worker"
-            if aligned else "the smallest peak memory per worker (none was aligned with the "
-            "storage chunks)" if plan.spec.storage_chunks is not None else
-            "the smallest peak memory per worker")
-    where = ("" if plan.chosen.overhead_fraction <= TARGET_OVERHEAD_FRACTION else
-             f", among those within {TIE_TOLERANCE:.0%} of the fastest (scheduler overhead is "
-             f"over {TARGET_OVERHEAD_FRACTION:.0%} at every tie, so it still counts)")
-    return (f"{plan.tie_count} shapes were predicted within {plan.tie_band_fraction:.0%} of the "
-            "fastest (the run-to-run spread of the samples near it, on the measured part of a "
-            "task): a tie. "
-            f"The tie rule chose {rule}{where}.")
-
-
 def explanation_lines(plan: Plan) -> list[str]:
     """The plan's reasons as sentences, most important first."""
     c, m, res = plan.chosen, plan.model, plan.resources
@@ -217,7 +197,7 @@ def explanation_lines(plan: Plan) -> list[str]:
         f"{format_bytes(c.task_bytes)}" + (" each" if c.task_count != 1 else "")
         + (" (overlap halo included)." if any(plan.work.depth) else "."),
         _binding_sentence(plan),
-        *([t] if (t := _tie_sentence(plan)) else []),
+        *([t] if (t := tie_sentence(plan)) else []),
         _time_sentence(plan),
         *([t] if (t := _threads_sentence(plan)) else []),
         *([t] if (t := cores_sentence(

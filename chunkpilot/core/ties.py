@@ -12,9 +12,25 @@ eight stored runs: five rows closer to the best, none further).
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
 from chunkpilot.core.evaluate import Evaluation
 from chunkpilot.core.model import CostModel
-from chunkpilot.core.policy import DEFAULT_POLICY, MAX_TIE_BAND, MIN_MEASURED_NOISE, Policy
+from chunkpilot.core.policy import (
+    DEFAULT_POLICY,
+    MAX_TIE_BAND,
+    MAX_TIE_REACH,
+    MIN_MEASURED_NOISE,
+    TARGET_OVERHEAD_FRACTION,
+    TIE_TOLERANCE,
+    Policy,
+)
+from chunkpilot.core.shapes import misaligned_axes
+from chunkpilot.units import format_bytes
+
+if TYPE_CHECKING:  # the type only: plan imports this module
+    from chunkpilot.core.plan import Plan
 
 
 def noise_near(model: CostModel, nbytes: int) -> float:
@@ -48,3 +64,27 @@ def tie_band_for(evals: list[Evaluation], model: CostModel,
     if model.store is not None and best.seconds_per_task:
         share = model.task_seconds(best.task_bytes) / best.seconds_per_task
     return tie_band(model, policy, share, best.task_bytes)
+
+
+def tie_sentence(plan: Plan) -> str | None:
+    """How many shapes tied, within what band, and which the tie rule took (and why)."""
+    if plan.tie_count <= 1:
+        return None
+    aligned = plan.spec.storage_chunks is not None and not misaligned_axes(plan.chunk_shape,
+                                                                            plan.spec)
+    reach = plan.model.tie_reach_bytes
+    within = f" up to {format_bytes(int(reach))}" if math.isfinite(reach) else ""
+    rule = ("the one aligned with the storage chunks, then the smallest peak memory per worker"
+            if aligned else f"the smallest peak memory per worker (none{within} was aligned "
+            "with the storage chunks)" if plan.spec.storage_chunks is not None else
+            "the smallest peak memory per worker")
+    if within:  # past MAX_TIE_REACH x the largest sample a prediction is extrapolated
+        rule += (f"; ties above {format_bytes(int(reach))} ({MAX_TIE_REACH:g}x the largest "
+                 "sample: extrapolated) are not preferred this way")
+    where = ("" if plan.chosen.overhead_fraction <= TARGET_OVERHEAD_FRACTION else
+             f", among those within {TIE_TOLERANCE:.0%} of the fastest (scheduler overhead is "
+             f"over {TARGET_OVERHEAD_FRACTION:.0%} at every tie, so it still counts)")
+    return (f"{plan.tie_count} shapes were predicted within {plan.tie_band_fraction:.0%} of the "
+            "fastest (the run-to-run spread of the samples near it, on the measured part of a "
+            "task): a tie. "
+            f"The tie rule chose {rule}{where}.")

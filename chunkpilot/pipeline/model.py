@@ -59,10 +59,16 @@ def _scaled(s: Sample, seconds_factor: float) -> Sample:
         runs_seconds=tuple(r * seconds_factor for r in s.runs_seconds))
 
 
-def gather_target(g: GraphProfile) -> GatherTarget | None:
+def gather_target(g: GraphProfile, ms: Sequence[Measurement] = ()) -> GatherTarget | None:
     """The chunks the graph's task-based rechunk gathers the input into, if it has one (a
-    peer-to-peer rechunk streams through disk instead: not this rule)."""
+    peer-to-peer rechunk streams through disk instead: not this rule). ``None`` too when
+    every measured run's graph, at the chunks planned among, has no rechunk: dask's
+    ``nanmedian`` rechunks only input split along its axis, so with that axis whole there is
+    nothing to gather (its 4 MiB chunks were priced holding a 256 MiB gather, 2x over)."""
     if not g.rechunk_layers or g.p2p_layers or not (g.whole_axes or g.rechunk_targets):
+        return None
+    runs = [m.graph for m in ms if m.sample.ok and m.graph is not None]
+    if runs and not any(r.rechunk_layers for r in runs):
         return None
     return GatherTarget(g.whole_axes, g.rechunk_targets)
 
@@ -106,6 +112,6 @@ def pipeline_model(ms: Sequence[Measurement], spec: ArraySpec, an: Analysis, *,
         an.growth, executed_fraction=min(1.0, statistics.median(fractions)) if fractions else 1.0)
     return dataclasses.replace(model, tasks_per_chunk=max(top.tasks_per_chunk, 1.0),
                                task_growth=growth, contraction_units=an.units,
-                               gather=gather_target(an.graph),
+                               gather=gather_target(an.graph, ok),
                                self_product_axes=an.graph.self_product_axes,
                                contraction_axes=an.graph.contraction_axes)

@@ -42,3 +42,21 @@ def test_a_jittery_small_sample_does_not_widen_the_band_of_a_large_chunk():
     choice, evals = search(spec, WorkSpec(3), Resources(2, 1, 4 * 2**30, "tcp://x:1"), m)
     assert choice.tie_band_fraction == pytest.approx(MIN_MEASURED_NOISE)
     assert choice.chosen.wall_seconds <= choice.best_wall_seconds * (1 + MIN_MEASURED_NOISE)
+
+
+def test_the_explanation_says_ties_past_the_samples_reach_are_not_preferred():
+    """nanmedian on a store of 128 x 128 tiles, sampled up to 4 MiB: the aligned 16 MiB tile
+    tied with the 4 MiB one but lay beyond the tie rule's reach; the explanation said no tie
+    was aligned. It names the reach instead."""
+    from chunkpilot.core.plan import make_plan
+
+    spec = ArraySpec((256, 512, 512), "float32", storage_chunks=(16, 128, 128))
+    samples = [Sample(int(mib * MiB), (256, 32, int(32 * mib)), 0.0125 * mib, 3 * mib * MiB,
+                      runs_seconds=(0.0125 * mib,) * 3) for mib in (0.25, 1, 4)]
+    model = fit_cost_model(samples, overhead_seconds_per_task=2e-4)
+    plan = make_plan(spec, WorkSpec(3, keep_whole=(0,)), Resources(1, 2, 4 * 2**30, "threads"),
+                     model)
+    assert plan.tie_count > 1 and plan.chosen.task_bytes <= 6 * MiB
+    text = plan.explain()
+    assert "none up to 6.00 MiB was aligned" in text
+    assert "ties above 6.00 MiB (1.5x the largest sample: extrapolated)" in text

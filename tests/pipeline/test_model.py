@@ -81,3 +81,39 @@ def test_the_planner_then_prices_whole_planes_below_split_ones():
     assert a_half.wall_seconds < a_split.wall_seconds
     assert evaluate(half, CUBE, work, RES, before).wall_seconds > \
         evaluate(split, CUBE, work, RES, before).wall_seconds  # the old fit chose split planes
+
+
+def _graph(fn, chunks, shape=(64, 96, 96)):
+    import dask.array as da
+
+    from chunkpilot.pipeline.graph import profile_graph
+    from chunkpilot.pipeline.layers import layer_records
+
+    x = da.zeros(shape, chunks=chunks, dtype="f4")
+    return profile_graph(layer_records(fn(x).__dask_graph__()), x.name)
+
+
+def _run_at(chunk, graph):
+    s = Sample(math.prod(chunk) * 4, chunk, 0.01, 10 * MiB, runs_seconds=(0.01, 0.01))
+    return Measurement(s, chunk, graph)
+
+
+@pytest.mark.parametrize(("fn", "kept"), [
+    # dask's nanmedian rechunks only input split along the reduced axis
+    (lambda x: __import__("dask.array").array.nanmedian(x, axis=0), False),
+    # an explicit rechunk to whole time and auto-sized tiles merges the tiles all the same
+    (lambda x: x.rechunk({0: -1, 1: "auto", 2: "auto"}).std(axis=0), True),
+])
+def test_a_rechunk_the_graph_skips_at_the_planned_chunks_gathers_nothing(fn, kept):
+    """The analysis graph (time split) rechunks; runs at chunks with time whole are what the
+    plan chooses among: only a graph that still rechunks there gathers."""
+    from chunkpilot.core.gather import gather
+    from chunkpilot.pipeline.model import gather_target
+
+    analysis = _graph(fn, (16, 32, 32))
+    assert analysis.rechunk_layers and 0 in analysis.whole_axes
+    runs = [_run_at(c, _graph(fn, c)) for c in ((64, 16, 16), (64, 32, 32))]
+    target = gather_target(analysis, runs)
+    assert (target is not None) == kept
+    assert gather(CUBE.shape, (128, 64, 64), target, 4) is None or kept
+    assert gather_target(analysis) is not None  # without runs: the analysis graph decides

@@ -15,7 +15,6 @@ import statistics
 import sys
 import time
 import traceback
-from typing import Any
 
 import cloudpickle
 import numpy as np
@@ -23,12 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from chunkpilot.core.model import GIL_HOLDING_SHARE
 from chunkpilot.measure.gil import concurrent_seconds, gil_share
-from chunkpilot.measure.malloc_live import (
-    LivePeak,
-    dynamic_thresholds,
-    env_fixes_thresholds,
-    fix_thresholds_now,
-)
+from chunkpilot.measure.malloc_live import LivePeak, dynamic_thresholds, env_fixes_thresholds
 from chunkpilot.measure.memory import (
     limit_address_space,
     memory_error_text,
@@ -45,10 +39,10 @@ REAL_KINDS = ("zarr", "hdf5")
 PAIR_MIN_SECONDS = 0.01
 #: ... and this long at most (they cost up to two calls' time a round, more when they do).
 PAIR_MAX_SECONDS = 0.2
-#: Untimed warm calls whose peaks are read after the timed calls of a sandbox with glibc's
-#: dynamic thresholds (the threaded scheduler's: a timed call's RSS peak cannot show the freed
-#: blocks it reuses, and fixing the thresholds before timing, as workers' are, slowed
-#: hungry_filter's 1 MiB blocks 1.9x, every temporary mapped afresh), under fixed ones.
+#: Untimed warm calls whose peaks ``malloc_live.LivePeak`` reads, after the timed calls of a
+#: sandbox with glibc's dynamic thresholds (the threaded scheduler's: a later call's RSS peak
+#: cannot show the freed blocks it reuses; fixing the thresholds as workers' are slowed
+#: hungry_filter's 1 MiB blocks 1.9x, every temporary mapped afresh).
 PEAK_CALLS = 2
 #: ... one for calls this long or longer: a 0.5 ms sampler reads a long call's peak steadily,
 #: and gil_loop's 12-19 MiB blocks spent 1.0 s of a 12 s advise on the second call.
@@ -135,22 +129,6 @@ def _call(func, block, out_ndim=None):
     return out
 
 
-def _untimed_peak(call: Any, exact: bool) -> int:
-    """What one more call held above its start: its RSS high-water mark when the thresholds
-    are fixed (``exact``; every big block is mapped afresh, untouched pages are not counted),
-    else malloc's bytes in use."""
-    if exact:
-        reset_peak()
-        start = rss_bytes()
-        out = call()
-        del out
-        return peak_bytes() - start
-    with LivePeak() as live:
-        out = call()
-        del out
-    return live.increment_bytes
-
-
 def run(job: dict) -> dict:
     sys.path[:] = job["sys_path"]
     func = cloudpickle.loads(job["func"]) if job["func"] is not None else None
@@ -225,9 +203,11 @@ def run(job: dict) -> dict:
             rounds = sorted(concurrent_seconds(call, n) for _ in range(PAIR_ROUNDS))
             pair = rounds[len(rounds) // 2]
     if not fixed and dynamic_thresholds() and job.get("measure_peaks", True):
-        exact = clean and fix_thresholds_now()  # the timing is done: a worker's thresholds
         for _ in range(1 if single >= PEAK_ONE_CALL_SECONDS else PEAK_CALLS):  # untimed
-            peaks.append(held + _untimed_peak(call, exact))
+            with LivePeak() as live:
+                out = call()
+                del out
+            peaks.append(held + live.increment_bytes)
     # a worker's task is a warm call: the first one also grows the heap and Python's object
     # arenas once (gil_loop's 1 MiB rows: 2.4-3.0 MiB cold, 2.0 warm, 2.0 in the workers)
     warm_peaks = sorted(peaks[1:]) or peaks

@@ -14,13 +14,6 @@ Memory malloc does not hand out (Python's small-object arenas, ``mmap``-ed buffe
 counted from RSS: its growth beyond what malloc took from the system. The result never
 exceeds the RSS peak. Sampling misses a block allocated and freed inside one call that holds
 the GIL throughout (numpy releases it while it computes; the task callbacks sample too).
-
-Bytes in use also count pages never touched, which cost no memory: numpy's ``rfft`` of a
-float32 block had 5 blocks in use and 4 resident, so fft_time's threads plans were predicted
-1.20-1.33x over what the same shapes held. A function sandbox's untimed peak calls come after
-its timing, so they switch to a worker's thresholds there (:func:`fix_thresholds_now`) and
-read the RSS high-water mark, which counts exactly the pages touched; :class:`LivePeak`
-stays for a pipeline sandbox's timed cold run and where ``mallopt`` is missing.
 """
 
 from __future__ import annotations
@@ -36,12 +29,6 @@ from chunkpilot.measure.memory import LINUX, rss_bytes
 #: Environment variables that fix glibc's thresholds (as distributed's nanny does).
 FIXED_THRESHOLD_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_",
                        "MALLOC_MMAP_MAX_")
-#: ``mallopt`` parameters (glibc's ``malloc.h``).
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-#: ``MALLOC_TRIM_THRESHOLD_`` of dask workers (``distributed.nanny.pre-spawn-environ``).
-WORKER_TRIM_THRESHOLD_BYTES = 65536
-#: glibc's mmap threshold before it adapts: blocks this big or bigger are mapped afresh.
-DEFAULT_MMAP_THRESHOLD_BYTES = 128 * 1024
 #: Seconds between samples (a ufunc on a 1 MiB block runs ~1 ms).
 INTERVAL_S = 0.0005
 
@@ -71,23 +58,6 @@ def env_fixes_thresholds() -> bool:
     if any(os.environ.get(k) for k in FIXED_THRESHOLD_ENV):
         return True
     return "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", "")
-
-
-def fix_thresholds_now() -> bool:
-    """Give this process a dask worker's fixed malloc thresholds from here on (the trim
-    threshold distributed's nanny sets, glibc's default mmap threshold) and hand back what
-    the heap keeps: a later call's RSS high-water mark is then its own pages, touched ones
-    only. ``False`` where glibc's ``mallopt`` is not available."""
-    if not LINUX:
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        ok = libc.mallopt(M_MMAP_THRESHOLD, DEFAULT_MMAP_THRESHOLD_BYTES) == 1
-        ok = ok and libc.mallopt(M_TRIM_THRESHOLD, WORKER_TRIM_THRESHOLD_BYTES) == 1
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):
-        return False
-    return ok
 
 
 def dynamic_thresholds() -> bool:

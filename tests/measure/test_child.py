@@ -29,9 +29,8 @@ def cached_table():
     return f
 
 
-#: The threaded scheduler's sandbox keeps glibc's dynamic malloc thresholds while it times
-#: (its peaks are read after, under fixed ones); a distributed one gets the workers' fixed
-#: threshold throughout.
+#: The threaded scheduler's sandbox keeps glibc's dynamic malloc thresholds (read with
+#: ``malloc_live.LivePeak``); a distributed one gets the workers' fixed threshold (RSS peaks).
 MALLOCS = {"threads": {}, "workers": {"MALLOC_TRIM_THRESHOLD_": "65536"}}
 
 
@@ -46,29 +45,6 @@ def test_a_samples_peak_is_a_warm_calls_not_the_first_calls_set_up(malloc):
     assert len(ok) >= 2
     for s in ok:
         assert s.nbytes <= s.peak_bytes < 3 * s.nbytes + 4 * MiB, (s.nbytes, s.peak_bytes)
-
-
-def untouched_scratch(block: np.ndarray) -> np.ndarray:
-    """Allocates four blocks of scratch it never writes (no page of it becomes resident, as
-    numpy's rfft leaves one of its buffers), then returns a doubled block."""
-    scratch = np.empty(4 * block.size)
-    out = block * 2.0  # numpy releases the GIL here, while the scratch is allocated
-    del scratch
-    return out
-
-
-@pytest.mark.skipif(not LINUX, reason="RSS high-water marks and glibc's malloc are Linux's")
-@pytest.mark.parametrize("malloc", list(MALLOCS))
-def test_a_samples_peak_counts_memory_touched_not_only_allocated(malloc):
-    """A worker's memory is the pages a task touches: the threads sandbox used to read
-    malloc's bytes in use, which count the untouched scratch (4 blocks more per task)."""
-    spec = ArraySpec((2048, 2048), "float64")
-    prof = profile_function(untouched_scratch, spec, WorkSpec(2), Resources(1, 1, 4096 * MiB),
-                            {"kind": "synthetic"}, env=MALLOCS[malloc], baseline_guess_bytes=0)
-    ok = [s for s in prof.samples if s.ok and s.nbytes >= 4 * MiB]
-    assert ok
-    for s in ok:  # input + output: 2 blocks, not 6
-        assert 1.5 * s.nbytes < s.peak_bytes < 2.5 * s.nbytes + 4 * MiB, (s.nbytes, s.peak_bytes)
 
 
 def first_real_call_sleeps(seconds: float):

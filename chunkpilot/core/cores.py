@@ -1,4 +1,4 @@
-"""Pure: a task gets less of the machine when every thread of its worker is busy.
+"""Pure: a call that keeps several cores busy alone gets fewer when every thread is busy.
 
 The samples run one call at a time in a sandbox with the machine's cores to itself; a call
 can use more than one of them (zarr 3 decodes a block's storage chunks in a thread pool,
@@ -8,22 +8,12 @@ it has cores), so that part of the call runs slower than the sample said. Measur
 zarr_read (zstd, 4 x 360 x 720 storage chunks, 2 cores): a 64-plane read took 0.088 s
 alone on 1.75 cores' CPU and 0.155 s with a second process reading at the same time.
 The sample's CPU time over its wall time (``Sample.cores_busy``) says how many it used.
-
-A pipeline's samples measure it directly: each sub-array runs once more on every thread
-of a worker (``Sample.threads_busy_factor``: its tasks' summed time over the single-thread
-runs'). Small tasks lose most, their Python parts (dispatch, allocation, the scheduler's
-callbacks) taking turns on the GIL and two threads sharing the caches a lone one had: on
-dask's threaded scheduler, 2 threads, ufunc_reduce's tasks took 1.31x at 1 MiB, 1.52x at
-2 MiB, 1.15x at 4 MiB and 1.0x from 8 MiB; time_reduce's 2.2x at 1 MiB, 1.2x at 4 MiB,
-1.04x at 8 MiB; the benchmark's threads rows observed the same shortfall at their small
-shapes (predicted 0.65-0.82x of the per-chunk time observed). Where measured, it replaces
-the cores rule (it includes the cores the tasks share).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from chunkpilot.core.sample import Sample
 
@@ -35,14 +25,13 @@ from chunkpilot.core.sample import Sample
 MULTICORE_MIN = 1.1
 
 
-def _at(samples: Sequence[Sample], nbytes: float,
-        value: Callable[[Sample], float | None]) -> float | None:
-    """``value`` of the samples, interpolated in log bytes between those that have it, the
-    nearest one's beyond them; ``None`` when none has it."""
-    pts = sorted((s.nbytes, v) for s in samples
-                 if s.ok and s.nbytes > 0 and (v := value(s)) is not None and v > 0)
+def cores_at(samples: Sequence[Sample], nbytes: float) -> float:
+    """Cores a call on ``nbytes`` kept busy alone: interpolated in log bytes between the
+    samples that timed it, the nearest one's beyond them; 1 when none did."""
+    pts = sorted((s.nbytes, s.cores_busy) for s in samples
+                 if s.ok and s.nbytes > 0 and s.cores_busy is not None and s.cores_busy > 0)
     if not pts:
-        return None
+        return 1.0
     if nbytes <= pts[0][0]:
         return pts[0][1]
     for (x0, c0), (x1, c1) in zip(pts, pts[1:], strict=False):
@@ -50,31 +39,6 @@ def _at(samples: Sequence[Sample], nbytes: float,
             w = math.log(nbytes / x0) / math.log(x1 / x0) if x1 > x0 else 1.0
             return c0 + w * (c1 - c0)
     return pts[-1][1]
-
-
-def cores_at(samples: Sequence[Sample], nbytes: float) -> float:
-    """Cores a call on ``nbytes`` kept busy alone: interpolated in log bytes between the
-    samples that timed it, the nearest one's beyond them; 1 when none did."""
-    cores = _at(samples, nbytes, lambda s: s.cores_busy)
-    return 1.0 if cores is None else cores
-
-
-def threads_busy_factor(samples: Sequence[Sample], nbytes: float) -> float | None:
-    """How much longer a task on ``nbytes`` takes while every thread of its process runs
-    one, as the samples measured it (interpolated like :func:`cores_at`; never below 1);
-    ``None`` when no sample timed it (the cores rule, :func:`busy_slowdown`, then holds)."""
-    factor = _at(samples, nbytes, lambda s: s.threads_busy_factor)
-    return None if factor is None else max(1.0, factor)
-
-
-def threads_busy_sentence(factor: float | None, tasks_at_once: int) -> str | None:
-    """The plan's words for :func:`threads_busy_factor`, when it matters."""
-    if factor is None or factor < SAY_ABOVE or tasks_at_once < 2:
-        return None
-    return (f"With {tasks_at_once} tasks at once on a worker's threads, tasks of this size "
-            f"took {factor:.2f}x as long as alone (each sample's sub-array ran once more on "
-            "every thread, measured: the tasks' Python parts take turns on the GIL and the "
-            "threads share the caches); predicted that much slower.")
 
 
 def cores_each(tasks_at_once: int, threads: int) -> float:

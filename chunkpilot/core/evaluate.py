@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from chunkpilot.core.coldstart import first_task_extra_seconds
-from chunkpilot.core.cores import threads_busy_factor
 from chunkpilot.core.gather import gather
 from chunkpilot.core.growth import chunk_counts
 from chunkpilot.core.model import CostModel
@@ -217,11 +216,8 @@ def evaluate(
     overhead = (model.scheduler_tasks(spec.shape, tuple(chunk), task_count)
                 * (model.overhead_seconds_per_task + model.gil_wait_seconds(concurrent)))
     t *= model.thread_slowdown(concurrent)
-    # a task with every thread of its process busy: as the samples measured it, else a call
-    # that used several cores alone gets one per busy thread (``core.cores``)
-    busy = threads_busy_factor(model.samples, task_bytes) if concurrent >= 2 else None
-    t *= busy if busy is not None else model.busy_slowdown(
-        task_bytes, min(units, res.total_threads), res.total_threads)
+    # a call that used several cores alone gets one per busy thread (``core.cores``)
+    t *= model.busy_slowdown(task_bytes, min(units, res.total_threads), res.total_threads)
     # the work after an in-graph rechunk is shared by the rechunk's own chunks, on the
     # workers that hold input chunks (dask runs a task where its inputs are)
     slots = res.threads_per_worker * min(res.workers, task_count)

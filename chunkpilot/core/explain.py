@@ -6,12 +6,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from chunkpilot.core.coldstart import cold_sentence
-from chunkpilot.core.cores import (
-    cores_at,
-    cores_sentence,
-    threads_busy_factor,
-    threads_busy_sentence,
-)
+from chunkpilot.core.cores import cores_at, cores_sentence
 from chunkpilot.core.explain_store import store_sentence
 from chunkpilot.core.model import Sample
 from chunkpilot.core.plan_inputs import plan_inputs
@@ -191,18 +186,6 @@ def _threads_sentence(plan: Plan) -> str | None:
     return text
 
 
-def _busy_sentence(plan: Plan) -> str | None:
-    """Tasks sharing a worker's threads: the measured factor (pipelines), else the cores
-    rule, as ``evaluate`` priced them."""
-    c, res = plan.chosen, plan.resources
-    at_once = min(res.threads_per_worker, math.ceil(c.parallel_units / max(res.workers, 1)))
-    factor = threads_busy_factor(plan.model.samples, c.task_bytes) if at_once >= 2 else None
-    if factor is not None:
-        return threads_busy_sentence(factor, at_once)
-    return cores_sentence(cores_at(plan.model.samples, c.task_bytes),
-                          min(c.parallel_units, res.total_threads), res.total_threads)
-
-
 def explanation_lines(plan: Plan) -> list[str]:
     """The plan's reasons as sentences, most important first."""
     c, m, res = plan.chosen, plan.model, plan.resources
@@ -217,7 +200,10 @@ def explanation_lines(plan: Plan) -> list[str]:
         *([t] if (t := tie_sentence(plan)) else []),
         _time_sentence(plan),
         *([t] if (t := _threads_sentence(plan)) else []),
-        *([t] if (t := _busy_sentence(plan)) else []),
+        *([t] if (t := cores_sentence(
+            cores_at(plan.model.samples, plan.chosen.task_bytes),
+            min(plan.chosen.parallel_units, plan.resources.total_threads),
+            plan.resources.total_threads)) else []),
         *([t] if (t := cold_sentence(m.samples, c.task_bytes, c.wall_seconds)) else []),
         f"Scheduler overhead {format_seconds(m.overhead_seconds_per_task)} per task on "
         f"'{res.scheduler}' ({overhead_src})"

@@ -51,10 +51,6 @@ class Sample:
     memory for its temporaries, as a worker's first task of a computation does
     (``core.coldstart``); ``None``: not recorded (pipeline samples, older samples, or no
     warm call)."""
-    threads_busy_factor: float | None = None
-    """A pipeline sample's tasks' summed time when its sub-array ran on every thread of a
-    worker at once, over that time on one thread (warm runs' medians); ``None``: not timed
-    (per-block samples, a run too long to repeat, older samples). See ``core.cores``."""
     cores_busy: float | None = None
     """CPU time over wall time of a warm call run alone (median): the cores it kept busy.
     Above 1 when the call works in threads (zarr decodes a block's storage chunks at once),

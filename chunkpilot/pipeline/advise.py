@@ -36,9 +36,13 @@ from chunkpilot.measure.environ import EnvOverrides
 from chunkpilot.measure.sandbox import pickle_func
 from chunkpilot.pipeline.analysis import Analysis, analysis_builds, analysis_from
 from chunkpilot.pipeline.extent import AxisNeed, find_axis_need
-from chunkpilot.pipeline.family import SMALL_CHUNK_BYTES, measure_family
 from chunkpilot.pipeline.findings import PipelineFindings, blowup_warnings, pipeline_notes
-from chunkpilot.pipeline.measure import Measurement, PipelineSandbox
+from chunkpilot.pipeline.measure import (
+    SMALL_CHUNK_BYTES,
+    Measurement,
+    PipelineSandbox,
+    measure_family,
+)
 from chunkpilot.pipeline.model import holds_band, memory_growth, pipeline_model
 from chunkpilot.pipeline.rules import GraphLimits, families, layout_advice
 from chunkpilot.pipeline.subarray import CHUNKS_PER_AXIS
@@ -63,7 +67,7 @@ def advise_pipeline(
     limits = limits or GraphLimits()
     box = PipelineSandbox(pickle_func(pipeline) or b"", spec, ref, env, res.memory_limit_bytes,
                           timeout_s, seed)
-    box, work, first, an, needs = _start(box, spec, work, _scaling_threads(res))
+    box, work, first, an, needs = _start(box, spec, work)
     if on_sample is not None:
         on_sample(first.sample)
     tried: list[tuple[str, str]] = []
@@ -131,7 +135,7 @@ def advise_pipeline(
     return dataclasses.replace(plan, notes=tuple(notes) + tuple(extra), pipeline=report)
 
 
-def _start(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, threads: int
+def _start(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec
            ) -> tuple[PipelineSandbox, WorkSpec, Measurement, Analysis, list[AxisNeed]]:
     """The first measurement and the graph analysis (built in the same sandbox: one start
     less). A pipeline that fails to build is probed for the axes it needs whole
@@ -140,7 +144,7 @@ def _start(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, threads: int
     while True:
         chunk0 = shape_for_bytes(spec, work, min(SMALL_CHUNK_BYTES[0], spec.nbytes / 8))
         builds = analysis_builds(spec, work, box.full_axes)
-        first = box.measure(spec, work, chunk0, builds=builds, busy_threads=threads)
+        first = box.measure(spec, work, chunk0, builds=builds)
         try:
             built = first.builds or box.graphs(builds)
             return box, work, first, analysis_from(builds, built), needs

@@ -22,7 +22,6 @@ import gc
 import json
 import os
 import pickle
-import statistics
 import sys
 import time
 import traceback
@@ -51,14 +50,7 @@ from chunkpilot.measure.memory import (
     rss_bytes,
 )
 from chunkpilot.pipeline.layers import layer_records
-from chunkpilot.pipeline.runs import (
-    COLD_ONLY_RUNS,
-    ReadClock,
-    busy_runs,
-    cold_only,
-    scaling,
-    warm_runs,
-)
+from chunkpilot.pipeline.runs import COLD_ONLY_RUNS, ReadClock, cold_only, scaling, warm_runs
 from chunkpilot.sources.region import region_array
 
 
@@ -222,17 +214,10 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
         "peak_reset": clean,
         "per_layer": {k: [int(v[0]), float(v[1]), int(v[2])] for k, v in per_layer.items()},
     }
-    threads = int(job.get("threads") or 1)  # the scaling run: reported for layout advice
-    busy = max(threads, int(job.get("busy_threads") or 1))
-    alone = warm["runs_task_seconds"] or [result["task_seconds"]]  # a long run: its cold one
-    if busy > 1 and warm["runs_wall_seconds"] and statistics.median(alone) > 0:
-        fastest = min(warm["runs_wall_seconds"])
-        ran = scaling(dsk, sinks, busy, fastest, dask.threaded.get, busy_runs(fastest))
-        together = ran.pop("busy_task_seconds")
-        # the fastest of its runs on every thread: another process's burst only slows one
-        result["threads_busy_factor"] = min(together) / statistics.median(alone)
-        if threads > 1:
-            result["scaling"] = ran
+    threads = int(job.get("threads") or 1)
+    if threads > 1 and warm["runs_wall_seconds"]:
+        result["scaling"] = scaling(dsk, sinks, threads, min(warm["runs_wall_seconds"]),
+                                    dask.threaded.get)
     return result
 
 

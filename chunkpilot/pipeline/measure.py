@@ -15,14 +15,15 @@ import os
 import statistics
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from chunkpilot.core.budget import largest_worth_measuring
 from chunkpilot.core.model import Sample
-from chunkpilot.core.shapes import halo_shape, storage_bytes_read
+from chunkpilot.core.shapes import halo_shape, shape_for_bytes, storage_bytes_read
 from chunkpilot.errors import ProfilingError
 from chunkpilot.measure.environ import EnvOverrides
 from chunkpilot.measure.sandbox import run_in_sandbox
@@ -30,13 +31,17 @@ from chunkpilot.pipeline.graph import GraphProfile, profile_graph
 from chunkpilot.pipeline.layers import LayerRecord
 from chunkpilot.pipeline.subarray import (
     CHUNKS_PER_AXIS,
+    SUBARRAY_MAX_BYTES,
     nominal_chunks,
     subarray_region,
 )
 from chunkpilot.sources.urls import reader_preload
-from chunkpilot.types import ArraySpec, WorkSpec
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
+from chunkpilot.units import format_bytes
 
 MiB = 2**20
+#: Input chunk sizes measured first; small enough to be safe for any pipeline.
+SMALL_CHUNK_BYTES = (1 * MiB, 4 * MiB)
 #: A sub-array run is sized to take about this long at most (the fit extrapolates); each
 #: measurement runs it once cold and at least three times warm.
 SUBARRAY_TIME_BUDGET_S = 0.4
@@ -152,12 +157,11 @@ class PipelineSandbox:
     def measure(self, spec: ArraySpec, work: WorkSpec, chunk: tuple[int, ...],
                 threads: int = 1, builds: Builds = (),
                 per_axis: int = CHUNKS_PER_AXIS, warm: bool = True,
-                over_budget_runs: int = 1, busy_threads: int = 1) -> Measurement:
+                over_budget_runs: int = 1) -> Measurement:
         """Run the pipeline on a sub-array of ``per_axis`` chunks per axis of ``chunk``-sized
         input chunks (after ``builds``); cold only, without ``warm`` (peak memory is taken
         from the cold run); ``over_budget_runs`` warm runs of a long one
-        (``pipeline.runs.warm_runs``); then on ``busy_threads`` threads at once
-        (``Sample.threads_busy_factor``), and the scaling run when ``threads`` > 1."""
+        (``pipeline.runs.warm_runs``)."""
         region = subarray_region(spec, chunk, per_axis, self.full_axes)
         halo = halo_shape(spec, work, chunk)
         nbytes = math.prod(halo) * spec.itemsize
@@ -172,8 +176,7 @@ class PipelineSandbox:
             src = {k: v for k, v in src.items() if k != "array" or isinstance(v, str)}
             r = self.run({"mode": "measure", "source": {**src, "seed": self.seed},
                           "region": [list(p) for p in region], "chunks": list(chunk),
-                          "threads": threads, "busy_threads": busy_threads,
-                          "builds": _builds(builds),
+                          "threads": threads, "builds": _builds(builds),
                           "repeat_seconds": SUBARRAY_TIME_BUDGET_S, "min_warm_runs": 3,
                           "max_repeats": 6 if warm else 0,
                           "over_budget_runs": over_budget_runs})
@@ -187,8 +190,7 @@ class PipelineSandbox:
         runs = tuple(float(t) / nominal for t in r.get("runs_task_seconds") or ())
         seconds = statistics.median(runs) if runs else float(r["task_seconds"]) / nominal
         sample = Sample(nbytes, halo, seconds, int(r["peak_bytes"]), runs_seconds=runs,
-                        downstream_share=r.get("downstream_share"), cores_busy=r.get("cores_busy"),
-                        threads_busy_factor=r.get("threads_busy_factor"))
+                        downstream_share=r.get("downstream_share"), cores_busy=r.get("cores_busy"))
         records = [LayerRecord.from_dict(d) for d in r["records"]]
         return Measurement(
             sample, chunk, profile_graph(records, r["input"]), int(r["tasks"]) / n,
@@ -231,3 +233,66 @@ def read_split(m: Measurement, spec: ArraySpec, s: Sample) -> Sample:
                                runs_seconds=tuple(r * factor for r in s.runs_seconds),
                                read_seconds=own,
                                downstream_share=None if share is None else min(1.0, share / factor))
+
+
+def rebase(m: Measurement, spec: ArraySpec, work: WorkSpec) -> Measurement | None:
+    """``m`` as a sample of ``work``'s family (halo bytes per its depth), or ``None`` if its
+    chunk breaks that family's rules (an axis not whole, a chunk under the depth)."""
+    c = m.chunk
+    if any(c[i] != spec.shape[i] for i in work.keep_whole) or any(
+            ci < d and ci != n for ci, d, n in zip(c, work.depth, spec.shape, strict=True)):
+        return None
+    halo = halo_shape(spec, work, c)
+    sample = dataclasses.replace(m.sample, nbytes=math.prod(halo) * spec.itemsize, shape=halo)
+    return dataclasses.replace(m, sample=sample)  # its warm runs and read time kept
+
+
+def measure_family(
+    box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, res: Resources, *,
+    baseline_guess_bytes: int, threads: int = 1,
+    on_sample: Callable[[Sample], None] | None = None, done: Sequence[Measurement] = (),
+) -> list[Measurement]:
+    """Measure at least three input chunk sizes of ``work``'s chunk family; raise if none runs.
+
+    ``done`` holds measurements already made that fit this family (see :func:`rebase`).
+    """
+    out: list[Measurement] = [r for r in (rebase(m, spec, work) for m in done) if r is not None]
+    seen: set[tuple[int, ...]] = {m.chunk for m in out}
+
+    def measure(target: float, scale: bool = False, largest: bool = False) -> bool:
+        chunk = shape_for_bytes(spec, work, target)
+        near = [m for m in out if abs(math.log(math.prod(m.chunk) * spec.itemsize / target)) < 0.4]
+        if chunk in seen or near:  # already measured (or as good as)
+            return all(m.sample.ok for m in near + [m for m in out if m.chunk == chunk])
+        seen.add(chunk)
+        m = box.measure(spec, work, chunk, threads if scale else 1,
+                        over_budget_runs=2 if largest else 1)  # it anchors the curve past it
+        out.append(m)
+        if on_sample is not None:
+            on_sample(m.sample)
+        return m.sample.ok
+
+    smalls = sorted({min(b, spec.nbytes / 8) for b in SMALL_CHUNK_BYTES})
+    for i, b in enumerate(smalls):
+        if not measure(b, scale=i == len(smalls) - 1):
+            break
+    # sizes follow the chunk's own work: a read of split storage chunks is a cost of its shape
+    ok = [read_split(m, spec, m.sample) for m in out if m.sample.ok]
+    if not ok:
+        first = out[0].sample
+        raise ProfilingError(
+            f"Expected the pipeline to run on a sub-array of {format_bytes(first.nbytes)} input "
+            f"chunks {out[0].chunk}. Got {first.error} instead."
+        )
+    sub_chunks = 2 ** spec.ndim  # the fewest chunks a big sub-array holds
+    top = largest_worth_measuring(ok, res, baseline_guess_bytes,
+                                  time_budget_s=SUBARRAY_TIME_BUDGET_S / sub_chunks,
+                                  max_bytes=min(SUBARRAY_MAX_BYTES / sub_chunks, spec.nbytes / 4))
+    biggest = max(s.nbytes for s in ok)
+    if top > biggest * 1.5:  # a midpoint only when the fit would extrapolate far
+        for b in ((math.sqrt(biggest * top), top) if top > 16 * biggest else (top,)):
+            if not measure(b, largest=b == top):
+                break
+    if len([m for m in out if m.sample.ok]) < 3:
+        measure(max(min(s.nbytes for s in ok) / 4, spec.itemsize))
+    return sorted(out, key=lambda m: m.sample.nbytes)

@@ -20,12 +20,6 @@ from chunkpilot.measure.environ import BLAS_ONE_THREAD
 #: (rechunk_transpose's 2 s sub-array runs: cold 0.92-1.07x the warm run's task time, as
 #: far apart as two warm runs), while a warm run cost 1.5-2 s of a 10-15 s advise each.
 COLD_ONLY_RUNS = 2.5
-#: Timed runs on every thread (after a warm-up run) of a sample whose run on one took at
-#: most this long (two, for a steadier median; one for longer runs, which vary least: the
-#: largest samples then add about one run on one thread each, 0.5-1.5 s of a 4-7 s
-#: advise) ...
-BUSY_SHORT_SECONDS = 0.2
-BUSY_RUNS_SHORT = 2
 #: Environment variables that set BLAS/OpenMP thread pools (reported with the scaling run).
 BLAS_VARS = tuple(BLAS_ONE_THREAD)
 
@@ -90,7 +84,7 @@ def warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: fl
     ``repeat_seconds`` (none past ``COLD_ONLY_RUNS`` times that: ``cold_only``): such a
     sub-array (matmul's 1024 x 1024 chunks, 1.6 s a run; rechunk_transpose's plane-splitting
     chunks, 0.75-2 s) cost 3-5 s of a 13-17 s advise in two warm runs, and runs that long
-    vary least. The largest sample takes two (``pipeline.family.measure_family``): it
+    vary least. The largest sample takes two (``pipeline.measure.measure_family``): it
     anchors the curve past it, and ufunc_reduce's 16 MiB one (0.9 s a run, on a copy of its
     data) read 97.5, 87.9 and 85.5 ms a chunk in single runs on three advises; the slow one
     moved the plan from 1024 x 2048 to 512 x 512.
@@ -140,42 +134,14 @@ def warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: fl
                                   for n in layers}}
 
 
-def busy_runs(sync_wall_seconds: float) -> int:
-    """Runs on every thread for a sample whose fastest run on one took ``sync_wall_seconds``."""
-    return BUSY_RUNS_SHORT if sync_wall_seconds <= BUSY_SHORT_SECONDS else 1
-
-
 def scaling(dsk: Any, sinks: list[Any], threads: int, sync_wall_seconds: float,
-            get_threads: Any, runs: int = 1) -> dict:
-    """The same graph on ``threads`` threads, ``runs`` times: the first run's wall and CPU
-    time beside its fastest warm run on one thread (``sync_wall_seconds``: timed just
-    before, warm as these runs are), and every run's tasks' summed time
-    (``busy_task_seconds``: what the work takes while every thread is busy, ``core.cores``).
-    """
-    starts: dict[Any, float] = {}
-    totals: list[float] = []
-
-    def pretask(key: Any, dsk: Any, st: Any) -> None:  # dask calls both from its own thread
-        starts[key] = time.perf_counter()
-
-    def posttask(key: Any, result: Any, dsk: Any, st: Any, worker_id: Any) -> None:
-        t0 = starts.pop(key, None)
-        if t0 is not None and not (isinstance(key, tuple) and key[0] == "chunkpilot-sink"):
-            totals[-1] += time.perf_counter() - t0
-
-    get_threads(dsk, sinks, num_workers=threads)  # warm-up: the pool's threads' first
-    # allocations fault fresh memory in (ufunc_reduce's 16 MiB chunks: 1.56x in a first
-    # threaded run, 1.02x warm)
-    walls, cpus = [], []
-    for _ in range(max(runs, 1)):
-        totals.append(0.0)
-        t0, c0 = time.perf_counter(), time.process_time()
-        with Callback(pretask=pretask, posttask=posttask):
-            get_threads(dsk, sinks, num_workers=threads)
-        walls.append(time.perf_counter() - t0)
-        cpus.append(time.process_time() - c0)
-    return {"threads": threads, "threaded_wall_seconds": walls[0],
-            "threaded_cpu_seconds": cpus[0], "sync_wall_seconds": sync_wall_seconds,
-            "busy_task_seconds": totals,
+            get_threads: Any) -> dict:
+    """Wall and CPU time of the same graph on ``threads`` threads, beside its fastest warm
+    run on one thread (``sync_wall_seconds``: timed just before, warm as this run is)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    get_threads(dsk, sinks, num_workers=threads)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"threads": threads, "threaded_wall_seconds": wall, "threaded_cpu_seconds": cpu,
+            "sync_wall_seconds": sync_wall_seconds,
             "blas_env": {k: os.environ.get(k) for k in BLAS_VARS},
             "blas_pinned": True}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chunkpilot.core.cores import busy_slowdown, cores_at, cores_sentence, threads_busy_factor
+from chunkpilot.core.cores import busy_slowdown, cores_at, cores_sentence
 from chunkpilot.core.evaluate import evaluate
 from chunkpilot.core.model import Sample, fit_cost_model
 from chunkpilot.core.plan import make_plan
@@ -63,40 +63,3 @@ def test_the_plan_says_when_busy_threads_slow_its_tasks():
     assert "1.80x slower" in plan.explain()
     assert "cores busy" not in make_plan(SPEC, WorkSpec(2), THREADS, _model(1.0)).explain()
     assert cores_sentence(1.02, 2, 2) is None
-
-
-def _measured_busy(factors: dict[int, float], cores: float | None = None):
-    """Linear work, 10 ms a MiB alone; the sample at each MiB key took ``factor`` times as
-    long with every thread busy (pipeline samples)."""
-    samples = [Sample(mib * MiB, (128 * mib, 1024), 0.01 * mib, 3 * mib * MiB,
-                      runs_seconds=(0.01 * mib,) * 3, cores_busy=cores, threads_busy_factor=f)
-               for mib, f in factors.items()]
-    return fit_cost_model(samples, overhead_seconds_per_task=2e-4)
-
-
-def test_the_busy_threads_factor_is_interpolated_and_never_below_one():
-    s = _measured_busy({1: 1.6, 4: 1.2, 16: 0.97}).samples
-    assert threads_busy_factor(s, MiB / 2) == pytest.approx(1.6)
-    assert threads_busy_factor(s, 2 * MiB) == pytest.approx(1.4)
-    assert threads_busy_factor(s, 64 * MiB) == 1.0  # a faster run is noise, not a gain
-    assert threads_busy_factor(_model(2.0).samples, MiB) is None  # not timed
-
-
-def test_tasks_sharing_a_process_are_priced_at_the_measured_factor_instead_of_the_cores():
-    """ufunc_reduce on dask's threaded scheduler: 1 MiB chunks' tasks took 1.58x as long
-    with two threads busy, 4 MiB ones 1.07x. The factor replaces the cores rule (it
-    includes the cores the tasks share); a worker with one thread is not slowed."""
-    base, busy = _model(None), _measured_busy({1: 1.6, 4: 1.07, 16: 1.0}, cores=2.0)
-    small, big = (128, 1024), (2048, 4096)
-
-    def per_task(model, shape, res=THREADS):
-        return evaluate(shape, SPEC, WorkSpec(2), res, model).seconds_per_task
-
-    assert per_task(busy, small) == pytest.approx(1.6 * per_task(base, small))
-    assert per_task(busy, big) == pytest.approx(per_task(base, big))
-    one_thread = Resources(2, 1, 8 * 2**30, "local")
-    assert per_task(busy, small, one_thread) == pytest.approx(
-        2.0 * per_task(base, small, one_thread))  # the cores rule: one core per worker
-    text = make_plan(SPEC, WorkSpec(2), THREADS, _measured_busy({1: 1.6, 4: 1.6, 16: 1.6})
-                     ).explain()
-    assert "took 1.60x as long as alone" in text and "cores busy" not in text

@@ -85,8 +85,7 @@ def test_a_measurement_carried_to_another_family_keeps_its_warm_runs():
     still the measurement's (they set the spread behind the tie band): dropping them showed
     the first sample of every pipeline advise as "over 0 warm runs"."""
     from chunkpilot.core.sample import Sample
-    from chunkpilot.pipeline.family import rebase
-    from chunkpilot.pipeline.measure import Measurement
+    from chunkpilot.pipeline.measure import Measurement, rebase
 
     runs = (0.010, 0.012, 0.011)
     m = Measurement(Sample(16 * 16 * 8, (16, 16), 0.011, 4096, runs_seconds=runs,
@@ -209,34 +208,3 @@ def test_a_sub_array_cut_by_the_arrays_edge_is_timed_per_chunk_of_its_nominal_si
     assert m.chunks_held == 48 * 40 / (16 * 16)
     assert _held_sample(m).chunks_run == m.chunks_held
 
-
-
-def _python_sum(block: np.ndarray) -> np.ndarray:
-    total = 0.0
-    for v in block.ravel().tolist():  # pure Python: holds the GIL throughout
-        total += v
-    return np.full((1, 1), total)
-
-
-def _sleep(block: np.ndarray) -> np.ndarray:
-    time.sleep(0.01)  # releases the GIL, as numpy's loops and a store's reads do
-    return block[:1, :1]
-
-
-def _busy_factor(fn) -> float | None:
-    def pipeline(x):
-        return x.map_blocks(fn, chunks=(1, 1), dtype=x.dtype).sum()
-    box = PipelineSandbox(pickle_func(pipeline) or b"", SPEC, {"kind": "synthetic"}, {},
-                          2**30, 60.0)
-    return box.measure(SPEC, WorkSpec(2), (16, 16), busy_threads=2).sample.threads_busy_factor
-
-
-def test_a_sample_measures_its_tasks_with_every_thread_busy():
-    """Each sub-array runs once more on a worker's threads: tasks holding the GIL take
-    turns (about twice as long each with two threads), tasks that release it do not; one
-    thread measures nothing."""
-    assert _busy_factor(_python_sum) > 1.5
-    assert _busy_factor(_sleep) < 1.3
-    m = PipelineSandbox(pickle_func(slow_sum) or b"", SPEC, {"kind": "synthetic"}, {}, 2**30,
-                        60.0).measure(SPEC, WorkSpec(2), (16, 16))
-    assert m.sample.threads_busy_factor is None

@@ -57,9 +57,10 @@ def _binding_sentence(plan: Plan) -> str:
         )
     if b == "overhead":
         return (
-            f"Bound by overhead: scheduler overhead is already {plan.chosen.overhead_fraction:.1%} "
-            f"of the time; bigger chunks would gain less than {plan.policy.tie_tolerance:.0%}, so the "
-            "smaller chunk with more memory headroom wins."
+            "Bound by overhead: scheduler overhead is already "
+            f"{plan.chosen.overhead_fraction:.1%} of the time; bigger chunks would gain less "
+            f"than {plan.policy.tie_tolerance:.0%}, so the smaller chunk with more memory "
+            "headroom wins."
         )
     if b == "storage":
         return (
@@ -75,15 +76,13 @@ def _storage_sentence(plan: Plan) -> str | None:
     sc = plan.spec.storage_chunks
     if sc is None:
         return None
-    shape = plan.spec.shape
-    per = [math.ceil(c / s) if c >= s else 1 for c, s in zip(plan.chunk_shape, sc)]
-    whole = all(c % s == 0 or c == n for c, s, n in zip(plan.chunk_shape, sc, shape))
-    split = math.prod(s // c for c, s, n in zip(plan.chunk_shape, sc, shape)
-                      if c < s and s % c == 0 and c != n)
+    axes = list(zip(plan.chunk_shape, sc, plan.spec.shape, strict=True))
+    per = [math.ceil(c / s) if c >= s else 1 for c, s, _ in axes]
+    whole = all(c % s == 0 or c == n for c, s, n in axes)
+    split = math.prod(s // c for c, s, n in axes if c < s and s % c == 0 and c != n)
     if whole:
         how = "aligned, so every storage chunk is read exactly once."
-    elif split > 1 and all(c % s == 0 or s % c == 0 or c == n
-                           for c, s, n in zip(plan.chunk_shape, sc, shape)):
+    elif split > 1 and all(c % s == 0 or s % c == 0 or c == n for c, s, n in axes):
         how = (f"each storage chunk is split evenly into {split} dask chunks, so it is read "
                f"(and decoded) {split} times: smaller than one storage chunk was worth it here.")
     else:
@@ -192,6 +191,7 @@ def explanation_lines(plan: Plan) -> list[str]:
     overhead_src = ("measured by a probe" + (", every worker thread's core kept busy"
                                              if res.distributed else "")
                     if m.overhead_measured else "MODELLED default, not measured")
+    per_chunk = m.scheduler_tasks(plan.spec.shape, c.chunk_shape, c.task_count) / c.task_count
     lines = [
         f"Recommended chunks {c.chunk_shape}: {plural(c.task_count, 'task')} of "
         f"{format_bytes(c.task_bytes)}" + (" each" if c.task_count != 1 else "")
@@ -207,10 +207,11 @@ def explanation_lines(plan: Plan) -> list[str]:
         *([t] if (t := cold_sentence(m.samples, c.task_bytes, c.wall_seconds)) else []),
         f"Scheduler overhead {format_seconds(m.overhead_seconds_per_task)} per task on "
         f"'{res.scheduler}' ({overhead_src})"
-        + (f" x {m.scheduler_tasks(plan.spec.shape, c.chunk_shape, c.task_count) / c.task_count:.1f}"
-           " tasks per chunk" if m.task_growth is not None or m.tasks_per_chunk != 1 else "")
+        + (f" x {per_chunk:.1f} tasks per chunk"
+           if m.task_growth is not None or m.tasks_per_chunk != 1 else "")
         + f"; predicted overhead share {c.overhead_fraction:.1%}.",
-        f"Predicted per task: {format_seconds(c.seconds_per_task)}, peak {format_bytes(c.peak_bytes_per_task)}. "
+        f"Predicted per task: {format_seconds(c.seconds_per_task)}, peak "
+        f"{format_bytes(c.peak_bytes_per_task)}. "
         f"Per worker: {format_bytes(c.peak_bytes_per_worker)} = baseline "
         f"{format_bytes(m.baseline_bytes)} + " + (held_terms(plan) if m.held else
         f"{plural(res.threads_per_worker, 'thread')} x (task peak + one block in flight)")

@@ -72,19 +72,19 @@ def tie_sentence(plan: Plan) -> str | None:
         return None
     aligned = plan.spec.storage_chunks is not None and not misaligned_axes(plan.chunk_shape,
                                                                             plan.spec)
-    reach = plan.model.tie_reach_bytes
-    within = f" up to {format_bytes(int(reach))}" if math.isfinite(reach) else ""
+    cheap = plan.chosen.overhead_fraction <= TARGET_OVERHEAD_FRACTION
+    reach = plan.model.tie_reach_bytes  # past it a prediction is extrapolated (cheap ties)
+    within = f" up to {format_bytes(int(reach))}" if cheap and math.isfinite(reach) else ""
     rule = ("the one aligned with the storage chunks, then the smallest peak memory per worker"
             if aligned else f"the smallest peak memory per worker (none{within} was aligned "
             "with the storage chunks)" if plan.spec.storage_chunks is not None else
             "the smallest peak memory per worker")
-    if within:  # past MAX_TIE_REACH x the largest sample a prediction is extrapolated
-        rule += (f"; ties above {format_bytes(int(reach))} ({MAX_TIE_REACH:g}x the largest "
-                 "sample: extrapolated) are not preferred this way")
-    where = ("" if plan.chosen.overhead_fraction <= TARGET_OVERHEAD_FRACTION else
+    where = ("" if cheap else
              f", among those within {TIE_TOLERANCE:.0%} of the fastest (scheduler overhead is "
              f"over {TARGET_OVERHEAD_FRACTION:.0%} at every tie, so it still counts)")
+    beyond = (f"; ties above {format_bytes(int(reach))} ({MAX_TIE_REACH:g}x the largest "
+              "sample: extrapolated) are not preferred this way" if within else "")
     return (f"{plan.tie_count} shapes were predicted within {plan.tie_band_fraction:.0%} of the "
             "fastest (the run-to-run spread of the samples near it, on the measured part of a "
             "task): a tie. "
-            f"The tie rule chose {rule}{where}.")
+            f"The tie rule chose {rule}{where}{beyond}.")

@@ -60,3 +60,19 @@ def test_the_explanation_says_ties_past_the_samples_reach_are_not_preferred():
     text = plan.explain()
     assert "none up to 6.00 MiB was aligned" in text
     assert "ties above 6.00 MiB (1.5x the largest sample: extrapolated)" in text
+
+
+def test_the_reach_is_not_named_where_overhead_still_counts():
+    """When every tie spends over 1 % in overhead, the fallback (within 5 % of the fastest)
+    has no reach: the sentence names that rule, not the reach."""
+    from chunkpilot.core.plan import make_plan
+
+    spec = ArraySpec((256, 512, 512), "float32", storage_chunks=(16, 128, 128))
+    samples = [Sample(int(mib * MiB), (256, 32, int(32 * mib)), 4e-4 * mib, 3 * int(mib * MiB),
+                      runs_seconds=(4e-4 * mib,) * 3) for mib in (0.25, 1, 4)]
+    model = fit_cost_model(samples, overhead_seconds_per_task=2e-3)
+    plan = make_plan(spec, WorkSpec(3, keep_whole=(0,)), Resources(1, 2, 4 * 2**30, "threads"),
+                     model)
+    assert plan.tie_count > 1 and plan.chosen.overhead_fraction > 0.01
+    text = plan.explain()
+    assert "among those within 5% of the fastest" in text and "ties above" not in text

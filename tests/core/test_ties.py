@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chunkpilot.core.model import Sample, fit_cost_model
-from chunkpilot.core.plan import search
+from chunkpilot.core.plan import make_plan, search
 from chunkpilot.core.policy import MAX_TIE_BAND, MIN_MEASURED_NOISE
 from chunkpilot.core.ties import noise_near, tie_band
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
@@ -44,18 +44,23 @@ def test_a_jittery_small_sample_does_not_widen_the_band_of_a_large_chunk():
     assert choice.chosen.wall_seconds <= choice.best_wall_seconds * (1 + MIN_MEASURED_NOISE)
 
 
+def _nanmedian_like_plan(seconds_per_mib: float, overhead_seconds: float):
+    """A (time, y, x) cube on 16 x 128 x 128 storage chunks, time whole, linear work sampled
+    at 0.25, 1 and 4 MiB (as nanmedian along time was), on 2 threads."""
+    spec = ArraySpec((256, 512, 512), "float32", storage_chunks=(16, 128, 128))
+    samples = [Sample(int(mib * MiB), (256, 32, int(32 * mib)), seconds_per_mib * mib,
+                      3 * int(mib * MiB), runs_seconds=(seconds_per_mib * mib,) * 3)
+               for mib in (0.25, 1, 4)]
+    model = fit_cost_model(samples, overhead_seconds_per_task=overhead_seconds)
+    return make_plan(spec, WorkSpec(3, keep_whole=(0,)), Resources(1, 2, 4 * 2**30, "threads"),
+                     model)
+
+
 def test_the_explanation_says_ties_past_the_samples_reach_are_not_preferred():
     """nanmedian on a store of 128 x 128 tiles, sampled up to 4 MiB: the aligned 16 MiB tile
     tied with the 4 MiB one but lay beyond the tie rule's reach; the explanation said no tie
     was aligned. It names the reach instead."""
-    from chunkpilot.core.plan import make_plan
-
-    spec = ArraySpec((256, 512, 512), "float32", storage_chunks=(16, 128, 128))
-    samples = [Sample(int(mib * MiB), (256, 32, int(32 * mib)), 0.0125 * mib, 3 * mib * MiB,
-                      runs_seconds=(0.0125 * mib,) * 3) for mib in (0.25, 1, 4)]
-    model = fit_cost_model(samples, overhead_seconds_per_task=2e-4)
-    plan = make_plan(spec, WorkSpec(3, keep_whole=(0,)), Resources(1, 2, 4 * 2**30, "threads"),
-                     model)
+    plan = _nanmedian_like_plan(0.0125, 2e-4)
     assert plan.tie_count > 1 and plan.chosen.task_bytes <= 6 * MiB
     text = plan.explain()
     assert "none up to 6.00 MiB was aligned" in text
@@ -65,14 +70,7 @@ def test_the_explanation_says_ties_past_the_samples_reach_are_not_preferred():
 def test_the_reach_is_not_named_where_overhead_still_counts():
     """When every tie spends over 1 % in overhead, the fallback (within 5 % of the fastest)
     has no reach: the sentence names that rule, not the reach."""
-    from chunkpilot.core.plan import make_plan
-
-    spec = ArraySpec((256, 512, 512), "float32", storage_chunks=(16, 128, 128))
-    samples = [Sample(int(mib * MiB), (256, 32, int(32 * mib)), 4e-4 * mib, 3 * int(mib * MiB),
-                      runs_seconds=(4e-4 * mib,) * 3) for mib in (0.25, 1, 4)]
-    model = fit_cost_model(samples, overhead_seconds_per_task=2e-3)
-    plan = make_plan(spec, WorkSpec(3, keep_whole=(0,)), Resources(1, 2, 4 * 2**30, "threads"),
-                     model)
+    plan = _nanmedian_like_plan(4e-4, 2e-3)
     assert plan.tie_count > 1 and plan.chosen.overhead_fraction > 0.01
     text = plan.explain()
     assert "among those within 5% of the fastest" in text and "ties above" not in text

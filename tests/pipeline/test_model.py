@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 
+import dask.array as da
 import pytest
 
 from chunkpilot.core.evaluate import evaluate
+from chunkpilot.core.gather import gather
 from chunkpilot.core.model import Sample, fit_cost_model
+from chunkpilot.pipeline.graph import profile_graph
+from chunkpilot.pipeline.layers import layer_records
 from chunkpilot.pipeline.measure import Measurement
-from chunkpilot.pipeline.model import read_split
+from chunkpilot.pipeline.model import gather_target, read_split
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 MiB = 2**20
@@ -84,11 +88,6 @@ def test_the_planner_then_prices_whole_planes_below_split_ones():
 
 
 def _graph(fn, chunks, shape=(64, 96, 96)):
-    import dask.array as da
-
-    from chunkpilot.pipeline.graph import profile_graph
-    from chunkpilot.pipeline.layers import layer_records
-
     x = da.zeros(shape, chunks=chunks, dtype="f4")
     return profile_graph(layer_records(fn(x).__dask_graph__()), x.name)
 
@@ -100,16 +99,13 @@ def _run_at(chunk, graph):
 
 @pytest.mark.parametrize(("fn", "kept"), [
     # dask's nanmedian rechunks only input split along the reduced axis
-    (lambda x: __import__("dask.array").array.nanmedian(x, axis=0), False),
+    (lambda x: da.nanmedian(x, axis=0), False),
     # an explicit rechunk to whole time and auto-sized tiles merges the tiles all the same
     (lambda x: x.rechunk({0: -1, 1: "auto", 2: "auto"}).std(axis=0), True),
 ])
 def test_a_rechunk_the_graph_skips_at_the_planned_chunks_gathers_nothing(fn, kept):
     """The analysis graph (time split) rechunks; runs at chunks with time whole are what the
     plan chooses among: only a graph that still rechunks there gathers."""
-    from chunkpilot.core.gather import gather
-    from chunkpilot.pipeline.model import gather_target
-
     analysis = _graph(fn, (16, 32, 32))
     assert analysis.rechunk_layers and 0 in analysis.whole_axes
     runs = [_run_at(c, _graph(fn, c)) for c in ((64, 16, 16), (64, 32, 32))]

@@ -141,13 +141,14 @@ def _time_sentence(plan: Plan) -> str:
                 f"{format_seconds(m.time.slope * MiB)}/MiB; {memory}")
     points = ", ".join(f"{format_seconds(s.seconds or 0.0)} at {format_bytes(s.nbytes)}"
                        + (f" (±{s.spread_fraction:.0%} over {len(s.runs_seconds)} warm runs"
-                          + (", the slowest left out" if len(s.runs_seconds) >= 3 else "")
+                          + (", the slowest left out" if len(s.runs_seconds) >= 3
+                             else ", the faster kept" if len(s.runs_seconds) == 2 else "")
                           if s.runs_seconds else " (one cold run, too long to repeat")
                        + f"{_remeasured(s)})" for s in ok)
     how = ("each run cold once then warm" if all(s.runs_seconds for s in ok) else
            "each run cold once, then warm unless the cold run took over a second")
     return (f"Measured in {len(ok)} sandboxed samples, {how}: {points}. "
-            f"Time per task follows the samples' medians (monotone, log-log) and grows as "
+            f"Time per task follows the samples' lower medians (monotone, log-log) and grows as "
             f"bytes^{m.curve.up_exponent:.2f} past the largest; {memory}")
 
 

@@ -16,6 +16,7 @@ from chunkpilot.core.gather import GatherTarget
 from chunkpilot.core.growth import TaskGrowth
 from chunkpilot.core.model import Sample, fit_cost_model, scale_memory
 from chunkpilot.core.plan import Plan, make_plan
+from chunkpilot.core.sample import typical_seconds
 from chunkpilot.core.store import StoreModel
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
@@ -28,13 +29,21 @@ def _growth(d: dict[str, Any] | None) -> TaskGrowth | None:
                       d.get("executed_fraction", 1.0))
 
 
+def retimed(s: Sample) -> Sample:
+    """``s`` with its time taken from its warm runs by today's rule (``typical_seconds``):
+    a run stored under an older rule is judged as if measured now."""
+    if s.seconds is None or not s.runs_seconds:
+        return s
+    return dataclasses.replace(s, seconds=typical_seconds(s.runs_seconds))
+
+
 def replan(inputs: dict[str, Any]) -> Plan:
     """Plan again from stored inputs with the current model and planner (nothing is run)."""
     spec = ArraySpec.from_dict(inputs["spec"])
     work = WorkSpec.from_dict(inputs["work"])
     res = Resources.from_dict(inputs["resources"])
     m = inputs["measurements"]
-    model = fit_cost_model([Sample.from_dict(s) for s in m["samples"]],
+    model = fit_cost_model([retimed(Sample.from_dict(s)) for s in m["samples"]],
                            overhead_seconds_per_task=m["overhead_seconds_per_task"],
                            overhead_measured=m["overhead_measured"],
                            baseline_bytes=m["baseline_bytes"], output_ratio=m["output_ratio"],

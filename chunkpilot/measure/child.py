@@ -7,6 +7,7 @@ crash or out-of-memory of the user's function cannot hurt the caller.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -21,6 +22,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from chunkpilot.core.model import GIL_HOLDING_SHARE
+from chunkpilot.core.sample import typical_seconds
 from chunkpilot.measure.gil import concurrent_seconds, gil_share
 from chunkpilot.measure.malloc_live import LivePeak, dynamic_thresholds, env_fixes_thresholds
 from chunkpilot.measure.memory import (
@@ -116,7 +118,8 @@ def _call(func, block, out_ndim=None):
     if func is None:
         return out
     if not isinstance(out, (np.ndarray, np.generic, int, float, complex)):
-        raise OutputError(f"Expected the function to return a numpy array. Got {type(out).__name__}")
+        raise OutputError(
+            f"Expected the function to return a numpy array. Got {type(out).__name__}")
     # map_blocks needs to know the output's number of dimensions (drop_axis= declares fewer);
     # lengths may change (keepdims reductions, spectra), as map_blocks allows with chunks=
     ndim = np.ndim(out)
@@ -136,10 +139,8 @@ def run(job: dict) -> dict:
     shape, dtype, src = tuple(job["shape"]), job["dtype"], job["source"]
     if func is not None:  # warm-up on a tiny block: lazy imports, JIT, caches
         tiny = np.zeros(tuple(min(4, s) for s in shape), dtype=dtype)
-        try:
-            _call(func, tiny)
-        except Exception:  # noqa: S110 - a function may reject tiny blocks; the real call tells
-            pass
+        with contextlib.suppress(Exception):  # a function may reject tiny blocks: the real
+            _call(func, tiny)  # call tells
     if job.get("address_space_bytes"):  # turn runaway allocation into MemoryError here
         limit_address_space(job["address_space_bytes"])
     # Reading a store is part of the work; making synthetic data is not: build it up front
@@ -187,7 +188,7 @@ def run(job: dict) -> dict:
             break
     warm = times[1:] or times  # the first call pays page faults and lazy set-up
     warm_reads = reads[1:] or reads
-    single = sorted(warm)[len(warm) // 2]
+    single = typical_seconds(warm)
 
     def call():
         block = preloaded if preloaded is not None else _read(src, region, shape, dtype)

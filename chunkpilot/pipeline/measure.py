@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import statistics
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +22,7 @@ import numpy as np
 
 from chunkpilot.core.budget import largest_worth_measuring
 from chunkpilot.core.model import Sample
+from chunkpilot.core.sample import typical_seconds
 from chunkpilot.core.shapes import halo_shape, shape_for_bytes, storage_bytes_read
 from chunkpilot.errors import ProfilingError
 from chunkpilot.measure.environ import EnvOverrides
@@ -188,7 +188,7 @@ class PipelineSandbox:
         n = max(int(r["input_chunks"]), 1)
         nominal = nominal_chunks(region, chunk, spec.shape)  # time per chunk of ``chunk``'s size
         runs = tuple(float(t) / nominal for t in r.get("runs_task_seconds") or ())
-        seconds = statistics.median(runs) if runs else float(r["task_seconds"]) / nominal
+        seconds = typical_seconds(runs) if runs else float(r["task_seconds"]) / nominal
         sample = Sample(nbytes, halo, seconds, int(r["peak_bytes"]), runs_seconds=runs,
                         downstream_share=r.get("downstream_share"), cores_busy=r.get("cores_busy"))
         records = [LayerRecord.from_dict(d) for d in r["records"]]

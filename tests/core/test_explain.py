@@ -68,6 +68,7 @@ def test_a_sample_timed_by_its_cold_run_alone_says_so():
     from chunkpilot.core.model import Sample, fit_cost_model
 
     samples = [Sample(MiB, (512, 256), 0.02, 3 * MiB, runs_seconds=(0.02, 0.021, 0.019)),
+               Sample(2 * MiB, (512, 512), 0.04, 5 * MiB, runs_seconds=(0.04, 0.05)),
                Sample(4 * MiB, (512, 1024), 0.09, 9 * MiB, runs_seconds=(0.09,)),
                Sample(16 * MiB, (2048, 1024), 0.4, 40 * MiB)]  # cold only
     model = fit_cost_model(samples, overhead_seconds_per_task=1e-3)
@@ -78,4 +79,5 @@ def test_a_sample_timed_by_its_cold_run_alone_says_so():
     # the spread leaves the slowest of three or more runs out (``Sample.spread_fraction``)
     assert "(±5% over 3 warm runs, the slowest left out)" in text
     assert "(±0% over 1 warm runs)" in text
+    assert "40.00 ms at 2.00 MiB (±22% over 2 warm runs, the faster kept)" in text
     assert "400.00 ms at 16.00 MiB (one cold run, too long to repeat)" in text

@@ -61,3 +61,16 @@ def test_replan_keeps_what_an_in_graph_rechunk_gathers_into():
     again = replan(json.loads(json.dumps(plan.to_dict()))["inputs"])
     assert again.model.gather == target
     assert again.chosen == plan.chosen
+
+
+def test_replay_takes_a_samples_time_from_its_runs_by_todays_rule():
+    """A sample stored with the mean of two runs (the old rule) is replayed with the faster
+    one, so a replay judges the rule on stored runs."""
+    plan = _plan()
+    inputs = json.loads(json.dumps(plan.to_dict()))["inputs"]
+    top = inputs["measurements"]["samples"][2]
+    top["runs_seconds"] = [top["seconds"], 3 * top["seconds"]]
+    top["seconds"] = 2 * top["seconds"]  # their mean, as stored before
+    again = replan(inputs)
+    kept = [s for s in again.model.samples if s.nbytes == top["bytes"]][0]
+    assert kept.seconds == min(top["runs_seconds"])

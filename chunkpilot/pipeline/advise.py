@@ -43,9 +43,16 @@ from chunkpilot.pipeline.measure import (
     PipelineSandbox,
     measure_family,
 )
-from chunkpilot.pipeline.model import holds_band, memory_growth, pipeline_model
+from chunkpilot.pipeline.model import (
+    GROWTH_RUN_BUDGET_S,
+    growth_run_seconds,
+    growth_skipped_note,
+    holds_band,
+    memory_growth,
+    pipeline_model,
+)
 from chunkpilot.pipeline.rules import GraphLimits, families, layout_advice
-from chunkpilot.pipeline.subarray import CHUNKS_PER_AXIS
+from chunkpilot.pipeline.subarray import CHUNKS_PER_AXIS, nominal_chunks, subarray_region
 from chunkpilot.pipeline.verify import verify
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
@@ -71,7 +78,7 @@ def advise_pipeline(
     if on_sample is not None:
         on_sample(first.sample)
     tried: list[tuple[str, str]] = []
-    best: tuple[Any, Plan, list[Measurement]] | None = None
+    best: tuple[Any, Plan, list[Measurement], str | None] | None = None
     error: Exception | None = None
     for fam in families(spec, work, an.graph, res):
         if fam.label == "split" and best is not None and best[0].label == "no-rechunk":
@@ -80,7 +87,7 @@ def advise_pipeline(
         try:
             ms = measure_family(box, spec, fam.work, res, baseline_guess_bytes=baseline_bytes,
                                 threads=_scaling_threads(res), on_sample=on_sample, done=[first])
-            q = _memory_growth(box, spec, fam.work, an, ms, on_sample)
+            q, growth_note = _memory_growth(box, spec, fam.work, an, ms, on_sample)
             model = pipeline_model(
                 ms, spec, an, overhead_seconds_per_task=overhead_seconds_per_task,
                 overhead_measured=overhead_measured, baseline_bytes=baseline_bytes,
@@ -94,11 +101,11 @@ def advise_pipeline(
         tried.append((fam.label, f"chunks {plan.chunk_shape}, predicted wall "
                                  f"{plan.chosen.wall_seconds:.3g} s"))
         if best is None or _better(plan, best[1], policy.tie_tolerance):
-            best = (fam, plan, ms)
+            best = (fam, plan, ms, growth_note)
     if best is None:
         assert error is not None  # the split family always runs
         raise error
-    fam, plan, ms = best
+    fam, plan, ms, growth_note = best
     checked = verify(box, an, plan, ms, limits, dask_auto_shape)
     plan, graph, auto_graph = checked.plan, checked.graph, checked.auto_graph
     ok = [m for m in ms if m.sample.ok]
@@ -118,6 +125,8 @@ def advise_pipeline(
     )
     extra = [n.note(spec) for n in needs] + list(checked.notes) + pipeline_notes(
         report, plan.work.depth, plan.chunk_shape, plan.spec.shape)
+    if growth_note is not None:
+        extra.append(growth_note)
     held = gather(tuple(spec.shape), plan.chunk_shape, plan.model.gather, spec.itemsize)
     if held is not None:
         extra.append(gather_note(held, res.threads_per_worker))
@@ -160,18 +169,25 @@ def _start(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec
 
 
 def _memory_growth(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, an: Analysis,
-                   ms: list[Measurement], on_sample: Callable[[Sample], None] | None) -> float:
+                   ms: list[Measurement], on_sample: Callable[[Sample], None] | None
+                   ) -> tuple[float, str | None]:
     """For a contraction or an overlap, how peak memory grows with the number of input
-    chunks: the smallest measured chunk once more on a sub-array twice as wide per axis,
-    run once (its peak is the cold run's; matmul's took 1.4 s a run)."""
+    chunks (and a note when it was not measured): the smallest measured chunk once more on
+    a sub-array twice as wide per axis, run once (its peak is the cold run's; matmul's took
+    1.4 s a run), unless that run is predicted over ``GROWTH_RUN_BUDGET_S``."""
     ok = [m for m in ms if m.sample.ok and m.graph is not None]
     if not holds_band(an) or not ok:
-        return 0.0
+        return 0.0, None
     narrow = min(ok, key=lambda m: m.sample.nbytes)
+    region = subarray_region(spec, narrow.chunk, 2 * CHUNKS_PER_AXIS, box.full_axes)
+    wide_chunks = nominal_chunks(region, narrow.chunk, spec.shape)
+    seconds = growth_run_seconds(narrow, wide_chunks)
+    if seconds is not None and seconds > GROWTH_RUN_BUDGET_S:
+        return 0.0, growth_skipped_note(seconds, narrow, wide_chunks)
     wide = box.measure(spec, work, narrow.chunk, per_axis=2 * CHUNKS_PER_AXIS, warm=False)
     if on_sample is not None:
         on_sample(wide.sample)
-    return memory_growth([*ok, wide]) if wide.sample.ok else 0.0
+    return (memory_growth([*ok, wide]) if wide.sample.ok else 0.0), None
 
 
 def _better(a: Plan, b: Plan, tie: float) -> bool:

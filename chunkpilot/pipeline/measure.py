@@ -100,6 +100,8 @@ class Measurement:
     read_share: float | None = None
     """Share of the run's task time spent inside the store's reads (``pipeline.runs``),
     whether or not dask fused them into other tasks; ``None``: not timed."""
+    cold_seconds: float | None = None
+    """Wall seconds of the sub-array's first (cold) run, scheduling included."""
 
     @property
     def chunks_held(self) -> float:
@@ -197,7 +199,7 @@ class PipelineSandbox:
             tuple((k, int(v[0]), float(v[1]), int(v[2])) for k, v in r["per_layer"].items()),
             r.get("scaling"), int(r["baseline_bytes"]),
             float(r["output_nbytes"]) / max(int(r["input_nbytes"]), 1), built, nominal,
-            r.get("read_share"),
+            r.get("read_share"), r.get("sync_wall_seconds"),
         )
 
 

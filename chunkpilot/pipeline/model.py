@@ -74,6 +74,28 @@ def gather_target(g: GraphProfile, ms: Sequence[Measurement] = ()) -> GatherTarg
     return GatherTarget(g.whole_axes, g.rechunk_targets)
 
 
+#: Predicted seconds above which the wider sub-array that measures how memory grows with
+#: the chunks a worker runs is not run: an xarray ``rolling(t=5).mean()`` (92 tasks per
+#: input chunk) ran its 216-chunk sub-array for 13 of a 22 s advise.
+GROWTH_RUN_BUDGET_S = 3.0
+
+
+def growth_run_seconds(narrow: Measurement, wide_chunks: float) -> float | None:
+    """What the run over ``wide_chunks`` input chunks of ``narrow``'s size should take: its
+    cold run scaled by the chunk count (``None``: the cold run was not timed)."""
+    if narrow.cold_seconds is None:
+        return None
+    return narrow.cold_seconds * wide_chunks / max(narrow.chunks_held, 1.0)
+
+
+def growth_skipped_note(seconds: float, narrow: Measurement, wide_chunks: float) -> str:
+    return (f"How peak memory grows with the chunks a worker runs (shared operand blocks, "
+            f"overlap neighbours) was not measured: the sub-array of {wide_chunks:g} chunks "
+            f"that measures it would run ~{seconds:.0f} s ({narrow.cold_seconds:.1f} s cold at "
+            f"{narrow.chunks_held:g}), over the {GROWTH_RUN_BUDGET_S:g} s budget; peak memory "
+            "is priced per chunk as the samples held it (modelled).")
+
+
 def holds_band(an: Analysis) -> bool:
     """Whether the pipeline's peak grows with the chunks a worker runs (``core.held``): a
     contraction holds shared operand blocks, a ``map_overlap`` input chunks for their

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -77,3 +78,21 @@ def test_the_whole_runs_peak_is_predicted_within_35_percent(plan, store, chunks)
     busy = min(plan.resources.threads_per_worker, e.task_count)
     real = _real_peak(store, chunks)
     assert 0.65 * real <= e.peak_bytes_per_task * busy <= 1.35 * real
+
+
+def slow_smooth_sum(x):
+    def slow(b):
+        time.sleep(0.15)  # 9 chunks: ~1.4 s cold, so 36 would take ~5.4 s
+        return b * 0.5
+    return x.map_overlap(slow, depth=8, boundary="reflect", dtype=x.dtype).sum()
+
+
+def test_a_band_too_slow_to_measure_is_not_run_and_the_plan_says_so(store):
+    """The wider sub-array that measures the band runs only when its predicted time fits
+    ``GROWTH_RUN_BUDGET_S``; otherwise the plan prices peaks per chunk and says why."""
+    seen = []
+    plan = chunkpilot.advise(store, pipeline=slow_smooth_sum, scheduler="threads",
+                             threads_per_worker=2, memory_limit="4GiB", on_sample=seen.append)
+    assert plan.model.held is None
+    assert "was not measured: the sub-array of 36 chunks" in plan.explain()
+    assert len({s.shape for s in seen}) == len(seen)  # no sample shape run twice

@@ -13,7 +13,7 @@ from chunkpilot.core.model import Sample, fit_cost_model
 from chunkpilot.pipeline.graph import profile_graph
 from chunkpilot.pipeline.layers import layer_records
 from chunkpilot.pipeline.measure import Measurement
-from chunkpilot.pipeline.model import gather_target, read_split
+from chunkpilot.pipeline.model import gather_target, growth_run_seconds, read_split
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 MiB = 2**20
@@ -113,3 +113,12 @@ def test_a_rechunk_the_graph_skips_at_the_planned_chunks_gathers_nothing(fn, kep
     assert (target is not None) == kept
     assert gather(CUBE.shape, (128, 64, 64), target, 4) is None or kept
     assert gather_target(analysis) is not None  # without runs: the analysis graph decides
+
+
+def test_the_wider_growth_run_is_priced_from_the_narrow_cold_run_per_chunk():
+    """The run that measures how memory grows with chunks is the narrow one's cold run
+    scaled by chunks: 9 chunks cold in 1.2 s, so 36 should take 4.8 s (over the budget)."""
+    s = Sample(MiB, (512, 512), 0.1, 10 * MiB)
+    m = Measurement(s, (512, 512), None, nominal_count=9.0, cold_seconds=1.2)
+    assert growth_run_seconds(m, 36.0) == pytest.approx(4.8)
+    assert growth_run_seconds(Measurement(s, (512, 512), None, nominal_count=9.0), 36.0) is None

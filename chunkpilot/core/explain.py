@@ -174,13 +174,18 @@ def _threads_sentence(plan: Plan) -> str | None:
     if speedup is None:
         return None
     threads = res.threads_per_worker
-    text = (f"Two calls at once in two threads of one process ran {speedup:.2f}x as fast as "
+    what = ("The pipeline's sub-array on two threads of one process" if plan.pipeline
+            else "Two calls at once in two threads of one process")
+    wait = m.gil_wait_seconds(threads)
+    text = (f"{what} ran {speedup:.2f}x as fast as "
             f"one (measured); {plural(threads, 'task')} sharing a worker are predicted "
-            f"{m.thread_slowdown(threads):.2f}x slower each, and each waits "
-            f"{format_seconds(m.gil_wait_seconds(threads))} for the GIL to start (counted "
-            "with the scheduler overhead).")
+            f"{m.thread_slowdown(threads):.2f}x slower each"
+            + (f", and each waits {format_seconds(wait)} for the GIL to start (counted with "
+               "the scheduler overhead)." if wait > 0 else "."))
     if speedup < MIN_THREAD_SPEEDUP:
-        text += (" The function holds the GIL (Python code): a worker's threads take turns, so "
+        why = ("its tasks hold the GIL or a lock (Python code, a store's reads)" if plan.pipeline
+               else "The function holds the GIL (Python code)")
+        text += (f" {why[0].upper()}{why[1:]}: a worker's threads take turns, so "
                  "extra threads do not help; run it on processes (a LocalCluster with one "
                  "thread per worker, or scheduler='processes') to use every core.")
     return text
@@ -201,7 +206,7 @@ def explanation_lines(plan: Plan) -> list[str]:
         *([t] if (t := tie_sentence(plan)) else []),
         _time_sentence(plan),
         *([t] if (t := _threads_sentence(plan)) else []),
-        *([t] if (t := cores_sentence(
+        *([t] if m.thread_speedup is None and (t := cores_sentence(
             cores_at(plan.model.samples, plan.chosen.task_bytes),
             min(plan.chosen.parallel_units, plan.resources.total_threads),
             plan.resources.total_threads)) else []),

@@ -131,7 +131,10 @@ class CostModel:
 
     def busy_slowdown(self, nbytes: float, tasks_at_once: int, threads: int) -> float:
         """Factor on a task's time when ``tasks_at_once`` tasks share ``threads`` cores and
-        the samples' calls kept more than one busy alone (``core.cores``)."""
+        the samples' calls kept more than one busy alone (``core.cores``); 1 when calls were
+        timed side by side (``thread_speedup``): they already competed for the cores."""
+        if self.thread_speedup is not None:
+            return 1.0
         return busy_slowdown(cores_at(self.samples, nbytes), tasks_at_once, threads)
 
     def idle_thread_cost(self, workers: int) -> float:

@@ -27,6 +27,7 @@ from chunkpilot.core.selfproduct import contraction_length, product_work
 from chunkpilot.pipeline.analysis import Analysis
 from chunkpilot.pipeline.graph import GraphProfile
 from chunkpilot.pipeline.measure import Measurement, read_split
+from chunkpilot.pipeline.rules import thread_speedup
 from chunkpilot.types import ArraySpec
 
 
@@ -96,6 +97,18 @@ def growth_skipped_note(seconds: float, narrow: Measurement, wide_chunks: float)
             "is priced per chunk as the samples held it (modelled).")
 
 
+def _paired(m: Measurement, s: Sample) -> Sample:
+    """``s`` with the time two of its chunks take at once on two threads of one process
+    (``Sample.pair_seconds``), from the sub-array's threaded run: the planner prices tasks
+    sharing a process's threads with it (``CostModel.thread_slowdown``). A histogram of a
+    zarr cube ran 2 threads 1.03x as fast as one, each task 1.8-1.9x its time alone at 1-32
+    MiB chunks, where the cores its reads kept busy alone (1.12) priced 1.12x."""
+    speedup = thread_speedup(m.scaling)
+    if speedup is None or not s.seconds:
+        return s
+    return dataclasses.replace(s, pair_seconds=2 * s.seconds / speedup)
+
+
 def holds_band(an: Analysis) -> bool:
     """Whether the pipeline's peak grows with the chunks a worker runs (``core.held``): a
     contraction holds shared operand blocks, a ``map_overlap`` input chunks for their
@@ -122,8 +135,8 @@ def pipeline_model(ms: Sequence[Measurement], spec: ArraySpec, an: Analysis, *,
     q = memory_growth_exponent if contraction else min(
         memory_growth_exponent, frontier_exponent(sum(d > 0 for d in an.graph.overlap_depth)))
     band = holds_band(an) and q > 0
-    samples = [read_split(m, spec, _scaled(_held_sample(m) if band else m.sample,
-                                           work_scale(m, spec, an)))
+    samples = [_paired(m, read_split(m, spec, _scaled(_held_sample(m) if band else m.sample,
+                                                      work_scale(m, spec, an))))
                if m.sample.ok else m.sample for m in ms]
     model = fit_cost_model(samples, overhead_seconds_per_task=overhead_seconds_per_task,
                            overhead_measured=overhead_measured, baseline_bytes=baseline_bytes,

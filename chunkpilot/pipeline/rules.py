@@ -86,6 +86,20 @@ def _axes(axes: Any) -> str:
     return ", ".join(str(a) for a in sorted(axes))
 
 
+def thread_speedup(scaling: Mapping[str, Any] | None) -> float | None:
+    """How much faster two threads ran the sub-array than one (``CostModel.thread_speedup``'s
+    meaning: 2 = fully parallel), from a run on k threads, each added thread adding the same
+    (``None``: not measured, or the one-thread run too short to judge)."""
+    if not scaling or scaling["sync_wall_seconds"] < MIN_SCALING_SECONDS:
+        return None
+    k = int(scaling["threads"])
+    if k < 2:
+        return None
+    whole = float(scaling["sync_wall_seconds"]) / max(float(scaling["threaded_wall_seconds"]),
+                                                      1e-9)
+    return max(1.0 + (whole - 1.0) / (k - 1), 1e-3)
+
+
 def layout_advice(
     scaling: Mapping[str, Any] | None, res: Resources, uses_blas: bool = False
 ) -> tuple[float | None, str | None]:

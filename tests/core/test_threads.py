@@ -3,6 +3,8 @@ threads slower, and the plan stops asking threads for chunks they cannot run in 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from chunkpilot.core.evaluate import evaluate
@@ -66,7 +68,8 @@ def test_one_thread_per_worker_is_not_slowed():
     assert plan.chunk_shape == base.chunk_shape
 
 
-@pytest.mark.parametrize(("gil", "wait2"), [(0.9, 0.9 * 0.005), (0.48, 0.48 * 0.005), (0.2, 0.0), (None, 0.0)])
+@pytest.mark.parametrize(("gil", "wait2"),
+                         [(0.9, 0.9 * 0.005), (0.48, 0.48 * 0.005), (0.2, 0.0), (None, 0.0)])
 def test_each_task_waits_a_switch_interval_share_for_the_gil(gil, wait2):
     """dask's threaded scheduler ran gil_loop's 32 tasks of 64 rows 0.14 s slower on two
     threads than the same calls in a loop: 4.4 ms a task, its 0.89 GIL share x 5 ms."""
@@ -76,3 +79,17 @@ def test_each_task_waits_a_switch_interval_share_for_the_gil(gil, wait2):
     e = evaluate((64, 4096), SPEC, WorkSpec(2, keep_whole=(1,)), THREADS, m)
     assert e.task_count == 32  # the wait is charged with the scheduler overhead, per task
     assert e.overhead_fraction * e.wall_seconds == pytest.approx(32 * (2e-4 + wait2), rel=1e-6)
+
+
+def test_calls_timed_side_by_side_are_not_also_slowed_by_the_cores_they_kept_busy():
+    """A pipeline's scaling run (two chunks at once on two threads) already competed for the
+    cores its reads kept busy alone: the busy-core factor is not applied on top of it."""
+    alone = [Sample(n * 2**20, (n * 256, 512), 0.01 * n, 3 * n * 2**20, cores_busy=1.32)
+             for n in (1, 4, 16)]
+    cores_only = fit_cost_model(alone, overhead_seconds_per_task=1e-4)
+    assert cores_only.busy_slowdown(4 * 2**20, 2, 2) == pytest.approx(1.32)
+    paired = [dataclasses.replace(alone[1], pair_seconds=2 * 0.04 / 1.1), alone[0], alone[2]]
+    measured = fit_cost_model(paired, overhead_seconds_per_task=1e-4)
+    assert measured.thread_speedup == pytest.approx(1.1)
+    assert measured.busy_slowdown(4 * 2**20, 2, 2) == 1.0
+    assert measured.thread_slowdown(2) == pytest.approx(2 / 1.1)

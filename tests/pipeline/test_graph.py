@@ -17,7 +17,7 @@ from chunkpilot.pipeline.analysis import analysis_builds, analysis_chunk, analys
 from chunkpilot.pipeline.findings import PipelineFindings, blowup_warnings, pipeline_notes
 from chunkpilot.pipeline.graph import profile_graph
 from chunkpilot.pipeline.layers import LayerRecord, layer_records
-from chunkpilot.pipeline.rules import GraphLimits, families, layout_advice
+from chunkpilot.pipeline.rules import GraphLimits, families, layout_advice, thread_speedup
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 RES = Resources(2, 1, 512 * 2**20, "local")
@@ -157,6 +157,23 @@ def test_layout_advice(scaling, expect):
     else:
         assert expect in advice
         assert "4 worker processes x 1 thread" in advice
+
+
+@pytest.mark.parametrize(
+    ("scaling", "expect"),
+    [
+        (None, None),
+        (_scaling(2, 0.1, 0.1, 0.1), None),  # too short to judge
+        (_scaling(1, 1.0, 1.0, 1.0), None),  # one thread: nothing to compare
+        (_scaling(2, 1.0, 0.55, 1.1), 1.0 / 0.55),
+        (_scaling(2, 1.0, 0.93, 1.0), 1.0 / 0.93),  # takes turns (a histogram's: 1.03-1.14)
+        (_scaling(4, 1.0, 0.5, 2.0), 1.0 + 1.0 / 3),  # each added thread adds a third
+    ],
+    ids=["none", "short", "one-thread", "scales", "turns", "four-threads"],
+)
+def test_thread_speedup_is_the_two_thread_equivalent_of_the_scaling_run(scaling, expect):
+    got = thread_speedup(scaling)
+    assert got == pytest.approx(expect) if expect is not None else got is None
 
 
 def test_graph_limits_validate_and_refuse():

@@ -87,7 +87,9 @@ def _method(docs: Sequence[dict[str, Any]]) -> list[str]:
         "RSS increment over the run (high-water mark reset before it) ÷ its threads; on "
         "threads the same in a fresh interpreter with dask workers' malloc settings, ÷ 2; "
         "never ÷ more threads than there are input chunks (one chunk: one task's peak). "
-        "Summaries: median |log(pred/obs)| and the share with |pred/obs − 1| ≤ 25 %.",
+        "Summaries: median |log(pred/obs)| and the share with |pred/obs − 1| ≤ 25 %; for "
+        "peaks also the share within issue 13's target band (±25 % for rows advised with "
+        "func=, ±35 % for rows advised with pipeline=).",
         "* **Provenance.** A run refuses uncommitted changes under `chunkpilot/` unless "
         "`--allow-dirty` (then it stores the changed files and a sha256 of the diff), and "
         "refuses a chunkpilot imported from elsewhere; it stores the full commit SHA, "

@@ -191,6 +191,7 @@ def render(docs: Sequence[dict[str, Any]], rows: Sequence[Row], results: Path | 
            "result (its search is not replayed offline; the last lines re-pick among its "
            "trials).", "", *report.main_table(rows, run_seed(docs)),
            "", "Model at every measured shape (replayed model): time "
-           f"{report.accuracy_text(secs)}; peak {report.accuracy_text(peaks)}.", "",
+           f"{report.accuracy_text(secs)}; peak {report.accuracy_text(peaks)}, "
+           f"{report.peak_target_text(rows)}.", "",
            *report.accuracy_table(rows), "", *tune_pick_lines(docs)]
     return "\n".join(out)

@@ -82,6 +82,8 @@ class Row:
     loaded_rounds: int
     shapes: list[ShapeObs] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    mode: str = "func"
+    """How advise was asked: ``pipeline`` (the whole graph) or ``func`` (a per-block function)."""
 
 
 def timed_walls(run: dict[str, Any]) -> dict[int, list[float | None]]:
@@ -218,4 +220,4 @@ def score_row(workload: str, run: dict[str, Any], *, advise: RoleScore | None = 
         notes.append(run["tune"]["note"])
     return Row(workload, run["scheduler"], oracle_shapes, t_oracle, roles, len(timed),
                sum(1 for r in run["rounds"] if r["flagged"]), shape_obs(run, walls, seed, model),
-               notes)
+               notes, run["advise"].get("mode") or "func")

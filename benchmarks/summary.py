@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import page
-from benchmarks.report import accuracy_pairs, accuracy_text, headline_numbers, iv_text
+from benchmarks.report import (
+    accuracy_pairs,
+    accuracy_text,
+    headline_numbers,
+    iv_text,
+    peak_target_text,
+)
 from benchmarks.score import ROLES, TARGET, Row, score_row
 from benchmarks.stats import verdict
 
@@ -81,8 +87,8 @@ def headline(docs: Sequence[dict[str, Any]], rows: Sequence[Row]) -> list[str]:
     flagged = sum(r.loaded_rounds for r in rows)
     total = sum(r.timed_rounds + 1 for r in rows)
     lines.append(f"- **model**, at every measured shape: time {accuracy_text(secs)}; peak "
-                 f"{accuracy_text(peaks)}. {flagged} of {total} rounds flagged for other "
-                 f"processes' load. {page.run_line(docs)}")
+                 f"{accuracy_text(peaks)}, {peak_target_text(rows)}. {flagged} of {total} "
+                 f"rounds flagged for other processes' load. {page.run_line(docs)}")
     return lines
 
 

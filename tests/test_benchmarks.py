@@ -108,6 +108,22 @@ def test_accuracy_summaries():
     assert stats.median_abs_log(ratios) == pytest.approx(abs(math.log(0.7)))
 
 
+def test_the_peak_target_band_is_the_issues_for_each_rows_mode():
+    """Issue 13: a predicted peak within ±25 % at every shape for func= rows, ±35 % for
+    pipeline= rows; a ratio of 1.30 meets the second only."""
+    from benchmarks.report import peak_target_text
+    from benchmarks.score import Row, ShapeObs
+
+    def row(mode, ratios):
+        shapes = [ShapeObs((i,), 1, "timed", (), True, None, 1.0, 1.0, 1.0, 1.0, r)
+                  for i, r in enumerate(ratios)]
+        return Row("w", "threads", ((1,),), 1.0, {}, 7, 0, shapes, [], mode)
+
+    rows = [row("func", [1.0, 1.30, 0.5]), row("pipeline", [1.30, 0.70, 1.40])]
+    assert peak_target_text(rows).endswith("on 3/6 shapes")
+    assert peak_target_text(rows[:1]).endswith("on 1/3 shapes")
+
+
 # --- ladder, warm-up pruning, provenance, README block ----------------------------------------
 
 @pytest.mark.parametrize(("shape", "storage", "dtype", "keep_whole", "depth"), [

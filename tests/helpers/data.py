@@ -33,6 +33,17 @@ def make_zarr_v3(path: str | Path, shape: tuple[int, ...] = SHAPE,
     return Path(path)
 
 
+def make_random_zarr(path: str | Path, shape: tuple[int, ...], chunks: tuple[int, ...],
+                     dtype: str = "f8", seed: int = 0) -> str:
+    """A zarr array of seeded standard-normal values (what the pipelines' tests run on)."""
+    import numpy as np
+    import zarr
+
+    z = zarr.open_array(str(path), mode="w", shape=shape, chunks=chunks, dtype=dtype)
+    z[:] = np.random.default_rng(seed).standard_normal(shape)
+    return str(path)
+
+
 def make_zarr_v3_group(path: str | Path, shape: tuple[int, ...] = SHAPE,
                        chunks: tuple[int, ...] = (8, 8),
                        shards: tuple[int, ...] = (32, 16)) -> Path:

@@ -9,13 +9,12 @@ import sys
 import textwrap
 import time
 
-import numpy as np
 import pytest
 import scipy.ndimage as ndi
-import zarr
 
 import chunkpilot
 from chunkpilot.core.evaluate import evaluate
+from tests.helpers.data import make_random_zarr
 
 pytestmark = pytest.mark.slow
 
@@ -44,10 +43,7 @@ def smooth_sum(x):
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("band") / "a.zarr"
-    z = zarr.open_array(str(path), mode="w", shape=(2048, 2048), chunks=(256, 256), dtype="f8")
-    z[:] = np.random.default_rng(0).standard_normal(z.shape)
-    return str(path)
+    return make_random_zarr(tmp_path_factory.mktemp("band") / "a.zarr", (2048, 2048), (256, 256))
 
 
 def _real_peak(store: str, chunks: tuple[int, int]) -> int:

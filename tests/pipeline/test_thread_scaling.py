@@ -3,17 +3,17 @@ sub-array and prices every task with it (``Sample.pair_seconds``), and says so."
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-import zarr
 
 import chunkpilot
+from tests.helpers.data import make_random_zarr
 
 pytestmark = pytest.mark.slow
 
 
 def python_rows(block):
-    """Pure-Python work on every block (it holds the GIL): ~250 ms a 4 MiB block, a sub-array run over 0.3 s."""
+    """Pure-Python work on every block (it holds the GIL): ~250 ms a 4 MiB block, so the
+    sub-array runs over the 0.3 s a scaling verdict needs."""
     total = 0.0
     values = block.ravel().tolist()
     for _ in range(8):
@@ -28,11 +28,8 @@ def rows_sum(x):
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("gil") / "a.zarr"
     # 32 MiB: the samples' 4 MiB chunk, the one timed on two threads, is a small one
-    z = zarr.open_array(str(path), mode="w", shape=(2048, 2048), chunks=(256, 256), dtype="f8")
-    z[:] = np.random.default_rng(0).standard_normal(z.shape)
-    return str(path)
+    return make_random_zarr(tmp_path_factory.mktemp("gil") / "a.zarr", (2048, 2048), (256, 256))
 
 
 def test_threads_that_take_turns_are_measured_and_priced(store):

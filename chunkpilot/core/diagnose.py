@@ -32,7 +32,8 @@ __all__ = ["diagnose"]
 
 #: Dask's rule of thumb: a task costs the scheduler about 1 ms, so tasks should run >= 100 ms.
 TOO_SMALL_TASK_S = 0.1
-#: ... and "too small" only when that overhead shows: threads idle between tasks this much.
+#: ... and "too small" only when that overhead shows: threads idle between tasks this much,
+#: or gaps over the end tail keep threads under HEALTHY_UTILISATION (32 KiB tasks: 47 % busy).
 TOO_SMALL_OVERHEAD_SHARE = 0.4
 #: Threads idle at the end for this share of thread time means too few chunks to share out.
 IDLE_TAIL_SHARE_MAX = 0.2
@@ -117,7 +118,8 @@ def _too_big(obs: Observation) -> Verdict | None:
 def _too_small(obs: Observation) -> Verdict | None:
     median, overhead = median_task_seconds(obs), overhead_share(obs)
     n = sum(1 for t in obs.tasks if t.action == "compute")
-    if not n or median >= TOO_SMALL_TASK_S or overhead < TOO_SMALL_OVERHEAD_SHARE:
+    bind = thread_utilisation(obs) < HEALTHY_UTILISATION and overhead > idle_tail_share(obs)
+    if not n or median >= TOO_SMALL_TASK_S or (overhead < TOO_SMALL_OVERHEAD_SHARE and not bind):
         return None
     factor = max(2, round(TOO_SMALL_TASK_S / max(median, 1e-6)))
     return Verdict(
@@ -138,9 +140,8 @@ def _unmanaged(obs: Observation) -> Verdict | None:
     if obs.executor == "threads":  # no managed / unmanaged split without workers
         return None
     growth, managed, limit = unmanaged_growth(obs)
-    if not limit or growth < UNMANAGED_MIN_LIMIT_SHARE * limit:
-        return None
-    if growth < UNMANAGED_TO_MANAGED_MIN * managed:
+    if not limit or growth < max(UNMANAGED_MIN_LIMIT_SHARE * limit,
+                                 UNMANAGED_TO_MANAGED_MIN * managed):
         return None
     return Verdict(
         "unmanaged_memory",

@@ -149,7 +149,18 @@ def test_thresholds_are_module_constants(monkeypatch):
     # raising the bar makes the same gaps acceptable: the constant is what decides
     obs = CASES[1][1]
     monkeypatch.setattr(dg, "TOO_SMALL_OVERHEAD_SHARE", 0.95)
+    assert "too_small" in {v.kind for v in dg.diagnose(obs)}  # gaps still keep threads idle
+    monkeypatch.setattr(dg, "HEALTHY_UTILISATION", 0.0)
     assert "too_small" not in {v.kind for v in dg.diagnose(obs)}
+
+
+def test_short_tasks_whose_gaps_keep_threads_idle_are_too_small_under_the_gap_bar():
+    """1 ms tasks with 0.6 ms gaps: 37.5 % of thread time between tasks, under the 40 % bar,
+    but threads compute only 62 % of the time: too small, not merely idle."""
+    obs = replace(ONE_WORKER, wall_seconds=1.6,
+                  tasks=_tasks(*_back_to_back("f", A, 1, 1000, 0.001, gap=0.0006)))
+    assert 0.3 < dg.overhead_share(obs) < dg.TOO_SMALL_OVERHEAD_SHARE
+    assert "too_small" in {v.kind for v in dg.diagnose(obs)}
 
 
 @pytest.mark.parametrize(

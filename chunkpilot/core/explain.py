@@ -198,6 +198,7 @@ def explanation_lines(plan: Plan) -> list[str]:
                                              if res.distributed else "")
                     if m.overhead_measured else "MODELLED default, not measured")
     per_chunk = m.scheduler_tasks(plan.spec.shape, c.chunk_shape, c.task_count) / c.task_count
+    at_once = min(c.parallel_units, res.total_threads)  # as ``evaluate`` prices busy cores
     lines = [
         f"Recommended chunks {c.chunk_shape}: {plural(c.task_count, 'task')} of "
         f"{format_bytes(c.task_bytes)}" + (" each" if c.task_count != 1 else "")
@@ -206,10 +207,9 @@ def explanation_lines(plan: Plan) -> list[str]:
         *([t] if (t := tie_sentence(plan)) else []),
         _time_sentence(plan),
         *([t] if (t := _threads_sentence(plan)) else []),
-        *([t] if m.thread_speedup is None and (t := cores_sentence(
-            cores_at(plan.model.samples, plan.chosen.task_bytes),
-            min(plan.chosen.parallel_units, plan.resources.total_threads),
-            plan.resources.total_threads)) else []),
+        *([t] if m.busy_slowdown(c.task_bytes, at_once, res.total_threads) > 1 and (
+            t := cores_sentence(cores_at(m.samples, c.task_bytes), at_once, res.total_threads))
+          else []),
         *([t] if (t := cold_sentence(m.samples, c.task_bytes, c.wall_seconds)) else []),
         f"Scheduler overhead {format_seconds(m.overhead_seconds_per_task)} per task on "
         f"'{res.scheduler}' ({overhead_src})"

@@ -86,17 +86,23 @@ def _axes(axes: Any) -> str:
     return ", ".join(str(a) for a in sorted(axes))
 
 
+def _scaled_speedup(scaling: Mapping[str, Any] | None) -> tuple[int, float] | None:
+    """(threads, one-thread wall over their wall) of a scaling run; ``None`` when not
+    measured or the one-thread run was too short to judge."""
+    if not scaling or scaling["sync_wall_seconds"] < MIN_SCALING_SECONDS:
+        return None
+    wall = max(float(scaling["threaded_wall_seconds"]), 1e-9)
+    return int(scaling["threads"]), float(scaling["sync_wall_seconds"]) / wall
+
+
 def thread_speedup(scaling: Mapping[str, Any] | None) -> float | None:
     """How much faster two threads ran the sub-array than one (``CostModel.thread_speedup``'s
     meaning: 2 = fully parallel), from a run on k threads, each added thread adding the same
     (``None``: not measured, or the one-thread run too short to judge)."""
-    if not scaling or scaling["sync_wall_seconds"] < MIN_SCALING_SECONDS:
+    got = _scaled_speedup(scaling)
+    if got is None or got[0] < 2:
         return None
-    k = int(scaling["threads"])
-    if k < 2:
-        return None
-    whole = float(scaling["sync_wall_seconds"]) / max(float(scaling["threaded_wall_seconds"]),
-                                                      1e-9)
+    k, whole = got
     return max(1.0 + (whole - 1.0) / (k - 1), 1e-3)
 
 
@@ -108,13 +114,14 @@ def layout_advice(
     ``uses_blas``: the graph contracts (matmul/tensordot), so with BLAS thread pools not
     pinned to 1 a poor scaling is blamed on them even when the cores cannot show it.
     """
-    if not scaling or scaling["sync_wall_seconds"] < MIN_SCALING_SECONDS:
+    got = _scaled_speedup(scaling)
+    if scaling is None or got is None:
         return None, None
-    threads = int(scaling["threads"])
-    wall = max(float(scaling["threaded_wall_seconds"]), 1e-9)
-    efficiency = float(scaling["sync_wall_seconds"]) / wall / threads
+    threads, whole = got
+    efficiency = whole / threads
     if efficiency >= MIN_THREAD_EFFICIENCY:
         return efficiency, None
+    wall = max(float(scaling["threaded_wall_seconds"]), 1e-9)
     busy = float(scaling["threaded_cpu_seconds"]) / wall  # cores kept busy on average
     procs = res.workers * res.threads_per_worker
     each = format_bytes(res.memory_limit_bytes // max(res.threads_per_worker, 1))

@@ -20,6 +20,7 @@ from typing import Any
 
 from dask.system import CPU_COUNT
 
+from chunkpilot.core.budget import SUBARRAY_RUN_BUDGET_S
 from chunkpilot.core.evaluate import downstream_note
 from chunkpilot.core.gather import gather, gather_note
 from chunkpilot.core.model import Sample
@@ -44,7 +45,6 @@ from chunkpilot.pipeline.measure import (
     measure_family,
 )
 from chunkpilot.pipeline.model import (
-    GROWTH_RUN_BUDGET_S,
     growth_run_seconds,
     growth_skipped_note,
     holds_band,
@@ -174,7 +174,7 @@ def _memory_growth(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, an: An
     """For a contraction or an overlap, how peak memory grows with the number of input
     chunks (and a note when it was not measured): the smallest measured chunk once more on
     a sub-array twice as wide per axis, run once (its peak is the cold run's; matmul's took
-    1.4 s a run), unless that run is predicted over ``GROWTH_RUN_BUDGET_S``."""
+    1.4 s a run), unless that run is predicted over ``SUBARRAY_RUN_BUDGET_S``."""
     ok = [m for m in ms if m.sample.ok and m.graph is not None]
     if not holds_band(an) or not ok:
         return 0.0, None
@@ -182,7 +182,7 @@ def _memory_growth(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, an: An
     region = subarray_region(spec, narrow.chunk, 2 * CHUNKS_PER_AXIS, box.full_axes)
     wide_chunks = nominal_chunks(region, narrow.chunk, spec.shape)
     seconds = growth_run_seconds(narrow, wide_chunks)
-    if seconds is not None and seconds > GROWTH_RUN_BUDGET_S:
+    if seconds is not None and seconds > SUBARRAY_RUN_BUDGET_S:
         return 0.0, growth_skipped_note(seconds, narrow, wide_chunks)
     wide = box.measure(spec, work, narrow.chunk, per_axis=2 * CHUNKS_PER_AXIS, warm=False)
     if on_sample is not None:

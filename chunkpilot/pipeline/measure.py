@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from chunkpilot.core.budget import largest_worth_measuring
+from chunkpilot.core.budget import affordable_bytes, largest_worth_measuring
 from chunkpilot.core.model import Sample
 from chunkpilot.core.sample import typical_seconds
 from chunkpilot.core.shapes import halo_shape, shape_for_bytes, storage_bytes_read
@@ -255,9 +255,7 @@ def measure_family(
     on_sample: Callable[[Sample], None] | None = None, done: Sequence[Measurement] = (),
 ) -> list[Measurement]:
     """Measure at least three input chunk sizes of ``work``'s chunk family; raise if none runs.
-
-    ``done`` holds measurements already made that fit this family (see :func:`rebase`).
-    """
+    ``done``: measurements already made that fit this family (see :func:`rebase`)."""
     out: list[Measurement] = [r for r in (rebase(m, spec, work) for m in done) if r is not None]
     seen: set[tuple[int, ...]] = {m.chunk for m in out}
 
@@ -276,7 +274,8 @@ def measure_family(
 
     smalls = sorted({min(b, spec.nbytes / 8) for b in SMALL_CHUNK_BYTES})
     for i, b in enumerate(smalls):
-        if not measure(b, scale=i == len(smalls) - 1):
+        cold = {m.sample.nbytes: m.cold_seconds for m in out if m.sample.ok and m.cold_seconds}
+        if not measure(affordable_bytes(cold, b, smalls[0] / 4), scale=i == len(smalls) - 1):
             break
     # sizes follow the chunk's own work: a read of split storage chunks is a cost of its shape
     ok = [read_split(m, spec, m.sample) for m in out if m.sample.ok]

@@ -20,6 +20,7 @@ import dataclasses
 import statistics
 from collections.abc import Sequence
 
+from chunkpilot.core.budget import SUBARRAY_RUN_BUDGET_S
 from chunkpilot.core.gather import GatherTarget
 from chunkpilot.core.held import band_exponent, frontier_exponent
 from chunkpilot.core.model import CostModel, Sample, fit_cost_model
@@ -75,10 +76,6 @@ def gather_target(g: GraphProfile, ms: Sequence[Measurement] = ()) -> GatherTarg
     return GatherTarget(g.whole_axes, g.rechunk_targets)
 
 
-#: Predicted seconds above which the wider sub-array that measures how memory grows with
-#: the chunks a worker runs is not run: an xarray ``rolling(t=5).mean()`` (92 tasks per
-#: input chunk) ran its 216-chunk sub-array for 13 of a 22 s advise.
-GROWTH_RUN_BUDGET_S = 3.0
 
 
 def growth_run_seconds(narrow: Measurement, wide_chunks: float) -> float | None:
@@ -93,7 +90,7 @@ def growth_skipped_note(seconds: float, narrow: Measurement, wide_chunks: float)
     return (f"How peak memory grows with the chunks a worker runs (shared operand blocks, "
             f"overlap neighbours) was not measured: the sub-array of {wide_chunks:g} chunks "
             f"that measures it would run ~{seconds:.0f} s ({narrow.cold_seconds:.1f} s cold at "
-            f"{narrow.chunks_held:g}), over the {GROWTH_RUN_BUDGET_S:g} s budget; peak memory "
+            f"{narrow.chunks_held:g}), over the {SUBARRAY_RUN_BUDGET_S:g} s budget; peak memory "
             "is priced per chunk as the samples held it (modelled).")
 
 

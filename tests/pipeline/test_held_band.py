@@ -85,7 +85,7 @@ def slow_smooth_sum(x):
 
 def test_a_band_too_slow_to_measure_is_not_run_and_the_plan_says_so(store):
     """The wider sub-array that measures the band runs only when its predicted time fits
-    ``GROWTH_RUN_BUDGET_S``; otherwise the plan prices peaks per chunk and says why."""
+    ``SUBARRAY_RUN_BUDGET_S``; otherwise the plan prices peaks per chunk and says why."""
     seen = []
     plan = chunkpilot.advise(store, pipeline=slow_smooth_sum, scheduler="threads",
                              threads_per_worker=2, memory_limit="4GiB", on_sample=seen.append)

@@ -7,10 +7,11 @@ import time
 import numpy as np
 
 from chunkpilot.measure.sandbox import pickle_func
-from chunkpilot.pipeline.measure import SUBARRAY_TIME_BUDGET_S, PipelineSandbox
+from chunkpilot.pipeline.measure import SUBARRAY_TIME_BUDGET_S, PipelineSandbox, measure_family
 from chunkpilot.pipeline.model import _held_sample
+from chunkpilot.pipeline.rules import thread_speedup
 from chunkpilot.pipeline.runs import COLD_ONLY_RUNS
-from chunkpilot.types import ArraySpec, WorkSpec
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 SPEC = ArraySpec((64, 64), "float64")
 #: Per input chunk: a 3 x 3 sub-array runs ~1.5x the time budget.
@@ -208,3 +209,29 @@ def test_a_sub_array_cut_by_the_arrays_edge_is_timed_per_chunk_of_its_nominal_si
     assert m.chunks_held == 48 * 40 / (16 * 16)
     assert _held_sample(m).chunks_run == m.chunks_held
 
+
+
+def _per_byte_slow(block: np.ndarray) -> np.ndarray:
+    time.sleep(0.75 * block.nbytes / 2**20)  # a 1 MiB sub-array (3 chunks of 64 rows): 2.3 s
+    return block
+
+
+def per_byte_slow_sum(x):
+    return x.map_blocks(_per_byte_slow, dtype=x.dtype).sum()
+
+
+def test_a_slow_pipelines_second_small_sample_is_sized_to_the_run_budget():
+    """A 4 MiB sample after a 1 MiB one whose sub-array took ~2.3 s cold would run ~9 s (and
+    its threads comparison as long again): it runs where the budget allows instead, here
+    below the 1 MiB one (the budget allows no size well past it), and that sample still
+    times the threads (the scaling run)."""
+    spec = ArraySpec((2048, 2048), "float64")  # 32 MiB
+    box = PipelineSandbox(pickle_func(per_byte_slow_sum) or b"", spec, {"kind": "synthetic"},
+                          {}, 2**30, 60.0)
+    ms = measure_family(box, spec, WorkSpec(2), Resources(1, 2, 2**30, "threads"),
+                        baseline_guess_bytes=0, threads=2)
+    sizes = [m.sample.nbytes for m in ms]
+    assert max(sizes) == 2**20 and len(sizes) >= 3
+    scaled = [m for m in ms if m.scaling]
+    assert [m.sample.nbytes for m in scaled] == [2**18]
+    assert thread_speedup(scaled[0].scaling) is not None  # long enough to price threads

@@ -58,8 +58,8 @@ def affordable_bytes(runs: Mapping[int, float], target: float, floor: float,
     >>> MiB = 2**20
     >>> affordable_bytes({MiB: 0.25}, 4 * MiB, MiB / 4) == 4 * MiB
     True
-    >>> [affordable_bytes({MiB: cold}, 4 * MiB, MiB / 4) / MiB for cold in (0.8, 1.5)]
-    [2.5, 0.25]
+    >>> [affordable_bytes({MiB: cold}, 4 * MiB, MiB / 4) / MiB for cold in (1.5, 2.5)]
+    [2.0, 0.25]
     """
     if not runs:
         return target

@@ -50,6 +50,7 @@ from chunkpilot.pipeline.model import (
     holds_band,
     memory_growth,
     pipeline_model,
+    resized_note,
 )
 from chunkpilot.pipeline.rules import GraphLimits, families, layout_advice
 from chunkpilot.pipeline.subarray import CHUNKS_PER_AXIS, nominal_chunks, subarray_region
@@ -125,8 +126,7 @@ def advise_pipeline(
     )
     extra = [n.note(spec) for n in needs] + list(checked.notes) + pipeline_notes(
         report, plan.work.depth, plan.chunk_shape, plan.spec.shape)
-    if growth_note is not None:
-        extra.append(growth_note)
+    extra += [n for n in (growth_note, resized_note(ms)) if n is not None]
     held = gather(tuple(spec.shape), plan.chunk_shape, plan.model.gather, spec.itemsize)
     if held is not None:
         extra.append(gather_note(held, res.threads_per_worker))

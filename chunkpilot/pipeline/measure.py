@@ -102,6 +102,8 @@ class Measurement:
     whether or not dask fused them into other tasks; ``None``: not timed."""
     cold_seconds: float | None = None
     """Wall seconds of the sub-array's first (cold) run, scheduling included."""
+    planned_bytes: float | None = None
+    """The sample size this run stands in for, made smaller by the run budget."""
 
     @property
     def chunks_held(self) -> float:
@@ -208,17 +210,14 @@ def read_split(m: Measurement, spec: ArraySpec, s: Sample) -> Sample:
     bytes, at the measured read time per touched byte (``read_seconds`` then carries that own
     read: the planner adds each candidate's extra reads, ``evaluate.read_amplification``).
 
-    rechunk_transpose: samples of (128, 32, 16) chunks on (1, 512, 512) storage chunks each
-    read 128 MiB for 0.25-4 MiB of data, 73 of their 85 ms; per byte their time fell 16x
-    from the smallest sample to the largest, and the fit carried the flat curve to 2.8 s a
-    chunk at 128 MiB, where the whole-plane chunk took 0.2 s.
-
+    rechunk_transpose: (128, 32, 16) chunks on (1, 512, 512) storage chunks each read 128
+    MiB for 0.25-4 MiB of data, 73 of their 85 ms; per byte their time fell 16x from the
+    smallest sample to the largest, and the fit priced 128 MiB chunks at 2.8 s (ran 0.2 s).
     The read is the ``from-zarr`` layer's time, or, when dask fused the reads into the
     tasks that use the blocks, the time measured inside the reads (``read_share``): a
     power spectrum along whole time, (16, 256, 256) storage chunks, read 8 MiB per 1 MiB
-    sample chunk, 34 of its 37 ms; unsplit, the samples priced every chunk size alike and
-    the plan took chunks a quarter of a storage tile (0.66 s a run, 0.42 s at the best).
-    """
+    sample chunk, 34 of its 37 ms; unsplit, every chunk size was priced alike and the plan
+    took a quarter of a storage tile (0.66 s a run, 0.42 s at the best)."""
     if s.seconds is None or not s.seconds or spec.storage_chunks is None:
         return s
     reads = [(n, sec) for name, n, sec, _ in m.per_layer if name in READ_LAYERS and n > 0]
@@ -259,7 +258,8 @@ def measure_family(
     out: list[Measurement] = [r for r in (rebase(m, spec, work) for m in done) if r is not None]
     seen: set[tuple[int, ...]] = {m.chunk for m in out}
 
-    def measure(target: float, scale: bool = False, largest: bool = False) -> bool:
+    def measure(target: float, scale: bool = False, largest: bool = False,
+                planned: float | None = None) -> bool:
         chunk = shape_for_bytes(spec, work, target)
         near = [m for m in out if abs(math.log(math.prod(m.chunk) * spec.itemsize / target)) < 0.4]
         if chunk in seen or near:  # already measured (or as good as)
@@ -267,7 +267,7 @@ def measure_family(
         seen.add(chunk)
         m = box.measure(spec, work, chunk, threads if scale else 1,
                         over_budget_runs=2 if largest else 1)  # it anchors the curve past it
-        out.append(m)
+        out.append(dataclasses.replace(m, planned_bytes=planned))
         if on_sample is not None:
             on_sample(m.sample)
         return m.sample.ok
@@ -275,7 +275,8 @@ def measure_family(
     smalls = sorted({min(b, spec.nbytes / 8) for b in SMALL_CHUNK_BYTES})
     for i, b in enumerate(smalls):
         cold = {m.sample.nbytes: m.cold_seconds for m in out if m.sample.ok and m.cold_seconds}
-        if not measure(affordable_bytes(cold, b, smalls[0] / 4), scale=i == len(smalls) - 1):
+        size = affordable_bytes(cold, b, smalls[0] / 4)
+        if not measure(size, scale=i == len(smalls) - 1, planned=b if size < b else None):
             break
     # sizes follow the chunk's own work: a read of split storage chunks is a cost of its shape
     ok = [read_split(m, spec, m.sample) for m in out if m.sample.ok]

@@ -30,6 +30,7 @@ from chunkpilot.pipeline.graph import GraphProfile
 from chunkpilot.pipeline.measure import Measurement, read_split
 from chunkpilot.pipeline.rules import thread_speedup
 from chunkpilot.types import ArraySpec
+from chunkpilot.units import format_bytes
 
 
 def work_scale(m: Measurement, spec: ArraySpec, an: Analysis) -> float:
@@ -92,6 +93,17 @@ def growth_skipped_note(seconds: float, narrow: Measurement, wide_chunks: float)
             f"that measures it would run ~{seconds:.0f} s ({narrow.cold_seconds:.1f} s cold at "
             f"{narrow.chunks_held:g}), over the {SUBARRAY_RUN_BUDGET_S:g} s budget; peak memory "
             "is priced per chunk as the samples held it (modelled).")
+
+
+def resized_note(ms: Sequence[Measurement]) -> str | None:
+    """The plan's words when the run budget made a sample smaller (``core.budget``)."""
+    m = next((m for m in ms if m.planned_bytes), None)
+    if m is None or m.planned_bytes is None:
+        return None
+    return (f"The {format_bytes(int(m.planned_bytes))} sample was measured at "
+            f"{format_bytes(m.sample.nbytes)}: the smaller samples' sub-arrays (cold) put its "
+            f"run over the {SUBARRAY_RUN_BUDGET_S:g} s budget, so chunks past the largest "
+            "sample are extrapolated further (modelled).")
 
 
 def _paired(m: Measurement, s: Sample) -> Sample:

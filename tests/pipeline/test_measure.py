@@ -8,7 +8,7 @@ import numpy as np
 
 from chunkpilot.measure.sandbox import pickle_func
 from chunkpilot.pipeline.measure import SUBARRAY_TIME_BUDGET_S, PipelineSandbox, measure_family
-from chunkpilot.pipeline.model import _held_sample
+from chunkpilot.pipeline.model import _held_sample, resized_note
 from chunkpilot.pipeline.rules import thread_speedup
 from chunkpilot.pipeline.runs import COLD_ONLY_RUNS
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
@@ -235,3 +235,5 @@ def test_a_slow_pipelines_second_small_sample_is_sized_to_the_run_budget():
     scaled = [m for m in ms if m.scaling]
     assert [m.sample.nbytes for m in scaled] == [2**18]
     assert thread_speedup(scaled[0].scaling) is not None  # long enough to price threads
+    assert [m.planned_bytes for m in ms if m.planned_bytes] == [4 * 2**20]
+    assert resized_note(ms).startswith("The 4.00 MiB sample was measured at 256.00 kiB")

@@ -40,10 +40,11 @@ def largest_worth_measuring(
 #: Predicted seconds over which a pipeline's sub-array run is not made as planned. A
 #: measurement's run is made at a size that fits instead: a slow pipeline's 4 MiB sample ran
 #: 5 s cold and its scaling run as long again (an xarray groupby anomaly on a 256 x 512 x
-#: 512 zarr cube: 9 s of a 14 s advise); the suite's pipelines predict 0.2-2.7 s there and
-#: are not moved. The wider run that measures how memory grows is skipped (an xarray
-#: ``rolling(t=5).mean()``, 92 tasks per input chunk, ran its 216-chunk sub-array for 13
-#: of a 22 s advise).
+#: 512 zarr cube: 9 s of a 14 s advise). The suite's pipelines predict 0.4-2.7 s there
+#: (rechunk_transpose's cold plane reads the most: over 3 s in one full run, where the size
+#: that fits still rounded to its 4 MiB chunk) and measure as before. The wider run that
+#: measures how memory grows is skipped (an xarray ``rolling(t=5).mean()``, 92 tasks per
+#: input chunk, ran its 216-chunk sub-array for 13 of a 22 s advise).
 SUBARRAY_RUN_BUDGET_S = 3.0
 
 

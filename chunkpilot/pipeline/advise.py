@@ -126,7 +126,7 @@ def advise_pipeline(
     )
     extra = [n.note(spec) for n in needs] + list(checked.notes) + pipeline_notes(
         report, plan.work.depth, plan.chunk_shape, plan.spec.shape)
-    extra += [n for n in (growth_note, resized_note(ms)) if n is not None]
+    extra += [n for n in (growth_note, resized_note(ms, spec.itemsize)) if n is not None]
     held = gather(tuple(spec.shape), plan.chunk_shape, plan.model.gather, spec.itemsize)
     if held is not None:
         extra.append(gather_note(held, res.threads_per_worker))

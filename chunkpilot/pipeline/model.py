@@ -17,6 +17,7 @@ rechunk in the graph holds while it gathers input chunks (``gather_target``, ``c
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 from collections.abc import Sequence
 
@@ -95,9 +96,12 @@ def growth_skipped_note(seconds: float, narrow: Measurement, wide_chunks: float)
             "is priced per chunk as the samples held it (modelled).")
 
 
-def resized_note(ms: Sequence[Measurement]) -> str | None:
-    """The plan's words when the run budget made a sample smaller (``core.budget``)."""
-    m = next((m for m in ms if m.planned_bytes), None)
+def resized_note(ms: Sequence[Measurement], itemsize: int) -> str | None:
+    """The plan's words when the run budget made a sample smaller (``core.budget``); not
+    when the size that fits still rounded to the planned chunk (rechunk_transpose's
+    whole-plane chunks: 3.5 MiB fits, the chunk is 4 MiB)."""
+    m = next((m for m in ms if m.planned_bytes
+              and math.prod(m.chunk) * itemsize < m.planned_bytes), None)
     if m is None or m.planned_bytes is None:
         return None
     return (f"The {format_bytes(int(m.planned_bytes))} sample was measured at "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -236,4 +237,6 @@ def test_a_slow_pipelines_second_small_sample_is_sized_to_the_run_budget():
     assert [m.sample.nbytes for m in scaled] == [2**18]
     assert thread_speedup(scaled[0].scaling) is not None  # long enough to price threads
     assert [m.planned_bytes for m in ms if m.planned_bytes] == [4 * 2**20]
-    assert resized_note(ms).startswith("The 4.00 MiB sample was measured at 256.00 kiB")
+    assert resized_note(ms, 8).startswith("The 4.00 MiB sample was measured at 256.00 kiB")
+    one = max(ms, key=lambda m: m.sample.nbytes)  # planned, but rounded to the same chunk
+    assert resized_note([dataclasses.replace(one, planned_bytes=2**20)], 8) is None

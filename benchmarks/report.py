@@ -144,15 +144,20 @@ def accuracy_pairs(rows: Sequence[Row]) -> tuple[list[float], list[float]]:
 PEAK_BAND = {"func": 0.25, "pipeline": 0.35}
 
 
+def peak_band_counts(row: Row) -> tuple[int, int, float]:
+    """(shapes whose peak lies within the issue's band for ``row``, shapes with a peak, the
+    band: ±25 % for a per-block function, ±35 % for a pipeline)."""
+    band = PEAK_BAND.get(row.mode, PEAK_BAND["func"])
+    k, n = within(accuracy_pairs([row])[1], band)
+    return k, n, band
+
+
 def peak_target_text(rows: Sequence[Row]) -> str:
-    """How many shapes' peaks lie within the issue's band for their row (±25 % for a
-    per-block function, ±35 % for a pipeline)."""
-    k = n = 0
-    for row in rows:
-        kk, nn = within(accuracy_pairs([row])[1], PEAK_BAND.get(row.mode, 0.25))
-        k, n = k + kk, n + nn
-    return (f"within the target band (±25 % for func= rows, ±35 % for pipeline= rows) on "
-            f"{k}/{n} shapes")
+    """How many shapes' peaks lie within the issue's band for their row."""
+    counts = [peak_band_counts(row) for row in rows]
+    bands = ", ".join(f"±{round(b * 100)} % for {mode}= rows" for mode, b in PEAK_BAND.items())
+    return (f"within the target band ({bands}) on {sum(c[0] for c in counts)}/"
+            f"{sum(c[1] for c in counts)} shapes")
 
 
 def accuracy_text(ratios: Sequence[float]) -> str:
@@ -174,8 +179,7 @@ def accuracy_table(rows: Sequence[Row]) -> list[str]:
             m = median_abs_log(ratios)
             k, n = within(ratios)
             cells += [f"{m:.2f}" if m is not None else "–", f"{k}/{n}"]
-        band = PEAK_BAND.get(row.mode, 0.25)
-        k, n = within(p, band)
+        k, n, band = peak_band_counts(row)
         cells.append(f"{k}/{n} (±{band:.0%})")
         out.append(f"| {row.workload} | {row.scheduler} | " + " | ".join(cells) + " |")
     return out

@@ -103,7 +103,7 @@ class Measurement:
     cold_seconds: float | None = None
     """Wall seconds of the sub-array's first (cold) run, scheduling included."""
     planned_bytes: float | None = None
-    """The sample size this run stands in for, made smaller by the run budget."""
+    """The size this run stands in for when the run budget asked for less (it may round up)."""
 
     @property
     def chunks_held(self) -> float:

@@ -26,7 +26,6 @@ from chunkpilot.core.gather import gather, gather_note
 from chunkpilot.core.model import Sample
 from chunkpilot.core.plan import Plan, make_plan
 from chunkpilot.core.policy import DEFAULT_POLICY, Policy
-from chunkpilot.core.shapes import shape_for_bytes
 from chunkpilot.errors import (
     GraphSizeWarning,
     IntermediateBlowupWarning,
@@ -38,12 +37,7 @@ from chunkpilot.measure.sandbox import pickle_func
 from chunkpilot.pipeline.analysis import Analysis, analysis_builds, analysis_from
 from chunkpilot.pipeline.extent import AxisNeed, find_axis_need
 from chunkpilot.pipeline.findings import PipelineFindings, blowup_warnings, pipeline_notes
-from chunkpilot.pipeline.measure import (
-    SMALL_CHUNK_BYTES,
-    Measurement,
-    PipelineSandbox,
-    measure_family,
-)
+from chunkpilot.pipeline.measure import Measurement, PipelineSandbox, measure_family
 from chunkpilot.pipeline.model import (
     growth_run_seconds,
     growth_skipped_note,
@@ -75,9 +69,8 @@ def advise_pipeline(
     limits = limits or GraphLimits()
     box = PipelineSandbox(pickle_func(pipeline) or b"", spec, ref, env, res.memory_limit_bytes,
                           timeout_s, seed)
-    box, work, first, an, needs = _start(box, spec, work)
-    if on_sample is not None:
-        on_sample(first.sample)
+    box, work, an, needs = _start(box, spec, work)
+    measured: list[Measurement] = []  # a family reuses another's samples that fit its rules
     tried: list[tuple[str, str]] = []
     best: tuple[Any, Plan, list[Measurement], str | None] | None = None
     error: Exception | None = None
@@ -87,7 +80,9 @@ def advise_pipeline(
             continue
         try:
             ms = measure_family(box, spec, fam.work, res, baseline_guess_bytes=baseline_bytes,
-                                threads=_scaling_threads(res), on_sample=on_sample, done=[first])
+                                threads=_scaling_threads(res), on_sample=on_sample,
+                                done=measured)
+            measured += [m for m in ms if m.chunk not in {d.chunk for d in measured}]
             q, growth_note = _memory_growth(box, spec, fam.work, an, ms, on_sample)
             model = pipeline_model(
                 ms, spec, an, overhead_seconds_per_task=overhead_seconds_per_task,
@@ -145,18 +140,17 @@ def advise_pipeline(
 
 
 def _start(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec
-           ) -> tuple[PipelineSandbox, WorkSpec, Measurement, Analysis, list[AxisNeed]]:
-    """The first measurement and the graph analysis (built in the same sandbox: one start
-    less). A pipeline that fails to build is probed for the axes it needs whole
-    (``pipeline.extent``) and started again with them, at most once per kind."""
+           ) -> tuple[PipelineSandbox, WorkSpec, Analysis, list[AxisNeed]]:
+    """The graph analysis, built on placeholders before anything runs: the families it
+    gives decide what the first sample is (nanpercentile along a whole axis: the split
+    family's 1 MiB sample, which its graph rechunks into one 27 MiB block, took 7 s of a
+    17 s advise and served no plan). A pipeline that fails to build is probed for the axes
+    it needs whole (``pipeline.extent``) and started again with them, at most once per kind."""
     needs: list[AxisNeed] = []
     while True:
-        chunk0 = shape_for_bytes(spec, work, min(SMALL_CHUNK_BYTES[0], spec.nbytes / 8))
         builds = analysis_builds(spec, work, box.full_axes)
-        first = box.measure(spec, work, chunk0, builds=builds)
         try:
-            built = first.builds or box.graphs(builds)
-            return box, work, first, analysis_from(builds, built), needs
+            return box, work, analysis_from(builds, box.graphs(builds)), needs
         except ProfilingError as e:
             need = find_axis_need(box, spec, builds[0][1], e)
             if any(n.full_length == need.full_length for n in needs):

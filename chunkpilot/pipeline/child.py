@@ -7,8 +7,7 @@ Reads a pickled job from argv[1], writes a JSON result to argv[2]. Modes:
     and return each graph's layer records. Nothing is computed (unless the pipeline
     computes by itself, which the parent's memory cap and timeout contain).
 ``measure``
-    The same graph builds (if any), then build the pipeline on a sub-array of the real
-    data and run it once with the synchronous
+    Build the pipeline on a sub-array of the real data and run it once with the synchronous
     scheduler, recording every task's duration and peak memory (``VmHWM`` reset before
     each task; with glibc's dynamic thresholds, what malloc had in use:
     ``measure.malloc_live``), then optionally once with threads to see whether the work
@@ -235,14 +234,8 @@ def main() -> None:
         func = cloudpickle.loads(job["func"])
         # p2p rechunking needs a distributed cluster; the sandbox runs locally
         with dask.config.set({"array.rechunk.method": "tasks"}):
-            result = {"ok": True, **graph_mode(func, job)}
-            if job["mode"] == "measure":  # graphs first: a failing run still reports them
-                try:
-                    result.update(measure_mode(func, job))
-                except MemoryError:
-                    result.update(ok=False, kind="oom", error=memory_error_text())
-                except Exception as e:
-                    result.update(ok=False, kind="exception", error=_one_line(e))
+            mode = graph_mode if job["mode"] == "graph" else measure_mode
+            result = {"ok": True, **mode(func, job)}
     except MemoryError:
         result = {"ok": False, "kind": "oom", "error": memory_error_text()}
     except BaseException as e:  # the user's code may raise anything; report, don't crash

@@ -92,8 +92,6 @@ class Measurement:
     """Resident memory of the idle sandbox once the graph was built."""
     output_ratio: float = 1.0
     """Output bytes per input byte."""
-    builds: tuple[Built, ...] = ()
-    """Placeholder graphs built in the same sandbox before the run (see ``graphs``)."""
     nominal_count: float | None = None
     """Chunks of ``chunk``'s size the sub-array holds (``subarray.nominal_chunks``; fewer
     than the graph's input chunks when the array's edge cut its last ones short)."""
@@ -159,11 +157,10 @@ class PipelineSandbox:
         return tuple(b.get("error") for b in r["builds"])
 
     def measure(self, spec: ArraySpec, work: WorkSpec, chunk: tuple[int, ...],
-                threads: int = 1, builds: Builds = (),
-                per_axis: int = CHUNKS_PER_AXIS, warm: bool = True,
+                threads: int = 1, per_axis: int = CHUNKS_PER_AXIS, warm: bool = True,
                 over_budget_runs: int = 1) -> Measurement:
         """Run the pipeline on a sub-array of ``per_axis`` chunks per axis of ``chunk``-sized
-        input chunks (after ``builds``); cold only, without ``warm`` (peak memory is taken
+        input chunks; cold only, without ``warm`` (peak memory is taken
         from the cold run); ``over_budget_runs`` warm runs of a long one
         (``pipeline.runs.warm_runs``)."""
         region = subarray_region(spec, chunk, per_axis, self.full_axes)
@@ -180,15 +177,13 @@ class PipelineSandbox:
             src = {k: v for k, v in src.items() if k != "array" or isinstance(v, str)}
             r = self.run({"mode": "measure", "source": {**src, "seed": self.seed},
                           "region": [list(p) for p in region], "chunks": list(chunk),
-                          "threads": threads, "builds": _builds(builds),
+                          "threads": threads,
                           "repeat_seconds": SUBARRAY_TIME_BUDGET_S, "min_warm_runs": 3,
                           "max_repeats": 6 if warm else 0,
                           "over_budget_runs": over_budget_runs})
-        # a killed run (memory cap, timeout) reports nothing: the caller builds separately
-        built = _parse_builds(r, spec.dtype) if builds and "builds" in r else ()
         if not r.get("ok"):
             return Measurement(Sample(nbytes, halo, error=f"{r.get('kind')}: {r.get('error')}"),
-                               chunk, None, builds=built)
+                               chunk, None)
         n = max(int(r["input_chunks"]), 1)
         nominal = nominal_chunks(region, chunk, spec.shape)  # time per chunk of ``chunk``'s size
         runs = tuple(float(t) / nominal for t in r.get("runs_task_seconds") or ())
@@ -200,7 +195,7 @@ class PipelineSandbox:
             sample, chunk, profile_graph(records, r["input"]), int(r["tasks"]) / n,
             tuple((k, int(v[0]), float(v[1]), int(v[2])) for k, v in r["per_layer"].items()),
             r.get("scaling"), int(r["baseline_bytes"]),
-            float(r["output_nbytes"]) / max(int(r["input_nbytes"]), 1), built, nominal,
+            float(r["output_nbytes"]) / max(int(r["input_nbytes"]), 1), nominal,
             r.get("read_share"), r.get("sync_wall_seconds"),
         )
 

@@ -60,13 +60,13 @@ class CheckResult:
     @property
     def chunks_by_dim(self) -> dict[str, int] | None:
         """Largest checked chunk per dimension name, else ``None``."""
-        return dict(zip(self.spec.dims, self.chunk_shape)) if self.spec.dims else None
+        return dict(zip(self.spec.dims, self.chunk_shape, strict=True)) if self.spec.dims else None
 
     @property
     def suggested_chunks_by_dim(self) -> dict[str, int] | None:
         """The suggested chunk shape by dimension name, else ``None``."""
         dims = self.spec.dims
-        return dict(zip(dims, self.suggested_chunk_shape)) if dims else None
+        return dict(zip(dims, self.suggested_chunk_shape, strict=True)) if dims else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -152,6 +152,17 @@ def _chunks_for(spec: ArraySpec, given: Any) -> tuple[Chunks, str]:
     return normalize_given_chunks("auto", spec), "no chunks: dask's chunks='auto'"
 
 
+def _own_dims(chunks: Any, spec: ArraySpec, targets: list[tuple[str | None, ArraySpec]]) -> Any:
+    """``chunks`` keyed by dimension names, as one variable of several takes them: the names
+    it lacks left out, as ``Dataset.chunk`` does (``{"time": 1}`` for ``tas(time, lat, lon)``
+    and ``orog(lat, lon)``); a name no variable has stays, for its clear error."""
+    if not isinstance(chunks, dict) or len(targets) < 2:
+        return chunks
+    known = {d for _, s in targets for d in (s.dims or ())}
+    return {k: v for k, v in chunks.items()
+            if not isinstance(k, str) or k in (spec.dims or ()) or k not in known}
+
+
 def _targets(x: Any, name: str | None) -> list[tuple[str | None, ArraySpec]]:
     """(name, spec) of every array to check in ``x``."""
     if is_dataset(x) and name is None:
@@ -225,8 +236,9 @@ def check(
     oh, th = overhead_seconds(res), config.check_thresholds()
     results = []
     targets, store = _remote_targets(source, variable or array, storage_options, res, client)
-    for name, spec in targets or _targets(source, variable or array):
-        ch, origin = _chunks_for(spec, chunks)
+    targets = targets or _targets(source, variable or array)
+    for name, spec in targets:
+        ch, origin = _chunks_for(spec, _own_dims(chunks, spec, targets))
         problems = tuple(find_problems(spec, res, ch, overhead_s=oh, thresholds=th))
         problems += tuple(latency_problems(spec, store) if store is not None else ())
         results.append(CheckResult(name, spec, ch, origin, problems,

@@ -28,10 +28,9 @@ def normalize_given_chunks(chunks: Any, spec: ArraySpec) -> Chunks:
                                                           isinstance(k, bool) and
                                                           -spec.ndim <= k < spec.ndim))]
         if unknown:
-            raise InvalidArgumentError(
-                f"Expected chunks keyed by dimensions {list(dims)} or axes 0..{spec.ndim - 1}. "
-                f"Got {unknown!r} instead."
-            )
+            keys = (f"dimensions {list(dims)} or axes 0..{spec.ndim - 1}" if dims else
+                    f"axes 0..{spec.ndim - 1} (the array has no dimension names)")
+            raise InvalidArgumentError(f"Expected chunks keyed by {keys}. Got {unknown!r} instead.")
         axes = [dims.index(k) if k in dims else k % spec.ndim for k in chunks]
         if len(set(axes)) != len(axes):  # {0: 5, -2: 6} or {"time": 5, 0: 6}
             raise InvalidArgumentError(

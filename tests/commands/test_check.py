@@ -16,6 +16,7 @@ from chunkpilot.cli_options import parse_chunks_option
 from chunkpilot.commands.check import check
 from chunkpilot.core.given_chunks import normalize_given_chunks
 from chunkpilot.errors import InvalidArgumentError, StoreNotFoundError
+from chunkpilot.types import ArraySpec
 from tests.core.test_lint import BIG
 from tests.helpers.cli_runs import run_forked
 
@@ -91,6 +92,24 @@ def test_check_xarray_current_chunks_and_dataset(files):
         assert {p.code for p in r.problems} >= {"storage_misaligned", "ragged_chunks"}
         good = check(ds.tas.chunk(dict(zip(ds.tas.dims, SHAPE, strict=True))), **SMALL)
         assert good.ok, good.lines()
+
+
+def test_chunks_by_dimension_skip_the_variables_without_that_dimension(tmp_path):
+    """The README's ``check climate.nc --chunks time=1`` on a file with a 2-D variable too: a
+    name a variable lacks is left out for it (as ``Dataset.chunk`` does); one no variable has
+    is still an error."""
+    xr = pytest.importorskip("xarray")
+    pytest.importorskip("h5netcdf")
+    ds = xr.Dataset({"tas": (("time", "lat", "lon"), np.zeros(SHAPE, "f4")),
+                     "orog": (("lat", "lon"), np.zeros(SHAPE[1:], "f4"))})
+    ds.to_netcdf(tmp_path / "c.nc", engine="h5netcdf")
+    report = check(tmp_path / "c.nc", chunks={"time": 1}, **SMALL)
+    shapes = {r.name: r.chunk_shape for r in report.results}
+    assert shapes == {"tas": (1, 32, 64), "orog": (32, 64)}
+    with pytest.raises(InvalidArgumentError, match=r"Got \['tiem'\]"):
+        check(tmp_path / "c.nc", chunks={"tiem": 1}, **SMALL)
+    with pytest.raises(InvalidArgumentError, match="has no dimension names"):
+        normalize_given_chunks({"time": 1}, ArraySpec((4, 4), "f4"))
 
 
 def test_check_store_defaults_to_storage_chunks(files):

@@ -101,7 +101,7 @@ def check_thresholds() -> CheckThresholds:
 
 
 def task_limits() -> tuple[int, int]:
-    """(warn above, refuse above) this many tasks in a pipeline's graph."""
+    """(warn above, re-plan above) this many tasks in a plan's graph (``core.taskcap``)."""
     return _number("pipeline.warn-tasks", integer=True), _number("pipeline.max-tasks", integer=True)
 
 

@@ -16,8 +16,8 @@ import chunkpilot
 from chunkpilot import config
 from chunkpilot.commands.options import AdviseOptions
 from chunkpilot.core.policy import CheckThresholds, Policy
+from chunkpilot.core.taskcap import GraphLimits
 from chunkpilot.errors import InvalidArgumentError, SchedulerError
-from chunkpilot.pipeline.rules import GraphLimits
 
 
 def test_yaml_is_package_data_and_registered():

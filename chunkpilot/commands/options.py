@@ -88,10 +88,10 @@ class AdviseOptions:
     on_sample: Callable[[Sample], None] | None = None
     """Called with every profiling sample as it is measured (progress)."""
     warn_tasks: int | None = None
-    """Warn when a pipeline's graph has more tasks than this
-    (``chunkpilot.pipeline.warn-tasks``)."""
+    """Warn when the plan's graph has more tasks than this, and prefer tied candidates under
+    it (``chunkpilot.pipeline.warn-tasks``; ``core.taskcap``)."""
     max_tasks: int | None = None
-    """Refuse a pipeline graph with more tasks than this (``chunkpilot.pipeline.max-tasks``)."""
+    """Re-plan with bigger chunks above this many tasks (``chunkpilot.pipeline.max-tasks``)."""
     seed: int = 0
     """Seed of the synthetic sample data (sources without data to read): same seed, same data."""
     storage_options: Any = None

@@ -14,14 +14,14 @@ from chunkpilot.commands.options import Job
 from chunkpilot.core.evaluate import check_smallest_block
 from chunkpilot.core.model import fit_cost_model
 from chunkpilot.core.plan import Plan, make_plan
-from chunkpilot.errors import ModelledValueWarning
+from chunkpilot.core.taskcap import GraphLimits, model_tasks, task_warning, within_task_cap
+from chunkpilot.errors import GraphSizeWarning, ModelledValueWarning
 from chunkpilot.measure.environ import sandbox_env
 from chunkpilot.measure.overhead import SchedulerProbe, measure_scheduler
 from chunkpilot.measure.profile import Profile, profile_function
 from chunkpilot.measure.sandbox import sandbox_pool
 from chunkpilot.measure.store import probe_store_for
 from chunkpilot.pipeline.advise import advise_pipeline
-from chunkpilot.pipeline.rules import GraphLimits
 from chunkpilot.sources.describe import dask_auto_shape
 from chunkpilot.types import Resources
 from chunkpilot.units import format_bytes, format_seconds
@@ -52,6 +52,7 @@ def _measure_and_plan(job: Job, res: Resources, client: Any,
     if probe is None:
         probe = probe_scheduler(res, client, opts.probe_overhead)
     notes = _probe_notes(probe, res)
+    limits = GraphLimits(opts.warn_tasks, opts.max_tasks)
     baseline = probe.worker_baseline_bytes
     if baseline is None:
         baseline = MODELLED_WORKER_BASELINE_BYTES if res.distributed else 0
@@ -60,7 +61,7 @@ def _measure_and_plan(job: Job, res: Resources, client: Any,
             opts.pipeline, spec, job.ref, job.work, res,
             overhead_seconds_per_task=probe.overhead_seconds_per_task,
             overhead_measured=probe.measured, baseline_bytes=baseline, env=sandbox_env(res),
-            timeout_s=opts.profile_timeout_s, limits=GraphLimits(opts.warn_tasks, opts.max_tasks),
+            timeout_s=opts.profile_timeout_s, limits=limits,
             dask_auto_shape=dask_auto_shape(spec), on_sample=opts.on_sample, seed=opts.seed,
             policy=policy)
         return dataclasses.replace(
@@ -74,8 +75,15 @@ def _measure_and_plan(job: Job, res: Resources, client: Any,
                            output_ratio=prof.output_ratio)
     if job.ref.get("kind") == "remote":  # issue 14: object store; samples timed the function
         model = dataclasses.replace(model, store=probe_store_for(job.ref, res, client))
-    return make_plan(spec, job.work, res, model, dask_auto_shape=dask_auto_shape(spec),
-                     notes=tuple(notes), policy=policy)
+    plan = make_plan(spec, job.work, res, model, dask_auto_shape=dask_auto_shape(spec),
+                     notes=tuple(notes), policy=policy, warn_tasks=limits.warn_tasks)
+    tasks = model_tasks(plan)
+    plan, capped = within_task_cap(plan, tasks, limits)
+    too_many = task_warning(tasks(plan.chunk_shape), plan.binding_constraint, limits)
+    if too_many is not None:
+        warnings.warn(too_many, GraphSizeWarning, stacklevel=4)
+    extra = tuple(capped) + ((too_many,) if too_many else ())
+    return dataclasses.replace(plan, notes=plan.notes + extra)
 
 
 def _probe_notes(probe: SchedulerProbe, res: Resources) -> list[str]:

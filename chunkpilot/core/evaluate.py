@@ -95,6 +95,8 @@ class Evaluation:
     parallel_units: int
     """Tasks that share the work and keep threads busy: ``task_count``, or a contraction's
     block products (``CostModel.parallel_units``)."""
+    scheduler_tasks: float = 0.0
+    """Tasks of the whole graph (``CostModel.scheduler_tasks``): what the task caps count."""
 
     @property
     def feasible(self) -> bool:
@@ -213,8 +215,8 @@ def evaluate(
     units = model.parallel_units(spec.shape, tuple(chunk), task_count)
     share = task_count / units
     concurrent = min(res.threads_per_worker, math.ceil(units / res.workers))
-    overhead = (model.scheduler_tasks(spec.shape, tuple(chunk), task_count)
-                * (model.overhead_seconds_per_task + model.gil_wait_seconds(concurrent)))
+    tasks = model.scheduler_tasks(spec.shape, tuple(chunk), task_count)
+    overhead = tasks * (model.overhead_seconds_per_task + model.gil_wait_seconds(concurrent))
     t *= model.thread_slowdown(concurrent)
     # a call that used several cores alone gets one per busy thread (``core.cores``)
     t *= model.busy_slowdown(task_bytes, min(units, res.total_threads), res.total_threads)
@@ -242,6 +244,7 @@ def evaluate(
         fits_memory=per_worker <= res.memory_budget_bytes and under_failures,
         meets_depth=depth_ok,
         parallel_units=units,
+        scheduler_tasks=tasks,
     )
 
 

@@ -27,6 +27,7 @@ from chunkpilot.core.policy import (
     OVERHEAD_EDGE_BISECTIONS,
     TARGET_OVERHEAD_FRACTION,
     TIE_TOLERANCE,
+    WARN_TASKS,
     Policy,
 )
 from chunkpilot.core.shapes import candidate_shape, min_lengths, misaligned_axes, regular_chunks
@@ -55,7 +56,7 @@ class Choice:
     binding: str
     """``memory``, ``parallelism``, ``overhead``, ``storage``, ``keep_whole`` or ``array_size``."""
     tie_count: int
-    """Candidates predicted within ``tie_band_fraction`` of the fastest (the chosen one included)."""
+    """Candidates predicted within ``tie_band_fraction`` of the fastest (the chosen included)."""
     tie_band_fraction: float
     """The band: the run-to-run spread of the samples near the fastest (``core.ties``)."""
     best_wall_seconds: float
@@ -70,13 +71,14 @@ def threads_scale(model: CostModel) -> bool:
 
 def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
            band: float = TIE_TOLERANCE, threads_scale: bool = True,
-           reach_bytes: float = math.inf) -> Choice:
+           reach_bytes: float = math.inf, warn_tasks: float = WARN_TASKS) -> Choice:
     """Pick the best feasible evaluation and name the constraint that bound the choice.
 
     The tie rule: candidates predicted within ``band`` of the fastest are ties. Of those whose
-    scheduler overhead stays under ``TARGET_OVERHEAD_FRACTION``, the one aligned with the
-    storage chunks, then the smallest peak memory per worker (the safer chunk), then the
-    fewest tasks; a tie above ``reach_bytes`` (extrapolated beyond the samples) is not
+    scheduler overhead stays under ``TARGET_OVERHEAD_FRACTION``, one whose graph stays under
+    ``warn_tasks`` (``core.taskcap``), then the one aligned with the storage chunks, then the
+    smallest peak memory per worker (the safer chunk), then the fewest tasks; a tie above
+    ``reach_bytes`` (extrapolated beyond the samples) is not
     preferred this way. When none does, overhead still matters: the same order among those within
     ``TIE_TOLERANCE`` of the fastest. Both bars are fixed thresholds, so noise in one sample
     moves the choice by a ladder step at most.
@@ -96,14 +98,17 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
     ties = [e for e in pool if e.wall_seconds <= best_wall * (1 + band)]
     cheap = [e for e in ties if e.overhead_fraction <= TARGET_OVERHEAD_FRACTION
              and e.task_bytes <= reach_bytes]
+    def order(e: Evaluation) -> tuple[bool, int, int, int]:
+        return (e.scheduler_tasks > warn_tasks, misaligned_axes(e.chunk_shape, spec),
+                e.peak_bytes_per_worker, e.task_count)
+
     if cheap:
-        chosen = min(cheap, key=lambda e: (misaligned_axes(e.chunk_shape, spec), e.peak_bytes_per_worker,
-                                           e.task_count))
+        chosen = min(cheap, key=order)
     else:  # overhead still matters: the smallest within the fixed tolerance of the fastest
-        close = [e for e in ties if e.wall_seconds <= best_wall * (1 + TIE_TOLERANCE)]
-        chosen = min(close, key=lambda e: (misaligned_axes(e.chunk_shape, spec), e.peak_bytes_per_worker,
-                                           e.task_count))
-    larger = sorted((e for e in evals if e.task_bytes > chosen.task_bytes), key=lambda e: e.task_bytes)
+        chosen = min((e for e in ties if e.wall_seconds <= best_wall * (1 + TIE_TOLERANCE)),
+                     key=order)
+    larger = sorted((e for e in evals if e.task_bytes > chosen.task_bytes),
+                    key=lambda e: e.task_bytes)
     if not larger:
         binding = "array_size"
     elif not larger[0].fits_memory:
@@ -119,6 +124,7 @@ def search(
     spec: ArraySpec, work: WorkSpec, res: Resources, model: CostModel,
     candidates: Sequence[tuple[int, ...]] | None = None,
     policy: Policy = DEFAULT_POLICY,
+    warn_tasks: float = WARN_TASKS,
 ) -> tuple[Choice, list[Evaluation]]:
     """Evaluate every candidate shape (``candidate_shapes`` unless given) and choose; raise
     with numbers when none fits."""
@@ -126,7 +132,7 @@ def search(
     evals = [evaluate(c, spec, work, res, model) for c in shapes]
     try:
         choice = choose(evals, res, spec, tie_band_for(evals, model, policy),
-                        threads_scale(model), model.tie_reach_bytes)
+                        threads_scale(model), model.tie_reach_bytes, warn_tasks)
     except NoFeasiblePlanError:
         smallest = min(evals, key=lambda e: e.peak_bytes_per_worker)
         budget = res.memory_budget_bytes
@@ -142,12 +148,13 @@ def search(
         raise NoFeasiblePlanError(
             f"Expected a chunk shape whose peak memory per worker fits "
             f"{res.target_fraction:.0%} of the {format_bytes(res.memory_limit_bytes)} memory limit "
-            f"({format_bytes(budget)}). Got at least {format_bytes(smallest.peak_bytes_per_worker)} "
+            f"({format_bytes(budget)}). Got at least "
+            f"{format_bytes(smallest.peak_bytes_per_worker)} "
             f"per worker for the smallest allowed chunk {smallest.chunk_shape}{why}. "
             "Give workers more memory, use fewer threads per worker, or let the axes be split."
         ) from None
     if candidates is None:
-        choice, evals = _overhead_edge(choice, evals, spec, work, res, model)
+        choice, evals = _overhead_edge(choice, evals, spec, work, res, model, warn_tasks)
     smallest = min(evals, key=lambda e: e.task_bytes)
     if choice.chosen is smallest and (spec.storage_chunks is not None or work.keep_whole):
         choice = dataclasses.replace(
@@ -202,7 +209,7 @@ class Plan:
         """Chunk length per dimension name (xarray sources), else ``None``."""
         if self.spec.dims is None:
             return None
-        return dict(zip(self.spec.dims, self.chosen.chunk_shape))
+        return dict(zip(self.spec.dims, self.chosen.chunk_shape, strict=True))
 
     def validate(self) -> None:
         """Raise :class:`NoFeasiblePlanError` if the chosen chunks break the memory bound."""
@@ -227,11 +234,12 @@ class Plan:
 
 
 def _overhead_edge(choice: Choice, evals: list[Evaluation], spec: ArraySpec, work: WorkSpec,
-                   res: Resources, model: CostModel) -> tuple[Choice, list[Evaluation]]:
+                   res: Resources, model: CostModel, warn_tasks: float = WARN_TASKS
+                   ) -> tuple[Choice, list[Evaluation]]:
     """An overhead-bound pick is the first rung whose overhead share meets the target, up to
     a sqrt(2) step above the size that meets it: a 5 % move of the probe could move the plan
     1.4x. Bisect (``OVERHEAD_EDGE_BISECTIONS`` times) between it and the rung below for the
-    smallest chunk that still meets the target, ties and alignment as the pick did."""
+    smallest chunk that still meets the target, ties, alignment and task limit as the pick did."""
     chosen = choice.chosen
     below = [e for e in evals if e.task_bytes < chosen.task_bytes and e.fits_memory]
     if (choice.binding != "overhead" or chosen.overhead_fraction > TARGET_OVERHEAD_FRACTION
@@ -251,7 +259,8 @@ def _overhead_edge(choice: Choice, evals: list[Evaluation], spec: ArraySpec, wor
         if (e.feasible
                 and e.overhead_fraction <= TARGET_OVERHEAD_FRACTION
                 and e.wall_seconds <= choice.best_wall_seconds * (1 + choice.tie_band_fraction)
-                and misaligned_axes(shape, spec) <= misaligned_axes(chosen.chunk_shape, spec)):
+                and misaligned_axes(shape, spec) <= misaligned_axes(chosen.chunk_shape, spec)
+                and (e.scheduler_tasks <= warn_tasks or chosen.scheduler_tasks > warn_tasks)):
             chosen = e
         else:
             lo = e.task_bytes
@@ -268,9 +277,10 @@ def make_plan(
     notes: tuple[str, ...] = (),
     candidates: Sequence[tuple[int, ...]] | None = None,
     policy: Policy = DEFAULT_POLICY,
+    warn_tasks: float = WARN_TASKS,
 ) -> Plan:
     """Search the candidates and wrap the winner with its comparison and notes."""
-    choice, evals = search(spec, work, res, model, candidates, policy)
+    choice, evals = search(spec, work, res, model, candidates, policy, warn_tasks)
     auto = evaluate(dask_auto_shape, spec, work, res, model) if dask_auto_shape else None
     larger = [e for e in evals if e.task_bytes > choice.chosen.task_bytes]
     nxt = min(larger, key=lambda e: e.task_bytes) if larger else None

@@ -45,6 +45,10 @@ CANDIDATE_STEP = math.sqrt(2)
 #: An overhead-bound pick is refined between its rung and the one below by this many
 #: bisections (to within 2 ** (1/32) of the size that meets the overhead target).
 OVERHEAD_EDGE_BISECTIONS = 4
+#: Graphs above this many tasks are warned about, and tied candidates under it preferred ...
+WARN_TASKS = 100_000
+#: ... and above this many re-planned with bigger chunks (``core.taskcap``).
+MAX_TASKS_PER_GRAPH = 1_000_000
 #: Measured wall times closer than this are within the noise of a shared machine: a tie.
 NOISE_FRACTION = 0.10
 
@@ -74,7 +78,7 @@ DEFAULT_POLICY = Policy()
 # --- check (``core.lint``): no profile is run, so these rest on stated assumptions ----------
 #: Above this many tasks per pass the scheduler is the bottleneck (dask's best-practice
 #: ceiling; at ~1 ms a task on distributed that is 100 s of pure overhead).
-MAX_TASKS = 100_000
+MAX_TASKS = WARN_TASKS  # the same ceiling: advise warns above it, check flags it
 #: Processing speed assumed without a profile (simple numpy work runs ~1-5 GB/s).
 ASSUMED_BYTES_PER_SECOND = 2**30
 #: A task is worth its overhead when it runs this many times longer (dask: tasks >= ~100 ms).

@@ -26,6 +26,7 @@ from chunkpilot.core.gather import gather, gather_note
 from chunkpilot.core.model import Sample
 from chunkpilot.core.plan import Plan, make_plan
 from chunkpilot.core.policy import DEFAULT_POLICY, Policy
+from chunkpilot.core.taskcap import GraphLimits, task_warning
 from chunkpilot.errors import (
     GraphSizeWarning,
     IntermediateBlowupWarning,
@@ -46,7 +47,7 @@ from chunkpilot.pipeline.model import (
     pipeline_model,
     resized_note,
 )
-from chunkpilot.pipeline.rules import GraphLimits, families, layout_advice
+from chunkpilot.pipeline.rules import families, layout_advice
 from chunkpilot.pipeline.subarray import CHUNKS_PER_AXIS, nominal_chunks, subarray_region
 from chunkpilot.pipeline.verify import verify
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
@@ -89,7 +90,7 @@ def advise_pipeline(
                 overhead_measured=overhead_measured, baseline_bytes=baseline_bytes,
                 memory_growth_exponent=q)
             plan = make_plan(spec, fam.work, res, model, dask_auto_shape=dask_auto_shape,
-                             policy=policy)
+                             policy=policy, warn_tasks=limits.warn_tasks)
         except (ProfilingError, NoFeasiblePlanError) as e:
             error = e
             tried.append((fam.label, f"no plan: {e}"))
@@ -131,11 +132,10 @@ def advise_pipeline(
     for text in blowup_warnings(report, limits.blowup_factor, spec.shape):
         extra.append(text)
         warnings.warn(text, IntermediateBlowupWarning, stacklevel=3)
-    if report.estimated_tasks > limits.warn_tasks:
-        extra.append(f"The graph has ~{report.estimated_tasks:,} tasks at these chunks, above "
-                     f"{limits.warn_tasks:,}: the scheduler's own overhead will show. Give "
-                     "workers more memory so chunks can grow, or split the computation.")
-        warnings.warn(extra[-1], GraphSizeWarning, stacklevel=3)
+    too_many = task_warning(report.estimated_tasks, plan.binding_constraint, limits)
+    if too_many is not None:
+        extra.append(too_many)
+        warnings.warn(too_many, GraphSizeWarning, stacklevel=3)
     return dataclasses.replace(plan, notes=tuple(notes) + tuple(extra), pipeline=report)
 
 

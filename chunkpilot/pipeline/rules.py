@@ -1,7 +1,7 @@
 """Pure rules that turn a pipeline's graph and measurements into planning inputs and advice.
 
 Which chunk families to measure (keep an axis whole so an in-graph rechunk disappears),
-the pipeline cost model, graph-size limits, and the worker-layout verdict from the
+the pipeline cost model, and the worker-layout verdict from the
 one-thread vs many-threads run. Ints, tuples, frozen values.
 """
 
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from chunkpilot.core.shapes import min_lengths
-from chunkpilot.errors import InvalidArgumentError
 from chunkpilot.pipeline.graph import GraphProfile
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
@@ -26,26 +25,6 @@ MIN_THREAD_EFFICIENCY = 0.6
 #: An axis-whole family is skipped when its smallest chunk needs more than this share of
 #: a thread's memory budget (the pipeline multiplies it further).
 WHOLE_AXIS_BUDGET_SHARE = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class GraphLimits:
-    """Graph-size and blow-up thresholds (configurable through ``advise``)."""
-
-    warn_tasks: int = 100_000
-    """Warn above this many tasks: the scheduler's own overhead starts to show."""
-    max_tasks: int = 1_000_000
-    """Refuse above this many tasks: the scheduler itself struggles there."""
-    blowup_factor: float = 8.0
-    """Warn when an intermediate chunk is this many times the input chunk."""
-
-    def __post_init__(self) -> None:
-        if not 0 < self.warn_tasks <= self.max_tasks:
-            raise InvalidArgumentError(
-                f"Expected 0 < warn_tasks <= max_tasks. Got {self.warn_tasks} and {self.max_tasks}."
-            )
-        if self.blowup_factor <= 1:
-            raise InvalidArgumentError(f"Expected blowup_factor > 1. Got {self.blowup_factor}.")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chunkpilot.core.model import scale_memory
-from chunkpilot.core.plan import Plan, candidate_shapes, make_plan
-from chunkpilot.errors import GraphTooLargeError, NoFeasiblePlanError, ProfilingError
+from chunkpilot.core.plan import Plan, make_plan
+from chunkpilot.core.taskcap import GraphLimits, within_task_cap
+from chunkpilot.errors import ProfilingError
 from chunkpilot.pipeline.analysis import Analysis
 from chunkpilot.pipeline.graph import GraphProfile
 from chunkpilot.pipeline.measure import Measurement, PipelineSandbox
-from chunkpilot.pipeline.rules import GraphLimits
 from chunkpilot.pipeline.subarray import sub_shape
 from chunkpilot.types import ArraySpec
 
@@ -49,32 +49,6 @@ class Verified:
     """Sentences for the explanation: re-plans, sub-array checks, checks that could not run."""
 
 
-def within_task_cap(plan: Plan, an: Analysis, limits: GraphLimits) -> tuple[Plan, list[str]]:
-    """``plan``, or the best plan among chunks whose graph stays under ``max_tasks``."""
-    spec = plan.spec
-    tasks = an.tasks(spec, plan.chunk_shape)
-    if tasks <= limits.max_tasks:
-        return plan, []
-    allowed = [c for c in candidate_shapes(spec, plan.work)
-               if an.tasks(spec, c) <= limits.max_tasks]
-    refuse = GraphTooLargeError(
-        f"Expected a graph of at most {limits.max_tasks:,} tasks. Got ~{tasks:,} tasks for "
-        f"input chunks {plan.chunk_shape}, and no chunks that keep the graph under the cap fit "
-        "memory. Give workers more memory, process the array in pieces, or raise max_tasks.")
-    if not allowed:
-        raise refuse
-    try:
-        new = make_plan(spec, plan.work, plan.resources, plan.model,
-                        dask_auto_shape=plan.dask_auto.chunk_shape if plan.dask_auto else None,
-                        notes=plan.notes, candidates=allowed, policy=plan.policy)
-    except NoFeasiblePlanError as e:
-        raise refuse from e
-    return new, [f"At {plan.chunk_shape} the graph would have ~{tasks:,} tasks, above the "
-                 f"max_tasks cap of {limits.max_tasks:,}: re-planned among chunks whose graph "
-                 f"stays under it, and chose {new.chunk_shape} (~"
-                 f"{an.tasks(spec, new.chunk_shape):,} tasks)."]
-
-
 def check_shape(spec: ArraySpec, chunk: Shape, an: Analysis, full_axes: Sequence[int] = ()
                 ) -> Shape:
     """The array shape to build the pipeline on: whole while cheap, else a sub-array (whole
@@ -88,7 +62,7 @@ def verify(box: PipelineSandbox, an: Analysis, plan: Plan, ms: Sequence[Measurem
            limits: GraphLimits, auto: Shape | None) -> Verified:
     """Check ``plan`` against its graph (rules: module doc)."""
     spec = plan.spec
-    plan, notes = within_task_cap(plan, an, limits)
+    plan, notes = within_task_cap(plan, lambda c: an.tasks(spec, c), limits)
     shapes = [plan.chunk_shape]
     if auto is not None and an.tasks(spec, auto) <= limits.max_tasks:
         shapes.append(auto)
@@ -104,8 +78,9 @@ def verify(box: PipelineSandbox, an: Analysis, plan: Plan, ms: Sequence[Measurem
     if graph.blowup > max(seen, 1.0) * BLOWUP_SLACK:
         correction = graph.blowup / max(seen, 1.0)
         plan = make_plan(spec, plan.work, plan.resources, scale_memory(plan.model, correction),
-                         dask_auto_shape=auto, notes=plan.notes, policy=plan.policy)
-        plan, more = within_task_cap(plan, an, limits)
+                         dask_auto_shape=auto, notes=plan.notes, policy=plan.policy,
+                         warn_tasks=limits.warn_tasks)
+        plan, more = within_task_cap(plan, lambda c: an.tasks(spec, c), limits)
         notes += more
         ((graph, said),) = box.graphs([(check_shape(spec, plan.chunk_shape, an, box.full_axes),
                                         plan.chunk_shape)])

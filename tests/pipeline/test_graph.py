@@ -12,12 +12,13 @@ import dask.array as da
 import pytest
 
 from chunkpilot.core.growth import estimate_tasks, fit_task_exponents
+from chunkpilot.core.taskcap import GraphLimits
 from chunkpilot.errors import InvalidArgumentError
 from chunkpilot.pipeline.analysis import analysis_builds, analysis_chunk, analysis_from
 from chunkpilot.pipeline.findings import PipelineFindings, blowup_warnings, pipeline_notes
 from chunkpilot.pipeline.graph import profile_graph
 from chunkpilot.pipeline.layers import LayerRecord, layer_records
-from chunkpilot.pipeline.rules import GraphLimits, families, layout_advice, thread_speedup
+from chunkpilot.pipeline.rules import families, layout_advice, thread_speedup
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 RES = Resources(2, 1, 512 * 2**20, "local")

@@ -8,12 +8,12 @@ import pytest
 from chunkpilot.core.growth import TaskGrowth
 from chunkpilot.core.model import CostModel, LinearFit
 from chunkpilot.core.plan import make_plan
+from chunkpilot.core.taskcap import GraphLimits, within_task_cap
 from chunkpilot.errors import GraphTooLargeError
 from chunkpilot.pipeline.analysis import Analysis
 from chunkpilot.pipeline.graph import profile_graph
 from chunkpilot.pipeline.layers import layer_records
-from chunkpilot.pipeline.rules import GraphLimits
-from chunkpilot.pipeline.verify import FULL_GRAPH_MAX_TASKS, check_shape, within_task_cap
+from chunkpilot.pipeline.verify import FULL_GRAPH_MAX_TASKS, check_shape
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 MiB = 2**20
@@ -37,17 +37,18 @@ def test_a_plan_over_the_task_cap_is_re_planned_with_bigger_chunks_and_says_so()
     an = _analysis()
     limits = GraphLimits(warn_tasks=100, max_tasks=1000)
     assert an.tasks(SPEC, plan.chunk_shape) > limits.max_tasks  # what a user would get
-    new, notes = within_task_cap(plan, an, limits)
+    new, notes = within_task_cap(plan, lambda c: an.tasks(SPEC, c), limits)
     assert an.tasks(SPEC, new.chunk_shape) <= limits.max_tasks
     assert new.chosen.task_bytes > plan.chosen.task_bytes
     assert "re-planned" in notes[0] and "max_tasks cap of 1,000" in notes[0]
-    assert within_task_cap(new, an, limits) == (new, [])  # under the cap: untouched
+    assert within_task_cap(new, lambda c: an.tasks(SPEC, c), limits) == (new, [])  # untouched
 
 
 def test_no_chunks_under_the_cap_that_fit_memory_is_a_clear_error():
     plan = _plan(memory=64 * MiB)
     with pytest.raises(GraphTooLargeError, match="at most 10 tasks"):
-        within_task_cap(plan, _analysis(), GraphLimits(warn_tasks=10, max_tasks=10))
+        within_task_cap(plan, lambda c: _analysis().tasks(SPEC, c),
+                        GraphLimits(warn_tasks=10, max_tasks=10))
 
 
 def test_the_check_builds_a_sub_array_when_the_whole_graph_would_be_large():

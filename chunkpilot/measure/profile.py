@@ -26,6 +26,7 @@ from chunkpilot.core.shapes import align_units, halo_shape, shape_for_bytes
 from chunkpilot.core.timecurve import TWICE_BELOW_BYTES, bumps
 from chunkpilot.errors import ProfilingError, SampleFailedWarning, StoreReadError
 from chunkpilot.measure.environ import EnvOverrides
+from chunkpilot.measure.failures import Region, check_data_dependence
 from chunkpilot.measure.sandbox import SampleJob, fresh_sandboxes, pickle_func, run_sample
 from chunkpilot.sources.urls import reader_preload
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
@@ -81,7 +82,7 @@ def sample_region(spec: ArraySpec, block: tuple[int, ...]) -> tuple[tuple[int, i
     """A block-sized region near the array's centre, aligned to storage chunks."""
     units = align_units(spec)
     out = []
-    for n, b, u in zip(spec.shape, block, units):
+    for n, b, u in zip(spec.shape, block, units, strict=True):
         start = max(0, (n - b) // 2 // u * u)
         out.append((start, min(n, start + b)))
     return tuple(out)
@@ -163,8 +164,8 @@ def _profile(
     # event loop is a second thread wanting the GIL; recorded, not yet priced: docs/DESIGN.md)
     gil_timed = [False]
 
-    def run(block: tuple[int, ...], peaks: bool = True) -> Sample:
-        region = sample_region(spec, block)
+    def run(block: tuple[int, ...], peaks: bool = True, at: Region | None = None) -> Sample:
+        region = at or sample_region(spec, block)
         nbytes = math.prod(block) * spec.itemsize
         with tempfile.TemporaryDirectory(prefix="chunkpilot-block-") as tmp:
             job = SampleJob(func, _job_source(source, region, tmp, seed, cache_dir), region,
@@ -244,6 +245,8 @@ def _profile(
     if len([s for s in samples if s.ok]) < 3:  # too few sizes: fill in below the largest
         measure(max(smallest_ok / 4, spec.itemsize))
     remeasure(samples, run)
+    check_data_dependence(samples, lambda s: sample_region(spec, s.shape),
+                          lambda r: run(tuple(b - a for a, b in r), False, r))
     failed = [s for s in samples if not s.ok]
     if failed:
         warnings.warn(

@@ -55,8 +55,8 @@ def test_advise_json_on_zarr_store(store, funcs):
     assert d["scheduler"] == "threads"
     assert len(d["measured"]["samples"]) >= 3
     assert d["measured"]["overhead_seconds_per_task"] > 0
-    assert d["binding_constraint"] in {"memory", "overhead", "parallelism", "storage", "keep_whole",
-                                       "array_size"}
+    assert d["binding_constraint"] in {"memory", "overhead", "speed", "parallelism", "storage",
+                                       "keep_whole", "array_size"}
     assert d["explanation"] and d["dask_auto_chunk_shape"]
 
 

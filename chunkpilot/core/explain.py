@@ -62,6 +62,20 @@ def _binding_sentence(plan: Plan) -> str:
             f"than {plan.policy.tie_tolerance:.0%}, so the smaller chunk with more memory "
             "headroom wins."
         )
+    if b == "speed" and nxt is not None:
+        m, c = plan.model, plan.chosen
+        rate = [m.task_seconds(e.task_bytes) * MiB / e.task_bytes for e in (c, nxt)]
+        why = (f"the measured time per byte grows with the block ({format_seconds(rate[0])} per "
+               f"MiB at {format_bytes(c.task_bytes)}, {format_seconds(rate[1])} at "
+               f"{format_bytes(nxt.task_bytes)})" if rate[1] > rate[0] * 1.02 else
+               f"its {plural(nxt.task_count, 'longer task')} share the threads less evenly, "
+               "leaving them idle longer at the end")
+        return (
+            f"Bound by speed: the next bigger chunk {nxt.chunk_shape} is predicted slower "
+            f"({format_seconds(nxt.wall_seconds)} in all, vs {format_seconds(c.wall_seconds)}): "
+            f"{why}, which costs more than the scheduler overhead "
+            f"({c.overhead_fraction:.1%} of the time here) bigger chunks would save."
+        )
     if b == "storage":
         return (
             f"Bound by storage: chunks are the smallest aligned with storage chunks "

@@ -54,7 +54,8 @@ class Choice:
     chosen: Evaluation
     """The recommended chunk shape's predictions."""
     binding: str
-    """``memory``, ``parallelism``, ``overhead``, ``storage``, ``keep_whole`` or ``array_size``."""
+    """``memory``, ``parallelism``, ``overhead``, ``speed``, ``storage``, ``keep_whole`` or
+    ``array_size``."""
     tie_count: int
     """Candidates predicted within ``tie_band_fraction`` of the fastest (the chosen included)."""
     tie_band_fraction: float
@@ -115,6 +116,9 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
         binding = "memory"
     elif pool is parallel and larger[0] not in pool and larger[0].parallel_units < want:
         binding = "parallelism"
+    elif (chosen.overhead_fraction > TARGET_OVERHEAD_FRACTION
+          and larger[0].wall_seconds > chosen.wall_seconds <= best_wall):
+        binding = "speed"  # the fastest, and bigger chunks are predicted slower despite it
     else:
         binding = "overhead"
     return Choice(chosen, binding, len(ties), band, best_wall)

@@ -68,8 +68,8 @@ def _binding_sentence(plan: Plan) -> str:
         why = (f"the measured time per byte grows with the block ({format_seconds(rate[0])} per "
                f"MiB at {format_bytes(c.task_bytes)}, {format_seconds(rate[1])} at "
                f"{format_bytes(nxt.task_bytes)})" if rate[1] > rate[0] * 1.02 else
-               f"its {plural(nxt.task_count, 'longer task')} share the threads less evenly, "
-               "leaving them idle longer at the end")
+               f"with {plural(nxt.task_count, 'longer task')} the threads share the work less "
+               "evenly and wait longer at the end")
         return (
             f"Bound by speed: the next bigger chunk {nxt.chunk_shape} is predicted slower "
             f"({format_seconds(nxt.wall_seconds)} in all, vs {format_seconds(c.wall_seconds)}): "

@@ -26,6 +26,9 @@ def load_callable(spec: str) -> Callable[..., Any]:
             f"Expected a function as MODULE:FUNC or FILE.py:FUNC. Got {spec!r} instead."
         )
     where, _, name = spec.rpartition(":")
+    if ":" in where and not where.endswith(".py") and "/" not in where.rsplit(":", 1)[1]:
+        raise FunctionLoadError(  # 'funcs.py:f:g': one colon too many, not a module 'funcs.py:f'
+            f"Expected one colon, MODULE:FUNC or FILE.py:FUNC. Got {spec!r} instead.")
     if not where or not name:
         raise FunctionLoadError(f"Expected MODULE:FUNC or FILE.py:FUNC. Got {spec!r} instead.")
     module = _load_file(where) if where.endswith(".py") or "/" in where else _import(where)

@@ -69,6 +69,7 @@ def unbounded(b):
         hoard.append(np.ones(2**24))
 def huge(b): return np.ones(2**42)
 def segfault(b): ctypes.string_at(0)
+def rolling(x): return x.rolling(time=3).mean()
 NOT_CALLABLE = 3
 """
 
@@ -218,11 +219,11 @@ CASES = [
     Case("array-not-in-group", "advise {d}/g.zarr --array zz " + T,
          lambda d: advise(d, "g.zarr", array="zz"), InvalidArgumentError, r"\['a', 'b'\].*'zz'"),
     Case("group-needs-array-name", "advise {d}/g.zarr " + T,
-         lambda d: advise(d, "g.zarr"), InvalidArgumentError, "--array NAME"),
+         lambda d: advise(d, "g.zarr"), InvalidArgumentError, "array name .array= / --array NAME"),
     Case("empty-group", "advise {d}/empty_group.zarr " + T,
          lambda d: advise(d, "empty_group.zarr"), InvalidArgumentError, "arrays in the group"),
     Case("array-name-on-plain-array", A + " --array x",
-         lambda d: advise(d, array="x"), InvalidArgumentError, "Expected a group for --array"),
+         lambda d: advise(d, array="x"), InvalidArgumentError, "Expected a group for array='x'"),
     Case("zero-length-axis", "advise {d}/empty.zarr " + T,
          lambda d: advise(d, "empty.zarr"), InvalidArgumentError, "zero-length axis"),
     Case("zero-d-array", "advise {d}/scalar.zarr " + T,
@@ -275,6 +276,12 @@ CASES = [
     Case("func-not-callable", A + " --func {d}/userfuncs.py:NOT_CALLABLE",
          lambda d: advise(d, func=fn(d, "NOT_CALLABLE")), FunctionLoadError,
          "to be callable. Got int"),
+    Case("func-two-colons", A + " --func {d}/userfuncs.py:ok:extra",
+         lambda d: advise(d, func=load_callable(f"{d}/userfuncs.py:ok:extra")), FunctionLoadError,
+         "Expected one colon"),
+    Case("pipeline-uses-xarray-methods", A + " --pipeline {d}/userfuncs.py:rolling",
+         lambda d: advise(d, pipeline=fn(d, "rolling")), ProfilingError,
+         r"no attribute 'rolling'.*wrap it: xr.DataArray"),
     Case("func-no-colon", A + " --func userfuncs",
          lambda d: advise(d, func=load_callable("userfuncs")), FunctionLoadError, "MODULE:FUNC"),
     Case("func-syntax-error", A + " --func {d}/syntax.py:f",

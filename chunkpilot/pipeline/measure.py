@@ -64,10 +64,12 @@ def _builds(builds: Builds) -> list[dict[str, Any]]:
 def _parse_builds(r: Mapping[str, Any], dtype: str) -> tuple[Built, ...]:
     if "builds" not in r:
         error = str(r.get("error"))
+        hint = (" The pipeline is called with a dask array; for xarray methods, wrap it: "
+                "xr.DataArray(x, dims=...)." if "'Array' object has no attribute" in error else "")
         raise ProfilingError(
             f"Expected the pipeline to build a dask graph from a {dtype} array. "
             f"Got {r.get('kind')}: {error}" + ("" if error.endswith("instead.") else " instead.")
-        )
+            + hint)
     return tuple((profile_graph([LayerRecord.from_dict(d) for d in b["layers"]], b["input"]),
                   tuple(b.get("warnings", ()))) for b in r["builds"])
 

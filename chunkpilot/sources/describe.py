@@ -54,7 +54,9 @@ def describe(source: Any, *, array: str | None = None,
                 f"Expected a URL as a string. Got the path {str(source)!r}: pathlib turns "
                 f"{display_url(url)!r} into it; pass the URL string instead.")
         path = Path(source)
-        return describe_hdf5(path, array) if looks_like_hdf5(path) else describe_zarr_path(path, array)
+        if looks_like_hdf5(path):
+            return describe_hdf5(path, array)
+        return describe_zarr_path(path, array)
     mod = type(source).__module__.split(".")[0]
     if mod == "xarray":
         return describe_xarray(source, array, opts)
@@ -64,16 +66,23 @@ def describe(source: Any, *, array: str | None = None,
         return describe_zarr(source)
     if mod == "dask" and hasattr(source, "chunks"):
         check_dtype(source.dtype)
-        spec = ArraySpec(source.shape, source.dtype.str if source.dtype.names else source.dtype.name,
-                         current_chunks=source.chunks, source="dask")
+        dtype = source.dtype.str if source.dtype.names else source.dtype.name
+        spec = ArraySpec(source.shape, dtype, current_chunks=source.chunks, source="dask")
         return spec, {"kind": "synthetic"}
     if isinstance(source, np.ndarray):
         check_dtype(source.dtype)
         return ArraySpec(source.shape, source.dtype.name, source="numpy"), {
             "kind": "numpy", "array": source}
+    hint = ""
+    if mod == "h5py":  # an open h5py Dataset: its file and name are what chunkpilot reads
+        name = getattr(source, "name", None)
+        where = getattr(getattr(source, "file", None), "filename", "FILE.h5")
+        hint = (f" For an HDF5 dataset, pass its file and name: advise({where!r}, "
+                f"array={name!r}, ...).")
     raise InvalidArgumentTypeError(
         "Expected a numpy, dask, zarr or xarray array, or a path to a zarr/HDF5/netCDF4 store. "
-        f"Got {type(source).__name__} instead."
+        f"Got {type(source).__name__ if mod == 'builtins' else f'{mod}.{type(source).__name__}'}"
+        f" instead.{hint}"
     )
 
 

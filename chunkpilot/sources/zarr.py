@@ -25,7 +25,8 @@ from chunkpilot.types import ArraySpec, SourceRef, check_dtype
 def describe_zarr_path(path: Path, array: str | None) -> tuple[ArraySpec, SourceRef]:
     """The array at a zarr store path (``array`` names one inside a group)."""
     if not path.exists():
-        raise StoreNotFoundError(f"Expected a path to a zarr store. Got {str(path)!r}, which does not exist.")
+        raise StoreNotFoundError(
+            f"Expected a path to a zarr store. Got {str(path)!r}, which does not exist.")
     try:
         node = zarr.open(str(path), mode="r")
     except FileNotFoundError as e:  # zarr says this for a directory without metadata
@@ -34,7 +35,8 @@ def describe_zarr_path(path: Path, array: str | None) -> tuple[ArraySpec, Source
             "(.zarray/.zgroup/zarr.json)."
         ) from e
     except Exception as e:  # corrupt metadata: zarr raises many types here
-        raise StoreReadError(f"Expected a readable zarr store at {str(path)!r}. Got {type(e).__name__}: {e}") from e
+        raise StoreReadError(f"Expected a readable zarr store at {str(path)!r}. "
+                             f"Got {type(e).__name__}: {e}") from e
     node, array = pick_array(node, array, str(path))
     spec, _ = describe_zarr(node, source=f"zarr:{path}")
     return spec, {"kind": "zarr", "path": str(path), "array": array}
@@ -60,9 +62,9 @@ def pick_array(node: Any, array: str | None, where: str) -> tuple[Any, str | Non
         if array is None:
             if len(names) != 1:
                 raise InvalidArgumentError(
-                    f"Expected --array NAME for the group at {where!r}, which holds arrays "
-                    f"{names}." if names else f"Expected arrays in the group at {where!r}. Got none."
-                )
+                    f"Expected an array name (array= / --array NAME) for the group at {where!r},"
+                    f" which holds arrays {names}." if names else
+                    f"Expected arrays in the group at {where!r}. Got none.")
             array = names[0]
         if array not in names:
             raise InvalidArgumentError(
@@ -70,7 +72,8 @@ def pick_array(node: Any, array: str | None, where: str) -> tuple[Any, str | Non
             )
         return node[array], array
     if array is not None:
-        raise InvalidArgumentError(f"Expected a group for --array {array!r}. Got an array at {where!r}.")
+        raise InvalidArgumentError(
+            f"Expected a group for array={array!r}. Got an array at {where!r}.")
     return node, None
 
 

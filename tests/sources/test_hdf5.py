@@ -92,6 +92,15 @@ def _mkdir(path: Path) -> Path:
     return path
 
 
+def test_an_open_h5py_dataset_is_refused_with_the_path_and_name_to_pass(h5):
+    with h5py.File(h5, "r") as f, pytest.raises(TypeError, match=(
+            r"Got h5py.Dataset instead. For an HDF5 dataset, pass its file and name: "
+            rf"advise\('{h5}', array='/grp/inner', ...\)")):
+        describe(f["grp/inner"])
+    spec, _ = describe(h5, array="/grp/inner")  # what it says works
+    assert spec.shape == (50,)
+
+
 def test_signature_detection_without_suffix(tmp_path, h5):
     plain = tmp_path / "data.bin"
     plain.write_bytes(h5.read_bytes())
@@ -125,7 +134,7 @@ def test_advise_on_hdf5_reads_real_compressed_blocks(h5):
     plan = advise(h5, variable="gz", scheduler="threads", threads_per_worker=2,
                   memory_limit="1GiB")
     assert plan.spec.storage_chunks == (64, 32)
-    assert all(c % s == 0 or s % c == 0 for c, s in zip(plan.chunk_shape, (64, 32)))
+    assert all(c % s == 0 or s % c == 0 for c, s in zip(plan.chunk_shape, (64, 32), strict=True))
     assert not any("synthetic" in n for n in plan.notes)
     assert any("gzip 4" in n and "decompression" in n for n in plan.notes)
 

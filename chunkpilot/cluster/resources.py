@@ -96,7 +96,8 @@ def parse_memory_limit(value: Any, threads_per_worker: int) -> int:
             number = value
     if isinstance(number, (int, float)) and not isinstance(number, bool) and 0 < number <= 1:
         return int(number * total)  # LocalCluster reads any number <= 1 as a fraction
-    limit = parse_size(number, name="memory_limit")
+    # a number that is not a fraction is parsed as given ("-1" is echoed as "-1", not -1.0)
+    limit = parse_size(value if isinstance(value, str) else number, name="memory_limit")
     if limit > total:
         raise InvalidArgumentError(
             f"Expected memory_limit at most this machine's memory ({format_bytes(total)}, "

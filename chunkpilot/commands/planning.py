@@ -118,6 +118,12 @@ def _profile_notes(prof: Profile, res: Resources) -> list[str]:
             "dask thread while measuring, as dask's workers run them (OMP_NUM_THREADS=1). On "
             "the threaded scheduler, compute under threadpoolctl.threadpool_limits(1) (or set "
             "OMP_NUM_THREADS=1) for the speed measured here.")
+    if prof.reshaped is not None:
+        block, out = prof.reshaped
+        notes.append(f"The function returns blocks of other lengths than it gets ({block} -> "
+                     f"{out} on a sample): x.map_blocks(func) would carry the input's chunks "
+                     "for its output; pass chunks= with the output's chunks (map_blocks "
+                     "documents it), so dask knows them.")
     for s in prof.samples:
         if not s.ok:  # a finding about the function: the plan steers below this size
             size = format_bytes(s.nbytes)

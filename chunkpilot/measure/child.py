@@ -159,7 +159,7 @@ def run(job: dict) -> dict:
     # one BLAS/OpenMP thread per dask thread, as dask's workers run (OMP_NUM_THREADS=1)
     blas = threadpool_limits(limits=1)
     times, reads, peaks, cores = [], [], [], []
-    out_nbytes = 0
+    out_nbytes, out_shape = 0, []
     deadline = time.perf_counter() + job["repeat_seconds"]
     warm_wanted = job.get("min_warm_runs", 3)
     # a warm call's peak is its own allocations only under a worker's fixed malloc thresholds
@@ -182,7 +182,7 @@ def run(job: dict) -> dict:
             peaks.append(held + (peak_bytes() if clean else max(peak_bytes(), rss_bytes()))
                          - start)
         if i == 0:
-            out_nbytes = int(np.asarray(out).nbytes)
+            out_nbytes, out_shape = int(np.asarray(out).nbytes), list(np.shape(out))
         del block, out
         if time.perf_counter() > deadline and i >= warm_wanted:
             break
@@ -228,6 +228,7 @@ def run(job: dict) -> dict:
         "peak_bytes": int(max(peak, 0)),
         "baseline_bytes": int(baseline),
         "out_nbytes": out_nbytes,
+        "out_shape": out_shape,
         "peak_reset": clean,
         "blas_pools_pinned": len(blas.get_original_num_threads()),
     }

@@ -76,6 +76,9 @@ class Profile:
     """Whether samples were cut from the real data (else synthetic of the same dtype)."""
     blas_pools_pinned: int = 0
     """BLAS/OpenMP thread pools held to one thread while measuring (threadpoolctl)."""
+    reshaped: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    """(block, output) shapes of a sample whose output had other lengths than its block
+    (``map_blocks`` then needs ``chunks=``); ``None`` when every output kept them."""
 
 
 def sample_region(spec: ArraySpec, block: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
@@ -156,6 +159,7 @@ def _profile(
     baselines: list[int] = []
     pools: list[int] = [0]
     ratios: dict[int, float] = {}  # output bytes per input byte, by block bytes
+    reshaped: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
     fetches: dict[int, float] = {}  # seconds to fetch a block from its URL, by block bytes
     seen: set[tuple[int, ...]] = set()
     # whether a worker's threads share the GIL running it (``measure.gil``): timed once, on
@@ -191,6 +195,9 @@ def _profile(
             baselines.append(int(r["baseline_bytes"]))
             pools.append(int(r.get("blas_pools_pinned") or 0))
             ratios[nbytes] = r["out_nbytes"] / nbytes if nbytes else 1.0
+            out = tuple(r.get("out_shape") or block)
+            if len(out) == len(block) and out != block:
+                reshaped.append((block, out))
             if r.get("fetch_seconds") is not None:  # the first: a second one reads the copy
                 fetches.setdefault(nbytes, float(r["fetch_seconds"]))
         else:
@@ -257,7 +264,8 @@ def _profile(
         )
     return Profile(tuple(sorted(samples, key=lambda s: s.nbytes)), min(baselines),
                    ratios[max(ratios)],
-                   source["kind"] in ("zarr", "numpy", "hdf5", "remote"), max(pools))
+                   source["kind"] in ("zarr", "numpy", "hdf5", "remote"), max(pools),
+                   reshaped[0] if reshaped else None)
 
 
 def remeasure(samples: list[Sample], run: Callable[[tuple[int, ...], bool], Sample]) -> None:

@@ -5,9 +5,12 @@ The rule: candidates are each variable's own plan (its lengths, other dims from 
 elementwise minimum) and the elementwise minimum itself, rounded down onto the storage grid
 of the biggest variable stored along that dim. Every variable is re-predicted under each
 candidate with its own measured model; a candidate must fit every variable's memory bound
-and depth. Among those, candidates aligned with every variable's storage chunks win, then
-the lowest summed predicted wall time (ties within the plans' ``policy.tie_tolerance``: the
-smaller peak).
+and depth. Among those, the lowest summed predicted wall time wins (a misaligned candidate
+pays its re-read storage chunks there, ``evaluate.read_amplification_seconds``); within the
+plans' ``policy.tie_tolerance`` of it, one aligned with every variable's storage chunks, then
+the smaller peak. (Alignment came first until 2026-12-06: on a climate file whose variables'
+storage grids disagree, only whole axes aligned, and the agreed chunks ran 2.2-2.5x the
+variables' own plans.)
 The minimum only shrinks chunks, so it always fits memory: it is the fallback.
 """
 
@@ -93,7 +96,8 @@ def _dims(plan: Plan) -> tuple[str, ...]:
 def _aligned(plan: Plan, chunk: tuple[int, ...]) -> bool:
     sc = plan.spec.storage_chunks
     return sc is None or all(
-        c % s == 0 or s % c == 0 or c == n for c, s, n in zip(chunk, sc, plan.spec.shape)
+        c % s == 0 or s % c == 0 or c == n
+        for c, s, n in zip(chunk, sc, plan.spec.shape, strict=True)
     )
 
 
@@ -109,7 +113,7 @@ def minimum_chunks(plans: Mapping[str, Plan]) -> dict[str, int]:
     """Smallest planned length per dim, rounded down onto the biggest variable's storage grid."""
     out: dict[str, int] = {}
     for p in plans.values():
-        for d, c in zip(_dims(p), p.chunk_shape):
+        for d, c in zip(_dims(p), p.chunk_shape, strict=True):
             out[d] = min(out.get(d, c), c)
     for d in out:
         stored = [p for p in plans.values() if p.spec.storage_chunks and d in _dims(p)]
@@ -122,7 +126,7 @@ def minimum_chunks(plans: Mapping[str, Plan]) -> dict[str, int]:
 
 def _fits(name: str, plans: Mapping[str, Plan], by_dim: dict[str, int]) -> VariableFit:
     p = plans[name]
-    chunk = tuple(min(by_dim[d], n) for d, n in zip(_dims(p), p.spec.shape))
+    chunk = tuple(min(by_dim[d], n) for d, n in zip(_dims(p), p.spec.shape, strict=True))
     return VariableFit(name, p, evaluate(chunk, p.spec, p.work, p.resources, p.model),
                        _aligned(p, chunk))
 
@@ -134,7 +138,7 @@ def agree(plans: Mapping[str, Plan]) -> DatasetPlan:
     low = minimum_chunks(plans)
     candidates = {MINIMUM: low}
     for name, p in plans.items():
-        candidates.setdefault(name, {**low, **dict(zip(_dims(p), p.chunk_shape))})
+        candidates.setdefault(name, {**low, **dict(zip(_dims(p), p.chunk_shape, strict=True))})
     scored = []
     for label, by_dim in candidates.items():
         fits = tuple(_fits(n, plans, by_dim) for n in plans)
@@ -146,12 +150,10 @@ def agree(plans: Mapping[str, Plan]) -> DatasetPlan:
         label, by_dim = MINIMUM, low
         fits = tuple(_fits(n, plans, low) for n in plans)
     else:
-        best_misaligned = min(s[0] for s in scored)
-        pool = [s for s in scored if s[0] == best_misaligned]
-        best_wall = min(s[1] for s in pool)
+        best_wall = min(s[1] for s in scored)
         tie = max(p.policy.tie_tolerance for p in plans.values())
-        ties = [s for s in pool if s[1] <= best_wall * (1 + tie)]
-        _, _, _, label, by_dim, fits = min(ties, key=lambda s: (s[2], s[1]))
+        ties = [s for s in scored if s[1] <= best_wall * (1 + tie)]
+        _, _, _, label, by_dim, fits = min(ties, key=lambda s: (s[0], s[2], s[1]))
     order = list(dict.fromkeys(d for p in plans.values() for d in _dims(p)))
     return DatasetPlan(tuple((d, by_dim[d]) for d in order), fits, label)
 
@@ -162,8 +164,9 @@ def dataset_lines(dp: DatasetPlan) -> list[str]:
         f"Agreed chunks {dp.chunks_by_dim} for {len(dp.variables)} variable(s), from "
         + (f"the plan of {dp.chosen_from!r}" if dp.chosen_from != MINIMUM else "the elementwise "
            "minimum of the variables' plans (always fits every variable's memory)")
-        + ": the candidate that fits every variable's memory, stays aligned with storage "
-        "and has the lowest summed predicted wall time."
+        + ": of the candidates that fit every variable's memory, the lowest summed predicted "
+        "wall time (re-read storage chunks included; aligned ones preferred within the tie "
+        "band)."
     ]
     for v in dp.variables:
         own, a = v.plan.chosen, v.agreed

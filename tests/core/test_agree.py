@@ -23,3 +23,17 @@ def test_agree_falls_back_to_minimum_when_a_plan_does_not_fit_another():
     dp = agree({"hungry": hungry, "easy": easy})
     assert dp.chosen_from in (MINIMUM, "hungry")
     assert all(v.agreed.fits_memory for v in dp.variables)
+
+
+def test_agree_does_not_buy_alignment_with_a_much_slower_plan():
+    """Variables stored on disagreeing grids (lat 45 vs 30, lon 90 vs 60) and a 2-D one: only
+    whole axes align with all of them, and alignment first made tas and pr one task each,
+    2.2-2.5x their own plans (out-of-suite hunt). The fastest summed wall wins; alignment
+    breaks ties."""
+    tas = _plan((730, 90, 180), ("time", "lat", "lon"), storage=(730, 45, 90), mem=2**30)
+    pr = _plan((730, 90, 180), ("time", "lat", "lon"), storage=(730, 30, 60), mem=2**30)
+    orog = _plan((90, 180), ("lat", "lon"), storage=(90, 180), mem=2**30)
+    dp = agree({"tas": tas, "pr": pr, "orog": orog})
+    agreed = sum(v.agreed.wall_seconds for v in dp.variables)
+    assert agreed <= 1.2 * sum(v.plan.chosen.wall_seconds for v in dp.variables)
+    assert dp.chunks_by_dim["lat"] < 90 and dp.chunks_by_dim["lon"] < 180

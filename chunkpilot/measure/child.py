@@ -240,8 +240,11 @@ def main() -> None:
         job = pickle.load(f)
     try:
         result = {"ok": True, **run(job)}
-    except MemoryError:
-        result = {"ok": False, "kind": "oom", "error": memory_error_text()}
+    except MemoryError as e:
+        if type(e) is MemoryError and e.args:  # raised by the function with its own words
+            result = {"ok": False, "kind": "exception", "error": f"MemoryError: {e}"[:500]}
+        else:  # an allocation failed (numpy's _ArrayMemoryError, or a bare one): our cap
+            result = {"ok": False, "kind": "oom", "error": memory_error_text()}
     except ReadError as e:
         result = {"ok": False, "kind": "read", "error": str(e)[:500]}
     except OutputError as e:

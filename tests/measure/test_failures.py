@@ -55,3 +55,18 @@ def test_pieces_tile_the_region_and_spread_when_there_are_many():
     got = pieces(((0, 100), (0, 100)), (10, 10), limit=200)
     assert len(got) == 100 and got[-1] == ((90, 100), (90, 100))
     assert pieces(((0, 7),), (5,)) == [((0, 5),), ((5, 7),)]
+
+
+def refuses_with_memory_error(block):
+    if block.size > 400_000:
+        raise MemoryError("my kernel takes at most 400,000 elements")
+    return block + 1
+
+
+def test_a_memory_error_the_function_raises_itself_is_its_message_not_our_memory_cap(spiked):
+    # before: "the function needs more than 2.00 GiB per block of 6.00 MiB (oom: MemoryError)"
+    with pytest.warns(SampleFailedWarning):
+        plan = chunkpilot.advise(spiked, refuses_with_memory_error, **KW)
+    (finding, *_) = [n for n in plan.notes if n.startswith("Finding")]
+    assert "MemoryError: my kernel takes at most 400,000 elements" in finding
+    assert "needs more than" not in finding and plan.chosen.task_bytes <= 400_000 * 8

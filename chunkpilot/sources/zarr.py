@@ -73,7 +73,7 @@ def pick_array(node: Any, array: str | None, where: str) -> tuple[Any, str | Non
         return node[array], array
     if array is not None:
         raise InvalidArgumentError(
-            f"Expected a group for array={array!r}. Got an array at {where!r}.")
+            f"Expected a group for array= / --array {array!r}. Got an array at {where!r}.")
     return node, None
 
 

@@ -141,7 +141,8 @@ class AdviseOptions:
         return self.array if self.array is not None else self.variable
 
     @classmethod
-    def from_kwargs(cls, func: Callable[[Any], Any] | None, kwargs: dict[str, Any]) -> AdviseOptions:
+    def from_kwargs(cls, func: Callable[[Any], Any] | None,
+                    kwargs: dict[str, Any]) -> AdviseOptions:
         """Options from keyword arguments; an unknown name is a clear error, not a TypeError."""
         kwargs = renamed(kwargs)
         known = {f.name for f in fields(cls)}

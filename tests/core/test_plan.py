@@ -44,9 +44,8 @@ def problems(draw):
     work = WorkSpec(ndim, keep, depth)
     res = Resources(draw(st.integers(1, 4)), draw(st.integers(1, 4)),
                     draw(st.integers(200, 8000)) * MiB, "local")
-    m = model(mult=draw(st.floats(1.0, 10.0)), sec_per_mib=draw(st.floats(1e-4, 1e-1)),
-              overhead=draw(st.sampled_from([1e-4, 1e-3])),
-              baseline=draw(st.integers(0, 150)) * MiB)
+    m = model(draw(st.floats(1.0, 10.0)), draw(st.floats(1e-4, 1e-1)),
+              draw(st.sampled_from([1e-4, 1e-3])), draw(st.integers(0, 150)) * MiB)
     return spec, work, res, m
 
 
@@ -111,8 +110,7 @@ CASES = [
     # memory-hungry, fast function, tight memory: overhead still matters, memory binds
     ("memory", ArraySpec((20000, 20000), "float64"), WorkSpec(2),
      Resources(2, 1, 1024 * MiB), model(mult=8, sec_per_mib=2e-4), "memory"),
-    # slow function, plenty of memory: chunks stop growing where the pipeline fill/drain
-    # term outweighs the overhead saved (6 % here): bigger chunks are predicted slower
+    # slow function: bigger chunks predicted slower (fill/drain outweighs 6 % overhead)
     ("speed", ArraySpec((4000, 4000), "float64"), WorkSpec(2),
      Resources(2, 2, 8000 * MiB), model(mult=2, sec_per_mib=20e-3), "speed"),
     # whole-axis requirement sets the minimum size: one 16 MB column fits, two do not
@@ -161,8 +159,8 @@ def test_failed_sample_size_caps_the_block():
 
 def test_storage_alignment_and_json_keys():
     spec = ArraySpec((4000, 6000), "float32", storage_chunks=(300, 700))
-    plan = make_plan(spec, WorkSpec(2), Resources(2, 1, 4000 * MiB), model(),
-                     dask_auto_shape=(2000, 3000))
+    res = Resources(2, 1, 4000 * MiB)
+    plan = make_plan(spec, WorkSpec(2), res, model(), dask_auto_shape=(2000, 3000))
     for c, s, n in zip(plan.chunk_shape, spec.storage_chunks, spec.shape, strict=True):
         assert c % s == 0 or c == n
     d = plan.to_dict()
@@ -231,8 +229,8 @@ def test_time_prediction_follows_samples_and_extrapolates_the_steepest_slope():
     from chunkpilot.core.model import Sample, fit_cost_model
 
     # per-byte cost doubles past 32 MiB, as cache effects do
-    samples = [Sample(b * MiB, (1,), t)
-               for b, t in ((1, 0.001), (8, 0.008), (32, 0.032), (128, 0.256))]
+    sizes = ((1, 0.001), (8, 0.008), (32, 0.032), (128, 0.256))
+    samples = [Sample(b * MiB, (1,), t) for b, t in sizes]
     samples = [Sample(s.nbytes, s.shape, s.seconds, s.nbytes) for s in samples]
     m = fit_cost_model(samples, overhead_seconds_per_task=1e-3)
     assert m.task_seconds(128 * MiB) >= 0.256 * 0.99
@@ -300,16 +298,3 @@ def test_the_tie_rule_does_not_prefer_a_chunk_beyond_the_samples_reach():
     assert choose([small, big], res, spec, 0.25, reach_bytes=m.tie_reach_bytes).chosen is small
     products = dataclasses.replace(m, contraction_units=TaskGrowth((2, 1), 4, (2.0, 1.0)))
     assert products.tie_reach_bytes == math.inf  # priced linearly beyond its samples
-
-
-def test_a_pick_where_bigger_chunks_are_predicted_slower_says_so_not_overhead():
-    """Work per byte growing with the block (bytes^1.6) beats a 40 % overhead share: the
-    explanation said "bound by overhead ... bigger chunks would gain less than 5 %" at 29 %
-    overhead, contradicting its own numbers."""
-    samples = [Sample(b * MiB, (b * MiB // 8,), 2e-3 * b**1.6, 3 * b * MiB) for b in (1, 4, 16, 64)]
-    m = fit_cost_model(samples, overhead_seconds_per_task=2e-3)
-    plan = make_plan(ArraySpec((2**27,), "float64"), WorkSpec(1), Resources(1, 2, 8 * 2**30), m)
-    assert plan.binding_constraint == "speed" and plan.chosen.overhead_fraction > 0.1
-    assert plan.next_larger.wall_seconds > plan.chosen.wall_seconds
-    line = plan.explain().splitlines()[1]
-    assert line.startswith("Bound by speed") and "overhead" in line and "gain less" not in line

@@ -86,7 +86,7 @@ def shape_for_bytes(spec: ArraySpec, work: WorkSpec, target_bytes: float) -> tup
         return _c_order(spec.shape, free, lows, target_elems)
     c = [spec.shape[i] if i in work.keep_whole else -(-lows[i] // units[i]) * units[i]
          for i in range(spec.ndim)]  # at least the depth, in whole storage chunks
-    c = [min(ci, s) for ci, s in zip(c, spec.shape)]
+    c = [min(ci, s) for ci, s in zip(c, spec.shape, strict=True)]
     c = _shrink_within_units(c, units, lows, free, target_elems)
     while math.prod(c) < target_elems:
         growable = [i for i in free if c[i] < spec.shape[i]]
@@ -106,7 +106,8 @@ def shape_for_bytes(spec: ArraySpec, work: WorkSpec, target_bytes: float) -> tup
     return tuple(c)
 
 
-def _c_order(shape: tuple[int, ...], free: list[int], lows: tuple[int, ...], target: float) -> tuple[int, ...]:
+def _c_order(shape: tuple[int, ...], free: list[int], lows: tuple[int, ...],
+             target: float) -> tuple[int, ...]:
     c = [shape[i] if i not in free else lows[i] for i in range(len(shape))]
     for i in reversed(free):
         others = math.prod(c) // c[i]
@@ -179,7 +180,7 @@ def regular_chunks(shape: tuple[int, ...], chunk: tuple[int, ...]) -> tuple[tupl
 
 def halo_shape(spec: ArraySpec, work: WorkSpec, chunk: tuple[int, ...]) -> tuple[int, ...]:
     """Block shape a task sees including the overlap halo on both sides (interior chunk)."""
-    return tuple(min(s, c + 2 * d) for s, c, d in zip(spec.shape, chunk, work.depth))
+    return tuple(min(s, c + 2 * d) for s, c, d in zip(spec.shape, chunk, work.depth, strict=True))
 
 
 def storage_bytes_read(spec: ArraySpec, chunk: tuple[int, ...]) -> int:

@@ -42,8 +42,8 @@ def test_shape_for_bytes_stays_aligned_and_meets_depth(shape, storage, depth, ta
     spec = ArraySpec(shape, "float64", storage_chunks=storage)
     got = shape_for_bytes(spec, WorkSpec(len(shape), (), depth), target_elems * 8)
     assert got == expected
-    assert all(_aligned(c, s, n) for c, s, n in zip(got, storage, shape))
-    assert all(c >= d for c, d in zip(got, depth))
+    assert all(_aligned(c, s, n) for c, s, n in zip(got, storage, shape, strict=True))
+    assert all(c >= d for c, d in zip(got, depth, strict=True))
 
 
 @settings(max_examples=200, deadline=None)

@@ -77,9 +77,8 @@ def _measure_and_plan(job: Job, res: Resources, client: Any,
         model = dataclasses.replace(model, store=probe_store_for(job.ref, res, client))
     plan = make_plan(spec, job.work, res, model, dask_auto_shape=dask_auto_shape(spec),
                      notes=tuple(notes), policy=policy, warn_tasks=limits.warn_tasks)
-    tasks = model_tasks(plan)
-    plan, capped = within_task_cap(plan, tasks, limits)
-    too_many = task_warning(tasks(plan.chunk_shape), plan.binding_constraint, limits)
+    plan, capped = within_task_cap(plan, model_tasks(plan), limits)
+    too_many = task_warning(plan.chosen.scheduler_tasks, plan.binding_constraint, limits)
     if too_many is not None:
         warnings.warn(too_many, GraphSizeWarning, stacklevel=4)
     extra = tuple(capped) + ((too_many,) if too_many else ())

@@ -53,11 +53,11 @@ def check_data_dependence(samples: Sequence[Sample], region_of: Callable[[Sample
                           run_region: Callable[[Region], Sample]) -> None:
     """Raise :class:`ProfilingError` when the smallest sample that raised also raises on a
     piece no bigger than a sample that ran (module doc); nothing when none raised."""
-    failed = sorted((s for s in samples if raised(s)), key=lambda s: s.nbytes)
-    ok = [s for s in samples if s.ok and s.nbytes < (failed[0].nbytes if failed else 0)]
-    if not failed or not ok:
+    bad = min((s for s in samples if raised(s)), key=lambda s: s.nbytes, default=None)
+    ok = [s for s in samples if s.ok and bad is not None and s.nbytes < bad.nbytes]
+    if bad is None or not ok:
         return
-    bad, good = failed[0], max(ok, key=lambda s: s.nbytes)
+    good = max(ok, key=lambda s: s.nbytes)
     for r in pieces(region_of(bad), good.shape):
         got = run_region(r)
         if raised(got):

@@ -83,7 +83,8 @@ def advise_pipeline(
             ms = measure_family(box, spec, fam.work, res, baseline_guess_bytes=baseline_bytes,
                                 threads=_scaling_threads(res), on_sample=on_sample,
                                 done=measured)
-            measured += [m for m in ms if m.chunk not in {d.chunk for d in measured}]
+            known = {d.chunk for d in measured}
+            measured += [m for m in ms if m.chunk not in known]
             q, growth_note = _memory_growth(box, spec, fam.work, an, ms, on_sample)
             model = pipeline_model(
                 ms, spec, an, overhead_seconds_per_task=overhead_seconds_per_task,

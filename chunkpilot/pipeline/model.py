@@ -78,8 +78,6 @@ def gather_target(g: GraphProfile, ms: Sequence[Measurement] = ()) -> GatherTarg
     return GatherTarget(g.whole_axes, g.rechunk_targets)
 
 
-
-
 def growth_run_seconds(narrow: Measurement, wide_chunks: float) -> float | None:
     """What the run over ``wide_chunks`` input chunks of ``narrow``'s size should take: its
     cold run scaled by the chunk count (``None``: the cold run was not timed)."""

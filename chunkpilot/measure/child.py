@@ -27,7 +27,7 @@ from chunkpilot.measure.gil import concurrent_seconds, gil_share
 from chunkpilot.measure.malloc_live import LivePeak, dynamic_thresholds, env_fixes_thresholds
 from chunkpilot.measure.memory import (
     limit_address_space,
-    memory_error_text,
+    memory_error_result,
     peak_bytes,
     reset_peak,
     rss_bytes,
@@ -241,10 +241,8 @@ def main() -> None:
     try:
         result = {"ok": True, **run(job)}
     except MemoryError as e:
-        if type(e) is MemoryError and e.args:  # raised by the function with its own words
-            result = {"ok": False, "kind": "exception", "error": f"MemoryError: {e}"[:500]}
-        else:  # an allocation failed (numpy's _ArrayMemoryError, or a bare one): our cap
-            result = {"ok": False, "kind": "oom", "error": memory_error_text()}
+        kind, error = memory_error_result(e)
+        result = {"ok": False, "kind": kind, "error": error}
     except ReadError as e:
         result = {"ok": False, "kind": "read", "error": str(e)[:500]}
     except OutputError as e:

@@ -94,3 +94,18 @@ def memory_error_text() -> str:
         return (f"MemoryError under the address-space limit of {_INHERITED_LIMIT[0] / 2**20:.0f} "
                 "MiB this process inherited (ulimit -v); raise or remove that limit")
     return "MemoryError"
+
+
+def memory_error_result(e: MemoryError) -> tuple[str, str]:
+    """(kind, message) of a sandbox's ``MemoryError``: ``"oom"`` when an allocation failed
+    (numpy's ``_ArrayMemoryError``, or a bare one: our cap), ``"exception"`` when the user's
+    code raised it with its own words (an outlier check is not a size limit).
+
+    >>> memory_error_result(MemoryError("too many NaNs"))
+    ('exception', 'MemoryError: too many NaNs')
+    >>> memory_error_result(MemoryError())[0]
+    'oom'
+    """
+    if type(e) is MemoryError and e.args:
+        return "exception", f"MemoryError: {e}"[:500]
+    return "oom", memory_error_text()

@@ -43,7 +43,7 @@ from chunkpilot.cluster.work import unpack_pipeline_output
 from chunkpilot.measure.malloc_live import LivePeak, dynamic_thresholds
 from chunkpilot.measure.memory import (
     limit_address_space,
-    memory_error_text,
+    memory_error_result,
     peak_bytes,
     reset_peak,
     rss_bytes,
@@ -236,8 +236,9 @@ def main() -> None:
         with dask.config.set({"array.rechunk.method": "tasks"}):
             mode = graph_mode if job["mode"] == "graph" else measure_mode
             result = {"ok": True, **mode(func, job)}
-    except MemoryError:
-        result = {"ok": False, "kind": "oom", "error": memory_error_text()}
+    except MemoryError as e:
+        kind, error = memory_error_result(e)
+        result = {"ok": False, "kind": kind, "error": error}
     except BaseException as e:  # the user's code may raise anything; report, don't crash
         result = {"ok": False, "kind": "exception", "error": _one_line(e)}
     with open(result_path, "w") as f:

@@ -12,6 +12,7 @@ import pytest
 import xarray as xr
 
 import chunkpilot
+from chunkpilot.errors import ProfilingError
 from tests.helpers.data import make_random_zarr
 
 SHAPE = (128, 128, 128)  # float32: 8 MiB
@@ -75,3 +76,18 @@ def test_a_pipeline_that_gathers_an_axis_is_only_sampled_with_that_axis_whole(st
                              on_sample=lambda s: shapes.append(s.shape))
     assert plan.pipeline.family == "no-rechunk" and plan.chunk_shape[0] == SHAPE[0]
     assert len(shapes) >= 2 and all(s[0] == SHAPE[0] for s in shapes), shapes
+
+
+def refuses(x):
+    def check(b):
+        raise MemoryError("my kernel takes at most 1,000 elements")
+    return x.map_blocks(check, dtype=x.dtype).sum()
+
+
+def test_a_memory_error_the_pipeline_raises_itself_is_its_message_not_our_memory_cap(store):
+    # before: "... Got oom: MemoryError instead." (the sandbox's cap, the user's words lost);
+    # the rule is measure.memory.memory_error_result, shared with the per-block sandbox
+    with pytest.raises(ProfilingError,
+                       match="exception: MemoryError: my kernel takes at most 1,000 elements"):
+        chunkpilot.advise(store, pipeline=refuses, scheduler="threads", threads_per_worker=2,
+                          memory_limit="2GiB")

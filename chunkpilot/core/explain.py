@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chunkpilot.core.coldstart import cold_sentence
 from chunkpilot.core.cores import cores_at, cores_sentence
 from chunkpilot.core.explain_store import store_sentence
 from chunkpilot.core.model import Sample
-from chunkpilot.core.plan_inputs import plan_inputs
 from chunkpilot.core.policy import (
     MIN_CHUNKS_PER_THREAD,
     MIN_THREAD_SPEEDUP,
@@ -139,11 +138,6 @@ def _current_lines(plan: Plan) -> list[str]:
     ]
 
 
-def _advice_dict(plan: Plan) -> dict[str, Any] | None:
-    advice = rechunk_advice(plan)
-    return advice.to_dict() if advice is not None else None
-
-
 def _time_sentence(plan: Plan) -> str:
     """How time and memory per task were measured and how they extend past the samples."""
     m = plan.model
@@ -230,8 +224,9 @@ def explanation_lines(plan: Plan) -> list[str]:
         + (f" x {per_chunk:.1f} tasks per chunk"
            if m.task_growth is not None or m.tasks_per_chunk != 1 else "")
         + f"; predicted overhead share {c.overhead_fraction:.1%}.",
-        f"Predicted per task: {format_seconds(c.seconds_per_task)}, peak "
-        f"{format_bytes(c.peak_bytes_per_task)}. "
+        (f"Predicted per input chunk (the work of its {per_chunk:.1f} tasks together): "
+         if plan.pipeline is not None and per_chunk > 1.05 else "Predicted per task: ")
+        + f"{format_seconds(c.seconds_per_task)}, peak {format_bytes(c.peak_bytes_per_task)}. "
         f"Per worker: {format_bytes(c.peak_bytes_per_worker)} = baseline "
         f"{format_bytes(m.baseline_bytes)} + " + (held_terms(plan) if m.held else
         f"{plural(res.threads_per_worker, 'thread')} x (task peak + one block in flight)")
@@ -246,55 +241,3 @@ def explanation_lines(plan: Plan) -> list[str]:
     lines += _current_lines(plan)
     lines += list(plan.notes)
     return lines
-
-
-def plan_to_dict(plan: Plan) -> dict[str, Any]:
-    """The JSON document of ``chunkpilot advise --json``.
-
-    Vocabulary: ``chunk_shape`` is one length per axis, ``chunks`` is dask's full chunks (a
-    list of lengths per axis), ``chunks_by_dim`` maps dimension names to lengths (or null).
-    """
-    m = plan.model
-    return {
-        "chunk_shape": list(plan.chunk_shape),
-        "chunks": [list(ax) for ax in plan.chunks],
-        "chunks_by_dim": plan.chunks_by_dim,
-        "shape": list(plan.spec.shape),
-        "dtype": plan.spec.dtype,
-        "source": plan.spec.source,
-        "storage_chunks": list(plan.spec.storage_chunks) if plan.spec.storage_chunks else None,
-        "shards": list(plan.spec.shards) if plan.spec.shards else None,
-        "scheduler": plan.resources.scheduler,
-        "resources": plan.resources.to_dict(),
-        "keep_whole": list(plan.work.keep_whole),
-        "depth": list(plan.work.depth),
-        "predicted": plan.chosen.to_dict(),
-        "measured": {
-            "samples": [s.to_dict() for s in m.samples],
-            "overhead_seconds_per_task": m.overhead_seconds_per_task,
-            "overhead_measured": m.overhead_measured,
-            "baseline_bytes": m.baseline_bytes,
-        },
-        "model": {
-            "time_fixed_seconds": m.time.fixed,
-            "time_seconds_per_byte": m.time.slope,
-            "time_r2": m.time.r2,
-            "memory_fixed_bytes": m.memory.fixed,
-            "memory_multiplier": m.memory.slope,
-            "memory_r2": m.memory.r2,
-            "max_ok_bytes": m.max_ok_bytes,
-            "thread_speedup": m.thread_speedup,
-        },
-        "binding_constraint": plan.binding_constraint,
-        "ties": {"count": plan.tie_count, "band_fraction": plan.tie_band_fraction,
-                 "rule": "aligned with storage chunks, then smallest peak per worker"},
-        "explanation": explanation_lines(plan),
-        "notes": list(plan.notes),
-        "dask_auto_chunk_shape": list(plan.dask_auto.chunk_shape) if plan.dask_auto else None,
-        "dask_auto_predicted": plan.dask_auto.to_dict() if plan.dask_auto else None,
-        "current_chunks": [list(ax) for ax in plan.spec.current_chunks or ()] or None,
-        "rechunk_advice": _advice_dict(plan),
-        "pipeline": plan.pipeline.to_dict() if plan.pipeline is not None else None,
-        "store": m.store.to_dict() if m.store is not None else None,
-        "inputs": plan_inputs(plan),
-    }

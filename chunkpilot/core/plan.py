@@ -15,8 +15,9 @@ from typing import Any
 
 from chunkpilot.core.display import repr_html
 from chunkpilot.core.evaluate import Evaluation, evaluate
-from chunkpilot.core.explain import explanation_lines, plan_to_dict
+from chunkpilot.core.explain import explanation_lines
 from chunkpilot.core.model import CostModel
+from chunkpilot.core.plan_json import plan_to_dict
 from chunkpilot.core.policy import (
     CANDIDATE_STEP,
     DEFAULT_POLICY,

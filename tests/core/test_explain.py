@@ -81,3 +81,16 @@ def test_a_sample_timed_by_its_cold_run_alone_says_so():
     assert "(±0% over 1 warm runs)" in text
     assert "40.00 ms at 2.00 MiB (±22% over 2 warm runs, the faster kept)" in text
     assert "400.00 ms at 16.00 MiB (one cold run, too long to repeat)" in text
+
+
+def test_a_pipeline_plan_prices_an_input_chunks_whole_work_and_says_so():
+    """A pipeline's time per input chunk is the work of all its tasks (a hunt found "Predicted
+    per task: 1.2 s" next to a wall time of ~120 tasks' worth, which read as a contradiction)."""
+    plan = _plan()
+    model = dataclasses.replace(plan.model, tasks_per_chunk=120.0)
+    plan = dataclasses.replace(make_plan(plan.spec, plan.work, plan.resources, model),
+                               pipeline=object())
+    text = "\n".join(explanation_lines(plan))
+    assert "Predicted per input chunk (the work of its 120.0 tasks together): " in text
+    assert "Predicted per task" not in text
+    assert "Predicted per task: " in "\n".join(explanation_lines(_plan()))

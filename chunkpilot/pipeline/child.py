@@ -40,6 +40,7 @@ from dask.utils import key_split
 from threadpoolctl import threadpool_limits
 
 from chunkpilot.cluster.work import unpack_pipeline_output
+from chunkpilot.errors import InvalidArgumentTypeError
 from chunkpilot.measure.malloc_live import LivePeak, dynamic_thresholds
 from chunkpilot.measure.memory import (
     limit_address_space,
@@ -60,6 +61,18 @@ def _collections(out: Any) -> list[Any]:
 def _graph(colls: list[Any]) -> Any:
     graphs = [c.__dask_graph__() for c in colls]
     return graphs[0] if len(graphs) == 1 else HighLevelGraph.merge(*graphs)
+
+
+def _check_lazy(graph: Any, input_name: str) -> None:
+    """The result must be built from the input, lazily: a ``.persist()`` (or a result from
+    other data) leaves a graph without the input, and nothing left to measure."""
+    layers = getattr(graph, "layers", None)
+    if layers is not None and input_name not in layers:
+        raise InvalidArgumentTypeError(
+            "Expected the pipeline to return a lazy result built from its input array. Its "
+            "graph does not use the input: a .persist() or .compute() inside the pipeline runs "
+            "the work before it can be measured (or the result ignores the input). Return the "
+            "lazy dask result instead.")
 
 
 def _placeholder(shape: list[int], chunks: list[int], dtype: str) -> Any:
@@ -110,7 +123,9 @@ def graph_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
                     raise
                 builds.append({"error": _one_line(e)})
                 continue
-        records = layer_records(_graph(colls))
+        graph = _graph(colls)
+        _check_lazy(graph, x.name)
+        records = layer_records(graph)
         said = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught)
         builds.append({"input": x.name, "layers": [r.to_dict() for r in records],
                        "warnings": list(said)[:5]})

@@ -66,6 +66,9 @@ def _parse_builds(r: Mapping[str, Any], dtype: str) -> tuple[Built, ...]:
         error = str(r.get("error"))
         hint = (" The pipeline is called with a dask array; for xarray methods, wrap it: "
                 "xr.DataArray(x, dims=...)." if "'Array' object has no attribute" in error else "")
+        ours = "chunkpilot.errors.InvalidArgumentTypeError: "
+        if error.startswith(ours):  # the child's own check of what the pipeline returned
+            raise ProfilingError(error[len(ours):])
         raise ProfilingError(
             f"Expected the pipeline to build a dask graph from a {dtype} array. "
             f"Got {r.get('kind')}: {error}" + ("" if error.endswith("instead.") else " instead.")

@@ -10,7 +10,7 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 
-from chunkpilot.core.metrics import peak_rise_bytes
+from chunkpilot.core.metrics import median_task_seconds, peak_rise_bytes
 from chunkpilot.core.model import CostModel, LinearFit
 from chunkpilot.core.observations import Observation
 from chunkpilot.core.plan import Plan, candidate_shapes
@@ -43,15 +43,16 @@ def refit(model: CostModel, obs: Observation, task_bytes: int, res: Resources, *
           predicted_peak_bytes: int | None = None) -> CostModel:
     """Scale the model so it predicts what the cluster showed for ``task_bytes`` blocks.
 
-    Time: every sample is scaled by the observed/predicted median task time. Memory: the
+    Time: every sample is scaled by the observed/predicted task time (``median_task_seconds``,
+    time-weighted: a reduction's bookkeeping tasks do not count). Memory: the
     run's own rise above its first sample (a previous trial's leftovers do not count) only
     ever raises the estimate over ``predicted_peak_bytes`` (the task peak the plan predicted
     at the trial's shape; by default the model's at these bytes). A worker's held band
     (``core.held``) is raised in proportion. Workers dying at a size cap the block size."""
-    compute = [r.stop_s - r.start_s for r in obs.tasks if r.action == "compute"]
+    observed = median_task_seconds(obs)  # the tasks doing the work, not the bookkeeping
     time, samples = model.time, model.samples
-    if compute and not obs.failed:
-        f = statistics.median(compute) / max(model.task_seconds(task_bytes), 1e-9)
+    if observed > 0 and not obs.failed:
+        f = observed / max(model.task_seconds(task_bytes), 1e-9)
         time = LinearFit(time.fixed * f, time.slope * f, time.r2)
         samples = tuple(dataclasses.replace(
             s, seconds=s.seconds * f, runs_seconds=tuple(r * f for r in s.runs_seconds))

@@ -93,9 +93,10 @@ def _too_big(obs: Observation) -> Verdict | None:
         why.append(f"workers paused {plural(obs.pauses, 'time')} because memory passed the pause "
                    "threshold (red memory bar, the task stream stops)")
     if obs.restarts:
+        terminate = obs.terminate_fraction or DEFAULT_MEMORY_FRACTIONS["terminate_fraction"]
         why.append(f"{plural(obs.restarts, 'worker process', 'worker processes')} died or "
                    f"{'was' if obs.restarts == 1 else 'were'} restarted (the nanny "
-                   f"restarts a worker above {obs.terminate_fraction or DEFAULT_MEMORY_FRACTIONS['terminate_fraction']:.0%} of its limit)")
+                   f"restarts a worker above {terminate:.0%} of its limit)")
     if obs.killed_worker:
         why.append("the computation failed with KilledWorker: workers kept dying on a task")
     if why:
@@ -124,7 +125,8 @@ def _too_small(obs: Observation) -> Verdict | None:
     factor = max(2, round(TOO_SMALL_TASK_S / max(median, 1e-6)))
     return Verdict(
         "too_small",
-        f"Chunks are too small: the median task computed for {format_seconds(median)} (dask "
+        f"Chunks are too small: the tasks doing the work computed for {format_seconds(median)} "
+        f"(time-weighted median; dask "
         f"wants >= {format_seconds(TOO_SMALL_TASK_S)}), and worker threads spent {overhead:.0%} "
         f"of their time between tasks on scheduling overhead for {plural(n, 'task')}. The "
         "dashboard's "
@@ -225,8 +227,8 @@ def error_summary(error: str | None, limit: int = ERROR_CHARS) -> str:
     Examples
     --------
     >>> error_summary("KilledWorker: Attempted to run task ('sum-bedf65a1dfe9acf7', 3) on 1 "
-    ...               "different workers, but all those workers died while running it.")
-    "KilledWorker: Attempted to run task 'sum' (block 3) on 1 different workers, but all those workers died while running it."
+    ...               "different workers, but all those workers died while running it.")[:51]
+    "KilledWorker: Attempted to run task 'sum' (block 3)"
     """
     text = " ".join(_group_names(error or "no result").split())
     sentences = _SENTENCE_END.split(text)

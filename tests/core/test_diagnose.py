@@ -145,6 +145,22 @@ def test_too_small_needs_gaps_not_just_short_tasks():
     assert "too_small" not in {v.kind for v in dg.diagnose(packed)}
 
 
+def test_chunks_of_200_ms_under_a_tree_sum_are_not_too_small():
+    """Hunt: 7 chunks of 200 ms on 2 threads, then 12 sum tasks of 0.3 ms with waits for
+    their inputs: the plain median task was a sum's (327 us) and tune called its own pick
+    "too small, up to 305x more elements"; the tasks doing the work took 200 ms."""
+    rows = [*_back_to_back("sleepy", A, 1, 4, 0.2, gap=0.0),
+            *_back_to_back("sleepy", A, 2, 3, 0.2, gap=0.0)]
+    rows += _back_to_back("sum", A, 1, 12, 0.0003, start=0.8, gap=0.02)
+    obs = replace(ONE_WORKER, wall_seconds=1.1, tasks=_tasks(*rows),
+                  workers=(WorkerInfo(A, 2, 2 * GiB),))
+    assert mt.median_task_seconds(obs) == pytest.approx(0.2)
+    assert "too_small" not in {v.kind for v in dg.diagnose(obs)}
+    tiny = replace(obs, tasks=_tasks(*_back_to_back("f", A, 1, 40, 0.0003, gap=0.02)))
+    (v,) = [v for v in dg.diagnose(tiny) if v.kind == "too_small"]  # truly tiny: still said
+    assert "tasks doing the work computed for 300.00 us (time-weighted median" in v.message
+
+
 def test_thresholds_are_module_constants(monkeypatch):
     # raising the bar makes the same gaps acceptable: the constant is what decides
     obs = CASES[1][1]

@@ -29,7 +29,7 @@ def watch_cluster(address: str, follow: bool, interval: float, as_json: bool) ->
 
     from chunkpilot.commands.cluster_watch import computations, fetch
     from chunkpilot.commands.cluster_watch import follow as follow_computations
-    from chunkpilot.report.computations import computations_table
+    from chunkpilot.report.computations import print_computations
 
     console = Console()
     if not follow:
@@ -37,8 +37,8 @@ def watch_cluster(address: str, follow: bool, interval: float, as_json: bool) ->
         if as_json:
             click.echo(json.dumps(payload))
             return
-        console.print(computations_table(computations(payload),
-                                         title=f"Computations on {address}, newest first"))
+        print_computations(console, computations(payload),
+                           title=f"Computations on {address}, newest first")
         if not payload.get("enabled", True):
             Console(stderr=True).print(
                 f"The watch switched itself off: {payload.get('error')}", style="red")
@@ -47,6 +47,4 @@ def watch_cluster(address: str, follow: bool, interval: float, as_json: bool) ->
         if as_json:
             click.echo(json.dumps(summary.to_dict()))
         else:
-            table = computations_table([summary], title=None)
-            table.show_header = i == 0
-            console.print(table)
+            print_computations(console, [summary], header=i == 0)

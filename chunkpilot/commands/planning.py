@@ -14,6 +14,7 @@ from chunkpilot.commands.options import Job
 from chunkpilot.core.evaluate import check_smallest_block
 from chunkpilot.core.model import fit_cost_model
 from chunkpilot.core.plan import Plan, make_plan
+from chunkpilot.core.shapes import dask_auto_shape
 from chunkpilot.core.taskcap import GraphLimits, model_tasks, task_warning, within_task_cap
 from chunkpilot.errors import GraphSizeWarning, ModelledValueWarning
 from chunkpilot.measure.environ import sandbox_env
@@ -22,7 +23,6 @@ from chunkpilot.measure.profile import Profile, profile_function
 from chunkpilot.measure.sandbox import sandbox_pool
 from chunkpilot.measure.store import probe_store_for
 from chunkpilot.pipeline.advise import advise_pipeline
-from chunkpilot.sources.describe import dask_auto_shape
 from chunkpilot.types import Resources
 from chunkpilot.units import format_bytes, format_seconds
 
@@ -62,7 +62,8 @@ def _measure_and_plan(job: Job, res: Resources, client: Any,
             overhead_seconds_per_task=probe.overhead_seconds_per_task,
             overhead_measured=probe.measured, baseline_bytes=baseline, env=sandbox_env(res),
             timeout_s=opts.profile_timeout_s, limits=limits,
-            dask_auto_shape=dask_auto_shape(spec), on_sample=opts.on_sample, seed=opts.seed,
+            dask_auto_shape=dask_auto_shape(spec, job.work.keep_whole),
+            on_sample=opts.on_sample, seed=opts.seed,
             policy=policy)
         return dataclasses.replace(
             plan, notes=tuple(notes) + tuple(job.ref.get("notes", ())) + plan.notes)
@@ -75,7 +76,8 @@ def _measure_and_plan(job: Job, res: Resources, client: Any,
                            output_ratio=prof.output_ratio)
     if job.ref.get("kind") == "remote":  # issue 14: object store; samples timed the function
         model = dataclasses.replace(model, store=probe_store_for(job.ref, res, client))
-    plan = make_plan(spec, job.work, res, model, dask_auto_shape=dask_auto_shape(spec),
+    plan = make_plan(spec, job.work, res, model,
+                     dask_auto_shape=dask_auto_shape(spec, job.work.keep_whole),
                      notes=tuple(notes), policy=policy, warn_tasks=limits.warn_tasks)
     plan, capped = within_task_cap(plan, model_tasks(plan), limits)
     too_many = task_warning(plan.chosen.scheduler_tasks, plan.binding_constraint, limits)

@@ -42,9 +42,9 @@ from chunkpilot.core.converge import (
 from chunkpilot.core.evaluate import check_smallest_block, evaluate
 from chunkpilot.core.observations import Trial
 from chunkpilot.core.plan import Plan
+from chunkpilot.core.shapes import dask_auto_shape
 from chunkpilot.errors import InvalidArgumentError, SchedulerLostError, TuningError
 from chunkpilot.report.html import write_report
-from chunkpilot.sources.describe import dask_auto_shape
 from chunkpilot.types import Resources
 from chunkpilot.units import format_bytes
 
@@ -130,7 +130,7 @@ def tune(
                                  full_axes=full_axes)
             runner.warm_up(plan.chunk_shape)
             if compare_auto:
-                runner.run(dask_auto_shape(job.spec), "dask auto")
+                runner.run(dask_auto_shape(job.spec, plan.work.keep_whole), "dask auto")
             chosen = _search(runner, plan, res, max_trials, config.policy().noise_fraction)
             best = runner.best_trial(chosen)
             result = TuneResult(plan, chosen, tuple(runner.trials),

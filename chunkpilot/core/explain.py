@@ -19,7 +19,9 @@ from chunkpilot.core.timecurve import BUMP_FRACTION, TWICE_BELOW_BYTES
 from chunkpilot.units import format_bytes, format_seconds, plural
 
 if TYPE_CHECKING:
+    from chunkpilot.core.evaluate import Evaluation
     from chunkpilot.core.plan import Plan
+    from chunkpilot.types import Resources
 
 MiB = 2**20
 
@@ -107,18 +109,45 @@ def _storage_sentence(plan: Plan) -> str | None:
     return text
 
 
+def memory_fit(peak_bytes: int, res: Resources) -> tuple[str, bool]:
+    """(words, would finish) for a peak per worker: under the target; above it (spills);
+    past pause; past the nanny's terminate threshold, or the memory limit on threads (the
+    work would not finish: workers killed, or the process out of memory)."""
+    limit = res.memory_limit_bytes
+    if peak_bytes <= res.memory_budget_bytes:
+        return "within the target", True
+    if not res.distributed:
+        if peak_bytes > limit:
+            return (f"over the {format_bytes(limit)} memory limit: it would run out of "
+                    "memory"), False
+        return "ABOVE the target", True
+    if peak_bytes > res.terminate_fraction * limit:
+        return (f"over {res.terminate_fraction:.0%} of the {format_bytes(limit)} limit, "
+                "where the nanny restarts a worker: workers would be killed (KilledWorker)"), False
+    if peak_bytes > res.pause_fraction * limit:
+        return "ABOVE the pause threshold: workers would pause and spill", True
+    return "ABOVE the target: workers would spill to disk", True
+
+
+def _versus(plan: Plan, what: str, e: Evaluation) -> str:
+    """One other chunking under the plan's model: its tasks, memory and predicted wall."""
+    fit, finishes = memory_fit(e.peak_bytes_per_worker, plan.resources)
+    ratio = e.wall_seconds / plan.chosen.wall_seconds if plan.chosen.wall_seconds else float("nan")
+    head = (f"{what}: {plural(e.task_count, 'task')}, "
+            f"{format_bytes(e.peak_bytes_per_worker)} per worker")
+    if not finishes:
+        return f"{head}, {fit}; no wall time predicted."
+    return (f"{head} ({fit}), predicted wall {format_seconds(e.wall_seconds)} "
+            f"({ratio:.2f}x this plan).")
+
+
 def _auto_sentence(plan: Plan) -> str | None:
     a = plan.dask_auto
     if a is None:
         return None
-    budget = plan.resources.memory_budget_bytes
-    fit = "within" if a.peak_bytes_per_worker <= budget else "ABOVE"
-    ratio = a.wall_seconds / plan.chosen.wall_seconds if plan.chosen.wall_seconds else float("nan")
-    return (
-        f"dask chunks='auto' would pick {a.chunk_shape}: {plural(a.task_count, 'task')}, "
-        f"{format_bytes(a.peak_bytes_per_worker)} per worker ({fit} the target), "
-        f"predicted wall {format_seconds(a.wall_seconds)} ({ratio:.2f}x this plan)."
-    )
+    whole = [plan.spec.dims[i] if plan.spec.dims else i for i in plan.work.keep_whole]
+    how = f" (axes {whole} whole, as the plan keeps them)" if whole else ""
+    return _versus(plan, f"dask chunks='auto'{how} would pick {a.chunk_shape}", a)
 
 
 def _current_lines(plan: Plan) -> list[str]:
@@ -126,16 +155,7 @@ def _current_lines(plan: Plan) -> list[str]:
     a = rechunk_advice(plan)
     if a is None:
         return []
-    c = a.current
-    budget = plan.resources.memory_budget_bytes
-    ratio = c.wall_seconds / plan.chosen.wall_seconds if plan.chosen.wall_seconds else float("nan")
-    return [
-        f"Current chunks {a.current_chunk_shape}: {plural(c.task_count, 'task')}, "
-        f"{format_bytes(c.peak_bytes_per_worker)} per worker "
-        f"({'within' if c.peak_bytes_per_worker <= budget else 'ABOVE'} the target), predicted "
-        f"wall {format_seconds(c.wall_seconds)} ({ratio:.2f}x this plan).",
-        a.reason,
-    ]
+    return [_versus(plan, f"Current chunks {a.current_chunk_shape}", a.current), a.reason]
 
 
 def _time_sentence(plan: Plan) -> str:

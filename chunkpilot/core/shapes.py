@@ -7,7 +7,9 @@ sample has the shape the plan would use.
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 from dask.array.core import normalize_chunks
 
 from chunkpilot.types import ArraySpec, WorkSpec
@@ -207,3 +209,18 @@ def misaligned_axes(chunk: tuple[int, ...], spec: ArraySpec) -> int:
     split storage chunk is read and decoded once per piece."""
     sc = spec.storage_chunks or (1,) * spec.ndim
     return sum(not (c % u == 0 or c == n) for c, u, n in zip(chunk, sc, spec.shape, strict=True))
+
+
+def dask_auto_shape(spec: ArraySpec, keep_whole: tuple[int, ...] = ()) -> tuple[int, ...]:
+    """The regular chunk shape dask's ``chunks="auto"`` picks for this array (config-aware),
+    as a user writes it when axes must stay whole: ``{axis: -1}`` there, ``"auto"`` elsewhere
+    (auto alone splits such an axis: a comparison with chunks that give wrong results).
+
+    >>> dask_auto_shape(ArraySpec((730, 180, 360), "f4", storage_chunks=(73, 90, 90)), (0,))
+    (730, 180, 180)
+    """
+    chunks: Any = ("auto" if not keep_whole else
+                   {i: -1 if i in keep_whole else "auto" for i in range(spec.ndim)})
+    normal = normalize_chunks(chunks, spec.shape, dtype=np.dtype(spec.dtype),
+                              previous_chunks=spec.storage_chunks)
+    return tuple(max(c) for c in normal)

@@ -26,6 +26,7 @@ from chunkpilot.core.gather import gather, gather_note
 from chunkpilot.core.model import Sample
 from chunkpilot.core.plan import Plan, make_plan
 from chunkpilot.core.policy import DEFAULT_POLICY, Policy
+from chunkpilot.core.shapes import dask_auto_shape as auto_shape
 from chunkpilot.core.taskcap import GraphLimits, task_warning
 from chunkpilot.errors import (
     GraphSizeWarning,
@@ -71,6 +72,8 @@ def advise_pipeline(
     box = PipelineSandbox(pickle_func(pipeline) or b"", spec, ref, env, res.memory_limit_bytes,
                           timeout_s, seed)
     box, work, an, needs = _start(box, spec, work)
+    if dask_auto_shape is not None and work.keep_whole:  # axes the pipeline needs whole too
+        dask_auto_shape = auto_shape(spec, work.keep_whole)
     measured: list[Measurement] = []  # a family reuses another's samples that fit its rules
     tried: list[tuple[str, str]] = []
     best: tuple[Any, Plan, list[Measurement], str | None] | None = None

@@ -41,14 +41,14 @@ class AxisNeed:
 
     def note(self, spec: ArraySpec) -> str:
         """The plan's sentence about it."""
-        names = ", ".join(str(a) for a in self.axes)
+        names, error = ", ".join(str(a) for a in self.axes), self.error.rstrip(".")
         lengths = " x ".join(str(spec.shape[a]) for a in self.axes)
         if self.full_length:
             return (f"The pipeline needs axis {names} at its full length ({lengths}): on a "
-                    f"sub-array cut along it, it raised {self.error}. So every sample spans "
+                    f"sub-array cut along it, it raised {error}. So every sample spans "
                     "that axis whole; its chunks along it are still planned.")
         return (f"The pipeline needs axis {names} in one chunk: split, it raised "
-                f"{self.error}. So chunks keep it whole (as keep_whole=({names},) would).")
+                f"{error}. So chunks keep it whole (as keep_whole=({names},) would).")
 
 
 def cut_builds(spec: ArraySpec, chunk: tuple[int, ...]) -> Builds:

@@ -57,7 +57,7 @@ def families(spec: ArraySpec, work: WorkSpec, graph: GraphProfile, res: Resource
         add("no-rechunk", whole,
             f"The pipeline rechunks axis {_axes(whole)} into one chunk; input chunks with "
             f"{'that axis' if len(whole) == 1 else 'those axes'} whole make that rechunk a no-op.")
-    out.append(Family("split", base, "Input chunks split along every free axis."))
+    out.append(Family("split", base, "Input chunks split along every axis not kept whole."))
     return out
 
 

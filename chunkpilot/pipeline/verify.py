@@ -8,6 +8,7 @@ check that could not run is said, never skipped silently.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,6 +50,12 @@ class Verified:
     """Sentences for the explanation: re-plans, sub-array checks, checks that could not run."""
 
 
+def _said(e: Exception) -> str:
+    """A build error without the sentence around it and without its closing period."""
+    text = str(e).split(" Got ", 1)[-1].removesuffix(" instead.")
+    return text.removeprefix("exception: ").rstrip(".")
+
+
 def check_shape(spec: ArraySpec, chunk: Shape, an: Analysis, full_axes: Sequence[int] = ()
                 ) -> Shape:
     """The array shape to build the pipeline on: whole while cheap, else a sub-array (whole
@@ -69,9 +76,18 @@ def verify(box: PipelineSandbox, an: Analysis, plan: Plan, ms: Sequence[Measurem
     try:
         graphs = box.graphs([(check_shape(spec, c, an, box.full_axes), c) for c in shapes])
     except ProfilingError as e:
-        notes.append(f"The graph at these chunks could not be checked ({e}); the plan rests "
-                     "on the sub-array measurements alone.")
-        return Verified(plan, None, None, 1.0, (), tuple(notes))
+        try:  # which failed? dask's auto chunks alone must not discard the plan's check
+            graphs = box.graphs([(check_shape(spec, shapes[0], an, box.full_axes),
+                                  shapes[0])]) if len(shapes) > 1 else ()
+        except ProfilingError:
+            graphs = ()
+        if not graphs:
+            notes.append(f"The graph at these chunks could not be checked ({_said(e)}); the "
+                         "plan rests on the sub-array measurements alone.")
+            return Verified(plan, None, None, 1.0, (), tuple(notes))
+        notes.append(f"dask chunks='auto' {auto} cannot run this pipeline: building it there "
+                     f"raised {_said(e)}.")
+        plan = dataclasses.replace(plan, dask_auto=None)
     (graph, said), auto_graph = graphs[0], (graphs[1][0] if len(graphs) > 1 else None)
     seen = max((m.graph.blowup for m in ms if m.graph is not None), default=1.0)
     correction = 1.0

@@ -10,6 +10,7 @@ from bokeh.embed import components
 from bokeh.model import Model
 from bokeh.resources import Resources
 from markupsafe import Markup
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -17,10 +18,11 @@ from chunkpilot.core.computations import MISCHUNKED_KINDS, ArrayChunks, Computat
 from chunkpilot.core.observations import Observation
 from chunkpilot.report.figures import memory_figure, task_stream_figure
 from chunkpilot.report.page import environment
-from chunkpilot.report.terminal import VERDICT_STYLES
+from chunkpilot.report.terminal import VERDICT_STYLES, fit_table, hanging
 from chunkpilot.units import format_bytes, format_seconds
 
-__all__ = ["COMPUTATION_COLUMNS", "computation_row", "computations_table", "render_page"]
+__all__ = ["COMPUTATION_COLUMNS", "computation_row", "computations_table", "print_computations",
+           "render_page"]
 
 COMPUTATION_COLUMNS = ("when", "id", "tasks", "wall time", "dominant task group", "chunks",
                        "verdicts", "fix")
@@ -68,18 +70,38 @@ def computation_row(s: ComputationSummary) -> dict[str, str]:
     }
 
 
-def computations_table(summaries: Sequence[ComputationSummary], *,
-                       title: str | None = "Computations") -> Table:
-    """The page's table for the terminal, newest first as given."""
-    table = Table(title=title)
-    for col in COMPUTATION_COLUMNS:
-        table.add_column(col, overflow="fold")
+def _verdicts_text(s: ComputationSummary) -> Text:
+    return Text(", ").join(Text(v.kind, style=VERDICT_STYLES.get(v.kind, "yellow"))
+                           for v in s.verdicts) or Text("-")
+
+
+def computations_table(summaries: Sequence[ComputationSummary], *, title: str | None = None,
+                       console: Console | None = None) -> Table | None:
+    """The computations as a table for ``console``'s width, newest first as given; columns
+    never narrower than their longest word (``report.terminal.fit_table``), ``None`` when
+    the terminal is too narrow for that."""
+    rows = [[_verdicts_text(s) if c == "verdicts" else computation_row(s)[c]
+             for c in COMPUTATION_COLUMNS] for s in summaries]
+    return fit_table(console or Console(), COMPUTATION_COLUMNS, rows, title or "")
+
+
+def print_computations(console: Console, summaries: Sequence[ComputationSummary], *,
+                       title: str | None = None, header: bool = True) -> None:
+    """The table, or one block of ``column: value`` lines per computation when the terminal
+    is too narrow for a table whose words stay whole (80 columns split 'dominant')."""
+    table = computations_table(summaries, title=title, console=console)
+    if table is not None:
+        table.show_header = header
+        console.print(table)
+        return
+    if title:
+        console.print(Text(title, style="bold"))
     for s in summaries:
         row = computation_row(s)
-        verdicts = Text(", ").join(Text(v.kind, style=VERDICT_STYLES.get(v.kind, "yellow"))
-                                   for v in s.verdicts) or Text("-")
-        table.add_row(*(verdicts if c == "verdicts" else row[c] for c in COMPUTATION_COLUMNS))
-    return table
+        console.print(Text(f"{row['when']}  {row['id']}", style="bold"))
+        for c in COMPUTATION_COLUMNS[2:]:
+            hanging(console, f"{c}:", _verdicts_text(s) if c == "verdicts" else row[c],
+                    indent=2)
 
 
 def render_page(results: Sequence[ComputationSummary],

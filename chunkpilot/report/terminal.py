@@ -17,6 +17,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from chunkpilot.core.explain import memory_fit
 from chunkpilot.core.observations import Trial
 from chunkpilot.core.plan import Plan
 from chunkpilot.core.verdicts import Verdict
@@ -65,7 +66,7 @@ def fit_table(console: Console, headers: Sequence[str], rows: Sequence[Sequence[
     """A table whose columns are never narrower than their longest word, sharing the
     console's width in proportion to what each column could use; ``None`` if it cannot fit."""
     cols = [[h, *(r[i] for r in rows)] for i, h in enumerate(headers)]
-    lows, highs = zip(*(_words_width(c) for c in cols))
+    lows, highs = zip(*(_words_width(c) for c in cols), strict=True)
     probe = _table([], headers, "", widths=[1] * len(headers))
     extra = Measurement.get(console, console.options, probe).minimum - len(headers)
     room = console.width - extra
@@ -75,7 +76,7 @@ def fit_table(console: Console, headers: Sequence[str], rows: Sequence[Sequence[
         return _table(rows, headers, title)
     widths, spare = list(lows), room - sum(lows)
     while spare > 0:  # water-filling: every column that wants more gets an equal share
-        wanting = [i for i, (w, hi) in enumerate(zip(widths, highs)) if w < hi]
+        wanting = [i for i, (w, hi) in enumerate(zip(widths, highs, strict=True)) if w < hi]
         if not wanting:
             break
         share = max(1, spare // len(wanting))
@@ -200,7 +201,8 @@ def plan_table(plan: Plan) -> Table:
         ("peak / worker", lambda e: format_bytes(e.peak_bytes_per_worker)
          + ("" if e.peak_bytes_per_worker <= budget else " (over target!)")),
         ("overhead share", lambda e: f"{e.overhead_fraction:.1%}"),
-        ("predicted wall", lambda e: f"{e.wall_seconds:.2f} s"),
+        ("predicted wall", lambda e: f"{e.wall_seconds:.2f} s"
+         if memory_fit(e.peak_bytes_per_worker, plan.resources)[1] else "out of memory"),
     ):
         auto = plan.dask_auto
         t.add_row(label, fmt(plan.chosen), fmt(auto) if auto is not None else "-")

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 import zarr
-from dask.array.core import normalize_chunks
 
+from chunkpilot.core.shapes import dask_auto_shape
 from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError
 from chunkpilot.sources.hdf5 import HDF5_SUFFIXES, describe_hdf5, describe_hdf5_url, looks_like_hdf5
 from chunkpilot.sources.remote import (
@@ -125,8 +125,3 @@ def remote_array_names(url: str, storage_options: Any = None) -> list[str]:
     return sorted(k for k, a in node.arrays() if zarr_dims(a) != (k,))
 
 
-def dask_auto_shape(spec: ArraySpec) -> tuple[int, ...]:
-    """The regular chunk shape dask's ``chunks="auto"`` picks for this array (config-aware)."""
-    chunks = normalize_chunks("auto", spec.shape, dtype=np.dtype(spec.dtype),
-                              previous_chunks=spec.storage_chunks)
-    return tuple(max(c) for c in chunks)

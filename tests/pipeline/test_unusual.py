@@ -91,3 +91,22 @@ def test_a_memory_error_the_pipeline_raises_itself_is_its_message_not_our_memory
                        match="exception: MemoryError: my kernel takes at most 1,000 elements"):
         chunkpilot.advise(store, pipeline=refuses, scheduler="threads", threads_per_worker=2,
                           memory_limit="2GiB")
+
+
+def small_chunks_only(x):
+    if x.nbytes / x.npartitions > 48 * 2**20:
+        raise ValueError("my kernel takes chunks of at most 48 MiB")
+    return (x + 1).sum()
+
+
+def test_a_pipeline_that_fails_only_at_dask_auto_chunks_keeps_its_own_check():
+    """Hunt: the plan's graph and auto's were built in one job; auto's failure discarded
+    both ("could not be checked") and auto was still priced as if it ran."""
+    x = da.zeros((4096, 8192), dtype="f4", chunks=(512, 8192))  # auto: one 128 MiB chunk
+    plan = chunkpilot.advise(x, pipeline=small_chunks_only, scheduler="threads",
+                             threads_per_worker=2, memory_limit="2GiB")
+    text = plan.explain()
+    assert plan.pipeline.graph is not None and "could not be checked" not in text
+    assert plan.dask_auto is None and "would pick" not in text
+    assert ("dask chunks='auto' (4096, 8192) cannot run this pipeline: building it there "
+            "raised ValueError: my kernel takes chunks of at most 48 MiB.") in text

@@ -117,3 +117,25 @@ def test_counts_say_one_task_not_one_tasks():
 def test_how_to_apply_fits_the_source(source, dims, name, expected):
     spec = ArraySpec((100, 100), "float64", source=source, dims=dims)
     assert how_to_apply(spec, (50, 100), name) == expected
+
+
+@pytest.mark.parametrize("width", [60, 80, 120, 200])
+def test_the_watch_table_never_splits_a_word(width):
+    """Hunt: `chunkpilot watch` at 80 columns printed 'dominan/t task', 'origina/l-from-',
+    'elemen/ts' (rich's fold overflow); now a fitted table, or blocks when too narrow."""
+    from chunkpilot.core.computations import ArrayChunks, ComputationSummary, GroupTime
+    from chunkpilot.report.computations import computation_row, print_computations
+
+    fix = "Use fewer, larger chunks: up to about 489x more elements per chunk."
+    summaries = [ComputationSummary(
+        "0a51c4af68bd", 1.7e9, 17.12, 30167, 2,
+        (GroupTime("original-from-zarr-sum-sum-aggregate", 100, 11.76),),
+        (ArrayChunks("from-zarr", (128, 64), (64, 64), 16384),),
+        (Verdict("too_small", "tiny", {}, fix), Verdict("idle_threads", "idle", {}, "")),
+        truncated=True)] * 2
+    text = _render(width, print_computations, summaries)
+    row = computation_row(summaries[0])  # a block heads with when and id, labels the rest
+    want = {w.rstrip(":") for c, v in row.items()
+            for w in (f"{c} {v}" if c not in ("when", "id") else v).split()}
+    got = {w.rstrip(":") for w in _words(text)}
+    assert want <= got, sorted(want - got)

@@ -302,7 +302,7 @@ CASES = [
          lambda d: advise(d, func=fn(d, "scalar")), ProfilingError, r"2-d block.*Got shape \(\)"),
     Case("func-hangs", A + " --func {d}/userfuncs.py:hang --profile-timeout 1",
          lambda d: advise(d, func=fn(d, "hang"), profile_timeout_s=1), ProfilingError,
-         "timed out after 1 s"),
+         "timed out after 1.00 s"),
     Case("func-allocates-without-bound", A + " --memory-limit 400MiB "
          "--func {d}/userfuncs.py:unbounded",
          lambda d: advise(d, func=fn(d, "unbounded"), memory_limit="400MiB"), ProfilingError,

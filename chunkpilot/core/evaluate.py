@@ -97,6 +97,11 @@ class Evaluation:
     block products (``CostModel.parallel_units``)."""
     scheduler_tasks: float = 0.0
     """Tasks of the whole graph (``CostModel.scheduler_tasks``): what the task caps count."""
+    fill_drain_seconds: float = 0.0
+    """Part of the wall time: threads starting and finishing at different times
+    (``FILL_DRAIN_TASKS`` of a task)."""
+    cold_seconds: float = 0.0
+    """Part of the wall time: a worker's first task faulting its memory in (``core.coldstart``)."""
 
     @property
     def feasible(self) -> bool:
@@ -245,6 +250,8 @@ def evaluate(
         meets_depth=depth_ok,
         parallel_units=units,
         scheduler_tasks=tasks,
+        fill_drain_seconds=drain,
+        cold_seconds=cold,
     )
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from chunkpilot.core.coldstart import cold_sentence
 from chunkpilot.core.cores import cores_at, cores_sentence
+from chunkpilot.core.evaluate import FILL_DRAIN_TASKS
 from chunkpilot.core.explain_store import store_sentence
 from chunkpilot.core.model import Sample
 from chunkpilot.core.policy import (
@@ -83,7 +84,11 @@ def _binding_sentence(plan: Plan) -> str:
             f"{plan.spec.storage_chunks}; smaller would re-read storage chunks."
         )
     if b == "keep_whole":
-        return f"Bound by keep_whole: axes {list(plan.work.keep_whole)} must stay whole."
+        axes = list(plan.work.keep_whole)
+        if plan.pipeline is not None:  # the graph's own rechunks can demand them whole
+            return (f"Bound by whole axes: axes {axes} stay whole (the pipeline needs them in "
+                    "one chunk, or keep_whole named them; see below).")
+        return f"Bound by keep_whole: axes {axes} must stay whole."
     return "The whole array fits comfortably in one chunk per task."
 
 
@@ -168,14 +173,15 @@ def _time_sentence(plan: Plan) -> str:
         return (f"Cost model given, not measured: time = {format_seconds(m.time.fixed)} + "
                 f"{format_seconds(m.time.slope * MiB)}/MiB; {memory}")
     points = ", ".join(f"{format_seconds(s.seconds or 0.0)} at {format_bytes(s.nbytes)}"
-                       + (f" (±{s.spread_fraction:.0%} over {len(s.runs_seconds)} warm runs"
+                       + (f" (±{s.spread_fraction:.0%} over "
+                          f"{plural(len(s.runs_seconds), 'warm run')}"
                           + (", the slowest left out" if len(s.runs_seconds) >= 3
                              else ", the faster kept" if len(s.runs_seconds) == 2 else "")
                           if s.runs_seconds else " (one cold run, too long to repeat")
                        + f"{_remeasured(s)})" for s in ok)
     how = ("each run cold once then warm" if all(s.runs_seconds for s in ok) else
            "each run cold once, then warm unless the cold run took over a second")
-    return (f"Measured in {len(ok)} sandboxed samples, {how}: {points}. "
+    return (f"Measured in {plural(len(ok), 'sandboxed sample')}, {how}: {points}. "
             f"Time per task follows the samples' lower medians (monotone, log-log) and grows as "
             f"bytes^{m.curve.up_exponent:.2f} past the largest; {memory}")
 
@@ -193,6 +199,21 @@ def _rounds_text(plan: Plan) -> str:
     units = c.parallel_units
     rounds = plural(math.ceil(units / res.total_threads), "round")
     return rounds if units == c.task_count else f"{rounds} of {units:,} block products"
+
+
+def _wall_terms(plan: Plan) -> str:
+    """The predicted wall time's parts, so its numbers add up."""
+    c = plan.chosen
+    overhead = c.overhead_fraction * c.wall_seconds
+    work = c.wall_seconds - overhead - c.fill_drain_seconds - c.cold_seconds
+    parts = [f"{_rounds_text(plan)} of work ({format_seconds(work)})",
+             f"{format_seconds(overhead)} scheduler overhead"]
+    if c.fill_drain_seconds > 0:
+        parts.append(f"{format_seconds(c.fill_drain_seconds)} while threads start and finish "
+                     f"at different times ({FILL_DRAIN_TASKS:g} of a task)")
+    if c.cold_seconds > 0:
+        parts.append(f"{format_seconds(c.cold_seconds)} for the first task's cold start")
+    return " + ".join(parts)
 
 
 def _threads_sentence(plan: Plan) -> str | None:
@@ -253,8 +274,8 @@ def explanation_lines(plan: Plan) -> list[str]:
         + f", vs {res.target_fraction:.0%} of {format_bytes(res.memory_limit_bytes)} = "
         f"{format_bytes(res.memory_budget_bytes)}.",
         f"Predicted wall time {format_seconds(c.wall_seconds)} on {plural(res.workers, 'worker')} "
-        f"x {plural(res.threads_per_worker, 'thread')} "
-        f"({_rounds_text(plan)}); predictions are modelled from the measurements above.",
+        f"x {plural(res.threads_per_worker, 'thread')}: {_wall_terms(plan)}; predictions are "
+        "modelled from the measurements above.",
     ]
     lines += [s for s in (_storage_sentence(plan), store_sentence(plan), _auto_sentence(plan))
               if s]

@@ -24,7 +24,7 @@ from chunkpilot.errors import FunctionLoadError
 from chunkpilot.measure import spawner
 from chunkpilot.measure.environ import EnvOverrides
 from chunkpilot.measure.spawner import ForkedJob, Spawner, SpawnerError, start_spawners
-from chunkpilot.units import format_bytes
+from chunkpilot.units import format_bytes, format_seconds
 
 #: How often the parent samples the child's resident memory.
 POLL_SECONDS = 0.01
@@ -253,7 +253,7 @@ def _watch(proc: Job, memory_cap_bytes: int,
             if time.monotonic() - start > timeout_s:
                 _kill(proc)
                 return {"ok": False, "kind": "timeout",
-                        "error": f"timed out after {timeout_s:.0f} s"}
+                        "error": f"timed out after {format_seconds(timeout_s)}"}
             time.sleep(POLL_SECONDS)
     except BaseException:
         _kill(proc)

@@ -195,7 +195,9 @@ def plan_table(plan: Plan) -> Table:
     budget = plan.resources.memory_budget_bytes
     for label, fmt in (
         ("chunk shape", lambda e: str(e.chunk_shape)),
-        ("tasks", lambda e: plural(e.task_count, "task")),
+        ("tasks", lambda e: plural(e.task_count, "task")) if plan.pipeline is None else
+        ("input chunks", lambda e: f"{plural(e.task_count, 'chunk')} "
+                                   f"(~{round(e.scheduler_tasks):,} tasks)"),
         ("block size", lambda e: format_bytes(e.task_bytes)),
         ("peak / task", lambda e: format_bytes(e.peak_bytes_per_task)),
         ("peak / worker", lambda e: format_bytes(e.peak_bytes_per_worker)

@@ -117,7 +117,7 @@ def test_a_sample_that_times_out_takes_its_children_with_it(funcs: Path) -> None
     import dask.array as da
 
     f = load_callable(f"{funcs}:spawns_and_hangs")
-    with pytest.raises(ProfilingError, match="timed out after 3 s"):
+    with pytest.raises(ProfilingError, match="timed out after 3.00 s"):
         chunkpilot.advise(da.zeros((256, 256), chunks=64), f, scheduler="threads",
                           profile_timeout=3)
     deadline = time.monotonic() + 10

@@ -1,9 +1,8 @@
 """Pure planner: pick the chunk shape with the lowest predicted wall time that fits.
 
 Inputs are frozen values (array, work, resources, cost model); no I/O, no config. Each
-candidate is predicted by :func:`chunkpilot.core.evaluate.evaluate`; this module searches
-the candidates, chooses, and wraps the result as a :class:`Plan` that explains itself.
-"""
+candidate is predicted by :func:`chunkpilot.core.evaluate.evaluate`; this module searches,
+chooses, and wraps the result as a :class:`Plan` that explains itself."""
 
 from __future__ import annotations
 
@@ -80,22 +79,29 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
     scheduler overhead stays under ``TARGET_OVERHEAD_FRACTION``, one whose graph stays under
     ``warn_tasks`` (``core.taskcap``), then the one aligned with the storage chunks, then the
     smallest peak memory per worker (the safer chunk), then the fewest tasks; a tie above
-    ``reach_bytes`` (extrapolated beyond the samples) is not
-    preferred this way. When none does, overhead still matters: the same order among those within
-    ``TIE_TOLERANCE`` of the fastest. Both bars are fixed thresholds, so noise in one sample
-    moves the choice by a ladder step at most.
-    """
+    ``reach_bytes`` (extrapolated beyond the samples) is not preferred this way. When none
+    does, overhead still matters: the same order among those within ``TIE_TOLERANCE`` of the
+    fastest. Both bars are fixed thresholds, so noise moves the choice a ladder step at most.
+    Candidates keep ``MIN_CHUNKS_PER_THREAD`` per thread unless one per thread is clearly
+    (beyond ``band``) faster within ``reach_bytes``, or overhead forbids."""
     feasible = [e for e in evals if e.feasible]
     if not feasible:
         raise NoFeasiblePlanError("no feasible chunk shape")  # caller rewrites with numbers
-    # a function that holds the GIL gains nothing from a process's extra threads; what keeps
-    # threads busy is the tasks that share the work (a contraction's block products: matmul
-    # on 2 chunks of 2048x4096 runs 4, and was held to 4 chunks of 2048x2048, 1.20x slower)
-    want = MIN_CHUNKS_PER_THREAD * res.total_threads if threads_scale else res.workers
+    # a function holding the GIL gains nothing from a process's extra threads; what keeps
+    # threads busy is the tasks sharing the work (a contraction's block products: matmul on
+    # 2 chunks of 2048x4096 runs 4, and was held to 4 chunks of 2048x2048, 1.20x slower)
+    each = res.total_threads if threads_scale else res.workers  # one each
+    want = (MIN_CHUNKS_PER_THREAD if threads_scale else 1) * each
     parallel = [e for e in feasible if e.parallel_units >= want]
     pool = feasible
     if parallel and min(e.overhead_fraction for e in parallel) <= MAX_OVERHEAD_FOR_PARALLELISM:
         pool = parallel
+        # one chunk per thread keeps every thread busy too: it wins when clearly faster at a
+        # size the samples reached (2 rounds of a block's fixed time.sleep(0.2): 1.8x slower)
+        busy = [e for e in feasible if e.parallel_units >= each and e.task_bytes <= reach_bytes]
+        if busy and (min(e.wall_seconds for e in busy) * (1 + band)
+                     < min(e.wall_seconds for e in parallel)):
+            pool = busy
     best_wall = min(e.wall_seconds for e in pool)
     ties = [e for e in pool if e.wall_seconds <= best_wall * (1 + band)]
     cheap = [e for e in ties if e.overhead_fraction <= TARGET_OVERHEAD_FRACTION

@@ -68,5 +68,6 @@ def test_a_memory_error_the_function_raises_itself_is_its_message_not_our_memory
     with pytest.warns(SampleFailedWarning):
         plan = chunkpilot.advise(spiked, refuses_with_memory_error, **KW)
     (finding, *_) = [n for n in plan.notes if n.startswith("Finding")]
-    assert "MemoryError: my kernel takes at most 400,000 elements" in finding
-    assert "needs more than" not in finding and plan.chosen.task_bytes <= 400_000 * 8
+    assert "MemoryError: my kernel takes at most 400,000 elements" in finding, plan.notes
+    assert "needs more than" not in finding, plan.notes
+    assert plan.chosen.task_bytes <= 400_000 * 8

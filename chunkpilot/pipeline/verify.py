@@ -94,8 +94,8 @@ def verify(box: PipelineSandbox, an: Analysis, plan: Plan, ms: Sequence[Measurem
     if graph.blowup > max(seen, 1.0) * BLOWUP_SLACK:
         correction = graph.blowup / max(seen, 1.0)
         plan = make_plan(spec, plan.work, plan.resources, scale_memory(plan.model, correction),
-                         dask_auto_shape=auto, notes=plan.notes, policy=plan.policy,
-                         warn_tasks=limits.warn_tasks)
+                         dask_auto_shape=auto if plan.dask_auto else None, notes=plan.notes,
+                         policy=plan.policy, warn_tasks=limits.warn_tasks)
         plan, more = within_task_cap(plan, lambda c: an.tasks(spec, c), limits)
         notes += more
         ((graph, said),) = box.graphs([(check_shape(spec, plan.chunk_shape, an, box.full_axes),

@@ -82,8 +82,10 @@ def tie_sentence(plan: Plan) -> str | None:
     where = ("" if cheap else
              f", among those within {TIE_TOLERANCE:.0%} of the fastest (scheduler overhead is "
              f"over {TARGET_OVERHEAD_FRACTION:.0%} at every tie, so it still counts)")
-    beyond = (f"; ties above {format_bytes(int(reach))} ({MAX_TIE_REACH:g}x the largest "
-              "sample: extrapolated) are not preferred this way" if within else "")
+    largest = ("the largest sample" if MAX_TIE_REACH == 1
+               else f"{MAX_TIE_REACH:g}x the largest sample")
+    beyond = (f"; ties above {format_bytes(int(reach))} ({largest}: extrapolated) are not "
+              "preferred this way" if within else "")
     return (f"{plan.tie_count} shapes were predicted within {plan.tie_band_fraction:.0%} of the "
             "fastest (the run-to-run spread of the samples near it, on the measured part of a "
             "task): a tie. "

@@ -81,8 +81,8 @@ def _too_big(obs: Observation) -> Verdict | None:
     if peak > target:
         why.append(f"worker memory peaked at {peak:.0%} of its limit, above the {target:.0%} "
                    "target (the dashboard's memory bar turns orange there)")
-    # A disk bar alone is not spilling: workers log "disk-write" for any slow store (> 5 ms,
-    # e.g. a busy GIL). Without spilled bytes in a heartbeat, disk time must be a real share.
+    # A disk bar alone is not spilling ("disk-write" is logged for any store > 5 ms, e.g. a
+    # busy GIL): without spilled bytes in a heartbeat, disk time must be a real share.
     if spilled:
         why.append(f"workers spilled {format_bytes(spilled)} to disk (grey in the memory bar, "
                    "orange bars in the task stream)")
@@ -95,8 +95,8 @@ def _too_big(obs: Observation) -> Verdict | None:
     if obs.restarts:
         terminate = obs.terminate_fraction or DEFAULT_MEMORY_FRACTIONS["terminate_fraction"]
         why.append(f"{plural(obs.restarts, 'worker process', 'worker processes')} died or "
-                   f"{'was' if obs.restarts == 1 else 'were'} restarted (the nanny "
-                   f"restarts a worker above {terminate:.0%} of its limit)")
+                   f"{'was' if obs.restarts == 1 else 'were'} restarted (the nanny restarts "
+                   f"a worker above {terminate:.0%} of its limit)")
     if obs.killed_worker:
         why.append("the computation failed with KilledWorker: workers kept dying on a task")
     if why:
@@ -126,11 +126,10 @@ def _too_small(obs: Observation) -> Verdict | None:
     return Verdict(
         "too_small",
         f"Chunks are too small: the tasks doing the work computed for {format_seconds(median)} "
-        f"(time-weighted median; dask "
-        f"wants >= {format_seconds(TOO_SMALL_TASK_S)}), and worker threads spent {overhead:.0%} "
-        f"of their time between tasks on scheduling overhead for {plural(n, 'task')}. The "
-        "dashboard's "
-        "task stream shows thin slivers with white gaps between them.",
+        f"(time-weighted median; dask wants >= {format_seconds(TOO_SMALL_TASK_S)}), and worker "
+        f"threads spent {overhead:.0%} of their time between tasks on scheduling overhead for "
+        f"{plural(n, 'task')}. The dashboard's task stream shows thin slivers with white gaps "
+        "between them.",
         Evidence(median_task_seconds=_r(median), overhead_share=_r(overhead), tasks=n,
             thread_utilisation=_r(thread_utilisation(obs))),
         f"Use fewer, larger chunks: up to about {factor}x more elements per chunk, as memory "
@@ -224,8 +223,6 @@ def _group_names(text: str) -> str:
 def error_summary(error: str | None, limit: int = ERROR_CHARS) -> str:
     """An error message for a verdict: task keys shown as group names, whole sentences only.
 
-    Examples
-    --------
     >>> error_summary("KilledWorker: Attempted to run task ('sum-bedf65a1dfe9acf7', 3) on 1 "
     ...               "different workers, but all those workers died while running it.")[:51]
     "KilledWorker: Attempted to run task 'sum' (block 3)"

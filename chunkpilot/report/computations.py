@@ -80,8 +80,8 @@ def computations_table(summaries: Sequence[ComputationSummary], *, title: str | 
     """The computations as a table for ``console``'s width, newest first as given; columns
     never narrower than their longest word (``report.terminal.fit_table``), ``None`` when
     the terminal is too narrow for that."""
-    rows = [[_verdicts_text(s) if c == "verdicts" else computation_row(s)[c]
-             for c in COMPUTATION_COLUMNS] for s in summaries]
+    rows = [[_verdicts_text(s) if c == "verdicts" else row[c] for c in COMPUTATION_COLUMNS]
+            for s, row in ((s, computation_row(s)) for s in summaries)]
     return fit_table(console or Console(), COMPUTATION_COLUMNS, rows, title or "")
 
 

@@ -84,6 +84,7 @@ class Spawner:
                  ) -> None:
         self.module = module
         self.lock = threading.Lock()
+        self._pending = b""  # read from the pipe, not yet a whole line
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "chunkpilot.measure.spawner", module, *preload],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -97,13 +98,24 @@ class Spawner:
             raise SpawnerError("the sandbox spawner did not start")
 
     def readable(self, timeout_s: float = 0.0) -> bool:
+        """A whole line is waiting (read already, or in the pipe). Lines are read from the
+        pipe's descriptor, never through a buffered reader: a job that died at once has its
+        ``returncode`` line sent right after its ``pid`` line, and a reader that buffered
+        both would leave the pipe empty and ``select`` saying nothing more will come."""
+        if b"\n" in self._pending:
+            return True
         out: IO[bytes] = self.proc.stdout  # type: ignore[assignment]
         return bool(select.select([out], [], [], timeout_s)[0])
 
     def read(self) -> dict:
-        line = self.proc.stdout.readline()  # type: ignore[union-attr]
-        if not line:
-            raise SpawnerError("the sandbox spawner exited")
+        """The next line, as JSON (blocks until it is whole)."""
+        fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
+        while b"\n" not in self._pending:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise SpawnerError("the sandbox spawner exited")
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
         return dict(json.loads(line))
 
     def start(self, args: list[str], err_path: str) -> ForkedJob:

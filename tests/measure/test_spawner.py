@@ -219,3 +219,26 @@ def test_a_sandbox_gone_before_it_is_watched_is_read_as_exited():
     job = Reaped()
     assert _watch(job, 2**30, 10.0) is None
     assert job.polls == 2
+
+
+def test_a_job_that_ends_before_its_pid_is_read_is_still_seen_to_end():
+    """CI once reported a segfaulting sample as "timed out after 60 s": the child died at
+    once, the spawner sent its ``pid`` and ``returncode`` lines together, a buffered
+    ``readline`` took both, and ``select`` on the emptied pipe never said more had come."""
+    import time
+
+    from chunkpilot.measure.spawner import ForkedJob, start_spawners
+
+    (sp,) = start_spawners(1, "platform", dict(os.environ))  # `python -m platform`: exits 0
+    try:
+        sp.proc.stdin.write(json.dumps({"module": "platform", "args": [],
+                                        "err": os.devnull}).encode() + b"\n")
+        sp.proc.stdin.flush()
+        time.sleep(1.0)  # the job has ended and both lines are in the pipe
+        job = ForkedJob(sp, int(sp.read()["pid"]))
+        deadline = time.monotonic() + 10
+        while job.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert job.returncode == 0
+    finally:
+        sp.close()

@@ -77,7 +77,7 @@ def run_case(root: Path, case, repeats: int) -> dict:
                 _, obs = observe(client, lambda y=y: client.compute(y).result(), timeout_s=180)
                 restarts += obs.restarts
                 if obs.error:
-                    errors.append(obs.error.split(":")[0])
+                    errors.append(obs.error_type or "error")
                     client.wait_for_workers(2, timeout=120)
                     break  # a failing chunking is recorded once, not hammered
                 if i > 0:

@@ -62,6 +62,18 @@ class ProfilingError(ChunkpilotError, RuntimeError):
     """The user's function failed on every sample block (raised, crashed, timed out)."""
 
 
+class PipelineBuildError(ProfilingError):
+    """The pipeline raised (or returned no lazy result) while building its graph."""
+
+    def __init__(self, message: str, cause: str = "") -> None:
+        super().__init__(message)
+        self.cause = cause or message
+        """What it raised, in one line without our sentence around it."""
+
+    def __reduce__(self) -> tuple:  # picklable with both arguments (sandboxes, workers)
+        return type(self), (str(self), self.cause)
+
+
 class NoFeasiblePlanError(ChunkpilotError):
     """No chunk shape satisfies the memory bound (e.g. a whole axis is too big)."""
 

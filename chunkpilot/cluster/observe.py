@@ -36,7 +36,7 @@ CANCEL_GRACE_S = 10.0
 class Collector:
     """Poll a cluster while work runs and turn what it saw into an :class:`Observation`.
 
-    Shared by :func:`observe` and :func:`chunkpilot.commands.watch.watch`. It only stores raw records:
+    Shared by :func:`observe` and :func:`chunkpilot.commands.watch.watch`. It stores raw records:
     interpretation lives in :mod:`chunkpilot.core.diagnose`.
 
     Memory comes from the scheduler's ``identity`` handler (the per-worker ``metrics`` that
@@ -144,10 +144,11 @@ class Collector:
         memory, workers, polled_pauses = _memory_records(self._samples)
         restarts, event_pauses = _count_events(events, self._t0)
         memory = _add_kill_samples(memory, events, self._t0)
-        error = None if exc is None else f"{type(exc).__name__}: {exc}"
+        error_type = None if exc is None else type(exc).__name__
+        error = None if exc is None else f"{error_type}: {exc}"
         timed_out = self.timed_out
         if timed_out and error is None:
-            error = f"TimeoutError: cancelled after {self.timeout_s} s"
+            error_type, error = "TimeoutError", f"TimeoutError: cancelled after {self.timeout_s} s"
         return Observation(
             wall_seconds=wall,
             tasks=tasks,
@@ -158,6 +159,7 @@ class Collector:
             killed_worker=isinstance(exc, KilledWorker),
             erred_tasks=len({t.key for t in tasks if t.status != "OK"}),
             error=error,
+            error_type=error_type,
             timed_out=timed_out,
             **memory_fractions(),
         )

@@ -1,7 +1,8 @@
 """Edge: observe a computation on dask's threaded scheduler the way the dashboard would.
 
 The task stream is timed in the thread pool the local scheduler runs on (start and stop of
-every task, per pool thread); process memory is sampled in a background thread (as ``ResourceProfiler`` does).
+every task, per pool thread); process memory is sampled in a background thread (as
+``ResourceProfiler`` does).
 The result is the same :class:`~chunkpilot.core.observations.Observation` a cluster gives,
 so the same diagnosis runs. A run is stopped (``TimeoutError``) past its time limit, and
 (``MemoryError``) when the process grows past the memory limit, before the OS has to step in.
@@ -9,6 +10,7 @@ so the same diagnosis runs. A run is stopped (``TimeoutError``) past its time li
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import threading
@@ -34,10 +36,8 @@ INTERVAL_S = 0.05
 def trim_process_memory() -> None:
     """Collect garbage and hand freed heap back to the OS, so the next run starts clean."""
     gc.collect()
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): no trim
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
-        pass
 
 
 class _TimedPool(ThreadPoolExecutor):
@@ -106,20 +106,22 @@ def observe_threads(collections: Sequence[Any], *, num_workers: int, memory_limi
 
     sampler = threading.Thread(target=sample, name="chunkpilot-threads-memory", daemon=True)
     sampler.start()
-    error: str | None = None
+    failure: Exception | None = None
     try:
         with rec, threadpool_limits(limits=1):  # one BLAS thread per dask thread
             dask.compute(*collections, scheduler="threads", pool=pool, chunksize=1)
     except Exception as e:  # recorded, not raised: a failed trial is a finding
-        error = f"{type(e).__name__}: {e}"
+        failure = e
     finally:
         done.set()
         sampler.join()
         pool.shutdown(wait=True)
     wall = time.perf_counter() - t0
-    timed_out = bool(error and error.startswith("TimeoutError"))
+    timed_out = isinstance(failure, TimeoutError)
     return Observation(
         wall_seconds=wall, tasks=tuple(pool.records), memory=tuple(samples),
         workers=(WorkerInfo(WORKER, num_workers, memory_limit_bytes),),
-        erred_tasks=int(error is not None and not timed_out), error=error,
+        erred_tasks=int(failure is not None and not timed_out),
+        error=None if failure is None else f"{type(failure).__name__}: {failure}",
+        error_type=None if failure is None else type(failure).__name__,
         timed_out=timed_out, executor="threads")

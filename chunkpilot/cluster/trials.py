@@ -154,8 +154,8 @@ class TrialRunner:
         while not runs or (not runs[-1].failed and more_runs(
                 active, time.perf_counter() - t0, self.min_seconds)):
             obs = self.executor.observe(colls, self.timeout_s)
-            if obs.error and obs.error.startswith(StoreReadError.__name__ + ":"):
-                raise StoreReadError(obs.error.partition(": ")[2])  # damaged store: stop tuning
+            if obs.error and obs.error_type == StoreReadError.__name__:  # damaged store: stop
+                raise StoreReadError(obs.error.removeprefix(f"{obs.error_type}: "))
             runs.append(obs)
             active.append(active_wall(obs))
         if not obs.failed:

@@ -61,10 +61,8 @@ def _measure_and_plan(job: Job, res: Resources, client: Any,
             opts.pipeline, spec, job.ref, job.work, res,
             overhead_seconds_per_task=probe.overhead_seconds_per_task,
             overhead_measured=probe.measured, baseline_bytes=baseline, env=sandbox_env(res),
-            timeout_s=opts.profile_timeout_s, limits=limits,
-            dask_auto_shape=dask_auto_shape(spec, job.work.keep_whole),
-            on_sample=opts.on_sample, seed=opts.seed,
-            policy=policy)
+            timeout_s=opts.profile_timeout_s, limits=limits, on_sample=opts.on_sample,
+            seed=opts.seed, policy=policy)
         return dataclasses.replace(
             plan, notes=tuple(notes) + tuple(job.ref.get("notes", ())) + plan.notes)
     prof = profile_function(opts.func, spec, job.work, res, job.ref, env=sandbox_env(res),
@@ -129,7 +127,7 @@ def _profile_notes(prof: Profile, res: Resources) -> list[str]:
         if not s.ok:  # a finding about the function: the plan steers below this size
             size = format_bytes(s.nbytes)
             what = (f"needs more than {format_bytes(res.memory_limit_bytes)} per block of {size}"
-                    if (s.error or "").startswith("oom") else f"fails on a block of {size}")
-            notes.append(f"Finding: the function {what} {s.shape} ({s.error}); plans stay "
+                    if s.error_kind == "oom" else f"fails on a block of {size}")
+            notes.append(f"Finding: the function {what} {s.shape} ({s.failure}); plans stay "
                          f"below {size} per block.")
     return notes

@@ -151,6 +151,9 @@ class Observation:
     """Tasks that raised an exception."""
     error: str | None = None
     """The exception the computation ended with, as ``"Type: message"``; ``None`` if it worked."""
+    error_type: str | None = None
+    """That exception's class name (``KilledWorker``, ``StoreReadError``); ``None`` if it
+    worked, or in records older than it."""
     timed_out: bool = False
     """The computation ran past the time limit and was cancelled."""
     executor: str = "distributed"
@@ -210,6 +213,8 @@ class Observation:
         d["tasks"] = tuple(TaskRecord.from_dict(r) for r in d.get("tasks", ()))
         d["memory"] = tuple(MemoryRecord.from_dict(r) for r in d.get("memory", ()))
         d["workers"] = tuple(WorkerInfo.from_dict(r) for r in d.get("workers", ()))
+        if d.get("error") and "error_type" not in d:  # a record from before the field
+            d["error_type"] = str(d["error"]).partition(":")[0]
         return cls(**d)
 
 

@@ -40,7 +40,11 @@ class Sample:
     """Peak memory of a warm call above the process's memory at its start, input block
     included (the median of the warm calls'; the first call's where they cannot be read)."""
     error: str | None = None
-    """Why the sample failed (exception, crash, out of memory, timeout), or ``None``."""
+    """Why the sample failed, in the sandbox's words (``MemoryError: ...``, ``timed out
+    after 60 s``), or ``None``."""
+    error_kind: str | None = None
+    """Which way it failed (``measure.sandbox``: ``exception``, ``oom``, ``timeout``,
+    ``crash``, ``output``, ``read``); ``None`` with ``error`` only in records older than it."""
     runs_seconds: tuple[float, ...] = ()
     """Every warm call's wall time (the first, cold call left out); ``seconds`` is their
     :func:`typical_seconds`."""
@@ -81,6 +85,13 @@ class Sample:
         return self.error is None and self.seconds is not None and self.peak_bytes is not None
 
     @property
+    def failure(self) -> str | None:
+        """``kind: error`` for messages (``oom: MemoryError ...``), ``None`` when it ran."""
+        if self.error is None or self.error_kind is None:
+            return self.error
+        return f"{self.error_kind}: {self.error}"
+
+    @property
     def spread_fraction(self) -> float:
         """Range of the warm runs (slowest - fastest) over their median, the single slowest
         left out of three or more: one run that met a neighbour's burst or faulted memory in
@@ -109,4 +120,6 @@ class Sample:
         d["nbytes"] = d.pop("bytes")
         d["shape"] = tuple(d["shape"])
         d["runs_seconds"] = tuple(d.get("runs_seconds") or ())
+        if d.get("error") and "error_kind" not in d:  # a record from before the field
+            d["error_kind"], _, d["error"] = str(d["error"]).partition(": ")
         return cls(**d)

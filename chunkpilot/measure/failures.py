@@ -46,7 +46,7 @@ def pieces(region: Region, piece: Sequence[int], limit: int = MAX_PIECES) -> lis
 def raised(s: Sample) -> bool:
     """Whether a failed sample raised a Python exception (not out of memory, a timeout, a
     crash or a wrong output: those are about size or the function's contract)."""
-    return not s.ok and (s.error or "").startswith("exception")
+    return not s.ok and s.error_kind == "exception"
 
 
 def check_data_dependence(samples: Sequence[Sample], region_of: Callable[[Sample], Region],
@@ -63,7 +63,7 @@ def check_data_dependence(samples: Sequence[Sample], region_of: Callable[[Sample
         if raised(got):
             raise ProfilingError(
                 f"Expected the function to fail, if at all, by block size (a limit a plan can "
-                f"stay under). Got {bad.error} on a {format_bytes(bad.nbytes)} sample, and "
+                f"stay under). Got {bad.failure} on a {format_bytes(bad.nbytes)} sample, and "
                 f"again on its piece {[list(x) for x in r]} ({format_bytes(got.nbytes)}), "
                 f"no bigger than the {format_bytes(good.nbytes)} sample that ran: it depends on "
                 "the data, so a plan at any chunk size can raise it. Make the function handle "

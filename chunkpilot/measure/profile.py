@@ -201,7 +201,7 @@ def _profile(
             if r.get("fetch_seconds") is not None:  # the first: a second one reads the copy
                 fetches.setdefault(nbytes, float(r["fetch_seconds"]))
         else:
-            s = Sample(nbytes, block, error=f"{r.get('kind')}: {r.get('error')}")
+            s = Sample(nbytes, block, error=str(r.get("error")), error_kind=str(r.get("kind")))
         if on_sample is not None:
             on_sample(s)
         return s
@@ -222,15 +222,15 @@ def _profile(
     ok = [s for s in samples if s.ok]
     if not ok:
         first = samples[0]
-        if (first.error or "").startswith("output: "):  # already "Expected ... Got ..."
-            raise ProfilingError(f"{first.error[8:]} on a sample block of shape {first.shape}.")
+        if first.error_kind == "output":  # already "Expected ... Got ..."
+            raise ProfilingError(f"{first.error} on a sample block of shape {first.shape}.")
         hint = ""
-        if (first.error or "").startswith("oom"):
+        if first.error_kind == "oom":
             hint = (f" The memory limit ({format_bytes(cap)}) must hold the Python interpreter, "
                     "its imports and the block's temporaries: give workers more memory.")
         raise ProfilingError(
             f"Expected the function to run on a {format_bytes(first.nbytes)} block of shape "
-            f"{first.shape}. Got {first.error} instead.{hint}"
+            f"{first.shape}. Got {first.failure} instead.{hint}"
         )
     def worth() -> float:
         top = largest_worth_measuring([s for s in samples if s.ok], res, baseline_guess_bytes,
@@ -257,7 +257,7 @@ def _profile(
     failed = [s for s in samples if not s.ok]
     if failed:
         warnings.warn(
-            f"{len(failed)} profiling sample(s) failed ({failed[0].error}); the plan stays below "
+            f"{len(failed)} profiling sample(s) failed ({failed[0].failure}); the plan stays below "
             f"{format_bytes(min(s.nbytes for s in failed))} per block.",
             SampleFailedWarning,
             stacklevel=2,

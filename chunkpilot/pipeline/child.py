@@ -40,7 +40,6 @@ from dask.utils import key_split
 from threadpoolctl import threadpool_limits
 
 from chunkpilot.cluster.work import unpack_pipeline_output
-from chunkpilot.errors import InvalidArgumentTypeError
 from chunkpilot.measure.malloc_live import LivePeak, dynamic_thresholds
 from chunkpilot.measure.memory import (
     limit_address_space,
@@ -63,12 +62,16 @@ def _graph(colls: list[Any]) -> Any:
     return graphs[0] if len(graphs) == 1 else HighLevelGraph.merge(*graphs)
 
 
+class NotLazyError(Exception):
+    """The pipeline returned something other than a lazy result of its input."""
+
+
 def _check_lazy(graph: Any, input_name: str) -> None:
     """The result must be built from the input, lazily: a ``.persist()`` (or a result from
     other data) leaves a graph without the input, and nothing left to measure."""
     layers = getattr(graph, "layers", None)
     if layers is not None and input_name not in layers:
-        raise InvalidArgumentTypeError(
+        raise NotLazyError(
             "Expected the pipeline to return a lazy result built from its input array. Its "
             "graph does not use the input: a .persist() or .compute() inside the pipeline runs "
             "the work before it can be measured (or the result ignores the input). Return the "
@@ -254,6 +257,8 @@ def main() -> None:
     except MemoryError as e:
         kind, error = memory_error_result(e)
         result = {"ok": False, "kind": kind, "error": error}
+    except NotLazyError as e:  # our own check of what the pipeline returned
+        result = {"ok": False, "kind": "not-lazy", "error": str(e)}
     except BaseException as e:  # the user's code may raise anything; report, don't crash
         result = {"ok": False, "kind": "exception", "error": _one_line(e)}
     with open(result_path, "w") as f:

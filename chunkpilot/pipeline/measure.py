@@ -24,7 +24,7 @@ from chunkpilot.core.budget import affordable_bytes, largest_worth_measuring
 from chunkpilot.core.model import Sample
 from chunkpilot.core.sample import typical_seconds
 from chunkpilot.core.shapes import halo_shape, shape_for_bytes, storage_bytes_read
-from chunkpilot.errors import ProfilingError
+from chunkpilot.errors import PipelineBuildError, ProfilingError
 from chunkpilot.measure.environ import EnvOverrides
 from chunkpilot.measure.sandbox import run_in_sandbox
 from chunkpilot.pipeline.graph import GraphProfile, profile_graph
@@ -63,16 +63,15 @@ def _builds(builds: Builds) -> list[dict[str, Any]]:
 
 def _parse_builds(r: Mapping[str, Any], dtype: str) -> tuple[Built, ...]:
     if "builds" not in r:
-        error = str(r.get("error"))
+        kind, error = r.get("kind"), str(r.get("error"))
+        if kind == "not-lazy":  # the child's own check of what the pipeline returned
+            raise PipelineBuildError(error)
         hint = (" The pipeline is called with a dask array; for xarray methods, wrap it: "
                 "xr.DataArray(x, dims=...)." if "'Array' object has no attribute" in error else "")
-        ours = "chunkpilot.errors.InvalidArgumentTypeError: "
-        if error.startswith(ours):  # the child's own check of what the pipeline returned
-            raise ProfilingError(error[len(ours):])
-        raise ProfilingError(
+        raise PipelineBuildError(
             f"Expected the pipeline to build a dask graph from a {dtype} array. "
-            f"Got {r.get('kind')}: {error}" + ("" if error.endswith("instead.") else " instead.")
-            + hint)
+            f"Got {kind}: {error}" + ("" if error.endswith("instead.") else " instead.") + hint,
+            error if kind == "exception" else f"{kind}: {error}")
     return tuple((profile_graph([LayerRecord.from_dict(d) for d in b["layers"]], b["input"]),
                   tuple(b.get("warnings", ()))) for b in r["builds"])
 
@@ -187,7 +186,8 @@ class PipelineSandbox:
                           "max_repeats": 6 if warm else 0,
                           "over_budget_runs": over_budget_runs})
         if not r.get("ok"):
-            return Measurement(Sample(nbytes, halo, error=f"{r.get('kind')}: {r.get('error')}"),
+            return Measurement(Sample(nbytes, halo, error=str(r.get("error")),
+                                      error_kind=str(r.get("kind"))),
                                chunk, None)
         n = max(int(r["input_chunks"]), 1)
         nominal = nominal_chunks(region, chunk, spec.shape)  # time per chunk of ``chunk``'s size
@@ -284,7 +284,7 @@ def measure_family(
         first = out[0].sample
         raise ProfilingError(
             f"Expected the pipeline to run on a sub-array of {format_bytes(first.nbytes)} input "
-            f"chunks {out[0].chunk}. Got {first.error} instead."
+            f"chunks {out[0].chunk}. Got {first.failure} instead."
         )
     sub_chunks = 2 ** spec.ndim  # the fewest chunks a big sub-array holds
     top = largest_worth_measuring(ok, res, baseline_guess_bytes,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from chunkpilot.core.model import scale_memory
 from chunkpilot.core.plan import Plan, make_plan
 from chunkpilot.core.taskcap import GraphLimits, within_task_cap
-from chunkpilot.errors import ProfilingError
+from chunkpilot.errors import PipelineBuildError
 from chunkpilot.pipeline.analysis import Analysis
 from chunkpilot.pipeline.graph import GraphProfile
 from chunkpilot.pipeline.measure import Measurement, PipelineSandbox
@@ -50,10 +50,9 @@ class Verified:
     """Sentences for the explanation: re-plans, sub-array checks, checks that could not run."""
 
 
-def _said(e: Exception) -> str:
-    """A build error without the sentence around it and without its closing period."""
-    text = str(e).split(" Got ", 1)[-1].removesuffix(" instead.")
-    return text.removeprefix("exception: ").rstrip(".")
+def _said(e: PipelineBuildError) -> str:
+    """What the build raised, without its closing period (it goes inside a sentence)."""
+    return e.cause.rstrip(".")
 
 
 def check_shape(spec: ArraySpec, chunk: Shape, an: Analysis, full_axes: Sequence[int] = ()
@@ -75,11 +74,11 @@ def verify(box: PipelineSandbox, an: Analysis, plan: Plan, ms: Sequence[Measurem
         shapes.append(auto)
     try:
         graphs = box.graphs([(check_shape(spec, c, an, box.full_axes), c) for c in shapes])
-    except ProfilingError as e:
+    except PipelineBuildError as e:
         try:  # which failed? dask's auto chunks alone must not discard the plan's check
             graphs = box.graphs([(check_shape(spec, shapes[0], an, box.full_axes),
                                   shapes[0])]) if len(shapes) > 1 else ()
-        except ProfilingError:
+        except PipelineBuildError:
             graphs = ()
         if not graphs:
             notes.append(f"The graph at these chunks could not be checked ({_said(e)}); the "

@@ -140,7 +140,7 @@ def _time_range(obs: Observation) -> Range1d:
 
 def _mark_failure(fig: figure, obs: Observation) -> None:
     if obs.errored:
-        what = "timed out" if obs.timed_out else f"failed ({(obs.error or '').split(':')[0]})"
+        what = "timed out" if obs.timed_out else f"failed ({obs.error_type or 'error'})"
         fig.vspan(x=[obs.wall_seconds], line_color="black", line_width=2,
                   legend_label=f"run {what}")
 

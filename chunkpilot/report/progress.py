@@ -31,7 +31,7 @@ LOGGER = "chunkpilot"
 def sample_line(s: Sample) -> str:
     """One profiling sample, for humans."""
     what = (f"{format_seconds(s.seconds)}, peak {format_bytes(s.peak_bytes)}" if s.ok
-            else f"FAILED ({s.error})")
+            else f"FAILED ({s.failure})")
     return f"sample {s.shape}: {what}"
 
 

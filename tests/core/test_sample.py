@@ -29,3 +29,14 @@ def test_a_stored_sample_with_a_field_this_version_lacks_still_loads():
     d["threads_busy_factor"] = 1.4
     back = Sample.from_dict(d)
     assert back.seconds == 0.01 and back.runs_seconds == (0.01, 0.012)
+
+
+def test_a_failure_keeps_its_kind_as_a_field_and_old_records_gain_it():
+    s = Sample(2**20, (256, 512), error="MemoryError: 8 GiB", error_kind="oom")
+    assert not s.ok and s.failure == "oom: MemoryError: 8 GiB"
+    assert Sample.from_dict(s.to_dict()) == s
+    old = {k: v for k, v in s.to_dict().items() if k != "error_kind"}
+    old["error"] = "timeout: timed out after 60 s"  # how failures were stored before the field
+    back = Sample.from_dict(old)
+    assert (back.error_kind, back.error) == ("timeout", "timed out after 60 s")
+    assert Sample(1, (1,), 0.1, 1).failure is None

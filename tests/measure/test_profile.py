@@ -101,7 +101,7 @@ def test_out_of_memory_on_big_blocks_caps_the_plan():
     with pytest.warns(SampleFailedWarning, match="failed"):
         prof = _profile(explodes_on_big_blocks, res=res, memory_cap_bytes=400 * MiB)
     failed = [s for s in prof.samples if not s.ok]
-    assert failed and all("oom" in s.error for s in failed)
+    assert failed and all(s.error_kind == "oom" for s in failed), [s.failure for s in failed]
     model = fit_cost_model(prof.samples, overhead_seconds_per_task=1e-3)
     assert model.max_ok_bytes is not None
     assert model.max_ok_bytes <= min(s.nbytes for s in failed)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import time
 
 import numpy as np
+import pytest
 
+from chunkpilot.errors import PipelineBuildError
 from chunkpilot.measure.sandbox import pickle_func
 from chunkpilot.pipeline.measure import SUBARRAY_TIME_BUDGET_S, PipelineSandbox, measure_family
 from chunkpilot.pipeline.model import _held_sample, resized_note
@@ -240,3 +243,29 @@ def test_a_slow_pipelines_second_small_sample_is_sized_to_the_run_budget():
     assert resized_note(ms, 8).startswith("The 4.00 MiB sample was measured at 256.00 kiB")
     one = max(ms, key=lambda m: m.sample.nbytes)  # planned, but rounded to the same chunk
     assert resized_note([dataclasses.replace(one, planned_bytes=2**20)], 8) is None
+
+
+def refuses_odd_chunks(x):
+    if x.chunks[0][0] % 2:
+        raise ValueError("my kernel wants even chunks.")
+    return x + 1
+
+
+def persists(x):
+    return (x + 1).persist()
+
+
+def test_a_failed_build_says_what_the_pipeline_raised_as_a_field_not_in_the_message_only():
+    def box(f):
+        return PipelineSandbox(pickle_func(f) or b"", SPEC, {"kind": "synthetic"}, {},
+                               2**30, 60.0)
+
+    assert box(refuses_odd_chunks).graphs([((64, 64), (8, 8))])  # builds
+    with pytest.raises(PipelineBuildError, match="Got exception: ValueError") as info:
+        box(refuses_odd_chunks).graphs([((64, 64), (9, 9))])
+    assert info.value.cause == "ValueError: my kernel wants even chunks."
+    again = pickle.loads(pickle.dumps(info.value))  # sandboxes and workers pickle errors
+    assert (str(again), again.cause) == (str(info.value), info.value.cause)
+    with pytest.raises(PipelineBuildError, match=r"^Expected the pipeline to return a lazy") as e:
+        box(persists).graphs([((64, 64), (8, 8))])
+    assert e.value.cause == str(e.value)

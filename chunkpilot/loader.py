@@ -113,7 +113,7 @@ def _import(name: str) -> Any:
 
 
 def _load_file(path_str: str) -> Any:
-    path = Path(path_str).resolve()
+    path = Path(path_str).expanduser().resolve()
     if path.is_dir():
         raise FunctionLoadError(
             f"Expected a Python file for {path_str!r} (FILE.py:FUNC). Got a directory: name a "

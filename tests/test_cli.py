@@ -151,3 +151,20 @@ def test_a_one_line_error_imports_no_object_store_client(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.stderr.split()[-3:] == ["2", "False", "False"], out.stderr[-2000:]
+
+
+def test_quoted_home_paths_are_expanded_for_the_store_and_the_function(tmp_path):
+    # hunt: `advise "~/data.zarr"` (quoted: the shell leaves the ~) said the store is missing
+    z = zarr.create_array(str(tmp_path / "data.zarr"), shape=(256, 256), chunks=(64, 64),
+                          dtype="float32")
+    z[:] = 1.0
+    (tmp_path / "f.py").write_text("def double(b):\n    return 2 * b\n")
+    env = {**os.environ, "HOME": str(tmp_path), "PYTHONWARNINGS": "ignore", **FAST_CONNECT_ENV}
+    r = subprocess.run([*CLI, "advise", "~/data.zarr", "--func", "~/f.py:double", "--scheduler",
+                        "threads", "--json"], capture_output=True, text=True, timeout=240,
+                       env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["shape"] == [256, 256]
+    r = subprocess.run([*CLI, "check", "~/data.zarr"], capture_output=True, text=True,
+                       timeout=240, env=env)
+    assert r.returncode in (0, 1) and "(256, 256)" in r.stdout, r.stderr

@@ -29,6 +29,7 @@ from chunkpilot.report.notebook import check_html
 from chunkpilot.sources.describe import describe, remote_array_names
 from chunkpilot.sources.hdf5 import import_h5py, list_datasets, looks_like_hdf5
 from chunkpilot.sources.remote import is_url
+from chunkpilot.sources.urls import expand_home
 from chunkpilot.sources.xarray import data_variables, describe_xarray, is_dataset, is_xarray
 from chunkpilot.sources.zarr import zarr_dims
 from chunkpilot.types import ArraySpec, Chunks, Resources
@@ -168,7 +169,7 @@ def _targets(x: Any, name: str | None) -> list[tuple[str | None, ArraySpec]]:
     if is_dataset(x) and name is None:
         return [(v, describe_xarray(x, v)[0]) for v in data_variables(x)]
     if isinstance(x, (str, os.PathLike)) and name is None:
-        names = _store_arrays(Path(x))
+        names = _store_arrays(Path(expand_home(x)))
         if names:
             return [(n, describe(x, array=n)[0]) for n in names]
     return [(name, describe(x, array=name)[0])]

@@ -66,10 +66,10 @@ def run_demo(directory: str | None, *, quick: bool = False,
     reference trial) and write the HTML report. Results go to ``output.out`` (stdout),
     progress to ``output.err`` (stderr)."""
     # before minutes of work, not after; never inside the sample store it (re)uses
-    store_path = [os.path.join(directory, "sample.zarr")] if isinstance(directory, str) else []
     if directory is not None:  # never inside someone's zarr store
-        check_output_dir(directory, name="--dir")
-    check_output_path(report, sources=store_path, overwrite=overwrite)
+        directory = str(check_output_dir(directory, name="--dir"))
+    store_path = [os.path.join(directory, "sample.zarr")] if isinstance(directory, str) else []
+    report = str(check_output_path(report, sources=store_path, overwrite=overwrite))
     out = output or Output()
     resources = {"workers": 2, "threads_per_worker": 1, "memory_limit": DEMO_MEMORY_LIMIT}
     temporary = directory is None

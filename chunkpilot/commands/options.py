@@ -17,6 +17,7 @@ from chunkpilot.core.model import Sample
 from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError
 from chunkpilot.sources.describe import SourceRef, describe
 from chunkpilot.sources.storage_options import as_storage_options
+from chunkpilot.sources.urls import expand_home
 from chunkpilot.types import (
     ArraySpec,
     Resources,
@@ -180,6 +181,7 @@ def build_work(spec: ArraySpec, keep_whole: Any = (), depth: Any = None,
 
 def prepare(source: Any, options: AdviseOptions) -> Job:
     """Describe ``source`` and validate the work against it."""
+    source = expand_home(source)  # the trials open it again
     spec, ref = describe(source, array=options.name, storage_options=options.storage_options)
     work = build_work(spec, options.keep_whole, options.depth, options.drop_axis)
     return Job(source, spec, ref, work, options)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from chunkpilot.errors import InvalidArgumentTypeError, OutputPathError
+from chunkpilot.sources.urls import expand_home
 
 #: Written into every HTML report's <head> (report.html.j2); an existing file that has it in
 #: its first bytes is a previous chunkpilot report and may be replaced without ``overwrite``.
@@ -33,7 +34,7 @@ def _as_path(path: Any, name: str) -> Path:
     text = os.fspath(path)
     if not isinstance(text, str) or not text.strip() or "\0" in text:
         raise OutputPathError(f"Expected {name} as a file path. Got {text!r} instead.")
-    return Path(text)
+    return Path(expand_home(text))
 
 
 def source_paths(sources: Iterable[Any]) -> list[Path]:
@@ -44,7 +45,7 @@ def source_paths(sources: Iterable[Any]) -> list[Path]:
             s = s.get("path")
         if isinstance(s, (str, os.PathLike)) and "://" not in os.fspath(s):
             with contextlib.suppress(OSError, ValueError):
-                out.append(Path(os.path.realpath(os.fspath(s))))
+                out.append(Path(os.path.realpath(os.fspath(expand_home(s)))))
     return out
 
 
@@ -80,17 +81,18 @@ def check_output_path(path: Any, *, sources: Sequence[Any] = (), overwrite: bool
                       name: str = "report") -> Path:
     """Refuse a report path that cannot or must not be written, before any work is done.
 
-    Returns the path. Refused (:class:`OutputPathError`): empty, inside any of ``sources``
-    (the input would be overwritten), an existing directory, device or pipe, an existing
-    file that is not a previous chunkpilot report unless ``overwrite``, or a place where a
-    file cannot be created (missing or read-only directory, ``/proc``, a name too long).
+    Returns the path to write (``~`` expanded). Refused (:class:`OutputPathError`): empty,
+    inside any of ``sources`` (the input would be overwritten), an existing directory,
+    device or pipe, an existing file that is not a previous chunkpilot report unless
+    ``overwrite``, or a place where a file cannot be created (missing or read-only
+    directory, ``/proc``, a name too long).
     """
     p = _as_path(path, name)
     text = os.fspath(path)  # as given: Path() drops a trailing slash
     if text.endswith(os.sep):
         raise _refuse(name, text, "it names a directory (ends with a slash)")
     try:
-        return _check(p, text, Path(os.path.realpath(text)), sources, overwrite, name)
+        return _check(p, text, Path(os.path.realpath(p)), sources, overwrite, name)
     except OSError as e:  # a name too long, a loop of symlinks, ...: cannot be written
         raise _refuse(name, text, f"it cannot be written ({e.strerror or e})") from e
 

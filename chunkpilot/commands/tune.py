@@ -104,8 +104,9 @@ def tune(
                      else check_timeout(trial_timeout_s, "trial_timeout_s"))
     job = prepare(source, opts)
     if report is not None:  # before any cluster or sandbox starts (issue 17)
-        check_output_path(report, overwrite=overwrite,
-                          sources=[source, job.ref, *code_files(opts.func, opts.pipeline)])
+        report = check_output_path(
+            report, overwrite=overwrite,
+            sources=[source, job.ref, *code_files(opts.func, opts.pipeline)])
     res = opts.resources()
     check_smallest_block(job.spec, job.work, res)  # before a LocalCluster starts
     runner: TrialRunner | None = None

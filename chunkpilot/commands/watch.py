@@ -87,7 +87,7 @@ class Watch:
                 f"Expected plan as a Plan (from chunkpilot.advise). Got {type(plan).__name__} "
                 "instead.")
         self._observed()
-        check_output_path(path, overwrite=overwrite)
+        path = check_output_path(path, overwrite=overwrite)
         return write_report(path, title=title, plan=plan, trials=[self.trial()], notes=notes)
 
     def _repr_html_(self) -> str:

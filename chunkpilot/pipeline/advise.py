@@ -62,18 +62,19 @@ def advise_pipeline(
     pipeline: Callable[[Any], Any], spec: ArraySpec, ref: Mapping[str, Any], work: WorkSpec,
     res: Resources, *, overhead_seconds_per_task: float, overhead_measured: bool,
     baseline_bytes: int, env: EnvOverrides, timeout_s: float = 60.0,
-    limits: GraphLimits | None = None, dask_auto_shape: tuple[int, ...] | None = None,
+    limits: GraphLimits | None = None, compare_auto: bool = True,
     notes: tuple[str, ...] = (), on_sample: Callable[[Sample], None] | None = None,
     seed: int = 0,
     policy: Policy = DEFAULT_POLICY,
 ) -> Plan:
-    """Plan the input chunks of ``pipeline`` (``fn(x) -> dask collections``) on ``spec``."""
+    """Plan the input chunks of ``pipeline`` (``fn(x) -> dask collections``) on ``spec``;
+    ``compare_auto``: price dask's ``chunks="auto"`` too (whole along the axes kept whole,
+    those the pipeline turned out to need included)."""
     limits = limits or GraphLimits()
     box = PipelineSandbox(pickle_func(pipeline) or b"", spec, ref, env, res.memory_limit_bytes,
                           timeout_s, seed)
     box, work, an, needs = _start(box, spec, work)
-    if dask_auto_shape is not None and work.keep_whole:  # axes the pipeline needs whole too
-        dask_auto_shape = auto_shape(spec, work.keep_whole)
+    dask_auto_shape = auto_shape(spec, work.keep_whole) if compare_auto else None
     measured: list[Measurement] = []  # a family reuses another's samples that fit its rules
     tried: list[tuple[str, str]] = []
     best: tuple[Any, Plan, list[Measurement], str | None] | None = None

@@ -26,6 +26,7 @@ from chunkpilot.sources.remote import (
     parse_url,
 )
 from chunkpilot.sources.storage_options import StorageOptions, as_storage_options, display_url
+from chunkpilot.sources.urls import expand_home
 from chunkpilot.sources.xarray import describe_xarray, is_xarray
 from chunkpilot.sources.zarr import describe_zarr, describe_zarr_path, describe_zarr_url, zarr_dims
 from chunkpilot.types import ArraySpec, SourceRef, check_dtype
@@ -41,6 +42,7 @@ def describe(source: Any, *, array: str | None = None,
     ``storage_options`` for fsspec; ``file://`` URLs are local paths.
     """
     opts = as_storage_options(storage_options)
+    source = expand_home(source)
     if is_url(source):
         return describe_url(source.strip(), array, opts)
     if opts is not None and not is_xarray(source):

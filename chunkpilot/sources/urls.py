@@ -7,9 +7,11 @@ the chunkpilot extra that installs it), a path after it. Shown through :func:`di
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from chunkpilot.errors import InvalidArgumentError, MissingDependencyError
@@ -57,6 +59,24 @@ class RemoteURL:
 def is_url(source: Any) -> bool:
     """True for a string ``PROTOCOL://...`` (a local path is not a URL)."""
     return isinstance(source, str) and URL_RE.match(source.strip()) is not None
+
+
+def expand_home(source: Any) -> Any:
+    """A local path with ``~`` or ``~user`` expanded, as xarray, zarr and fsspec open it (a
+    quoted ``"~/data.zarr"`` reaches us unexpanded by the shell); anything else unchanged.
+
+    >>> import os; expand_home("~/x.zarr") == os.path.join(os.path.expanduser("~"), "x.zarr")
+    True
+    >>> expand_home("s3://b/~x"), expand_home("data/~x.zarr")
+    ('s3://b/~x', 'data/~x.zarr')
+    """
+    if not isinstance(source, (str, os.PathLike)) or is_url(source):
+        return source
+    text = os.fspath(source)
+    if not isinstance(text, str) or not text.startswith("~"):
+        return source
+    expanded = os.path.expanduser(text)
+    return expanded if isinstance(source, str) else Path(expanded)
 
 
 def mangled_url(source: Any) -> str | None:

@@ -191,3 +191,13 @@ def test_the_function_file_is_an_input_too(tmp_path: Path) -> None:
     with pytest.raises(OutputPathError, match="inside the input"):
         check_output_path(tmp_path / "myfuncs.py", sources=code_files(f, None), overwrite=True)
     assert code_files(abs, None) == []  # builtins and ufuncs have no file
+
+
+def test_a_quoted_home_path_is_expanded_as_the_shell_would(tmp_path: Path, monkeypatch) -> None:
+    # hunt: `--report "~/r.html"` (quoted, so the shell left the ~) was refused: no directory '~'
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "data.zarr").mkdir()
+    assert check_output_path("~/r.html") == tmp_path / "r.html"
+    assert check_output_dir("~/out") == tmp_path / "out"
+    with pytest.raises(OutputPathError, match="inside the input"):  # still an input, by any name
+        check_output_path("~/data.zarr/r.html", sources=["~/data.zarr"])

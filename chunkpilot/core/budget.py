@@ -16,11 +16,16 @@ from chunkpilot.types import Resources
 
 def fetch_within(fetches: Mapping[int, float], budget_s: float) -> float:
     """The biggest block whose fetch from its URL the measured ones predict within
-    ``budget_s`` (a line in bytes); unbounded when nothing was fetched."""
+    ``budget_s`` (a line in bytes); unbounded when nothing was fetched. When the fetches
+    did not grow with size (latency-bound, or a noisy smaller one: a busy machine timed
+    1 kiB slower than 4 kiB), a bigger one costs what the slowest did: unbounded while that
+    is within the budget, else no bigger than the biggest fetched."""
     if not fetches:
         return math.inf
     line = fit_line(list(fetches), list(fetches.values()))
-    return (budget_s - line.fixed) / line.slope if line.slope > 0 else math.inf
+    if line.slope > 0:
+        return (budget_s - line.fixed) / line.slope
+    return math.inf if max(fetches.values()) <= budget_s else float(max(fetches))
 
 
 def largest_worth_measuring(

@@ -40,6 +40,7 @@ from dask.utils import key_split
 from threadpoolctl import threadpool_limits
 
 from chunkpilot.cluster.work import unpack_pipeline_output
+from chunkpilot.errors import InvalidArgumentTypeError
 from chunkpilot.measure.malloc_live import LivePeak, dynamic_thresholds
 from chunkpilot.measure.memory import (
     limit_address_space,
@@ -53,17 +54,20 @@ from chunkpilot.pipeline.runs import COLD_ONLY_RUNS, ReadClock, cold_only, scali
 from chunkpilot.sources.region import region_array
 
 
+class NotLazyError(Exception):
+    """The pipeline returned something other than a lazy result of its input."""
+
+
 def _collections(out: Any) -> list[Any]:
-    return unpack_pipeline_output(out)
+    try:
+        return unpack_pipeline_output(out)
+    except InvalidArgumentTypeError as e:  # not dask collections: said as it is
+        raise NotLazyError(str(e)) from None
 
 
 def _graph(colls: list[Any]) -> Any:
     graphs = [c.__dask_graph__() for c in colls]
     return graphs[0] if len(graphs) == 1 else HighLevelGraph.merge(*graphs)
-
-
-class NotLazyError(Exception):
-    """The pipeline returned something other than a lazy result of its input."""
 
 
 def _check_lazy(graph: Any, input_name: str) -> None:

@@ -42,3 +42,11 @@ def test_a_sample_is_worth_measuring_only_as_big_as_the_memory_rule_could_allow(
     capped = largest_worth_measuring(_samples(0.001, 10.0), res, 0, time_budget_s=0.5,
                                      max_bytes=8 * MiB)
     assert capped == 8 * MiB
+
+
+def test_fetches_that_did_not_grow_with_size_still_bound_the_next_one():
+    # the full suite once timed the 1 kiB fetch slower than the 4 kiB one: the negative
+    # slope read as "unbounded" and the budget-bound profile grew to the whole array
+    noisy = {1024: 0.02, 4096: 0.01}
+    assert fetch_within(noisy, 1e-6) == 4096
+    assert fetch_within(noisy, 1.0) == math.inf  # latency well within the budget

@@ -32,7 +32,7 @@ from chunkpilot.measure.memory import (
     reset_peak,
     rss_bytes,
 )
-from chunkpilot.measure.spawner import die_with_parent
+from chunkpilot.measure.spawner import die_with_parent, no_core_dumps
 
 #: Sources whose reading (and decompression) is part of the measured work.
 REAL_KINDS = ("zarr", "hdf5")
@@ -235,6 +235,7 @@ def run(job: dict) -> dict:
 
 def main() -> None:
     die_with_parent()
+    no_core_dumps()
     job_path, result_path = sys.argv[1], sys.argv[2]
     with open(job_path, "rb") as f:
         job = pickle.load(f)

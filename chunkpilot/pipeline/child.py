@@ -49,6 +49,7 @@ from chunkpilot.measure.memory import (
     reset_peak,
     rss_bytes,
 )
+from chunkpilot.measure.spawner import die_with_parent, no_core_dumps
 from chunkpilot.pipeline.layers import layer_records
 from chunkpilot.pipeline.runs import COLD_ONLY_RUNS, ReadClock, cold_only, scaling, warm_runs
 from chunkpilot.sources.region import region_array
@@ -247,6 +248,8 @@ def _one_line(e: BaseException) -> str:
 
 
 def main() -> None:
+    die_with_parent()
+    no_core_dumps()
     job_path, result_path = sys.argv[1], sys.argv[2]
     with open(job_path, "rb") as f:
         job = pickle.load(f)

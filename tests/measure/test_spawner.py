@@ -242,3 +242,25 @@ def test_a_job_that_ends_before_its_pid_is_read_is_still_seen_to_end():
         assert job.returncode == 0
     finally:
         sp.close()
+
+
+@pytest.mark.parametrize("pooled", [True, False], ids=["forked", "fresh"])
+def test_a_crashed_sandbox_leaves_no_core_file_where_the_user_works(pooled, tmp_path,
+                                                                    monkeypatch):
+    """With core dumps allowed (``ulimit -c unlimited``, kernel.core_pattern "core"), a
+    segfaulting sample wrote a 42 MB ``core`` into the user's working directory."""
+    import contextlib
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    if hard == 0:
+        pytest.skip("core dumps cannot be allowed here (hard limit 0)")
+    monkeypatch.chdir(tmp_path)
+    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))  # the sandboxes inherit it
+    try:
+        with sandbox_pool() if pooled else contextlib.nullcontext():
+            r = _run(_crash)
+    finally:
+        resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
+    assert not r["ok"] and r["kind"] == "crash", r
+    assert list(tmp_path.iterdir()) == []

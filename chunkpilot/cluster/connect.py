@@ -18,6 +18,7 @@ import dask.config
 from distributed import Client, LocalCluster
 
 from chunkpilot import config, interrupts
+from chunkpilot.cluster.mainguard import refuse_in_worker_start, start_failed
 from chunkpilot.errors import (
     InvalidArgumentTypeError,
     SchedulerError,
@@ -178,6 +179,7 @@ def local_cluster(res: Resources, **kwargs: Any) -> Iterator[Any]:
     closed. Scratch space lives in a ``chunkpilot-cluster-*`` temp dir removed on exit;
     distributed's loggers are quiet only while the cluster lives; workers never receive the
     terminal's SIGINT/SIGHUP (chunkpilot shuts them down itself)."""
+    refuse_in_worker_start()
     scratch = tempfile.mkdtemp(prefix="chunkpilot-cluster-")
     interrupts.remove_after_interrupt(scratch)  # half-started workers may write there late
     kwargs.setdefault("dashboard_address", "127.0.0.1:0")
@@ -188,14 +190,17 @@ def local_cluster(res: Resources, **kwargs: Any) -> Iterator[Any]:
     try:
         with nanny_environ_kept(), quiet_logs(), contextlib.ExitStack() as stack:
             with _signals_blocked(WORKER_BLOCKED_SIGNALS):
-                cluster = LocalCluster(
-                    n_workers=res.workers,
-                    threads_per_worker=res.threads_per_worker,
-                    memory_limit=res.memory_limit_bytes,
-                    processes=True,
-                    host="127.0.0.1",
-                    **kwargs,
-                )
+                try:
+                    cluster = LocalCluster(
+                        n_workers=res.workers,
+                        threads_per_worker=res.threads_per_worker,
+                        memory_limit=res.memory_limit_bytes,
+                        processes=True,
+                        host="127.0.0.1",
+                        **kwargs,
+                    )
+                except Exception as e:  # an unguarded script, most likely: say so
+                    raise start_failed(e) from e
                 stack.callback(_close, cluster)  # before a held-back Ctrl-C is delivered
             client = Client(cluster, set_as_default=False)
             stack.callback(_close, client)

@@ -76,12 +76,18 @@ def computations(payload: dict[str, Any]) -> tuple[ComputationSummary, ...]:
     return tuple(ComputationSummary.from_dict(d) for d in payload["computations"])
 
 
+#: The longest wait between polls ``follow`` accepts.
+MAX_INTERVAL_S = 86_400.0
+
+
 def follow(address: str, *, interval_s: float = 2.0,
            sleep: Callable[[float], None] | None = None) -> Iterator[ComputationSummary]:
     """Yield each computation once, oldest first, as the scheduler finishes them (forever);
     between polls ``sleep`` (``time.sleep`` as it is at the time)."""
-    if not interval_s > 0:
-        raise InvalidArgumentError(f"Expected an interval > 0 seconds. Got {interval_s!r}.")
+    if not 0 < interval_s <= MAX_INTERVAL_S:  # nan and inf too (time.sleep(inf) overflows)
+        raise InvalidArgumentError(
+            f"Expected an interval > 0 seconds and at most a day ({MAX_INTERVAL_S:g}). Got "
+            f"{interval_s!r}.")
     seen: set[str] = set()
     while True:
         latest = computations(fetch(address))

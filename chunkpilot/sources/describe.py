@@ -6,6 +6,7 @@ reference the profiler uses to cut real sample blocks; each kind of store has it
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -28,7 +29,13 @@ from chunkpilot.sources.remote import (
 from chunkpilot.sources.storage_options import StorageOptions, as_storage_options, display_url
 from chunkpilot.sources.urls import expand_home
 from chunkpilot.sources.xarray import describe_xarray, is_xarray
-from chunkpilot.sources.zarr import describe_zarr, describe_zarr_path, describe_zarr_url, zarr_dims
+from chunkpilot.sources.zarr import (
+    describe_zarr,
+    describe_zarr_path,
+    describe_zarr_url,
+    pick_array,
+    zarr_dims,
+)
 from chunkpilot.types import ArraySpec, SourceRef, check_dtype
 
 __all__ = ["SourceRef", "dask_auto_shape", "describe"]
@@ -62,11 +69,21 @@ def describe(source: Any, *, array: str | None = None,
     mod = type(source).__module__.split(".")[0]
     if mod == "xarray":
         return describe_xarray(source, array, opts)
+    if mod == "zarr" and isinstance(source, zarr.Group):  # as a group's path is
+        node, _ = pick_array(source, array, str(getattr(source, "store_path", source)))
+        return describe_zarr(node)
     if array is not None:
-        raise InvalidArgumentError("Expected array=NAME only with a store path or a Dataset.")
+        raise InvalidArgumentError(
+            "Expected array=NAME only with a store path, a zarr group or a Dataset.")
     if mod == "zarr":
         return describe_zarr(source)
     if mod == "dask" and hasattr(source, "chunks"):
+        unknown = [i for i, c in enumerate(source.chunks) if any(math.isnan(n) for n in c)]
+        if unknown:
+            raise InvalidArgumentError(
+                f"Expected a dask array with known chunk sizes. Got unknown (nan) sizes along "
+                f"axis {', '.join(map(str, unknown))}, as after boolean indexing: call "
+                "x.compute_chunk_sizes() first.")
         check_dtype(source.dtype)
         dtype = source.dtype.str if source.dtype.names else source.dtype.name
         spec = ArraySpec(source.shape, dtype, current_chunks=source.chunks, source="dask")

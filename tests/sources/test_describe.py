@@ -58,3 +58,24 @@ def test_dask_auto_shape_respects_storage_chunks(tmp_path):
     spec, _ = describe(z)
     shape = dask_auto_shape(spec)
     assert all(c % 1000 == 0 for c in shape)
+
+
+def test_an_open_zarr_group_is_described_like_its_path(tmp_path):
+    # hunt: a zarr Group object raised "AttributeError: 'Group' object has no attribute
+    # 'dtype'", and array= with it was refused
+    g = zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
+    for name in ("pres", "temp"):
+        g.create_array(name, shape=(64, 32), chunks=(16, 16), dtype="f4")
+    with pytest.raises(InvalidArgumentError, match=r"holds arrays \['pres', 'temp'\]"):
+        describe(g)
+    spec, ref = describe(g, array="temp")
+    assert spec.shape == (64, 32) and spec.storage_chunks == (16, 16)
+    assert ref["kind"] == "zarr" and ref["array"] == "temp"
+    assert describe(str(tmp_path / "g.zarr"), array="temp") == (spec, ref)
+
+
+def test_a_dask_array_of_unknown_chunk_sizes_says_how_to_know_them():
+    x = da.ones(100, chunks=10)
+    with pytest.raises(InvalidArgumentError, match=r"unknown \(nan\) sizes along axis 0.*"
+                                                   r"compute_chunk_sizes"):
+        describe(x[x > 0])

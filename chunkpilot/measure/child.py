@@ -15,7 +15,6 @@ import pickle
 import statistics
 import sys
 import time
-import traceback
 
 import cloudpickle
 import numpy as np
@@ -23,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from chunkpilot.core.model import GIL_HOLDING_SHARE
 from chunkpilot.core.sample import typical_seconds
+from chunkpilot.errors import one_line
 from chunkpilot.measure.gil import concurrent_seconds, gil_share
 from chunkpilot.measure.malloc_live import LivePeak, dynamic_thresholds, env_fixes_thresholds
 from chunkpilot.measure.memory import (
@@ -113,10 +113,13 @@ def _read(src: dict, region: tuple[slice, ...], shape: tuple[int, ...], dtype: s
 
 def _call(func, block, out_ndim=None):
     out = block if func is None else func(block)
-    if hasattr(out, "compute") and hasattr(out, "dask"):
-        out = out.compute(scheduler="sync")
     if func is None:
         return out
+    if hasattr(out, "compute") and hasattr(out, "dask"):  # computing it here hid it (hunt)
+        raise OutputError(
+            f"Expected the function to return a numpy array. Got a lazy dask "
+            f"{type(out).__name__} (map_blocks would hand it back uncomputed and the work "
+            "would never run: compute inside the function, or pass dask code as pipeline=)")
     if not isinstance(out, (np.ndarray, np.generic, int, float, complex)):
         raise OutputError(
             f"Expected the function to return a numpy array. Got {type(out).__name__}")
@@ -249,8 +252,7 @@ def main() -> None:
     except OutputError as e:
         result = {"ok": False, "kind": "output", "error": str(e)[:500]}
     except BaseException as e:  # the user's code may raise anything; report, don't crash
-        tb = traceback.format_exception_only(type(e), e)[-1].strip()
-        result = {"ok": False, "kind": "exception", "error": tb[:500]}
+        result = {"ok": False, "kind": "exception", "error": one_line(e)}
     with open(result_path, "w") as f:
         json.dump(result, f)
 

@@ -23,7 +23,6 @@ import os
 import pickle
 import sys
 import time
-import traceback
 import warnings
 from typing import Any
 
@@ -40,7 +39,7 @@ from dask.utils import key_split
 from threadpoolctl import threadpool_limits
 
 from chunkpilot.cluster.work import unpack_pipeline_output
-from chunkpilot.errors import InvalidArgumentTypeError
+from chunkpilot.errors import InvalidArgumentTypeError, one_line
 from chunkpilot.measure.malloc_live import LivePeak, dynamic_thresholds
 from chunkpilot.measure.memory import (
     limit_address_space,
@@ -129,7 +128,7 @@ def graph_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
             except Exception as e:
                 if not job.get("keep_going"):
                     raise
-                builds.append({"error": _one_line(e)})
+                builds.append({"error": one_line(e)})
                 continue
         graph = _graph(colls)
         _check_lazy(graph, x.name)
@@ -243,10 +242,6 @@ def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _one_line(e: BaseException) -> str:
-    return traceback.format_exception_only(type(e), e)[-1].strip()[:500]
-
-
 def main() -> None:
     die_with_parent()
     no_core_dumps()
@@ -267,7 +262,7 @@ def main() -> None:
     except NotLazyError as e:  # our own check of what the pipeline returned
         result = {"ok": False, "kind": "not-lazy", "error": str(e)}
     except BaseException as e:  # the user's code may raise anything; report, don't crash
-        result = {"ok": False, "kind": "exception", "error": _one_line(e)}
+        result = {"ok": False, "kind": "exception", "error": one_line(e)}
     with open(result_path, "w") as f:
         json.dump(result, f)
 

@@ -69,6 +69,19 @@ def test_function_returning_wrong_type_is_reported():
         _profile(wrong_type)
 
 
+def lazy(block):
+    import dask.array as da
+
+    return da.from_array(block) * 2
+
+
+def test_function_returning_a_lazy_dask_array_is_reported_not_computed_for_it():
+    # hunt: the sandbox computed it, so a plan measured work map_blocks would never run
+    with pytest.raises(ProfilingError, match=r"Got a lazy dask Array \(map_blocks would hand "
+                                             r"it back uncomputed"):
+        _profile(lazy)
+
+
 def segfault(block):
     ctypes.string_at(0)
 

@@ -106,3 +106,16 @@ def test_tune_keeps_the_operands_axis_whole_in_its_trial_region(tmp_path):
     assert result.plan.chunk_shape[1] < 4096  # the columns are split into chunks
     assert result.region[1] == (0, 4096)
     assert result.trials and not any(t.observation.error for t in result.trials)
+
+
+def fft_rows(x):  # dask's error for a split FFT axis runs over several lines
+    return da.fft.fft(x, axis=0)
+
+
+def test_a_multi_line_dask_error_is_quoted_on_one_line():
+    # hunt: the quoted error kept dask's newlines and broke the explanation into bullets
+    x = da.zeros((2048, 512), chunks=(256, 128), dtype="f8")
+    plan = chunkpilot.advise(x, scheduler="threads", memory_limit="2GiB", pipeline=fft_rows)
+    (need,) = [n for n in plan.notes if "in one chunk" in n]
+    assert "\n" not in need and "has a single chunk" in need, need
+    assert plan.chunk_shape[0] == 2048

@@ -112,6 +112,7 @@ def run_sample(job: SampleJob, func_bytes: bytes | None) -> dict[str, Any]:
         "time_gil": job.time_gil,
         "measure_peaks": job.measure_peaks,
         "memory_cap_bytes": job.memory_cap_bytes,
+        "timeout_s": job.timeout_s,
     }
     return run_in_sandbox("chunkpilot.measure.child", payload,
                           memory_cap_bytes=job.memory_cap_bytes, timeout_s=job.timeout_s,

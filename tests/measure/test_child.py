@@ -72,3 +72,24 @@ def test_a_samples_cold_call_is_recorded_apart_from_its_warm_calls():
     for s in ok:  # each sample runs in a fresh process: each first call sleeps
         assert s.cold_extra_seconds >= 0.25, s
         assert s.seconds < 0.25, s
+
+
+def sleepy(block: np.ndarray) -> np.ndarray:
+    time.sleep(0.6)
+    return block
+
+
+def test_slow_calls_get_fewer_warm_runs_instead_of_a_timeout():
+    """Hunt: a 1.5 s call under --profile-timeout 5 timed out on its third run ("timed out
+    after 5.00 s", as if one call had): the runs stop while the next could not finish."""
+    from chunkpilot.measure.child import TIMEOUT_SHARE, _no_time_for_another
+    from chunkpilot.measure.sandbox import SampleJob, pickle_func, run_sample
+
+    assert _no_time_for_another({"timeout_s": 2.0}, 0.6, 0.6)  # 0.6 + 1.2 > 0.8 x 2
+    assert not _no_time_for_another({"timeout_s": 60.0}, 0.6, 0.6)
+    assert not _no_time_for_another({}, 100.0, 10.0) and TIMEOUT_SHARE < 1
+    job = SampleJob(sleepy, {"kind": "synthetic"}, ((0, 64), (0, 64)), "float64", 2048 * MiB,
+                    3.0, {})  # warm-up + cold + 3 warm runs + a peak call: 3.6 s
+    r = run_sample(job, pickle_func(sleepy))
+    assert r["ok"], r
+    assert r["repeats"] <= 2 and r["seconds"] >= 0.6

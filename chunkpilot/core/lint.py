@@ -160,7 +160,8 @@ def suggest_chunk_shape(spec: ArraySpec, res: Resources, overhead_s: float,
         target = max(target, min(math.prod(spec.storage_chunks) * spec.itemsize, cap))
     raw = shape_for_bytes(spec, WorkSpec(spec.ndim), max(target, spec.itemsize))
     units = align_units(spec)
-    return tuple(even_out(n, r, u if r >= u else 1) for n, r, u in zip(spec.shape, raw, units))
+    return tuple(even_out(n, r, u if r >= u else 1, th.ragged_fraction)
+                 for n, r, u in zip(spec.shape, raw, units))
 
 
 def _use(spec: ArraySpec, shape: tuple[int, ...]) -> str:
@@ -230,7 +231,7 @@ def find_problems(
             top = extent(ax)[0]
             name = spec.dims[i] if spec.dims else i
             unit = align_units(spec)[i]
-            even = even_out(spec.shape[i], top, unit if top >= unit else 1)
+            even = even_out(spec.shape[i], top, unit if top >= unit else 1, th.ragged_fraction)
             out.append(Problem(
                 "ragged_chunks", WARNING,
                 f"Axis {name!r} has {n_small} chunk(s) as small as {low} next to chunks "

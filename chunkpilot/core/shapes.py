@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from dask.array.core import normalize_chunks
 
+from chunkpilot.core.policy import RAGGED_FRACTION
 from chunkpilot.types import ArraySpec, WorkSpec
 
 
@@ -139,8 +140,21 @@ def _shrink_within_units(
     return c
 
 
-def even_out(length: int, chunk: int, unit: int) -> int:
-    """Shrink ``chunk`` (keeping it a multiple of ``unit``) so the last chunk is not tiny.
+#: How far (in units) :func:`even_out` looks either side of a chunk for one whose last
+#: chunk is not ragged, before it takes the whole axis.
+EVEN_SEARCH_UNITS = 64
+
+
+def _tail_fits(length: int, chunk: int, ragged: float) -> bool:
+    tail = length % chunk
+    return tail == 0 or tail >= ragged * chunk
+
+
+def even_out(length: int, chunk: int, unit: int, ragged: float = RAGGED_FRACTION) -> int:
+    """Shrink ``chunk`` (keeping it a multiple of ``unit``) so the last chunk is not tiny
+    (not under ``ragged`` of the others, the check's ``ragged_chunks`` rule). When no
+    shrinking does it (365 days in storage chunks of 30: every multiple up to 120 leaves 5),
+    the nearest multiple of ``unit`` that does, else the whole axis.
 
     Examples
     --------
@@ -148,6 +162,8 @@ def even_out(length: int, chunk: int, unit: int) -> int:
     334
     >>> even_out(1000, 500, 1)
     500
+    >>> even_out(365, 120, 30), even_out(365, 60, 30)  # 150, 150, 65; 30 x 12 + 5 -> whole
+    (150, 150)
     """
     if chunk >= length:
         return length
@@ -155,7 +171,15 @@ def even_out(length: int, chunk: int, unit: int) -> int:
     evened = math.ceil(length / n)
     if unit > 1:
         evened = math.ceil(evened / unit) * unit
-    return min(chunk, evened)
+    evened = min(chunk, evened)
+    if _tail_fits(length, evened, ragged):
+        return evened
+    k0 = max(1, round(chunk / unit))
+    for d in range(1, EVEN_SEARCH_UNITS + 1):  # nearest first, the smaller on a tie
+        for k in (k0 - d, k0 + d):
+            if 1 <= k and k * unit < length and _tail_fits(length, k * unit, ragged):
+                return k * unit
+    return length
 
 
 def candidate_shape(spec: ArraySpec, work: WorkSpec, target_bytes: float) -> tuple[int, ...]:

@@ -26,6 +26,11 @@ STORED = ArraySpec((4000, 2000, 1000), "float64", storage_chunks=(100, 500, 500)
                    dims=("time", "lat", "lon"), source="zarr:/data/big.zarr")
 
 
+#: 365 days stored in chunks of 30: every multiple of 30 up to 120 leaves a last chunk of 5.
+YEAR = ArraySpec((365, 90, 180), "float64", storage_chunks=(30, 45, 90),
+                 dims=("time", "lat", "lon"), source="hdf5:clim.nc")
+
+
 def codes(spec: ArraySpec, res: Resources, chunk: tuple[int, ...]) -> set[str]:
     return {p.code for p in find_problems(spec, res, regular_chunks(spec.shape, chunk))}
 
@@ -84,8 +89,9 @@ def test_read_amplification_matches_brute_force():
 @pytest.mark.parametrize(
     ("spec", "res"),
     [(BIG, LOCAL), (STORED, LOCAL), (BIG, THREADS), (ArraySpec((300, 200), "float32"), LOCAL),
-     (ArraySpec((10**6,), "int8"), THREADS), (ArraySpec((7, 5000, 3), "int16"), LOCAL)],
-    ids=["big-local", "stored-local", "big-threads", "small", "1d", "odd"],
+     (ArraySpec((10**6,), "int8"), THREADS), (ArraySpec((7, 5000, 3), "int16"), LOCAL),
+     (YEAR, LOCAL)],
+    ids=["big-local", "stored-local", "big-threads", "small", "1d", "odd", "ragged-storage"],
 )
 def test_suggested_shape_has_no_problems(spec, res):
     shape = suggest_chunk_shape(spec, res, 1e-3 if res.distributed else 1e-4)
@@ -102,3 +108,14 @@ def test_storage_chunks_too_big_for_memory_say_rewrite():
 def test_worthy_bytes_scales_with_overhead():
     assert worthy_bytes(1e-3) == pytest.approx(10 * worthy_bytes(1e-4), rel=1e-6)
     assert worthy_bytes(1e-3) == pytest.approx(100 * 1e-3 * 2**30)
+
+
+@pytest.mark.parametrize("time", [30, 60, 120])
+def test_a_ragged_fix_passes_the_check_itself_even_when_the_storage_is_ragged(time):
+    """Hunt: 365 days in storage chunks of 30, chunks of 120: "Use evenly sized chunks along
+    'time', e.g. 120", the chunks given; checked again, the same warning."""
+    (p,) = [p for p in find_problems(YEAR, LOCAL, regular_chunks(YEAR.shape, (time, 90, 180)))
+            if p.code == "ragged_chunks"]
+    even = int(p.fix.split("e.g. ")[1].split(",")[0])
+    assert even != time
+    assert "ragged_chunks" not in codes(YEAR, LOCAL, (even, 90, 180)), p.fix

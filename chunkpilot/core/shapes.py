@@ -177,7 +177,7 @@ def even_out(length: int, chunk: int, unit: int, ragged: float = RAGGED_FRACTION
     k0 = max(1, round(chunk / unit))
     for d in range(1, EVEN_SEARCH_UNITS + 1):  # nearest first, the smaller on a tie
         for k in (k0 - d, k0 + d):
-            if 1 <= k and k * unit < length and _tail_fits(length, k * unit, ragged):
+            if k >= 1 and k * unit < length and _tail_fits(length, k * unit, ragged):
                 return k * unit
     return length
 

@@ -68,6 +68,18 @@ def _axes(axes: Any) -> str:
     return ", ".join(str(a) for a in axes)
 
 
+def fixed_rechunk_targets(r: PipelineFindings, shape: tuple[int, ...]
+                          ) -> list[tuple[int, int]]:
+    """In-graph rechunk targets that input chunks of that length would make unnecessary: the
+    same at the analysis chunking and at the plan's (a target that follows the input, as
+    xarray's rolling window pads each chunk to 1024 + 4 = 1028, moves with it), and no
+    longer than the axis."""
+    seen = r.analysis.rechunk_targets
+    if r.graph is not None and r.graph.input_chunk != r.analysis.input_chunk:
+        seen = tuple(t for t in seen if t in r.graph.rechunk_targets)
+    return [(s, n) for s, n in seen if n < shape[s]]
+
+
 def pipeline_notes(r: PipelineFindings, depth: tuple[int, ...], chunk: tuple[int, ...],
                    shape: tuple[int, ...]) -> list[str]:
     """Sentences for ``plan.explain()``, most important first."""
@@ -82,7 +94,7 @@ def pipeline_notes(r: PipelineFindings, depth: tuple[int, ...], chunk: tuple[int
         notes.append(f"The graph rechunks ({', '.join(g.rechunk_layers)}) at these chunks; the "
                      "rechunk's time is in the measurements, and so is its memory unless it "
                      "gathers input chunks (then see below).")
-    for s, n in (g or a).rechunk_targets:
+    for s, n in fixed_rechunk_targets(r, shape):
         notes.append(f"An in-graph rechunk sets axis {s} to chunks of {n}; input chunks of {n} "
                      "along it would make that rechunk unnecessary.")
     if any(depth):

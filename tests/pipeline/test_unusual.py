@@ -110,3 +110,17 @@ def test_a_pipeline_that_fails_only_at_dask_auto_chunks_keeps_its_own_check():
     assert plan.dask_auto is None and "would pick" not in text
     assert ("dask chunks='auto' (4096, 8192) cannot run this pipeline: building it there "
             "raised ValueError: my kernel takes chunks of at most 48 MiB.") in text
+
+
+def rolling_mean(x):
+    return xr.DataArray(x, dims=("t", "s")).rolling(t=5).mean().data
+
+
+def test_a_rechunk_that_follows_the_input_chunks_is_not_advised_away():
+    """Hunt: xarray's rolling pads each chunk by the window (1024 -> 1028) and rechunks; the
+    plan said "input chunks of 1028 along it would make that rechunk unnecessary", and
+    they do not (the padding moves with them; on a 2048-long axis it even said 2052)."""
+    x = da.zeros((2048, 1024), chunks=(256, 256), dtype="f4")
+    plan = chunkpilot.advise(x, scheduler="threads", memory_limit="1GiB",
+                             pipeline=rolling_mean)
+    assert not [n for n in plan.notes if "make that rechunk unnecessary" in n], plan.notes

@@ -158,11 +158,20 @@ def agree(plans: Mapping[str, Plan]) -> DatasetPlan:
     return DatasetPlan(tuple((d, by_dim[d]) for d in order), fits, label)
 
 
+def _source(dp: DatasetPlan) -> str:
+    """The chosen variable's plan, and where the dims it lacks came from."""
+    own = _dims(dp.plans[dp.chosen_from])
+    rest = [d for d in dp.chunks_by_dim if d not in own]
+    return f"the plan of {dp.chosen_from!r}" + (
+        f" (along {', '.join(own)}; {', '.join(rest)} from the elementwise minimum of the "
+        "variables' plans)" if rest else "")
+
+
 def dataset_lines(dp: DatasetPlan) -> list[str]:
     """Why these per-dimension chunks, and what each variable gets under them."""
     lines = [
         f"Agreed chunks {dp.chunks_by_dim} for {len(dp.variables)} variable(s), from "
-        + (f"the plan of {dp.chosen_from!r}" if dp.chosen_from != MINIMUM else "the elementwise "
+        + (_source(dp) if dp.chosen_from != MINIMUM else "the elementwise "
            "minimum of the variables' plans (always fits every variable's memory)")
         + ": of the candidates that fit every variable's memory, the lowest summed predicted "
         "wall time (re-read storage chunks included; aligned ones preferred within the tie "

@@ -37,3 +37,17 @@ def test_agree_does_not_buy_alignment_with_a_much_slower_plan():
     agreed = sum(v.agreed.wall_seconds for v in dp.variables)
     assert agreed <= 1.2 * sum(v.plan.chosen.wall_seconds for v in dp.variables)
     assert dp.chunks_by_dim["lat"] < 90 and dp.chunks_by_dim["lon"] < 180
+
+
+def test_the_explanation_says_where_the_dims_a_chosen_variable_lacks_came_from():
+    """Hunt: "Agreed chunks {'time': 60, ...} from the plan of 'orog'", a 2-D variable
+    without time: its candidate takes time from the elementwise minimum, and now says so."""
+    from chunkpilot.core.agree import DatasetPlan, dataset_lines
+
+    tas = _plan((730, 90, 180), ("time", "lat", "lon"), mem=2**30)
+    orog = _plan((90, 180), ("lat", "lon"), mem=2**30)
+    dp = agree({"tas": tas, "orog": orog})
+    chosen = DatasetPlan(dp.dim_chunks, dp.variables, "orog")
+    line = dataset_lines(chosen)[0]
+    assert "the plan of 'orog' (along lat, lon; time from the elementwise minimum" in line
+    assert "(along" not in dataset_lines(DatasetPlan(dp.dim_chunks, dp.variables, "tas"))[0]

@@ -50,10 +50,10 @@ def check_dtype(dtype: Any) -> np.dtype:
             f"instead: chunkpilot plans one numeric field at a time; select one (x[{dt.names[0]!r}])."
         )
     if dt.hasobject or dt.kind in "OUSV" or dt.itemsize == 0:
+        why = ("text (strings or bytes): chunkpilot plans numeric arrays" if dt.kind in "US"
+               else "chunkpilot cannot size chunks whose bytes per element are unknown")
         raise UnsupportedDtypeError(
-            f"Expected a numeric dtype with a fixed item size. Got {dt} instead: "
-            "chunkpilot cannot size chunks whose bytes per element are unknown."
-        )
+            f"Expected a numeric dtype with a fixed item size. Got {dt} instead: {why}.")
     return dt
 
 

@@ -266,13 +266,14 @@ def diagnose(obs: Observation) -> tuple[Verdict, ...]:
         return found
     target = obs.target_fraction or DEFAULT_TARGET_FRACTION
     use, peak = thread_utilisation(obs), peak_memory_fraction(obs)
-    busy = f"threads computed {use:.0%} of the time from the first task to the last" if obs.tasks \
-        else "no task was recorded"
+    busy = (f"threads computed {use:.0%} of the time from the first task to the last" if obs.tasks
+            else "no task was recorded (nothing to judge the chunks by)")
+    start = (f"; start-up took {format_seconds(first_task_start(obs))} before the first task"
+             if obs.tasks else "")
     return (Verdict(
         "healthy",
         f"No chunking problem: {busy}, memory peaked at {peak:.0%} of the limit (target "
-        f"{target:.0%}), nothing spilled or restarted; start-up took "
-        f"{format_seconds(first_task_start(obs))} before the first task.",
+        f"{target:.0%}), nothing spilled or restarted{start}.",
         Evidence(thread_utilisation=_r(use), peak_memory_fraction=_r(peak),
                  target_fraction=_r(target), startup_seconds=_r(first_task_start(obs)))),)
 

@@ -243,8 +243,8 @@ def _threads_sentence(plan: Plan) -> str | None:
 def explanation_lines(plan: Plan) -> list[str]:
     """The plan's reasons as sentences, most important first."""
     c, m, res = plan.chosen, plan.model, plan.resources
-    overhead_src = ("measured by a probe" + (", every worker thread's core kept busy"
-                                             if res.distributed else "")
+    overhead_src = ("measured by probes" + (", every worker thread's core kept busy"
+                                            if res.distributed else "")
                     if m.overhead_measured else "MODELLED default, not measured")
     per_chunk = m.scheduler_tasks(plan.spec.shape, c.chunk_shape, c.task_count) / c.task_count
     at_once = min(c.parallel_units, res.total_threads)  # as ``evaluate`` prices busy cores

@@ -237,7 +237,8 @@ def find_problems(
                 f"Axis {name!r} has {n_small} chunk(s) as small as {low} next to chunks "
                 f"of {top}: those tasks pay full overhead for {low / top:.0%} of "
                 "the work.",
-                f"Use evenly sized chunks along {name!r}, e.g. {even}, or: {fix}.",
+                f"Use evenly sized chunks along {'axis ' if not spec.dims else ''}{name!r}, "
+                f"e.g. {even}, or: {fix}.",
                 (("smallest_chunk", low), ("largest_chunk", top))))
     if tasks < res.total_threads and spec.nbytes >= worthy:
         out.append(Problem(

@@ -263,3 +263,9 @@ def test_a_few_slow_stores_are_not_spilling():
     slow = replace(HEALTHY, tasks=HEALTHY.tasks + _tasks(
         *_back_to_back("f", A, 1, 3, 0.01, start=0.5, gap=1.0, action="disk-write")))
     assert [v.kind for v in dg.diagnose(slow)] == ["healthy"]
+
+
+def test_a_run_without_tasks_does_not_quote_a_start_up_time():
+    # hunt: an empty watch block said "start-up took 0.00 us before the first task"
+    (v,) = dg.diagnose(Observation(wall_seconds=1.0))
+    assert "no task was recorded" in v.message and "start-up" not in v.message

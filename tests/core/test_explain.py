@@ -38,7 +38,7 @@ def test_sentences_carry_the_numbers_the_choice_rests_on():
 
 def test_a_modelled_overhead_says_so():
     assert "MODELLED default, not measured" in "\n".join(explanation_lines(_plan(measured=False)))
-    assert "measured by a probe" in "\n".join(explanation_lines(_plan(measured=True)))
+    assert "measured by probes" in "\n".join(explanation_lines(_plan(measured=True)))
 
 
 def test_json_contract_is_plain_json_with_the_documented_keys():

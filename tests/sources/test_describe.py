@@ -79,3 +79,9 @@ def test_a_dask_array_of_unknown_chunk_sizes_says_how_to_know_them():
     with pytest.raises(InvalidArgumentError, match=r"unknown \(nan\) sizes along axis 0.*"
                                                    r"compute_chunk_sizes"):
         describe(x[x > 0])
+
+
+def test_a_text_dtype_is_refused_for_what_it_is():
+    # hunt: '<U10' was refused as "bytes per element are unknown"; its size is fixed
+    with pytest.raises(UnsupportedDtypeError, match=r"<U10 instead: text \(strings or bytes\)"):
+        describe(np.array(["abcdefghij"]))

@@ -51,8 +51,10 @@ def plural(n: int, word: str, plural_word: str | None = None) -> str:
     --------
     >>> plural(1, "task"), plural(3, "task"), plural(2, "process", "processes")
     ('1 task', '3 tasks', '2 processes')
+    >>> plural(12345, "task")
+    '12,345 tasks'
     """
-    return f"{n} {word if n == 1 else (plural_word or word + 's')}"
+    return f"{n:,} {word if n == 1 else (plural_word or word + 's')}"
 
 
 def parse_seconds(value: int | float | str, *, name: str = "timeout",

@@ -249,7 +249,8 @@ def explanation_lines(plan: Plan) -> list[str]:
     per_chunk = m.scheduler_tasks(plan.spec.shape, c.chunk_shape, c.task_count) / c.task_count
     at_once = min(c.parallel_units, res.total_threads)  # as ``evaluate`` prices busy cores
     lines = [
-        f"Recommended chunks {c.chunk_shape}: {plural(c.task_count, 'task')} of "
+        f"Recommended chunks {c.chunk_shape}: "
+        f"{plural(c.task_count, 'input chunk' if plan.pipeline is not None else 'task')} of "
         f"{format_bytes(c.task_bytes)}" + (" each" if c.task_count != 1 else "")
         + (" (overlap halo included)." if any(plan.work.depth) else "."),
         _binding_sentence(plan),
@@ -262,8 +263,9 @@ def explanation_lines(plan: Plan) -> list[str]:
         *([t] if (t := cold_sentence(m.samples, c.task_bytes, c.wall_seconds)) else []),
         f"Scheduler overhead {format_seconds(m.overhead_seconds_per_task)} per task on "
         f"'{res.scheduler}' ({overhead_src})"
-        + (f" x {per_chunk:.1f} tasks per chunk"
-           if m.task_growth is not None or m.tasks_per_chunk != 1 else "")
+        + (f" x {per_chunk:.1f} tasks per input chunk (the whole graph's after dask's "
+           "optimization, modelled)" if m.task_growth is not None else
+           f" x {per_chunk:.1f} tasks per chunk" if m.tasks_per_chunk != 1 else "")
         + f"; predicted overhead share {c.overhead_fraction:.1%}.",
         (f"Predicted per input chunk (the work of its {per_chunk:.1f} tasks together): "
          if plan.pipeline is not None and per_chunk > 1.05 else "Predicted per task: ")

@@ -152,9 +152,10 @@ def _tail_fits(length: int, chunk: int, ragged: float) -> bool:
 
 def even_out(length: int, chunk: int, unit: int, ragged: float = RAGGED_FRACTION) -> int:
     """Shrink ``chunk`` (keeping it a multiple of ``unit``) so the last chunk is not tiny
-    (not under ``ragged`` of the others, the check's ``ragged_chunks`` rule). When no
-    shrinking does it (365 days in storage chunks of 30: every multiple up to 120 leaves 5),
-    the nearest multiple of ``unit`` that does, else the whole axis.
+    (not under ``ragged`` of the others, the check's ``ragged_chunks`` rule). When a
+    ``unit`` > 1 keeps shrinking from doing it (365 days in storage chunks of 30: every
+    multiple up to 120 leaves 5), the nearest multiple of ``unit`` that does, else the whole
+    axis. (With unit 1 the chunks are as even as ``length`` allows.)
 
     Examples
     --------
@@ -172,7 +173,7 @@ def even_out(length: int, chunk: int, unit: int, ragged: float = RAGGED_FRACTION
     if unit > 1:
         evened = math.ceil(evened / unit) * unit
     evened = min(chunk, evened)
-    if _tail_fits(length, evened, ragged):
+    if unit == 1 or _tail_fits(length, evened, ragged):  # unit 1: as even as it gets
         return evened
     k0 = max(1, round(chunk / unit))
     for d in range(1, EVEN_SEARCH_UNITS + 1):  # nearest first, the smaller on a tie

@@ -130,15 +130,17 @@ def pipeline_notes(r: PipelineFindings, depth: tuple[int, ...], chunk: tuple[int
         big = max(r.per_layer, key=lambda p: p[3])
         notes.append(f"Measured: most time in {slow[0]} ({slow[2] / total:.0%}); the largest "
                      f"task is {big[0]} ({format_bytes(big[3])}); {r.tasks_per_chunk:.1f} tasks "
-                     "per input chunk after optimization.")
+                     "per input chunk after optimization on the measured sub-array.")
     if g is not None:
-        notes.append(f"Graph at these chunks: ~{r.estimated_tasks:,} tasks; largest intermediate "
+        notes.append(f"Graph at these chunks: ~{r.estimated_tasks:,} tasks as built (before "
+                     "dask's optimization fuses some); largest intermediate "
                      f"chunk {format_bytes(g.largest_intermediate_bytes)} from "
                      f"{g.largest_intermediate_layer or 'the input'} "
                      f"({g.blowup:.1f}x the input chunk).")
     if r.auto_graph is not None and r.auto_estimated_tasks is not None:
         ag = r.auto_graph
-        notes.append(f"At dask auto chunks {ag.input_chunk}: ~{r.auto_estimated_tasks:,} tasks, "
+        notes.append(f"At dask auto chunks {ag.input_chunk}: ~{r.auto_estimated_tasks:,} tasks "
+                     "as built, "
                      f"largest intermediate {format_bytes(ag.largest_intermediate_bytes)} "
                      f"({ag.blowup:.1f}x the input chunk)"
                      + (f", rechunks ({', '.join(ag.rechunk_layers)})" if ag.rechunk_layers else "")

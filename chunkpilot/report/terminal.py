@@ -197,7 +197,7 @@ def plan_table(plan: Plan) -> Table:
         ("chunk shape", lambda e: str(e.chunk_shape)),
         ("tasks", lambda e: plural(e.task_count, "task")) if plan.pipeline is None else
         ("input chunks", lambda e: f"{plural(e.task_count, 'chunk')} "
-                                   f"(~{round(e.scheduler_tasks):,} tasks)"),
+                                   f"(~{plural(round(e.scheduler_tasks), 'task')})"),
         ("block size", lambda e: format_bytes(e.task_bytes)),
         ("peak / task", lambda e: format_bytes(e.peak_bytes_per_task)),
         ("peak / worker", lambda e: format_bytes(e.peak_bytes_per_worker)

@@ -22,11 +22,12 @@ GUARD = ('A script that starts a LocalCluster (the default scheduler) must make 
 
 
 def in_worker_start() -> bool:
-    """True when the call comes from the user's script being imported again in a worker
-    (``spawn`` runs it as ``__mp_main__``; the script's own process runs it as ``__main__``)."""
+    """True when the call comes from the top level of the user's script being imported again
+    in a worker (``spawn`` runs it as ``__mp_main__``; the script's own process runs it as
+    ``__main__``). A function of the script called in a process pool's worker is not that."""
     frame = inspect.currentframe()
     while frame is not None:
-        if frame.f_globals.get("__name__") == "__mp_main__":
+        if frame.f_globals.get("__name__") == "__mp_main__" and frame.f_code.co_name == "<module>":
             return True
         frame = frame.f_back
     return False

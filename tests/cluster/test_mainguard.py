@@ -25,6 +25,8 @@ def test_a_call_from_a_script_imported_again_in_a_worker_is_told_apart():
     here: dict = {"__name__": "__mp_main__", "in_worker_start": in_worker_start}
     exec("found = in_worker_start()", here)  # what spawn runs the script as in a worker
     assert here["found"]
+    exec("def f():\n    return in_worker_start()", here)
+    assert not here["f"]()  # the script's function, called by a process pool's worker
 
 
 @pytest.mark.cluster

@@ -7,12 +7,12 @@ keeps working for users who do not know our types.
 
 from __future__ import annotations
 
+import traceback
+
 
 def one_line(e: BaseException, limit: int = 500) -> str:
     """``Type: message`` on one line (as the last line of a traceback, with dask's multi-line
     messages joined: a plan quotes it inside a sentence), at most ``limit`` characters."""
-    import traceback
-
     return " ".join("".join(traceback.format_exception_only(type(e), e)).split())[:limit]
 
 

@@ -15,7 +15,13 @@ from distributed.scheduler import KilledWorker
 
 from chunkpilot.cluster.connect import check_client, check_connected, scheduler_address
 from chunkpilot.cluster.resources import memory_fractions
-from chunkpilot.core.observations import MemoryRecord, Observation, TaskRecord, WorkerInfo
+from chunkpilot.core.observations import (
+    MemoryRecord,
+    Observation,
+    TaskRecord,
+    WorkerInfo,
+    error_fields,
+)
 from chunkpilot.errors import InvalidArgumentError, SchedulerLostError
 
 __all__ = ["Collector", "observe"]
@@ -144,23 +150,16 @@ class Collector:
         memory, workers, polled_pauses = _memory_records(self._samples)
         restarts, event_pauses = _count_events(events, self._t0)
         memory = _add_kill_samples(memory, events, self._t0)
-        error_type = None if exc is None else type(exc).__name__
-        error = None if exc is None else f"{error_type}: {exc}"
-        timed_out = self.timed_out
-        if timed_out and error is None:
-            error_type, error = "TimeoutError", f"TimeoutError: cancelled after {self.timeout_s} s"
+        if self.timed_out and exc is None:
+            exc = TimeoutError(f"cancelled after {self.timeout_s} s")
         return Observation(
-            wall_seconds=wall,
-            tasks=tasks,
-            memory=memory,
-            workers=workers,
+            wall_seconds=wall, tasks=tasks, memory=memory, workers=workers,
             restarts=restarts,
             pauses=max(polled_pauses, event_pauses),
             killed_worker=isinstance(exc, KilledWorker),
             erred_tasks=len({t.key for t in tasks if t.status != "OK"}),
-            error=error,
-            error_type=error_type,
-            timed_out=timed_out,
+            **error_fields(exc),
+            timed_out=self.timed_out,
             **memory_fractions(),
         )
 

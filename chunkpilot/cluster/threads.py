@@ -25,7 +25,13 @@ from dask.callbacks import Callback
 from dask.utils import key_split
 from threadpoolctl import threadpool_limits
 
-from chunkpilot.core.observations import MemoryRecord, Observation, TaskRecord, WorkerInfo
+from chunkpilot.core.observations import (
+    MemoryRecord,
+    Observation,
+    TaskRecord,
+    WorkerInfo,
+    error_fields,
+)
 
 #: The pseudo-worker every record of a threaded run belongs to.
 WORKER = "threads"
@@ -122,6 +128,4 @@ def observe_threads(collections: Sequence[Any], *, num_workers: int, memory_limi
         wall_seconds=wall, tasks=tuple(pool.records), memory=tuple(samples),
         workers=(WorkerInfo(WORKER, num_workers, memory_limit_bytes),),
         erred_tasks=int(failure is not None and not timed_out),
-        error=None if failure is None else f"{type(failure).__name__}: {failure}",
-        error_type=None if failure is None else type(failure).__name__,
-        timed_out=timed_out, executor="threads")
+        **error_fields(failure), timed_out=timed_out, executor="threads")

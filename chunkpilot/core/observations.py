@@ -129,6 +129,14 @@ class WorkerInfo(FlatRecord):
     """The worker's memory limit; ``None`` when it has none."""
 
 
+def error_fields(exc: BaseException | None) -> dict[str, str | None]:
+    """An :class:`Observation`'s ``error`` (``"Type: message"``) and ``error_type`` for the
+    exception a run ended with (both ``None`` when it worked)."""
+    if exc is None:
+        return {"error": None, "error_type": None}
+    return {"error": f"{type(exc).__name__}: {exc}", "error_type": type(exc).__name__}
+
+
 @dataclass(frozen=True, slots=True)
 class Observation:
     """Everything recorded while one computation ran: raw records, no interpretation."""

@@ -24,6 +24,7 @@ import contextlib
 import importlib
 import json
 import os
+import resource
 import select
 import signal
 import subprocess
@@ -218,8 +219,6 @@ def no_core_dumps() -> None:
     """A sandbox that crashes (the user's function segfaults) is a finding, not a core file
     in the user's working directory: where ``ulimit -c`` allows them, a crashed sample left
     its whole address space there (42 MB for a 1 MiB sample). Forks inherit it."""
-    import resource
-
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
 

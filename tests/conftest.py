@@ -11,11 +11,16 @@ import psutil
 import pytest
 
 import tests
+from tests.helpers.timing_gate import TimingGate
 
 # Functions defined in test modules reach sandboxes and workers by value, as a notebook's do.
 # By reference, every sandbox first imported the test module (pytest and all it imports):
 # ~1 s a sample, minutes over the suite. Users' own modules are untouched (by reference).
 cloudpickle.register_pickle_by_value(tests)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(TimingGate(), "chunkpilot-timing-gate")
 
 
 def _is_helper(p: psutil.Process) -> bool:

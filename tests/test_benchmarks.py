@@ -357,6 +357,7 @@ def test_a_single_chunks_peak_is_one_tasks_not_shared_among_idle_threads():
     assert observe_shape({**run(8), "scheduler": "threads"}, 0)[1] == 200
 
 
+@pytest.mark.timing  # counts the whole machine's CPU
 def test_others_cores_counts_a_process_outside_the_benchmark_not_its_own_work():
     """A busy process outside this process tree (orphaned by its shell) shows up as about one
     core of others' CPU; the same spin in this process does not."""

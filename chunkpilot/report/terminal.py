@@ -223,9 +223,10 @@ def print_plan(plan: Plan, console: Console | None = None, *, name: str | None =
 
 def _apply_lines(console: Console, spec: Any, chunk_shape: tuple[int, ...],
                  name: str | None) -> None:
+    """Code lines are never wrapped: a wrapped path would not paste back as Python."""
     console.print(Text("How to apply:", style="bold"))
     for line in how_to_apply(spec, chunk_shape, name):
-        hanging(console, "", Text(line, style="cyan"), indent=2)
+        console.print(Text("  " + line, style="cyan"), soft_wrap=True)
 
 
 def print_tuned(console: Console, result: Any, *, name: str | None = None,

@@ -14,6 +14,8 @@ from chunkpilot.cluster.observe import Collector, observe
 from chunkpilot.core.diagnose import diagnose
 from chunkpilot.errors import InvalidArgumentError
 
+pytestmark = pytest.mark.timing  # measured time or CPU: runs alone (tests/helpers/timing_gate.py)
+
 CLUSTER = dict(threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
 ACTIONS = {"compute", "transfer", "disk-read", "disk-write", "deserialize"}
 

@@ -26,7 +26,7 @@ from chunkpilot.errors import SchedulerError
 from chunkpilot.report.figures import MEMORY_COLORS
 from tests.helpers.dask_processes import dask_processes
 
-pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timing]
 
 CHROMIUM = "/usr/bin/chromium"
 #: Every computation warns (the default skips those under 1 s); keep 40 of them.

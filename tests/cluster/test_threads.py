@@ -6,10 +6,13 @@ import time
 
 import dask.array as da
 import numpy as np
+import pytest
 
 from chunkpilot.cluster.threads import observe_threads
 from chunkpilot.core.diagnose import diagnose
 from chunkpilot.core.metrics import cluster_threads, thread_utilisation
+
+pytestmark = pytest.mark.timing  # measured time or CPU: runs alone (tests/helpers/timing_gate.py)
 
 GiB = 2**30
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from chunkpilot.cluster.trials import ThreadsExecutor, TrialRunner
 from chunkpilot.sources.describe import describe
 from chunkpilot.types import WorkSpec
+
+pytestmark = pytest.mark.timing  # measured time or CPU: runs alone (tests/helpers/timing_gate.py)
 
 REGION = (slice(0, 512), slice(0, 512))
 

@@ -20,6 +20,8 @@ import pytest
 import chunkpilot
 from tests.helpers.load import ForeignLoad
 
+pytestmark = pytest.mark.timing  # measured time or CPU: runs alone (tests/helpers/timing_gate.py)
+
 #: Other processes' average busy cores above which a run did not measure on a quiet machine.
 QUIET_CORES = 0.5
 

@@ -60,6 +60,7 @@ def _forced_plan(store, chunk, res, mult=7.0):
     return dataclasses.replace(plan, chosen=evaluate(chunk, spec, WorkSpec(2), res, model))
 
 
+@pytest.mark.timing  # diagnoses and regions follow measured times
 def test_too_small_start_is_diagnosed_and_moves_bigger(store, caplog):
     caplog.set_level(logging.INFO, logger="chunkpilot")
     res = Resources(2, 1, 2048 * MiB, "local")
@@ -81,6 +82,7 @@ def hungry_and_slow(block):
     return out + held[0] * 0
 
 
+@pytest.mark.timing  # diagnoses and regions follow measured times
 def test_too_big_start_is_diagnosed_and_moves_smaller(store, tmp_path):
     res = Resources(1, 1, 300 * MiB, "local")
     plan = _forced_plan(store, (2048, 2048), res)  # the whole 32 MiB array x ~7 in one task
@@ -175,6 +177,7 @@ def test_tune_on_the_threaded_scheduler(coarse_store):
     assert result.chunk_shape in {t.chunk_shape for t in result.trials}
 
 
+@pytest.mark.timing  # diagnoses and regions follow measured times
 def test_a_fast_plans_trials_cover_half_a_second_of_its_work(store):
     """A 512 KiB plan predicted at ~3.6 ms a task: 8 rounds on 2 threads are only 8 MiB (512
     of 2048 rows, ~30 ms of work); the 0.5 s floor asks for ~140 MiB, so the whole 32 MiB

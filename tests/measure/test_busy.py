@@ -15,7 +15,7 @@ from chunkpilot.measure.overhead import measure_scheduler
 from chunkpilot.measure.probe_history import FILE_NAME, ProbeHistory
 from chunkpilot.types import Resources
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.timing]
 
 RES = Resources(2, 1, 512 * 2**20, "local")
 

@@ -14,7 +14,8 @@ from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 MiB = 2**20
 
-pytestmark = pytest.mark.skipif(not LINUX, reason="a call's peak is reset per call on Linux only")
+pytestmark = [pytest.mark.skipif(not LINUX, reason="a call's peak is reset per call on Linux only"),
+              pytest.mark.timing]
 
 
 def cached_table():

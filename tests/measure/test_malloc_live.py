@@ -13,7 +13,8 @@ from chunkpilot.types import ArraySpec
 
 MiB = 2**20
 
-pytestmark = pytest.mark.skipif(not dynamic_thresholds(), reason="needs glibc's mallinfo2")
+pytestmark = [pytest.mark.skipif(not dynamic_thresholds(), reason="needs glibc's mallinfo2"),
+              pytest.mark.timing]
 
 
 def test_the_peak_is_what_was_held_at_once():

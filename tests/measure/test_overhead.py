@@ -18,6 +18,8 @@ from chunkpilot.measure.overhead_probe import _graph, _run, probe_overhead
 from chunkpilot.measure.probe_history import FILE_NAME, ProbeHistory
 from chunkpilot.types import Resources
 
+pytestmark = pytest.mark.timing  # measured time or CPU: runs alone (tests/helpers/timing_gate.py)
+
 
 def test_threads_probe_gives_a_small_positive_cost():
     seconds = probe_overhead("threads", blocks=200, repeats=2)

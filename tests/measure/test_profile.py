@@ -17,6 +17,8 @@ from chunkpilot.measure.profile import profile_function
 from chunkpilot.measure.sandbox import sandbox_pool
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
+pytestmark = pytest.mark.timing  # measured time or CPU: runs alone (tests/helpers/timing_gate.py)
+
 MiB = 2**20
 SPEC = ArraySpec((4096, 4096), "float64")  # 128 MiB, synthetic samples
 RES = Resources(1, 1, 2048 * MiB, "threads")

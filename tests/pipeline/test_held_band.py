@@ -16,7 +16,7 @@ import chunkpilot
 from chunkpilot.core.evaluate import evaluate
 from tests.helpers.data import make_random_zarr
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 #: The real run: dask workers' malloc settings (freed blocks unmapped, so the high-water mark
 #: shows what was held), one warm-up, then the peak RSS the run added.

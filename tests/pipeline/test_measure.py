@@ -17,6 +17,8 @@ from chunkpilot.pipeline.rules import thread_speedup
 from chunkpilot.pipeline.runs import COLD_ONLY_RUNS
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
+pytestmark = pytest.mark.timing  # measured time or CPU: runs alone (tests/helpers/timing_gate.py)
+
 SPEC = ArraySpec((64, 64), "float64")
 #: Per input chunk: a 3 x 3 sub-array runs ~1.5x the time budget.
 CHUNK_SLEEP_S = SUBARRAY_TIME_BUDGET_S * 1.5 / 9

@@ -8,7 +8,7 @@ import pytest
 import chunkpilot
 from tests.helpers.data import make_random_zarr
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 
 def python_rows(block):

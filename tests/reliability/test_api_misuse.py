@@ -24,7 +24,7 @@ X = da.zeros((256, 256), chunks=64)
 @pytest.fixture(scope="module")
 def closed_client():
     cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                           dashboard_address=":0")
+                           dashboard_address="127.0.0.1:0")
     client = Client(cluster, set_as_default=False)
     client.close()
     cluster.close()
@@ -34,7 +34,7 @@ def closed_client():
 @pytest.fixture(scope="module")
 def client():
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address=":0") as cluster, \
+                      dashboard_address="127.0.0.1:0") as cluster, \
             Client(cluster, set_as_default=False) as c:
         yield c
 

@@ -136,7 +136,7 @@ def test_watch_report_refuses_a_directory(tmp_path: Path) -> None:
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address=":0") as cluster, \
+                      dashboard_address="127.0.0.1:0") as cluster, \
             Client(cluster, set_as_default=False) as client:
         with chunkpilot.watch(client) as w:
             client.submit(sum, [1, 2]).result()

@@ -105,7 +105,7 @@ def test_a_closed_scheduler_connection_in_the_api() -> None:
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address=":0") as cluster:
+                      dashboard_address="127.0.0.1:0") as cluster:
         client = Client(cluster, set_as_default=False)
         client.close()
         with pytest.raises(SchedulerError, match="closed"):

@@ -10,7 +10,7 @@ from rich.console import Console
 from chunkpilot.commands.demo import print_demo
 from chunkpilot.core.verdicts import Verdict
 from chunkpilot.report.apply import how_to_apply
-from chunkpilot.report.terminal import print_report, print_verdicts, trials_table
+from chunkpilot.report.terminal import print_plan, print_report, print_verdicts, trials_table
 from chunkpilot.types import ArraySpec
 
 from .samples import plan, trials, tune_result
@@ -64,6 +64,16 @@ def test_long_words_stay_whole(width):
                  "tcp://127.0.0.1:42837.", "hand-built"):
         if word in _render(1000):
             assert word in text, word
+
+
+def test_the_line_that_applies_a_plan_is_never_wrapped():
+    """A path longer than the terminal stays on the code's one line: it pastes back as Python."""
+    path = "/tmp/" + "a-long-directory-name/" * 6 + "data.zarr"
+    console = Console(width=60, record=True, color_system=None, highlight=False)
+    p = plan(f"zarr:{path}")
+    print_plan(p, console)
+    lines = console.export_text().splitlines()
+    assert f"  x = da.from_zarr({path!r}, chunks={p.chunk_shape})" in lines
 
 
 def test_narrow_terminal_drops_columns_then_tables():

@@ -23,7 +23,8 @@ from tests.helpers.cli_runs import CLI
 from tests.helpers.delay_proxy import DelayProxy
 from tests.helpers.s3server import FAKE_KEY, FAKE_SECRET, port_is_open, wait_port_closed
 
-pytestmark = pytest.mark.slow  # one sandboxed advise (~20-40 s on a shared 2-core machine)
+# one sandboxed advise (~20-40 s on a shared 2-core machine)
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
 INJECTED = (0.0, 0.02, 0.08)
 #: 8 x 8 storage objects of 16 KiB (zstd): small objects, as on many real buckets.

@@ -17,6 +17,8 @@ from chunkpilot.sources.readers import source_array
 from tests.helpers import data
 from tests.helpers.s3server import FAKE_SECRET
 
+pytestmark = pytest.mark.timing  # measured time or CPU: runs alone (tests/helpers/timing_gate.py)
+
 INJECTED = (0.0, 0.02, 0.08)
 
 

@@ -187,7 +187,7 @@ def print_report(console: Console, trials: Sequence[Trial]) -> None:
 def plan_table(plan: Plan) -> Table:
     """Recommended chunks beside dask's auto chunks, predicted under the same model."""
     spec = plan.spec
-    t = Table(title=f"chunkpilot plan for {spec.shape} {spec.dtype} ({spec.source})",
+    t = Table(title=f"chunkpilot plan for {spec.shape} {spec.dtype}",
               box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
     t.add_column("")
     t.add_column("chunkpilot", style="bold green")
@@ -215,6 +215,8 @@ def print_plan(plan: Plan, console: Console | None = None, *, name: str | None =
     """Print the plan table, its explanation as bullets and the line that applies it."""
     console = console or Console()
     console.print(plan_table(plan))
+    # the source on a line of its own, never wrapped: a long path stays whole to copy
+    console.print(Text(f"Source: {plan.spec.source}"), soft_wrap=True)
     hanging(console, Text("Binding constraint:", style="bold"), plan.binding_constraint)
     for line in plan.explain().splitlines():
         hanging(console, "•", line, indent=1)

@@ -66,7 +66,7 @@ def test_long_words_stay_whole(width):
             assert word in text, word
 
 
-def test_the_line_that_applies_a_plan_is_never_wrapped():
+def test_the_line_that_applies_a_plan_and_the_source_are_never_wrapped():
     """A path longer than the terminal stays on the code's one line: it pastes back as Python."""
     path = "/tmp/" + "a-long-directory-name/" * 6 + "data.zarr"
     console = Console(width=60, record=True, color_system=None, highlight=False)
@@ -74,6 +74,7 @@ def test_the_line_that_applies_a_plan_is_never_wrapped():
     print_plan(p, console)
     lines = console.export_text().splitlines()
     assert f"  x = da.from_zarr({path!r}, chunks={p.chunk_shape})" in lines
+    assert f"Source: zarr:{path}" in lines  # nor is the source's path
 
 
 def test_narrow_terminal_drops_columns_then_tables():

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
-from dask.utils import key_split
-
+from chunkpilot.core.errortext import error_summary
 from chunkpilot.core.metrics import (
     DISK_ACTIONS,
     busy_seconds,
+    chunk_tail_share,
     cluster_threads,
     disk_share,
     first_task_start,
@@ -54,13 +52,6 @@ ROOT_LEAD_MIN = 0.25
 MEMORY_RAMP_MIN = 0.2
 #: Below this share of compute between the first task and the last, a run is not healthy.
 HEALTHY_UTILISATION = 0.8
-#: Quote whole sentences of an error message up to about this many characters (KilledWorker's
-#: runs to 400 with a link); the first sentence is always quoted whole.
-ERROR_CHARS = 240
-#: A task key as distributed prints it: ``('sum-bedf65a1...', 3)`` or ``'finalize-1f2e...'``.
-_KEY = re.compile(r"""\(\s*'([^']+)'(?:\s*,\s*-?\d+)*\s*\)|'([^'\s]+-[0-9a-f]{8,})'""")
-#: Sentence ends: a full stop, question or exclamation mark followed by space and a capital.
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 #: Compare peaks with this fraction when ``distributed.worker.memory.target`` is disabled.
 DEFAULT_TARGET_FRACTION = DEFAULT_MEMORY_FRACTIONS["target_fraction"]
 
@@ -73,7 +64,7 @@ def _r(x: float) -> float:
 def _too_big(obs: Observation) -> Verdict | None:
     target = obs.target_fraction or DEFAULT_TARGET_FRACTION
     # a failed run's stream stops early: its idle end says nothing of the chunk size
-    peak, tail = peak_memory_fraction(obs), 0.0 if obs.errored else idle_tail_share(obs)
+    peak, tail = peak_memory_fraction(obs), 0.0 if obs.errored else chunk_tail_share(obs)
     spilled = obs.peak_spilled_bytes
     disk_s = busy_seconds(obs, DISK_ACTIONS)
     why: list[str] = []
@@ -209,35 +200,6 @@ def _overproduction(obs: Observation) -> Verdict | None:
     )
 
 
-def _group_names(text: str) -> str:
-    """Task keys -> their group names, as the dashboard shows them: ``task 'sum' (3)``."""
-    def name(m: re.Match[str]) -> str:
-        if m.group(1) is not None:
-            index = m.group(0)[m.end(1) - m.start(0) + 1:].strip(" ,)")
-            return f"'{key_split(m.group(1))}'" + (f" (block {index})" if index else "")
-        return f"'{key_split(m.group(2))}'"
-
-    return _KEY.sub(name, text)
-
-
-def error_summary(error: str | None, limit: int = ERROR_CHARS) -> str:
-    """An error message for a verdict: task keys shown as group names, whole sentences only.
-
-    >>> error_summary("KilledWorker: Attempted to run task ('sum-bedf65a1dfe9acf7', 3) on 1 "
-    ...               "different workers, but all those workers died while running it.")[:51]
-    "KilledWorker: Attempted to run task 'sum' (block 3)"
-    """
-    text = " ".join(_group_names(error or "no result").split())
-    sentences = _SENTENCE_END.split(text)
-    kept = sentences[:1]
-    for s in sentences[1:]:
-        if len(" ".join(kept + [s])) > limit:
-            break
-        kept.append(s)
-    out = " ".join(kept)
-    return out if out.endswith((".", "!", "?")) else out + "."
-
-
 def _failed(obs: Observation) -> Verdict | None:
     if not obs.errored:
         return None
@@ -284,9 +246,14 @@ def _idle_threads(obs: Observation) -> Verdict | None:
     if not any(t.action == "compute" for t in obs.tasks) or use >= HEALTHY_UTILISATION:
         return None
     gaps, tail, io = overhead_share(obs), idle_tail_share(obs), 1.0 - use
-    if tail >= gaps:
+    few = chunk_tail_share(obs)  # the part of the tail one last chunk per thread explains
+    if tail >= gaps and few >= tail - few:
         why, fix = (f"threads sat idle at the end for {tail:.0%} of thread time (too few chunks "
                     "to share out)", "Use more, smaller chunks: several per worker thread.")
+    elif tail >= gaps:
+        why, fix = (f"threads sat idle for {tail:.0%} of thread time while others ran the "
+                    "tasks, longer than any task lasted (tasks too short for the scheduler to "
+                    "spread over the workers)", "Use bigger chunks: tasks of 100 ms or more.")
     else:
         why, fix = (f"gaps between tasks took {gaps:.0%} of thread time (scheduling, waiting "
                     "for inputs)", "Use bigger chunks, or check the task stream for slow "

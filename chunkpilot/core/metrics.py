@@ -61,8 +61,10 @@ def thread_utilisation(obs: Observation) -> float:
     return busy_seconds(obs, ("compute",)) / tt if tt > 0 else 0.0
 
 
-def idle_tail_share(obs: Observation) -> float:
-    """Share of thread-time that threads sat idle after their last task while others worked."""
+def idle_tail_share(obs: Observation, *, per_thread_cap_s: float = float("inf")) -> float:
+    """Share of thread-time that threads sat idle after their last task while others worked
+    (a thread that ran nothing: the whole span), each thread's idle end at most
+    ``per_thread_cap_s``."""
     tt = thread_time(obs)
     if not obs.tasks or tt <= 0:
         return 0.0
@@ -72,7 +74,25 @@ def idle_tail_share(obs: Observation) -> float:
         last[row] = max(last.get(row, 0.0), t.stop_s)
     end = max(last.values())
     idle_rows = max(cluster_threads(obs) - len(last), 0)
-    return (sum(end - s for s in last.values()) + idle_rows * active_seconds(obs)) / tt
+    tails = [end - s for s in last.values()] + [active_seconds(obs)] * idle_rows
+    return sum(min(x, per_thread_cap_s) for x in tails) / tt
+
+
+def chunk_tail_share(obs: Observation) -> float:
+    """The idle tail that too few chunks explain: a thread waits for the others' last chunks
+    at most one task long, so each thread's idle end counts up to the longest task. A longer
+    wait (13 tasks of 9 ms all run by one of two workers) is the scheduler placing tiny tasks,
+    not big chunks.
+
+    >>> from chunkpilot.core.observations import TaskRecord, WorkerInfo
+    >>> one = tuple(TaskRecord(f"k{i}", "f", "w1", 0, "compute", i / 100, i / 100 + 0.009)
+    ...             for i in range(13))
+    >>> obs = Observation(0.13, one, (), (WorkerInfo("w1", 1, 2**30), WorkerInfo("w2", 1, 2**30)))
+    >>> round(idle_tail_share(obs), 2), round(chunk_tail_share(obs), 3)
+    (0.5, 0.035)
+    """
+    longest = max((t.duration_s for t in obs.tasks), default=0.0)
+    return idle_tail_share(obs, per_thread_cap_s=longest)
 
 
 def overhead_share(obs: Observation) -> float:

@@ -40,3 +40,24 @@ def test_orphaned_grandchild_is_swept_only_when_we_are_its_subreaper(mode, expec
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == expected.split()
+
+
+LOCK_THEN_EXIT = textwrap.dedent("""
+    import multiprocessing, os, sys
+    from chunkpilot import interrupts
+    lock = multiprocessing.get_context("spawn").Lock()  # a named semaphore, tracked
+    if sys.argv[1] == "sweep":
+        interrupts.final_sweep()
+    os._exit(130)  # as the CLI leaves after a signal
+""")
+
+
+@pytest.mark.parametrize(("mode", "warned"), [("sweep", False), ("no-sweep", True)])
+def test_no_leaked_semaphore_warning_after_the_last_sweep(mode, warned):
+    """A semaphore alive at ``os._exit`` (a nanny's queue while a LocalCluster starts) made
+    multiprocessing's resource tracker warn on stderr after the CLI's one line; the last
+    sweep unlinks it. The control case shows the warning comes without it."""
+    out = subprocess.run([sys.executable, "-c", LOCK_THEN_EXIT, mode], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 130
+    assert ("leaked semaphore" in out.stderr) is warned, out.stderr

@@ -31,7 +31,7 @@ def watch_cluster(address: str, follow: bool, interval: float, as_json: bool) ->
     from chunkpilot.commands.cluster_watch import follow as follow_computations
     from chunkpilot.report.computations import print_computations
 
-    console = Console()
+    console = Console(markup=False)
     if not follow:
         payload = fetch(address)
         if as_json:
@@ -40,7 +40,7 @@ def watch_cluster(address: str, follow: bool, interval: float, as_json: bool) ->
         print_computations(console, computations(payload),
                            title=f"Computations on {address}, newest first")
         if not payload.get("enabled", True):
-            Console(stderr=True).print(
+            Console(stderr=True, markup=False).print(
                 f"The watch switched itself off: {payload.get('error')}", style="red")
         return
     for i, summary in enumerate(follow_computations(address, interval_s=interval)):

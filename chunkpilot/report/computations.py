@@ -82,7 +82,7 @@ def computations_table(summaries: Sequence[ComputationSummary], *, title: str | 
     the terminal is too narrow for that."""
     rows = [[_verdicts_text(s) if c == "verdicts" else row[c] for c in COMPUTATION_COLUMNS]
             for s, row in ((s, computation_row(s)) for s in summaries)]
-    return fit_table(console or Console(), COMPUTATION_COLUMNS, rows, title or "")
+    return fit_table(console or Console(markup=False), COMPUTATION_COLUMNS, rows, title or "")
 
 
 def print_computations(console: Console, summaries: Sequence[ComputationSummary], *,

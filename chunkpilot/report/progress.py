@@ -52,8 +52,8 @@ class Output:
     def __init__(self, *, verbosity: int = 0, as_json: bool = False,
                  stdout: Console | None = None, stderr: Console | None = None) -> None:
         self.verbosity = verbosity
-        self.out = stdout or Console(highlight=False)
-        self.err = stderr or Console(stderr=True, highlight=False)
+        self.out = stdout or Console(highlight=False, markup=False)
+        self.err = stderr or Console(stderr=True, highlight=False, markup=False)
         self.live = self.err.is_terminal and not as_json and verbosity >= 0
         self._progress: Progress | None = None
         self._task: Any = None
@@ -74,7 +74,8 @@ class Output:
                         logging.WARNING if self.verbosity == 0 else logging.ERROR)
         logger.propagate = False
         if self.live:
-            self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+            self._progress = Progress(SpinnerColumn(),
+                                      TextColumn("{task.description}", markup=False),
                                       TimeElapsedColumn(), console=self.err, transient=True)
             self._progress.start()
             self._task = self._progress.add_task("starting", total=None)
@@ -106,7 +107,7 @@ class Output:
         self.phase(f"profiling: {plural(self._samples, 'sample')} measured; last {sample_line(s)}",
                    log=False)
         if self.verbosity > 0:
-            self.err.print(f"  {sample_line(s)}")
+            self.err.print(Text(f"  {sample_line(s)}"))
 
     def on_trial(self, t: Trial) -> None:
         """A tune trial finished (``on_trial=`` of tune)."""
@@ -114,4 +115,4 @@ class Output:
         of = f" of at most {self.max_trials}" if self.max_trials else ""
         self.phase(f"trials: {self._trials}{of} done, running the next", log=False)
         if self.verbosity > 0 or (self.verbosity == 0 and self.live):
-            self.err.print(f"  {trial_line(t)}")
+            self.err.print(Text(f"  {trial_line(t)}"))

@@ -51,13 +51,13 @@ def _words_width(cells: Sequence[str | Text]) -> tuple[int, int]:
 
 def _table(rows: Sequence[Sequence[str | Text]], headers: Sequence[str], title: str,
            widths: Sequence[int] | None = None) -> Table:
-    table = Table(title=title or None, box=box.SIMPLE_HEAD, pad_edge=False,
+    table = Table(title=Text(title) if title else None, box=box.SIMPLE_HEAD, pad_edge=False,
                   title_justify="left")
     for i, h in enumerate(headers):
         table.add_column(h, justify="right" if h == "restarts" else "left",
                          width=widths[i] if widths else None)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*map(plain, row))
     return table
 
 
@@ -107,7 +107,7 @@ def trials_table(trials: Sequence[Trial], *, title: str = "Trials",
     Columns that say nothing (no trial spilled or restarted) are left out; then
     :data:`DROP_ORDER` decides. ``None`` when even trial, chunks and wall time do not fit.
     """
-    console = console or Console()
+    console = console or Console(markup=False)
     headers = [h for h, _ in COLUMNS]
     rows = [summarise(t) for t in trials]
     for h, key, zero in (("spilled", "spilled", "0 B"), ("restarts", "restarts", "0")):
@@ -122,6 +122,12 @@ def trials_table(trials: Sequence[Trial], *, title: str = "Trials",
     return None
 
 
+def plain(text: str | Text) -> Text:
+    """Our strings are text, never rich markup: ``datetime64[ns]`` or an error quoting
+    ``[1, 2]`` would otherwise lose the brackets."""
+    return text if isinstance(text, Text) else Text(text)
+
+
 def hanging(console: Console, lead: str | Text, text: str | Text, *, indent: int = 0) -> None:
     """Print ``lead`` then ``text``; wrapped lines of ``text`` line up under its first word."""
     grid = Table.grid(pad_edge=False)
@@ -133,7 +139,7 @@ def hanging(console: Console, lead: str | Text, text: str | Text, *, indent: int
         grid.add_column(no_wrap=True)
         cells.append(Text.assemble(lead, " "))
     grid.add_column(overflow="fold")
-    cells.append(text)
+    cells.append(plain(text))
     grid.add_row(*cells)
     console.print(grid)
 
@@ -187,7 +193,7 @@ def print_report(console: Console, trials: Sequence[Trial]) -> None:
 def plan_table(plan: Plan) -> Table:
     """Recommended chunks beside dask's auto chunks, predicted under the same model."""
     spec = plan.spec
-    t = Table(title=f"chunkpilot plan for {spec.shape} {spec.dtype}",
+    t = Table(title=Text(f"chunkpilot plan for {spec.shape} {spec.dtype}"),
               box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
     t.add_column("")
     t.add_column("chunkpilot", style="bold green")
@@ -207,13 +213,13 @@ def plan_table(plan: Plan) -> Table:
          if memory_fit(e.peak_bytes_per_worker, plan.resources)[1] else "out of memory"),
     ):
         auto = plan.dask_auto
-        t.add_row(label, fmt(plan.chosen), fmt(auto) if auto is not None else "-")
+        t.add_row(*map(plain, (label, fmt(plan.chosen), fmt(auto) if auto is not None else "-")))
     return t
 
 
 def print_plan(plan: Plan, console: Console | None = None, *, name: str | None = None) -> None:
     """Print the plan table, its explanation as bullets and the line that applies it."""
-    console = console or Console()
+    console = console or Console(markup=False)
     console.print(plan_table(plan))
     # the source on a line of its own, never wrapped: a long path stays whole to copy
     console.print(Text(f"Source: {plan.spec.source}"), soft_wrap=True)

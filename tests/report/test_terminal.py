@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from rich.console import Console
@@ -10,7 +11,13 @@ from rich.console import Console
 from chunkpilot.commands.demo import print_demo
 from chunkpilot.core.verdicts import Verdict
 from chunkpilot.report.apply import how_to_apply
-from chunkpilot.report.terminal import print_plan, print_report, print_verdicts, trials_table
+from chunkpilot.report.terminal import (
+    hanging,
+    print_plan,
+    print_report,
+    print_verdicts,
+    trials_table,
+)
 from chunkpilot.types import ArraySpec
 
 from .samples import plan, trials, tune_result
@@ -75,6 +82,18 @@ def test_the_line_that_applies_a_plan_and_the_source_are_never_wrapped():
     lines = console.export_text().splitlines()
     assert f"  x = da.from_zarr({path!r}, chunks={p.chunk_shape})" in lines
     assert f"Source: zarr:{path}" in lines  # nor is the source's path
+
+
+def test_brackets_are_text_not_markup():
+    """``datetime64[ns]`` kept its unit only as text: rich read ``[ns]`` as a markup tag."""
+    console = Console(width=100, record=True, color_system=None, highlight=False)  # markup on
+    p = plan()
+    p = replace(p, spec=replace(p.spec, dtype="datetime64[ns]"))
+    print_plan(p, console)
+    hanging(console, "•", "IndexError: index [3] is out of bounds")
+    text = console.export_text()
+    assert "chunkpilot plan for (1000, 1000) datetime64[ns]" in text
+    assert "index [3] is out" in text
 
 
 def test_narrow_terminal_drops_columns_then_tables():

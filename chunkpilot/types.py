@@ -75,6 +75,8 @@ class ArraySpec:
     """Dimension names (xarray), if any."""
     source: str = "synthetic"
     """Where the data lives: ``"zarr:PATH"``, ``"numpy"``, ``"dask"``, ``"synthetic"``."""
+    name: str | None = None
+    """The array's path inside the source (a zarr group's array, an HDF5 dataset), if any."""
     itemsize: int = field(init=False)
     """Bytes per element, derived from ``dtype``."""
     nbytes: int = field(init=False)
@@ -118,10 +120,7 @@ class ArraySpec:
         return len(self.shape)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("itemsize")
-        d.pop("nbytes")
-        return d
+        return {k: v for k, v in asdict(self).items() if k not in ("itemsize", "nbytes")}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ArraySpec:

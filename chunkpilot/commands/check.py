@@ -31,7 +31,7 @@ from chunkpilot.sources.hdf5 import import_h5py, list_datasets, looks_like_hdf5
 from chunkpilot.sources.remote import is_url
 from chunkpilot.sources.urls import expand_home
 from chunkpilot.sources.xarray import data_variables, describe_xarray, is_dataset, is_xarray
-from chunkpilot.sources.zarr import zarr_dims
+from chunkpilot.sources.zarr import group_data_arrays
 from chunkpilot.types import ArraySpec, Chunks, Resources
 from chunkpilot.units import SizeLike, format_bytes, plural
 
@@ -166,7 +166,7 @@ def _own_dims(chunks: Any, spec: ArraySpec, targets: list[tuple[str | None, Arra
 
 def _targets(x: Any, name: str | None) -> list[tuple[str | None, ArraySpec]]:
     """(name, spec) of every array to check in ``x``."""
-    if is_dataset(x) and name is None:
+    if is_dataset(x) and name is None and data_variables(x):  # none: describe says why
         return [(v, describe_xarray(x, v)[0]) for v in data_variables(x)]
     if isinstance(x, (str, os.PathLike)) and name is None:
         names = _store_arrays(Path(expand_home(x)))
@@ -188,8 +188,8 @@ def _store_arrays(path: Path) -> list[str]:
             node = zarr.open(str(path), mode="r")
         except Exception:  # describe() raises the precise error
             return []
-        if isinstance(node, zarr.Group):  # data arrays: leave out coordinates (dim == own name)
-            return sorted(k for k, a in node.arrays() if zarr_dims(a) != (k,))
+        if isinstance(node, zarr.Group):
+            return group_data_arrays(node)
     return []
 
 
@@ -239,7 +239,14 @@ def check(
     targets, store = _remote_targets(source, variable or array, storage_options, res, client)
     targets = targets or _targets(source, variable or array)
     for name, spec in targets:
-        ch, origin = _chunks_for(spec, _own_dims(chunks, spec, targets))
+        try:
+            ch, origin = _chunks_for(spec, _own_dims(chunks, spec, targets))
+        except InvalidArgumentError as e:
+            if len(targets) < 2:
+                raise
+            raise InvalidArgumentError(
+                f"{name}: {str(e).rstrip('.')}. Chunks for several arrays are given by "
+                "dimension (DIM=N), or name one (variable= / --variable).") from e
         problems = tuple(find_problems(spec, res, ch, overhead_s=oh, thresholds=th))
         problems += tuple(latency_problems(spec, store) if store is not None else ())
         results.append(CheckResult(name, spec, ch, origin, problems,

@@ -218,8 +218,9 @@ def find_problems(
         out.append(Problem(
             "storage_misaligned", WARNING,
             f"Chunks are not aligned with the storage chunks {spec.storage_chunks}: a dask chunk "
-            f"touches up to {touched} storage chunks and each storage chunk is read (and "
-            f"decompressed) {amp:.2f} times on average.",
+            f"touches up to {plural(touched, 'storage chunk')} and each storage chunk is read "
+            f"(and decompressed) {f'{amp:,.0f}' if amp >= 10 else f'{amp:.2f}'} times on "
+            "average.",
             f"Use multiples of the storage chunks: {fix}." if stored_bytes <= cap else
             f"Storage chunks of {format_bytes(stored_bytes)} are too big to load whole within "
             f"the memory cap ({format_bytes(cap)} a chunk): rewrite the store with smaller "

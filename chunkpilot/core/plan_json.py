@@ -31,6 +31,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "shape": list(plan.spec.shape),
         "dtype": plan.spec.dtype,
         "source": plan.spec.source,
+        "array": plan.spec.name,
         "storage_chunks": list(plan.spec.storage_chunks) if plan.spec.storage_chunks else None,
         "shards": list(plan.spec.shards) if plan.spec.shards else None,
         "scheduler": plan.resources.scheduler,

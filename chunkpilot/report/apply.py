@@ -26,10 +26,14 @@ def how_to_apply(spec: ArraySpec, chunk_shape: tuple[int, ...], name: str | None
     --------
     >>> how_to_apply(ArraySpec((100, 100), "f8", source="zarr:data.zarr"), (50, 100))
     ["x = da.from_zarr('data.zarr', chunks=(50, 100))"]
+    >>> how_to_apply(ArraySpec((8, 4), "f4", source="hdf5:m.nc", dims=("t", "x")), (2, 4),
+    ...              "model/run1/tas")
+    ["ds = xr.open_dataset('m.nc', group='model/run1', chunks={'t': 2, 'x': 4})"]
     >>> how_to_apply(ArraySpec((100,), "f8", source="dask"), (50,))
     ['x = x.rechunk((50,))']
     """
     kind, _, path = spec.source.partition(":")
+    name = name or spec.name
     shape = str(tuple(chunk_shape))
     dims = _by_dim(spec, chunk_shape)
     if kind == "zarr":
@@ -40,8 +44,10 @@ def how_to_apply(spec: ArraySpec, chunk_shape: tuple[int, ...], name: str | None
             lines.append(f"ds = xr.open_zarr({path!r}, chunks={dims})")
         return lines
     if kind == "hdf5":
-        if spec.dims is not None:
-            return [f"ds = xr.open_dataset({path!r}, chunks={dims})"]
+        if spec.dims is not None:  # a variable in a netCDF group is opened with its group
+            group = (name or "").strip("/").rpartition("/")[0]
+            where = f", group={group!r}" if group else ""
+            return [f"ds = xr.open_dataset({path!r}{where}, chunks={dims})"]
         dataset = repr(name) if name else "'NAME'"
         return [f"f = h5py.File({path!r}, 'r')",
                 f"x = da.from_array(f[{dataset}], chunks={shape})"]

@@ -67,8 +67,8 @@ def check_head(head: bytes, where: str) -> None:
 
 
 def _is_data(obj: Any, h5py: Any) -> bool:
-    """A numeric dataset that is not a netCDF dimension / coordinate scale."""
-    if not isinstance(obj, h5py.Dataset) or obj.ndim == 0:
+    """A numeric dataset with data that is not a netCDF dimension / coordinate scale."""
+    if not isinstance(obj, h5py.Dataset) or obj.ndim == 0 or 0 in obj.shape:
         return False
     cls = obj.attrs.get("CLASS")
     if (cls.decode() if isinstance(cls, bytes) else str(cls)) == "DIMENSION_SCALE":
@@ -129,8 +129,8 @@ def describe_hdf5(path: Path, name: str | None) -> tuple[ArraySpec, dict[str, An
         spec, name, compression = describe_open_file(f, name, str(path), f"hdf5:{path}")
     layout = (f"chunked {spec.storage_chunks}, compression {compression or 'none'}"
               if spec.storage_chunks else "contiguous (no storage chunks to align with)")
-    note = (f"Samples were read from {path}:/{name} ({layout}); the timed load includes "
-            "HDF5 decompression.")
+    read = f"Samples were read from {path}:/{name} ({layout})"
+    note = f"{read}; the timed load includes HDF5 decompression." if compression else f"{read}."
     return spec, {"kind": "hdf5", "path": str(path), "array": name, "compression": compression,
                   "notes": (note,)}
 
@@ -142,10 +142,13 @@ def describe_open_file(f: Any, name: str | None, where: str, source: str
     names = list_datasets(f)
     if name is None:
         if len(names) != 1:
+            every: list[str] = []
+            f.visititems(lambda k, obj: every.append(k) if isinstance(obj, h5py.Dataset) else None)
             raise InvalidArgumentError(
                 f"Expected --variable NAME for {where!r}, which holds {names}."
-                if names else f"Expected numeric datasets in {where!r}. Got none."
-            )
+                if names else f"Expected a data variable (numeric, not 0-d, empty or a "
+                f"coordinate) in {where!r}. Got {f'only {sorted(every)}' if every else 'none'}; "
+                "name one with --variable NAME to use it anyway.")
         name = names[0]
     name = name.strip("/")
     obj = f.get(name)
@@ -156,7 +159,7 @@ def describe_open_file(f: Any, name: str | None, where: str, source: str
     dt = np.dtype(obj.dtype)
     spec = ArraySpec(tuple(obj.shape), dt.str if dt.names else dt.name,
                      storage_chunks=tuple(obj.chunks) if obj.chunks else None,
-                     dims=dataset_dims(obj), source=source)
+                     dims=dataset_dims(obj), source=source, name=name)
     return spec, name, compression_of(obj)
 
 

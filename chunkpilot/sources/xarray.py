@@ -50,8 +50,9 @@ def _select(obj: Any, variable: str | None) -> tuple[Any, str | None]:
         names = data_variables(obj)
         if variable is None:
             raise InvalidArgumentError(
-                f"Expected variable=NAME for a Dataset with data variables {names}."
-            )
+                f"Expected variable=NAME for a Dataset with data variables {names}." if names
+                else "Expected a Dataset with a data variable (numeric, not 0-d). Got "
+                f"{f'only {sorted(map(str, obj.variables))}' if obj.variables else 'none'}.")
         if variable not in obj.data_vars:
             raise InvalidArgumentError(
                 f"Expected a data variable of the Dataset ({names}). Got {variable!r} instead."

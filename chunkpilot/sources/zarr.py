@@ -56,20 +56,23 @@ def describe_zarr_url(url: str, opts: StorageOptions | None, array: str | None
 
 
 def pick_array(node: Any, array: str | None, where: str) -> tuple[Any, str | None]:
-    """The array ``array`` names in a group (the only one when not named), or ``node`` itself."""
+    """The array ``array`` names in a group, at any depth (``"model/run1/tas"``), or the only
+    data array when not named (``group_data_arrays``); ``node`` itself for an array."""
     if isinstance(node, zarr.Group):
-        names = sorted(k for k, v in node.arrays())
         if array is None:
-            if len(names) != 1:
+            data = group_data_arrays(node)
+            if len(data) != 1:
+                every = _group_arrays(node)
                 raise InvalidArgumentError(
                     f"Expected an array name (array= / --array NAME) for the group at {where!r},"
-                    f" which holds arrays {names}." if names else
-                    f"Expected arrays in the group at {where!r}. Got none.")
-            array = names[0]
-        if array not in names:
-            raise InvalidArgumentError(
-                f"Expected an array of the group at {where!r} ({names}). Got {array!r} instead."
-            )
+                    f" which holds arrays {data}." if data else
+                    f"Expected a data array (numeric, not 0-d, empty or a coordinate) in the "
+                    f"group at {where!r}. Got {f'only {every}' if every else 'no arrays'}.")
+            array = data[0]
+        array = array.strip("/")
+        if array not in _group_arrays(node):
+            raise InvalidArgumentError(f"Expected an array of the group at {where!r} "
+                                       f"({_group_arrays(node)}). Got {array!r} instead.")
         return node[array], array
     if array is not None:
         raise InvalidArgumentError(
@@ -77,15 +80,35 @@ def pick_array(node: Any, array: str | None, where: str) -> tuple[Any, str | Non
     return node, None
 
 
+def _group_arrays(group: Any) -> list[str]:
+    """Paths of every array in ``group``, nested groups included."""
+    return sorted(k for k, v in group.members(max_depth=None) if isinstance(v, zarr.Array))
+
+
+def group_data_arrays(group: Any) -> list[str]:
+    """Paths of a group's data arrays at any depth, as HDF5's ``list_datasets``: numeric, with
+    at least one axis and data, not a coordinate (an xarray dimension's own array): the
+    scalar ``crs`` or ``time_bnds`` strings an xarray store often holds are left out."""
+    return [k for k in _group_arrays(group) if _is_data(group[k], k.rpartition("/")[2])]
+
+
+def _is_data(a: Any, name: str) -> bool:
+    try:
+        check_dtype(a.dtype)
+    except Exception:  # strings, objects, structured: not data to chunk
+        return False
+    return a.ndim > 0 and 0 not in a.shape and zarr_dims(a) != (name,)
+
+
 def describe_zarr(z: Any, source: str | None = None) -> tuple[ArraySpec, SourceRef]:
     """An open zarr array; a store on disk is referenced by path so samples read it."""
     check_dtype(z.dtype)
     shards = getattr(z, "shards", None)
     path = _local_path(z)
+    name = str(getattr(z, "path", "") or "") or None
     spec = ArraySpec(tuple(z.shape), np.dtype(z.dtype).name, storage_chunks=tuple(z.chunks),
                      shards=tuple(shards) if shards else None, dims=zarr_dims(z),
-                     source=source or (f"zarr:{path}" if path else "zarr"))
-    name = str(getattr(z, "path", "") or "") or None
+                     source=source or (f"zarr:{path}" if path else "zarr"), name=name)
     if path is not None:
         return spec, {"kind": "zarr", "path": path, "array": name}
     remote = fsspec_store_url(getattr(z, "store", None))

@@ -170,3 +170,43 @@ def test_check_rejects_conflicting_names_and_missing_paths(tmp_path):
         check(tmp_path, variable="a", array="b")
     with pytest.raises(StoreNotFoundError):
         check(tmp_path / "missing.zarr", **SMALL)
+
+
+def test_a_store_is_checked_on_its_data_arrays_whatever_else_it_holds(tmp_path):
+    """hunt5: an xarray store with a scalar ``crs`` (a common layout), a zero-length or a
+    text array beside the data stopped the whole check ("a 0-d array"), naming none."""
+    import zarr
+
+    g = zarr.open_group(str(tmp_path / "s.zarr"), mode="w")
+    g.create_array("model/tas", shape=(64, 32), chunks=(16, 16), dtype="f4")
+    g.create_array("crs", shape=(), dtype="i4")
+    g.create_array("empty", shape=(0, 3), chunks=(1, 3), dtype="f4")
+    g.create_array("labels", shape=(4,), chunks=(4,), dtype=str)
+    report = check(tmp_path / "s.zarr", **SMALL)
+    assert [r.name for r in report.results] == ["model/tas"]
+
+
+def test_a_file_of_coordinates_only_is_an_error_from_the_api_as_from_the_cli(tmp_path):
+    """hunt5: ``check(ds)`` on a Dataset of coordinates only said ok with nothing checked,
+    and the file's error called int64 coordinates "no numeric datasets"."""
+    xr = pytest.importorskip("xarray")
+    pytest.importorskip("h5netcdf")
+    ds = xr.Dataset(coords={"time": np.arange(10), "x": np.arange(4)})
+    ds.to_netcdf(tmp_path / "c.nc", engine="h5netcdf")
+    with pytest.raises(InvalidArgumentError, match=r"data variable.*only \['time', 'x'\]"):
+        check(ds, **SMALL)
+    with pytest.raises(InvalidArgumentError, match=r"Got only \['time', 'x'\]; name one"):
+        check(tmp_path / "c.nc", **SMALL)
+
+
+def test_positional_chunks_that_fit_one_variable_of_several_name_the_other(tmp_path):
+    """hunt5: ``--chunks 10,45,45`` on a file with ``tas`` and ``lat_bnds`` failed on
+    lat_bnds without naming it."""
+    xr = pytest.importorskip("xarray")
+    pytest.importorskip("h5netcdf")
+    ds = xr.Dataset({"tas": (("time", "lat", "lon"), np.zeros((20, 90, 90), "f4")),
+                     "lat_bnds": (("lat", "nv"), np.zeros((90, 2), "f4"))})
+    ds.to_netcdf(tmp_path / "m.nc", engine="h5netcdf")
+    with pytest.raises(InvalidArgumentError, match=r"^lat_bnds: .*by dimension \(DIM=N\)"):
+        check(tmp_path / "m.nc", chunks=(10, 45, 45), **SMALL)
+    assert check(tmp_path / "m.nc", chunks={"time": 10}, **SMALL).results

@@ -119,3 +119,12 @@ def test_a_ragged_fix_passes_the_check_itself_even_when_the_storage_is_ragged(ti
     even = int(p.fix.split("e.g. ")[1].split(",")[0])
     assert even != time
     assert "ragged_chunks" not in codes(YEAR, LOCAL, (even, 90, 180)), p.fix
+
+
+def test_misalignment_counts_agree_with_their_nouns():
+    """hunt5: "touches up to 1 storage chunks ... read 1600.00 times"."""
+    spec = ArraySpec((2000, 2000), "float32", storage_chunks=(400, 400))
+    (p,) = [p for p in find_problems(spec, LOCAL, regular_chunks(spec.shape, (10, 10)))
+            if p.code == "storage_misaligned"]
+    assert "touches up to 1 storage chunk and" in p.message
+    assert "read (and decompressed) 1,600 times" in p.message

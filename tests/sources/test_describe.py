@@ -85,3 +85,23 @@ def test_a_text_dtype_is_refused_for_what_it_is():
     # hunt: '<U10' was refused as "bytes per element are unknown"; its size is fixed
     with pytest.raises(UnsupportedDtypeError, match=r"<U10 instead: text \(strings or bytes\)"):
         describe(np.array(["abcdefghij"]))
+
+
+def test_a_nested_array_is_named_by_its_path_and_found_when_it_is_the_only_data(tmp_path):
+    """hunt5: ``--array group/sub/array`` was refused and the group called empty; an xarray
+    store's scalar ``crs`` beside ``tas`` made ``tas`` need naming."""
+    g = zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
+    g.create_array("model/run1/tas", shape=(64, 32), chunks=(16, 16), dtype="f4")
+    g.create_array("crs", shape=(), dtype="i4")  # 0-d: not data to chunk
+    g.create_array("empty", shape=(0, 3), chunks=(1, 3), dtype="f4")
+    spec, ref = describe(tmp_path / "g.zarr")
+    assert ref["array"] == "model/run1/tas" and spec.name == "model/run1/tas"
+    assert describe(tmp_path / "g.zarr", array="/model/run1/tas")[0] == spec
+    with pytest.raises(InvalidArgumentError, match="0-d"):
+        describe(tmp_path / "g.zarr", array="crs")  # named: described, and refused as 0-d
+    with pytest.raises(InvalidArgumentError, match=r"\['crs', 'empty', 'model/run1/tas'\]"):
+        describe(tmp_path / "g.zarr", array="nope")
+    only = zarr.open_group(str(tmp_path / "c.zarr"), mode="w")
+    only.create_array("crs", shape=(), dtype="i4")
+    with pytest.raises(InvalidArgumentError, match=r"data array .* Got only \['crs'\]"):
+        describe(tmp_path / "c.zarr")

@@ -161,3 +161,14 @@ def test_cli_advise_netcdf_variable_keep_whole_by_name(tmp_path):
     d = json.loads(r.stdout)
     assert d["chunks_by_dim"]["time"] == 64 and d["storage_chunks"] == [16, 16, 16]
     assert d["source"].startswith("hdf5:") and d["rechunk_advice"] is None
+
+
+def test_an_empty_dataset_is_not_data_and_a_contiguous_one_is_not_decompressed(tmp_path):
+    """hunt5: a zero-length dataset beside the data stopped describe and check; a contiguous
+    dataset's note said its load "includes HDF5 decompression"."""
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        f.create_dataset("data", data=np.zeros((100, 10), "f4"))
+        f.create_dataset("empty", shape=(0, 10), dtype="f4")
+    spec, ref = describe(tmp_path / "f.h5")
+    assert ref["array"] == "data" and spec.name == "data"
+    assert "decompression" not in ref["notes"][0] and "contiguous" in ref["notes"][0]

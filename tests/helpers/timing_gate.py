@@ -54,6 +54,7 @@ class TimingGate:
 
     def __init__(self) -> None:
         self._owned: tempfile.TemporaryDirectory[str] | None = None
+        self._alone: contextlib.ExitStack | None = None  # held across consecutive timing tests
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node) -> None:  # xdist: on the controller, per worker
@@ -71,9 +72,21 @@ class TimingGate:
         if directory is None:
             yield
             return
-        hold = alone if item.get_closest_marker("timing") else beside_others
-        with hold(Path(directory)):
+        if not item.get_closest_marker("timing"):
+            with beside_others(Path(directory)):
+                yield
+            return
+        # a run of timing tests (a timing file) keeps the machine to itself: released per
+        # test, each next one waited for the other worker's test that slipped in between
+        if self._alone is None:
+            self._alone = contextlib.ExitStack()
+            self._alone.enter_context(alone(Path(directory)))
+        try:
             yield
+        finally:
+            if nextitem is None or not nextitem.get_closest_marker("timing"):
+                self._alone.close()
+                self._alone = None
 
 
 def lock_dir_exists(config: pytest.Config) -> bool:

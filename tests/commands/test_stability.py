@@ -12,6 +12,8 @@ numbers, never as a pass.
 
 from __future__ import annotations
 
+import json
+
 import dask
 import dask.array as da
 import numpy as np
@@ -47,12 +49,16 @@ def test_five_advise_runs_agree_within_one_and_a_half(tmp_path):
                  round(p.tie_band_fraction, 3),
                  round(p.to_dict()["measured"]["overhead_seconds_per_task"] * 1e6),
                  [n for n in p.notes if "probes of the same setup" in n],
-                 [round(s["seconds"] * 1e3, 1) for s in p.to_dict()["measured"]["samples"]])
+                 [(s["bytes"], round(s["seconds"] * 1e3, 1), round(s["spread_fraction"], 3))
+                  for s in p.to_dict()["measured"]["samples"]])
                 for p in plans]
+    # every plan with its replay inputs (``core.replay.replan``): a failure can be re-planned
+    kept = tmp_path / "plans.json"
+    kept.write_text(json.dumps([p.to_dict() for p in plans]))
     assert all(e[5] for e in evidence[1:]), evidence  # runs 2-5 pooled the earlier probes
     if max(sizes) / min(sizes) > 1.5 and max(loads) > QUIET_CORES:
         pytest.xfail(f"other processes kept {max(loads):.1f} cores busy while measuring "
                      f"(shape, binding, overhead share, tie band, overhead us, pooled, sample ms): {evidence}")
     for e in evidence:  # shown in full under "Captured stdout" (the message is shortened)
         print(e)
-    assert max(sizes) / min(sizes) <= 1.5, (evidence, loads)
+    assert max(sizes) / min(sizes) <= 1.5, (evidence, loads, str(kept))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import sys
 
-from chunkpilot.errors import SchedulerError
+from chunkpilot.errors import SchedulerError, one_line
 
 GUARD = ('A script that starts a LocalCluster (the default scheduler) must make its '
          'chunkpilot calls under `if __name__ == "__main__":`: dask starts each worker as a '
@@ -49,4 +49,4 @@ def start_failed(e: BaseException) -> SchedulerError:
     """The error for a LocalCluster that did not start, naming the guard when a script ran."""
     hint = f" {GUARD}" if main_is_script() else ""
     return SchedulerError(f"Expected the LocalCluster's workers to start. Got "
-                          f"{type(e).__name__}: {str(e).rstrip('.')}.{hint}")
+                          f"{one_line(e).rstrip('.')}.{hint}")

@@ -166,8 +166,9 @@ def _own_dims(chunks: Any, spec: ArraySpec, targets: list[tuple[str | None, Arra
 
 def _targets(x: Any, name: str | None) -> list[tuple[str | None, ArraySpec]]:
     """(name, spec) of every array to check in ``x``."""
-    if is_dataset(x) and name is None and data_variables(x):  # none: describe says why
-        return [(v, describe_xarray(x, v)[0]) for v in data_variables(x)]
+    # a Dataset without data variables goes on to describe(), which says why
+    if is_dataset(x) and name is None and (names := data_variables(x)):
+        return [(v, describe_xarray(x, v)[0]) for v in names]
     if isinstance(x, (str, os.PathLike)) and name is None:
         names = _store_arrays(Path(expand_home(x)))
         if names:

@@ -59,10 +59,10 @@ def pick_array(node: Any, array: str | None, where: str) -> tuple[Any, str | Non
     """The array ``array`` names in a group, at any depth (``"model/run1/tas"``), or the only
     data array when not named (``group_data_arrays``); ``node`` itself for an array."""
     if isinstance(node, zarr.Group):
+        every = _group_arrays(node)  # one listing: nested groups of a remote store cost reads
         if array is None:
-            data = group_data_arrays(node)
+            data = _data_arrays(node, every)
             if len(data) != 1:
-                every = _group_arrays(node)
                 raise InvalidArgumentError(
                     f"Expected an array name (array= / --array NAME) for the group at {where!r},"
                     f" which holds arrays {data}." if data else
@@ -70,9 +70,9 @@ def pick_array(node: Any, array: str | None, where: str) -> tuple[Any, str | Non
                     f"group at {where!r}. Got {f'only {every}' if every else 'no arrays'}.")
             array = data[0]
         array = array.strip("/")
-        if array not in _group_arrays(node):
+        if array not in every:
             raise InvalidArgumentError(f"Expected an array of the group at {where!r} "
-                                       f"({_group_arrays(node)}). Got {array!r} instead.")
+                                       f"({every}). Got {array!r} instead.")
         return node[array], array
     if array is not None:
         raise InvalidArgumentError(
@@ -89,7 +89,11 @@ def group_data_arrays(group: Any) -> list[str]:
     """Paths of a group's data arrays at any depth, as HDF5's ``list_datasets``: numeric, with
     at least one axis and data, not a coordinate (an xarray dimension's own array): the
     scalar ``crs`` or ``time_bnds`` strings an xarray store often holds are left out."""
-    return [k for k in _group_arrays(group) if _is_data(group[k], k.rpartition("/")[2])]
+    return _data_arrays(group, _group_arrays(group))
+
+
+def _data_arrays(group: Any, paths: list[str]) -> list[str]:
+    return [k for k in paths if _is_data(group[k], k.rpartition("/")[2])]
 
 
 def _is_data(a: Any, name: str) -> bool:

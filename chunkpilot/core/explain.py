@@ -182,7 +182,8 @@ def _time_sentence(plan: Plan) -> str:
     how = ("each run cold once then warm" if all(s.runs_seconds for s in ok) else
            "each run cold once, then warm unless the cold run took over a second")
     return (f"Measured in {plural(len(ok), 'sandboxed sample')}, {how}: {points}. "
-            f"Time per task follows the samples' lower medians (monotone, log-log) and grows as "
+            f"Time per task follows the samples' lower medians (monotone, log-log; past a fixed "
+            f"cost never cheaper per byte in a bigger block) and grows as "
             f"bytes^{m.curve.up_exponent:.2f} past the largest; {memory}")
 
 

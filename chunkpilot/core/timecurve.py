@@ -4,7 +4,9 @@ A monotone, piecewise-linear curve in log-log space through the samples' medians
 (isotonic: a bigger block never costs less), extrapolated beyond the largest sample with
 the steepest measured exponent (per-byte cost grows with block size: caches, page faults;
 never less than linear) and below the smallest with the first segment's exponent (never
-more than linear: small blocks keep a fixed cost).
+more than linear: small blocks keep a fixed cost). A block's time is a fixed cost plus work
+whose cost per byte does not fall with size (:func:`steady_rates`): a bigger block that
+looks cheaper per byte than the fixed cost explains is noise, not a reason to pick it.
 """
 
 from __future__ import annotations
@@ -71,6 +73,32 @@ def isotonic(values: Sequence[float], weights: Sequence[float]) -> list[float]:
     return [m for m, _, n in blocks for _ in range(int(n))]
 
 
+def steady_rates(nbytes: Sequence[float], seconds: Sequence[float],
+                 weights: Sequence[float]) -> list[float]:
+    """``seconds`` (non-decreasing, sizes increasing) with the work beyond a fixed cost made no
+    cheaper per byte in bigger blocks: the rates ``(t - fixed) / bytes`` pooled where they
+    fall (weighted by ``weights``), the fixed cost taken as the smallest block's whole time.
+
+    That bound is the most lenient one (a real fixed cost is at most that), so what is pooled
+    contradicts every fixed-plus-steady split. Seen: fresh processes timed a 184 MB sin/cos
+    block at 394-577 ms; the fast one made bigger chunks look 30 % cheaper per byte and the
+    plan 2.7x bigger than the other runs' (``tests/commands/test_stability.py``).
+
+    Examples
+    --------
+    >>> steady_rates([1, 10, 100], [1.0, 11.0, 61.0], [1, 1, 1])  # rates 1.0, then 0.6
+    [1.0, 9.0, 81.0]
+    >>> steady_rates([1, 10, 100], [2.0, 3.0, 12.0], [1, 1, 1])  # a fixed cost: unchanged
+    [2.0, 3.0, 12.0]
+    """
+    if len(seconds) < 3:
+        return list(seconds)
+    fixed = seconds[0]
+    rates = isotonic([(t - fixed) / b for b, t in zip(nbytes[1:], seconds[1:], strict=True)],
+                     weights[1:])
+    return [fixed, *(fixed + r * b for b, r in zip(nbytes[1:], rates, strict=True))]
+
+
 def _clamp(x: float, bounds: tuple[float, float]) -> float:
     return min(max(x, bounds[0]), bounds[1])
 
@@ -100,7 +128,8 @@ class TimeCurve:
         logs_t = [math.log(sum(t * n for t, n in by_size[b]) / sum(n for _, n in by_size[b]))
                   for b in sizes]
         weights = [float(sum(n for _, n in by_size[b])) for b in sizes]
-        ys = isotonic(logs_t, weights)
+        steady = steady_rates(sizes, [math.exp(y) for y in isotonic(logs_t, weights)], weights)
+        ys = [math.log(t) for t in steady]
         xs = [math.log(b) for b in sizes]
         slopes = [(y1 - y0) / (x1 - x0) for x0, x1, y0, y1 in zip(xs, xs[1:], ys, ys[1:])]
         up = _clamp(max(slopes, default=1.0), up_range)

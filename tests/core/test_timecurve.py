@@ -60,3 +60,14 @@ def test_a_contractions_curve_grows_linearly_beyond_its_samples():
     assert linear.up_exponent == 1.0
     assert linear(1600) == pytest.approx(2.1 * 8)
     assert linear(150) == TimeCurve.through(points)(150)  # between samples: unchanged
+
+
+def test_a_bigger_block_is_not_cheaper_per_byte_than_a_fixed_cost_explains():
+    from chunkpilot.core.timecurve import steady_rates
+
+    sleepy = [0.2 + 1e-9 * b for b in (1e6, 1e7, 1e8)]  # a fixed 0.2 s: per-byte time falls
+    assert steady_rates([1e6, 1e7, 1e8], sleepy, [1, 1, 1]) == pytest.approx(sleepy)
+    fast_big = TimeCurve.through([(10**6, 3e-3, 7), (4 * 10**7, 0.12, 7), (2 * 10**8, 0.39, 3)])
+    per_byte = [fast_big(b) / b for b in (4 * 10**7, 2 * 10**8, 4 * 10**8)]
+    assert per_byte[1] >= per_byte[0] - 3e-3 / 4e7  # at most the fixed cost spread thinner
+    assert per_byte[2] >= per_byte[1] * 0.999  # and at least linear beyond

@@ -20,6 +20,7 @@ import multiprocessing.util
 import os
 import shutil
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
@@ -126,8 +127,9 @@ def forget(path: str) -> None:
 
 
 def final_sweep() -> None:
-    """After an interruption: end every descendant process (again for any re-parented to us
-    meanwhile), then remove registered dirs."""
+    """After an interruption: mute the descendants still to come, end every descendant
+    process (again for any re-parented to us meanwhile), then remove registered dirs."""
+    mute_later_children()
     for _ in range(1 + EXTRA_SWEEPS):
         if not reap_children():
             break
@@ -135,6 +137,32 @@ def final_sweep() -> None:
         shutil.rmtree(path, ignore_errors=True)
     _TEMP_DIRS.clear()
     _run_ipc_finalizers()
+
+
+_MUTED = False
+
+
+def mute_later_children() -> None:
+    """From here on fd 2 (and fd 1 when it is the same stderr, as in the CLI) is /dev/null
+    for this process and every child it spawns later; ``sys.stderr`` keeps writing to the
+    real stderr. A LocalCluster that was starting when the signal came can spawn one more
+    worker, in distributed's thread, after the last sweep: it died reading its parent's pipe
+    when the CLI left and printed a ``multiprocessing.spawn`` traceback under our one line
+    (1 run in 17)."""
+    global _MUTED
+    if _MUTED:  # the watchdog and the CLI may both sweep: fd 2 is already /dev/null
+        return
+    _MUTED = True
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        sys.stderr.flush()
+        same = os.path.sameopenfile(1, 2)
+        saved = os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2) if same else (2,):
+            os.dup2(null, fd)
+        os.close(null)
+        sys.stderr = open(saved, "w", encoding=sys.stderr.encoding or "utf-8",  # noqa: SIM115
+                          errors="backslashreplace", buffering=1, closefd=True)
 
 
 def _run_ipc_finalizers() -> None:

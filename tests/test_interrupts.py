@@ -61,3 +61,31 @@ def test_no_leaked_semaphore_warning_after_the_last_sweep(mode, warned):
                          text=True, timeout=60)
     assert out.returncode == 130
     assert ("leaked semaphore" in out.stderr) is warned, out.stderr
+
+
+SPAWN_AFTER_SWEEP = textwrap.dedent("""
+    import subprocess, sys
+    from chunkpilot import interrupts
+    if sys.argv[1] == "sweep":
+        interrupts.final_sweep()
+        interrupts.final_sweep()  # the watchdog's and the CLI's: the line still gets out
+    # a worker spawned after the sweep, dying noisily as the CLI leaves
+    subprocess.run([sys.executable, "-c", "import sys; sys.exit('Traceback: EOFError')"])
+    print("chunkpilot: interrupted", file=sys.stderr)
+    print("result", flush=True)
+""")
+
+
+@pytest.mark.parametrize(("mode", "stderr"), [
+    ("sweep", "chunkpilot: interrupted\n"),
+    ("no-sweep", "Traceback: EOFError\nchunkpilot: interrupted\n"),
+])
+def test_a_child_spawned_after_the_last_sweep_prints_nothing(mode, stderr):
+    """After the last sweep only our one line reaches stderr: a child started later (a
+    LocalCluster's worker spawned in distributed's thread) writes to /dev/null. stdout, a
+    separate pipe, is untouched. The control case shows the child's noise without it."""
+    out = subprocess.run([sys.executable, "-c", SPAWN_AFTER_SWEEP, mode], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == stderr
+    assert out.stdout == "result\n"

@@ -12,11 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from chunkpilot.errors import (
-    InvalidArgumentError,
-    InvalidArgumentTypeError,
-    UnsupportedDtypeError,
-)
+from chunkpilot.dtypes import check_dtype
+from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError
 
 Chunks = tuple[tuple[int, ...], ...]
 #: Where sample blocks come from: ``{"kind": "zarr"|"hdf5"|"numpy"|"synthetic", ...}``.
@@ -36,25 +33,6 @@ def _check_shape(shape: Any, name: str) -> tuple[int, ...]:
     if any(s < 0 for s in out):
         raise InvalidArgumentError(f"Expected non-negative lengths in {name}. Got {out}.")
     return out
-
-
-def check_dtype(dtype: Any) -> np.dtype:
-    """Return ``dtype`` as a numpy dtype with a fixed item size, or raise."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as e:
-        raise UnsupportedDtypeError(f"Expected a numpy dtype. Got {dtype!r} instead.") from e
-    if dt.names is not None and not dt.hasobject:  # issue 17: say what to do instead
-        raise UnsupportedDtypeError(
-            f"Expected a numeric dtype with a fixed item size. Got the structured dtype {dt} "
-            f"instead: chunkpilot plans one numeric field at a time; select one (x[{dt.names[0]!r}])."
-        )
-    if dt.hasobject or dt.kind in "OUSV" or dt.itemsize == 0:
-        why = ("text (strings or bytes): chunkpilot plans numeric arrays" if dt.kind in "US"
-               else "chunkpilot cannot size chunks whose bytes per element are unknown")
-        raise UnsupportedDtypeError(
-            f"Expected a numeric dtype with a fixed item size. Got {dt} instead: {why}.")
-    return dt
 
 
 @dataclass(frozen=True, slots=True)

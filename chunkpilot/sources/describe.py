@@ -15,6 +15,7 @@ import numpy as np
 import zarr
 
 from chunkpilot.core.shapes import dask_auto_shape
+from chunkpilot.dtypes import check_dtype
 from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError
 from chunkpilot.sources.hdf5 import HDF5_SUFFIXES, describe_hdf5, describe_hdf5_url, looks_like_hdf5
 from chunkpilot.sources.remote import (
@@ -36,7 +37,7 @@ from chunkpilot.sources.zarr import (
     pick_array,
     zarr_dims,
 )
-from chunkpilot.types import ArraySpec, SourceRef, check_dtype
+from chunkpilot.types import ArraySpec, SourceRef
 
 __all__ = ["SourceRef", "dask_auto_shape", "describe"]
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from chunkpilot.dtypes import check_dtype, is_data
 from chunkpilot.errors import (
     InvalidArgumentError,
     StoreNotFoundError,
@@ -23,7 +24,7 @@ from chunkpilot.sources.remote import (
     remote_ref,
 )
 from chunkpilot.sources.storage_options import StorageOptions
-from chunkpilot.types import ArraySpec, check_dtype
+from chunkpilot.types import ArraySpec
 
 #: File name endings read as HDF5 (netCDF4 files are HDF5 files).
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5", ".nc", ".nc4", ".netcdf")
@@ -68,13 +69,10 @@ def check_head(head: bytes, where: str) -> None:
 
 def _is_data(obj: Any, h5py: Any) -> bool:
     """A numeric dataset with data that is not a netCDF dimension / coordinate scale."""
-    if not isinstance(obj, h5py.Dataset) or obj.ndim == 0 or 0 in obj.shape:
+    if not isinstance(obj, h5py.Dataset) or not is_data(obj.dtype, obj.shape):
         return False
     cls = obj.attrs.get("CLASS")
-    if (cls.decode() if isinstance(cls, bytes) else str(cls)) == "DIMENSION_SCALE":
-        return False
-    dt = obj.dtype
-    return not (dt.hasobject or dt.kind in "OUSV" or dt.itemsize == 0)
+    return (cls.decode() if isinstance(cls, bytes) else str(cls)) != "DIMENSION_SCALE"
 
 
 def list_datasets(f: Any) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from chunkpilot.dtypes import check_dtype, is_data
 from chunkpilot.errors import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
@@ -16,7 +17,7 @@ from chunkpilot.sources.optional import import_optional
 from chunkpilot.sources.remote import is_url
 from chunkpilot.sources.storage_options import StorageOptions, as_storage_options, display_url
 from chunkpilot.sources.zarr import describe_zarr_url, zarr_dims
-from chunkpilot.types import ArraySpec, check_dtype
+from chunkpilot.types import ArraySpec
 
 
 def import_xarray() -> Any:
@@ -35,12 +36,9 @@ def is_dataset(obj: Any) -> bool:
 
 def data_variables(ds: Any) -> list[str]:
     """Names of the numeric data variables with at least one dimension, in Dataset order."""
-    out = []
-    for name, v in ds.data_vars.items():
-        dt = np.dtype(v.dtype)
-        if v.ndim > 0 and not (dt.hasobject or dt.kind in "OUSVMm"):
-            out.append(str(name))
-    return out
+    # decoded times (a CF file's ``time_bnds``) are data variables to xarray, not data to plan
+    return [str(name) for name, v in ds.data_vars.items()
+            if is_data(v.dtype, v.shape) and np.dtype(v.dtype).kind not in "Mm"]
 
 
 def _select(obj: Any, variable: str | None) -> tuple[Any, str | None]:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import zarr
 
+from chunkpilot.dtypes import check_dtype, is_data
 from chunkpilot.errors import InvalidArgumentError, StoreNotFoundError, StoreReadError
 from chunkpilot.sources.remote import (
     fsspec_store_url,
@@ -19,7 +20,7 @@ from chunkpilot.sources.remote import (
     remote_ref,
 )
 from chunkpilot.sources.storage_options import StorageOptions, display_url
-from chunkpilot.types import ArraySpec, SourceRef, check_dtype
+from chunkpilot.types import ArraySpec, SourceRef
 
 
 def describe_zarr_path(path: Path, array: str | None) -> tuple[ArraySpec, SourceRef]:
@@ -97,11 +98,7 @@ def _data_arrays(group: Any, paths: list[str]) -> list[str]:
 
 
 def _is_data(a: Any, name: str) -> bool:
-    try:
-        check_dtype(a.dtype)
-    except Exception:  # strings, objects, structured: not data to chunk
-        return False
-    return a.ndim > 0 and 0 not in a.shape and zarr_dims(a) != (name,)
+    return is_data(a.dtype, a.shape) and zarr_dims(a) != (name,)
 
 
 def describe_zarr(z: Any, source: str | None = None) -> tuple[ArraySpec, SourceRef]:

@@ -1,5 +1,6 @@
 """Pure: ``chunks=`` as users give them to dask (an int, a tuple per axis, ``"auto"``, a dict
-by axis or dimension name) -> the full chunks of an array, or a clear error."""
+by axis or dimension name) -> the full chunks of an array, or a clear error. A dict by
+dimension name reads as xarray reads it: dimensions left out keep their chunks."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def normalize_given_chunks(chunks: Any, spec: ArraySpec) -> Chunks:
                 f"Expected each axis at most once in chunks. Got {given!r}, which names axis "
                 f"{next(a for a in axes if axes.count(a) > 1)} twice.")
         chunks = dict(zip(axes, chunks.values(), strict=True))
-        chunks = {i: chunks.get(i, -1) for i in range(spec.ndim)}
+        keep = _unnamed_axes(spec) if any(isinstance(k, str) for k in given) else {}
+        chunks = {i: chunks.get(i, keep.get(i, -1)) for i in range(spec.ndim)}
     chunks = _clamped(chunks, spec.shape)
     positive = InvalidArgumentError(
         f"Expected positive chunk lengths (or -1 for a whole axis) for shape {spec.shape}. "
@@ -57,6 +59,17 @@ def normalize_given_chunks(chunks: Any, spec: ArraySpec) -> Chunks:
     if any(extent(ax)[1] <= 0 for ax in out if ax) or tuple(map(sum, out)) != spec.shape:
         raise positive
     return out
+
+
+def _unnamed_axes(spec: ArraySpec) -> dict[int, Any]:
+    """Chunks by dimension name follow xarray, not dask: a dimension left out keeps the
+    array's current chunks (``ds.chunk``), else its storage chunks (``open_dataset`` and
+    ``open_zarr`` use the backend's preferred chunks), else it is whole, as in dask."""
+    if spec.current_chunks is not None:
+        return dict(enumerate(spec.current_chunks))
+    if spec.storage_chunks is not None:
+        return dict(enumerate(spec.storage_chunks))
+    return {}
 
 
 def _clamped(chunks: Any, shape: tuple[int, ...]) -> Any:

@@ -7,9 +7,17 @@ A zarr store is opened with ``da.from_zarr``, a netCDF/HDF5 file with ``xr.open_
 
 from __future__ import annotations
 
+import os
+
 from chunkpilot.types import ArraySpec
 
 __all__ = ["how_to_apply"]
+
+
+def _is_zarr_store(path: str) -> bool:
+    """A zarr store: a ``.zarr`` name, a local directory (netCDF and HDF5 are files), or a URL
+    (xarray sources at a URL are zarr stores)."""
+    return path.rstrip("/").endswith(".zarr") or "://" in path or os.path.isdir(path)
 
 
 def _by_dim(spec: ArraySpec, chunk_shape: tuple[int, ...]) -> str:
@@ -53,7 +61,7 @@ def how_to_apply(spec: ArraySpec, chunk_shape: tuple[int, ...], name: str | None
                 f"x = da.from_array(f[{dataset}], chunks={shape})"]
     if kind == "xarray":
         if path:
-            opener = "xr.open_zarr" if path.rstrip("/").endswith(".zarr") else "xr.open_dataset"
+            opener = "xr.open_zarr" if _is_zarr_store(path) else "xr.open_dataset"
             return [f"ds = {opener}({path!r}, chunks={dims})", f"# or: ds = ds.chunk({dims})"]
         return [f"ds = ds.chunk({dims})"]
     if kind == "numpy":

@@ -13,6 +13,7 @@ from chunkpilot.errors import (
     StoreNotFoundError,
     StoreReadError,
 )
+from chunkpilot.sources.cf import decoded_dtype
 from chunkpilot.sources.optional import import_optional
 from chunkpilot.sources.remote import (
     RemoteURL,
@@ -124,18 +125,23 @@ def describe_hdf5(path: Path, name: str | None) -> tuple[ArraySpec, dict[str, An
     except OSError as e:
         raise StoreReadError(f"Expected a readable HDF5 file at {str(path)!r}. Got {e}") from e
     with f:
-        spec, name, compression = describe_open_file(f, name, str(path), f"hdf5:{path}")
+        spec, name, compression, astype = describe_open_file(f, name, str(path),
+                                                             f"hdf5:{path}")
     layout = (f"chunked {spec.storage_chunks}, compression {compression or 'none'}"
               if spec.storage_chunks else "contiguous (no storage chunks to align with)")
     read = f"Samples were read from {path}:/{name} ({layout})"
+    if astype:  # what xarray gives, and the apply line opens it with xarray
+        read += f", cast to {astype}: the dtype xarray decodes it to (CF mask and scale)"
     note = f"{read}; the timed load includes HDF5 decompression." if compression else f"{read}."
-    return spec, {"kind": "hdf5", "path": str(path), "array": name, "compression": compression,
-                  "notes": (note,)}
+    ref = {"kind": "hdf5", "path": str(path), "array": name, "compression": compression,
+           "notes": (note,)}
+    return spec, ({**ref, "astype": astype} if astype else ref)
 
 
 def describe_open_file(f: Any, name: str | None, where: str, source: str
-                       ) -> tuple[ArraySpec, str, str | None]:
-    """(spec, dataset name, compression) of one dataset of an open ``h5py.File``."""
+                       ) -> tuple[ArraySpec, str, str | None, str | None]:
+    """(spec, dataset name, compression, the dtype samples are cast to) of one dataset of an
+    open ``h5py.File``: a netCDF variable's decoded dtype (``sources.cf``) when it differs."""
     h5py = import_h5py()
     names = list_datasets(f)
     if name is None:
@@ -154,11 +160,13 @@ def describe_open_file(f: Any, name: str | None, where: str, source: str
         raise InvalidArgumentError(
             f"Expected a dataset of {where!r} ({names}). Got {name!r} instead.")
     check_dtype(obj.dtype)
-    dt = np.dtype(obj.dtype)
+    dims = dataset_dims(obj)
+    # a netCDF variable is applied through xarray, which decodes it (mask and scale)
+    dt = decoded_dtype(obj.dtype, obj.attrs) if dims is not None else np.dtype(obj.dtype)
     spec = ArraySpec(tuple(obj.shape), dt.str if dt.names else dt.name,
                      storage_chunks=tuple(obj.chunks) if obj.chunks else None,
-                     dims=dataset_dims(obj), source=source, name=name)
-    return spec, name, compression_of(obj)
+                     dims=dims, source=source, name=name)
+    return spec, name, compression_of(obj), (dt.name if dt != obj.dtype else None)
 
 
 def describe_hdf5_url(url: str, opts: StorageOptions | None, name: str | None
@@ -172,9 +180,10 @@ def describe_hdf5_url(url: str, opts: StorageOptions | None, name: str | None
         check_head(fobj.read(4096), parsed.display)
         fobj.seek(0)
         with h5py.File(fobj, "r") as f:
-            spec, name, compression = describe_open_file(f, name, parsed.display,
-                                                         f"hdf5:{parsed.display}")
-    return spec, remote_ref("hdf5", url, name, opts, spec, compression=compression)
+            spec, name, compression, astype = describe_open_file(
+                f, name, parsed.display, f"hdf5:{parsed.display}")
+    cast = {"astype": astype} if astype else {}
+    return spec, remote_ref("hdf5", url, name, opts, spec, compression=compression, **cast)
 
 
 def open_remote_file(parsed: RemoteURL, opts: StorageOptions) -> Any:

@@ -166,8 +166,9 @@ def source_array(source: Any, ref: Mapping[str, Any], chunk: tuple[int, ...],
         return remote_source_array(ref, chunk, cut)
     if ref["kind"] == "zarr":  # cut inside the reader, so the graph fuses as the whole's
         z = zarr.open_array(ref["path"], mode="r", path=ref.get("array") or None)
-        return region_array(CheckedReader(z, ref["path"]), chunk, cut, name="from-zarr",
-                            asarray=True)
+        x = region_array(CheckedReader(z, ref["path"]), chunk, cut, name="from-zarr",
+                         asarray=True)
+        return x.astype(ref["astype"]) if ref.get("astype") else x  # decoded, as xarray reads
     if ref["kind"] == "hdf5":
         reader = HDF5Reader(ref["path"], ref["array"], ref.get("astype"))
         return region_array(CheckedReader(reader, ref["path"]), chunk, cut, name="array",

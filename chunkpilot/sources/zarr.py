@@ -12,6 +12,7 @@ import zarr
 
 from chunkpilot.dtypes import check_dtype, is_data
 from chunkpilot.errors import InvalidArgumentError, StoreNotFoundError, StoreReadError
+from chunkpilot.sources.cf import decoded_dtype
 from chunkpilot.sources.remote import (
     fsspec_store_url,
     open_zarr,
@@ -39,8 +40,9 @@ def describe_zarr_path(path: Path, array: str | None) -> tuple[ArraySpec, Source
         raise StoreReadError(f"Expected a readable zarr store at {str(path)!r}. "
                              f"Got {type(e).__name__}: {e}") from e
     node, array = pick_array(node, array, str(path))
-    spec, _ = describe_zarr(node, source=f"zarr:{path}")
-    return spec, {"kind": "zarr", "path": str(path), "array": array}
+    spec, ref = describe_zarr(node, source=f"zarr:{path}")
+    cast = {"astype": ref["astype"]} if "astype" in ref else {}
+    return spec, {"kind": "zarr", "path": str(path), "array": array, **cast}
 
 
 def describe_zarr_url(url: str, opts: StorageOptions | None, array: str | None
@@ -51,9 +53,10 @@ def describe_zarr_url(url: str, opts: StorageOptions | None, array: str | None
     node = open_zarr(parsed, opts)
     with remote_errors(parsed, opts):
         node, array = pick_array(node, array, parsed.display)
-        spec, _ = describe_zarr(node, source=f"zarr:{parsed.display}")
+        spec, ref = describe_zarr(node, source=f"zarr:{parsed.display}")
+    cast = {"astype": ref["astype"]} if "astype" in ref else {}
     return spec, remote_ref("zarr", url, array, opts, spec,
-                            zarr_format=node.metadata.zarr_format)
+                            zarr_format=node.metadata.zarr_format, **cast)
 
 
 def pick_array(node: Any, array: str | None, where: str) -> tuple[Any, str | None]:
@@ -107,16 +110,21 @@ def describe_zarr(z: Any, source: str | None = None) -> tuple[ArraySpec, SourceR
     shards = getattr(z, "shards", None)
     path = _local_path(z)
     name = str(getattr(z, "path", "") or "") or None
-    spec = ArraySpec(tuple(z.shape), np.dtype(z.dtype).name, storage_chunks=tuple(z.chunks),
-                     shards=tuple(shards) if shards else None, dims=zarr_dims(z),
+    dims = zarr_dims(z)
+    # an array with dimension names is applied through xarray too, which decodes it
+    dt = decoded_dtype(z.dtype, z.attrs) if dims is not None else np.dtype(z.dtype)
+    cast = {"astype": dt.name} if dt != z.dtype else {}
+    spec = ArraySpec(tuple(z.shape), dt.name, storage_chunks=tuple(z.chunks),
+                     shards=tuple(shards) if shards else None, dims=dims,
                      source=source or (f"zarr:{path}" if path else "zarr"), name=name)
     if path is not None:
-        return spec, {"kind": "zarr", "path": path, "array": name}
+        return spec, {"kind": "zarr", "path": path, "array": name, **cast}
     remote = fsspec_store_url(getattr(z, "store", None))
     if remote is not None:  # an array opened from a URL: sandboxes and workers re-open it
         url, opts = remote
         spec = dataclasses.replace(spec, source=source or f"zarr:{display_url(url)}")
-        return spec, remote_ref("zarr", url, name, opts, spec, zarr_format=z.metadata.zarr_format)
+        return spec, remote_ref("zarr", url, name, opts, spec, zarr_format=z.metadata.zarr_format,
+                                **cast)
     return spec, {"kind": "numpy", "array": z}  # in-memory store: slice it in the parent
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -43,6 +44,18 @@ def test_given_chunks_by_dim_name_default_to_whole():
     assert normalize_given_chunks({"lat": 1000}, BIG) == ((4000,), (1000, 1000), (1000,))
     with pytest.raises(InvalidArgumentError, match="Expected chunks for shape"):
         normalize_given_chunks((10, 10), BIG)
+
+
+def test_dims_left_out_keep_their_chunks_as_in_xarray():
+    """``xr.open_zarr(p, chunks={"time": 24})`` keeps the storage chunks of lat and lon, and
+    ``ds.chunk({"time": 24})`` the current ones; only dask's axis form makes them whole."""
+    from tests.core.test_lint import STORED
+
+    by_name = normalize_given_chunks({"time": 1000}, STORED)
+    assert by_name == ((1000,) * 4, (500,) * 4, (500, 500))
+    assert normalize_given_chunks({0: 1000}, STORED) == ((1000,) * 4, (2000,), (1000,))
+    current = dataclasses.replace(STORED, current_chunks=((4000,), (1000, 1000), (250,) * 4))
+    assert normalize_given_chunks({"time": 1000}, current)[1:] == ((1000, 1000), (250,) * 4)
 
 
 # --- real inputs ---

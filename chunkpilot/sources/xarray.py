@@ -68,11 +68,18 @@ def _select(obj: Any, variable: str | None) -> tuple[Any, str | None]:
     )
 
 
+def as_stored(da: Any) -> bool:
+    """Whether ``da`` is its file's variable whole (transposed is fine), not a subset
+    (``isel``) or several files combined (``open_mfdataset``), where the first file's
+    storage grid and path say nothing of the array."""
+    original = da.encoding.get("original_shape")
+    return original is None or sorted(original) == sorted(da.shape)
+
+
 def storage_chunks_of(da: Any) -> tuple[int, ...] | None:
     """Storage chunks from the backend's ``preferred_chunks`` (by dim) or ``encoding["chunks"]``."""
     enc = da.encoding
-    original = enc.get("original_shape")
-    if original is not None and sorted(original) != sorted(da.shape):  # transposed is fine
+    if not as_stored(da):
         return None  # a subset: where it starts inside the storage grid is unknown
     preferred = enc.get("preferred_chunks")
     if isinstance(preferred, dict) and all(d in preferred for d in da.dims):
@@ -150,7 +157,8 @@ def describe_xarray(obj: Any, variable: str | None = None, storage_options: Any 
         shards=_shards(da),
         current_chunks=da.chunks,
         dims=tuple(str(d) for d in da.dims),
-        source=f"xarray:{path}" if path else "xarray",
+        # re-opened by path only when the file holds it as it is (the apply line opens it)
+        source=f"xarray:{path}" if path and as_stored(da) else "xarray",
     )
     ref = _file_ref(str(path), da) if path else None
     if ref is not None:

@@ -91,6 +91,26 @@ def test_describe_derived_arrays(nc, make, storage, kind):
     assert spec.storage_chunks == storage and ref["kind"] == kind
 
 
+def test_several_files_combined_are_rechunked_in_memory_not_reopened(files, tmp_path):
+    """``open_mfdataset`` keeps the first file's path and per-file shape in the encoding: the
+    apply line re-opened that one file (half the time steps) and ``check`` named it. A
+    subset (``isel``) is the same case: neither is re-opened by path."""
+    from chunkpilot.report.apply import how_to_apply
+
+    full = make_dataset().drop_vars("station")
+    paths = [tmp_path / "p1.nc", tmp_path / "p2.nc"]
+    full.isel(time=slice(0, 48)).to_netcdf(paths[0], engine="h5netcdf")
+    full.isel(time=slice(48, None)).to_netcdf(paths[1], engine="h5netcdf")
+    with xr.open_mfdataset(paths, engine="h5netcdf") as mf:
+        spec, _ = describe_xarray(mf, "tas")
+    assert spec.shape == SHAPE and spec.source == "xarray"
+    assert how_to_apply(spec, (96, 16, 32)) == ["ds = ds.chunk({'time': 96, 'lat': 16, 'lon': 32})"]
+    with xr.open_dataset(files[0], engine="h5netcdf", chunks={}) as ds:
+        sub, _ = describe_xarray(ds.tas.isel(time=slice(5, 50)))
+        whole, _ = describe_xarray(ds, "tas")
+    assert sub.source == "xarray" and whole.source == f"xarray:{files[0]}"
+
+
 @pytest.mark.parametrize(
     ("variable", "match"),
     [(None, r"variable=NAME.*\['tas', 'pr'\]"), ("nope", "Got 'nope' instead")],

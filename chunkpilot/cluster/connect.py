@@ -18,6 +18,7 @@ import dask.config
 from distributed import Client, LocalCluster
 
 from chunkpilot import config, interrupts
+from chunkpilot.cluster.identify import identify
 from chunkpilot.cluster.mainguard import refuse_in_worker_start, start_failed
 from chunkpilot.errors import (
     InvalidArgumentTypeError,
@@ -113,6 +114,7 @@ def connect(address: str, *, timeout_s: float | None = None) -> Iterator[Any]:
     """A ``distributed.Client`` to a running scheduler; closed on exit."""
     timeout_s = config.connect_timeout_s() if timeout_s is None else timeout_s
     address = check_address(address)
+    identify(address, timeout_s)  # bounded: Client's own handshake may wait forever
     try:
         client = Client(address, timeout=f"{timeout_s}s", set_as_default=False)
     except (OSError, TimeoutError) as e:

@@ -1,0 +1,56 @@
+"""Edge: ask an address whether a dask scheduler answers there, within a bounded time.
+
+``distributed.Client(address, timeout=...)`` bounds the TCP connect but not the handshake
+after it: pointed at a port that accepts connections and never speaks dask (the scheduler's
+dashboard port, any other server), ``tune`` waited 555 s and more. One ``identity`` call,
+cut off by ``asyncio.wait_for``, answers first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from typing import Any
+
+from distributed.core import rpc
+from distributed.security import Security
+
+from chunkpilot.errors import SchedulerError
+
+
+async def _identity(address: str, timeout_s: float) -> Any:
+    r = rpc(address, timeout=timeout_s,
+            connection_args=Security().get_connection_args("client"))
+    try:
+        return await asyncio.wait_for(r.identity(), timeout_s)
+    finally:
+        await asyncio.wait_for(r.close_rpc(), timeout_s)
+
+
+def identify(address: str, timeout_s: float) -> dict[str, Any]:
+    """The scheduler's ``identity`` at ``address``, or :class:`SchedulerError` when nothing
+    that speaks dask answers within ``timeout_s`` (run in its own thread, so callers with a
+    running event loop, such as notebooks, can use it)."""
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1, "chunkpilot-identify") as pool:
+            info = pool.submit(asyncio.run, _identity(address, timeout_s)).result()
+    except (asyncio.TimeoutError, TimeoutError) as e:
+        raise SchedulerError(
+            f"Expected a dask scheduler at {address}. Got a connection but no dask answer "
+            f"within {timeout_s:.0f} s: something else listens there (a dashboard? the "
+            "scheduler's default port is 8786, its dashboard's 8787)."
+        ) from e
+    except OSError as e:
+        raise SchedulerError(
+            f"Expected a reachable dask scheduler at {address}. Got no answer within "
+            f"{timeout_s:.0f} s ({type(e).__name__}). Is the scheduler running?"
+        ) from e
+    except Exception as e:  # a peer that answered with something else than dask
+        raise SchedulerError(
+            f"Expected a dask scheduler at {address}. Got {type(e).__name__}: {e}") from e
+    if not isinstance(info, dict) or info.get("type") != "Scheduler":
+        kind = info.get("type") if isinstance(info, dict) else type(info).__name__
+        raise SchedulerError(
+            f"Expected a dask scheduler at {address}. Got a {kind} (point at the scheduler, "
+            "not a worker).")
+    return info

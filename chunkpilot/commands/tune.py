@@ -146,7 +146,8 @@ def tune(
     if report is not None:
         path = write_report(report, title="chunkpilot tune report", plan=plan,
                             trials=result.trials,
-                            notes=[f"Tuned chunks: {chosen} (advised {plan.chunk_shape})."])
+                            notes=[f"Tuned chunks: {chosen} (advised {plan.chunk_shape})."],
+                            apply_shape=tuple(chosen))
         result = dataclasses.replace(result, report=str(path))
     return result
 

@@ -21,7 +21,8 @@ __all__ = ["render_html", "tune_html", "watch_html", "write_report"]
 
 def render_html(*, title: str, plan: Plan | None, trials: Sequence[Trial],
                 notes: Sequence[str] = (), standalone: bool = True,
-                apply_name: str | None = None) -> str:
+                apply_name: str | None = None, apply_shape: tuple[int, ...] | None = None
+                ) -> str:
     """``report.page.render_page`` with each trial's task stream above worker memory on one
     shared time axis (bokeh, inlined)."""
     plots: dict[str, Model] = {f"trial{i}": trial_figures(t.observation,
@@ -30,7 +31,7 @@ def render_html(*, title: str, plan: Plan | None, trials: Sequence[Trial],
     script, divs = components(plots) if plots else ("", {})
     resources = Resources(mode="inline", components=["bokeh"]).render() if plots else ""
     return render_page(title=title, plan=plan, trials=trials, notes=notes,
-                       standalone=standalone, apply_name=apply_name,
+                       standalone=standalone, apply_name=apply_name, apply_shape=apply_shape,
                        figures=[divs[f"trial{i}"] for i in range(len(trials))],
                        figures_script=script, figures_resources=resources)
 
@@ -40,7 +41,7 @@ def tune_html(result: Any) -> str:
     figures inline."""
     return render_html(title=f"chunkpilot tune: {result.chunk_shape}", plan=result.plan,
                        trials=result.trials, notes=result.explain().splitlines()[:1],
-                       standalone=False)
+                       standalone=False, apply_shape=tuple(result.chunk_shape))
 
 
 def watch_html(trial: Trial, title: str = "chunkpilot: watched run") -> str:
@@ -55,6 +56,7 @@ def write_report(
     plan: Plan | None,
     trials: Sequence[Trial],
     notes: Sequence[str] = (),
+    apply_shape: tuple[int, ...] | None = None,
 ) -> pathlib.Path:
     """Write an HTML report that opens offline: plan, trials table, figures per trial.
 
@@ -70,6 +72,8 @@ def write_report(
         Trials to tabulate and plot (task stream and worker memory for each).
     notes
         Free-text notes shown under the title.
+    apply_shape
+        The chunks the "How to apply" line uses (tune's pick), if not the plan's.
 
     Returns
     -------
@@ -77,6 +81,7 @@ def write_report(
         The written file.
     """
     path = pathlib.Path(path)
-    path.write_text(render_html(title=title, plan=plan, trials=trials, notes=notes),
+    path.write_text(render_html(title=title, plan=plan, trials=trials, notes=notes,
+                                apply_shape=apply_shape),
                     encoding="utf-8")
     return path

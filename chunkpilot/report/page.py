@@ -63,15 +63,24 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def _apply_title(plan: Plan | None, apply_shape: tuple[int, ...] | None) -> str:
+    if plan is None or apply_shape is None or tuple(apply_shape) == plan.chunk_shape:
+        return "How to apply"
+    return (f"How to apply the tuned chunks {apply_shape} "
+            f"(the plan above advised {plan.chunk_shape})")
+
+
 def render_page(*, title: str, plan: Plan | None, trials: Sequence[Trial],
                 notes: Sequence[str] = (), standalone: bool = True,
                 apply_name: str | None = None, figures: Sequence[str] = (),
-                figures_script: str = "", figures_resources: str = "") -> str:
+                figures_script: str = "", figures_resources: str = "",
+                apply_shape: tuple[int, ...] | None = None) -> str:
     """The report as HTML: a whole page, or (``standalone=False``) a ``<div>`` for a notebook.
 
     Plan first (why, how to apply, every number), then a table of trials and, per trial,
     its verdicts, what a failed run recorded and ``figures[i]`` (markup made by the caller,
-    with the script and resources that draw it).
+    with the script and resources that draw it). ``apply_shape`` (tune's pick) replaces the
+    plan's chunks in the apply line, which then says so.
     """
     numbers = plan.to_dict() if plan is not None else {}
     numbers.pop("inputs", None)  # replay data, not for reading
@@ -82,7 +91,8 @@ def render_page(*, title: str, plan: Plan | None, trials: Sequence[Trial],
         standalone=standalone,
         notes=list(notes),
         has_plan=plan is not None,
-        apply=how_to_apply(plan.spec, plan.chunk_shape, apply_name) if plan else [],
+        apply=how_to_apply(plan.spec, apply_shape or plan.chunk_shape, apply_name) if plan else [],
+        apply_title=_apply_title(plan, apply_shape),
         plan_known=known,
         plan_other=sorted(numbers.items(), key=lambda kv: str(kv[0])),
         explanation=list(explanation or []),

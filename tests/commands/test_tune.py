@@ -96,6 +96,8 @@ def test_too_big_start_is_diagnosed_and_moves_smaller(store, tmp_path):
     final = [t for t in result.trials if not (t.observation.restarts or t.observation.error)]
     assert final, "some trial must have run cleanly"
     assert report.exists() and "<html" in report.read_text()[:500].lower()
+    applied = report.read_text().split('<pre class="apply">')[1].split("</pre>")[0]
+    assert str(tuple(result.chunk_shape)) in applied, applied  # the tuned chunks, not advised
     d = result.to_dict()
     assert {"chunk_shape", "chunks", "chunks_by_dim", "advised_chunk_shape", "trials",
             "verdicts", "explanation", "report"} <= set(d)

@@ -78,6 +78,21 @@ def test_report_content(report):
         assert text in html, text
 
 
+def test_a_tune_report_applies_the_tuned_chunks_not_the_advised(tmp_path):
+    """The report's apply line gave the advised chunks the tuning had rejected (hunt 7);
+    the terminal and JSON gave the tuned ones."""
+    tuned = tuple(max(1, c // 2) for c in PLAN.chunk_shape)
+    html = write_report(tmp_path / "t.html", title="t", plan=PLAN, trials=[],
+                        apply_shape=tuned).read_text()
+    block = html[html.index('<pre class="apply">'):]
+    block = block[:block.index("</pre>")]
+    assert str(tuned) in block and str(PLAN.chunk_shape) not in block, block
+    assert f"How to apply the tuned chunks {tuned}" in html
+    same = write_report(tmp_path / "s.html", title="s", plan=PLAN, trials=[],
+                        apply_shape=PLAN.chunk_shape).read_text()
+    assert "<h3>How to apply</h3>" in same
+
+
 @pytest.mark.parametrize(
     "plan",
     [None, _plan(auto=None), _plan(source="numpy")],

@@ -25,13 +25,13 @@ def watch_cluster(address: str, follow: bool, interval: float, as_json: bool) ->
     ADDRESS is the scheduler (tcp://HOST:PORT) or its dashboard (http://HOST:PORT). The
     scheduler must run chunkpilot's ClusterWatch: dask scheduler --preload chunkpilot.plugin.
     """
-    from rich.console import Console  # the CLI loads a command's modules when it runs
-
+    # the CLI loads a command's modules when it runs
     from chunkpilot.commands.cluster_watch import computations, fetch
     from chunkpilot.commands.cluster_watch import follow as follow_computations
     from chunkpilot.report.computations import print_computations
+    from chunkpilot.report.console import console as new_console
 
-    console = Console(markup=False)
+    console = new_console()
     if not follow:
         payload = fetch(address)
         if as_json:
@@ -40,7 +40,7 @@ def watch_cluster(address: str, follow: bool, interval: float, as_json: bool) ->
         print_computations(console, computations(payload),
                            title=f"Computations on {address}, newest first")
         if not payload.get("enabled", True):
-            Console(stderr=True, markup=False).print(
+            new_console(stderr=True).print(
                 f"The watch switched itself off: {payload.get('error')}", style="red")
         return
     for i, summary in enumerate(follow_computations(address, interval_s=interval)):

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from chunkpilot.core.computations import MISCHUNKED_KINDS, ArrayChunks, ComputationSummary
 from chunkpilot.core.observations import Observation
+from chunkpilot.report.console import console as new_console
 from chunkpilot.report.figures import memory_figure, task_stream_figure
 from chunkpilot.report.page import environment
 from chunkpilot.report.terminal import VERDICT_STYLES, fit_table, hanging
@@ -82,7 +83,7 @@ def computations_table(summaries: Sequence[ComputationSummary], *, title: str | 
     the terminal is too narrow for that."""
     rows = [[_verdicts_text(s) if c == "verdicts" else row[c] for c in COMPUTATION_COLUMNS]
             for s, row in ((s, computation_row(s)) for s in summaries)]
-    return fit_table(console or Console(markup=False), COMPUTATION_COLUMNS, rows, title or "")
+    return fit_table(console or new_console(), COMPUTATION_COLUMNS, rows, title or "")
 
 
 def print_computations(console: Console, summaries: Sequence[ComputationSummary], *,

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from chunkpilot.core.model import Sample
 from chunkpilot.core.observations import Trial
+from chunkpilot.report.console import console as new_console
 from chunkpilot.units import format_bytes, format_seconds, plural
 
 __all__ = ["Output"]
@@ -52,8 +53,8 @@ class Output:
     def __init__(self, *, verbosity: int = 0, as_json: bool = False,
                  stdout: Console | None = None, stderr: Console | None = None) -> None:
         self.verbosity = verbosity
-        self.out = stdout or Console(highlight=False, markup=False)
-        self.err = stderr or Console(stderr=True, highlight=False, markup=False)
+        self.out = stdout or new_console(highlight=False)
+        self.err = stderr or new_console(stderr=True, highlight=False)
         self.live = self.err.is_terminal and not as_json and verbosity >= 0
         self._progress: Progress | None = None
         self._task: Any = None

@@ -22,6 +22,7 @@ from chunkpilot.core.observations import Trial
 from chunkpilot.core.plan import Plan
 from chunkpilot.core.verdicts import Verdict
 from chunkpilot.report.apply import how_to_apply
+from chunkpilot.report.console import console as new_console
 from chunkpilot.report.table import failure_note, summarise
 from chunkpilot.units import format_bytes, plural
 
@@ -107,7 +108,7 @@ def trials_table(trials: Sequence[Trial], *, title: str = "Trials",
     Columns that say nothing (no trial spilled or restarted) are left out; then
     :data:`DROP_ORDER` decides. ``None`` when even trial, chunks and wall time do not fit.
     """
-    console = console or Console(markup=False)
+    console = console or new_console()
     headers = [h for h, _ in COLUMNS]
     rows = [summarise(t) for t in trials]
     for h, key, zero in (("spilled", "spilled", "0 B"), ("restarts", "restarts", "0")):
@@ -219,7 +220,7 @@ def plan_table(plan: Plan) -> Table:
 
 def print_plan(plan: Plan, console: Console | None = None, *, name: str | None = None) -> None:
     """Print the plan table, its explanation as bullets and the line that applies it."""
-    console = console or Console(markup=False)
+    console = console or new_console()
     console.print(plan_table(plan))
     # the source on a line of its own, never wrapped: a long path stays whole to copy
     console.print(Text(f"Source: {plan.spec.source}"), soft_wrap=True)

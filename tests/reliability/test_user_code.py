@@ -165,6 +165,33 @@ def test_cli_output_into_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
     assert proc.returncode == 0 and err == "", err
 
 
+def test_text_output_into_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
+    """``chunkpilot advise ... | head -1``: rich's console ended the program with
+    ``SystemExit(1)`` on the broken pipe, which the CLI took for user code and exited 2."""
+    import fcntl
+    import os
+    import subprocess
+
+    import zarr
+
+    from tests.reliability.conftest import CLI
+
+    path = tmp_path / "x.zarr"
+    zarr.create_array(str(path), shape=(2048, 2048), chunks=(256, 256), dtype="f4")[:] = 1
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, 1031, 4096)  # F_SETPIPE_SZ: the ~5 kB plan cannot all fit
+    proc = subprocess.Popen([*CLI, "advise", str(path), "--scheduler", "threads"],
+                            stdout=write_end,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        assert reader.read(10)
+    err = proc.stderr.read().decode()
+    proc.wait(120)
+    proc.stderr.close()
+    assert proc.returncode == 0 and err == "", (proc.returncode, err)
+
+
 def test_a_module_cannot_change_the_process_at_import(tmp_path: Path) -> None:
     """cwd, sys.stderr and our signal handlers are put back after the import."""
     import os

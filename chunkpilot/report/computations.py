@@ -32,14 +32,16 @@ ROW_ARRAYS = 2
 
 
 def format_array(a: ArrayChunks) -> str:
-    """``"ones_like: 100 x 20 (600 x 5 chunks), 16.0 kiB each"``, as ``format_chunks`` writes
-    chunks; the shape is left out where the graph does not state it."""
+    """``"ones_like: 100 x 20 (600 x 5 chunks), results of 16.0 kiB each"``, as
+    ``format_chunks`` writes chunks; the shape is left out where the graph does not state it.
+    The bytes are what each task of the group returned, which for a reduction's first step
+    (``sum``: 128 x 128 blocks in) is its small partial result, not the block."""
     counts = " x ".join(str(b) for b in a.blocks)
     text = f"{a.name}: "
     text += (f"{' x '.join(str(c) for c in a.chunk_shape)} ({counts} chunks)"
              if a.chunk_shape is not None else f"{counts} chunks")
     if a.block_bytes is not None:
-        text += f", {format_bytes(a.block_bytes)} each"
+        text += f", results of {format_bytes(a.block_bytes)} each"
     return text
 
 

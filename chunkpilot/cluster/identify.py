@@ -10,15 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import socket
 from typing import Any
 
+from distributed.comm import get_address_host_port, parse_address
 from distributed.core import rpc
 from distributed.security import Security
 
 from chunkpilot.errors import SchedulerError
 
 
+class _NoConnection(ConnectionError):
+    """Nothing accepted a TCP connection at the address."""
+
+
 async def _identity(address: str, timeout_s: float) -> Any:
+    if parse_address(address)[0] == "tcp":  # refused or unreachable: an OSError of its own
+        host, port = get_address_host_port(address)
+        try:
+            await asyncio.to_thread(
+                lambda: socket.create_connection((host, port), timeout_s).close())
+        except OSError as e:  # a timeout too: never read as "connected, no dask answer"
+            raise _NoConnection(f"{type(e).__name__}") from e
     r = rpc(address, timeout=timeout_s,
             connection_args=Security().get_connection_args("client"))
     try:
@@ -34,6 +47,11 @@ def identify(address: str, timeout_s: float) -> dict[str, Any]:
     try:
         with concurrent.futures.ThreadPoolExecutor(1, "chunkpilot-identify") as pool:
             info = pool.submit(asyncio.run, _identity(address, timeout_s)).result()
+    except _NoConnection as e:
+        raise SchedulerError(
+            f"Expected a reachable dask scheduler at {address}. Got no answer within "
+            f"{timeout_s:.0f} s ({e}). Is the scheduler running?"
+        ) from e
     except (asyncio.TimeoutError, TimeoutError) as e:
         raise SchedulerError(
             f"Expected a dask scheduler at {address}. Got a connection but no dask answer "
@@ -45,9 +63,11 @@ def identify(address: str, timeout_s: float) -> dict[str, Any]:
             f"Expected a reachable dask scheduler at {address}. Got no answer within "
             f"{timeout_s:.0f} s ({type(e).__name__}). Is the scheduler running?"
         ) from e
-    except Exception as e:  # a peer that answered with something else than dask
+    except Exception as e:  # a peer that answered, not in dask's protocol (garbage lengths)
         raise SchedulerError(
-            f"Expected a dask scheduler at {address}. Got {type(e).__name__}: {e}") from e
+            f"Expected a dask scheduler at {address}. Got an answer that is not dask's "
+            f"protocol ({type(e).__name__}: {str(e)[:80]}): is it the scheduler's address?"
+        ) from e
     if not isinstance(info, dict) or info.get("type") != "Scheduler":
         kind = info.get("type") if isinstance(info, dict) else type(info).__name__
         raise SchedulerError(

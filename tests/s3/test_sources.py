@@ -171,3 +171,20 @@ def test_remote_samples_stop_growing_once_their_fetch_would_pass_the_budget(s3_s
     unbounded, bounded = sizes(math.inf), sizes(1e-6)
     assert max(bounded) < max(unbounded) == spec.nbytes, (bounded, unbounded)
     assert len(bounded) >= 3  # still three sizes: the fill-in below is always measured
+
+
+def test_a_packed_variable_at_a_url_is_read_decoded(s3_bucket, tmp_path):
+    """int16 + scale_factor/add_offset, as xarray writes it: planned and read as float64 over
+    S3 too (netCDF through the HDF5 reader, zarr through zarr's), as ``xr.open_*`` gives it."""
+    ds = xr.Dataset({"tos": (("y", "x"), 290 + np.random.default_rng(0).standard_normal((32, 16)))})
+    packed = {"dtype": "int16", "scale_factor": 0.01, "add_offset": 290.0, "_FillValue": -32767}
+    ds.to_netcdf(tmp_path / "p.nc", engine="h5netcdf", encoding={"tos": packed})
+    ds.to_zarr(tmp_path / "p.zarr", encoding={"tos": packed}, consolidated=False, mode="w")
+    for name, kind in (("p.nc", "hdf5"), ("p.zarr", "zarr")):
+        url = s3_bucket.upload(tmp_path / name, f"packed/{name}")
+        spec, ref = describe(url, array="tos", storage_options=s3_bucket.storage_options)
+        assert (spec.dtype, ref["format"], ref["astype"]) == ("float64", kind, "float64")
+        assert source_array(None, ref, (16, 16)).compute(scheduler="threads").dtype == np.float64
+        child = pickle.loads(pickle.dumps(ref))  # what the sandbox job file carries
+        block = _load_block(child, (slice(0, 16), slice(0, 8)), (16, 8), spec.dtype)
+        assert block.dtype == np.float64 and block.shape == (16, 8)

@@ -29,7 +29,7 @@ def watch_cluster(address: str, follow: bool, interval: float, as_json: bool) ->
     from chunkpilot.commands.cluster_watch import computations, fetch
     from chunkpilot.commands.cluster_watch import follow as follow_computations
     from chunkpilot.report.computations import print_computations
-    from chunkpilot.report.console import console as new_console
+    from chunkpilot.report.console import new_console
 
     console = new_console()
     if not follow:

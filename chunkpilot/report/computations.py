@@ -16,7 +16,7 @@ from rich.text import Text
 
 from chunkpilot.core.computations import MISCHUNKED_KINDS, ArrayChunks, ComputationSummary
 from chunkpilot.core.observations import Observation
-from chunkpilot.report.console import console as new_console
+from chunkpilot.report.console import new_console
 from chunkpilot.report.figures import memory_figure, task_stream_figure
 from chunkpilot.report.page import environment
 from chunkpilot.report.terminal import VERDICT_STYLES, fit_table, hanging

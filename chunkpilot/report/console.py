@@ -21,7 +21,7 @@ class PipeConsole(Console):
         raise BrokenPipeError("the reader of the output went away")
 
 
-def console(**kwargs: Any) -> Console:
+def new_console(**kwargs: Any) -> Console:
     """A console for our own text: no rich markup in our strings (``[ns]`` stays)."""
     kwargs.setdefault("markup", False)
     return PipeConsole(**kwargs)

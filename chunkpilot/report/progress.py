@@ -20,7 +20,7 @@ from rich.text import Text
 
 from chunkpilot.core.model import Sample
 from chunkpilot.core.observations import Trial
-from chunkpilot.report.console import console as new_console
+from chunkpilot.report.console import new_console
 from chunkpilot.units import format_bytes, format_seconds, plural
 
 __all__ = ["Output"]

@@ -22,7 +22,7 @@ from chunkpilot.core.observations import Trial
 from chunkpilot.core.plan import Plan
 from chunkpilot.core.verdicts import Verdict
 from chunkpilot.report.apply import how_to_apply
-from chunkpilot.report.console import console as new_console
+from chunkpilot.report.console import new_console
 from chunkpilot.report.table import failure_note, summarise
 from chunkpilot.units import format_bytes, plural
 

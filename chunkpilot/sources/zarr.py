@@ -40,9 +40,8 @@ def describe_zarr_path(path: Path, array: str | None) -> tuple[ArraySpec, Source
         raise StoreReadError(f"Expected a readable zarr store at {str(path)!r}. "
                              f"Got {type(e).__name__}: {e}") from e
     node, array = pick_array(node, array, str(path))
-    spec, ref = describe_zarr(node, source=f"zarr:{path}")
-    cast = {"astype": ref["astype"]} if "astype" in ref else {}
-    return spec, {"kind": "zarr", "path": str(path), "array": array, **cast}
+    spec, ref = describe_zarr(node, source=f"zarr:{path}")  # a local store: a "zarr" ref
+    return spec, {**ref, "path": str(path), "array": array}
 
 
 def describe_zarr_url(url: str, opts: StorageOptions | None, array: str | None

@@ -68,10 +68,10 @@ def _measure_and_plan(job: Job, res: Resources, client: Any,
     prof = profile_function(opts.func, spec, job.work, res, job.ref, env=sandbox_env(res),
                             baseline_guess_bytes=baseline, timeout_s=opts.profile_timeout_s,
                             on_sample=opts.on_sample, seed=opts.seed)
-    notes += _profile_notes(prof, res) + list(job.ref.get("notes", ()))
     model = fit_cost_model(prof.samples, overhead_seconds_per_task=probe.overhead_seconds_per_task,
                            overhead_measured=probe.measured, baseline_bytes=baseline,
                            output_ratio=prof.output_ratio)
+    notes += _profile_notes(prof, res, model.block_limit_bytes) + list(job.ref.get("notes", ()))
     if job.ref.get("kind") == "remote":  # issue 14: object store; samples timed the function
         model = dataclasses.replace(model, store=probe_store_for(job.ref, res, client))
     plan = make_plan(spec, job.work, res, model,
@@ -107,7 +107,7 @@ def _probe_notes(probe: SchedulerProbe, res: Resources) -> list[str]:
     return notes
 
 
-def _profile_notes(prof: Profile, res: Resources) -> list[str]:
+def _profile_notes(prof: Profile, res: Resources, limit_bytes: int | None) -> list[str]:
     notes = []
     if not prof.real_data:
         notes.append("Samples were synthetic data of the same dtype (no store to read from).")
@@ -124,10 +124,11 @@ def _profile_notes(prof: Profile, res: Resources) -> list[str]:
                      "for its output; pass chunks= with the output's chunks (map_blocks "
                      "documents it), so dask knows them.")
     for s in prof.samples:
-        if not s.ok:  # a finding about the function: the plan steers below this size
+        if not s.ok:  # a finding about the function: the plan steers under this size
             size = format_bytes(s.nbytes)
             what = (f"needs more than {format_bytes(res.memory_limit_bytes)} per block of {size}"
                     if s.error_kind == "oom" else f"fails on a block of {size}")
             notes.append(f"Finding: the function {what} {s.shape} ({s.failure}); plans stay "
-                         f"below {size} per block.")
+                         f"at or below {format_bytes(limit_bytes or 0)} per block, the largest "
+                         "block that ran.")
     return notes

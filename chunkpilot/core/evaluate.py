@@ -28,8 +28,8 @@ over a warm one, faulting in its temporaries' memory, once (``core.coldstart``).
 tasks for per-block work, and the whole graph's task count for a
 pipeline (it can grow faster than ``N``: ``CostModel.scheduler_tasks``). A shape is
 feasible when the peak per worker stays under ``Resources.memory_budget_bytes``
-(target x memory limit), below any block size the function failed on, and every chunk is
-at least the overlap depth.
+(target x memory limit), no bigger than the largest block that ran when a bigger one failed
+(``CostModel.block_limit_bytes``), and every chunk is at least the overlap depth.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class Evaluation:
     overhead_fraction: float
     """Share of the predicted wall time spent on scheduler overhead."""
     fits_memory: bool
-    """Peak per worker within the memory budget, and below any failed sample size."""
+    """Peak per worker within the memory budget, and within ``block_limit_bytes``."""
     meets_depth: bool
     """Every chunk is at least the overlap depth (map_overlap requires it)."""
     parallel_units: int
@@ -235,7 +235,7 @@ def evaluate(
     cold = first_task_extra_seconds(model.samples, task_bytes)
     wall = (overhead + math.ceil(units / res.total_threads) * (t + read) * share
             + math.ceil(outs / slots) * after_each + drain + cold)
-    under_failures = model.max_ok_bytes is None or task_bytes < model.max_ok_bytes
+    under_failures = model.block_limit_bytes is None or task_bytes <= model.block_limit_bytes
     depth_ok = all(c >= d or c == s for c, d, s in zip(chunk, work.depth, spec.shape, strict=True))
     return Evaluation(
         chunk_shape=tuple(chunk),

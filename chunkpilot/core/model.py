@@ -110,6 +110,17 @@ class CostModel:
                 [(s.nbytes, s.read_seconds, max(len(s.runs_seconds), 1)) for s in reads]))
 
     @property
+    def block_limit_bytes(self) -> int | None:
+        """The biggest block a plan may use when a sample failed (``None``: none did): the
+        largest that ran below the smallest that failed. Between the two the function's
+        limit is unknown; a kernel refusing 3.2 MB blocks ran at 1 MiB, failed at 8 MiB,
+        and one plan in five took 4 MiB chunks that failed when computed."""
+        if self.max_ok_bytes is None:
+            return None
+        ran = [s.nbytes for s in self.samples if s.ok and s.nbytes < self.max_ok_bytes]
+        return max(ran) if ran else self.max_ok_bytes - 1
+
+    @property
     def thread_speedup(self) -> float | None:
         """How much faster two threads run the function than one (2: fully parallel; 1 or
         below: it holds the GIL), the median over samples that timed two calls at once;

@@ -147,13 +147,12 @@ def search(
     except NoFeasiblePlanError:
         smallest = min(evals, key=lambda e: e.peak_bytes_per_worker)
         budget = res.memory_budget_bytes
-        why = ""
-        if work.keep_whole:
-            why = f" with axes {list(work.keep_whole)} kept whole"
+        why = f" with axes {list(work.keep_whole)} kept whole" if work.keep_whole else ""
         if model.max_ok_bytes is not None and smallest.peak_bytes_per_worker <= budget:
             raise NoFeasiblePlanError(
-                f"Expected a block the function can process. Got failures on every block of "
-                f"{format_bytes(model.max_ok_bytes)} or more, and the smallest allowed block"
+                f"Expected a block the function can process. Got a failure at "
+                f"{format_bytes(model.max_ok_bytes)} (the largest block that ran: "
+                f"{format_bytes(model.block_limit_bytes or 0)}), and the smallest allowed block"
                 f"{why} is {format_bytes(smallest.task_bytes)}."
             ) from None
         raise NoFeasiblePlanError(

@@ -9,6 +9,10 @@ raised on a 6 MiB sample, passed at 1 MiB, and the plan of 1 MiB chunks failed o
 
 Told apart by running the failed sample's region again in pieces no bigger than the largest
 sample that ran: a size limit passes on every piece; data that raise fail on a piece too.
+
+Between the largest block that ran and the smallest that failed the limit is unknown, and a
+plan stays at or below the one that ran (``CostModel.block_limit_bytes``); the candidate
+sizes in between are tried first, by halves (:func:`narrow_limit`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ Region = tuple[tuple[int, int], ...]
 
 #: At most this many pieces are run (spread over the failed region).
 MAX_PIECES = 8
+#: At most this many samples narrow the sizes between the largest block that ran and the
+#: smallest that failed (each halves the candidate sizes left between them).
+MAX_NARROWING = 3
 
 
 def pieces(region: Region, piece: Sequence[int], limit: int = MAX_PIECES) -> list[Region]:
@@ -68,3 +75,19 @@ def check_data_dependence(samples: Sequence[Sample], region_of: Callable[[Sample
                 f"no bigger than the {format_bytes(good.nbytes)} sample that ran: it depends on "
                 "the data, so a plan at any chunk size can raise it. Make the function handle "
                 "those values, then advise again.")
+
+
+def narrow_limit(samples: list[Sample], sizes: Sequence[tuple[int, tuple[int, ...]]],
+                 run: Callable[[tuple[int, ...]], Sample], limit: int = MAX_NARROWING) -> None:
+    """Append samples of the candidate ``sizes`` ((bytes, block) pairs) that lie between the
+    largest sample that ran and the smallest that failed, the middle one first, until none
+    is left or ``limit`` ran. Not after a timeout: every try could take as long again."""
+    for _ in range(limit):
+        failed = min((s for s in samples if not s.ok), key=lambda s: s.nbytes, default=None)
+        if failed is None or failed.error_kind == "timeout":
+            return
+        ran = max((s.nbytes for s in samples if s.ok and s.nbytes < failed.nbytes), default=0)
+        between = sorted(dict((b, blk) for b, blk in sizes if ran < b < failed.nbytes).items())
+        if not between:
+            return
+        samples.append(run(between[len(between) // 2][1]))

@@ -9,7 +9,6 @@ spawner inside ``advise`` (see ``sandbox`` and ``spawner``).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import os
 import tempfile
@@ -22,12 +21,13 @@ import numpy as np
 
 from chunkpilot.core.budget import fetch_within, largest_worth_measuring
 from chunkpilot.core.model import Sample
+from chunkpilot.core.plan import candidate_shapes
 from chunkpilot.core.shapes import align_units, halo_shape, shape_for_bytes
-from chunkpilot.core.timecurve import TWICE_BELOW_BYTES, bumps
 from chunkpilot.errors import ProfilingError, SampleFailedWarning, StoreReadError
 from chunkpilot.measure.environ import EnvOverrides
-from chunkpilot.measure.failures import Region, check_data_dependence
-from chunkpilot.measure.sandbox import SampleJob, fresh_sandboxes, pickle_func, run_sample
+from chunkpilot.measure.failures import Region, check_data_dependence, narrow_limit
+from chunkpilot.measure.remeasure import remeasure
+from chunkpilot.measure.sandbox import SampleJob, pickle_func, run_sample
 from chunkpilot.sources.urls import reader_preload
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
@@ -53,13 +53,6 @@ WORTH_A_SAMPLE = 1.5
 #: an 8 MiB sample and 2.5 s for the 16 MiB one, and the stored runs' plans are the same
 #: without either of them (replayed: 768x1024, 512x1024, as with all four samples).
 SAMPLE_FETCH_BUDGET_S = 1.0
-#: Samples under ``core.timecurve.TWICE_BELOW_BYTES`` of at least this long a call run in
-#: two processes and keep the faster (see :func:`remeasure`).
-TWICE_MIN_SECONDS = 0.01
-#: ... while their calls, as many as the first measurement's, add up to at most this: they
-#: are measured twice because that is cheap (gil_loop's 8 and 12 MiB blocks, 0.2-0.3 s a
-#: call, took 2.4 s of a 12 s advise the second time). Bumps are measured again regardless.
-TWICE_BUDGET_S = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,12 +236,15 @@ def _profile(
 
     smallest_ok = min(s.nbytes for s in ok)
     top = worth()
-    if top > WORTH_A_SAMPLE * biggest() and measure(math.sqrt(biggest() * top), within=True):
+    if len(ok) == len(samples) and top > WORTH_A_SAMPLE * biggest() and measure(
+            math.sqrt(biggest() * top), within=True):
         # re-budget with the mid sample: two small samples priced a 506 MiB block at 0.4 s
         # (measured 2.4 s a call, zarr_read/threads advise 19 s)
         top = worth()
         if top > WORTH_A_SAMPLE * biggest():
             measure(top, within=True)
+    narrow_limit(samples, [(math.prod(b) * spec.itemsize, b) for b in map(
+        lambda c: halo_shape(spec, work, c), candidate_shapes(spec, work))], run)
     if len([s for s in samples if s.ok]) < 3:  # too few sizes: fill in below the largest
         measure(max(smallest_ok / 4, spec.itemsize))
     remeasure(samples, run)
@@ -257,8 +253,9 @@ def _profile(
     failed = [s for s in samples if not s.ok]
     if failed:
         warnings.warn(
-            f"{len(failed)} profiling sample(s) failed ({failed[0].failure}); the plan stays below "
-            f"{format_bytes(min(s.nbytes for s in failed))} per block.",
+            f"{len(failed)} profiling sample(s) failed ({failed[0].failure}); blocks of "
+            f"{format_bytes(min(s.nbytes for s in failed))} failed, and the plan stays at or "
+            "below the largest block that ran.",
             SampleFailedWarning,
             stacklevel=2,
         )
@@ -266,35 +263,3 @@ def _profile(
                    ratios[max(ratios)],
                    source["kind"] in ("zarr", "numpy", "hdf5", "remote"), max(pools),
                    reshaped[0] if reshaped else None)
-
-
-def remeasure(samples: list[Sample], run: Callable[[tuple[int, ...], bool], Sample]) -> None:
-    """Measure each bump (a sample slower per byte than its neighbours by more than
-    ``BUMP_FRACTION``) once more, in place, and keep the faster: a slow window of the machine
-    only ever adds time, and one inflated sample moved the plan 2x (issue 18). Small samples
-    (under ``TWICE_BELOW_BYTES``, 10 ms or more a call, within ``TWICE_BUDGET_S``) are
-    measured twice too: they are cheap, they set the per-byte rate where overhead-bound
-    plans land, and fresh processes timed the same 8 MiB sin/cos block at 23.5 or 32.5 ms
-    (12 advise runs' plans spread 1.44x; with the faster of two, 1.28x)."""
-    ok = sorted((s for s in samples if s.ok and s.seconds), key=lambda s: s.nbytes)
-    bumped = set(bumps([(s.nbytes, s.seconds or 0.0) for s in ok]))
-    small = {i for i, s in enumerate(ok)
-             if s.nbytes < TWICE_BELOW_BYTES and (s.seconds or 0.0) >= TWICE_MIN_SECONDS}
-    spent = 0.0
-    for i in sorted(bumped | small):
-        first = ok[i]
-        cost = (first.seconds or 0.0) * (len(first.runs_seconds) + 1)
-        if i not in bumped and spent + cost > TWICE_BUDGET_S:
-            continue
-        spent += cost
-        with fresh_sandboxes():  # not a fork of the same parent: its state would come along
-            again = run(first.shape, False)  # its time; the first one read its peak
-        if again.ok and again.seconds is not None and again.seconds < (first.seconds or 0.0):
-            # the second process's time; the peak and the threads timing are the first's
-            kept = dataclasses.replace(first, seconds=again.seconds, slower_seconds=first.seconds,
-                                       runs_seconds=again.runs_seconds,
-                                       read_seconds=again.read_seconds,
-                                       cores_busy=again.cores_busy)
-        else:
-            kept = dataclasses.replace(first, slower_seconds=again.seconds)
-        samples[samples.index(first)] = kept

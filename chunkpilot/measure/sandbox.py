@@ -74,7 +74,7 @@ class SampleJob:
     """Time the call's GIL share (``measure.gil``) on such a block, with or without a pair."""
     measure_peaks: bool = True
     """Read the warm calls' peak (under dynamic malloc thresholds, in untimed calls of their
-    own); ``False`` for a second measurement of a block's time (``profile.remeasure``)."""
+    own); ``False`` for a second measurement of a block's time (``remeasure.remeasure``)."""
     preload: tuple[str, ...] = ()
     """Modules every such job imports before it times anything (a remote store's readers):
     a warm spawner imports them once, not every sample."""
@@ -117,7 +117,7 @@ def run_sample(job: SampleJob, func_bytes: bytes | None) -> dict[str, Any]:
     return run_in_sandbox("chunkpilot.measure.child", payload,
                           memory_cap_bytes=job.memory_cap_bytes, timeout_s=job.timeout_s,
                           env=job.env, prefix="chunkpilot-sample-", preload=job.preload,
-                          paired=True)  # small samples are measured twice (profile.remeasure)
+                          paired=True)  # small samples are measured twice (remeasure.remeasure)
 
 
 def run_in_sandbox(module: str, payload: dict[str, Any], *, memory_cap_bytes: int,

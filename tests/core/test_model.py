@@ -54,7 +54,9 @@ def test_peak_memory_is_a_line_and_failures_cap_the_block():
     assert m.memory_multiplier == pytest.approx(3.0)
     assert m.task_peak_bytes(8 * MiB) == pytest.approx(24 * MiB + 100, rel=1e-6)
     assert m.max_ok_bytes == 64 * MiB
+    assert m.block_limit_bytes == 16 * MiB  # the largest that ran: between, nothing is known
     assert fit_cost_model(_samples(), overhead_seconds_per_task=1e-3).max_ok_bytes is None
+    assert fit_cost_model(_samples(), overhead_seconds_per_task=1e-3).block_limit_bytes is None
     with pytest.raises(ValueError):
         fit_cost_model([failed], overhead_seconds_per_task=1e-3)
     assert scale_memory(m, 2.0).memory_multiplier == pytest.approx(6.0)

@@ -161,6 +161,38 @@ def test_failed_sample_size_caps_the_block():
     assert plan.chosen.task_bytes < 64 * MiB
 
 
+def _refused_above_one_mib() -> CostModel:
+    """Samples of a kernel that refuses more than 400,000 elements (3.2 MB): ran at 256 KiB
+    and 1 MiB, raised at 8 MiB."""
+    ran = [Sample(n, shape, t, 3 * MiB, runs_seconds=(t,) * 3)
+           for n, shape, t in ((MiB // 4, (256, 128), 0.0012), (MiB, (512, 256), 0.0015))]
+    failed = Sample(8 * MiB, (1024, 1024), error="ValueError: too big", error_kind="exception")
+    return fit_cost_model([*ran, failed], overhead_seconds_per_task=1e-3)
+
+
+@pytest.mark.parametrize("storage", [None, (512, 512)])
+def test_a_plan_stays_at_or_below_the_largest_block_that_ran(storage):
+    # before: any block under the failed 8 MiB one was allowed, and a plan of 4 MiB chunks
+    # (over the kernel's 3.2 MB) was chosen in one advise of five, and failed on compute
+    m = _refused_above_one_mib()
+    assert m.block_limit_bytes == MiB and m.max_ok_bytes == 8 * MiB
+    spec, res = ArraySpec((4096, 4096), "float64", storage_chunks=storage), Resources(1, 2, 2**31)
+    plan = make_plan(spec, WorkSpec(2), res, m)
+    assert plan.chosen.task_bytes <= MiB
+    assert not evaluate((512, 1024), spec, WorkSpec(2), res, m).fits_memory  # 4 MiB: unknown
+    assert evaluate((512, 256), spec, WorkSpec(2), res, m).fits_memory  # the size that ran
+
+
+def test_no_block_known_to_run_is_refused_with_both_sizes():
+    spec = ArraySpec((4096, 4096), "float64")  # rows kept whole: at least 32 KiB a block
+    ran = Sample(16 * 1024, (2, 1024), 0.001, MiB, runs_seconds=(0.001,) * 3)
+    failed = Sample(MiB, (32, 4096), error="ValueError: too big", error_kind="exception")
+    m = fit_cost_model([ran, failed], overhead_seconds_per_task=1e-3)
+    with pytest.raises(NoFeasiblePlanError, match=r"failure at 1.00 MiB \(the largest block "
+                                                  r"that ran: 16.00 kiB\)"):
+        make_plan(spec, WorkSpec(2, (1,)), Resources(1, 2, 2**31), m)
+
+
 def test_storage_alignment_and_json_keys():
     spec = ArraySpec((4000, 6000), "float32", storage_chunks=(300, 700))
     res = Resources(2, 1, 4000 * MiB)

@@ -9,7 +9,8 @@ import zarr
 
 import chunkpilot
 from chunkpilot.errors import ProfilingError, SampleFailedWarning
-from chunkpilot.measure.failures import pieces
+from chunkpilot.core.model import Sample
+from chunkpilot.measure.failures import narrow_limit, pieces
 
 SHAPE = (4096, 4096)  # float64, 128 MiB; samples are cut around the centre
 KW = {"scheduler": "threads", "workers": 1, "threads_per_worker": 2, "memory_limit": "2GiB"}
@@ -48,6 +49,37 @@ def test_a_function_that_raises_on_big_blocks_still_caps_the_plan(spiked):
     with pytest.warns(SampleFailedWarning, match="failed"):
         plan = chunkpilot.advise(spiked, refuses_big_blocks, **KW)
     assert plan.chosen.task_bytes <= 400_000 * 8
+    # before: ran at 1 MiB, failed at 8 MiB (then 12 MiB too), and plans of 2 or 4 MiB
+    # were both allowed; the candidate sizes between were tried: 2 MiB ran, 4 MiB failed
+    m = plan.model
+    assert m.block_limit_bytes is not None and m.max_ok_bytes is not None
+    assert m.block_limit_bytes <= 400_000 * 8 < m.max_ok_bytes <= 2 * m.block_limit_bytes
+    assert max(s.nbytes for s in m.samples) <= 8 * 2**20  # nothing above the first failure
+
+
+def _sizes_run(limit_bytes: int, first: list[Sample], sizes: list[int], **kw) -> list[int]:
+    samples = list(first)
+
+    def run(block: tuple[int, ...]) -> Sample:
+        n = block[0]
+        return (Sample(n, block, 0.01, n) if n <= limit_bytes
+                else Sample(n, block, error="ValueError: too big", error_kind="exception"))
+
+    narrow_limit(samples, [(n, (n,)) for n in sizes], run, **kw)
+    return [s.nbytes for s in samples[len(first):]]
+
+
+def test_narrowing_tries_the_middle_candidate_size_between_what_ran_and_what_failed():
+    first = [Sample(1, (1,), 0.01, 1), Sample(64, (64,), error="x", error_kind="exception")]
+    sizes = [1, 2, 4, 8, 16, 32, 64, 128]
+    assert _sizes_run(3, first, sizes) == [8, 4, 2]  # 2 ran, 4 failed: nothing left between
+    assert _sizes_run(40, first, sizes) == [8, 32]  # 32 ran, and 64 had failed
+    assert _sizes_run(3, first, sizes, limit=1) == [8]
+    oom = [first[0], Sample(64, (64,), error="killed", error_kind="oom")]
+    assert _sizes_run(40, oom, sizes) == [8, 32]
+    slow = [first[0], Sample(64, (64,), error="timed out", error_kind="timeout")]
+    assert _sizes_run(40, slow, sizes) == []  # each try could take as long again
+    assert _sizes_run(40, first[:1], sizes) == []  # nothing failed
 
 
 def test_pieces_tile_the_region_and_spread_when_there_are_many():

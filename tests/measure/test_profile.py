@@ -370,7 +370,7 @@ def test_small_samples_are_measured_twice_only_while_that_stays_cheap():
     first fits ``TWICE_BUDGET_S``; a bump (here the 12 MiB sample, slower per byte than
     both neighbours) is measured again whatever it costs."""
     from chunkpilot.core.model import Sample
-    from chunkpilot.measure.profile import TWICE_BUDGET_S, remeasure
+    from chunkpilot.measure.remeasure import TWICE_BUDGET_S, remeasure
 
     runs = (0.2, 0.2, 0.2)
     samples = [Sample(4 * MiB, (4,), 0.2, MiB, runs_seconds=runs),

@@ -5,7 +5,10 @@ The prediction for a chunk shape with ``N`` tasks of ``b`` bytes on ``P`` thread
     wall = tasks(N) * overhead + ceil(U / P) * (time(b) + read(b)) * N / U
            + ceil(M / P) * after(b) * N / M
            + FILL_DRAIN_TASKS * (time(b) * N / U + after(b) * N / M) + cold(b)
-    peak per worker = baseline + threads * (peak(b) + IN_FLIGHT_EXTRA_BLOCKS * b)
+    peak per worker = baseline + T * (peak(b) + IN_FLIGHT_EXTRA_BLOCKS * b)
+
+``T`` is the threads of a worker that get a chunk: all of them, or ``ceil(N / workers)``
+when there are fewer chunks (a one-chunk array holds one block, not one per thread).
 
 ``peak(b)`` is the samples' peak at ``b`` bytes, or, when an in-graph rechunk gathers the
 input (``core.gather``), a thread's share of what it holds at this chunk *shape*, if more.
@@ -123,13 +126,19 @@ class Evaluation:
 
 
 def worker_peak_bytes(baseline_bytes: float, task_peak_bytes: float, task_bytes: float,
-                      res: Resources, busy_threads: int | None = None) -> float:
+                      res: Resources, busy_threads: int | None = None,
+                      holding_threads: int | None = None) -> float:
     """Peak memory of one worker: its baseline, the task peak of each busy thread (all of
-    them unless ``busy_threads`` says fewer hold a share of the work), and every thread's
-    queued block."""
-    busy = res.threads_per_worker if busy_threads is None else busy_threads
-    return (baseline_bytes + busy * task_peak_bytes
-            + res.threads_per_worker * IN_FLIGHT_EXTRA_BLOCKS * task_bytes)
+    them unless ``busy_threads`` says fewer hold a share of the work), and the queued block
+    of every thread that gets a chunk (all, unless ``holding_threads`` says fewer)."""
+    holding = res.threads_per_worker if holding_threads is None else holding_threads
+    busy = holding if busy_threads is None else busy_threads
+    return baseline_bytes + busy * task_peak_bytes + holding * IN_FLIGHT_EXTRA_BLOCKS * task_bytes
+
+
+def threads_with_chunks(res: Resources, task_count: int) -> int:
+    """How many of a worker's threads get a chunk: all, unless there are fewer chunks."""
+    return max(1, min(res.threads_per_worker, math.ceil(task_count / res.workers)))
 
 
 def task_and_worker_peaks(model: CostModel, res: Resources, task_count: int, task_bytes: int,
@@ -139,12 +148,15 @@ def task_and_worker_peaks(model: CostModel, res: Resources, task_count: int, tas
     for its share of the chunks, each busy thread's share of it called the task's peak."""
     if model.held is None:
         peak = max(model.task_peak_bytes(task_bytes), gathered_bytes)
-        return peak, int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res))
+        return peak, int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res,
+                                           holding_threads=threads_with_chunks(res, task_count)))
     chunks = model.held.chunks_per_worker(task_count, res.workers)
     busy = model.held.busy_threads(res.threads_per_worker, chunks)
     held = model.held.worker_bytes(model.memory, task_bytes, chunks, busy)
     peak = max(math.ceil(held / busy), gathered_bytes)
-    return peak, int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res, busy))
+    holding = threads_with_chunks(res, task_count)
+    return peak, int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res,
+                                       min(busy, holding), holding))
 
 
 def read_amplification_seconds(model: CostModel, spec: ArraySpec, chunk: tuple[int, ...],

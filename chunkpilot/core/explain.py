@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from chunkpilot.core.coldstart import cold_sentence
 from chunkpilot.core.cores import cores_at, cores_sentence
-from chunkpilot.core.evaluate import FILL_DRAIN_TASKS
+from chunkpilot.core.evaluate import FILL_DRAIN_TASKS, threads_with_chunks
 from chunkpilot.core.explain_store import store_sentence
 from chunkpilot.core.model import Sample
 from chunkpilot.core.policy import (
@@ -273,7 +273,8 @@ def explanation_lines(plan: Plan) -> list[str]:
         + f"{format_seconds(c.seconds_per_task)}, peak {format_bytes(c.peak_bytes_per_task)}. "
         f"Per worker: {format_bytes(c.peak_bytes_per_worker)} = baseline "
         f"{format_bytes(m.baseline_bytes)} + " + (held_terms(plan) if m.held else
-        f"{plural(res.threads_per_worker, 'thread')} x (task peak + one block in flight)")
+        f"{plural(threads_with_chunks(res, c.task_count), 'thread')} with a chunk x (task "
+        "peak + one block in flight)")
         + f", vs {res.target_fraction:.0%} of {format_bytes(res.memory_limit_bytes)} = "
         f"{format_bytes(res.memory_budget_bytes)}.",
         f"Predicted wall time {format_seconds(c.wall_seconds)} on {plural(res.workers, 'worker')} "

@@ -67,3 +67,22 @@ def test_a_contractions_block_products_share_its_work_in_parallel():
     assert t == pytest.approx(0.02 * 64)
     assert e.wall_seconds == pytest.approx((1 + FILL_DRAIN_TASKS) * t)
     assert p.wall_seconds == pytest.approx((2 + FILL_DRAIN_TASKS) * t / 2)
+
+
+def test_a_worker_holds_blocks_only_for_the_threads_that_get_a_chunk():
+    # before: a one-chunk array on 2 threads was charged two task peaks and two queued
+    # blocks (dask auto's whole-array chunk looked twice its real footprint)
+    mib = 2**20
+    model = fit_cost_model([Sample(n * mib, (n,), 0.01 * n, 3 * n * mib,
+                                   runs_seconds=(0.01 * n,) * 3) for n in (1, 4, 16)],
+                           overhead_seconds_per_task=1e-3, baseline_bytes=100 * mib)
+    spec, work = ArraySpec((4 * mib,), "float64"), WorkSpec(1)  # 32 MiB
+    one_thread = evaluate((4 * mib,), spec, work, Resources(1, 1, 2**33), model)
+    two_threads = evaluate((4 * mib,), spec, work, Resources(1, 2, 2**33), model)
+    assert one_thread.task_count == 1
+    assert two_threads.peak_bytes_per_worker == one_thread.peak_bytes_per_worker
+    per_thread = one_thread.peak_bytes_per_worker - 100 * mib  # task peak + queued block
+    halves = evaluate((2 * mib,), spec, work, Resources(1, 2, 2**33), model)
+    assert halves.peak_bytes_per_worker > 100 * mib + 1.9 * per_thread / 2  # both threads
+    two_workers = evaluate((2 * mib,), spec, work, Resources(2, 2, 2**33), model)
+    assert two_workers.peak_bytes_per_worker < halves.peak_bytes_per_worker  # one chunk each

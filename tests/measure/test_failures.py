@@ -8,8 +8,8 @@ import pytest
 import zarr
 
 import chunkpilot
-from chunkpilot.errors import ProfilingError, SampleFailedWarning
 from chunkpilot.core.model import Sample
+from chunkpilot.errors import ProfilingError, SampleFailedWarning
 from chunkpilot.measure.failures import narrow_limit, pieces
 
 SHAPE = (4096, 4096)  # float64, 128 MiB; samples are cut around the centre

@@ -77,17 +77,32 @@ def as_stored(da: Any) -> bool:
 
 
 def storage_chunks_of(da: Any) -> tuple[int, ...] | None:
-    """Storage chunks from the backend's ``preferred_chunks`` (by dim) or ``encoding["chunks"]``."""
+    """Storage chunks from the backend's ``preferred_chunks`` (by dim) or ``encoding["chunks"]``;
+    of several files combined, when every file starts on that grid (:func:`combined_grid`)."""
     enc = da.encoding
-    if not as_stored(da):
-        return None  # a subset: where it starts inside the storage grid is unknown
+    grid = None
     preferred = enc.get("preferred_chunks")
-    if isinstance(preferred, dict) and all(d in preferred for d in da.dims):
-        return tuple(int(preferred[d]) for d in da.dims)
     chunks = enc.get("chunks") or enc.get("chunksizes")
-    if isinstance(chunks, (tuple, list)) and len(chunks) == da.ndim:
-        return tuple(int(c) for c in chunks)
-    return None
+    if isinstance(preferred, dict) and all(d in preferred for d in da.dims):
+        grid = tuple(int(preferred[d]) for d in da.dims)
+    elif isinstance(chunks, (tuple, list)) and len(chunks) == da.ndim:
+        grid = tuple(int(c) for c in chunks)
+    return grid if grid is None or as_stored(da) else combined_grid(da, grid)
+
+
+def combined_grid(da: Any, grid: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The first file's storage grid for an array of several files (``open_mfdataset``),
+    when it holds for the whole array: axes as long as the file's keep it, and an axis the
+    files were joined along keeps it when every dask chunk but the last is a whole number of
+    storage chunks (each file is its own dask chunks, so every file then starts on the grid).
+    ``None`` otherwise, and for a subset (``isel``: where it starts in the grid is unknown)."""
+    original = da.encoding.get("original_shape")
+    if original is None or len(original) != da.ndim or da.chunks is None:
+        return None
+    for n, o, g, dask_chunks in zip(da.shape, original, grid, da.chunks, strict=True):
+        if n < o or (n > o and any(c % g for c in dask_chunks[:-1])):
+            return None
+    return grid
 
 
 def _url_ref(url: str, da: Any, opts: StorageOptions | None) -> dict[str, Any] | None:

@@ -111,6 +111,41 @@ def test_several_files_combined_are_rechunked_in_memory_not_reopened(files, tmp_
     assert sub.source == "xarray" and whole.source == f"xarray:{files[0]}"
 
 
+@pytest.mark.parametrize(("steps", "storage"), [((48, 48), STORAGE), ((36, 36, 24), STORAGE),
+                                               ((50, 46), None)],
+                         ids=["two-files-on-the-grid", "three-files-on-the-grid", "off-grid"])
+def test_several_files_keep_their_storage_grid_when_every_file_starts_on_it(
+        tmp_path, steps, storage):
+    """Files of 48 (or 36, 36, 24) time steps in storage chunks of 24 (or 12: 36 is 3 of
+    them) joined along time: every file starts on the grid, which then holds for the whole
+    array (before: no storage chunks at all, so plans split them). Files of 50 and 46 steps:
+    the second starts at 50, inside a storage chunk, and the grid is not claimed."""
+    full, paths, start = make_dataset().drop_vars("station"), [], 0
+    along_time = 12 if len(steps) == 3 else STORAGE[0]
+    for i, n in enumerate(steps):
+        paths.append(tmp_path / f"part{i}.nc")
+        full.isel(time=slice(start, start + n)).to_netcdf(
+            paths[-1], engine="h5netcdf",
+            encoding={"tas": {"chunksizes": (along_time, *STORAGE[1:])}})
+        start += n
+    with xr.open_mfdataset(paths, engine="h5netcdf") as mf:
+        spec, _ = describe_xarray(mf, "tas")
+        advised = advise(mf.tas, lambda b: b * 2, **FAST) if storage else None
+    expected = None if storage is None else (along_time, *STORAGE[1:])
+    assert spec.shape == SHAPE and spec.source == "xarray"
+    assert spec.storage_chunks == expected
+    if advised is not None:  # the plan is aligned to the files' grid on every axis
+        assert all(c % s == 0 or c == n for c, s, n in
+                   zip(advised.chunk_shape, expected, SHAPE, strict=True))
+
+
+def test_a_subset_has_no_storage_grid(files):
+    with xr.open_dataset(files[0], engine="h5netcdf", chunks={}) as ds:
+        assert storage_chunks_of(ds.tas) == STORAGE
+        assert storage_chunks_of(ds.tas.isel(time=slice(5, 50))) is None  # starts mid-chunk
+        assert storage_chunks_of(ds.tas.isel(lat=slice(0, 16))) is None
+
+
 @pytest.mark.parametrize(
     ("variable", "match"),
     [(None, r"variable=NAME.*\['tas', 'pr'\]"), ("nope", "Got 'nope' instead")],

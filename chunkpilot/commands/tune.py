@@ -154,18 +154,28 @@ def tune(
 
 def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,
             noise: float) -> Shape:
-    """Follow the diagnosis while it points a way, then compare the healthy neighbours."""
+    """Follow the diagnosis while it points a way, then compare the healthy neighbours.
+    A shape run before the search (dask auto's, the reference) is not run again when the
+    search reaches it: its trial counts, and not against ``max_trials``."""
     rungs = ladder(plan)
     model, current = plan.model, plan.chunk_shape
     tried: list[Shape] = []
+    before = {c: ts[-1] for c, ts in runner.by_shape.items() if ts}
+    reused: list[Shape] = []
+
+    def left() -> int:
+        return max_trials - len(tried) + len(reused)
 
     def predict(chunk: Shape) -> Any:
         return evaluate(chunk, plan.spec, plan.work, res, model)
 
     def run(chunk: Shape, why: str) -> Trial:
         nonlocal model
+        reuse = chunk in before and chunk not in tried
+        if reuse:
+            reused.append(chunk)
         tried.append(chunk)
-        t = runner.run(chunk, f"{why} {chunk}")
+        t = before[chunk] if reuse else runner.run(chunk, f"{why} {chunk}")
         e = predict(chunk)
         model = refit(model, t.observation, e.task_bytes, res,
                       predicted_peak_bytes=e.peak_bytes_per_task)
@@ -181,7 +191,7 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,
 
     last = run(current, "advised")
     # 1. follow the verdicts: too big -> smaller, too small -> bigger
-    while len(tried) < max_trials:
+    while left() > 0:
         d = -1 if current in runner.failed else direction(last.verdicts)
         if d == 0:
             break
@@ -199,7 +209,7 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,
     start = current
     for d in (-1, +1):
         here, clearly = start, False
-        while len(tried) < max_trials:
+        while left() > 0:
             nxt = neighbour(rungs, here, d * STEP)
             if nxt is None or nxt in tried or (d > 0 and not fits(nxt)):
                 break
@@ -217,12 +227,12 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,
     runs = clean_runs()
     pair = close_call(runs, noise)
     mid = between(rungs, *pair) if pair is not None else None
-    if mid is not None and mid not in tried and len(tried) < max_trials and fits(mid):
+    if mid is not None and mid not in tried and left() > 0 and fits(mid):
         run(mid, "between")
         runs = clean_runs()
         pair = close_call(runs, noise)
     # 4. a close call is run once more, in alternating order
-    if pair is not None and len(tried) + 2 <= max_trials:
+    if pair is not None and left() >= 2:
         for c in sorted(pair, key=tried.index, reverse=True):  # the other order this time
             run(c, "repeat")
         runs = clean_runs()
@@ -230,7 +240,7 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,
     #    shape one rung further on ran faster first
     if runs:
         for c in next_rungs(rungs, pick(runs, plan.spec.itemsize), tried, runs):
-            if len(tried) < max_trials and fits(c):
+            if left() > 0 and fits(c):
                 run(c, "neighbour")
         runs = clean_runs()
     if not runs:

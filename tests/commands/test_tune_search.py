@@ -128,3 +128,19 @@ def test_the_neighbour_on_the_side_that_ran_faster_further_on_goes_first():
                                                           "bigger", "neighbour"]
     assert runner.trials[-1].chunk_shape == rungs[k - 1]
     assert chosen == rungs[k - 1]
+
+
+def test_a_shape_run_before_the_search_is_not_run_again_nor_counted():
+    """The demo's dask auto reference was the shape two rungs bigger: the search ran it a
+    second time as its "bigger" step (a whole trial of the slowest shape, and one trial of
+    the budget). Its trial is reused; the budget still runs both neighbours."""
+    plan = _plan()
+    rungs, k = _rungs(plan)
+    runner = ScriptedRunner(_script(plan, {0: [1.41], -2: [1.62], +2: [1.95], -1: [1.55],
+                                           +1: [1.25]}))
+    runner.run(rungs[k + 2], "dask auto")
+    chosen = _search(runner, plan, RES, max_trials=5, noise=0.10)
+    assert [t.label.split()[0] for t in runner.trials] == ["dask", "advised", "smaller",
+                                                          "neighbour", "neighbour"]
+    assert len(runner.by_shape[rungs[k + 2]]) == 1
+    assert chosen == rungs[k + 1]

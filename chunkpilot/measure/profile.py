@@ -2,8 +2,10 @@
 
 Small samples first (1 MiB, 8 MiB) give a first memory multiplier; that sets the
 largest block worth measuring (what the memory bound could allow, capped by a time
-budget). Each sample runs in its own fresh subprocess, or one forked from a warm
-spawner inside ``advise`` (see ``sandbox`` and ``spawner``).
+budget). A failed sample stops the climb: no bigger one is run, and the candidate sizes
+between it and the largest that ran are sampled by halves (``failures.narrow_limit``). Each
+sample runs in its own fresh subprocess, or one forked from a warm spawner inside
+``advise`` (see ``sandbox`` and ``spawner``).
 """
 
 from __future__ import annotations

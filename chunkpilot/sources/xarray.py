@@ -68,12 +68,40 @@ def _select(obj: Any, variable: str | None) -> tuple[Any, str | None]:
     )
 
 
+#: dask layers that make a subset of an array or join several (``isel``, ``open_mfdataset``).
+NOT_STORED_LAYERS = frozenset({"getitem", "vindex-merge", "concatenate", "stack"})
+
+
 def as_stored(da: Any) -> bool:
-    """Whether ``da`` is its file's variable whole (transposed is fine), not a subset
-    (``isel``) or several files combined (``open_mfdataset``), where the first file's
-    storage grid and path say nothing of the array."""
+    """Whether ``da`` is its file's variable whole (transposed or rechunked is fine), not a
+    subset (``isel``) or several files combined (``open_mfdataset``), where the first file's
+    storage grid and path say nothing of the array. Told by the file's shape
+    (``original_shape``: netCDF), the dask layers that made it (a subset of an array of
+    several files can have one file's shape; zarr records no shape), or the lazily indexed
+    variable's own shape (no dask)."""
     original = da.encoding.get("original_shape")
-    return original is None or sorted(original) == sorted(da.shape)
+    if original is not None and sorted(original) != sorted(da.shape):
+        return False
+    if NOT_STORED_LAYERS & set(_layer_kinds(da)):
+        return False
+    stored = _backend_shape(da)
+    return stored is None or sorted(stored) == sorted(da.shape)
+
+
+def _layer_kinds(da: Any) -> list[str]:
+    """The dask layers' names without their tokens (empty without dask)."""
+    graph = getattr(da.data, "dask", None)
+    layers = getattr(graph, "layers", None) or {}
+    return [str(name).rsplit("-", 1)[0] for name in layers]
+
+
+def _backend_shape(da: Any) -> tuple[int, ...] | None:
+    """The stored variable's shape under xarray's lazy indexing (``None`` when not lazy)."""
+    x = da.variable._data
+    while x is not None and type(x).__name__ != "LazilyIndexedArray":
+        x = getattr(x, "array", None)
+    shape = getattr(getattr(x, "array", None), "shape", None)
+    return tuple(shape) if shape is not None else None
 
 
 def storage_chunks_of(da: Any) -> tuple[int, ...] | None:
@@ -92,15 +120,17 @@ def storage_chunks_of(da: Any) -> tuple[int, ...] | None:
 
 def combined_grid(da: Any, grid: tuple[int, ...]) -> tuple[int, ...] | None:
     """The first file's storage grid for an array of several files (``open_mfdataset``),
-    when it holds for the whole array: axes as long as the file's keep it, and an axis the
-    files were joined along keeps it when every dask chunk but the last is a whole number of
-    storage chunks (each file is its own dask chunks, so every file then starts on the grid).
+    when it holds for the whole array: the array is the join itself (its dask chunks are
+    still the files': not rechunked, transposed or cut), no shorter than a file along any
+    axis, and every dask chunk but the last along each axis is a whole number of storage
+    chunks (so every file starts on the grid, and stores it, as far as its chunks show).
     ``None`` otherwise, and for a subset (``isel``: where it starts in the grid is unknown)."""
     original = da.encoding.get("original_shape")
-    if original is None or len(original) != da.ndim or da.chunks is None:
+    if (original is None or len(original) != da.ndim or da.chunks is None
+            or not str(getattr(da.data, "name", "")).startswith("concatenate-")):
         return None
     for n, o, g, dask_chunks in zip(da.shape, original, grid, da.chunks, strict=True):
-        if n < o or (n > o and any(c % g for c in dask_chunks[:-1])):
+        if n < o or any(c % g for c in dask_chunks[:-1]):
             return None
     return grid
 
@@ -175,7 +205,7 @@ def describe_xarray(obj: Any, variable: str | None = None, storage_options: Any 
         # re-opened by path only when the file holds it as it is (the apply line opens it)
         source=f"xarray:{path}" if path and as_stored(da) else "xarray",
     )
-    ref = _file_ref(str(path), da) if path else None
+    ref = _file_ref(str(path), da) if path and as_stored(da) else None
     if ref is not None:
         ref["notes"] = (f"Samples were cut from the file {path} (variable {da.name!r}); "
                         "the timed load includes decompression.",)
@@ -191,8 +221,8 @@ def _describe_remote(da: Any, url: str, opts: StorageOptions | None
     spec = ArraySpec(tuple(da.shape), dt.str if dt.names else dt.name,
                      storage_chunks=storage_chunks_of(da), shards=_shards(da),
                      current_chunks=da.chunks, dims=tuple(str(d) for d in da.dims),
-                     source=f"xarray:{display_url(url)}")
-    ref = _url_ref(url, da, opts)
+                     source=f"xarray:{display_url(url)}" if as_stored(da) else "xarray")
+    ref = _url_ref(url, da, opts) if as_stored(da) else None
     if ref is not None:
         return spec, ref
     return spec, {"kind": "synthetic"}

@@ -232,3 +232,51 @@ def test_a_datasets_variables_share_one_probe_of_the_scheduler(files, monkeypatc
     assert len(dp.plans) == 2 and len(calls) == 1
     overheads = {p.to_dict()["measured"]["overhead_seconds_per_task"] for p in dp.plans.values()}
     assert len(overheads) == 1 and next(iter(overheads)) > 0
+
+
+def _parts(tmp_path, steps, storage=STORAGE, engine="h5netcdf", storages=None):
+    """``make_dataset()``'s tas cut along time into files of ``steps`` steps."""
+    full, paths, start = make_dataset()[["tas"]], [], 0
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    for i, n in enumerate(steps):
+        part, chunks = full.isel(time=slice(start, start + n)), (storages or {}).get(i, storage)
+        if engine == "zarr":
+            paths.append(tmp_path / f"part{i}.zarr")
+            part.to_zarr(paths[-1], encoding={"tas": {"chunks": chunks}}, consolidated=False)
+        else:
+            paths.append(tmp_path / f"part{i}.nc")
+            part.to_netcdf(paths[-1], engine="h5netcdf", encoding={"tas": {"chunksizes": chunks}})
+        start += n
+    return paths
+
+
+def test_a_combined_array_rechunked_transposed_or_cut_claims_no_grid(tmp_path):
+    """Files of 50 and 46 steps (the second starts inside a storage chunk): rechunked to 24
+    or 96 steps their dask chunks no longer show the files, and the first file's grid was
+    claimed; a cut back to one file's shape was taken for that file (its path, its samples);
+    a transpose paired the file's lengths with the wrong axes."""
+    with xr.open_mfdataset(_parts(tmp_path, (50, 46)), engine="h5netcdf") as mf:
+        for derived in (mf.tas.chunk({"time": 24}), mf.tas.chunk({"time": -1}),
+                        mf.tas.transpose("lon", "lat", "time")):
+            assert storage_chunks_of(derived) is None
+    with xr.open_mfdataset(_parts(tmp_path / "on", (48, 48)), engine="h5netcdf") as mf:
+        assert storage_chunks_of(mf.tas) == STORAGE
+        spec, ref = describe_xarray(mf.tas.isel(time=slice(40, 88)))  # one file's shape
+    assert spec.storage_chunks is None and spec.source == "xarray" and "path" not in ref
+
+
+def test_files_with_other_storage_chunks_than_the_first_claim_no_grid(tmp_path):
+    paths = _parts(tmp_path, (48, 48), storages={1: (24, 8, 32)})
+    with xr.open_mfdataset(paths, engine="h5netcdf") as mf:
+        assert storage_chunks_of(mf.tas) is None  # its lat chunks of 8 show the second file's
+
+
+def test_zarr_records_no_shape_and_its_subsets_and_joins_are_still_told_apart(tmp_path):
+    paths = _parts(tmp_path, (50, 46), engine="zarr")
+    with xr.open_mfdataset(paths, engine="zarr", consolidated=False) as mf:
+        assert "original_shape" not in mf.tas.encoding
+        assert storage_chunks_of(mf.tas) is None
+    with xr.open_zarr(paths[0], consolidated=False) as one:
+        assert storage_chunks_of(one.tas) == STORAGE
+        spec, ref = describe_xarray(one.tas.isel(time=slice(5, 50)))
+    assert spec.storage_chunks is None and spec.source == "xarray" and "path" not in ref

@@ -128,7 +128,8 @@ def _profile_notes(prof: Profile, res: Resources, limit_bytes: int | None) -> li
             size = format_bytes(s.nbytes)
             what = (f"needs more than {format_bytes(res.memory_limit_bytes)} per block of {size}"
                     if s.error_kind == "oom" else f"fails on a block of {size}")
-            notes.append(f"Finding: the function {what} {s.shape} ({s.failure}); plans stay "
-                         f"at or below {format_bytes(limit_bytes or 0)} per block, the largest "
-                         "block that ran.")
+            cap = (f"plans stay at or below {format_bytes(limit_bytes)} per block, the "
+                   "largest block that ran" if limit_bytes is not None and s.nbytes > limit_bytes
+                   else "a bigger block ran, so it does not cap the plan")
+            notes.append(f"Finding: the function {what} {s.shape} ({s.failure}); {cap}.")
     return notes

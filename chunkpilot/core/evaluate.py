@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chunkpilot.core.coldstart import first_task_extra_seconds
+from chunkpilot.core.failed import beyond_ran
 from chunkpilot.core.gather import gather
 from chunkpilot.core.growth import chunk_counts
 from chunkpilot.core.model import CostModel
@@ -247,7 +248,7 @@ def evaluate(
     cold = first_task_extra_seconds(model.samples, task_bytes)
     wall = (overhead + math.ceil(units / res.total_threads) * (t + read) * share
             + math.ceil(outs / slots) * after_each + drain + cold)
-    under_failures = model.block_limit_bytes is None or task_bytes <= model.block_limit_bytes
+    under_failures = not beyond_ran(model, task_bytes)
     depth_ok = all(c >= d or c == s for c, d, s in zip(chunk, work.depth, spec.shape, strict=True))
     return Evaluation(
         chunk_shape=tuple(chunk),

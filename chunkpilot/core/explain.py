@@ -9,6 +9,7 @@ from chunkpilot.core.coldstart import cold_sentence
 from chunkpilot.core.cores import cores_at, cores_sentence
 from chunkpilot.core.evaluate import FILL_DRAIN_TASKS, threads_with_chunks
 from chunkpilot.core.explain_store import store_sentence
+from chunkpilot.core.failed import beyond_ran, failed_words
 from chunkpilot.core.model import Sample
 from chunkpilot.core.policy import (
     MIN_CHUNKS_PER_THREAD,
@@ -50,6 +51,9 @@ def _binding_sentence(plan: Plan) -> str:
             f"{format_bytes(nxt.peak_bytes_per_worker)} per worker, above the "
             f"{res.target_fraction:.0%} target ({budget}) of the worker memory limit."
         )
+    if b == "failed" and nxt is not None:
+        return f"Bound by a failed sample: the next bigger chunk {nxt.chunk_shape}'s " + (
+            failed_words(plan.model, nxt.task_bytes) + ".")
     if b == "parallelism":
         units = "block products" if plan.model.contraction_units is not None else "chunks"
         return (
@@ -142,6 +146,8 @@ def _versus(plan: Plan, what: str, e: Evaluation) -> str:
             f"{format_bytes(e.peak_bytes_per_worker)} per worker")
     if not finishes:
         return f"{head}, {fit}; no wall time predicted."
+    if beyond_ran(plan.model, e.task_bytes):
+        return f"{head}; its {failed_words(plan.model, e.task_bytes)}: no wall time predicted."
     return (f"{head} ({fit}), predicted wall {format_seconds(e.wall_seconds)} "
             f"({ratio:.2f}x this plan).")
 

@@ -54,8 +54,8 @@ class Choice:
     chosen: Evaluation
     """The recommended chunk shape's predictions."""
     binding: str
-    """``memory``, ``parallelism``, ``overhead``, ``speed``, ``storage``, ``keep_whole`` or
-    ``array_size``."""
+    """``memory``, ``failed`` (beyond a failed sample), ``parallelism``, ``overhead``,
+    ``speed``, ``storage``, ``keep_whole`` or ``array_size``."""
     tie_count: int
     """Candidates predicted within ``tie_band_fraction`` of the fastest (the chosen included)."""
     tie_band_fraction: float
@@ -119,8 +119,9 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
                     key=lambda e: e.task_bytes)
     if not larger:
         binding = "array_size"
-    elif not larger[0].fits_memory:
-        binding = "memory"
+    elif not larger[0].fits_memory:  # over the memory budget, or beyond a failed sample
+        over = larger[0].peak_bytes_per_worker > res.memory_budget_bytes
+        binding = "memory" if over else "failed"
     elif pool is parallel and larger[0] not in pool and larger[0].parallel_units < want:
         binding = "parallelism"
     elif (chosen.overhead_fraction > TARGET_OVERHEAD_FRACTION

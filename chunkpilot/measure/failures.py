@@ -8,7 +8,9 @@ only hides the failure until the computation meets them (an outlier check on nor
 raised on a 6 MiB sample, passed at 1 MiB, and the plan of 1 MiB chunks failed on compute).
 
 Told apart by running the failed sample's region again in pieces no bigger than the largest
-sample that ran: a size limit passes on every piece; data that raise fail on a piece too.
+sample that ran: a size limit passes on every piece; data that raise fail on a piece too. A
+sample that raised though a bigger one ran is not a size limit either (its data, its shape:
+a block narrower than the function's kernel, or a flaky function), and needs no pieces.
 
 Between the largest block that ran and the smallest that failed the limit is unknown, and a
 plan stays at or below the one that ran (``CostModel.block_limit_bytes``); the candidate
@@ -58,9 +60,20 @@ def raised(s: Sample) -> bool:
 
 def check_data_dependence(samples: Sequence[Sample], region_of: Callable[[Sample], Region],
                           run_region: Callable[[Region], Sample]) -> None:
-    """Raise :class:`ProfilingError` when the smallest sample that raised also raises on a
-    piece no bigger than a sample that ran (module doc); nothing when none raised."""
+    """Raise :class:`ProfilingError` when a sample raised though a bigger one ran, or when
+    the smallest sample that raised also raises on a piece no bigger than a sample that ran
+    (module doc); nothing when none raised."""
     bad = min((s for s in samples if raised(s)), key=lambda s: s.nbytes, default=None)
+    bigger = max((s for s in samples if s.ok and bad is not None and s.nbytes > bad.nbytes),
+                 key=lambda s: s.nbytes, default=None)
+    if bad is not None and bigger is not None:
+        raise ProfilingError(
+            f"Expected the function to fail, if at all, by block size (a limit a plan can "
+            f"stay under). Got {bad.failure} on a {format_bytes(bad.nbytes)} sample {bad.shape}, "
+            f"though the bigger {format_bytes(bigger.nbytes)} sample {bigger.shape} ran: it "
+            "depends on the data or the block's shape, so a plan at any chunk size can raise "
+            "it. Make the function handle those blocks (a minimum length along an axis is "
+            "depth= or keep_whole=), then advise again.")
     ok = [s for s in samples if s.ok and bad is not None and s.nbytes < bad.nbytes]
     if bad is None or not ok:
         return

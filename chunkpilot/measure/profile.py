@@ -252,12 +252,12 @@ def _profile(
     remeasure(samples, run)
     check_data_dependence(samples, lambda s: sample_region(spec, s.shape),
                           lambda r: run(tuple(b - a for a, b in r), False, r))
-    failed = [s for s in samples if not s.ok]
+    failed = sorted((s for s in samples if not s.ok), key=lambda s: s.nbytes)
     if failed:
         warnings.warn(
-            f"{len(failed)} profiling sample(s) failed ({failed[0].failure}); blocks of "
-            f"{format_bytes(min(s.nbytes for s in failed))} failed, and the plan stays at or "
-            "below the largest block that ran.",
+            f"{len(failed)} profiling sample(s) failed, the smallest a block of "
+            f"{format_bytes(failed[0].nbytes)} ({failed[0].failure}); the plan stays at or "
+            "below the largest block that ran below it.",
             SampleFailedWarning,
             stacklevel=2,
         )

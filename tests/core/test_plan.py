@@ -183,6 +183,20 @@ def test_a_plan_stays_at_or_below_the_largest_block_that_ran(storage):
     assert evaluate((512, 256), spec, WorkSpec(2), res, m).fits_memory  # the size that ran
 
 
+def test_a_plan_capped_by_a_failed_sample_says_so_not_memory():
+    # before: "Bound by memory: the next bigger chunk would need 24.03 MiB per worker, above
+    # the 60% target (1.20 GiB)", and dask auto's whole-array chunk quoted a wall time
+    spec = ArraySpec((4096, 4096), "float64", storage_chunks=(512, 512))
+    plan = make_plan(spec, WorkSpec(2), Resources(1, 2, 2**31), _refused_above_one_mib(),
+                     dask_auto_shape=(4096, 4096))
+    assert plan.binding_constraint == "failed"
+    text = plan.explain()
+    assert "Bound by a failed sample: the next bigger chunk" in text
+    assert "are bigger than the largest the function ran (1.00 MiB); a 8.00 MiB sample" in text
+    (auto,) = [line for line in text.splitlines() if "dask chunks='auto'" in line]
+    assert "no wall time predicted" in auto and "predicted wall" not in auto
+
+
 def test_no_block_known_to_run_is_refused_with_both_sizes():
     spec = ArraySpec((4096, 4096), "float64")  # rows kept whole: at least 32 KiB a block
     ran = Sample(16 * 1024, (2, 1024), 0.001, MiB, runs_seconds=(0.001,) * 3)

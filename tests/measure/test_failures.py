@@ -3,6 +3,8 @@ running the failed region again in pieces (real zarr data, real sandboxes)."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import zarr
@@ -10,8 +12,9 @@ import zarr
 import chunkpilot
 from chunkpilot.core.model import Sample
 from chunkpilot.errors import ProfilingError, SampleFailedWarning
-from chunkpilot.measure.failures import narrow_limit, pieces
+from chunkpilot.measure.failures import check_data_dependence, narrow_limit, pieces
 
+MiB = 2**20
 SHAPE = (4096, 4096)  # float64, 128 MiB; samples are cut around the centre
 KW = {"scheduler": "threads", "workers": 1, "threads_per_worker": 2, "memory_limit": "2GiB"}
 
@@ -103,3 +106,33 @@ def test_a_memory_error_the_function_raises_itself_is_its_message_not_our_memory
     assert "MemoryError: my kernel takes at most 400,000 elements" in finding, plan.notes
     assert "needs more than" not in finding, plan.notes
     assert plan.chosen.task_bytes <= 400_000 * 8
+
+
+def test_a_sample_that_raised_though_a_bigger_one_ran_is_no_size_limit():
+    # before: the smallest sample that raised had no smaller one that ran, so nothing was
+    # checked; a function refusing blocks narrower than 200 columns (or failing at random)
+    # got an ordinary plan, noted "plans stay at or below 0 B"
+    samples = [Sample(MiB // 4, (256, 128), error="ValueError: narrow", error_kind="exception"),
+               Sample(MiB, (512, 256), 0.01, MiB), Sample(8 * MiB, (1024, 1024), 0.1, 8 * MiB)]
+
+    def no_pieces_needed(region):
+        raise AssertionError("the sizes alone tell")
+
+    with pytest.raises(ProfilingError, match=r"ValueError: narrow on a 256.00 kiB sample "
+                                             r"\(256, 128\), though the bigger 8.00 MiB"):
+        check_data_dependence(samples, lambda s: (), no_pieces_needed)
+    check_data_dependence(samples[1:], lambda s: (), no_pieces_needed)  # none raised
+
+
+def narrow_blocks_refused(block):
+    """50 ms a MiB: after the 1 and 8 MiB samples no bigger one is worth the time, and the
+    third is a quarter of the smallest, (256, 128): too narrow."""
+    if block.shape[1] < 200:
+        raise ValueError("my kernel needs 200 columns")
+    time.sleep(0.05 * block.nbytes / MiB)
+    return block + 1
+
+
+def test_a_function_refusing_narrow_blocks_stops_advise_with_the_reason(spiked):
+    with pytest.raises(ProfilingError, match="depends on the data or the block's shape"):
+        chunkpilot.advise(spiked, narrow_blocks_refused, **KW)

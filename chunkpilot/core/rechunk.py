@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chunkpilot.core.evaluate import Evaluation, evaluate
+from chunkpilot.core.failed import beyond_ran, failed_words
 from chunkpilot.types import Chunks
 from chunkpilot.units import format_bytes, format_seconds, plural
 
@@ -108,6 +109,8 @@ def rechunk_advice(plan: Plan) -> RechunkAdvice | None:
     else:
         action = "rechunk"
         because = (f"axes {split_whole} are split but must stay whole" if split_whole
+                   else f"their {failed_words(plan.model, current.task_bytes)}"
+                   if beyond_ran(plan.model, current.task_bytes)
                    else "they do not fit the memory bound" if not current.fits_memory
                    else "they are smaller than the overlap depth" if not current.meets_depth
                    else f"the plan saves {format_seconds(saving)}, more than the rechunk overhead")

@@ -195,6 +195,10 @@ def test_a_plan_capped_by_a_failed_sample_says_so_not_memory():
     assert "are bigger than the largest the function ran (1.00 MiB); a 8.00 MiB sample" in text
     (auto,) = [line for line in text.splitlines() if "dask chunks='auto'" in line]
     assert "no wall time predicted" in auto and "predicted wall" not in auto
+    current = dataclasses.replace(spec, current_chunks=((1024,) * 4, (1024,) * 4))
+    plan = make_plan(current, WorkSpec(2), Resources(1, 2, 2**31), _refused_above_one_mib())
+    assert "because their blocks of 8.00 MiB are bigger than the largest the function ran" in (
+        plan.explain())
 
 
 def test_no_block_known_to_run_is_refused_with_both_sizes():

@@ -209,14 +209,24 @@ def _profile(
         samples.append(run(block))
         return samples[-1].ok
 
+    blocks = [halo_shape(spec, work, c) for c in candidate_shapes(spec, work)]
+    sizes = [(math.prod(b) * spec.itemsize, b) for b in blocks]
     smalls = [b for b in SMALL_SAMPLE_BYTES if b < spec.nbytes] or [spec.nbytes / 16]
     smalls = sorted({min(spec.nbytes, b) for b in smalls + [spec.nbytes / 4]})[:2]
     for b in smalls:
         if not measure(b):
             break
+    if not samples[0].ok and samples[0].error_kind not in ("timeout", "output"):
+        # a limit under the first sample: the smallest block a plan may use, if smaller
+        # (then narrowed upwards); a 100,000-element kernel on 128x128 storage chunks
+        # stopped at the 1 MiB sample though those chunks ran
+        tiny = min(sizes)
+        if tiny[0] < samples[0].nbytes and tiny[1] not in seen:
+            seen.add(tiny[1])
+            samples.append(run(tiny[1]))
     ok = [s for s in samples if s.ok]
     if not ok:
-        first = samples[0]
+        first = min(samples, key=lambda s: s.nbytes)
         if first.error_kind == "output":  # already "Expected ... Got ..."
             raise ProfilingError(f"{first.error} on a sample block of shape {first.shape}.")
         hint = ""
@@ -245,8 +255,7 @@ def _profile(
         top = worth()
         if top > WORTH_A_SAMPLE * biggest():
             measure(top, within=True)
-    narrow_limit(samples, [(math.prod(b) * spec.itemsize, b) for b in map(
-        lambda c: halo_shape(spec, work, c), candidate_shapes(spec, work))], run)
+    narrow_limit(samples, sizes, run)
     if len([s for s in samples if s.ok]) < 3:  # too few sizes: fill in below the largest
         measure(max(smallest_ok / 4, spec.itemsize))
     remeasure(samples, run)

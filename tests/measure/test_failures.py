@@ -136,3 +136,27 @@ def narrow_blocks_refused(block):
 def test_a_function_refusing_narrow_blocks_stops_advise_with_the_reason(spiked):
     with pytest.raises(ProfilingError, match="depends on the data or the block's shape"):
         chunkpilot.advise(spiked, narrow_blocks_refused, **KW)
+
+
+def refuses_over_100k(block):
+    if block.size > 100_000:
+        raise ValueError("my kernel takes at most 100,000 elements")
+    return block + 1
+
+
+def test_a_limit_under_the_first_sample_tries_the_smallest_block_a_plan_may_use(tmp_path):
+    # before: "Expected the function to run on a 1.00 MiB block" though the 128 KiB storage
+    # chunks ran; now the smallest candidate runs, the gap is narrowed, and the plan stays
+    # under the kernel's limit
+    path = str(tmp_path / "small_chunks.zarr")
+    zarr.open_array(path, mode="w", shape=SHAPE, chunks=(128, 128), dtype="f8")[:] = 0.0
+    with pytest.warns(SampleFailedWarning):
+        plan = chunkpilot.advise(path, refuses_over_100k, **KW)
+    assert plan.chosen.task_bytes <= 100_000 * 8
+    assert min(s.nbytes for s in plan.model.samples if s.ok) <= 128 * 128 * 8
+    with pytest.raises(ProfilingError, match="Expected the function to run on a "):
+        chunkpilot.advise(path, rejects_outliers_always, **KW)
+
+
+def rejects_outliers_always(block):
+    raise FloatingPointError("always")

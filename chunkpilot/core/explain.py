@@ -156,7 +156,8 @@ def _auto_sentence(plan: Plan) -> str | None:
     a = plan.dask_auto
     if a is None:
         return None
-    whole = [plan.spec.dims[i] if plan.spec.dims else i for i in plan.work.keep_whole]
+    whole = [plan.spec.dims[i] if plan.spec.dims else i for i in plan.work.keep_whole
+             if a.chunk_shape[i] == plan.spec.shape[i]]  # the pipeline's family may add axes
     how = f" (axes {whole} whole, as the plan keeps them)" if whole else ""
     return _versus(plan, f"dask chunks='auto'{how} would pick {a.chunk_shape}", a)
 

@@ -335,3 +335,17 @@ def test_the_tie_rule_does_not_prefer_a_chunk_beyond_the_samples_reach():
     assert choose([small, big], res, spec, 0.25, reach_bytes=m.tie_reach_bytes).chosen is small
     products = dataclasses.replace(m, contraction_units=TaskGrowth((2, 1), 4, (2.0, 1.0)))
     assert products.tie_reach_bytes == math.inf  # priced linearly beyond its samples
+
+
+def test_dask_autos_line_names_only_the_axes_its_own_shape_keeps_whole():
+    # a pipeline family keeps axis 1 whole (its in-graph rechunk is then a no-op), dask auto's
+    # input chunks do not: the line said "(axes [1] whole, as the plan keeps them) would
+    # pick (4096, 4096)"
+    spec = ArraySpec((20000, 20000), "float64")
+    plan = make_plan(spec, WorkSpec(2, (1,)), Resources(1, 2, 2**35), model(),
+                     dask_auto_shape=(4096, 4096))
+    (auto,) = [line for line in plan.explain().splitlines() if "dask chunks='auto'" in line]
+    assert "would pick (4096, 4096)" in auto and "whole" not in auto
+    plan = make_plan(spec, WorkSpec(2, (1,)), Resources(1, 2, 2**35), model(),
+                     dask_auto_shape=(256, 20000))
+    assert "(axes [1] whole, as the plan keeps them) would pick (256, 20000)" in plan.explain()

@@ -28,6 +28,8 @@ from chunkpilot.units import format_bytes, format_seconds
 
 #: Idle dask worker memory assumed when no cluster was probed (distributed's imports).
 MODELLED_WORKER_BASELINE_BYTES = 160 * 2**20
+#: Said when samples were not cut from the user's data (a dask or xarray array with no file).
+SYNTHETIC_NOTE = "Samples were synthetic data of the same dtype (no store to read from)."
 
 
 def advise_job(job: Job, res: Resources, client: Any = None,
@@ -63,6 +65,8 @@ def _measure_and_plan(job: Job, res: Resources, client: Any,
             overhead_measured=probe.measured, baseline_bytes=baseline, env=sandbox_env(res),
             timeout_s=opts.profile_timeout_s, limits=limits, on_sample=opts.on_sample,
             seed=opts.seed, policy=policy)
+        if job.ref.get("kind") == "synthetic":
+            notes.append(SYNTHETIC_NOTE)
         return dataclasses.replace(
             plan, notes=tuple(notes) + tuple(job.ref.get("notes", ())) + plan.notes)
     prof = profile_function(opts.func, spec, job.work, res, job.ref, env=sandbox_env(res),
@@ -110,7 +114,7 @@ def _probe_notes(probe: SchedulerProbe, res: Resources) -> list[str]:
 def _profile_notes(prof: Profile, res: Resources, limit_bytes: int | None) -> list[str]:
     notes = []
     if not prof.real_data:
-        notes.append("Samples were synthetic data of the same dtype (no store to read from).")
+        notes.append(SYNTHETIC_NOTE)
     if prof.blas_pools_pinned:
         notes.append(
             f"BLAS/OpenMP thread pools ({prof.blas_pools_pinned}) were held to one thread per "

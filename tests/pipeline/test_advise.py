@@ -125,6 +125,16 @@ def test_reduction_along_an_axis(client, store2d, tmp_path):
     np.testing.assert_allclose(np.asarray(out[:, 7]).std(), 1.0)
 
 
+def test_a_pipeline_on_a_dask_array_says_its_samples_were_synthetic(store2d):
+    # before: with pipeline= the notes never said so (with a function they did)
+    synthetic = "Samples were synthetic data of the same dtype"
+    x = da.zeros((1024, 1024), chunks=(256, 256))
+    plan = chunkpilot.advise(x, pipeline=lambda a: (a + 1).sum(), scheduler="threads")
+    assert any(n.startswith(synthetic) for n in plan.notes), plan.notes
+    plan = chunkpilot.advise(store2d, pipeline=lambda a: (a + 1).sum(), scheduler="threads")
+    assert not any(n.startswith(synthetic) for n in plan.notes), plan.notes
+
+
 def test_in_graph_rechunk_is_made_unnecessary_through_the_cli(client, store2d, tmp_path, capsys):
     """The CLI end to end, on the test cluster by address: --pipeline FILE.py:FUNC --json."""
     (tmp_path / "pipes.py").write_text(textwrap.dedent("""

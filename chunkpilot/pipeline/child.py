@@ -74,6 +74,14 @@ def _check_lazy(graph: Any, input_name: str) -> None:
     """The result must be built from the input, lazily: a ``.persist()`` (or a result from
     other data) leaves a graph without the input, and nothing left to measure."""
     layers = getattr(graph, "layers", None)
+    if layers is not None and input_name not in layers and any(
+            str(name).startswith("finalize-") for name in layers):  # input inside a delayed
+        raise NotLazyError(
+            "Expected the pipeline to return a lazy result whose graph chunkpilot can follow "
+            "from its input array. Its graph wraps the whole input in one dask.delayed call "
+            "(dask does this itself for some functions on a one-chunk array, e.g. "
+            "da.linalg.svd): per-chunk costs cannot be traced through it. Advise the "
+            "steps before that call, or keep_whole= the axes it needs and split the others.")
     if layers is not None and input_name not in layers:
         raise NotLazyError(
             "Expected the pipeline to return a lazy result built from its input array. Its "

@@ -196,6 +196,20 @@ def test_a_pipeline_that_persists_is_one_clear_error_not_an_internal_one(store2d
                           scheduler="threads", threads_per_worker=1, memory_limit="1GiB")
 
 
+def svd_values(x):
+    return da.linalg.svd(x)[1]
+
+
+def test_a_pipeline_dask_wraps_in_one_delayed_call_is_named_as_such_not_a_persist():
+    # before: "a .persist() or .compute() inside the pipeline runs the work" for
+    # da.linalg.svd, which dask itself wraps in dask.delayed on a one-chunk array
+    x = da.zeros((1024, 512), chunks=(128, 128))
+    with pytest.raises(chunkpilot.ChunkpilotError, match="wraps the whole input in one "
+                                                         "dask.delayed call") as e:
+        chunkpilot.advise(x, pipeline=svd_values, scheduler="threads", memory_limit="1GiB")
+    assert "persist" not in str(e.value)
+
+
 def test_api_func_and_pipeline_are_exclusive(store2d):
     with pytest.raises(chunkpilot.ChunkpilotError, match="Expected either func .* Got both"):
         chunkpilot.advise(store2d, np.abs, pipeline=gram)

@@ -86,5 +86,6 @@ def task_warning(tasks: float, binding: str, limits: GraphLimits) -> str | None:
     if binding == "memory":
         return f"{head} Give workers more memory so chunks can grow, or split the computation."
     return (f"{head} Memory did not bind (the chunks are bound by {binding}) and no candidate "
-            "with fewer tasks was predicted as fast; split the computation, or weigh bigger "
+            "with fewer tasks was predicted faster beyond the tie band (see the tie line "
+            "above); split the computation, or weigh bigger "
             "chunks with `chunkpilot check`.")

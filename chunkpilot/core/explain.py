@@ -142,7 +142,7 @@ def _versus(plan: Plan, what: str, e: Evaluation) -> str:
     """One other chunking under the plan's model: its tasks, memory and predicted wall."""
     fit, finishes = memory_fit(e.peak_bytes_per_worker, plan.resources)
     ratio = e.wall_seconds / plan.chosen.wall_seconds if plan.chosen.wall_seconds else float("nan")
-    head = (f"{what}: {plural(e.task_count, 'task')}, "
+    head = (f"{what}: {plural(e.task_count, 'chunk')}, "  # a pipeline runs more tasks
             f"{format_bytes(e.peak_bytes_per_worker)} per worker")
     if not finishes:
         return f"{head}, {fit}; no wall time predicted."

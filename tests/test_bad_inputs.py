@@ -379,6 +379,10 @@ CASES = [
          "--threads-per-worker 1 --memory-limit 3MiB",
          lambda d: chunkpilot.tune(str(d / "bigchunk.zarr"), workers=1, threads_per_worker=1,
                                    memory_limit="3MiB"), NoFeasiblePlanError, "one storage chunk"),
+    # before: workers died while idle (an internal error, exit 1) at 100 MB; 30 MB hung
+    Case("local-cluster-memory-too-small", "advise {d}/a.zarr --workers 1 --memory-limit 100MB",
+         lambda d: chunkpilot.advise(str(d / "a.zarr"), workers=1, memory_limit="100MB"),
+         InvalidArgumentError, "at least 256.00 MiB per worker for a LocalCluster"),
     Case("tune-path-missing", "tune {d}/nope.zarr",
          lambda d: chunkpilot.tune(str(d / "nope.zarr")), StoreNotFoundError, "does not exist"),
     Case("demo-dir-is-a-file", "demo --quick --dir {d}/text.txt",

@@ -21,12 +21,14 @@ from chunkpilot import config, interrupts
 from chunkpilot.cluster.identify import identify
 from chunkpilot.cluster.mainguard import refuse_in_worker_start, start_failed
 from chunkpilot.errors import (
+    InvalidArgumentError,
     InvalidArgumentTypeError,
     SchedulerError,
     SchedulerLostError,
     UnsupportedProtocolError,
 )
 from chunkpilot.types import Resources
+from chunkpilot.units import format_bytes
 
 #: Addresses we accept for a running scheduler (the protocol is checked separately).
 ADDRESS_RE = re.compile(r"^([a-z][a-z0-9+.-]*)://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):(\d{1,5})$")
@@ -41,6 +43,11 @@ QUIET_LOGGERS = ("distributed.scheduler", "distributed.nanny", "distributed.work
 #: the whole process group, and chunkpilot closes the workers itself (no KeyboardInterrupt
 #: tracebacks from every worker). SIGTERM stays: the nanny stops stuck workers with it.
 WORKER_BLOCKED_SIGNALS = frozenset({signal.SIGINT, signal.SIGHUP})
+#: The smallest memory limit a worker of our LocalCluster gets: an idle worker holds 60-160
+#: MiB (interpreter, numpy, dask, distributed), and its nanny pauses it at 80 % and restarts
+#: it at 95 % of the limit. At 100 MB workers died while idle (KilledWorker in the overhead
+#: probe, "internal error"); at 30 MB advise hung.
+MIN_LOCAL_WORKER_BYTES = 256 * 2**20
 
 
 def is_address(scheduler: str) -> bool:
@@ -182,6 +189,12 @@ def local_cluster(res: Resources, **kwargs: Any) -> Iterator[Any]:
     distributed's loggers are quiet only while the cluster lives; workers never receive the
     terminal's SIGINT/SIGHUP (chunkpilot shuts them down itself)."""
     refuse_in_worker_start()
+    if res.memory_limit_bytes < MIN_LOCAL_WORKER_BYTES:
+        raise InvalidArgumentError(
+            f"Expected a memory limit of at least {format_bytes(MIN_LOCAL_WORKER_BYTES)} per "
+            f"worker for a LocalCluster (an idle dask worker holds 60-160 MiB, and its nanny "
+            f"restarts it at 95 % of the limit). Got {format_bytes(res.memory_limit_bytes)}. "
+            "Give workers more memory, or use the threaded scheduler.")
     scratch = tempfile.mkdtemp(prefix="chunkpilot-cluster-")
     interrupts.remove_after_interrupt(scratch)  # half-started workers may write there late
     kwargs.setdefault("dashboard_address", "127.0.0.1:0")

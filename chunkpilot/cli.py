@@ -267,7 +267,8 @@ def _run(argv: list[str] | None, *, console: bool = False) -> int:
                    f"{e.code!r}) while chunkpilot ran it.", err=True)
         return EXIT_BAD_INPUT
     except Exception as e:  # a bug: one line (the traceback on request), never a wall of text
-        if os.environ.get("CHUNKPILOT_TRACEBACK"):
+        if os.environ.get("CHUNKPILOT_TRACEBACK", "").strip().lower() not in ("", "0", "false",
+                                                                            "no", "off"):
             raise
         click.echo(f"chunkpilot: internal error: {type(e).__name__}: {' '.join(str(e).split())} "
                    "(a bug: please report it; CHUNKPILOT_TRACEBACK=1 shows the traceback)",

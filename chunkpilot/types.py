@@ -130,8 +130,12 @@ def normalize_axes(axes: Any, ndim: int, dims: tuple[str, ...] | None, name: str
 def _axis_index(a: Any, ndim: int, dims: tuple[str, ...] | None, name: str) -> int:
     if isinstance(a, str) and not a.lstrip("-").isdigit():
         if dims is None or a not in dims:
+            if not dims:
+                raise InvalidArgumentError(
+                    f"Expected {name} as axis numbers: this array has no dimension names. "
+                    f"Got {a!r} instead.")
             raise InvalidArgumentError(
-                f"Expected {name} to name a dimension of {list(dims or [])}. Got {a!r} instead."
+                f"Expected {name} to name a dimension of {list(dims)}. Got {a!r} instead."
             )
         return dims.index(a)
     if isinstance(a, bool) or not isinstance(a, (int, str, np.integer)):  # 0.5 is not axis 0

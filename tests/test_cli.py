@@ -168,3 +168,22 @@ def test_quoted_home_paths_are_expanded_for_the_store_and_the_function(tmp_path)
     r = subprocess.run([*CLI, "check", "~/data.zarr"], capture_output=True, text=True,
                        timeout=240, env=env)
     assert r.returncode in (0, 1) and "(256, 256)" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize(("value", "shows"), [("1", True), ("yes", True), ("0", False),
+                                              ("false", False), ("", False)])
+def test_chunkpilot_traceback_0_means_off(monkeypatch, capsys, value, shows):
+    # before: any non-empty value, "0" too, let the traceback through
+    import chunkpilot.cli as cli_module
+
+    def boom(ctx):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli_module.cli, "invoke", boom)
+    monkeypatch.setenv("CHUNKPILOT_TRACEBACK", value)
+    if shows:
+        with pytest.raises(RuntimeError, match="a bug"):
+            cli_module._run(["advise", "x.zarr"])
+        return
+    assert cli_module._run(["advise", "x.zarr"]) == cli_module.EXIT_INTERNAL
+    assert "internal error: RuntimeError: a bug" in capsys.readouterr().err

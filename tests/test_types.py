@@ -15,6 +15,9 @@ def test_axes_and_depth():
         normalize_axes(3, 3, None, "keep_whole")
     with pytest.raises(InvalidArgumentError, match="name a dimension"):
         normalize_axes("lat", 3, ("time", "y", "x"), "keep_whole")
+    # before: "Expected keep_whole to name a dimension of []" for an array without names
+    with pytest.raises(InvalidArgumentError, match="axis numbers: this array has no dimension"):
+        normalize_axes("lat", 3, None, "keep_whole")
     assert parse_depth(2, 2) == (2, 2)
     assert parse_depth({"y": 8}, 2, ("y", "x")) == (8, 0)
     with pytest.raises(InvalidArgumentError):

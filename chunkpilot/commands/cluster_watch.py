@@ -19,6 +19,7 @@ from distributed.core import rpc
 
 from chunkpilot.cluster.connect import check_address
 from chunkpilot.cluster.dashboard import API_PATH
+from chunkpilot.cluster.identify import identify
 from chunkpilot.core.computations import ComputationSummary
 from chunkpilot.errors import InvalidArgumentError, SchedulerError
 
@@ -59,6 +60,7 @@ def fetch(address: str, *, timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
         payload = _http(address, timeout_s)
     else:
         address = check_address(address)
+        identify(address, timeout_s)  # nothing there, something else, a worker: says which
         try:
             payload = asyncio.run(_call(address, timeout_s))
         except (OSError, asyncio.TimeoutError) as e:

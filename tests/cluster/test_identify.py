@@ -10,6 +10,7 @@ from distributed import LocalCluster
 
 from chunkpilot.cluster.connect import connect
 from chunkpilot.cluster.identify import identify
+from chunkpilot.commands.cluster_watch import fetch
 from chunkpilot.errors import SchedulerError
 
 
@@ -45,6 +46,12 @@ def test_a_port_that_never_speaks_dask_is_a_clear_error_not_a_hang(silent_port):
     with pytest.raises(SchedulerError, match="no dask answer within 1 s.*8786"), \
             connect(f"tcp://127.0.0.1:{silent_port}", timeout_s=1):
         pass
+
+
+def test_watch_on_a_port_that_never_speaks_dask_says_so_too(silent_port):
+    # before: "no answer within 1 s (TimeoutError)", where advise and tune said what listens
+    with pytest.raises(SchedulerError, match="something else listens there"):
+        fetch(f"tcp://127.0.0.1:{silent_port}", timeout_s=1)
 
 
 @pytest.mark.cluster

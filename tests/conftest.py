@@ -91,3 +91,14 @@ def _probe_history(tmp_path_factory):
     os.environ["DASK_CHUNKPILOT__PROBE__CACHE_DIR"] = directory
     dask.config.set({"chunkpilot.probe.cache-dir": directory})
     yield directory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dask_scratch(tmp_path_factory):
+    """Clusters the tests start themselves (``dask scheduler`` processes, LocalClusters without
+    a ``local_directory``) keep their scratch space in this session's directory: distributed's
+    default, ``/tmp/dask-scratch-space``, stayed behind after the suite."""
+    directory = str(tmp_path_factory.mktemp("dask-scratch"))
+    os.environ["DASK_TEMPORARY_DIRECTORY"] = directory
+    dask.config.set({"temporary-directory": directory})
+    yield directory

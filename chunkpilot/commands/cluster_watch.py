@@ -55,20 +55,25 @@ def _http(address: str, timeout_s: float) -> Any:
 
 
 def fetch(address: str, *, timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
-    """The plugin's JSON document (see ``/chunkpilot/api/v1/computations``)."""
-    if address.startswith(("http://", "https://")):
+    """The plugin's JSON document (see ``/chunkpilot/api/v1/computations``). Who answers
+    at a dask address (``cluster.identify``: nothing, something else, a worker) is asked only
+    when the call fails, not on every poll."""
+    http = address.startswith(("http://", "https://"))
+    if http:
         payload = _http(address, timeout_s)
     else:
         address = check_address(address)
-        identify(address, timeout_s)  # nothing there, something else, a worker: says which
         try:
             payload = asyncio.run(_call(address, timeout_s))
         except (OSError, asyncio.TimeoutError) as e:
+            identify(address, timeout_s)  # nothing there, something else, a worker: says which
             raise SchedulerError(
                 f"Expected a reachable dask scheduler at {address}. Got no answer within "
                 f"{timeout_s:.0f} s ({type(e).__name__})."
             ) from e
     if not isinstance(payload, dict) or "computations" not in payload:
+        if not http:
+            identify(address, timeout_s)  # a worker's address says so
         raise SchedulerError(NOT_WATCHED.format(address=address))
     return payload
 

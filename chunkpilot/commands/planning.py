@@ -12,7 +12,8 @@ from typing import Any
 from chunkpilot import config
 from chunkpilot.commands.options import Job
 from chunkpilot.core.evaluate import check_smallest_block
-from chunkpilot.core.model import fit_cost_model
+from chunkpilot.core.failed import beyond_ran
+from chunkpilot.core.model import CostModel, fit_cost_model
 from chunkpilot.core.plan import Plan, make_plan
 from chunkpilot.core.shapes import dask_auto_shape
 from chunkpilot.core.taskcap import GraphLimits, model_tasks, task_warning, within_task_cap
@@ -75,7 +76,7 @@ def _measure_and_plan(job: Job, res: Resources, client: Any,
     model = fit_cost_model(prof.samples, overhead_seconds_per_task=probe.overhead_seconds_per_task,
                            overhead_measured=probe.measured, baseline_bytes=baseline,
                            output_ratio=prof.output_ratio)
-    notes += _profile_notes(prof, res, model.block_limit_bytes) + list(job.ref.get("notes", ()))
+    notes += _profile_notes(prof, res, model) + list(job.ref.get("notes", ()))
     if job.ref.get("kind") == "remote":  # issue 14: object store; samples timed the function
         model = dataclasses.replace(model, store=probe_store_for(job.ref, res, client))
     plan = make_plan(spec, job.work, res, model,
@@ -111,7 +112,7 @@ def _probe_notes(probe: SchedulerProbe, res: Resources) -> list[str]:
     return notes
 
 
-def _profile_notes(prof: Profile, res: Resources, limit_bytes: int | None) -> list[str]:
+def _profile_notes(prof: Profile, res: Resources, model: CostModel) -> list[str]:
     notes = []
     if not prof.real_data:
         notes.append(SYNTHETIC_NOTE)
@@ -132,8 +133,8 @@ def _profile_notes(prof: Profile, res: Resources, limit_bytes: int | None) -> li
             size = format_bytes(s.nbytes)
             what = (f"needs more than {format_bytes(res.memory_limit_bytes)} per block of {size}"
                     if s.error_kind == "oom" else f"fails on a block of {size}")
-            cap = (f"plans stay at or below {format_bytes(limit_bytes)} per block, the "
-                   "largest block that ran" if limit_bytes is not None and s.nbytes > limit_bytes
+            cap = (f"plans stay at or below {format_bytes(model.block_limit_bytes or 0)} per "
+                   "block, the largest block that ran" if beyond_ran(model, s.nbytes)
                    else "a bigger block ran, so it does not cap the plan")
             notes.append(f"Finding: the function {what} {s.shape} ({s.failure}); {cap}.")
     return notes

@@ -147,15 +147,15 @@ def task_and_worker_peaks(model: CostModel, res: Resources, task_count: int, tas
     """(A task's peak, a worker's) at ``task_count`` chunks of ``task_bytes``: per thread,
     or, when what a worker holds grows with its chunks (``core.held``), the worker's band
     for its share of the chunks, each busy thread's share of it called the task's peak."""
+    holding = threads_with_chunks(res, task_count)
     if model.held is None:
         peak = max(model.task_peak_bytes(task_bytes), gathered_bytes)
         return peak, int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res,
-                                           holding_threads=threads_with_chunks(res, task_count)))
+                                           holding_threads=holding))
     chunks = model.held.chunks_per_worker(task_count, res.workers)
     busy = model.held.busy_threads(res.threads_per_worker, chunks)
     held = model.held.worker_bytes(model.memory, task_bytes, chunks, busy)
     peak = max(math.ceil(held / busy), gathered_bytes)
-    holding = threads_with_chunks(res, task_count)
     return peak, int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res,
                                        min(busy, holding), holding))
 

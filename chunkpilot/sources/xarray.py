@@ -104,9 +104,10 @@ def _backend_shape(da: Any) -> tuple[int, ...] | None:
     return tuple(shape) if shape is not None else None
 
 
-def storage_chunks_of(da: Any) -> tuple[int, ...] | None:
+def storage_chunks_of(da: Any, stored: bool | None = None) -> tuple[int, ...] | None:
     """Storage chunks from the backend's ``preferred_chunks`` (by dim) or ``encoding["chunks"]``;
-    of several files combined, when every file starts on that grid (:func:`combined_grid`)."""
+    of several files combined, when every file starts on that grid (:func:`combined_grid`).
+    ``stored``: :func:`as_stored`'s answer, when the caller has it."""
     enc = da.encoding
     grid = None
     preferred = enc.get("preferred_chunks")
@@ -115,7 +116,9 @@ def storage_chunks_of(da: Any) -> tuple[int, ...] | None:
         grid = tuple(int(preferred[d]) for d in da.dims)
     elif isinstance(chunks, (tuple, list)) and len(chunks) == da.ndim:
         grid = tuple(int(c) for c in chunks)
-    return grid if grid is None or as_stored(da) else combined_grid(da, grid)
+    if grid is None:
+        return None
+    return grid if (as_stored(da) if stored is None else stored) else combined_grid(da, grid)
 
 
 def combined_grid(da: Any, grid: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -193,19 +196,12 @@ def describe_xarray(obj: Any, variable: str | None = None, storage_options: Any 
     da, ds_path = _select(obj, variable)
     check_dtype(da.dtype)
     path = da.encoding.get("source") or ds_path
+    stored = as_stored(da)
     if isinstance(path, str) and is_url(path):
-        return _describe_remote(da, path, as_storage_options(storage_options))
-    dt = np.dtype(da.dtype)
-    spec = ArraySpec(
-        tuple(da.shape), dt.str if dt.names else dt.name,
-        storage_chunks=storage_chunks_of(da),
-        shards=_shards(da),
-        current_chunks=da.chunks,
-        dims=tuple(str(d) for d in da.dims),
-        # re-opened by path only when the file holds it as it is (the apply line opens it)
-        source=f"xarray:{path}" if path and as_stored(da) else "xarray",
-    )
-    ref = _file_ref(str(path), da) if path and as_stored(da) else None
+        return _describe_remote(da, path, as_storage_options(storage_options), stored)
+    # re-opened by path only when the file holds it as it is (the apply line opens it)
+    spec = _spec(da, f"xarray:{path}" if path and stored else "xarray", stored)
+    ref = _file_ref(str(path), da) if path and stored else None
     if ref is not None:
         ref["notes"] = (f"Samples were cut from the file {path} (variable {da.name!r}); "
                         "the timed load includes decompression.",)
@@ -215,14 +211,19 @@ def describe_xarray(obj: Any, variable: str | None = None, storage_options: Any 
     return spec, {"kind": "synthetic"}
 
 
-def _describe_remote(da: Any, url: str, opts: StorageOptions | None
-                     ) -> tuple[ArraySpec, dict[str, Any]]:
+def _spec(da: Any, source: str, stored: bool) -> ArraySpec:
+    """``da``'s shape, dtype, storage, shards, current chunks and dims, labelled ``source``."""
     dt = np.dtype(da.dtype)
-    spec = ArraySpec(tuple(da.shape), dt.str if dt.names else dt.name,
-                     storage_chunks=storage_chunks_of(da), shards=_shards(da),
+    return ArraySpec(tuple(da.shape), dt.str if dt.names else dt.name,
+                     storage_chunks=storage_chunks_of(da, stored), shards=_shards(da),
                      current_chunks=da.chunks, dims=tuple(str(d) for d in da.dims),
-                     source=f"xarray:{display_url(url)}" if as_stored(da) else "xarray")
-    ref = _url_ref(url, da, opts) if as_stored(da) else None
+                     source=source)
+
+
+def _describe_remote(da: Any, url: str, opts: StorageOptions | None, stored: bool
+                     ) -> tuple[ArraySpec, dict[str, Any]]:
+    spec = _spec(da, f"xarray:{display_url(url)}" if stored else "xarray", stored)
+    ref = _url_ref(url, da, opts) if stored else None
     if ref is not None:
         return spec, ref
     return spec, {"kind": "synthetic"}

@@ -23,7 +23,7 @@ from chunkpilot.core.growth import TaskGrowth, chunk_counts
 from chunkpilot.core.held import HeldGrowth, band_bytes
 from chunkpilot.core.linefit import LinearFit, fit_line
 from chunkpilot.core.policy import MAX_TIE_REACH
-from chunkpilot.core.sample import Sample
+from chunkpilot.core.sample import Sample, largest_ran_below
 from chunkpilot.core.selfproduct import contraction_length, product_work
 from chunkpilot.core.store import StoreModel
 from chunkpilot.core.timecurve import UP_EXPONENT_RANGE, TimeCurve
@@ -117,8 +117,8 @@ class CostModel:
         and one plan in five took 4 MiB chunks that failed when computed."""
         if self.max_ok_bytes is None:
             return None
-        ran = [s.nbytes for s in self.samples if s.ok and s.nbytes < self.max_ok_bytes]
-        return max(ran) if ran else self.max_ok_bytes - 1
+        ran = largest_ran_below(self.samples, self.max_ok_bytes)
+        return self.max_ok_bytes - 1 if ran is None else ran
 
     @property
     def thread_speedup(self) -> float | None:

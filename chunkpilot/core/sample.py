@@ -123,3 +123,10 @@ class Sample:
         if d.get("error") and "error_kind" not in d:  # a record from before the field
             d["error_kind"], _, d["error"] = str(d["error"]).partition(": ")
         return cls(**d)
+
+
+def largest_ran_below(samples: Sequence[Sample], failed_bytes: int) -> int | None:
+    """The biggest sample that ran smaller than ``failed_bytes`` (``None``: none did): with
+    the smallest failure above it, the two ends of the sizes where a function's limit is
+    unknown (``CostModel.block_limit_bytes``, ``measure.failures.narrow_limit``)."""
+    return max((s.nbytes for s in samples if s.ok and s.nbytes < failed_bytes), default=None)

@@ -23,7 +23,7 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 
-from chunkpilot.core.model import Sample
+from chunkpilot.core.sample import Sample, largest_ran_below
 from chunkpilot.errors import ProfilingError
 from chunkpilot.units import format_bytes
 
@@ -99,7 +99,7 @@ def narrow_limit(samples: list[Sample], sizes: Sequence[tuple[int, tuple[int, ..
         failed = min((s for s in samples if not s.ok), key=lambda s: s.nbytes, default=None)
         if failed is None or failed.error_kind == "timeout":
             return
-        ran = max((s.nbytes for s in samples if s.ok and s.nbytes < failed.nbytes), default=0)
+        ran = largest_ran_below(samples, failed.nbytes) or 0
         between = sorted(dict((b, blk) for b, blk in sizes if ran < b < failed.nbytes).items())
         if not between:
             return

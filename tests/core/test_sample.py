@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chunkpilot.core.sample import Sample, typical_seconds
+from chunkpilot.core.sample import Sample, largest_ran_below, typical_seconds
 
 
 def test_two_runs_keep_the_faster_not_their_mean():
@@ -40,3 +40,12 @@ def test_a_failure_keeps_its_kind_as_a_field_and_old_records_gain_it():
     back = Sample.from_dict(old)
     assert (back.error_kind, back.error) == ("timeout", "timed out after 60 s")
     assert Sample(1, (1,), 0.1, 1).failure is None
+
+
+def test_largest_ran_below_ignores_failures_and_samples_at_or_above_the_failure():
+    ran = [Sample(2**20, (1,), 0.1, 1), Sample(2**22, (1,), 0.2, 1),
+           Sample(2**24, (1,), 0.3, 1)]
+    failed = [Sample(2**23, (1,), error="ValueError: big", error_kind="exception")]
+    assert largest_ran_below(ran + failed, 2**23) == 2**22
+    assert largest_ran_below(ran, 2**20) is None
+    assert largest_ran_below(failed, 2**30) is None

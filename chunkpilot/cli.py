@@ -31,6 +31,7 @@ from chunkpilot.cli_options import (
 from chunkpilot.cli_watch import watch_cluster
 from chunkpilot.errors import ChunkpilotError, ChunkpilotWarning, SchedulerLostError
 from chunkpilot.stdio import discard_result, result_only_stdout
+from chunkpilot.units import parse_seconds
 
 EXIT_BAD_INPUT = 2
 #: An unexpected exception inside chunkpilot (a bug), as Python's own exit code for one.
@@ -145,12 +146,14 @@ def tune(source: str, as_json: bool, verbose: int, quiet: bool, report: str | No
     from chunkpilot.report.terminal import print_tuned
 
     kwargs = advise_kwargs(o)
+    timeout_s = None if trial_timeout is None else parse_seconds(trial_timeout,
+                                                                 name="--trial-timeout")
     with _output(verbose, quiet, as_json) as out, _plan_notes_only():
         out.max_trials = (max_trials or config.max_trials()) + int(compare_auto)
         out.phase("tuning: connecting to the cluster, probing, profiling")
         with _partial_json_on_lost_scheduler(as_json):
             result = run_tune(source, **kwargs, max_trials=max_trials,
-                              trial_timeout_s=trial_timeout, whole=whole,
+                              trial_timeout_s=timeout_s, whole=whole,
                               compare_auto=compare_auto, report=report, overwrite=overwrite,
                               on_trial=out.on_trial, on_sample=out.on_sample)
     if as_json:

@@ -16,6 +16,7 @@ import click
 from chunkpilot.errors import InvalidArgumentError
 from chunkpilot.loader import load_callable
 from chunkpilot.sources.storage_options import parse_storage_option_args
+from chunkpilot.units import parse_seconds
 
 __all__ = ["advise_kwargs", "check_options", "common_options", "output_options",
            "parse_axes_option", "parse_chunks_option", "parse_depth_option"]
@@ -225,5 +226,5 @@ def advise_kwargs(o: dict[str, Any]) -> dict[str, Any]:
         "storage_options": storage_options_of(o),
     }
     if o.get("profile_timeout") is not None:
-        out["profile_timeout_s"] = o["profile_timeout"]
+        out["profile_timeout_s"] = parse_seconds(o["profile_timeout"], name="--profile-timeout")
     return out

@@ -317,7 +317,7 @@ CASES = [
          lambda d: advise(d, func=fn(d, "segfault")), ProfilingError, "SIGSEGV"),
     Case("profile-timeout-zero", A + " --profile-timeout 0",
          lambda d: advise(d, profile_timeout_s=0), InvalidArgumentError,
-         "profile_timeout_s as a positive number"),
+         "as a positive number of seconds"),
     # --- schedulers ----------------------------------------------------------------------
     Case("scheduler-unreachable", "advise {d}/a.zarr --scheduler tcp://127.0.0.1:1",
          lambda d: advise(d, scheduler="tcp://127.0.0.1:1"), SchedulerError,
@@ -366,7 +366,7 @@ CASES = [
          "max_trials >= 1"),
     Case("tune-trial-timeout-zero", "tune {d}/a.zarr --trial-timeout 0",
          lambda d: chunkpilot.tune(str(d / "a.zarr"), trial_timeout_s=0), InvalidArgumentError,
-         "trial_timeout_s as a positive number"),
+         "as a positive number of seconds"),
     Case("tune-unknown-scheduler", "tune {d}/a.zarr --scheduler nope",
          lambda d: chunkpilot.tune(str(d / "a.zarr"), scheduler="nope"), InvalidArgumentError,
          "Expected scheduler"),

@@ -116,6 +116,17 @@ BAD_INPUTS = [
     ("array-on-array", ["advise", "{store}", "--array", "x"], "--array"),
     ("no-source", ["advise"], "Missing argument"),
     ("non-int-workers", ["advise", "{store}", "--workers", "two"], "two"),
+    # hunt 11: named the keyword (trial_timeout_s), read 1.5 as 1 byte, accepted a lone 0
+    ("negative-trial-timeout", ["tune", "{store}", "--trial-timeout", "-5"],
+     "Expected --trial-timeout as a positive"),
+    ("negative-profile-timeout", ["advise", "{store}", "--profile-timeout", "-5"],
+     "Expected --profile-timeout as a positive"),
+    ("memory-limit-without-unit", ["advise", "{store}", "--memory-limit", "1.5"],
+     "write its unit ('1.5GiB'?)"),
+    ("interval-without-follow", ["watch", "tcp://127.0.0.1:1", "--interval", "0"],
+     "Expected --interval with --follow"),
+    ("zero-interval", ["watch", "tcp://127.0.0.1:1", "--follow", "--interval", "0"],
+     "interval > 0"),
 ]
 
 

@@ -82,6 +82,11 @@ def _positive_int(value: Any, name: str) -> int | None:
     return value
 
 
+#: A memory limit given as a bare number below this many bytes is a missing unit, not a size
+#: (``--memory-limit 2`` meant 2 GiB; no Python process runs in 1 MiB).
+BARE_BYTES_FLOOR = 2**20
+
+
 def parse_memory_limit(value: Any, threads_per_worker: int) -> int:
     """``memory_limit`` as LocalCluster takes it: bytes, ``"4GiB"``, ``"auto"`` (this machine's
     memory shared by threads) or a fraction ``<= 1`` of ``distributed.system.MEMORY_LIMIT``."""
@@ -96,6 +101,12 @@ def parse_memory_limit(value: Any, threads_per_worker: int) -> int:
             number = value
     if isinstance(number, (int, float)) and not isinstance(number, bool) and 0 < number <= 1:
         return int(number * total)  # LocalCluster reads any number <= 1 as a fraction
+    if isinstance(number, (int, float)) and not isinstance(number, bool) and number > 1 and (
+            number != int(number) or number < BARE_BYTES_FLOOR):
+        raise InvalidArgumentError(
+            f"Expected memory_limit as a fraction of this machine's memory at most 1 (0.5), a "
+            f"size with its unit ('4GiB') or a number of bytes. Got {value!r} instead, which "
+            f"would be {int(number)} bytes: write its unit ('{value}GiB'?).")
     # a number that is not a fraction is parsed as given ("-1" is echoed as "-1", not -1.0)
     limit = parse_size(value if isinstance(value, str) else number, name="memory_limit")
     if limit > total:

@@ -87,14 +87,20 @@ def computations(payload: dict[str, Any]) -> tuple[ComputationSummary, ...]:
 MAX_INTERVAL_S = 86_400.0
 
 
-def follow(address: str, *, interval_s: float = 2.0,
-           sleep: Callable[[float], None] | None = None) -> Iterator[ComputationSummary]:
-    """Yield each computation once, oldest first, as the scheduler finishes them (forever);
-    between polls ``sleep`` (``time.sleep`` as it is at the time)."""
+def check_interval(interval_s: float) -> float:
+    """``interval_s`` when it is a poll interval: above 0 seconds and at most a day."""
     if not 0 < interval_s <= MAX_INTERVAL_S:  # nan and inf too (time.sleep(inf) overflows)
         raise InvalidArgumentError(
             f"Expected an interval > 0 seconds and at most a day ({MAX_INTERVAL_S:g}). Got "
             f"{interval_s!r}.")
+    return interval_s
+
+
+def follow(address: str, *, interval_s: float = 2.0,
+           sleep: Callable[[float], None] | None = None) -> Iterator[ComputationSummary]:
+    """Yield each computation once, oldest first, as the scheduler finishes them (forever);
+    between polls ``sleep`` (``time.sleep`` as it is at the time)."""
+    check_interval(interval_s)
     seen: set[str] = set()
     while True:
         latest = computations(fetch(address))

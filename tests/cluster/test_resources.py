@@ -60,6 +60,14 @@ def test_memory_limit_above_the_container_is_refused(small_box):
         resolve_resources("processes", memory_limit="3GiB")
 
 
+@pytest.mark.parametrize("memory_limit", ["1.5", 1.5, "2", 64])
+def test_a_bare_number_that_is_neither_a_fraction_nor_a_size_asks_for_its_unit(
+        small_box, memory_limit):
+    """dask's parse_bytes reads "1.5" as 1 byte: a missing unit, said as one."""
+    with pytest.raises(InvalidArgumentError, match=r"write its unit \('(1\.5|2|64)GiB'\?\)"):
+        resolve_resources("processes", memory_limit=memory_limit)
+
+
 @pytest.mark.parametrize(
     ("given", "name"),
     [("threads", "threads"), ("threading", "threads"), ("processes", "processes"),

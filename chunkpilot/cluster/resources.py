@@ -101,8 +101,8 @@ def parse_memory_limit(value: Any, threads_per_worker: int) -> int:
             number = value
     if isinstance(number, (int, float)) and not isinstance(number, bool) and 0 < number <= 1:
         return int(number * total)  # LocalCluster reads any number <= 1 as a fraction
-    if isinstance(number, (int, float)) and not isinstance(number, bool) and number > 1 and (
-            number != int(number) or number < BARE_BYTES_FLOOR):
+    if isinstance(number, (int, float)) and not isinstance(number, bool) and (
+            1 < number < BARE_BYTES_FLOOR):
         raise InvalidArgumentError(
             f"Expected memory_limit as a fraction of this machine's memory at most 1 (0.5), a "
             f"size with its unit ('4GiB') or a number of bytes. Got {value!r} instead, which "

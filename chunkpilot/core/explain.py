@@ -9,13 +9,14 @@ from chunkpilot.core.coldstart import cold_sentence
 from chunkpilot.core.cores import cores_at, cores_sentence
 from chunkpilot.core.evaluate import FILL_DRAIN_TASKS, threads_with_chunks
 from chunkpilot.core.explain_store import store_sentence
-from chunkpilot.core.failed import beyond_ran, failed_words
+from chunkpilot.core.failed import failed_words
 from chunkpilot.core.model import Sample
 from chunkpilot.core.policy import (
     MIN_CHUNKS_PER_THREAD,
     MIN_THREAD_SPEEDUP,
 )
 from chunkpilot.core.rechunk import rechunk_advice
+from chunkpilot.core.runnable import memory_fit, no_wall_reason
 from chunkpilot.core.ties import tie_sentence
 from chunkpilot.core.timecurve import BUMP_FRACTION, TWICE_BELOW_BYTES
 from chunkpilot.units import format_bytes, format_seconds, plural
@@ -23,7 +24,6 @@ from chunkpilot.units import format_bytes, format_seconds, plural
 if TYPE_CHECKING:
     from chunkpilot.core.evaluate import Evaluation
     from chunkpilot.core.plan import Plan
-    from chunkpilot.types import Resources
 
 MiB = 2**20
 
@@ -118,36 +118,15 @@ def _storage_sentence(plan: Plan) -> str | None:
     return text
 
 
-def memory_fit(peak_bytes: int, res: Resources) -> tuple[str, bool]:
-    """(words, would finish) for a peak per worker: under the target; above it (spills);
-    past pause; past the nanny's terminate threshold, or the memory limit on threads (the
-    work would not finish: workers killed, or the process out of memory)."""
-    limit = res.memory_limit_bytes
-    if peak_bytes <= res.memory_budget_bytes:
-        return "within the target", True
-    if not res.distributed:
-        if peak_bytes > limit:
-            return (f"over the {format_bytes(limit)} memory limit: it would run out of "
-                    "memory"), False
-        return "ABOVE the target", True
-    if peak_bytes > res.terminate_fraction * limit:
-        return (f"over {res.terminate_fraction:.0%} of the {format_bytes(limit)} limit, "
-                "where the nanny restarts a worker: workers would be killed (KilledWorker)"), False
-    if peak_bytes > res.pause_fraction * limit:
-        return "ABOVE the pause threshold: workers would pause and spill", True
-    return "ABOVE the target: workers would spill to disk", True
-
-
 def _versus(plan: Plan, what: str, e: Evaluation) -> str:
     """One other chunking under the plan's model: its tasks, memory and predicted wall."""
-    fit, finishes = memory_fit(e.peak_bytes_per_worker, plan.resources)
+    fit, _ = memory_fit(e.peak_bytes_per_worker, plan.resources)
     ratio = e.wall_seconds / plan.chosen.wall_seconds if plan.chosen.wall_seconds else float("nan")
     head = (f"{what}: {plural(e.task_count, 'chunk')}, "  # a pipeline runs more tasks
             f"{format_bytes(e.peak_bytes_per_worker)} per worker")
-    if not finishes:
-        return f"{head}, {fit}; no wall time predicted."
-    if beyond_ran(plan.model, e.task_bytes):
-        return f"{head}; its {failed_words(plan.model, e.task_bytes)}: no wall time predicted."
+    why = no_wall_reason(plan, e)
+    if why is not None:
+        return f"{head}; {why}: no wall time predicted."
     return (f"{head} ({fit}), predicted wall {format_seconds(e.wall_seconds)} "
             f"({ratio:.2f}x this plan).")
 

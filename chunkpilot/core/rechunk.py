@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from chunkpilot.core.evaluate import Evaluation, evaluate
 from chunkpilot.core.failed import beyond_ran, failed_words
+from chunkpilot.core.runnable import no_wall_reason, split_whole_axes
 from chunkpilot.types import Chunks
 from chunkpilot.units import format_bytes, format_seconds, plural
 
@@ -47,6 +48,8 @@ class RechunkAdvice:
     distributed, in memory on threads."""
     reason: str
     """One sentence with the numbers."""
+    current_runs: bool = True
+    """Whether the current chunks would run (``core.runnable``); when not, no wall time."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,7 +58,7 @@ class RechunkAdvice:
             "current_task_count": self.current.task_count,
             "current_peak_bytes_per_worker": self.current.peak_bytes_per_worker,
             "current_fits_memory": self.current.fits_memory,
-            "current_wall_seconds": self.current.wall_seconds,
+            "current_wall_seconds": self.current.wall_seconds if self.current_runs else None,
             "rechunk_tasks": self.rechunk_tasks,
             "rechunk_overhead_seconds": self.rechunk_overhead_seconds,
             "rechunk_moved_bytes": self.rechunk_moved_bytes,
@@ -89,8 +92,7 @@ def rechunk_advice(plan: Plan) -> RechunkAdvice | None:
     tasks = 0 if tuple(cur) == tuple(new) else rechunk_task_count(cur, new)
     overhead = tasks * plan.model.overhead_seconds_per_task
     moved = _moved_bytes(cur, new, spec.nbytes)
-    dims = spec.dims
-    split_whole = [dims[a] if dims else a for a in plan.work.keep_whole if len(cur[a]) > 1]
+    split_whole = split_whole_axes(plan, shape)
     saving = current.wall_seconds - plan.chosen.wall_seconds
     fmt = _fmt_chunks(plan)
     if tasks == 0:
@@ -103,8 +105,11 @@ def rechunk_advice(plan: Plan) -> RechunkAdvice | None:
                f"move {format_bytes(moved)}.")
     elif current.feasible and not split_whole and saving <= overhead:
         action = "keep"
-        why = (f"Keep the current chunks {shape}: the plan would save "
-               f"{format_seconds(max(saving, 0))}, less than the {format_seconds(overhead)} "
+        gain = (f"the plan would save {format_seconds(saving)}, less than" if saving > 0 else
+                f"they are predicted no slower than the plan's ("
+                f"{format_seconds(current.wall_seconds)} vs "
+                f"{format_seconds(plan.chosen.wall_seconds)}), and a rechunk adds")
+        why = (f"Keep the current chunks {shape}: {gain} the {format_seconds(overhead)} "
                f"overhead of {plural(tasks, 'rechunk task')}.")
     else:
         action = "rechunk"
@@ -118,7 +123,8 @@ def rechunk_advice(plan: Plan) -> RechunkAdvice | None:
                f"adds {plural(tasks, 'task')} (>= {format_seconds(overhead)} overhead) and moves "
                f"{format_bytes(moved)}. "
                "Cheaper still: create the array with these chunks in the first place.")
-    return RechunkAdvice(action, shape, current, tasks, overhead, moved, why)
+    return RechunkAdvice(action, shape, current, tasks, overhead, moved, why,
+                         current_runs=no_wall_reason(plan, current) is None)
 
 
 def _fmt_chunks(plan: Plan) -> str:

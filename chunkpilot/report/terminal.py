@@ -17,9 +17,9 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from chunkpilot.core.explain import memory_fit
 from chunkpilot.core.observations import Trial
 from chunkpilot.core.plan import Plan
+from chunkpilot.core.runnable import memory_fit, no_wall_reason
 from chunkpilot.core.verdicts import Verdict
 from chunkpilot.report.apply import how_to_apply
 from chunkpilot.report.console import new_console
@@ -210,8 +210,9 @@ def plan_table(plan: Plan) -> Table:
         ("peak / worker", lambda e: format_bytes(e.peak_bytes_per_worker)
          + ("" if e.peak_bytes_per_worker <= budget else " (over target!)")),
         ("overhead share", lambda e: f"{e.overhead_fraction:.1%}"),
-        ("predicted wall", lambda e: f"{e.wall_seconds:.2f} s"
-         if memory_fit(e.peak_bytes_per_worker, plan.resources)[1] else "out of memory"),
+        ("predicted wall", lambda e: f"{e.wall_seconds:.2f} s" if no_wall_reason(plan, e) is None
+         else "out of memory" if not memory_fit(e.peak_bytes_per_worker, plan.resources)[1]
+         else "would fail"),
     ):
         auto = plan.dask_auto
         t.add_row(*map(plain, (label, fmt(plan.chosen), fmt(auto) if auto is not None else "-")))

@@ -53,3 +53,14 @@ def test_rechunk_advice_keeps_matching_chunks():
     plan = _plan((1000, 1000), ("y", "x"), current=first.chunks, source="dask")
     advice = rechunk_advice(plan)
     assert advice.action == "keep" and advice.rechunk_tasks == 0
+
+
+def test_current_chunks_predicted_faster_than_the_plan_say_so_not_that_it_saves_nothing():
+    """Hunt 10: "Keep the current chunks: the plan would save 0.00 us" when the current
+    chunks were predicted faster (the plan won a tie on memory)."""
+    plan = _plan((4000, 4000), ("y", "x"), current=((1000,) * 4, (2000,) * 2), source="dask")
+    advice = rechunk_advice(plan)
+    assert advice.current.wall_seconds < plan.chosen.wall_seconds
+    assert advice.action == "keep"
+    assert "predicted no slower than the plan's (149.83 ms vs 154.20 ms)" in advice.reason
+    assert "save" not in advice.reason

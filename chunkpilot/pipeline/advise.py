@@ -38,7 +38,12 @@ from chunkpilot.measure.environ import EnvOverrides
 from chunkpilot.measure.sandbox import pickle_func
 from chunkpilot.pipeline.analysis import Analysis, analysis_builds, analysis_from
 from chunkpilot.pipeline.extent import AxisNeed, find_axis_need
-from chunkpilot.pipeline.findings import PipelineFindings, blowup_warnings, pipeline_notes
+from chunkpilot.pipeline.findings import (
+    PipelineFindings,
+    blowup_warnings,
+    oom_hint,
+    pipeline_notes,
+)
 from chunkpilot.pipeline.measure import Measurement, PipelineSandbox, measure_family
 from chunkpilot.pipeline.model import (
     growth_run_seconds,
@@ -79,13 +84,20 @@ def advise_pipeline(
     tried: list[tuple[str, str]] = []
     best: tuple[Any, Plan, list[Measurement], str | None] | None = None
     error: Exception | None = None
+    seen: list[Sample] = []
+
+    def record(s: Sample) -> None:
+        seen.append(s)
+        if on_sample is not None:
+            on_sample(s)
+
     for fam in families(spec, work, an.graph, res):
         if fam.label == "split" and best is not None and best[0].label == "no-rechunk":
             tried.append((fam.label, "skipped: the no-rechunk family fits"))
             continue
         try:
             ms = measure_family(box, spec, fam.work, res, baseline_guess_bytes=baseline_bytes,
-                                threads=_scaling_threads(res), on_sample=on_sample,
+                                threads=_scaling_threads(res), on_sample=record,
                                 done=measured)
             known = {d.chunk for d in measured}
             measured += [m for m in ms if m.chunk not in known]
@@ -106,6 +118,11 @@ def advise_pipeline(
             best = (fam, plan, ms, growth_note)
     if best is None:
         assert error is not None  # the split family always runs
+        first = min(seen, key=lambda s: s.nbytes, default=None)
+        hint = None if first is None or first.error_kind != "oom" or any(
+            s.ok for s in seen) else oom_hint(an.graph, first.nbytes, res.memory_limit_bytes)
+        if isinstance(error, ProfilingError) and hint is not None:
+            raise ProfilingError(f"{error} {hint}") from error
         raise error
     fam, plan, ms, growth_note = best
     checked = verify(box, an, plan, ms, limits, dask_auto_shape)

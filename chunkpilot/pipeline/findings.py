@@ -184,3 +184,25 @@ def blowup_warnings(r: PipelineFindings, factor: float, shape: tuple[int, ...]) 
                         "reshape(..., merge_chunks=False) or give workers more memory.")
         )
     return out
+
+
+
+def oom_hint(g: GraphProfile, failed_bytes: int, memory_limit_bytes: int) -> str | None:
+    """What to look at when no sample of a pipeline ran and the smallest (``failed_bytes`` of
+    input) ran out of memory: a contraction's partial product or an intermediate that alone
+    takes half the memory limit (``x.T @ x`` with its output axis whole makes an (n, n)
+    block from any input chunk along the summed axis); ``None`` when neither does."""
+    half = memory_limit_bytes / 2
+    if g.contraction_bytes > half:
+        what = (f"a partial product of {format_bytes(g.contraction_bytes)} from "
+                f"{', '.join(g.contraction_layers)} at input chunks {g.input_chunk} (its size "
+                "follows the axes it does not sum over, not the summed one)")
+    elif g.blowup >= 2 and g.blowup * failed_bytes > half:
+        what = (f"{g.largest_intermediate_layer}'s intermediate chunks, {g.blowup:.0f}x the "
+                f"input chunk ({format_bytes(int(g.blowup * failed_bytes))} at these)")
+    else:
+        return None
+    return (f"The graph makes {what}, against a {format_bytes(memory_limit_bytes)} memory "
+            "limit per worker: that step, not the input chunks, ran out of memory. Split an "
+            "axis it keeps whole (fewer keep_whole= axes), change that step, or give workers "
+            "more memory.")

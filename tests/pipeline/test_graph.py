@@ -238,3 +238,24 @@ def test_a_task_based_rechunk_names_what_it_gathers_into():
     assert gather_target(_profile(lambda x: x * 2)) is None
     p2p = dataclasses.replace(series, p2p_layers=("rechunk-p2p",))
     assert gather_target(p2p) is None
+
+
+def test_oom_hint_names_the_step_whose_block_outgrows_memory():
+    from chunkpilot.pipeline.findings import oom_hint
+
+    x = da.zeros((4096, 4096), chunks=(1024, 4096))
+    gram = profile_graph(layer_records((x.T @ x).__dask_graph__()), x.name)
+    assert gram.contraction_bytes == 4096 * 4096 * 8  # the (4096, 4096) partial product
+    assert "a partial product of 128.00 MiB from matmul" in oom_hint(gram, 2**20, 200 * 2**20)
+    assert oom_hint(gram, 2**20, 1024 * 2**20) is None  # under half the limit: not the cause
+    widen = profile_graph(layer_records(((x[:, :, None] * da.ones(8)).sum()).__dask_graph__()),
+                          x.name)
+    assert widen.blowup == 8
+    assert oom_hint(widen, 64 * 2**20, 512 * 2**20) == (
+        "The graph makes mul's intermediate chunks, 8x the input chunk (512.00 MiB at these), "
+        "against a 512.00 MiB memory limit per worker: that step, not the input chunks, ran "
+        "out of memory. Split an axis it keeps whole (fewer keep_whole= axes), change that "
+        "step, or give workers more memory.")
+    assert oom_hint(widen, 2**20, 512 * 2**20) is None  # 8 MiB: not what ran out
+    plus = profile_graph(layer_records((x + 1).__dask_graph__()), x.name)
+    assert oom_hint(plus, 2**30, 2**30) is None  # no blow-up: the input itself is the cause

@@ -124,3 +124,21 @@ def test_a_rechunk_that_follows_the_input_chunks_is_not_advised_away():
     plan = chunkpilot.advise(x, scheduler="threads", memory_limit="1GiB",
                              pipeline=rolling_mean)
     assert not [n for n in plan.notes if "make that rechunk unnecessary" in n], plan.notes
+
+
+def gram(x):
+    return x.T @ x
+
+
+def test_a_pipeline_whose_contraction_block_alone_outgrows_memory_says_which_step():
+    """Hunt 10: ``x.T @ x`` with its output axis whole makes a (6000, 6000) partial product
+    from any input chunk; the first sample ran out of memory and the error said only "Got
+    oom", with nothing pointing at the matmul or at keep_whole."""
+    x = da.zeros((20000, 6000), chunks=(1000, 1000))
+    with pytest.raises(ProfilingError) as e:
+        chunkpilot.advise(x, pipeline=gram, scheduler="threads", memory_limit="256MiB",
+                          keep_whole=(1,))
+    msg = str(e.value)
+    assert "Got oom" in msg
+    assert "a partial product of 274.66 MiB from matmul" in msg, msg
+    assert "fewer keep_whole= axes" in msg

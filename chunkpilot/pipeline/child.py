@@ -49,13 +49,10 @@ from chunkpilot.measure.memory import (
     rss_bytes,
 )
 from chunkpilot.measure.spawner import die_with_parent, no_core_dumps
+from chunkpilot.pipeline.computes import ComputeCounter, NotLazyError
 from chunkpilot.pipeline.layers import layer_records
 from chunkpilot.pipeline.runs import COLD_ONLY_RUNS, ReadClock, cold_only, scaling, warm_runs
 from chunkpilot.sources.region import region_array
-
-
-class NotLazyError(Exception):
-    """The pipeline returned something other than a lazy result of its input."""
 
 
 def _collections(out: Any) -> list[Any]:
@@ -129,10 +126,14 @@ def graph_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
     builds: list[dict[str, Any]] = []
     for b in job.get("builds", ()):
         x = _placeholder(b["shape"], b["chunks"], job["dtype"])
+        computes = ComputeCounter(x.nbytes, placeholder=True)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                colls = _collections(func(x))
+                with computes:
+                    colls = _collections(func(x))
+            except NotLazyError:
+                raise
             except Exception as e:
                 if not job.get("keep_going"):
                     raise
@@ -141,7 +142,8 @@ def graph_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
         graph = _graph(colls)
         _check_lazy(graph, x.name)
         records = layer_records(graph)
-        said = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught)
+        said = dict.fromkeys([n for n in (computes.note(),) if n is not None]
+                             + [f"{w.category.__name__}: {w.message}" for w in caught])
         builds.append({"input": x.name, "layers": [r.to_dict() for r in records],
                        "warnings": list(said)[:5]})
     return {"builds": builds}

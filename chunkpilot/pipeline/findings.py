@@ -151,7 +151,7 @@ def pipeline_notes(r: PipelineFindings, depth: tuple[int, ...], chunk: tuple[int
     if r.layout_advice:
         notes.append(r.layout_advice)
     if r.dask_warnings:
-        notes.append("dask warns when building the pipeline at these chunks: "
+        notes.append("Building the pipeline at these chunks: "
                      + "; ".join(r.dask_warnings))
     return notes
 

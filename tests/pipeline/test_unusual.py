@@ -142,3 +142,22 @@ def test_a_pipeline_whose_contraction_block_alone_outgrows_memory_says_which_ste
     assert "Got oom" in msg
     assert "a partial product of 274.66 MiB from matmul" in msg, msg
     assert "fewer keep_whole= axes" in msg
+
+
+def centred(x):
+    return x - x.mean().compute()
+
+
+def test_a_pipeline_that_computes_while_built_is_refused_on_a_huge_array_and_noted_on_a_small():
+    """Hunt 10: a ``.compute()`` inside the pipeline ran a whole pass over the full-size
+    placeholder at every graph build: 40 s of advise for a 1.28 TB virtual array, no word
+    said, and the pass was missing from the predictions."""
+    from chunkpilot.errors import PipelineBuildError
+
+    huge = da.zeros((100_000, 100_000), chunks=(1000, 1000))  # 74.51 GiB, never computed
+    with pytest.raises(PipelineBuildError, match=r"computes while it is built .* whole "
+                                                 r"74\.51 GiB array"):
+        chunkpilot.advise(huge, pipeline=centred, scheduler="threads")
+    small = da.zeros((2048, 2048), chunks=(256, 256))
+    plan = chunkpilot.advise(small, pipeline=centred, scheduler="threads")
+    assert [n for n in plan.notes if "computed 1 time(s) while being built" in n], plan.notes

@@ -118,13 +118,13 @@ def _storage_sentence(plan: Plan) -> str | None:
     return text
 
 
-def _versus(plan: Plan, what: str, e: Evaluation) -> str:
+def _versus(plan: Plan, what: str, e: Evaluation, *, whole_axes: bool = True) -> str:
     """One other chunking under the plan's model: its tasks, memory and predicted wall."""
     fit, _ = memory_fit(e.peak_bytes_per_worker, plan.resources)
     ratio = e.wall_seconds / plan.chosen.wall_seconds if plan.chosen.wall_seconds else float("nan")
     head = (f"{what}: {plural(e.task_count, 'chunk')}, "  # a pipeline runs more tasks
             f"{format_bytes(e.peak_bytes_per_worker)} per worker")
-    why = no_wall_reason(plan, e)
+    why = no_wall_reason(plan, e, whole_axes=whole_axes)
     if why is not None:
         return f"{head}; {why}: no wall time predicted."
     return (f"{head} ({fit}), predicted wall {format_seconds(e.wall_seconds)} "
@@ -138,7 +138,8 @@ def _auto_sentence(plan: Plan) -> str | None:
     whole = [plan.spec.dims[i] if plan.spec.dims else i for i in plan.work.keep_whole
              if a.chunk_shape[i] == plan.spec.shape[i]]  # the pipeline's family may add axes
     how = f" (axes {whole} whole, as the plan keeps them)" if whole else ""
-    return _versus(plan, f"dask chunks='auto'{how} would pick {a.chunk_shape}", a)
+    return _versus(plan, f"dask chunks='auto'{how} would pick {a.chunk_shape}", a,
+                   whole_axes=False)
 
 
 def _current_lines(plan: Plan) -> list[str]:

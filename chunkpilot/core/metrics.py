@@ -116,27 +116,39 @@ def disk_share(obs: Observation) -> float:
 
 
 def median_task_seconds(obs: Observation) -> float:
-    """Compute time of the tasks that carry the work: the time-weighted median (half of
-    all compute time is in tasks this long or shorter); 0 when nothing computed. A plain
-    median counts a reduction's bookkeeping tasks, which outnumber the chunks: 7 chunks of
-    200 ms under a tree sum read as a 327 us "median task" and a too_small verdict.
+    """Compute time of the tasks that carry the work: each task group's plain median, and of
+    those the time-weighted median (half of all compute time is in groups whose typical
+    task is this long or shorter); 0 when nothing computed. A plain median over all tasks
+    counts a reduction's bookkeeping tasks, which outnumber the chunks (7 chunks of 200 ms
+    under a tree sum read as a 327 us "median task"); a time-weighted median over tasks is
+    one stalled task's (on a loaded machine two tree-sum tasks of 600 took 250 ms each, and
+    600 tasks of 40 us read as 240 ms tasks, not too small).
 
     >>> from chunkpilot.core.observations import TaskRecord
     >>> work = [TaskRecord(f"f-{i}", "f", "w", 0, "compute", 0.0, 0.2) for i in range(7)]
     >>> sums = [TaskRecord(f"s-{i}", "s", "w", 0, "compute", 0.2, 0.2003) for i in range(12)]
     >>> round(median_task_seconds(Observation(wall_seconds=1.0, tasks=(*work, *sums))), 3)
     0.2
+    >>> tiny = [TaskRecord(f"a-{i}", "a", "w", 0, "compute", 0.0, 4e-5) for i in range(600)]
+    >>> stalled = [TaskRecord(f"s-{i}", "s", "w", 0, "compute", 0.0, 0.25 if i < 2 else 1e-4)
+    ...            for i in range(20)]
+    >>> median_task_seconds(Observation(wall_seconds=1.0, tasks=(*tiny, *stalled)))
+    0.0001
     """
-    durations = sorted(t.duration_s for t in obs.tasks if t.action == "compute")
-    total = sum(durations)
+    groups: dict[str, list[float]] = defaultdict(list)
+    for t in obs.tasks:
+        if t.action == "compute":
+            groups[t.group].append(t.duration_s)
+    typical = sorted((statistics.median(ds), sum(ds)) for ds in groups.values())
+    total = sum(w for _, w in typical)
     if total <= 0:
-        return statistics.median(durations) if durations else 0.0
+        return statistics.median([m for m, _ in typical]) if typical else 0.0
     running = 0.0
-    for d in durations:
-        running += d
+    for m, w in typical:
+        running += w
         if running >= total / 2:
-            return d
-    return durations[-1]
+            return m
+    return typical[-1][0]
 
 
 def peak_memory_fraction(obs: Observation) -> float:

@@ -48,14 +48,17 @@ def split_whole_axes(plan: Plan, chunk_shape: tuple[int, ...]) -> list[int | str
     return [dims[a] if dims else a for a in plan.work.keep_whole if chunk_shape[a] < shape[a]]
 
 
-def no_wall_reason(plan: Plan, e: Evaluation) -> str | None:
-    """Why ``e`` gets no predicted wall time (module doc), in words; ``None``: it gets one."""
+def no_wall_reason(plan: Plan, e: Evaluation, *, whole_axes: bool = True) -> str | None:
+    """Why ``e`` gets no predicted wall time (module doc), in words; ``None``: it gets one.
+    ``whole_axes=False`` for dask auto's shape: it keeps whole the axes the user and the
+    pipeline need whole by construction, and may split one a pipeline family keeps whole
+    by choice (its in-graph rechunk then runs), which still runs."""
     fit, finishes = memory_fit(e.peak_bytes_per_worker, plan.resources)
     if not finishes:
         return fit
     if beyond_ran(plan.model, e.task_bytes):
         return f"its {failed_words(plan.model, e.task_bytes)}"
-    split = split_whole_axes(plan, e.chunk_shape)
+    split = split_whole_axes(plan, e.chunk_shape) if whole_axes else []
     if split:
         return f"it splits axes {split}, which must stay whole"
     return None

@@ -210,7 +210,8 @@ def plan_table(plan: Plan) -> Table:
         ("peak / worker", lambda e: format_bytes(e.peak_bytes_per_worker)
          + ("" if e.peak_bytes_per_worker <= budget else " (over target!)")),
         ("overhead share", lambda e: f"{e.overhead_fraction:.1%}"),
-        ("predicted wall", lambda e: f"{e.wall_seconds:.2f} s" if no_wall_reason(plan, e) is None
+        ("predicted wall", lambda e: f"{e.wall_seconds:.2f} s"
+         if no_wall_reason(plan, e, whole_axes=False) is None  # auto splits none it must not
          else "out of memory" if not memory_fit(e.peak_bytes_per_worker, plan.resources)[1]
          else "would fail"),
     ):

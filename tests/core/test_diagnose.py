@@ -160,6 +160,19 @@ def test_too_small_needs_gaps_not_just_short_tasks():
     assert "too_small" not in {v.kind for v in dg.diagnose(packed)}
 
 
+def test_tiny_tasks_with_two_stalled_bookkeeping_tasks_are_still_too_small():
+    """Seen on a loaded machine (the watch test failed 2 runs in 5): 600 tasks of 40 us and
+    a tree sum's 20 tasks, two of them stalled 250 ms by the load. The time-weighted median
+    over tasks was a stalled task's (240 ms: not small), so only idle_threads was said."""
+    rows = [*_back_to_back("add", A, 1, 300, 40e-6, gap=400e-6),
+            *_back_to_back("add", B, 1, 300, 40e-6, gap=400e-6),
+            *_back_to_back("sum", A, 1, 18, 100e-6, start=0.14, gap=400e-6),
+            ("sum", A, 1, "compute", 0.2, 0.45), ("sum", B, 1, "compute", 0.2, 0.45)]
+    obs = replace(HEALTHY, wall_seconds=0.5, tasks=_tasks(*rows))
+    assert mt.median_task_seconds(obs) == pytest.approx(100e-6)
+    assert "too_small" in {v.kind for v in dg.diagnose(obs)}
+
+
 def test_chunks_of_200_ms_under_a_tree_sum_are_not_too_small():
     """Hunt: 7 chunks of 200 ms on 2 threads, then 12 sum tasks of 0.3 ms with waits for
     their inputs: the plain median task was a sum's (327 us) and tune called its own pick

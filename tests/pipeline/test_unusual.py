@@ -4,6 +4,8 @@ plan must be one dask can build, and then computes the same result as the origin
 
 from __future__ import annotations
 
+import math
+
 import dask
 import dask.array as da
 import numpy as np
@@ -161,3 +163,24 @@ def test_a_pipeline_that_computes_while_built_is_refused_on_a_huge_array_and_not
     small = da.zeros((2048, 2048), chunks=(256, 256))
     plan = chunkpilot.advise(small, pipeline=centred, scheduler="threads")
     assert [n for n in plan.notes if "computed 1 time(s) while being built" in n], plan.notes
+
+
+def column_sums(x):
+    return (x * 2 + 1).sum(axis=0)
+
+
+@pytest.mark.timeout(120)  # a guard against work that grows with the array, not a speed claim
+def test_a_ten_terabyte_virtual_array_is_advised_from_sub_arrays_only():
+    """Issue 13: advise's cost must not grow with the array. 1.25M chunks of 10 TB: the
+    full-size graph is never built (minutes and GiB), the check runs on a sub-array and
+    says so, and the plan's chunks fit the array."""
+    from chunkpilot.errors import GraphSizeWarning
+
+    x = da.zeros((1_250_000, 1_000_000), chunks=(1000, 1000))
+    with pytest.warns(GraphSizeWarning, match="above 100,000"):  # 10 TB: chunks are many
+        plan = chunkpilot.advise(x, pipeline=column_sums, scheduler="threads")
+    assert [n for n in plan.notes if "was checked on a sub-array" in n
+            and "building it whole would cost as much as the array is large" in n], plan.notes
+    assert all(0 < c <= n for c, n in zip(plan.chunk_shape, x.shape, strict=True))
+    assert plan.chosen.task_count == math.prod(
+        math.ceil(n / c) for c, n in zip(plan.chunk_shape, x.shape, strict=True))

@@ -16,6 +16,7 @@ import click
 from chunkpilot.errors import InvalidArgumentError
 from chunkpilot.loader import load_callable
 from chunkpilot.sources.storage_options import parse_storage_option_args
+from chunkpilot.types import is_axis_number
 from chunkpilot.units import parse_seconds
 
 __all__ = ["advise_kwargs", "check_options", "common_options", "output_options",
@@ -37,7 +38,7 @@ MEMORY_HELP = ("Memory per worker: 4GiB, auto (this machine's memory shared out)
 
 def _axis(key: str) -> int | str:
     key = key.strip()
-    return int(key) if key.lstrip("-").isdigit() else key
+    return int(key) if is_axis_number(key) else key
 
 
 def _items(values: tuple[str, ...] | str) -> list[str]:
@@ -72,7 +73,7 @@ def parse_chunks_option(text: str | None) -> Any:
         pairs = [tuple(p.strip() for p in t.partition("=")) for t in items]
         if not all(keyed) or any(not k or not v or "=" in v for k, _, v in pairs):
             raise InvalidArgumentError(f"Expected --chunks as DIM=N,DIM=N. Got {text!r} instead.")
-        keys = [int(k) if k.lstrip("-").isdigit() else k for k, _, _ in pairs]
+        keys = [int(k) if is_axis_number(k) else k for k, _, _ in pairs]
         if len(set(keys)) != len(keys):
             raise InvalidArgumentError(
                 f"Expected each dimension once in --chunks. Got {text!r} instead.")

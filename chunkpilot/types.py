@@ -7,6 +7,7 @@ nonsense. All sizes are ints in bytes and carry the unit in the field name.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -127,8 +128,18 @@ def normalize_axes(axes: Any, ndim: int, dims: tuple[str, ...] | None, name: str
     return tuple(sorted(out))
 
 
+def is_axis_number(text: str) -> bool:
+    """Whether ``text`` spells an axis number (``"2"``, ``"-1"``), not a dimension name:
+    ASCII digits only (``"²".isdigit()`` is true and ``int("²")`` raises).
+
+    >>> is_axis_number("-1"), is_axis_number("²"), is_axis_number("time")
+    (True, False, False)
+    """
+    return re.fullmatch(r"-?[0-9]+", text.strip()) is not None
+
+
 def _axis_index(a: Any, ndim: int, dims: tuple[str, ...] | None, name: str) -> int:
-    if isinstance(a, str) and not a.lstrip("-").isdigit():
+    if isinstance(a, str) and not is_axis_number(a):
         if dims is None or a not in dims:
             if not dims:
                 raise InvalidArgumentError(

@@ -125,6 +125,9 @@ BAD_INPUTS = [
      "write its unit ('1.5GiB'?)"),
     ("interval-without-follow", ["watch", "tcp://127.0.0.1:1", "--interval", "0"],
      "Expected --interval with --follow"),
+    # hunt 12: "²".isdigit() is true and int("²") raised ValueError (internal error, exit 1)
+    ("unicode-digit-axis", ["advise", "{store}", "--keep-whole", "²"], "keep_whole as axis"),
+    ("unicode-digit-chunks", ["check", "{store}", "--chunks", "²=5"], "²"),
     ("zero-interval", ["watch", "tcp://127.0.0.1:1", "--follow", "--interval", "0"],
      "interval > 0"),
 ]

@@ -38,7 +38,9 @@ def normalize_given_chunks(chunks: Any, spec: ArraySpec) -> Chunks:
                 f"Expected each axis at most once in chunks. Got {given!r}, which names axis "
                 f"{next(a for a in axes if axes.count(a) > 1)} twice.")
         chunks = dict(zip(axes, chunks.values(), strict=True))
-        keep = _unnamed_axes(spec) if any(isinstance(k, str) for k in given) else {}
+        # {} keeps every axis's chunks too, as x.rechunk({}) and ds.chunk({}) do: the dict a
+        # variable gets when none of the dims named for a Dataset is its own
+        keep = _unnamed_axes(spec) if not given or any(isinstance(k, str) for k in given) else {}
         chunks = {i: chunks.get(i, keep.get(i, -1)) for i in range(spec.ndim)}
     chunks = _clamped(chunks, spec.shape)
     positive = InvalidArgumentError(

@@ -223,3 +223,24 @@ def test_positional_chunks_that_fit_one_variable_of_several_name_the_other(tmp_p
     with pytest.raises(InvalidArgumentError, match=r"^lat_bnds: .*by dimension \(DIM=N\)"):
         check(tmp_path / "m.nc", chunks=(10, 45, 45), **SMALL)
     assert check(tmp_path / "m.nc", chunks={"time": 10}, **SMALL).results
+
+
+def test_a_variable_without_any_named_dimension_keeps_its_own_chunks(tmp_path):
+    """Hunt 12: ``--chunks time=24`` on a store whose ``orog(lat, lon)`` is stored in (10, 64)
+    chunks checked orog as one whole chunk (the names it lacks left ``{}``, read as dask's
+    "every axis whole"), and its tiny storage chunks got an OK; xarray keeps them."""
+    xr = pytest.importorskip("xarray")
+    ds = xr.Dataset({"tas": (("time", "lat", "lon"), np.zeros(SHAPE, "f4")),
+                     "orog": (("lat", "lon"), np.zeros(SHAPE[1:], "f4"))})
+    ds.to_zarr(tmp_path / "c.zarr", zarr_format=3, consolidated=False,
+               encoding={"tas": {"chunks": (1, 32, 64)},
+                         "orog": {"chunks": (8, 64)}})
+    report = check(tmp_path / "c.zarr", chunks={"time": 2}, **SMALL)
+    shapes = {r.name: r.chunk_shape for r in report.results}
+    assert shapes == {"tas": (2, 32, 64), "orog": (8, 64)}
+    opened = xr.open_zarr(tmp_path / "c.zarr", chunks={"time": 2}, consolidated=False)
+    assert opened["orog"].data.chunksize == (8, 64)  # what xarray itself does
+    from tests.core.test_lint import STORED
+
+    assert normalize_given_chunks({}, STORED) == normalize_given_chunks(STORED.storage_chunks,
+                                                                        STORED)

@@ -12,11 +12,11 @@ import zarr
 
 from chunkpilot import config
 from chunkpilot.cluster.resources import resolve_resources
+from chunkpilot.core.chunk_axes import extent
 from chunkpilot.core.given_chunks import normalize_given_chunks
 from chunkpilot.core.lint import (
     ERROR,
     Problem,
-    extent,
     find_problems,
     latency_problems,
     overhead_seconds,

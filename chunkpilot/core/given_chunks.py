@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from dask.array.core import normalize_chunks
 
-from chunkpilot.core.lint import extent
+from chunkpilot.core.chunk_axes import extent
 from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError
 from chunkpilot.types import ArraySpec, Chunks
 

@@ -15,13 +15,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from chunkpilot.core.chunk_axes import extent, ragged, read_amplification
 from chunkpilot.core.evaluate import IN_FLIGHT_EXTRA_BLOCKS, worker_peak_bytes
-from chunkpilot.core.growth import chunk_counts
 from chunkpilot.core.model import DEFAULT_OVERHEAD_S
 from chunkpilot.core.policy import (  # noqa: F401  (re-exported: check's thresholds)
     ASSUMED_BYTES_PER_SECOND,
+    CANDIDATE_STEP,
     MAX_READ_AMPLIFICATION,
     MAX_TASKS,
     MIN_CHUNKS_PER_THREAD,
@@ -31,7 +30,13 @@ from chunkpilot.core.policy import (  # noqa: F401  (re-exported: check's thresh
     CheckThresholds,
 )
 from chunkpilot.core.rechunk import REOPENABLE
-from chunkpilot.core.shapes import align_units, even_out, shape_for_bytes
+from chunkpilot.core.shapes import (
+    align_units,
+    even_out,
+    even_tail,
+    regular_chunks,
+    shape_for_bytes,
+)
 from chunkpilot.core.store import LATENCY_BINDS_FRACTION, MAX_SUGGESTED_OBJECT_BYTES, StoreModel
 from chunkpilot.types import ArraySpec, Chunks, Resources, WorkSpec
 from chunkpilot.units import format_bytes, plural
@@ -45,6 +50,8 @@ ERROR, WARNING = "error", "warning"
 
 
 DEFAULT_THRESHOLDS = CheckThresholds()
+#: At most this many smaller targets are tried for a suggestion that fits and is not ragged.
+SUGGEST_STEPS = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,68 +95,11 @@ def memory_cap_bytes(res: Resources) -> int:
     return int(res.memory_budget_bytes / assumed_worker_bytes(1, res))
 
 
-def is_regular(ax: tuple[int, ...]) -> bool:
-    """All chunks equal but a last one that is no bigger (``normalize_chunks`` of a shape)."""
-    return len(ax) < 2 or (ax[-1] <= ax[0] and ax.count(ax[0]) >= len(ax) - 1)
-
-
-def extent(ax: tuple[int, ...]) -> tuple[int, int]:
-    """(largest, smallest) chunk of an axis; a regular axis needs no max()/min() pass."""
-    if not ax:
-        return 0, 0
-    return (ax[0], ax[-1]) if is_regular(ax) else (max(ax), min(ax))
-
-
-def _reads(starts: np.ndarray, lengths: np.ndarray | int, unit: int) -> np.ndarray:
-    """Storage chunks of length ``unit`` each dask chunk touches."""
-    return (starts + lengths - 1) // unit - starts // unit + 1
-
-
-def axis_reads(chunks: tuple[int, ...], unit: int) -> tuple[int, int]:
-    """(storage chunks read along one axis summed over dask chunks, most touched by one chunk).
-
-    Vectorised, and for regular chunks only one period of the chunk/storage pattern
-    (``unit / gcd(chunk, unit)`` chunks) is looked at: a 10**7-chunk axis costs milliseconds.
-    """
-    if not chunks:
-        return 0, 0
-    if is_regular(chunks):
-        c, n, last = chunks[0], len(chunks), chunks[-1]
-        full = n - 1  # chunks of length c before the last one
-        period = unit // math.gcd(c, unit)
-        vals = _reads(np.arange(min(period, full), dtype=np.int64) * c, c, unit)
-        q, r = divmod(full, period) if full >= period else (0, full)
-        total = int(q * vals.sum() + vals[:r].sum()) if full else 0
-        tail = int(_reads(np.int64(full * c), last, unit))
-        return total + tail, max(int(vals.max()) if full else 0, tail)
-    lengths = np.fromiter(chunks, dtype=np.int64, count=len(chunks))
-    reads = _reads(np.cumsum(lengths) - lengths, lengths, unit)
-    return int(reads.sum()), int(reads.max())
-
-
-def ragged(ax: tuple[int, ...], fraction: float = RAGGED_FRACTION) -> tuple[int, int]:
-    """(how many chunks are under ``fraction`` of the axis's largest, the smallest)."""
-    top, low = extent(ax)
-    if len(ax) < 2 or low >= fraction * top:
-        return 0, low
-    if is_regular(ax):  # only the last chunk can be small
-        return 1, low
-    lengths = np.fromiter(ax, dtype=np.int64, count=len(ax))
-    return int(np.count_nonzero(lengths < fraction * top)), low
-
-
-def read_amplification(spec: ArraySpec, chunks: Chunks) -> tuple[float, int]:
-    """(mean reads per storage chunk, most storage chunks one dask chunk touches)."""
-    if spec.storage_chunks is None:
-        return 1.0, 1
-    reads = [axis_reads(ax, s) for ax, s in zip(chunks, spec.storage_chunks)]
-    stored = math.prod(chunk_counts(spec.shape, spec.storage_chunks))
-    return math.prod(r for r, _ in reads) / stored, math.prod(m for _, m in reads)
-
-
 def suggest_chunk_shape(spec: ArraySpec, res: Resources, overhead_s: float,
                         th: CheckThresholds = DEFAULT_THRESHOLDS) -> tuple[int, ...]:
-    """A chunk shape that avoids every problem this module knows, aligned with storage."""
+    """A chunk shape that avoids every problem this module knows, aligned with storage.
+    Evening an axis out can take it whole (365 in storage chunks of 182): a shape over the
+    memory cap or still ragged is re-made from a smaller target, a candidate step at a time."""
     worthy, cap = worthy_bytes(overhead_s, th), memory_cap_bytes(res)
     target = float(min(worthy, cap))
     per_thread = spec.nbytes / (MIN_CHUNKS_PER_THREAD * res.total_threads)
@@ -158,10 +108,16 @@ def suggest_chunk_shape(spec: ArraySpec, res: Resources, overhead_s: float,
     target = max(target, spec.nbytes / th.max_tasks)
     if spec.storage_chunks is not None:  # never cut below a storage chunk unless memory forces
         target = max(target, min(math.prod(spec.storage_chunks) * spec.itemsize, cap))
-    raw = shape_for_bytes(spec, WorkSpec(spec.ndim), max(target, spec.itemsize))
     units = align_units(spec)
-    return tuple(even_out(n, r, u if r >= u else 1, th.ragged_fraction)
-                 for n, r, u in zip(spec.shape, raw, units))
+    for _ in range(SUGGEST_STEPS):
+        raw = shape_for_bytes(spec, WorkSpec(spec.ndim), max(target, spec.itemsize))
+        shape = tuple(even_tail(n, r, u if r >= u else 1, th.ragged_fraction)
+                      for n, r, u in zip(spec.shape, raw, units, strict=True))
+        if math.prod(shape) * spec.itemsize <= cap and not any(
+                ragged(ax, th.ragged_fraction)[0] for ax in regular_chunks(spec.shape, shape)):
+            break
+        target /= CANDIDATE_STEP
+    return shape
 
 
 def _use(spec: ArraySpec, shape: tuple[int, ...]) -> str:
@@ -181,7 +137,8 @@ def find_problems(
     tasks = math.prod(len(ax) for ax in chunks)
     largest = math.prod(extent(ax)[0] for ax in chunks) * spec.itemsize
     worthy = worthy_bytes(oh, th)
-    fix = _use(spec, suggest_chunk_shape(spec, res, oh, th))
+    suggested = suggest_chunk_shape(spec, res, oh, th)
+    fix = _use(spec, suggested)
     out: list[Problem] = []
     need = assumed_worker_bytes(largest, res)
     budget = res.memory_budget_bytes
@@ -232,7 +189,7 @@ def find_problems(
             top = extent(ax)[0]
             name = spec.dims[i] if spec.dims else i
             unit = align_units(spec)[i]
-            even = even_out(spec.shape[i], top, unit if top >= unit else 1, th.ragged_fraction)
+            even = even_tail(spec.shape[i], top, unit if top >= unit else 1, th.ragged_fraction)
             out.append(Problem(
                 "ragged_chunks", WARNING,
                 f"Axis {name!r} has {n_small} chunk(s) as small as {low} next to chunks "
@@ -247,9 +204,25 @@ def find_problems(
             f"Only {plural(tasks, 'chunk')} for {plural(res.total_threads, 'thread')}: "
             f"{plural(res.total_threads - tasks, 'thread')} "
             f"{'stays' if res.total_threads - tasks == 1 else 'stay'} idle.",
-            f"Use at least {MIN_CHUNKS_PER_THREAD * res.total_threads} chunks: {fix}.",
+            _more_chunks(spec, res, suggested, tasks, th),
             (("tasks", tasks), ("threads", res.total_threads))))
     return sorted(out, key=lambda p: p.severity != ERROR)
+
+
+def _more_chunks(spec: ArraySpec, res: Resources, suggested: tuple[int, ...], tasks: int,
+                 th: CheckThresholds) -> str:
+    """``too_few_chunks``'s fix. When the storage chunks are what keeps the suggestion this
+    coarse (one storage chunk holds the array: splitting it decodes it once per piece), the
+    suggestion is no fix: say so, and give the split that keeps every thread busy."""
+    want = MIN_CHUNKS_PER_THREAD * res.total_threads
+    if math.prod(len(ax) for ax in regular_chunks(spec.shape, suggested)) > tasks:
+        return f"Use at least {want} chunks: {_use(spec, suggested)}."
+    split = shape_for_bytes(spec, WorkSpec(spec.ndim), spec.nbytes / want)
+    split = tuple(even_tail(n, c, 1, th.ragged_fraction) for n, c in zip(spec.shape, split,
+                                                                        strict=True))
+    return (f"The storage chunks {spec.storage_chunks} allow no more without splitting them "
+            f"(each piece decodes its whole storage chunk again): rewrite the store with "
+            f"smaller chunks, about {split}, or accept idle threads.")
 
 
 def latency_problems(spec: ArraySpec, store: StoreModel) -> list[Problem]:

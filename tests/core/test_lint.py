@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
+from chunkpilot.core.chunk_axes import read_amplification
 from chunkpilot.core.lint import (
     find_problems,
-    read_amplification,
     suggest_chunk_shape,
     worthy_bytes,
 )
@@ -90,8 +90,15 @@ def test_read_amplification_matches_brute_force():
     ("spec", "res"),
     [(BIG, LOCAL), (STORED, LOCAL), (BIG, THREADS), (ArraySpec((300, 200), "float32"), LOCAL),
      (ArraySpec((10**6,), "int8"), THREADS), (ArraySpec((7, 5000, 3), "int16"), LOCAL),
-     (YEAR, LOCAL)],
-    ids=["big-local", "stored-local", "big-threads", "small", "1d", "odd", "ragged-storage"],
+     (YEAR, LOCAL),
+     # hunt 12: evening 365 = 2 x 182 + 1 and 721 = 2 x 360 + 1 out took both axes whole
+     # (363 MiB, flagged exceeds_memory by the check that suggested it)
+     (ArraySpec((365, 721, 721), "float64", storage_chunks=(182, 360, 1)),
+      Resources(2, 1, GiB, "local")),
+     # ... and unit 1 left a ragged last chunk (181 = 30 x 6 + 1)
+     (ArraySpec((100, 8760, 181), "float32", storage_chunks=(50, 8760, 1)), THREADS)],
+    ids=["big-local", "stored-local", "big-threads", "small", "1d", "odd", "ragged-storage",
+         "whole-by-evening", "ragged-unit-1"],
 )
 def test_suggested_shape_has_no_problems(spec, res):
     shape = suggest_chunk_shape(spec, res, 1e-3 if res.distributed else 1e-4)
@@ -128,3 +135,27 @@ def test_misalignment_counts_agree_with_their_nouns():
             if p.code == "storage_misaligned"]
     assert "touches up to 1 storage chunk and" in p.message
     assert "read (and decompressed) 1,600 times" in p.message
+
+
+def test_a_ragged_fix_along_an_unaligned_axis_passes_the_check_itself():
+    """Hunt 12: 21 in chunks of 5 leaves 1: "Use evenly sized chunks along axis 0, e.g. 5"."""
+    spec = ArraySpec((21, 2000, 2000), "float32")
+    (p,) = [p for p in find_problems(spec, LOCAL, regular_chunks(spec.shape, (5, 2000, 2000)))
+            if p.code == "ragged_chunks"]
+    even = int(p.fix.split("e.g. ")[1].split(",")[0])
+    assert even != 5
+    assert "ragged_chunks" not in codes(spec, LOCAL, (even, 2000, 2000)), p.fix
+
+
+def test_too_few_chunks_held_by_one_storage_chunk_says_so_instead_of_quoting_it():
+    """Hunt 12: one storage chunk holds the array; the fix said "Use at least 8 chunks:
+    re-open the source with chunks=(365, 721, 181)", the shape it had just flagged."""
+    spec = ArraySpec((365, 721, 181), "float32", storage_chunks=(365, 721, 181),
+                     source="zarr:/d/few.zarr")
+    res = Resources(2, 2, 2 * GiB, "local")
+    (p,) = [p for p in find_problems(spec, res, regular_chunks(spec.shape, spec.storage_chunks))
+            if p.code == "too_few_chunks"]
+    assert "(365, 721, 181)" not in p.fix.split("allow no more")[1], p.fix
+    assert "rewrite the store with smaller chunks" in p.fix
+    split = eval(p.fix.split("about ")[1].split(", or")[0])  # the shape it names
+    assert math.prod(map(len, regular_chunks(spec.shape, split))) >= res.total_threads

@@ -13,7 +13,7 @@ import pytest
 import zarr
 
 import chunkpilot
-from chunkpilot.core.lint import axis_reads, is_regular, ragged
+from chunkpilot.core.chunk_axes import axis_reads, is_regular, ragged
 from chunkpilot.core.shapes import regular_chunks
 
 

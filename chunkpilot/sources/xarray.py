@@ -59,9 +59,10 @@ def _select(obj: Any, variable: str | None) -> tuple[Any, str | None]:
     if isinstance(obj, xr.DataArray):
         if variable is not None and variable != obj.name:
             raise InvalidArgumentError(
-                f"Expected variable=None or {obj.name!r} for this DataArray. "
-                f"Got {variable!r} instead."
-            )
+                (f"Expected variable=None or {obj.name!r} for this DataArray. "
+                 if obj.name is not None else
+                 "Expected variable=None for this unnamed DataArray (it is the array). ")
+                + f"Got {variable!r} instead.")
         return obj, None
     raise InvalidArgumentTypeError(
         f"Expected an xarray DataArray or Dataset. Got {type(obj).__name__} instead."

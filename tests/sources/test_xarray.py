@@ -159,6 +159,9 @@ def test_describe_bad_variable(variable, match):
 def test_describe_dataarray_with_other_name():
     with pytest.raises(InvalidArgumentError, match="'pr'"):
         describe_xarray(make_dataset().tas, "pr")
+    # hunt 12: "Expected variable=None or None for this DataArray"
+    with pytest.raises(InvalidArgumentError, match="variable=None for this unnamed DataArray"):
+        describe_xarray(make_dataset().tas.rename(None), "foo")
 
 
 def test_encoding_chunks_used_when_no_preferred_chunks():

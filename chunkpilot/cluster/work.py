@@ -12,6 +12,7 @@ from typing import Any
 
 import cloudpickle
 import numpy as np
+from dask.array.overlap import overlap
 from dask.base import unpack_collections
 
 from chunkpilot.errors import InvalidArgumentTypeError
@@ -66,13 +67,12 @@ def trial_collection(x: Any, func: Callable[[Any], Any] | None, work: WorkSpec) 
     time), and a trial should see what the work will see."""
     ndim = x.ndim
     func = ByValue(func) if func is not None else None
-    if any(work.depth):
-        summaries = x.map_overlap(_summary, depth=dict(enumerate(work.depth)), boundary="none",
-                                  trim=False, user_func=func, ndim=ndim, dtype="f8",
-                                  chunks=tuple((1,) * len(c) for c in x.chunks))
-    else:
-        summaries = x.map_blocks(_summary, user_func=func, ndim=ndim, dtype="f8",
-                                 chunks=tuple((1,) * len(c) for c in x.chunks))
+    if any(work.depth):  # map_overlap(trim=False) as its two steps: overlap() rechunks
+        # chunks shorter than the depth, and the summaries' grid must be the overlapped one's
+        # (dask auto's 5000 under a depth of 7000 declared 8 blocks where 4 came out)
+        x = overlap(x, depth=dict(enumerate(work.depth)), boundary="none", allow_rechunk=True)
+    summaries = x.map_blocks(_summary, user_func=func, ndim=ndim, dtype="f8",
+                             chunks=tuple((1,) * len(c) for c in x.chunks))
     return summaries.sum()
 
 

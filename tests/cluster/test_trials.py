@@ -93,6 +93,22 @@ def test_a_trial_reduces_its_blocks_through_a_tree_as_a_sum_would():
     assert "sum-aggregate" in layers and "sum-partial" in layers
 
 
+def test_a_trial_whose_chunks_are_shorter_than_the_depth_runs_as_map_overlap_would():
+    """Hunt 13: tune --compare-auto --depth 1=7000 on auto's 5000-long chunks ended in an
+    internal error ("Dimension 1 has 4 blocks, adjust_chunks specified with 8 blocks"):
+    map_overlap rechunks chunks shorter than the depth, and the summaries declared the
+    input's grid. Every element counted once per block that holds it, halos included."""
+    import dask.array as da
+
+    from chunkpilot.cluster.work import trial_collection
+
+    x = da.ones((40, 400), chunks=(40, 50))
+    out = trial_collection(x, None, WorkSpec(2, depth=(0, 70)))
+    got = float(out.compute(scheduler="sync"))
+    blocks = da.overlap.overlap(x, depth={0: 0, 1: 70}, boundary="none", allow_rechunk=True)
+    assert got == sum(b.size for b in blocks.blocks.ravel()) > x.size  # halos counted
+
+
 def test_a_client_warm_up_runs_on_every_worker_even_when_the_region_is_one_chunk():
     """A one-chunk warm-up left to the scheduler warmed one worker of two, and the other ran
     the first trial cold; each worker now runs it, pinned, under keys of its own."""

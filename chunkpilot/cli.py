@@ -29,7 +29,12 @@ from chunkpilot.cli_options import (
     storage_options_of,
 )
 from chunkpilot.cli_watch import watch_cluster
-from chunkpilot.errors import ChunkpilotError, ChunkpilotWarning, SchedulerLostError
+from chunkpilot.errors import (
+    ChunkpilotError,
+    ChunkpilotWarning,
+    SchedulerLostError,
+    TuningError,
+)
 from chunkpilot.stdio import discard_result, result_only_stdout
 from chunkpilot.units import parse_seconds
 
@@ -151,7 +156,7 @@ def tune(source: str, as_json: bool, verbose: int, quiet: bool, report: str | No
     with _output(verbose, quiet, as_json) as out, _plan_notes_only():
         out.max_trials = (max_trials or config.max_trials()) + int(compare_auto)
         out.phase("tuning: connecting to the cluster, probing, profiling")
-        with _partial_json_on_lost_scheduler(as_json):
+        with _partial_json_when_stopped(as_json):
             result = run_tune(source, **kwargs, max_trials=max_trials,
                               trial_timeout_s=timeout_s, whole=whole,
                               compare_auto=compare_auto, report=report, overwrite=overwrite,
@@ -163,14 +168,15 @@ def tune(source: str, as_json: bool, verbose: int, quiet: bool, report: str | No
 
 
 @contextlib.contextmanager
-def _partial_json_on_lost_scheduler(as_json: bool) -> Iterator[None]:
-    """When the scheduler is lost mid-tune, ``--json`` still prints the trials that finished
-    (and the report path); the error line and exit 2 follow as for any error."""
+def _partial_json_when_stopped(as_json: bool) -> Iterator[None]:
+    """When the scheduler is lost mid-tune, or every trial failed, ``--json`` still prints the
+    trials that ran (and the report path); the error line and exit 2 follow as for any
+    error."""
     from chunkpilot.commands.tuned import trial_summary  # commands load on use: fast --help
 
     try:
         yield
-    except SchedulerLostError as e:
+    except (SchedulerLostError, TuningError) as e:
         if as_json:
             click.echo(json.dumps({"error": " ".join(str(e).split()), "report": e.report,
                                    "trials": [trial_summary(t) for t in e.trials]}))

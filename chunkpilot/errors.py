@@ -93,7 +93,13 @@ class SchedulerError(ChunkpilotError, ConnectionError):
 
 
 class TuningError(ChunkpilotError, RuntimeError):
-    """Tuning could not run any trial to completion."""
+    """Tuning could not run any trial to completion; the failed trials are kept in
+    :attr:`trials` (and in the report)."""
+
+    trials: tuple[object, ...] = ()
+    """The trials that ran, every one failed (set by ``tune``)."""
+    report: str | None = None
+    """The HTML report of those trials, when ``tune`` was asked for one."""
 
 
 class MissingDependencyError(ChunkpilotError, ImportError):

@@ -137,7 +137,7 @@ def tune(
             result = TuneResult(plan, chosen, tuple(runner.trials),
                                 best.verdicts if best else (),
                                 tuple((s.start, s.stop) for s in region))
-    except SchedulerLostError as e:  # keep the trials that finished, and report them
+    except (SchedulerLostError, TuningError) as e:  # keep the trials that ran, report them
         e.trials = tuple(runner.trials) if runner is not None else ()
         if report is not None and plan is not None:
             e.report = str(write_report(report, title="chunkpilot tune report (stopped)",
@@ -244,9 +244,11 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,
                 run(c, "neighbour")
         runs = clean_runs()
     if not runs:
+        why = next((t.observation.error for t in runner.trials if t.observation.error), None)
         raise TuningError(
             f"Expected at least one trial to finish without worker restarts or errors. Got "
             f"failures for every chunk shape tried ({sorted(set(tried))}); the smallest block "
-            f"was {format_bytes(min(math.prod(c) for c in tried) * plan.spec.itemsize)}."
+            f"was {format_bytes(min(math.prod(c) for c in tried) * plan.spec.itemsize)}"
+            + (f"; the first error: {' '.join(why.split())[:300]}." if why else ".")
         )
     return pick(runs, plan.spec.itemsize)

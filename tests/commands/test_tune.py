@@ -194,3 +194,22 @@ def test_a_fast_plans_trials_cover_half_a_second_of_its_work(store):
         result = tune(str(store), elementwise, scheduler="threads", threads_per_worker=2,
                       memory_limit="4GiB", plan=plan, max_trials=1)
     assert result.region == ((0, 512), (0, 2048))
+
+
+def boom_in_trial(block):
+    raise RuntimeError("boom in trial")
+
+
+def test_every_trial_failing_still_writes_the_report_and_quotes_the_error(store, tmp_path):
+    """Hunt 13: when every trial failed, tune raised TuningError with no report (docs/errors.md
+    says to look at it), no --json document, and not the trials' own error."""
+    from chunkpilot.errors import TuningError
+
+    res = Resources(1, 2, 2048 * MiB, "threads")
+    plan = _forced_plan(store, (256, 256), res)
+    report = tmp_path / "failed.html"
+    with pytest.raises(TuningError, match="the first error: .*boom in trial") as e:
+        tune(str(store), boom_in_trial, scheduler="threads", threads_per_worker=2,
+             memory_limit="2GiB", plan=plan, max_trials=2, report=report)
+    assert e.value.trials and all(t.observation.failed for t in e.value.trials)
+    assert e.value.report == str(report) and "boom in trial" in report.read_text()

@@ -45,7 +45,7 @@ from chunkpilot.core.plan import Plan
 from chunkpilot.core.shapes import dask_auto_shape
 from chunkpilot.errors import InvalidArgumentError, SchedulerLostError, TuningError
 from chunkpilot.report.html import write_report
-from chunkpilot.types import Resources
+from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
 
 __all__ = ["TuneResult", "trial_summary", "tune"]
@@ -103,6 +103,8 @@ def tune(
     trial_timeout = (config.trial_timeout_s() if trial_timeout_s is None
                      else check_timeout(trial_timeout_s, "trial_timeout_s"))
     job = prepare(source, opts)
+    if plan is not None:
+        check_plan_fits(plan, job.spec, job.work)
     if report is not None:  # before any cluster or sandbox starts (issue 17)
         report = check_output_path(
             report, overwrite=overwrite,
@@ -150,6 +152,24 @@ def tune(
                             apply_shape=tuple(chosen))
         result = dataclasses.replace(result, report=str(path))
     return result
+
+
+def check_plan_fits(plan: Plan, spec: ArraySpec, work: WorkSpec) -> None:
+    """Refuse a ``plan=`` made for another array or other options: its chunks, region and
+    ladder would be tuned against the wrong shape or split an axis ``keep_whole`` names."""
+    got = (plan.spec.shape, plan.spec.dtype)
+    if got != (spec.shape, spec.dtype):
+        raise InvalidArgumentError(
+            f"Expected plan= made for this source ({spec.shape} {spec.dtype}). Got a plan for "
+            f"{got[0]} {got[1]}: advise this source, then tune with that plan.")
+    missing = sorted(set(work.keep_whole) - set(plan.work.keep_whole))
+    same = (plan.work.depth, plan.work.drop_axis) == (work.depth, work.drop_axis)
+    if missing or not (same or plan.pipeline is not None):  # a pipeline's depth is its graph's
+        raise InvalidArgumentError(
+            f"Expected plan= made with these options (keep_whole={list(work.keep_whole)}, "
+            f"depth={list(work.depth)}, drop_axis={list(work.drop_axis)}). Got a plan made with "
+            f"keep_whole={list(plan.work.keep_whole)}, depth={list(plan.work.depth)}, "
+            f"drop_axis={list(plan.work.drop_axis)}: advise with the same options.")
 
 
 def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,

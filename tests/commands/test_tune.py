@@ -213,3 +213,20 @@ def test_every_trial_failing_still_writes_the_report_and_quotes_the_error(store,
              memory_limit="2GiB", plan=plan, max_trials=2, report=report)
     assert e.value.trials and all(t.observation.failed for t in e.value.trials)
     assert e.value.report == str(report) and "boom in trial" in report.read_text()
+
+
+def test_a_plan_for_another_array_or_other_options_is_refused(store, tmp_path):
+    """Hunt 13: tune(plan=...) trusted the plan: keep_whole=(0,) with a plan made without it
+    tuned (1000, 1500) chunks of a 4000-row axis; a plan for another array tuned its chunks
+    on this one; a plan of another rank raised a bare ValueError from zip()."""
+    from chunkpilot.errors import InvalidArgumentError
+
+    res = Resources(1, 2, 2048 * MiB, "threads")
+    plan = _forced_plan(store, (256, 256), res)
+    kw = dict(scheduler="threads", threads_per_worker=2, memory_limit="2GiB", plan=plan)
+    with pytest.raises(InvalidArgumentError, match=r"keep_whole=\[0\].*keep_whole=\[\]"):
+        tune(str(store), elementwise, keep_whole=(0,), **kw)
+    other = tmp_path / "other.zarr"
+    zarr.create_array(str(other), shape=(512, 512, 2), chunks=(64, 64, 2), dtype="float64")
+    with pytest.raises(InvalidArgumentError, match=r"this source \(\(512, 512, 2\) float64\)"):
+        tune(str(other), elementwise, **kw)

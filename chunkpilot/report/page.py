@@ -27,7 +27,10 @@ PLAN_KEYS = ("chunk_shape", "chunks_by_dim", "shape", "dtype", "binding_constrai
 
 
 def _format_value(value: Any, key: str = "") -> str:
-    """Human units for numbers whose key names their unit (``peak_bytes``, ``task_seconds``)."""
+    """Human units for numbers whose key names their unit (``peak_bytes``, ``task_seconds``);
+    a missing value (``None``) is a dash, not Python's word for it."""
+    if value is None:
+        return "\u2014"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
     if key.endswith("bytes"):

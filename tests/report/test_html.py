@@ -78,6 +78,18 @@ def test_report_content(report):
         assert text in html, text
 
 
+def test_the_plan_numbers_show_no_python_none_and_seconds_in_units(report):
+    """Hunt 13: "chunks_by_dim None", "error None" and "runs_seconds (0.010104121996846516,
+    ...)" in the report's table of plan numbers."""
+    import re
+
+    html = report.read_text()
+    table = html[html.index("All plan numbers"):html.index("</details>")]
+    assert not re.search(r"<td>None</td>|\bNone\b", table), re.findall(r".{60}None.{20}", table)
+    assert "\u2014" in table  # a missing value is a dash
+    assert not re.search(r"\d\.\d{9,}", table)  # no raw float reprs
+
+
 def test_a_tune_report_applies_the_tuned_chunks_not_the_advised(tmp_path):
     """The report's apply line gave the advised chunks the tuning had rejected (hunt 7);
     the terminal and JSON gave the tuned ones."""

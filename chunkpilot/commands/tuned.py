@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chunkpilot.core.converge import only_shape_note
 from chunkpilot.core.metrics import active_seconds, first_task_start, trial_runs_seconds
 from chunkpilot.core.observations import Trial
 from chunkpilot.core.plan import Plan
@@ -106,6 +107,7 @@ def tune_lines(r: TuneResult) -> list[str]:
         if t.runs_active_s:
             state += f" (the median of {len(t.runs_active_s)} runs of a short trial)"
         lines.append(f"Trial {t.label}: {state}; {kinds}.")
+    lines += [n for n in (only_shape_note(r.plan),) if n is not None]
     lines += [f"Verdict on the tuned chunks: {v.kind}: {v.message}" for v in r.verdicts]
     lines.append("Apply: " + "; ".join(how_to_apply(r.plan.spec, r.chunk_shape)))
     lines += [f"Advised plan: {line}" for line in r.plan.explain().splitlines()]

@@ -84,6 +84,18 @@ def ladder(plan: Plan) -> list[Shape]:
     return sorted(candidate_shapes(plan.spec, plan.work), key=math.prod)
 
 
+def only_shape_note(plan: Plan) -> str | None:
+    """The sentence for a plan with one possible chunk shape (``None`` otherwise): trials
+    cannot move it, so a verdict asking for other chunks (too big, idle threads) has no
+    fix here."""
+    if len(candidate_shapes(plan.spec, plan.work)) > 1:
+        return None
+    why = ("every axis is kept whole" if len(plan.work.keep_whole) == plan.spec.ndim
+           else "the array is no bigger than the smallest chunk a plan may use")
+    return (f"Only one chunk shape is possible ({why}): no trial can move it, and a verdict's "
+            "fix that asks for other chunks cannot be followed.")
+
+
 def _with_rungs(steps_ladder: Sequence[Shape], shapes: Sequence[Shape]) -> list[Shape]:
     """The ladder with ``shapes`` off it (the advised one) added as rungs where they fall."""
     rungs = list(steps_ladder)

@@ -17,6 +17,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from chunkpilot.core.converge import only_shape_note
 from chunkpilot.core.observations import Trial
 from chunkpilot.core.plan import Plan
 from chunkpilot.core.runnable import memory_fit, no_wall_reason
@@ -244,6 +245,9 @@ def print_tuned(console: Console, result: Any, *, name: str | None = None,
                 extra: str = "") -> None:
     """Print a ``TuneResult``: the trials, the tuned chunks, how to apply them, the report."""
     print_report(console, result.trials)
+    only = only_shape_note(result.plan)
+    if only is not None:
+        hanging(console, Text("Note:", style="bold"), only)
     hanging(console, Text("Tuned chunks:", style="bold"),
             f"{result.chunk_shape} (advised {result.plan.chunk_shape}{extra})")
     _apply_lines(console, result.plan.spec, result.chunk_shape, name)

@@ -145,3 +145,14 @@ def test_only_a_short_trial_runs_again_three_times_and_while_it_took_under_the_m
 
 def test_the_median_run_is_the_lower_middle():
     assert median_run([0.3, 0.1, 0.2]) == 2 and median_run([0.4, 0.1, 0.3, 0.2]) == 3
+
+
+def test_a_plan_with_one_possible_shape_says_no_trial_can_move_it():
+    """Hunt 13: tune with every axis kept whole called its only shape too_big and asked for
+    smaller chunks, with nothing saying no other shape was possible."""
+    from chunkpilot.core.converge import only_shape_note
+    from tests.core.plans import synthetic_plan
+
+    whole = synthetic_plan((1000, 1000), ("y", "x"), keep=(0, 1))
+    assert "every axis is kept whole" in only_shape_note(whole)
+    assert only_shape_note(synthetic_plan((1000, 1000), ("y", "x"), keep=(0,))) is None

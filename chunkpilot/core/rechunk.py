@@ -10,11 +10,13 @@ priced with the measured overhead per task; data movement is reported in bytes, 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from chunkpilot.core.chunk_axes import is_regular
 from chunkpilot.core.evaluate import Evaluation, evaluate
 from chunkpilot.core.failed import beyond_ran, failed_words
 from chunkpilot.core.runnable import no_wall_reason, split_whole_axes
@@ -87,7 +89,7 @@ def rechunk_advice(plan: Plan) -> RechunkAdvice | None:
     if cur is None:
         return None
     shape = tuple(max(ax) for ax in cur)
-    current = evaluate(shape, spec, plan.work, plan.resources, plan.model)
+    current = current_evaluation(plan)
     new = plan.chunks
     tasks = 0 if tuple(cur) == tuple(new) else rechunk_task_count(cur, new)
     overhead = tasks * plan.model.overhead_seconds_per_task
@@ -125,6 +127,29 @@ def rechunk_advice(plan: Plan) -> RechunkAdvice | None:
                "Cheaper still: create the array with these chunks in the first place.")
     return RechunkAdvice(action, shape, current, tasks, overhead, moved, why,
                          current_runs=no_wall_reason(plan, current) is None)
+
+
+def current_evaluation(plan: Plan) -> Evaluation:
+    """The source's current chunks under the plan's model. Uneven ones (2000 chunks of one
+    row and one of 2000: 2,001 tasks) were priced as a grid of their largest chunk (2
+    tasks); they are priced as the even grid of as many chunks, with the largest chunk's
+    memory, and never faster than that chunk's own task."""
+    spec, cur = plan.spec, plan.spec.current_chunks
+    assert cur is not None
+    largest = tuple(max(ax) for ax in cur)
+    big = evaluate(largest, spec, plan.work, plan.resources, plan.model)
+    if all(is_regular(ax) for ax in cur):
+        return big
+    mean = tuple(math.ceil(n / len(ax)) for n, ax in zip(spec.shape, cur, strict=True))
+    even = evaluate(mean, spec, plan.work, plan.resources, plan.model)
+    depth_ok = all(min(ax) >= d or len(ax) == 1 for ax, d in zip(cur, plan.work.depth,
+                                                                 strict=True))
+    return dataclasses.replace(
+        even, chunk_shape=largest, task_count=math.prod(len(ax) for ax in cur),
+        task_bytes=big.task_bytes, peak_bytes_per_task=big.peak_bytes_per_task,
+        peak_bytes_per_worker=max(big.peak_bytes_per_worker, even.peak_bytes_per_worker),
+        fits_memory=big.fits_memory and even.fits_memory, meets_depth=depth_ok,
+        wall_seconds=max(even.wall_seconds, big.seconds_per_task))
 
 
 def _fmt_chunks(plan: Plan) -> str:

@@ -64,3 +64,19 @@ def test_current_chunks_predicted_faster_than_the_plan_say_so_not_that_it_saves_
     assert advice.action == "keep"
     assert "predicted no slower than the plan's (149.83 ms vs 154.20 ms)" in advice.reason
     assert "save" not in advice.reason
+
+
+def test_uneven_current_chunks_are_priced_as_the_tasks_they_are():
+    """Hunt 15: 2,000 chunks of one row and one of 2,000 were priced as a grid of their
+    largest chunk ("2 chunks", "Keep the current chunks": the plan would save 2.32 ms)."""
+    current = ((1,) * 2000 + (2000,), (256,))
+    plan = _plan((4000, 256), ("y", "x"), current=current, source="dask")
+    advice = rechunk_advice(plan)
+    assert advice.current.task_count == 2001
+    assert advice.current_chunk_shape == (2000, 256)
+    # never faster than its largest chunk's own task, and 2,001 tasks of overhead at least
+    assert advice.current.wall_seconds >= 2001 * plan.model.overhead_seconds_per_task
+    assert advice.action == "rechunk", advice.reason
+    regular = rechunk_advice(_plan((4000, 256), ("y", "x"), current=((1000,) * 4, (256,)),
+                                   source="dask"))
+    assert regular.current.task_count == 4

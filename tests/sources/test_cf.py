@@ -76,3 +76,21 @@ def test_an_xarray_zarr_store_without_the_suffix_is_opened_with_open_zarr(stores
     assert line.startswith("ds = xr.open_zarr("), line
     nc_spec, _ = describe_xarray(xr.open_dataset(stores[0], engine="h5netcdf", chunks={}), "tas")
     assert how_to_apply(nc_spec, (12, 8, 16))[0].startswith("ds = xr.open_dataset(")
+
+
+def test_times_and_booleans_are_planned_as_xarray_decodes_them(tmp_path):
+    """Hunt 15: int32 days with CF time units, and int8 flags xarray stores with dtype: bool,
+    were planned and sampled as stored (the units and dtype attributes were not passed to
+    xarray's decoding): a function subtracting a datetime64 failed on the int32 sample."""
+    t = np.datetime64("2000-01-01") + np.arange(np.prod(SHAPE)).reshape(SHAPE).astype("m8[D]")
+    ds = xr.Dataset({"when": (("time", "lat", "lon"), t.astype("M8[ns]")),
+                     "flag": (("time", "lat", "lon"), np.arange(np.prod(SHAPE)).reshape(
+                         SHAPE) % 2 == 0)})
+    ds.to_netcdf(tmp_path / "t.nc", engine="h5netcdf",
+                 encoding={"when": {"dtype": "int32", "units": "days since 2000-01-01"}})
+    opened = xr.open_dataset(tmp_path / "t.nc", engine="h5netcdf")
+    for name in ("when", "flag"):
+        spec, ref = describe(str(tmp_path / "t.nc"), array=name)
+        assert np.dtype(spec.dtype) == opened[name].dtype, (name, spec.dtype)
+        block = source_array(None, ref, (12, 8, 16)).compute()
+        assert block.dtype == opened[name].dtype

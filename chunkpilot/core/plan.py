@@ -166,10 +166,11 @@ def search(
         ) from None
     if candidates is None:
         choice, evals = _overhead_edge(choice, evals, spec, work, res, model, warn_tasks)
-    smallest = min(evals, key=lambda e: e.task_bytes)
-    if choice.chosen is smallest and (spec.storage_chunks is not None or work.keep_whole):
-        choice = dataclasses.replace(
-            choice, binding="keep_whole" if work.keep_whole else "storage")
+    whole = bool(work.keep_whole) and math.prod(min_lengths(spec, work)) * spec.itemsize >= min(
+        MIN_CANDIDATE_BYTES, spec.nbytes)  # the floor that made it smallest, not the 16 KiB one
+    if choice.chosen is min(evals, key=lambda e: e.task_bytes) and (
+            whole or choice.chosen.chunk_shape == spec.storage_chunks):
+        choice = dataclasses.replace(choice, binding="keep_whole" if whole else "storage")
     return choice, evals
 
 
@@ -279,11 +280,7 @@ def _overhead_edge(choice: Choice, evals: list[Evaluation], spec: ArraySpec, wor
 
 
 def make_plan(
-    spec: ArraySpec,
-    work: WorkSpec,
-    res: Resources,
-    model: CostModel,
-    *,
+    spec: ArraySpec, work: WorkSpec, res: Resources, model: CostModel, *,
     dask_auto_shape: tuple[int, ...] | None = None,
     notes: tuple[str, ...] = (),
     candidates: Sequence[tuple[int, ...]] | None = None,

@@ -350,3 +350,20 @@ def test_dask_autos_line_names_only_the_axes_its_own_shape_keeps_whole():
     plan = make_plan(spec, WorkSpec(2, (1,)), Resources(1, 2, 2**35), model(),
                      dask_auto_shape=(256, 20000))
     assert "(axes [1] whole, as the plan keeps them) would pick (256, 20000)" in plan.explain()
+
+
+def test_the_smallest_candidates_binding_names_the_floor_that_made_it_smallest():
+    """Hunt 15: a (64, 64) array in (1, 1) storage chunks got (32, 64), the 16 KiB floor of
+    the candidates, "Bound by storage: the smallest aligned with storage chunks (1, 1)",
+    and with keep_whole=(1,) "Bound by keep_whole", though (1, 64) keeps it whole."""
+    spec = ArraySpec((64, 64), "float64", storage_chunks=(1, 1))
+    res = Resources(1, 2, 2**30, "threads")
+    slow = CostModel(LinearFit(1e-4, 1.0 / 2**20, 1.0), LinearFit(2**20, 2.0, 1.0), 1e-4)
+    for work in (WorkSpec(2), WorkSpec(2, (1,))):
+        plan = make_plan(spec, work, res, slow)
+        assert plan.chunk_shape == (32, 64)  # the smallest candidate: 16 KiB
+        assert plan.binding_constraint == "overhead", (work, plan.binding_constraint)
+    # a whole axis over the floor is what makes the smallest candidate: keep_whole binds
+    wide = ArraySpec((64, 8192), "float64", storage_chunks=(1, 1))
+    plan = make_plan(wide, WorkSpec(2, (1,)), res, slow)
+    assert (plan.chunk_shape, plan.binding_constraint) == ((1, 8192), "keep_whole")

@@ -199,7 +199,10 @@ class ClusterWatch(SchedulerPlugin):
             return
         if start == "processing" and finish in ("memory", "erred"):
             rec.add_task(ts.prefix.name, finish == "memory", kwargs, self.scheduler.workers)
-        if group_done(tg):
+        if finish == "released":  # its worker died (it waits again, once this stimulus is
+            # handled) or the client let go: look once the scheduler has settled, not now
+            self._loop.call_soon(self._check, rec)
+        elif group_done(tg):
             rec.groups.pop(tg.name, None)
             if not rec.groups:
                 self._finish(rec)

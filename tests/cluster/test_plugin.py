@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 
+import dask
 import dask.array as da
 import distributed
 import numpy as np
@@ -351,3 +352,29 @@ def test_preload_on_a_worker_is_refused_politely(caplog):
 
     dask_setup(object())
     assert "dask scheduler --preload chunkpilot.plugin" in caplog.text
+
+
+def _hog(_):
+    block = np.ones(400 * 2**20 // 8)  # 400 MiB on a 256 MiB worker: the nanny kills it
+    time.sleep(5)
+    return float(block.sum())
+
+
+def test_a_worker_death_does_not_end_the_computations_recording():
+    """Hunt 14: a worker's death moves its task to released (and back to waiting); the watch
+    read released as done and closed the recording at the first death: "0 tasks in 2.9 s",
+    too_big, killed_worker False, for a computation that ended 11 s later in KilledWorker."""
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
+            distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                     memory_limit="256MiB", dashboard_address="127.0.0.1:0",
+                                     host="127.0.0.1") as lc, \
+            distributed.Client(lc, set_as_default=False) as client:
+        client.register_plugin(chunkpilot.ClusterWatch())
+        dashboard = lc.dashboard_link.rsplit("/", 1)[0]
+        since = time.time()
+        with pytest.raises(distributed.KilledWorker):
+            client.submit(_hog, 1, pure=False).result(timeout=120)
+        c = newest_after(dashboard, set(), since=since)
+        assert "failed" in _kinds(c), c["verdicts"]
+        (failed,) = [v for v in c["verdicts"] if v["kind"] == "failed"]
+        assert "KilledWorker" in failed["message"] and c["tasks"] >= 1, c

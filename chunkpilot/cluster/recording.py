@@ -243,7 +243,8 @@ def analyse(rec: Recording, fractions: Mapping[str, float | None]
                     sum(b) // len(b) if (b := bytes_by_name.get(a.name)) else None)
         for a in rec.arrays.values())
     summary = ComputationSummary(
-        id=rec.id, started_at=rec.t0, wall_seconds=obs.wall_seconds, tasks=rec.finished,
+        # the whole run's wall time, as documented, even when only a window was recorded
+        id=rec.id, started_at=rec.t0, wall_seconds=max(rec.wall_seconds, 0.0), tasks=rec.finished,
         threads=cluster_threads(obs), groups=group_times(obs), arrays=arrays,
         verdicts=diagnose(obs), client=rec.client, truncated=rec.truncated)
     return summary, pack(thin(obs, max_bars=rec.limits.max_bars, max_samples=500))

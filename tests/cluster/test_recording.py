@@ -104,6 +104,10 @@ def test_recording_is_capped():
     assert max(m.process_bytes for m in rec.memory) == 149  # the peak survives merging
     rec.wall_seconds = 60.0
     assert observation(rec, FRACTIONS).wall_seconds == pytest.approx(9.5)  # judged window
+    # ... but the summary's wall time is the whole run's (hunt 14: a 6.27 s run listed as
+    # "1.20 s (truncated)")
+    summary, _ = analyse(rec, FRACTIONS)
+    assert summary.wall_seconds == pytest.approx(60.0) and summary.truncated
 
 
 @pytest.mark.parametrize(

@@ -223,7 +223,10 @@ def diagnose(obs: Observation) -> tuple[Verdict, ...]:
     """
     checks = (_failed, _too_big, _unmanaged, _spill, _overproduction, _transfer, _too_small,
               _idle_threads)[:4 if obs.errored else None]  # a stopped run: its memory only
-    found = tuple(v for check in checks if (v := check(obs)) is not None)
+    idle = not obs.tasks and not (obs.errored or obs.restarts or obs.pauses or obs.killed_worker)
+    # nothing ran: memory the workers held before (an earlier computation's, their imports)
+    # is not these chunks' doing (an empty watch block was told to halve its chunks)
+    found = () if idle else tuple(v for check in checks if (v := check(obs)) is not None)
     if found:
         return found
     target = obs.target_fraction or DEFAULT_TARGET_FRACTION

@@ -282,3 +282,15 @@ def test_a_run_without_tasks_does_not_quote_a_start_up_time():
     # hunt: an empty watch block said "start-up took 0.00 us before the first task"
     (v,) = dg.diagnose(Observation(wall_seconds=1.0))
     assert "no task was recorded" in v.message and "start-up" not in v.message
+
+
+def test_memory_held_before_a_run_that_ran_nothing_is_not_the_chunks_doing():
+    """Hunt 14: an empty watch block on a worker holding 62% of its limit (imports, an
+    earlier computation) was told "Chunks are too big ... halve the largest axis"."""
+    held = replace(ONE_WORKER, wall_seconds=0.5, tasks=(),
+                   memory=_memory(A, [(0, 0, int(1.3 * GiB), 0), (0.5, 0, int(1.3 * GiB), 0)]))
+    (v,) = dg.diagnose(held)
+    assert v.kind == "healthy" and "no task was recorded" in v.message
+    # a run that restarted a worker before any task finished is still judged
+    died = replace(held, restarts=1)
+    assert "too_big" in {v.kind for v in dg.diagnose(died)}

@@ -137,9 +137,11 @@ class Recording:
 
     def add_task(self, prefix: str, ok: bool, kwargs: Mapping[str, Any],
                  workers: Mapping[str, Any]) -> None:
-        """A task finished (``ok``) or erred: keep its task-stream entries as columns, on the
-        scheduler's clock (``workers`` is the scheduler's, whose ``time_delay`` is each
-        worker's clock offset)."""
+        """A task finished (``ok``) or erred: keep its task-stream entries as columns. They
+        are on the scheduler's clock already: each worker adds its offset to the scheduler
+        (``Worker.scheduler_delay``) before it reports them, so adding the scheduler's
+        ``time_delay`` again shifted a skewed worker's bars twice (5 s ahead: a start-up of
+        -3.05 s). ``workers`` is the scheduler's, unused here since."""
         self.finished += 1
         if not ok:
             self.erred += 1
@@ -154,7 +156,6 @@ class Recording:
             return
         names, hosts, actions = self._names, self._hosts, self._actions
         worker = str(kwargs.get("worker", ""))
-        delay = getattr(workers.get(worker), "time_delay", 0.0)
         n = names.setdefault(prefix, len(names))
         h = hosts.setdefault(worker, len(hosts))
         thread = int(kwargs.get("thread") or 0)
@@ -167,8 +168,8 @@ class Recording:
             self.thread.append(thread)
             self.action_i.append(actions.setdefault(action, len(actions)))
             self.ok.append(ok)
-            self.start.append(ss["start"] + delay - self.t0)
-            self.stop.append(max(ss["stop"], ss["start"]) + delay - self.t0)
+            self.start.append(ss["start"] - self.t0)
+            self.stop.append(max(ss["stop"], ss["start"]) - self.t0)
             self.nbytes.append(nbytes if action == "compute" and nbytes is not None else -1)
 
     def add_memory(self, now: float, idents: Mapping[str, Mapping[str, Any]]) -> None:

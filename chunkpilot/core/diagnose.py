@@ -250,7 +250,12 @@ def _idle_threads(obs: Observation) -> Verdict | None:
         return None
     gaps, tail, io = overhead_share(obs), idle_tail_share(obs), 1.0 - use
     few = chunk_tail_share(obs)  # the part of the tail one last chunk per thread explains
-    if tail >= gaps and few >= tail - few:
+    moving = io - gaps - tail  # thread time in transfers and disk, not in compute
+    if moving > max(gaps, tail):  # neither gaps nor an idle end: the data moved
+        why, fix = (f"threads spent {moving:.0%} of thread time moving data (transfers "
+                    "between workers, spilling to disk)", "See the transfer and spill "
+                    "verdicts; chunks that match how the computation reads the data move less.")
+    elif tail >= gaps and few >= tail - few:
         why, fix = (f"threads sat idle at the end for {tail:.0%} of thread time (too few chunks "
                     "to share out)", "Use more, smaller chunks: several per worker thread.")
     elif tail >= gaps:

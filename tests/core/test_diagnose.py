@@ -294,3 +294,16 @@ def test_memory_held_before_a_run_that_ran_nothing_is_not_the_chunks_doing():
     # a run that restarted a worker before any task finished is still judged
     died = replace(held, restarts=1)
     assert "too_big" in {v.kind for v in dg.diagnose(died)}
+
+
+def test_idle_threads_that_moved_data_say_so_not_an_idle_end_of_zero():
+    """Hunt 14: a spilling, transfer-bound run computed 26% of the time and was told
+    "threads sat idle at the end for 0% of thread time (too few chunks to share out)"."""
+    rows = []
+    for w in (A, B):
+        for i in range(10):
+            rows += [("f", w, 1, "transfer", i * 1.0, i * 1.0 + 0.7),
+                     ("f", w, 1, "compute", i * 1.0 + 0.7, i * 1.0 + 1.0)]
+    obs = replace(HEALTHY, wall_seconds=10.0, tasks=_tasks(*rows))
+    (v,) = [v for v in dg.diagnose(obs) if v.kind == "idle_threads"]
+    assert "moving data" in v.message and "idle at the end" not in v.message, v.message

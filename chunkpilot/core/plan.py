@@ -91,7 +91,8 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
     # threads busy is the tasks sharing the work (a contraction's block products: matmul on
     # 2 chunks of 2048x4096 runs 4, and was held to 4 chunks of 2048x2048, 1.20x slower)
     each = res.total_threads if threads_scale else res.workers  # one each
-    want = (MIN_CHUNKS_PER_THREAD if threads_scale else 1) * each
+    want = (MIN_CHUNKS_PER_THREAD if threads_scale and each > 1 else 1) * each  # one: no one
+    # to wait for (2 chunks on 1 thread decoded one storage chunk twice, hunt 15)
     parallel = [e for e in feasible if e.parallel_units >= want]
     pool = feasible
     if parallel and min(e.overhead_fraction for e in parallel) <= MAX_OVERHEAD_FOR_PARALLELISM:

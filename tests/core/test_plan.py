@@ -367,3 +367,14 @@ def test_the_smallest_candidates_binding_names_the_floor_that_made_it_smallest()
     wide = ArraySpec((64, 8192), "float64", storage_chunks=(1, 1))
     plan = make_plan(wide, WorkSpec(2, (1,)), res, slow)
     assert (plan.chunk_shape, plan.binding_constraint) == ((1, 8192), "keep_whole")
+
+
+def test_one_thread_has_no_parallelism_to_bind():
+    """Hunt 15: on one thread the plan split the array in two "to keep threads busy" ("2
+    for 1 threads ... leave threads idle"); one thread waits for nobody."""
+    from tests.core.plans import synthetic_model
+
+    spec = ArraySpec((1000, 1000), "float64", storage_chunks=(1000, 1000))
+    plan = make_plan(spec, WorkSpec(2), Resources(1, 1, 2**30, "threads"), synthetic_model())
+    assert plan.binding_constraint != "parallelism"
+    assert "leave threads idle" not in plan.explain()

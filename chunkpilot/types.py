@@ -60,6 +60,10 @@ class ArraySpec:
     """Bytes per element, derived from ``dtype``."""
     nbytes: int = field(init=False)
     """Bytes of the whole array, derived."""
+    stored_chunk_nbytes: int = field(init=False)
+    """Bytes one storage chunk decodes to, as stored: zarr and HDF5 keep whole chunks past
+    an array's edge, so a (4000, 4000) chunk of a (100, 100) array decodes 122 MiB, though
+    ``storage_chunks`` is cut to the shape; 0 without storage chunks. Derived."""
 
     def __post_init__(self) -> None:
         shape = _check_shape(self.shape, "shape")
@@ -72,6 +76,7 @@ class ArraySpec:
             raise InvalidArgumentError(
                 f"Expected an array with data. Got shape {shape} with a zero-length axis."
             )
+        object.__setattr__(self, "stored_chunk_nbytes", 0)
         for name in ("storage_chunks", "shards"):
             val = getattr(self, name)
             if val is not None:
@@ -80,6 +85,8 @@ class ArraySpec:
                     raise InvalidArgumentError(
                         f"Expected {name} with {len(shape)} positive lengths. Got {val}."
                     )
+                if name == "storage_chunks":
+                    object.__setattr__(self, "stored_chunk_nbytes", math.prod(val) * dt.itemsize)
                 object.__setattr__(self, name, tuple(min(c, s) for c, s in zip(val, shape)))
         if self.current_chunks is not None:
             cc = tuple(tuple(int(c) for c in ax) for ax in self.current_chunks)
@@ -99,7 +106,8 @@ class ArraySpec:
         return len(self.shape)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in ("itemsize", "nbytes")}
+        return {k: v for k, v in asdict(self).items()
+                if k not in ("itemsize", "nbytes", "stored_chunk_nbytes")}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ArraySpec:

@@ -280,8 +280,10 @@ def check_smallest_block(spec: ArraySpec, work: WorkSpec, res: Resources) -> Non
     if need <= budget:
         return
     lows = halo_shape(spec, work, min_lengths(spec, work))
-    if spec.storage_chunks and math.prod(spec.storage_chunks) >= math.prod(lows):
-        what, fix = (f"one storage chunk {spec.storage_chunks}",
+    if spec.storage_chunks and spec.stored_chunk_nbytes >= math.prod(lows) * spec.itemsize:
+        bigger = spec.stored_chunk_nbytes > math.prod(spec.storage_chunks) * spec.itemsize
+        what, fix = (f"one storage chunk {spec.storage_chunks}" + (
+                         ", stored whole past the array's edge" if bigger else ""),
                      "or rewrite the store with smaller chunks (reading any part of a storage "
                      "chunk decodes all of it).")
     else:

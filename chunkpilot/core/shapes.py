@@ -61,8 +61,7 @@ def smallest_block_bytes(spec: ArraySpec, work: WorkSpec) -> int:
     """Least bytes one task can read: the smallest chunk with its halo, but never less than
     one storage chunk (reading any part of a storage chunk decodes all of it)."""
     block = math.prod(halo_shape(spec, work, min_lengths(spec, work))) * spec.itemsize
-    stored = math.prod(spec.storage_chunks) * spec.itemsize if spec.storage_chunks else 0
-    return max(block, stored)
+    return max(block, spec.stored_chunk_nbytes)
 
 
 def shape_for_bytes(spec: ArraySpec, work: WorkSpec, target_bytes: float) -> tuple[int, ...]:

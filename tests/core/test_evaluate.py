@@ -86,3 +86,20 @@ def test_a_worker_holds_blocks_only_for_the_threads_that_get_a_chunk():
     assert halves.peak_bytes_per_worker > 100 * mib + 1.9 * per_thread / 2  # both threads
     two_workers = evaluate((2 * mib,), spec, work, Resources(2, 2, 2**33), model)
     assert two_workers.peak_bytes_per_worker < halves.peak_bytes_per_worker  # one chunk each
+
+
+def test_a_storage_chunk_bigger_than_the_array_is_priced_as_stored():
+    """Hunt 15: a (100, 100) array in (4000, 4000) zarr chunks decodes 122 MiB per read; the
+    spec cut the chunk to the shape (78 KiB), so a 100 MiB worker passed the up-front check
+    and the first sample died "out of memory", blaming the interpreter."""
+    from chunkpilot.core.evaluate import check_smallest_block
+    from chunkpilot.errors import NoFeasiblePlanError
+
+    spec = ArraySpec((100, 100), "float64", storage_chunks=(4000, 4000))
+    assert spec.storage_chunks == (100, 100) and spec.stored_chunk_nbytes == 4000 * 4000 * 8
+    assert ArraySpec.from_dict(spec.to_dict()).storage_chunks == (100, 100)
+    with pytest.raises(NoFeasiblePlanError, match=r"one storage chunk \(100, 100\), stored "
+                                                  r"whole past the array's edge: 122\.07 MiB"):
+        check_smallest_block(spec, WorkSpec(2), Resources(1, 1, 100 * 2**20, "threads"))
+    check_smallest_block(ArraySpec((100, 100), "float64", storage_chunks=(100, 100)),
+                         WorkSpec(2), Resources(1, 1, 100 * 2**20, "threads"))  # fits

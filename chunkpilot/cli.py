@@ -29,12 +29,7 @@ from chunkpilot.cli_options import (
     storage_options_of,
 )
 from chunkpilot.cli_watch import watch_cluster
-from chunkpilot.errors import (
-    ChunkpilotError,
-    ChunkpilotWarning,
-    SchedulerLostError,
-    TuningError,
-)
+from chunkpilot.errors import ChunkpilotError, ChunkpilotWarning, SchedulerLostError, TuningError
 from chunkpilot.stdio import discard_result, result_only_stdout
 from chunkpilot.units import parse_seconds
 
@@ -170,8 +165,7 @@ def tune(source: str, as_json: bool, verbose: int, quiet: bool, report: str | No
 @contextlib.contextmanager
 def _partial_json_when_stopped(as_json: bool) -> Iterator[None]:
     """When the scheduler is lost mid-tune, or every trial failed, ``--json`` still prints the
-    trials that ran (and the report path); the error line and exit 2 follow as for any
-    error."""
+    trials that ran (and the report path); the error line and exit 2 follow as for any error."""
     from chunkpilot.commands.tuned import trial_summary  # commands load on use: fast --help
 
     try:

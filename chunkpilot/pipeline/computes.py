@@ -12,9 +12,10 @@ from dask.callbacks import Callback
 
 from chunkpilot.units import format_bytes
 
-#: Placeholders up to this size may be computed on while the pipeline is built (a pass over
-#: zeros of 1 GiB takes well under a second); bigger ones are refused.
-MAX_PLACEHOLDER_BYTES = 2**30
+#: Placeholders up to this size may be computed on while the pipeline is built (zeros: an
+#: 80 GB one added ~5 s to a whole advise, so 16 GiB about 1 s), as dask or xarray do
+#: themselves in some steps (``where(..., drop=True)``); bigger ones are refused.
+MAX_PLACEHOLDER_BYTES = 16 * 2**30
 
 
 class NotLazyError(Exception):

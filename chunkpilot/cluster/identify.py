@@ -40,6 +40,14 @@ async def _identity(address: str, timeout_s: float) -> Any:
         await asyncio.wait_for(r.close_rpc(), timeout_s)
 
 
+def _other_scheme(address: str) -> str:
+    """A no-answer message's last sentence for ``ws://`` or ``tls://``: the scheduler may
+    speak tcp (dask's default) on that port; empty for tcp."""
+    scheme, where = parse_address(address)
+    return (f" If the scheduler speaks tcp (dask's default), not {scheme}, use tcp://{where}."
+            if scheme != "tcp" else "")
+
+
 def identify(address: str, timeout_s: float) -> dict[str, Any]:
     """The scheduler's ``identity`` at ``address``, or :class:`SchedulerError` when nothing
     that speaks dask answers within ``timeout_s`` (run in its own thread, so callers with a
@@ -56,12 +64,13 @@ def identify(address: str, timeout_s: float) -> dict[str, Any]:
         raise SchedulerError(
             f"Expected a dask scheduler at {address}. Got a connection but no dask answer "
             f"within {timeout_s:.0f} s: something else listens there (a dashboard? the "
-            "scheduler's default port is 8786, its dashboard's 8787)."
+            "scheduler's default port is 8786, its dashboard's 8787)." + _other_scheme(address)
         ) from e
     except OSError as e:
         raise SchedulerError(
             f"Expected a reachable dask scheduler at {address}. Got no answer within "
             f"{timeout_s:.0f} s ({type(e).__name__}). Is the scheduler running?"
+            + _other_scheme(address)
         ) from e
     except Exception as e:  # a peer that answered, not in dask's protocol (garbage lengths)
         raise SchedulerError(

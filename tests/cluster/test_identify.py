@@ -62,3 +62,13 @@ def test_a_scheduler_is_identified_and_a_worker_refused():
         worker = next(iter(cluster.scheduler.workers))
         with pytest.raises(SchedulerError, match="Got a Worker.*not a worker"):
             identify(worker, 10)
+
+
+def test_a_tcp_scheduler_asked_for_with_ws_is_told_to_use_tcp():
+    """Hunt 14: ``watch ws://127.0.0.1:8786`` (a tcp scheduler) said "a dashboard?" only."""
+    with LocalCluster(n_workers=0, processes=False, protocol="tcp://", host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0") as cluster:
+        where = cluster.scheduler_address.removeprefix("tcp://")
+        with pytest.raises(SchedulerError,
+                           match=rf"speaks tcp \(dask.s default\), not ws, use tcp://{where}"):
+            identify(f"ws://{where}", 2)

@@ -227,6 +227,9 @@ def diagnose(obs: Observation) -> tuple[Verdict, ...]:
     # nothing ran: memory the workers held before (an earlier computation's, their imports)
     # is not these chunks' doing (an empty watch block was told to halve its chunks)
     found = () if idle else tuple(v for check in checks if (v := check(obs)) is not None)
+    if any(v.kind == "too_big" and v.evidence.idle_tail_share > IDLE_TAIL_SHARE_MAX
+           for v in found):  # the idle end is explained (once, with one number) by too_big
+        found = tuple(v for v in found if v.kind != "idle_threads")
     if found:
         return found
     target = obs.target_fraction or DEFAULT_TARGET_FRACTION

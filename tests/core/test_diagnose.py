@@ -307,3 +307,12 @@ def test_idle_threads_that_moved_data_say_so_not_an_idle_end_of_zero():
     obs = replace(HEALTHY, wall_seconds=10.0, tasks=_tasks(*rows))
     (v,) = [v for v in dg.diagnose(obs) if v.kind == "idle_threads"]
     assert "moving data" in v.message and "idle at the end" not in v.message, v.message
+
+
+def test_an_idle_end_too_big_explains_is_not_said_twice():
+    """Hunt 13: 3 chunks of 1 s on 2 threads got too_big ("idle for 49% ... waiting for the
+    last chunks") and idle_threads ("idle at the end for 50%"): one cause, two numbers."""
+    obs = replace(HEALTHY, wall_seconds=2.0, tasks=_tasks(
+        *_back_to_back("f", A, 1, 2, 1.0, gap=0), *_back_to_back("f", B, 1, 1, 1.0)))
+    kinds = [v.kind for v in dg.diagnose(obs)]
+    assert "too_big" in kinds and "idle_threads" not in kinds, kinds

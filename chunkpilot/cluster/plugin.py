@@ -198,7 +198,7 @@ class ClusterWatch(SchedulerPlugin):
         if rec is None:
             return
         if start == "processing" and finish in ("memory", "erred"):
-            rec.add_task(ts.prefix.name, finish == "memory", kwargs, self.scheduler.workers)
+            rec.add_task(ts.prefix.name, finish == "memory", kwargs)
         if finish == "released":  # its worker died (it waits again, once this stimulus is
             # handled) or the client let go: look once the scheduler has settled, not now
             self._loop.call_soon(self._check, rec)

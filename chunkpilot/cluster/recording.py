@@ -135,13 +135,12 @@ class Recording:
         self.thread, self.action_i, self.ok = array("q"), array("b"), array("b")
         self.start, self.stop, self.nbytes = array("d"), array("d"), array("q")
 
-    def add_task(self, prefix: str, ok: bool, kwargs: Mapping[str, Any],
-                 workers: Mapping[str, Any]) -> None:
+    def add_task(self, prefix: str, ok: bool, kwargs: Mapping[str, Any]) -> None:
         """A task finished (``ok``) or erred: keep its task-stream entries as columns. They
         are on the scheduler's clock already: each worker adds its offset to the scheduler
         (``Worker.scheduler_delay``) before it reports them, so adding the scheduler's
-        ``time_delay`` again shifted a skewed worker's bars twice (5 s ahead: a start-up of
-        -3.05 s). ``workers`` is the scheduler's, unused here since."""
+        ``WorkerState.time_delay`` again shifted a skewed worker's bars twice (5 s ahead: a
+        start-up of -3.05 s)."""
         self.finished += 1
         if not ok:
             self.erred += 1

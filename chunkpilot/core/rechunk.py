@@ -88,8 +88,8 @@ def rechunk_advice(plan: Plan) -> RechunkAdvice | None:
     spec, cur = plan.spec, plan.spec.current_chunks
     if cur is None:
         return None
-    shape = tuple(max(ax) for ax in cur)
     current = current_evaluation(plan)
+    shape = current.chunk_shape  # the largest current chunk per axis
     new = plan.chunks
     tasks = 0 if tuple(cur) == tuple(new) else rechunk_task_count(cur, new)
     overhead = tasks * plan.model.overhead_seconds_per_task

@@ -126,7 +126,7 @@ def graph_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
     builds: list[dict[str, Any]] = []
     for b in job.get("builds", ()):
         x = _placeholder(b["shape"], b["chunks"], job["dtype"])
-        computes = ComputeCounter(x.nbytes, placeholder=True)
+        computes = ComputeCounter(x.nbytes)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:

@@ -24,16 +24,16 @@ class NotLazyError(Exception):
 
 
 class ComputeCounter(Callback):
-    """Counts the local computes that start while a pipeline is built on ``nbytes`` of
-    input; refuses them above :data:`MAX_PLACEHOLDER_BYTES` (``placeholder=True``)."""
+    """Counts the local computes that start while a pipeline is built on a placeholder of
+    ``nbytes``; refuses them above :data:`MAX_PLACEHOLDER_BYTES`."""
 
-    def __init__(self, nbytes: int, placeholder: bool) -> None:
+    def __init__(self, nbytes: int) -> None:
         super().__init__()
-        self.count, self.nbytes, self.placeholder = 0, nbytes, placeholder
+        self.count, self.nbytes = 0, nbytes
 
     def _start(self, dsk: Any) -> None:
         self.count += 1
-        if self.placeholder and self.nbytes > MAX_PLACEHOLDER_BYTES:
+        if self.nbytes > MAX_PLACEHOLDER_BYTES:
             raise NotLazyError(
                 "Expected the pipeline to build its graph without computing. It computes "
                 "while it is built (a .compute() or .persist() inside it), which on the whole "

@@ -186,7 +186,6 @@ def blowup_warnings(r: PipelineFindings, factor: float, shape: tuple[int, ...]) 
     return out
 
 
-
 def oom_hint(g: GraphProfile, failed_bytes: int, memory_limit_bytes: int) -> str | None:
     """What to look at when no sample of a pipeline ran and the smallest (``failed_bytes`` of
     input) ran out of memory: a contraction's partial product or an intermediate that alone

@@ -43,15 +43,14 @@ def _finished(start, stop, *, nbytes=8, thread=7, transfer=None):
 def test_recording_becomes_the_observation_the_collector_would_make():
     rec = Recording("r1", "Client-1", T0, Limits())
     rec.add_memory(T0 + 0.1, {W: _ident(100, 300)})
-    rec.add_task("ones", True, _finished(T0 + 1, T0 + 2), {})
-    rec.add_task("sum", True, _finished(T0 + 2, T0 + 3, transfer=(T0 + 1.9, T0 + 2)),
-                 {W: SimpleNamespace(time_delay=0.5)})  # its clock 0.5 s behind: the worker
-    # already put its startstops on the scheduler's clock (hunt 14: adding it again shifted
-    # a skewed worker's bars twice)
+    rec.add_task("ones", True, _finished(T0 + 1, T0 + 2))
+    # startstops come on the scheduler's clock (the worker adds its offset): taken as they
+    # are (hunt 14: adding the scheduler's time_delay again shifted a skewed worker twice)
+    rec.add_task("sum", True, _finished(T0 + 2, T0 + 3, transfer=(T0 + 1.9, T0 + 2)))
     rec.add_task("sum", False, {"worker": W, "thread": 7, "exception_text":
                                 "ZeroDivisionError('secret value 42')",
                                 "startstops": [{"action": "compute", "start": T0 + 3,
-                                                "stop": T0 + 3.1}]}, {})
+                                                "stop": T0 + 3.1}]})
     rec.add_memory(T0 + 2, {W: _ident(200, 950, status="paused")})
     rec.add_event("all", T0 + 2.5, kept_event("all", {"action": "remove-worker",
                                                     "expected": False, "worker": W}))
@@ -84,13 +83,13 @@ def test_recording_becomes_the_observation_the_collector_would_make():
 )
 def test_only_the_exception_type_is_kept(text, kind):
     rec = Recording("r", "c", T0, Limits())
-    rec.add_task("f", False, {"worker": W, "exception_text": text, "startstops": []}, {})
+    rec.add_task("f", False, {"worker": W, "exception_text": text, "startstops": []})
     assert rec.error_types == {kind: 1}
 
 
 def test_killed_worker_is_recognised():
     rec = Recording("r", "c", T0, Limits())
-    rec.add_task("f", False, {"worker": W, "cause": ("f-1", 0), "exception": b"..."}, {})
+    rec.add_task("f", False, {"worker": W, "cause": ("f-1", 0), "exception": b"..."})
     obs = observation(rec, FRACTIONS)
     assert obs.killed_worker and obs.error.startswith("KilledWorker")
 
@@ -98,7 +97,7 @@ def test_killed_worker_is_recognised():
 def test_recording_is_capped():
     rec = Recording("r", "c", T0, Limits(max_tasks=10, max_samples=20))
     for i in range(50):
-        rec.add_task("f", True, _finished(T0 + i, T0 + i + 0.5), {})
+        rec.add_task("f", True, _finished(T0 + i, T0 + i + 0.5))
         rec.add_memory(T0 + i, {W: _ident(1, 100 + i), "tcp://other:1": _ident(1, 50)})
     assert rec.finished == 50 and rec.truncated
     assert len(rec.start) == 10
@@ -169,6 +168,6 @@ def test_limits_validate():
 
 def test_task_records_are_plain():
     rec = Recording("r", "c", T0, Limits())
-    rec.add_task("f", True, _finished(T0, T0 + 1), {})
+    rec.add_task("f", True, _finished(T0, T0 + 1))
     (t,) = rec.tasks()
     assert t == TaskRecord("f#1", "f", W, 7, "compute", 0.0, 1.0, 8, "OK")

@@ -108,6 +108,14 @@ def _restore(state: dict[str, Any]) -> None:
 
 
 def _import(name: str) -> Any:
+    """Import ``name``; a module or package in the working directory is found too, as
+    ``python -m`` finds it (the ``chunkpilot`` command's ``sys.path`` starts at its own
+    script's directory). The directory is appended, so it never shadows an installed
+    module; sandboxes and worker processes inherit ``sys.path``."""
+    top, here = name.partition(".")[0], os.getcwd()
+    beside = Path(here, f"{top}.py").is_file() or Path(here, top, "__init__.py").is_file()
+    if beside and here not in sys.path and "" not in sys.path:
+        sys.path.append(here)
     with _user_import(repr(name), module=True):
         return importlib.import_module(name)
 

@@ -15,6 +15,7 @@ import pickle
 import statistics
 import sys
 import time
+from typing import Any
 
 import cloudpickle
 import numpy as np
@@ -23,7 +24,8 @@ from threadpoolctl import threadpool_limits
 from chunkpilot.core.model import GIL_HOLDING_SHARE
 from chunkpilot.core.sample import typical_seconds
 from chunkpilot.errors import one_line
-from chunkpilot.measure.gil import concurrent_seconds, gil_share
+from chunkpilot.measure.gil import ConcurrentCallError, concurrent_seconds, gil_share
+from chunkpilot.measure.inputs import Preloaded, ReadError, load_block, read_block
 from chunkpilot.measure.malloc_live import LivePeak, dynamic_thresholds, env_fixes_thresholds
 from chunkpilot.measure.memory import (
     limit_address_space,
@@ -53,62 +55,8 @@ PEAK_ONE_CALL_SECONDS = 0.1
 PAIR_ROUNDS = 3
 
 
-def _load_block(src: dict, region: tuple[slice, ...], shape: tuple[int, ...], dtype: str):
-    kind = src["kind"]
-    if kind == "remote":  # a store at a URL: read once, before timing (the store probe models
-        # the read per task); workers' readers do the same reads (chunkpilot.sources.readers)
-        cache = src.get("cache")  # the same block measured again: read from local disk
-        if cache and os.path.exists(cache):
-            return np.load(cache)
-        from chunkpilot.sources.readers import read_remote_region
-
-        block = np.asarray(read_remote_region(src, region), dtype=src.get("astype"))
-        if cache:
-            np.save(cache + ".part.npy", block)
-            os.replace(cache + ".part.npy", cache)
-        return block
-    if kind == "zarr":
-        import zarr
-
-        z = zarr.open_array(src["path"], mode="r", path=src.get("array") or None)
-        return np.asarray(z[region], dtype=src.get("astype"))
-    if kind == "hdf5":  # read-only; the timed read includes HDF5 filter decompression
-        import h5py
-
-        with h5py.File(src["path"], "r") as f:
-            return np.asarray(f[src["array"]][region], dtype=src.get("astype"))
-    if kind == "npy":
-        return np.load(src["path"])
-    rng = np.random.default_rng(src.get("seed", 0))
-    dt = np.dtype(dtype)
-    if dt.kind == "f":
-        if dt in (np.float32, np.float64):
-            return rng.standard_normal(shape, dtype=dt)
-        return rng.standard_normal(shape).astype(dt)
-    if dt.kind == "c":
-        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dt)
-    if dt.kind == "b":
-        return rng.random(shape) < 0.5
-    if dt.kind in "iu":
-        return rng.integers(0, 100, size=shape).astype(dt)
-    return np.zeros(shape, dtype=dt)
-
-
-class ReadError(Exception):
-    """Reading the block from the store failed (corrupt or truncated chunk), not the function."""
-
-
 class OutputError(Exception):
     """The function returned something ``map_blocks`` cannot use (wrong type or ndim)."""
-
-
-def _read(src: dict, region: tuple[slice, ...], shape: tuple[int, ...], dtype: str):
-    try:
-        return _load_block(src, region, shape, dtype)
-    except MemoryError:
-        raise
-    except Exception as e:  # codec / truncated-file errors: the store is damaged
-        raise ReadError(f"{type(e).__name__}: {e}") from e
 
 
 def _call(func, block, out_ndim=None):
@@ -139,12 +87,13 @@ def _call(func, block, out_ndim=None):
 TIMEOUT_SHARE = 0.8
 
 
-def _no_time_for_another(job: dict, elapsed: float, last: float) -> bool:
-    """Whether another call, and the untimed call that reads its peak, could pass the
-    sandbox's timeout: slow calls get fewer warm runs instead of a timeout (a 1.5 s call
-    under a 5 s timeout timed out on its third run; the error blamed a single call)."""
+def _no_time_for(job: dict, elapsed: float, seconds: float) -> bool:
+    """Whether ``seconds`` more of calls could pass the sandbox's timeout: slow calls get
+    fewer warm runs, and no untimed ones, instead of a timeout (a 1.5 s call under a 5 s
+    timeout timed out on its third run; a 2 s call under 3 s timed out in the untimed call
+    reading its peak; the error blamed a single call)."""
     timeout = job.get("timeout_s")
-    return bool(timeout) and elapsed + 2 * last > TIMEOUT_SHARE * float(timeout)
+    return bool(timeout) and elapsed + seconds > TIMEOUT_SHARE * float(timeout)
 
 
 def run(job: dict) -> dict:
@@ -162,13 +111,14 @@ def run(job: dict) -> dict:
     # Reading a store is part of the work; making synthetic data is not: build it up front
     # and add its bytes to the peak, as the loaded input chunk a worker would hold.
     t_fetch = time.perf_counter()
-    preloaded = None if src["kind"] in REAL_KINDS else _load_block(src, region, shape, dtype)
+    pre = (None if src["kind"] in REAL_KINDS
+           else Preloaded(lambda: load_block(src, region, shape, dtype)))
     fetch_seconds = time.perf_counter() - t_fetch if src["kind"] == "remote" else None
-    held = 0 if preloaded is None else int(preloaded.nbytes)
-    if preloaded is None:  # a worker has its store's reader imported and its codecs set up
+    held = 0 if pre is None else pre.nbytes
+    if pre is None:  # a worker has its store's reader imported and its codecs set up
         # before the task: import zarr alone added ~11 MiB to every sample's peak (gil_loop's
         # 1 MiB blocks were predicted at 16 MiB a task, 2 MiB in the workers)
-        _read(src, tuple(slice(r.start, r.start + 1) for r in region), shape, dtype)
+        read_block(src, tuple(slice(r.start, r.start + 1) for r in region), shape, dtype)
     gc.collect()
     clean = reset_peak()
     baseline = rss_bytes()
@@ -184,11 +134,12 @@ def run(job: dict) -> dict:
     fixed = clean and env_fixes_thresholds()
     start = baseline
     for i in range(job["max_repeats"]):
+        given = pre.get() if pre is not None else None  # before the peak's reset
         if i > 0 and fixed:  # each warm call's own high-water mark, above its own start
             reset_peak()
             start = rss_bytes()
         t0, cpu0 = time.perf_counter(), time.process_time()
-        block = preloaded if preloaded is not None else _read(src, region, shape, dtype)
+        block = given if given is not None else read_block(src, region, shape, dtype)
         reads.append(time.perf_counter() - t0)
         out = _call(func, block, job.get("out_ndim"))
         times.append(time.perf_counter() - t0)
@@ -199,33 +150,47 @@ def run(job: dict) -> dict:
                          - start)
         if i == 0:
             out_nbytes, out_shape = int(np.asarray(out).nbytes), list(np.shape(out))
-        del block, out
+        del block, given, out
+        if pre is not None:
+            pre.seen_after_call()
         if time.perf_counter() > deadline and i >= warm_wanted:
             break
-        if _no_time_for_another(job, time.perf_counter() - started, times[-1]):
-            break
+        if _no_time_for(job, time.perf_counter() - started, 2 * times[-1]):
+            break  # another call and the untimed one reading its peak
     warm = times[1:] or times  # the first call pays page faults and lazy set-up
     warm_reads = reads[1:] or reads
     single = typical_seconds(warm)
 
-    def call():
-        block = preloaded if preloaded is not None else _read(src, region, shape, dtype)
-        return _call(func, block, job.get("out_ndim"))
+    def given_block() -> Any:  # a preloaded block, outside any timing; None: read it
+        return pre.get() if pre is not None else None
+
+    def call(block: Any = None) -> Any:
+        block = block if block is not None else given_block()
+        return _call(func, block if block is not None else read_block(src, region, shape, dtype),
+                     job.get("out_ndim"))
+
+    def time_left(seconds: float) -> bool:
+        return not _no_time_for(job, time.perf_counter() - started, seconds)
 
     gil, pair = None, None
     n = job.get("pair_threads", 0)
     roomy = n * max(peaks[0], 1) <= job.get("memory_cap_bytes", 0) / 2  # n calls' temporaries
     timed = PAIR_MIN_SECONDS <= single <= PAIR_MAX_SECONDS
-    if func is not None and (n >= 2 or job.get("time_gil")) and roomy and timed:
+    if (func is not None and (n >= 2 or job.get("time_gil")) and roomy and timed
+            and time_left((1 + n * PAIR_ROUNDS) * single)):
         gil = gil_share(call)
         if n >= 2 and gil >= GIL_HOLDING_SHARE:
-            rounds = sorted(concurrent_seconds(call, n) for _ in range(PAIR_ROUNDS))
+            rounds = sorted(concurrent_seconds(call, n, given_block) for _ in range(PAIR_ROUNDS))
             pair = rounds[len(rounds) // 2]
     if not fixed and dynamic_thresholds() and job.get("measure_peaks", True):
         for _ in range(1 if single >= PEAK_ONE_CALL_SECONDS else PEAK_CALLS):  # untimed
+            if not time_left(single):
+                break
+            block = given_block()
             with LivePeak() as live:
-                out = call()
+                out = call(block)
                 del out
+            del block
             peaks.append(held + live.increment_bytes)
     # a worker's task is a warm call: the first one also grows the heap and Python's object
     # arenas once (gil_loop's 1 MiB rows: 2.4-3.0 MiB cold, 2.0 warm, 2.0 in the workers)
@@ -237,7 +202,7 @@ def run(job: dict) -> dict:
         "gil_share": gil,
         "cores_busy": statistics.median(cores[1:] or cores),
         "pair_seconds": pair,
-        "read_seconds": sorted(warm_reads)[len(warm_reads) // 2] if preloaded is None else None,
+        "read_seconds": sorted(warm_reads)[len(warm_reads) // 2] if pre is None else None,
         "first_seconds": times[0],
         # a worker's first task of a computation pays it too (``core.coldstart``)
         "cold_extra_seconds": max(0.0, times[0] - single) if len(times) > 1 else None,
@@ -266,6 +231,8 @@ def main() -> None:
         result = {"ok": False, "kind": "read", "error": str(e)[:500]}
     except OutputError as e:
         result = {"ok": False, "kind": "output", "error": str(e)[:500]}
+    except ConcurrentCallError as e:
+        result = {"ok": False, "kind": "threads", "error": one_line(e.__cause__ or e)}
     except BaseException as e:  # the user's code may raise anything; report, don't crash
         result = {"ok": False, "kind": "exception", "error": one_line(e)}
     with open(result_path, "w") as f:

@@ -63,15 +63,29 @@ def gil_share(call: Callable[[], Any]) -> float:
     return min(1.0, max(0.0, (busy - idle) / sys.getswitchinterval()))
 
 
-def concurrent_seconds(call: Callable[[], Any], n: int) -> float:
-    """Wall time of ``n`` calls of ``call`` started together in ``n`` threads."""
+class ConcurrentCallError(Exception):
+    """A call raised while another thread ran the function too: it is not safe to run in
+    two threads of one process, as a dask worker with several threads (or the threaded
+    scheduler) runs it."""
+
+
+def concurrent_seconds(call: Callable[[Any], Any], n: int,
+                       prepare: Callable[[], Any] = lambda: None) -> float:
+    """Wall time of ``n`` calls ``call(prepare())`` started together in ``n`` threads (each
+    thread prepares its argument, a fresh block, before the start). Raises
+    :class:`ConcurrentCallError` naming the first error when any call raised."""
     barrier = threading.Barrier(n)
     starts, ends = [0.0] * n, [0.0] * n
+    errors: list[BaseException] = []
 
     def one(i: int) -> None:
+        arg = prepare()
         barrier.wait()
         starts[i] = time.perf_counter()
-        call()
+        try:
+            call(arg)
+        except BaseException as e:  # the user's code may raise anything
+            errors.append(e)
         ends[i] = time.perf_counter()
 
     threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(n)]
@@ -79,4 +93,6 @@ def concurrent_seconds(call: Callable[[], Any], n: int) -> float:
         t.start()
     for t in threads:
         t.join()
+    if errors:
+        raise ConcurrentCallError(errors[0]) from errors[0]
     return max(ends) - min(starts)

@@ -179,6 +179,14 @@ def _profile(
                 f"reading the region {[list(x) for x in region]}: the store is corrupt or "
                 "truncated (rewrite or re-download it)."
             )
+        if r.get("kind") == "threads":  # not a limit of the block size: any plan would fail
+            raise ProfilingError(
+                f"Expected the function to run in threads, two at once, as a dask worker "
+                f"with {res.threads_per_worker} threads (or the threaded scheduler) runs it. "
+                f"Got {r.get('error')} from two threads calling it on a "
+                f"{format_bytes(nbytes)} block, though one call alone in the main thread "
+                "ran: make it thread-safe, or use one thread per worker "
+                "(--threads-per-worker 1).")
         if r.get("ok"):
             s = Sample(nbytes, block, float(r["seconds"]), int(r["peak_bytes"]),
                        runs_seconds=tuple(r.get("runs_seconds") or ()),

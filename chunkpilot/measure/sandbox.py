@@ -283,5 +283,5 @@ def _crash_record(returncode: int | None, err_path: str) -> dict[str, Any]:
         name = signal.Signals(-returncode).name
         kind = "oom" if name == "SIGKILL" else "crash"
         return {"ok": False, "kind": kind, "error": f"process died with {name}"}
-    last = tail[-1] if tail else f"exit code {returncode}"
-    return {"ok": False, "kind": "crash", "error": last[:500]}
+    said = f" ({tail[-1][:400]})" if tail else ""  # an interpreter's last words, if any
+    return {"ok": False, "kind": "crash", "error": f"exit code {returncode}{said}"}

@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Mapping
 from typing import IO
 
@@ -172,6 +173,11 @@ def _child(request: dict) -> None:
     os.dup2(devnull, 1)
     os.dup2(err, 2)
     code = 0
+    # the module was imported by this spawner: runpy warns that running it again as
+    # __main__ may be unpredictable (it is not: it runs ``main``), and a sample that exited
+    # with a code had that warning quoted as its error
+    warnings.filterwarnings("ignore", ".*found in sys.modules after import of package",
+                            RuntimeWarning)
     try:
         sys.argv = [request["module"], *request["args"]]
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)

@@ -83,14 +83,55 @@ def sleepy(block: np.ndarray) -> np.ndarray:
 def test_slow_calls_get_fewer_warm_runs_instead_of_a_timeout():
     """Hunt: a 1.5 s call under --profile-timeout 5 timed out on its third run ("timed out
     after 5.00 s", as if one call had): the runs stop while the next could not finish."""
-    from chunkpilot.measure.child import TIMEOUT_SHARE, _no_time_for_another
+    from chunkpilot.measure.child import TIMEOUT_SHARE, _no_time_for
     from chunkpilot.measure.sandbox import SampleJob, pickle_func, run_sample
 
-    assert _no_time_for_another({"timeout_s": 2.0}, 0.6, 0.6)  # 0.6 + 1.2 > 0.8 x 2
-    assert not _no_time_for_another({"timeout_s": 60.0}, 0.6, 0.6)
-    assert not _no_time_for_another({}, 100.0, 10.0) and TIMEOUT_SHARE < 1
+    assert _no_time_for({"timeout_s": 2.0}, 0.6, 2 * 0.6)  # 0.6 + 1.2 > 0.8 x 2
+    assert not _no_time_for({"timeout_s": 60.0}, 0.6, 2 * 0.6)
+    assert not _no_time_for({}, 100.0, 10.0) and TIMEOUT_SHARE < 1
     job = SampleJob(sleepy, {"kind": "synthetic"}, ((0, 64), (0, 64)), "float64", 2048 * MiB,
                     3.0, {})  # warm-up + cold + 3 warm runs + a peak call: 3.6 s
     r = run_sample(job, pickle_func(sleepy))
     assert r["ok"], r
     assert r["repeats"] <= 2 and r["seconds"] >= 0.6
+
+
+def slower_sleepy(block: np.ndarray) -> np.ndarray:
+    time.sleep(1.0)
+    return block
+
+
+def test_the_untimed_peak_call_is_skipped_when_it_could_pass_the_timeout():
+    """Hunt 17: on the threaded scheduler's sandbox (glibc's dynamic malloc thresholds) an
+    untimed call reads the peak after the timed ones; a 2 s call under a 3 s timeout ran it
+    anyway and the sample "timed out after 3.00 s" though its call fitted."""
+    from chunkpilot.measure.malloc_live import dynamic_thresholds
+    from chunkpilot.measure.sandbox import SampleJob, pickle_func, run_sample
+
+    if not dynamic_thresholds():
+        pytest.skip("needs glibc's dynamic malloc thresholds")
+    job = SampleJob(slower_sleepy, {"kind": "synthetic"}, ((0, 64), (0, 64)), "float64",
+                    2048 * MiB, 3.0, {})  # warm-up 1 s + one call 1 s; a peak call: 3 s
+    r = run_sample(job, pickle_func(slower_sleepy))
+    assert r["ok"], r
+    assert r["repeats"] == 1
+
+
+def marks_its_input(block: np.ndarray) -> np.ndarray:
+    if (block == 7.5).any():
+        raise ValueError("saw its own output")
+    block[...] = 7.5
+    return block
+
+
+def test_a_function_writing_into_its_input_gets_a_fresh_block_every_call():
+    """Hunt 17: ``np.log(x, out=x)`` on a preloaded block (synthetic data, a numpy array)
+    saw its own output on the next call and failed "on a 16 kiB block", where dask hands
+    every task its own block (a zarr source is read afresh each call)."""
+    from chunkpilot.measure.sandbox import SampleJob, pickle_func, run_sample
+
+    job = SampleJob(marks_its_input, {"kind": "synthetic", "seed": 3}, ((0, 256), (0, 256)),
+                    "float64", 2048 * MiB, 60.0, {})
+    r = run_sample(job, pickle_func(marks_its_input))
+    assert r["ok"], r
+    assert r["repeats"] >= 3

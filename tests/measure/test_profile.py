@@ -228,6 +228,37 @@ def _python_loop():
     return python_loop  # closures are pickled by value: the sandbox imports no test module
 
 
+def _not_reentrant():
+    def not_reentrant(block):
+        """Holds the GIL (a Python loop) and raises when another thread is inside it."""
+        import builtins
+        inside = builtins.__dict__.setdefault("_chunkpilot_test_inside", [0])
+        inside[0] += 1
+        try:
+            if inside[0] > 1:
+                raise RuntimeError("not re-entrant")
+            acc = 0.0
+            for v in block.reshape(-1).tolist() * 8:
+                acc = 0.9 * acc + 0.1 * v
+                if inside[0] > 1:
+                    raise RuntimeError("not re-entrant")
+            return block + acc
+        finally:
+            inside[0] -= 1
+    return not_reentrant
+
+
+def test_a_function_that_fails_when_two_threads_run_it_is_one_clear_error():
+    """Hunt 17: the concurrent calls' errors were dropped, so a function failing in two
+    threads got "1.60x as fast in two threads" (or an internal error from a negative time)
+    and a plan for a threaded worker it cannot run on."""
+    spec, res = ArraySpec((256, 512), "float64"), Resources(1, 2, 2048 * MiB, "threads")
+    with pytest.raises(ProfilingError, match=r"two at once.*not re-entrant.*thread-safe"):
+        _profile(_not_reentrant(), spec=spec, res=res)
+    alone = _profile(_not_reentrant(), spec=spec, res=Resources(1, 1, 2048 * MiB, "threads"))
+    assert any(s.ok for s in alone.samples)
+
+
 def _numpy_work():
     def numpy_work(block):
         return np.sin(block) ** 2 + np.cos(block)

@@ -160,6 +160,10 @@ def _hog(block: np.ndarray) -> np.ndarray:
         held.append(np.ones(16 * MiB // 8))
 
 
+def _exit3(block: np.ndarray) -> np.ndarray:
+    os._exit(3)
+
+
 def _hang(block: np.ndarray) -> np.ndarray:
     import time
     time.sleep(600)
@@ -170,7 +174,8 @@ def _hang(block: np.ndarray) -> np.ndarray:
     (_crash, "crash", {}),
     (_hog, "oom", {"cap": 400 * MiB}),
     (_hang, "timeout", {"timeout_s": 2.0}),
-], ids=["segfault", "memory-cap", "timeout"])
+    (_exit3, "crash", {}),
+], ids=["segfault", "memory-cap", "timeout", "exit-code"])
 def test_a_forked_sample_that_dies_is_contained_and_the_spawner_serves_on(func, kind, kw, tmp_path):
     f = _reporter(tmp_path / "where.json")
     with sandbox_pool():
@@ -178,6 +183,8 @@ def test_a_forked_sample_that_dies_is_contained_and_the_spawner_serves_on(func, 
         served = json.loads((tmp_path / "where.json").read_text())["ppid"]
         r = _run(func, **kw)
         assert not r["ok"] and r["kind"] == kind, r
+        if func is _exit3:  # hunt 17: it quoted runpy's warning about the module
+            assert r["error"] == "exit code 3", r
         assert _run(f)["ok"]  # the same spawner runs the next job
         assert json.loads((tmp_path / "where.json").read_text())["ppid"] == served
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -218,3 +219,20 @@ def test_a_module_cannot_change_the_process_at_import(tmp_path: Path) -> None:
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, original)
+
+
+def test_a_module_in_the_working_directory_is_found_as_python_m_finds_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hunt 17: the README's ``--func mymodule:my_func`` failed with the installed
+    ``chunkpilot`` command ("No module named 'mymodule'"), whose ``sys.path`` starts at its
+    script's directory, not the working directory as ``python -m`` does. It is appended, so
+    an installed module of the same name still wins."""
+    (tmp_path / "beside_module.py").write_text("def f(b):\n    return b + 1\n")
+    (tmp_path / "json.py").write_text("def f(b):\n    return b\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "beside_module", raising=False)
+    f = load_callable("beside_module:f")
+    assert f(1) == 2 and sys.path[-1] == str(tmp_path)
+    with pytest.raises(FunctionLoadError, match="to define 'f'"):
+        load_callable("json:f")  # the standard library's json, not the file beside

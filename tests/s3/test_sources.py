@@ -15,7 +15,7 @@ import zarr
 
 from chunkpilot.errors import InvalidArgumentError
 from chunkpilot.measure import profile
-from chunkpilot.measure.child import _load_block
+from chunkpilot.measure.inputs import load_block
 from chunkpilot.measure.profile import profile_function
 from chunkpilot.measure.sandbox import sandbox_pool
 from chunkpilot.sources.describe import describe
@@ -60,7 +60,7 @@ def test_describe_and_read_s3(s3_sample, name, array, kind, storage, shards, dim
     np.testing.assert_array_equal(x.compute(scheduler="threads"), EXPECTED)
     np.testing.assert_array_equal(read_remote_region(ref, REGION), EXPECTED[REGION])
     child_ref = pickle.loads(pickle.dumps(ref))  # what the sandbox job file carries
-    block = _load_block(child_ref, REGION, (32, 17), spec.dtype)
+    block = load_block(child_ref, REGION, (32, 17), spec.dtype)
     np.testing.assert_array_equal(block, EXPECTED[REGION])
     _no_secret(spec, ref, x.name, x.dask)
 
@@ -143,10 +143,10 @@ def test_a_remote_block_measured_twice_is_read_from_the_store_once(s3_sample, tm
     url = s3_sample.url(data.ZARR_NAME)
     spec, ref = describe(url, storage_options=s3_sample.storage_options)
     src = {**pickle.loads(pickle.dumps(ref)), "cache": str(tmp_path / "block.npy")}
-    first = _load_block(src, REGION, (32, 17), spec.dtype)
+    first = load_block(src, REGION, (32, 17), spec.dtype)
     assert (tmp_path / "block.npy").exists()
     gone = {**src, "url": url.replace(url.split("/")[2], "no-such-bucket")}
-    again = _load_block(gone, REGION, (32, 17), spec.dtype)  # never reaches the store
+    again = load_block(gone, REGION, (32, 17), spec.dtype)  # never reaches the store
     np.testing.assert_array_equal(first, EXPECTED[REGION])
     np.testing.assert_array_equal(again, first)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["block.npy"]
@@ -186,5 +186,5 @@ def test_a_packed_variable_at_a_url_is_read_decoded(s3_bucket, tmp_path):
         assert (spec.dtype, ref["format"], ref["astype"]) == ("float64", kind, "float64")
         assert source_array(None, ref, (16, 16)).compute(scheduler="threads").dtype == np.float64
         child = pickle.loads(pickle.dumps(ref))  # what the sandbox job file carries
-        block = _load_block(child, (slice(0, 16), slice(0, 8)), (16, 8), spec.dtype)
+        block = load_block(child, (slice(0, 16), slice(0, 8)), (16, 8), spec.dtype)
         assert block.dtype == np.float64 and block.shape == (16, 8)

@@ -20,7 +20,7 @@ from chunkpilot.errors import (  # noqa: E402
     StoreNotFoundError,
     StoreReadError,
 )
-from chunkpilot.measure.child import _load_block  # noqa: E402
+from chunkpilot.measure.inputs import load_block  # noqa: E402
 from chunkpilot.sources.describe import describe  # noqa: E402
 from chunkpilot.sources.hdf5 import import_h5py, looks_like_hdf5  # noqa: E402
 
@@ -123,7 +123,7 @@ def test_netcdf4_dims_come_from_dimension_scales(tmp_path):
 @pytest.mark.parametrize("astype", [None, "float32"], ids=["raw", "decoded"])
 def test_child_reads_blocks_from_hdf5(h5, astype):
     src = {"kind": "hdf5", "path": str(h5), "array": "gz", "astype": astype}
-    block = _load_block(src, (slice(64, 128), slice(0, 32)), (64, 32), "float64")
+    block = load_block(src, (slice(64, 128), slice(0, 32)), (64, 32), "float64")
     with h5py.File(h5, "r") as f:
         expected = f["gz"][64:128, 0:32]
     np.testing.assert_array_equal(block, expected.astype(astype or expected.dtype))

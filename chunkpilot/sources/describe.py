@@ -17,7 +17,13 @@ import zarr
 from chunkpilot.core.shapes import dask_auto_shape
 from chunkpilot.dtypes import check_dtype
 from chunkpilot.errors import InvalidArgumentError, InvalidArgumentTypeError
-from chunkpilot.sources.hdf5 import HDF5_SUFFIXES, describe_hdf5, describe_hdf5_url, looks_like_hdf5
+from chunkpilot.sources.hdf5 import (
+    HDF5_SUFFIXES,
+    describe_hdf5,
+    describe_hdf5_url,
+    looks_like_hdf5,
+    remote_dataset_names,
+)
 from chunkpilot.sources.remote import (
     check_exists,
     check_zarr_metadata,
@@ -34,6 +40,7 @@ from chunkpilot.sources.zarr import (
     describe_zarr,
     describe_zarr_path,
     describe_zarr_url,
+    group_data_arrays,
     pick_array,
     zarr_dims,
 )
@@ -126,22 +133,19 @@ def describe_url(url: str, array: str | None, opts: StorageOptions | None
 
 
 def remote_array_names(url: str, storage_options: Any = None) -> list[str]:
-    """Data arrays of a zarr group at a URL (coordinates left out); empty for a lone array or
-    a file (``describe`` names the choices when one is needed). A URL that cannot be read
-    raises the same one-line error ``describe`` would, fast."""
+    """The data arrays at a URL, as for a local source: a zarr group's at any depth
+    (coordinates, scalars and text left out: ``group_data_arrays``), a netCDF/HDF5 file's
+    data variables; empty for a lone array (``describe`` names the choices when one is
+    needed). A URL that cannot be read raises the same one-line error ``describe`` would."""
     parsed, opts = parse_url(url), as_storage_options(storage_options) or StorageOptions()
     if parsed.protocol in ("file", "local"):
         return []
     fs = filesystem(parsed, opts, fast=True)
     if parsed.protocol in ("http", "https"):
         if PurePosixPath(parsed.path.split("?")[0]).suffix.lower() in HDF5_SUFFIXES:
-            return []
+            return remote_dataset_names(url, opts)
     elif check_exists(fs, parsed, opts).get("type") == "file":
-        return []
+        return remote_dataset_names(url, opts)
     check_zarr_metadata(fs, parsed, opts)
     node = open_zarr(parsed, opts)
-    if not isinstance(node, zarr.Group):
-        return []
-    return sorted(k for k, a in node.arrays() if zarr_dims(a) != (k,))
-
-
+    return sorted(group_data_arrays(node)) if isinstance(node, zarr.Group) else []

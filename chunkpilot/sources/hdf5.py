@@ -186,6 +186,18 @@ def describe_hdf5_url(url: str, opts: StorageOptions | None, name: str | None
     return spec, remote_ref("hdf5", url, name, opts, spec, compression=compression, **cast)
 
 
+def remote_dataset_names(url: str, opts: StorageOptions | None) -> list[str]:
+    """The data variables of an HDF5/netCDF4 file at a URL (``list_datasets``: what a local
+    file's check goes through); a file that is not HDF5 raises as :func:`describe_hdf5_url`."""
+    parsed, opts = parse_url(url), opts or StorageOptions()
+    h5py = import_h5py()
+    with remote_errors(parsed, opts), open_remote_file(parsed, opts) as fobj:
+        check_head(fobj.read(4096), parsed.display)
+        fobj.seek(0)
+        with h5py.File(fobj, "r") as f:
+            return list_datasets(f)
+
+
 def open_remote_file(parsed: RemoteURL, opts: StorageOptions) -> Any:
     """A read-only fsspec file object for ``parsed`` (h5py reads through it)."""
     return filesystem(parsed, opts).open(fs_path(parsed), "rb")

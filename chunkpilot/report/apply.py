@@ -34,6 +34,9 @@ def how_to_apply(spec: ArraySpec, chunk_shape: tuple[int, ...], name: str | None
     --------
     >>> how_to_apply(ArraySpec((100, 100), "f8", source="zarr:data.zarr"), (50, 100))
     ["x = da.from_zarr('data.zarr', chunks=(50, 100))"]
+    >>> how_to_apply(ArraySpec((8, 4), "f4", source="zarr:g.zarr", dims=("t", "x")), (2, 4),
+    ...              "run1/tas")[1]
+    "ds = xr.open_zarr('g.zarr', group='run1', chunks={'t': 2, 'x': 4})"
     >>> how_to_apply(ArraySpec((8, 4), "f4", source="hdf5:m.nc", dims=("t", "x")), (2, 4),
     ...              "model/run1/tas")
     ["ds = xr.open_dataset('m.nc', group='model/run1', chunks={'t': 2, 'x': 4})"]
@@ -44,17 +47,17 @@ def how_to_apply(spec: ArraySpec, chunk_shape: tuple[int, ...], name: str | None
     name = name or spec.name
     shape = str(tuple(chunk_shape))
     dims = _by_dim(spec, chunk_shape)
+    # a variable in a group (netCDF or zarr) is opened with its group
+    where = f", group={group!r}" if (group := (name or "").strip("/").rpartition("/")[0]) else ""
     if kind == "zarr":
         component = f", component={name!r}" if name else ""
         target = repr(path) if path else "z"
         lines = [f"x = da.from_zarr({target}{component}, chunks={shape})"]
-        if spec.dims is not None and path:
-            lines.append(f"ds = xr.open_zarr({path!r}, chunks={dims})")
+        if spec.dims is not None and path and name:  # xarray opens groups, not lone arrays
+            lines.append(f"ds = xr.open_zarr({path!r}{where}, chunks={dims})")
         return lines
     if kind == "hdf5":
-        if spec.dims is not None:  # a variable in a netCDF group is opened with its group
-            group = (name or "").strip("/").rpartition("/")[0]
-            where = f", group={group!r}" if group else ""
+        if spec.dims is not None:
             return [f"ds = xr.open_dataset({path!r}{where}, chunks={dims})"]
         dataset = repr(name) if name else "'NAME'"
         return [f"f = h5py.File({path!r}, 'r')",
@@ -62,7 +65,8 @@ def how_to_apply(spec: ArraySpec, chunk_shape: tuple[int, ...], name: str | None
     if kind == "xarray":
         if path:
             opener = "xr.open_zarr" if _is_zarr_store(path) else "xr.open_dataset"
-            return [f"ds = {opener}({path!r}, chunks={dims})", f"# or: ds = ds.chunk({dims})"]
+            return [f"ds = {opener}({path!r}{where}, chunks={dims})",
+                    f"# or: ds = ds.chunk({dims})"]
         return [f"ds = ds.chunk({dims})"]
     if kind == "numpy":
         return [f"x = da.from_array(x, chunks={shape})"]

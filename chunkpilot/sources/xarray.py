@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,11 @@ from chunkpilot.errors import (
     InvalidArgumentError,
     InvalidArgumentTypeError,
 )
-from chunkpilot.sources.hdf5 import dataset_dims, import_h5py, looks_like_hdf5
+from chunkpilot.sources.hdf5 import dataset_dims, import_h5py, list_datasets, looks_like_hdf5
 from chunkpilot.sources.optional import import_optional
 from chunkpilot.sources.remote import is_url
 from chunkpilot.sources.storage_options import StorageOptions, as_storage_options, display_url
-from chunkpilot.sources.zarr import describe_zarr_url, zarr_dims
+from chunkpilot.sources.zarr import group_arrays, describe_zarr_url, zarr_dims
 from chunkpilot.types import ArraySpec
 
 
@@ -156,6 +157,14 @@ def _url_ref(url: str, da: Any, opts: StorageOptions | None) -> dict[str, Any] |
     return ref
 
 
+def _in_a_group(paths: list[str], name: str) -> str:
+    """The one path of a nested group's array called ``name`` (a Dataset opened with
+    ``group=``: xarray keeps no record of the group); ``name`` itself when none or several
+    are."""
+    hits = [k for k in paths if k.rpartition("/")[2] == name and "/" in k]
+    return hits[0] if len(hits) == 1 else name
+
+
 def _file_ref(path: str, da: Any) -> dict[str, Any] | None:
     """A reference the profiler's child can read blocks from, if the file holds ``da`` unchanged."""
     p, name = Path(path), da.name
@@ -166,13 +175,16 @@ def _file_ref(path: str, da: Any) -> dict[str, Any] | None:
         if p.is_dir():
             import zarr
 
-            z = zarr.open_array(str(p), mode="r", path=name)
+            root = zarr.open_group(str(p), mode="r")
+            name = name if name in root else _in_a_group(group_arrays(root), name)
+            z = root[name]
             file_dims = zarr_dims(z)
             shape, kind, dtype = tuple(z.shape), "zarr", np.dtype(z.dtype)
         else:
             if not looks_like_hdf5(p):
                 return None
             with import_h5py().File(p, "r") as f:
+                name = name if name in f else _in_a_group(list_datasets(f), name)
                 d = f.get(name)
                 if d is None or not hasattr(d, "shape"):
                     return None
@@ -204,8 +216,10 @@ def describe_xarray(obj: Any, variable: str | None = None, storage_options: Any 
     spec = _spec(da, f"xarray:{path}" if path and stored else "xarray", stored)
     ref = _file_ref(str(path), da) if path and stored else None
     if ref is not None:
-        ref["notes"] = (f"Samples were cut from the file {path} (variable {da.name!r}); "
+        ref["notes"] = (f"Samples were cut from the file {path} (variable {ref['array']!r}); "
                         "the timed load includes decompression.",)
+        if "/" in ref["array"]:  # in a group: its apply line opens that group
+            spec = dataclasses.replace(spec, name=ref["array"])
         return spec, ref
     if da.chunks is None and getattr(da.variable, "_in_memory", False):  # xarray-private flag
         return spec, {"kind": "numpy", "array": da.values}

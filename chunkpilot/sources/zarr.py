@@ -62,7 +62,7 @@ def pick_array(node: Any, array: str | None, where: str) -> tuple[Any, str | Non
     """The array ``array`` names in a group, at any depth (``"model/run1/tas"``), or the only
     data array when not named (``group_data_arrays``); ``node`` itself for an array."""
     if isinstance(node, zarr.Group):
-        every = _group_arrays(node)  # one listing: nested groups of a remote store cost reads
+        every = group_arrays(node)  # one listing: nested groups of a remote store cost reads
         if array is None:
             data = _data_arrays(node, every)
             if len(data) != 1:
@@ -83,7 +83,7 @@ def pick_array(node: Any, array: str | None, where: str) -> tuple[Any, str | Non
     return node, None
 
 
-def _group_arrays(group: Any) -> list[str]:
+def group_arrays(group: Any) -> list[str]:
     """Paths of every array in ``group``, nested groups included."""
     return sorted(k for k, v in group.members(max_depth=None) if isinstance(v, zarr.Array))
 
@@ -92,7 +92,7 @@ def group_data_arrays(group: Any) -> list[str]:
     """Paths of a group's data arrays at any depth, as HDF5's ``list_datasets``: numeric, with
     at least one axis and data, not a coordinate (an xarray dimension's own array): the
     scalar ``crs`` or ``time_bnds`` strings an xarray store often holds are left out."""
-    return _data_arrays(group, _group_arrays(group))
+    return _data_arrays(group, group_arrays(group))
 
 
 def _data_arrays(group: Any, paths: list[str]) -> list[str]:
@@ -110,8 +110,9 @@ def describe_zarr(z: Any, source: str | None = None) -> tuple[ArraySpec, SourceR
     path = _local_path(z)
     name = str(getattr(z, "path", "") or "") or None
     dims = zarr_dims(z)
-    # an array with dimension names is applied through xarray too, which decodes it
-    dt = decoded_dtype(z.dtype, z.attrs) if dims is not None else np.dtype(z.dtype)
+    # an array with dimension names in a group is applied through xarray too, which decodes
+    # it (xarray opens groups: a lone array is applied with da.from_zarr, as stored)
+    dt = decoded_dtype(z.dtype, z.attrs) if dims is not None and name else np.dtype(z.dtype)
     cast = {"astype": dt.name} if dt != z.dtype else {}
     spec = ArraySpec(tuple(z.shape), dt.name, storage_chunks=tuple(z.chunks),
                      shards=tuple(shards) if shards else None, dims=dims,

@@ -93,7 +93,10 @@ def _binding_sentence(plan: Plan) -> str:
             return (f"Bound by whole axes: axes {axes} stay whole (the pipeline needs them in "
                     "one chunk, or keep_whole named them; see below).")
         return f"Bound by keep_whole: axes {axes} must stay whole."
-    return "The whole array fits comfortably in one chunk per task."
+    if plan.chosen.task_count == 1:
+        return "The whole array fits comfortably in one chunk."
+    return (f"Bound by the array's size: no candidate chunk is bigger than "
+            f"{plan.chunk_shape} ({plan.chosen.task_count} chunks over the array).")
 
 
 def _storage_sentence(plan: Plan) -> str | None:

@@ -44,6 +44,8 @@ def candidate_shapes(spec: ArraySpec, work: WorkSpec) -> list[tuple[int, ...]]:
     seen: dict[tuple[int, ...], None] = {}
     for k in range(n_steps + 1):
         seen.setdefault(candidate_shape(spec, work, min(spec.nbytes, smallest * CANDIDATE_STEP**k)))
+    seen.setdefault(tuple(spec.shape))  # aligned steps can stop short of it (400 rows, 40 a
+    # storage chunk: the whole array's target gave 320 rows, evened out to 200)
     return list(seen)
 
 

@@ -10,6 +10,7 @@ import math
 import os
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import zarr
@@ -119,8 +120,7 @@ def describe_url(url: str, array: str | None, opts: StorageOptions | None
     parsed = parse_url(url)
     opts = opts or StorageOptions()
     if parsed.protocol in ("file", "local"):
-        return describe(parsed.path if parsed.path.startswith("/") else "/" + parsed.path,
-                        array=array)
+        return describe(file_url_path(url), array=array)
     fs = filesystem(parsed, opts, fast=True)  # first look fails fast: unreachable, no bucket
     if parsed.protocol not in ("http", "https"):
         is_file = check_exists(fs, parsed, opts).get("type") == "file"
@@ -130,6 +130,18 @@ def describe_url(url: str, array: str | None, opts: StorageOptions | None
         return describe_hdf5_url(url, opts, array)
     check_zarr_metadata(fs, parsed, opts)
     return describe_zarr_url(url, opts, array)
+
+
+def file_url_path(url: str) -> str:
+    """The local path of a ``file://`` URL (RFC 8089): no host or ``localhost``, the path
+    percent-decoded (``file:///data/a%20b.zarr`` is ``/data/a b.zarr``)."""
+    parts = urlsplit(url.strip())
+    if parts.netloc not in ("", "localhost"):
+        raise InvalidArgumentError(
+            f"Expected a file:// URL on this machine (file:///PATH or file://localhost/PATH). "
+            f"Got the host {parts.netloc!r} in {url!r}: mount it, or give its path.")
+    path = unquote(parts.path)
+    return path if path.startswith("/") else "/" + path
 
 
 def remote_array_names(url: str, storage_options: Any = None) -> list[str]:

@@ -94,6 +94,19 @@ def test_file_url_is_a_local_path(sample_dir: dict[str, Path]):
     assert ref["kind"] == "zarr" and spec.storage_chunks == data.CHUNKS
 
 
+def test_a_file_url_is_percent_decoded_and_may_name_localhost(tmp_path: Path):
+    """Hunt 16: ``file://localhost/tmp/x`` was read as ``/localhost/tmp/x`` and
+    ``file:///tmp/a%20b.zarr`` was not decoded (RFC 8089 allows both)."""
+    path = tmp_path / "a b ü.zarr"
+    zarr.create_array(str(path), shape=(16, 8), chunks=(4, 8), dtype="f4")
+    assert path.as_uri() != f"file://{path}"  # percent-encoded
+    for url in (path.as_uri(), "file://localhost" + path.as_uri().removeprefix("file://")):
+        spec, ref = describe(url)
+        assert ref["path"] == str(path) and spec.storage_chunks == (4, 8)
+    with pytest.raises(InvalidArgumentError, match="on this machine"):
+        describe("file://otherhost" + path.as_uri().removeprefix("file://"))
+
+
 def test_storage_options_never_show_secrets():
     opts = StorageOptions({"key": FAKE_KEY, "secret": FAKE_SECRET, "anon": False,
                            "endpoint_url": "http://127.0.0.1:9",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from chunkpilot.core.plan import candidate_shapes
+from chunkpilot.core.candidates import candidate_shapes
 from chunkpilot.types import ArraySpec, WorkSpec
 
 MiB = 2**20

@@ -10,10 +10,11 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 
+from chunkpilot.core.candidates import candidate_shapes
 from chunkpilot.core.metrics import median_task_seconds, peak_rise_bytes
 from chunkpilot.core.model import CostModel, LinearFit
 from chunkpilot.core.observations import Observation
-from chunkpilot.core.plan import Plan, candidate_shapes
+from chunkpilot.core.plan import Plan
 from chunkpilot.core.policy import NOISE_FRACTION
 from chunkpilot.core.verdicts import Verdict
 from chunkpilot.types import ArraySpec, Resources, WorkSpec

@@ -12,16 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chunkpilot.core.candidates import candidate_shapes, smallest_candidate
 from chunkpilot.core.display import repr_html
 from chunkpilot.core.evaluate import Evaluation, evaluate
 from chunkpilot.core.explain import explanation_lines
 from chunkpilot.core.model import CostModel
 from chunkpilot.core.plan_json import plan_to_dict
 from chunkpilot.core.policy import (
-    CANDIDATE_STEP,
     DEFAULT_POLICY,
     MAX_OVERHEAD_FOR_PARALLELISM,
-    MIN_CANDIDATE_BYTES,
     MIN_CHUNKS_PER_THREAD,
     MIN_THREAD_SPEEDUP,
     OVERHEAD_EDGE_BISECTIONS,
@@ -30,23 +29,11 @@ from chunkpilot.core.policy import (
     WARN_TASKS,
     Policy,
 )
-from chunkpilot.core.shapes import candidate_shape, min_lengths, misaligned_axes, regular_chunks
+from chunkpilot.core.shapes import candidate_shape, misaligned_axes, regular_chunks
 from chunkpilot.core.ties import tie_band_for
 from chunkpilot.errors import NoFeasiblePlanError
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
-
-
-def candidate_shapes(spec: ArraySpec, work: WorkSpec) -> list[tuple[int, ...]]:
-    """Aligned, evened-out chunk shapes from tiny to the whole array (deduplicated)."""
-    smallest = max(MIN_CANDIDATE_BYTES, math.prod(min_lengths(spec, work)) * spec.itemsize)
-    n_steps = max(1, math.ceil(math.log(max(spec.nbytes / smallest, 1.0), CANDIDATE_STEP)) + 1)
-    seen: dict[tuple[int, ...], None] = {}
-    for k in range(n_steps + 1):
-        seen.setdefault(candidate_shape(spec, work, min(spec.nbytes, smallest * CANDIDATE_STEP**k)))
-    seen.setdefault(tuple(spec.shape))  # aligned steps can stop short of it (400 rows, 40 a
-    # storage chunk: the whole array's target gave 320 rows, evened out to 200)
-    return list(seen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +156,7 @@ def search(
         ) from None
     if candidates is None:
         choice, evals = _overhead_edge(choice, evals, spec, work, res, model, warn_tasks)
-    whole = bool(work.keep_whole) and math.prod(min_lengths(spec, work)) * spec.itemsize >= min(
-        MIN_CANDIDATE_BYTES, spec.nbytes)  # the floor that made it smallest, not the 16 KiB one
+    whole = bool(work.keep_whole) and smallest_candidate(spec, work)[1]
     if choice.chosen is min(evals, key=lambda e: e.task_bytes) and (
             whole or choice.chosen.chunk_shape == spec.storage_chunks):
         choice = dataclasses.replace(choice, binding="keep_whole" if whole else "storage")

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from chunkpilot.core.budget import fetch_within, largest_worth_measuring
+from chunkpilot.core.candidates import candidate_shapes
 from chunkpilot.core.model import Sample
-from chunkpilot.core.plan import candidate_shapes
 from chunkpilot.core.shapes import align_units, halo_shape, shape_for_bytes
 from chunkpilot.errors import ProfilingError, SampleFailedWarning, StoreReadError
 from chunkpilot.measure.environ import EnvOverrides

@@ -43,7 +43,6 @@ from chunkpilot.sources.zarr import (
     describe_zarr_url,
     group_data_arrays,
     pick_array,
-    zarr_dims,
 )
 from chunkpilot.types import ArraySpec, SourceRef
 

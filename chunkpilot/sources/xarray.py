@@ -17,7 +17,7 @@ from chunkpilot.sources.hdf5 import dataset_dims, import_h5py, list_datasets, lo
 from chunkpilot.sources.optional import import_optional
 from chunkpilot.sources.remote import is_url
 from chunkpilot.sources.storage_options import StorageOptions, as_storage_options, display_url
-from chunkpilot.sources.zarr import group_arrays, describe_zarr_url, zarr_dims
+from chunkpilot.sources.zarr import describe_zarr_url, group_arrays, zarr_dims
 from chunkpilot.types import ArraySpec
 
 
@@ -188,7 +188,8 @@ def _file_ref(path: str, da: Any) -> dict[str, Any] | None:
                 d = f.get(name)
                 if d is None or not hasattr(d, "shape"):
                     return None
-                shape, kind, dtype, file_dims = tuple(d.shape), "hdf5", np.dtype(d.dtype), dataset_dims(d)
+                shape, kind, dtype = tuple(d.shape), "hdf5", np.dtype(d.dtype)
+                file_dims = dataset_dims(d)
     except Exception:  # unreadable or not this variable: fall back to synthetic samples
         return None
     if shape != tuple(da.shape) or (file_dims is not None and tuple(file_dims) != dims):

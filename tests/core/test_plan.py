@@ -380,11 +380,3 @@ def test_one_thread_has_no_parallelism_to_bind():
     assert plan.binding_constraint != "parallelism"
     assert "leave threads idle" not in plan.explain()
 
-
-def test_the_whole_array_is_always_a_candidate():
-    """Hunt 16: 400 x 300 float32 in storage chunks of 40 x 30: the whole array's byte
-    target gave 320 rows, evened out to 200, so the largest candidate was two chunks and the
-    plan said "The whole array fits comfortably in one chunk per task" of them."""
-    spec = ArraySpec((400, 300), "float32", storage_chunks=(40, 30))
-    shapes = candidate_shapes(spec, WorkSpec(2))
-    assert shapes[-1] == (400, 300) and len(shapes) == len(set(shapes))

@@ -24,14 +24,40 @@ class _NoConnection(ConnectionError):
     """Nothing accepted a TCP connection at the address."""
 
 
+class _SpeaksTcp(ConnectionError):
+    """A ``ws://``/``wss://``/``tls://`` address where a dask tcp scheduler greeted first."""
+
+
+#: How long a raw connection to a ws/wss/tls address waits for a greeting: a dask tcp
+#: scheduler speaks first (its handshake), a websocket or TLS server waits for the client.
+GREETING_WAIT_S = 0.5
+
+
+def _greets(host: str, port: int, timeout_s: float) -> bool:
+    """Whether the server at ``host:port`` sends bytes before it is sent any."""
+    with socket.create_connection((host, port), timeout_s) as s:
+        s.settimeout(min(GREETING_WAIT_S, timeout_s))
+        try:
+            return bool(s.recv(8))
+        except OSError:  # a timeout: it waits for the client, as ws and TLS servers do
+            return False
+
+
 async def _identity(address: str, timeout_s: float) -> Any:
-    if parse_address(address)[0] == "tcp":  # refused or unreachable: an OSError of its own
+    scheme, where = parse_address(address)
+    if scheme in ("tcp", "ws", "wss", "tls"):  # refused or unreachable: an OSError of its own
         host, port = get_address_host_port(address)
         try:
-            await asyncio.to_thread(
-                lambda: socket.create_connection((host, port), timeout_s).close())
+            greets = scheme != "tcp" and await asyncio.to_thread(_greets, host, port, timeout_s)
+            if scheme == "tcp":
+                await asyncio.to_thread(
+                    lambda: socket.create_connection((host, port), timeout_s).close())
         except OSError as e:  # a timeout too: never read as "connected, no dask answer"
             raise _NoConnection(f"{type(e).__name__}") from e
+        # a tcp scheduler sent an HTTP upgrade or a TLS hello reads it as a frame length
+        # and logs a 5 EiB allocation error per attempt: tell before sending either
+        if greets:
+            raise _SpeaksTcp(where)
     r = rpc(address, timeout=timeout_s,
             connection_args=Security().get_connection_args("client"))
     try:
@@ -55,6 +81,10 @@ def identify(address: str, timeout_s: float) -> dict[str, Any]:
     try:
         with concurrent.futures.ThreadPoolExecutor(1, "chunkpilot-identify") as pool:
             info = pool.submit(asyncio.run, _identity(address, timeout_s)).result()
+    except _SpeaksTcp as e:
+        raise SchedulerError(
+            f"Expected a dask scheduler speaking {parse_address(address)[0]} at {address}. "
+            f"Got one that speaks tcp (dask's default) on that port: use tcp://{e}.") from e
     except _NoConnection as e:
         raise SchedulerError(
             f"Expected a reachable dask scheduler at {address}. Got no answer within "

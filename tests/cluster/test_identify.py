@@ -64,11 +64,18 @@ def test_a_scheduler_is_identified_and_a_worker_refused():
             identify(worker, 10)
 
 
-def test_a_tcp_scheduler_asked_for_with_ws_is_told_to_use_tcp():
-    """Hunt 14: ``watch ws://127.0.0.1:8786`` (a tcp scheduler) said "a dashboard?" only."""
+@pytest.mark.parametrize("scheme", ["ws", "tls"])
+def test_a_tcp_scheduler_asked_for_with_ws_or_tls_is_told_to_use_tcp(scheme, caplog):
+    """Hunt 14: ``watch ws://127.0.0.1:8786`` (a tcp scheduler) said "a dashboard?" only;
+    and the scheduler logged a 5 EiB allocation error per attempt (it read the HTTP upgrade
+    as a frame length): the scheduler's own greeting tells first, nothing is sent."""
+    import logging
+
     with LocalCluster(n_workers=0, processes=False, protocol="tcp://", host="127.0.0.1",
-                      dashboard_address="127.0.0.1:0") as cluster:
+                      dashboard_address="127.0.0.1:0") as cluster, \
+            caplog.at_level(logging.WARNING, logger="distributed"):
         where = cluster.scheduler_address.removeprefix("tcp://")
-        with pytest.raises(SchedulerError,
-                           match=rf"speaks tcp \(dask.s default\), not ws, use tcp://{where}"):
-            identify(f"ws://{where}", 2)
+        with pytest.raises(SchedulerError, match=rf"speaks tcp \(dask.s default\) on that "
+                                                 rf"port: use tcp://{where}"):
+            identify(f"{scheme}://{where}", 2)
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text

@@ -25,7 +25,8 @@ from chunkpilot.core.converge import MIN_TRIAL_SECONDS, median_run, more_runs
 from chunkpilot.core.diagnose import diagnose
 from chunkpilot.core.metrics import active_seconds, trial_runs_seconds
 from chunkpilot.core.observations import Observation, Trial
-from chunkpilot.errors import StoreReadError
+from chunkpilot.errors import PipelineBuildError, StoreReadError
+from chunkpilot.pipeline.writes import WritesError, check_no_store_layers, refused_writes
 from chunkpilot.sources.readers import source_array
 from chunkpilot.types import WorkSpec
 
@@ -140,8 +141,15 @@ class TrialRunner:
 
     def _collections(self, chunk: Shape, region: tuple[slice, ...]) -> tuple[Any, list[Any]]:
         x = source_array(self.source, self.ref, chunk, self.array, region)
-        if self.pipeline is not None:
-            return x, pipeline_collections(self.pipeline(x))
+        if self.pipeline is not None:  # a plan= made without advise never built it
+            try:
+                with refused_writes():
+                    colls = pipeline_collections(self.pipeline(x))
+                for c in colls:
+                    check_no_store_layers(getattr(c.__dask_graph__(), "layers", {}))
+            except WritesError as e:
+                raise PipelineBuildError(str(e)) from None
+            return x, colls
         return x, [trial_collection(x, self.func, self.work)]
 
     def run(self, chunk: Shape, label: str) -> Trial:

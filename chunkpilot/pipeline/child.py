@@ -52,6 +52,7 @@ from chunkpilot.measure.spawner import die_with_parent, no_core_dumps
 from chunkpilot.pipeline.computes import ComputeCounter, NotLazyError
 from chunkpilot.pipeline.layers import layer_records
 from chunkpilot.pipeline.runs import COLD_ONLY_RUNS, ReadClock, cold_only, scaling, warm_runs
+from chunkpilot.pipeline.writes import check_no_store_layers, refused_writes
 from chunkpilot.sources.region import region_array
 
 
@@ -130,7 +131,7 @@ def graph_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                with computes:
+                with computes, refused_writes():
                     colls = _collections(func(x))
             except NotLazyError:
                 raise
@@ -142,6 +143,7 @@ def graph_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
         graph = _graph(colls)
         _check_lazy(graph, x.name)
         records = layer_records(graph)
+        check_no_store_layers(r.name for r in records)
         said = dict.fromkeys([n for n in (computes.note(),) if n is not None]
                              + [f"{w.category.__name__}: {w.message}" for w in caught])
         builds.append({"input": x.name, "layers": [r.to_dict() for r in records],
@@ -165,8 +167,10 @@ def input_tasks(dsk: Any) -> set[Any]:
 def measure_mode(func: Any, job: dict[str, Any]) -> dict[str, Any]:
     reads = ReadClock()
     x = _real_input(job["source"], job["region"], job["chunks"], job["dtype"], reads)
-    colls = _collections(func(x))
+    with refused_writes():
+        colls = _collections(func(x))
     records = layer_records(_graph(colls))
+    check_no_store_layers(r.name for r in records)
     optimized = dask.optimize(*colls)
     dsk: dict[Any, Any] = {}
     out_keys: list[Any] = []

@@ -181,13 +181,14 @@ def _partial_json_when_stopped(as_json: bool) -> Iterator[None]:
 @click.option("--dir", "directory", default=None, metavar="DIR",
               help="Where to write the sample store and report.")
 @click.option("--quick", is_flag=True, help="Smaller array, for a smoke test.")
-@click.option("--report", default="chunkpilot-report.html", show_default=True,
-              help="Where to write the HTML report.")
+@click.option("--report", default=None,
+              help="Where to write the HTML report [default: chunkpilot-report.html, in "
+                   "--dir when given].")
 @click.option("-v", "--verbose", count=True, help="More detail on stderr: every sample.")
 @click.option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors.")
 @click.option("--overwrite", is_flag=True,
               help="Replace an existing --report file even if chunkpilot did not write it.")
-def demo(directory: str | None, quick: bool, report: str, verbose: int, quiet: bool,
+def demo(directory: str | None, quick: bool, report: str | None, verbose: int, quiet: bool,
          overwrite: bool) -> None:
     """Sample zarr array + memory-hungry function: advise, tune (vs dask auto), report."""
     from chunkpilot.commands.demo import run_demo

@@ -52,6 +52,21 @@ def print_demo(console: Console, plan: Plan, result: TuneResult) -> None:
     print_tuned(console, result, extra=f", dask auto {auto}")
 
 
+#: The report's file name when none is given.
+DEFAULT_REPORT = "chunkpilot-report.html"
+
+
+def report_path(directory: str | None, report: str | None) -> str:
+    """The report's path: ``report`` when given, else :data:`DEFAULT_REPORT` in ``--dir``
+    (its help says the store and the report go there), else in the working directory.
+
+    >>> report_path("/data/demo", None), report_path(None, None), report_path("/d", "r.html")
+    ('/data/demo/chunkpilot-report.html', './chunkpilot-report.html', 'r.html')
+    """
+    return report if report is not None else os.path.join(directory or os.curdir,
+                                                            DEFAULT_REPORT)
+
+
 def temporary_store_note(store: Path) -> str:
     """Said after the results when the sample store lived in a temporary directory: the
     paths printed above (``How to apply``) stop existing when the demo ends."""
@@ -60,14 +75,16 @@ def temporary_store_note(store: Path) -> str:
 
 
 def run_demo(directory: str | None, *, quick: bool = False,
-             report: str = "chunkpilot-report.html", output: Output | None = None,
+             report: str | None = None, output: Output | None = None,
              overwrite: bool = False) -> None:
     """Create the store, advise, tune on a 2-worker LocalCluster (with dask auto as a
-    reference trial) and write the HTML report. Results go to ``output.out`` (stdout),
+    reference trial) and write the HTML report (default: ``chunkpilot-report.html`` in
+    ``directory``, else in the working directory). Results go to ``output.out`` (stdout),
     progress to ``output.err`` (stderr)."""
     # before minutes of work, not after; never inside the sample store it (re)uses
     if directory is not None:  # never inside someone's zarr store
         directory = str(check_output_dir(directory, name="--dir"))
+    report = report_path(directory, report)
     store_path = [os.path.join(directory, "sample.zarr")] if isinstance(directory, str) else []
     report = str(check_output_path(report, sources=store_path, overwrite=overwrite))
     out = output or Output()

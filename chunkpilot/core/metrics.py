@@ -211,3 +211,32 @@ def peak_rise_bytes(obs: Observation) -> int:
         base = first.setdefault(m.worker, m.process_bytes)
         best = max(best, m.process_bytes - base)
     return best
+
+
+def host_of(address: str) -> str:
+    """The host part of a worker address (``tcp://10.0.0.5:40123`` -> ``10.0.0.5``)."""
+    return address.split("://")[-1].rsplit(":", 1)[0]
+
+
+def worker_slots(obs: Observation) -> dict[str, int]:
+    """Worker address -> row. A worker first seen after another on the same host was last
+    seen takes that one's row: the nanny restarted it under a new port."""
+    seen: dict[str, list[float]] = {}
+    for t, addr in [(m.time_s, m.worker) for m in obs.memory] + \
+                   [(x, r.worker) for r in obs.tasks for x in (r.start_s, r.stop_s)]:
+        span = seen.setdefault(addr, [t, t])
+        span[0], span[1] = min(span[0], t), max(span[1], t)
+    for w in obs.workers:  # known but never seen at work: never anyone's predecessor
+        seen.setdefault(w.address, [0.0, float("inf")])
+    slots: dict[str, int] = {}
+    holders: list[tuple[str, float]] = []  # per row: host, when its latest worker was last seen
+    for addr, (first, end) in sorted(seen.items(), key=lambda kv: (kv[1][0], kv[0])):
+        host = host_of(addr)
+        free = [i for i, (h, stop) in enumerate(holders) if h == host and stop < first]
+        if free:
+            slots[addr] = max(free, key=lambda i: holders[i][1])
+            holders[slots[addr]] = (host, end)
+        else:
+            slots[addr] = len(holders)
+            holders.append((host, end))
+    return slots

@@ -17,10 +17,11 @@ from bokeh.models.text import BaseText
 from bokeh.palettes import viridis
 from bokeh.plotting import figure
 
+from chunkpilot.core.metrics import host_of, worker_slots
 from chunkpilot.core.observations import MemoryRecord, Observation, TaskRecord
 
 __all__ = ["ACTION_COLORS", "MEMORY_COLORS", "memory_figure", "task_color",
-           "task_stream_figure", "trial_figures", "worker_slots"]
+           "task_stream_figure", "trial_figures"]
 
 #: The dashboard's task-group palette (``distributed.utils.palette`` is ``viridis(18)``).
 PALETTE = tuple(viridis(18))
@@ -54,34 +55,6 @@ def task_color(record: TaskRecord) -> str:
     return PALETTE[n % len(PALETTE)]
 
 
-def _host(address: str) -> str:
-    return address.split("://")[-1].rsplit(":", 1)[0]
-
-
-def worker_slots(obs: Observation) -> dict[str, int]:
-    """Worker address -> row. A worker first seen after another on the same host was last
-    seen takes that one's row: the nanny restarted it under a new port."""
-    seen: dict[str, list[float]] = {}
-    for t, addr in [(m.time_s, m.worker) for m in obs.memory] + \
-                   [(x, r.worker) for r in obs.tasks for x in (r.start_s, r.stop_s)]:
-        span = seen.setdefault(addr, [t, t])
-        span[0], span[1] = min(span[0], t), max(span[1], t)
-    for w in obs.workers:  # known but never seen at work: never anyone's predecessor
-        seen.setdefault(w.address, [0.0, float("inf")])
-    slots: dict[str, int] = {}
-    holders: list[tuple[str, float]] = []  # per row: host, when its latest worker was last seen
-    for addr, (first, end) in sorted(seen.items(), key=lambda kv: (kv[1][0], kv[0])):
-        host = _host(addr)
-        free = [i for i, (h, stop) in enumerate(holders) if h == host and stop < first]
-        if free:
-            slots[addr] = max(free, key=lambda i: holders[i][1])
-            holders[slots[addr]] = (host, end)
-        else:
-            slots[addr] = len(holders)
-            holders.append((host, end))
-    return slots
-
-
 def task_stream_figure(obs: Observation, *, title: str = "Task stream",
                        x_range: Range1d | None = None) -> figure:
     """One row per worker thread, one bar per task action over seconds since the start."""
@@ -95,7 +68,7 @@ def task_stream_figure(obs: Observation, *, title: str = "Task stream",
             threads[t.worker].append(t.thread)
     keys = sorted({(slots[t.worker], threads[t.worker].index(t.thread)) for t in tasks})
     rows = {k: i for i, k in enumerate(keys)}
-    hosts = {slots[a]: _host(a) for a in slots}
+    hosts = {slots[a]: host_of(a) for a in slots}
     data: dict[str, list[object]] = {c: [] for c in _STREAM_COLUMNS}
     for t in tasks:
         y = rows[(slots[t.worker], threads[t.worker].index(t.thread))]

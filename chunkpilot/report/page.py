@@ -27,15 +27,23 @@ PLAN_KEYS = ("chunk_shape", "chunks_by_dim", "shape", "dtype", "binding_constrai
 
 
 def _format_value(value: Any, key: str = "") -> str:
-    """Human units for numbers whose key names their unit (``peak_bytes``, ``task_seconds``);
-    a missing value (``None``) is a dash, not Python's word for it."""
+    """Human units for numbers whose key names their unit (``peak_bytes``, ``task_seconds``,
+    ``peak_bytes_per_worker``); a missing value (``None``) is a dash, not Python's word for
+    it.
+
+    >>> _format_value(20955915, "peak_bytes_per_task"), _format_value(0.0333, "seconds_per_task")
+    ('19.99 MiB', '33.30 ms')
+    >>> _format_value(3, "tasks_per_chunk"), _format_value(None, "x")
+    ('3', '—')
+    """
     if value is None:
         return "\u2014"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
-    if key.endswith("bytes"):
+    unit = key.split("_per_")[0]  # peak_bytes_per_task, overhead_seconds_per_task
+    if unit.endswith("bytes"):
         return f"{format_bytes(int(value))}"
-    if key.endswith(("seconds", "_s")):
+    if unit.endswith(("seconds", "_s")):
         return format_seconds(float(value))
     if key.endswith(("fraction", "share")) and abs(value) <= 10:
         return f"{value:.0%}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chunkpilot.core.metrics import cluster_threads, peak_memory_fraction
+from chunkpilot.core.metrics import cluster_threads, peak_memory_fraction, worker_slots
 from chunkpilot.core.observations import Trial
 from chunkpilot.types import Chunks
 from chunkpilot.units import format_bytes, format_seconds, plural
@@ -54,7 +54,7 @@ def failure_note(trial: Trial) -> str | None:
     obs = trial.observation
     if not obs.failed:
         return None
-    workers = {m.worker for m in obs.memory} | {t.worker for t in obs.tasks}
+    workers = set(worker_slots(obs).values())  # a restarted worker is the same one
     when = "timed out" if obs.timed_out else "failed" if obs.errored else "lost workers"
     parts = [f"{plural(obs.compute_task_count, 'task')} finished",
              f"{plural(len(obs.memory), 'memory sample')} from {plural(len(workers), 'worker')}"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import importlib.resources
 import pathlib
 import shutil
@@ -88,6 +90,21 @@ def test_the_plan_numbers_show_no_python_none_and_seconds_in_units(report):
     assert not re.search(r"<td>None</td>|\bNone\b", table), re.findall(r".{60}None.{20}", table)
     assert "\u2014" in table  # a missing value is a dash
     assert not re.search(r"\d\.\d{9,}", table)  # no raw float reprs
+
+
+def test_every_byte_and_second_in_the_plan_numbers_has_its_unit_and_shapes_show_once(report):
+    """Hunt 18: ``peak_bytes_per_task = 20955915`` and ``seconds_per_task = 0.0333847``
+    (a unit inside the key, not at its end) and ``storage_chunks = [256, 256] [256, 256]``
+    (a flat shape sent to the chunks formatter, then its raw copy)."""
+    import re
+
+    html = report.read_text()
+    table = html[html.index("All plan numbers"):html.index("</details>")]
+    for key in ("peak_bytes_per_task", "peak_bytes_per_worker", "seconds_per_task"):
+        cells = re.findall(rf"<th>{key}</th><td>([^<]*)</td>", table)
+        assert cells and all(re.search(r"(B|s)$", c.strip()) for c in cells), (key, cells)
+    shape = re.findall(r"<th>storage_chunks</th><td>(.*?)</td>", table, re.S)
+    assert shape and all(c.strip() == "(250, 250)" for c in shape), shape
 
 
 def test_a_tune_report_applies_the_tuned_chunks_not_the_advised(tmp_path):
@@ -214,9 +231,14 @@ def _restarted() -> Observation:
 
 
 def test_a_restarted_worker_keeps_its_row_and_panel():
-    from chunkpilot.report.figures import worker_slots
+    from chunkpilot.core.metrics import worker_slots
+    from chunkpilot.core.observations import Trial
+    from chunkpilot.report.table import failure_note
 
     obs = _restarted()
+    failed = dataclasses.replace(obs, error="KilledWorker: ...", error_type="KilledWorker")
+    note = failure_note(Trial("t", ((8,), (8,)), failed))
+    assert note is not None and "from 2 workers" in note, note  # not 3: A came back
     slots = worker_slots(obs)
     assert slots["tcp://127.0.0.1:4001"] == slots["tcp://127.0.0.1:4003"]
     assert slots["tcp://127.0.0.1:4002"] != slots["tcp://127.0.0.1:4001"]

@@ -94,8 +94,8 @@ def _too_big(obs: Observation) -> Verdict | None:
         fixes.append("Use smaller chunks (halve the largest axis) or give each thread more "
                      "memory (fewer threads per worker, or a larger memory limit).")
     if tail > IDLE_TAIL_SHARE_MAX:
-        why.append(f"threads sat idle for {tail:.0%} of thread time waiting for the last "
-                   "chunks (empty rows at the end of the task stream)")
+        why.append(f"threads sat idle for {tail:.0%} of thread time with no chunk left to "
+                   "run (empty rows at the end, or the start, of the task stream)")
         fixes.append("Use more, smaller chunks: at least 2-4 chunks per worker thread.")
     if not why:
         return None
@@ -259,8 +259,9 @@ def _idle_threads(obs: Observation) -> Verdict | None:
                     "between workers, spilling to disk)", "See the transfer and spill "
                     "verdicts; chunks that match how the computation reads the data move less.")
     elif tail >= gaps and few >= tail - few:
-        why, fix = (f"threads sat idle at the end for {tail:.0%} of thread time (too few chunks "
-                    "to share out)", "Use more, smaller chunks: several per worker thread.")
+        why, fix = (f"threads sat idle at the start or end for {tail:.0%} of thread time (too "
+                    "few chunks to share out)", "Use more, smaller chunks: several per worker "
+                    "thread.")
     elif tail >= gaps:
         why, fix = (f"threads sat idle for {tail:.0%} of thread time while others ran the "
                     "tasks, longer than any task lasted (tasks too short for the scheduler to "

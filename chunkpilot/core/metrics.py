@@ -62,20 +62,24 @@ def thread_utilisation(obs: Observation) -> float:
 
 
 def idle_tail_share(obs: Observation, *, per_thread_cap_s: float = float("inf")) -> float:
-    """Share of thread-time that threads sat idle after their last task while others worked
-    (a thread that ran nothing: the whole span), each thread's idle end at most
-    ``per_thread_cap_s``."""
+    """Share of thread-time that threads sat idle at their ends while others worked: after
+    their last task, and before their first (a thread that ran nothing: the whole span),
+    each thread's idle ends at most ``per_thread_cap_s``. The start counts as the end does:
+    one chunk on two threads left the other idle until the result's tiny finalize task ran
+    on it, and that read as "gaps between tasks: use bigger chunks" (hunt 18)."""
     tt = thread_time(obs)
     if not obs.tasks or tt <= 0:
         return 0.0
+    first: dict[tuple[str, int], float] = {}
     last: dict[tuple[str, int], float] = {}
     for t in obs.tasks:
         row = (t.worker, t.thread)
+        first[row] = min(first.get(row, t.start_s), t.start_s)
         last[row] = max(last.get(row, 0.0), t.stop_s)
-    end = max(last.values())
+    start, end = min(first.values()), max(last.values())
     idle_rows = max(cluster_threads(obs) - len(last), 0)
-    tails = [end - s for s in last.values()] + [active_seconds(obs)] * idle_rows
-    return sum(min(x, per_thread_cap_s) for x in tails) / tt
+    ends = [end - last[r] + first[r] - start for r in last] + [active_seconds(obs)] * idle_rows
+    return sum(min(x, per_thread_cap_s) for x in ends) / tt
 
 
 def chunk_tail_share(obs: Observation) -> float:

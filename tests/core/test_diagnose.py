@@ -316,3 +316,15 @@ def test_an_idle_end_too_big_explains_is_not_said_twice():
         *_back_to_back("f", A, 1, 2, 1.0, gap=0), *_back_to_back("f", B, 1, 1, 1.0)))
     kinds = [v.kind for v in dg.diagnose(obs)]
     assert "too_big" in kinds and "idle_threads" not in kinds, kinds
+
+
+def test_one_chunk_whose_finalize_ran_on_the_other_thread_is_too_few_chunks_not_gaps():
+    """Hunt 18: one chunk of 2 s on two threads, the result's tiny finalize on the second
+    thread at the end: its idle start read as "gaps between tasks took 50% ... Use bigger
+    chunks", the wrong way. An idle start is an idle end: too few chunks to share out."""
+    obs = replace(HEALTHY, wall_seconds=2.1, tasks=_tasks(
+        ("f", A, 1, "compute", 0.0, 2.0), ("finalize", B, 1, "compute", 2.0, 2.001)))
+    assert mt.idle_tail_share(obs) > 0.45 and mt.overhead_share(obs) < 0.05
+    verdicts = dg.diagnose(obs)
+    assert "too_big" in [v.kind for v in verdicts], verdicts
+    assert not any("bigger chunks" in (v.fix or "") for v in verdicts), verdicts

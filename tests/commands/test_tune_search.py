@@ -144,3 +144,18 @@ def test_a_shape_run_before_the_search_is_not_run_again_nor_counted():
                                                           "neighbour", "neighbour"]
     assert len(runner.by_shape[rungs[k + 2]]) == 1
     assert chosen == rungs[k + 1]
+
+
+def test_a_faster_reference_run_the_walk_never_reached_is_kept():
+    """Hunt 18: the demo kept (512, 512) at 579 ms while dask auto's reference, run cleanly
+    on the same region before the search, took 289 ms (issue 13: a pick never ignores a
+    clearly faster measured shape)."""
+    plan = _plan()
+    rungs, k = _rungs(plan)
+    far = rungs[-1]  # never reached by the walk below
+    runner = ScriptedRunner({**_script(plan, {0: [1.41], -2: [1.62], +2: [1.95], -1: [1.55],
+                                              +1: [1.45]}), far: [0.70]})
+    runner.run(far, "dask auto")
+    chosen = _search(runner, plan, RES, max_trials=5, noise=0.10)
+    assert [c for c in runner.by_shape if len(runner.by_shape[c]) > 1] == []
+    assert chosen == far

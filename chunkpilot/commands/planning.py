@@ -68,6 +68,7 @@ def _measure_and_plan(job: Job, res: Resources, client: Any,
             seed=opts.seed, policy=policy)
         if job.ref.get("kind") == "synthetic":
             notes.append(SYNTHETIC_NOTE)
+        notes.append(blas_note())  # the pipeline's runs pin them too (pipeline.child)
         return dataclasses.replace(
             plan, notes=tuple(notes) + tuple(job.ref.get("notes", ())) + plan.notes)
     prof = profile_function(opts.func, spec, job.work, res, job.ref, env=sandbox_env(res),
@@ -112,16 +113,23 @@ def _probe_notes(probe: SchedulerProbe, res: Resources) -> list[str]:
     return notes
 
 
+def blas_note(pools: int | None = None) -> str:
+    """What the measurements assumed of BLAS/OpenMP threads (samples and pipeline runs hold
+    them to one per dask thread): unpinned on the threaded scheduler, a qr pipeline ran 5-15x
+    slower than measured (hunt 19)."""
+    return (f"BLAS/OpenMP thread pools{f' ({pools})' if pools else ''} were held to one "
+            "thread per dask thread while measuring, as dask's workers run them "
+            "(OMP_NUM_THREADS=1). On the threaded scheduler, compute under "
+            "threadpoolctl.threadpool_limits(1) (or set OMP_NUM_THREADS=1) for the speed "
+            "measured here.")
+
+
 def _profile_notes(prof: Profile, res: Resources, model: CostModel) -> list[str]:
     notes = []
     if not prof.real_data:
         notes.append(SYNTHETIC_NOTE)
     if prof.blas_pools_pinned:
-        notes.append(
-            f"BLAS/OpenMP thread pools ({prof.blas_pools_pinned}) were held to one thread per "
-            "dask thread while measuring, as dask's workers run them (OMP_NUM_THREADS=1). On "
-            "the threaded scheduler, compute under threadpoolctl.threadpool_limits(1) (or set "
-            "OMP_NUM_THREADS=1) for the speed measured here.")
+        notes.append(blas_note(prof.blas_pools_pinned))
     if prof.reshaped is not None:
         block, out = prof.reshaped
         notes.append(f"The function returns blocks of other lengths than it gets ({block} -> "

@@ -53,6 +53,9 @@ def test_tune_with_a_plan_refuses_a_writing_pipeline_too(group, tmp_path):
     """``tune(plan=...)`` builds the pipeline for its trials without advising it first."""
     plan = chunkpilot.advise(str(group), array="raw", pipeline=lambda x: (x * 2).sum(),
                              scheduler="threads", memory_limit="1GiB")
+    # hunt 19: the pipeline's runs hold BLAS to one thread as func= samples do; only func=
+    # plans said so (a qr pipeline on threads, unpinned, ran 5-15x slower than planned)
+    assert any("BLAS/OpenMP thread pools were held to one thread" in n for n in plan.notes)
     before = snapshot(group)
     with pytest.raises(PipelineBuildError, match="without writing it"):
         chunkpilot.tune(str(group), array="raw", plan=plan, scheduler="threads",

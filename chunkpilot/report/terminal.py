@@ -131,7 +131,24 @@ def plain(text: str | Text) -> Text:
 
 
 def hanging(console: Console, lead: str | Text, text: str | Text, *, indent: int = 0) -> None:
-    """Print ``lead`` then ``text``; wrapped lines of ``text`` line up under its first word."""
+    """Print ``lead`` then ``text``; wrapped lines of ``text`` line up under its first word.
+    When the longest word of ``text`` does not fit beside ``lead``, ``text`` starts on the
+    next line, two columns in: no word is split while the terminal holds it (a task group's
+    name was cut in two at 50 columns).
+
+    >>> console = Console(width=30, color_system=None)
+    >>> hanging(console, "dominant task group:", "random_sample-sum-aggregate (1.61 s)")
+    ... # doctest: +NORMALIZE_WHITESPACE
+    dominant task group:
+      random_sample-sum-aggregate
+      (1.61 s)
+    """
+    longest = max((len(w) for w in plain(text).plain.split()), default=0)
+    lead_cells = plain(lead).cell_len + 1 if lead else 0
+    if lead and indent + lead_cells + longest > console.width >= indent + 2 + longest:
+        hanging(console, "", lead, indent=indent)
+        hanging(console, "", text, indent=indent + 2)
+        return
     grid = Table.grid(pad_edge=False)
     cells: list[str | Text] = []
     if indent:

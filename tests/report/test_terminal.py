@@ -169,3 +169,17 @@ def test_the_watch_table_never_splits_a_word(width):
             for w in (f"{c} {v}" if c not in ("when", "id") else v).split()}
     got = {w.rstrip(":") for w in _words(text)}
     assert want <= got, sorted(want - got)
+
+
+def test_a_long_word_beside_its_label_starts_on_the_next_line_unsplit():
+    """Hunt 18: ``COLUMNS=50 chunkpilot watch`` printed "random_sample-sum-sum-aggre" /
+    "gate (1.61 s)": the docs promise no word is ever split while the terminal holds it."""
+    from rich.console import Console
+
+    from chunkpilot.report.terminal import hanging
+
+    word = "random_sample-sum-sum-aggregate"
+    console = Console(width=50, color_system=None, record=True)
+    hanging(console, "dominant task group:", f"{word} (1.61 s)", indent=2)
+    lines = console.export_text().splitlines()
+    assert any(line.strip().startswith(word) for line in lines), lines

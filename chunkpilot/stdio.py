@@ -10,6 +10,7 @@ raising ``UnicodeEncodeError``.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import io
 import os
@@ -25,8 +26,28 @@ def _fd(stream: Any) -> int | None:
         return None
 
 
-def tolerant(stream: Any, errors: str = "replace") -> None:
-    """Make a real console stream replace unencodable characters instead of raising."""
+#: ASCII stand-ins for the characters chunkpilot prints, on a terminal whose encoding
+#: lacks them (``LC_ALL=C``): "±21%" printed as "?21%" lost its meaning (hunt 18).
+STAND_INS = {"\u00b1": "+/-", "\u00b2": "^2", "\u00d7": "x", "\u2022": "*", "\u2014": "-",
+             "\u2013": "-", "\u2026": "...", "\u2248": "~", "\u2264": "<=", "\u2265": ">=",
+             "\u2192": "->", "\u00f7": "/", "\u2212": "-"}
+#: The codec error handler that writes :data:`STAND_INS` (``?`` for anything else).
+STAND_IN_ERRORS = "chunkpilot-stand-in"
+
+
+def _stand_in(err: UnicodeError) -> tuple[str, int]:
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    bad = err.object[err.start:err.end]
+    return "".join(STAND_INS.get(c, "?") for c in bad), err.end
+
+
+codecs.register_error(STAND_IN_ERRORS, _stand_in)
+
+
+def tolerant(stream: Any, errors: str = STAND_IN_ERRORS) -> None:
+    """Make a real console stream write stand-ins for unencodable characters (``+/-`` for
+    ``±``, else ``?``) instead of raising."""
     if stream is not None and stream in (sys.__stdout__, sys.__stderr__):
         with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):
             stream.reconfigure(errors=errors)
@@ -117,7 +138,7 @@ def result_only_stdout(*, keep: bool = True) -> Iterator[None]:
     out.flush()
     saved = os.dup(1)
     os.dup2(2, 1)
-    real = open(saved, "w", encoding=out.encoding or "utf-8", errors="replace",  # noqa: SIM115
+    real = open(saved, "w", encoding=out.encoding or "utf-8", errors=STAND_IN_ERRORS,  # noqa: SIM115
                 buffering=1, closefd=True)
     sys.stdout = ResultRouter(real, sys.stderr)
     try:

@@ -80,3 +80,6 @@ def test_ascii_only_output_never_crashes(args, code, tmp_path: Path, store: Path
     assert r.proc.returncode == code, r.proc.stderr[-3000:]
     assert "Traceback" not in r.proc.stderr and "UnicodeEncodeError" not in r.proc.stderr
     assert r.proc.stdout.strip()
+    # hunt 18: "±43% over 7 warm runs" read "?43%", "R²" "R?": ASCII stand-ins keep them
+    assert "+/-" in r.proc.stdout and "R^2" in r.proc.stdout, r.proc.stdout[-2000:]
+    assert "?" not in r.proc.stdout.replace("donn?es-?.zarr", ""), r.proc.stdout[-2000:]

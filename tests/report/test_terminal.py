@@ -183,3 +183,12 @@ def test_a_long_word_beside_its_label_starts_on_the_next_line_unsplit():
     hanging(console, "dominant task group:", f"{word} (1.61 s)", indent=2)
     lines = console.export_text().splitlines()
     assert any(line.strip().startswith(word) for line in lines), lines
+
+
+def test_the_plan_table_says_its_peaks_and_times_are_predicted():
+    """Hunt 18: only the "predicted wall" row said it was modelled; "peak / task" and
+    "peak / worker" read as measured (the project's rule: a modelled number says so)."""
+    console = Console(width=100, color_system=None, record=True)
+    print_plan(plan(), console)
+    table = " ".join(console.export_text().split("Source:")[0].split())
+    assert "peak / task" in table and "peaks, overhead, wall: predicted" in table, table

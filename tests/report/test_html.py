@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import importlib.resources
 import pathlib
 import shutil

@@ -67,6 +67,18 @@ def report_path(directory: str | None, report: str | None) -> str:
                                                             DEFAULT_REPORT)
 
 
+def checked_report(directory: str | None, report: str | None, *, overwrite: bool = False
+                   ) -> str:
+    """The report's path (:func:`report_path`), refused up front as any output path is;
+    the default one in a ``--dir`` still to be made is new, its directory checked already
+    (``check_output_dir``), so it is not refused for that directory not existing yet."""
+    path = report_path(directory, report)
+    if report is None and directory is not None and not os.path.exists(directory):
+        return os.path.abspath(path)
+    store = [os.path.join(directory, "sample.zarr")] if directory is not None else []
+    return str(check_output_path(path, sources=store, overwrite=overwrite))
+
+
 def temporary_store_note(store: Path) -> str:
     """Said after the results when the sample store lived in a temporary directory: the
     paths printed above (``How to apply``) stop existing when the demo ends."""
@@ -84,9 +96,7 @@ def run_demo(directory: str | None, *, quick: bool = False,
     # before minutes of work, not after; never inside the sample store it (re)uses
     if directory is not None:  # never inside someone's zarr store
         directory = str(check_output_dir(directory, name="--dir"))
-    report = report_path(directory, report)
-    store_path = [os.path.join(directory, "sample.zarr")] if isinstance(directory, str) else []
-    report = str(check_output_path(report, sources=store_path, overwrite=overwrite))
+    report = checked_report(directory, report, overwrite=overwrite)
     out = output or Output()
     resources = {"workers": 2, "threads_per_worker": 1, "memory_limit": DEMO_MEMORY_LIMIT}
     temporary = directory is None

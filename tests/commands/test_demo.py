@@ -29,3 +29,18 @@ def test_a_quick_demo_in_a_temporary_directory_says_its_store_is_gone(tmp_path):
     assert store is not None, text[-2000:]
     assert store.group(1).endswith("sample.zarr") and not os.path.exists(store.group(1))
     assert "--dir DIR" in text
+
+
+def test_the_default_report_goes_in_dir_even_one_still_to_be_made(tmp_path):
+    """Hunt 18: ``demo --dir DIR`` wrote its report in the working directory though its help
+    says DIR; a DIR the demo has yet to make must not refuse that default report."""
+    from chunkpilot.commands.demo import checked_report
+    from chunkpilot.errors import OutputPathError
+
+    new = tmp_path / "new" / "demo"
+    assert checked_report(str(new), None) == str(new / "chunkpilot-report.html")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "chunkpilot-report.html").write_text("a user's file")
+    with pytest.raises(OutputPathError, match="previous chunkpilot report"):
+        checked_report(str(tmp_path / "old"), None)
+    assert checked_report(None, "r.html").endswith("r.html")

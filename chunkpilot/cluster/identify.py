@@ -33,9 +33,12 @@ class _SpeaksTcp(ConnectionError):
 GREETING_WAIT_S = 0.5
 
 
-def _greets(host: str, port: int, timeout_s: float) -> bool:
-    """Whether the server at ``host:port`` sends bytes before it is sent any."""
+def _greets(host: str, port: int, timeout_s: float, *, listen: bool) -> bool:
+    """Connect to ``host:port`` (an OSError when nothing accepts); with ``listen``, whether
+    the server sends bytes before it is sent any."""
     with socket.create_connection((host, port), timeout_s) as s:
+        if not listen:
+            return False
         s.settimeout(min(GREETING_WAIT_S, timeout_s))
         try:
             return bool(s.recv(8))
@@ -48,10 +51,8 @@ async def _identity(address: str, timeout_s: float) -> Any:
     if scheme in ("tcp", "ws", "wss", "tls"):  # refused or unreachable: an OSError of its own
         host, port = get_address_host_port(address)
         try:
-            greets = scheme != "tcp" and await asyncio.to_thread(_greets, host, port, timeout_s)
-            if scheme == "tcp":
-                await asyncio.to_thread(
-                    lambda: socket.create_connection((host, port), timeout_s).close())
+            greets = await asyncio.to_thread(_greets, host, port, timeout_s,
+                                             listen=scheme != "tcp")
         except OSError as e:  # a timeout too: never read as "connected, no dask answer"
             raise _NoConnection(f"{type(e).__name__}") from e
         # a tcp scheduler sent an HTTP upgrade or a TLS hello reads it as a frame length

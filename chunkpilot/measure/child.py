@@ -133,8 +133,12 @@ def run(job: dict) -> dict:
     # sets; the threaded scheduler's sandbox is timed under the user's dynamic ones
     fixed = clean and env_fixes_thresholds()
     start = baseline
+
+    def given_block() -> Any:  # a preloaded block, outside any timing; None: read it
+        return pre.get() if pre is not None else None
+
     for i in range(job["max_repeats"]):
-        given = pre.get() if pre is not None else None  # before the peak's reset
+        given = given_block()  # before the peak's reset
         if i > 0 and fixed:  # each warm call's own high-water mark, above its own start
             reset_peak()
             start = rss_bytes()
@@ -160,9 +164,6 @@ def run(job: dict) -> dict:
     warm = times[1:] or times  # the first call pays page faults and lazy set-up
     warm_reads = reads[1:] or reads
     single = typical_seconds(warm)
-
-    def given_block() -> Any:  # a preloaded block, outside any timing; None: read it
-        return pre.get() if pre is not None else None
 
     def call(block: Any = None) -> Any:
         block = block if block is not None else given_block()

@@ -26,6 +26,7 @@ from chunkpilot.sources.hdf5 import (
     remote_dataset_names,
 )
 from chunkpilot.sources.remote import (
+    RemoteURL,
     check_exists,
     check_zarr_metadata,
     filesystem,
@@ -120,15 +121,22 @@ def describe_url(url: str, array: str | None, opts: StorageOptions | None
     opts = opts or StorageOptions()
     if parsed.protocol in ("file", "local"):
         return describe(file_url_path(url), array=array)
-    fs = filesystem(parsed, opts, fast=True)  # first look fails fast: unreachable, no bucket
-    if parsed.protocol not in ("http", "https"):
-        is_file = check_exists(fs, parsed, opts).get("type") == "file"
-    else:
-        is_file = PurePosixPath(parsed.path.split("?")[0]).suffix.lower() in HDF5_SUFFIXES
-    if is_file:
+    if _is_hdf5_url(parsed, opts):
         return describe_hdf5_url(url, opts, array)
-    check_zarr_metadata(fs, parsed, opts)
     return describe_zarr_url(url, opts, array)
+
+
+def _is_hdf5_url(parsed: RemoteURL, opts: StorageOptions) -> bool:
+    """Whether a URL names one HDF5/netCDF4 file; else a zarr store, whose metadata is
+    checked here. The first look fails fast: unreachable, no bucket."""
+    fs = filesystem(parsed, opts, fast=True)
+    if parsed.protocol in ("http", "https"):
+        is_file = PurePosixPath(parsed.path.split("?")[0]).suffix.lower() in HDF5_SUFFIXES
+    else:
+        is_file = check_exists(fs, parsed, opts).get("type") == "file"
+    if not is_file:
+        check_zarr_metadata(fs, parsed, opts)
+    return is_file
 
 
 def file_url_path(url: str) -> str:
@@ -151,12 +159,7 @@ def remote_array_names(url: str, storage_options: Any = None) -> list[str]:
     parsed, opts = parse_url(url), as_storage_options(storage_options) or StorageOptions()
     if parsed.protocol in ("file", "local"):
         return []
-    fs = filesystem(parsed, opts, fast=True)
-    if parsed.protocol in ("http", "https"):
-        if PurePosixPath(parsed.path.split("?")[0]).suffix.lower() in HDF5_SUFFIXES:
-            return remote_dataset_names(url, opts)
-    elif check_exists(fs, parsed, opts).get("type") == "file":
+    if _is_hdf5_url(parsed, opts):
         return remote_dataset_names(url, opts)
-    check_zarr_metadata(fs, parsed, opts)
     node = open_zarr(parsed, opts)
     return sorted(group_data_arrays(node)) if isinstance(node, zarr.Group) else []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -175,13 +177,9 @@ def describe_hdf5_url(url: str, opts: StorageOptions | None, name: str | None
     parsed = parse_url(url)
     opts = opts or StorageOptions()
     check_exists(filesystem(parsed, opts, fast=True), parsed, opts)
-    h5py = import_h5py()
-    with remote_errors(parsed, opts), open_remote_file(parsed, opts) as fobj:
-        check_head(fobj.read(4096), parsed.display)
-        fobj.seek(0)
-        with h5py.File(fobj, "r") as f:
-            spec, name, compression, astype = describe_open_file(
-                f, name, parsed.display, f"hdf5:{parsed.display}")
+    with _remote_hdf5(parsed, opts) as f:
+        spec, name, compression, astype = describe_open_file(
+            f, name, parsed.display, f"hdf5:{parsed.display}")
     cast = {"astype": astype} if astype else {}
     return spec, remote_ref("hdf5", url, name, opts, spec, compression=compression, **cast)
 
@@ -189,13 +187,19 @@ def describe_hdf5_url(url: str, opts: StorageOptions | None, name: str | None
 def remote_dataset_names(url: str, opts: StorageOptions | None) -> list[str]:
     """The data variables of an HDF5/netCDF4 file at a URL (``list_datasets``: what a local
     file's check goes through); a file that is not HDF5 raises as :func:`describe_hdf5_url`."""
-    parsed, opts = parse_url(url), opts or StorageOptions()
+    with _remote_hdf5(parse_url(url), opts or StorageOptions()) as f:
+        return list_datasets(f)
+
+
+@contextlib.contextmanager
+def _remote_hdf5(parsed: RemoteURL, opts: StorageOptions) -> Iterator[Any]:
+    """The open ``h5py.File`` at a URL, its head checked first; the store's errors as ours."""
     h5py = import_h5py()
     with remote_errors(parsed, opts), open_remote_file(parsed, opts) as fobj:
         check_head(fobj.read(4096), parsed.display)
         fobj.seek(0)
         with h5py.File(fobj, "r") as f:
-            return list_datasets(f)
+            yield f
 
 
 def open_remote_file(parsed: RemoteURL, opts: StorageOptions) -> Any:

@@ -43,7 +43,7 @@ from typing import Any
 
 from chunkpilot.core.coldstart import first_task_extra_seconds
 from chunkpilot.core.failed import beyond_ran
-from chunkpilot.core.gather import gather
+from chunkpilot.core.gather import gather, peak_basis_bytes
 from chunkpilot.core.growth import chunk_counts
 from chunkpilot.core.model import CostModel
 from chunkpilot.core.shapes import (
@@ -143,13 +143,13 @@ def threads_with_chunks(res: Resources, task_count: int) -> int:
 
 
 def task_and_worker_peaks(model: CostModel, res: Resources, task_count: int, task_bytes: int,
-                          gathered_bytes: int = 0) -> tuple[int, int]:
-    """(A task's peak, a worker's) at ``task_count`` chunks of ``task_bytes``: per thread,
-    or, when what a worker holds grows with its chunks (``core.held``), the worker's band
-    for its share of the chunks, each busy thread's share of it called the task's peak."""
+                          gathered_bytes: int = 0, basis: int | None = None) -> tuple[int, int]:
+    """(A task's peak, a worker's) at ``task_count`` chunks of ``task_bytes``: per thread (at
+    ``basis`` bytes, ``core.gather.peak_basis_bytes``), or, when what a worker holds grows
+    with its chunks (``core.held``), the worker's band for its share of the chunks."""
     holding = threads_with_chunks(res, task_count)
     if model.held is None:
-        peak = max(model.task_peak_bytes(task_bytes), gathered_bytes)
+        peak = max(model.task_peak_bytes(basis or task_bytes), gathered_bytes)
         return peak, int(worker_peak_bytes(model.baseline_bytes, peak, task_bytes, res,
                                            holding_threads=holding))
     chunks = model.held.chunks_per_worker(task_count, res.workers)
@@ -224,7 +224,8 @@ def evaluate(
     else:  # a chunk that splits storage chunks reads (and decodes) all of each it touches
         t += read_amplification_seconds(model, spec, tuple(chunk), task_bytes)
     gathered = gathered_bytes_per_thread(tuple(chunk), spec, res, model)
-    peak, per_worker = task_and_worker_peaks(model, res, task_count, task_bytes, gathered)
+    basis = peak_basis_bytes(model.gather, spec.shape, tuple(chunk), task_bytes, spec.itemsize)
+    peak, per_worker = task_and_worker_peaks(model, res, task_count, task_bytes, gathered, basis)
     # tasks sharing a worker's threads: slower each when the function holds the GIL, each
     # waits for it to be handed its thread, and a lone process's idle threads at the start
     # and end lose nothing (they take turns anyway)

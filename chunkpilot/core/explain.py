@@ -157,7 +157,9 @@ def _time_sentence(plan: Plan) -> str:
     """How time and memory per task were measured and how they extend past the samples."""
     m = plan.model
     ok = sorted((s for s in m.samples if s.ok and s.seconds is not None), key=lambda s: s.nbytes)
-    memory = (f"peak memory = {m.memory.slope:.2f} x block + "
+    basis = ("the larger of a block and the chunk the pipeline's rechunk gathers it into"
+             if any(s.peak_basis_bytes for s in m.samples if s.ok) else "block")
+    memory = (f"peak memory = {m.memory.slope:.2f} x {basis} + "
               f"{format_bytes(int(m.memory.fixed))} (R² {m.memory.r2:.2f}).")
     if not ok or m.curve is None:
         return (f"Cost model given, not measured: time = {format_seconds(m.time.fixed)} + "

@@ -50,7 +50,7 @@ class CostModel:
     time: LinearFit
     """Seconds of the user's function for a block of ``x`` bytes."""
     memory: LinearFit
-    """Peak bytes above baseline for a block of ``x`` bytes (input, temporaries, output)."""
+    """Peak bytes above baseline at ``x`` bytes: a block's, or ``core.gather.peak_basis_bytes``."""
     overhead_seconds_per_task: float
     """Scheduler cost per task on the scheduler that will run it."""
     overhead_measured: bool = True
@@ -274,7 +274,7 @@ def fit_cost_model(
     largest_ok = max(s.nbytes for s in ok)
     failed_above = [s.nbytes for s in samples if not s.ok and s.nbytes > largest_ok]
     time = fit_line([s.nbytes for s in ok], [s.seconds or 0.0 for s in ok])
-    held, xs = None, [float(s.nbytes) for s in ok]
+    held, xs = None, [float(s.peak_basis_bytes or s.nbytes) for s in ok]
     if held_exponent is not None and all(s.chunks_run for s in ok):
         q = min(max(held_exponent, 0.0), 1.0)
         held = HeldGrowth(q, fit_line(xs, [s.task_peak_bytes or 0 for s in ok]), held_shared)

@@ -70,6 +70,10 @@ class Sample:
     the run's last chunks short; ``None``: a per-block or per-task peak."""
     task_peak_bytes: int | None = None
     """The largest single task's peak in that run (``None``: not recorded)."""
+    peak_basis_bytes: int | None = None
+    """The bytes ``peak_bytes`` scales with, when more than ``nbytes``: a pipeline whose
+    in-graph rechunk gathers input chunks into bigger ones (``core.gather.peak_basis_bytes``);
+    ``None``: ``nbytes``."""
     cold_extra_seconds: float | None = None
     """How much longer the first (cold) call took than a warm one: it also faulted in fresh
     memory for its temporaries, as a worker's first task of a computation does

@@ -23,25 +23,62 @@ CONTRACTION_NAMES = ("matmul", "tensordot", "dot", "einsum", "_einsum", "vdot")
 AxisMap = dict[str, tuple[frozenset[int], ...]]
 
 
+def reshape_groups(old: Sequence[int], new: Sequence[int]
+                   ) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """(new axes, old axes) of a reshape, grouped left to right where their lengths multiply
+    to the same size (C order, as numpy and dask reshape): an axis alone on both sides keeps
+    its meaning (xarray's ``polyfit`` reshapes (time, lat, lon) to (time, lat * lon)); empty
+    when the shapes do not group (lengths of 0 or 1 on one side only are grouped with their
+    neighbours)."""
+    groups: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+    i = j = 0
+    while i < len(old) and j < len(new):
+        olds, news, po, pn = [i], [j], old[i], new[j]
+        i, j = i + 1, j + 1
+        while po != pn:
+            if po < pn and i < len(old):
+                po, i = po * old[i], i + 1
+                olds.append(i - 1)
+            elif pn < po and j < len(new):
+                pn, j = pn * new[j], j + 1
+                news.append(j - 1)
+            else:
+                return []
+        groups.append((tuple(news), tuple(olds)))
+    if any(old[k] != 1 for k in range(i, len(old))) or any(new[k] != 1 for k in range(j, len(new))):
+        return []
+    return groups
+
+
 def trace_axes(records: Sequence[LayerRecord], input_name: str, input_ndim: int) -> AxisMap:
     """For each layer downstream of the input: which input axes each of its axes comes from.
 
     Blockwise layers map axes through their index symbols (transposes, broadcasting);
-    other layers of the same rank as their input keep axis order (rechunk, overlap,
-    slicing); anything else (reshape, dropped axes) is downstream but untraced.
+    a reshape maps axes through groups of matching sizes (``reshape_groups``); other layers
+    of the same rank as their input keep axis order (rechunk, overlap, slicing); anything
+    else (dropped axes) is downstream but untraced.
     """
     amap: AxisMap = {input_name: tuple(frozenset({i}) for i in range(input_ndim))}
+    shapes = {r.name: r.shape for r in records}
     for r in records:
         if r.name in amap or not any(d in amap for d in r.deps):
             continue
         nd = len(r.shape) if r.shape is not None else 0
         axes: list[set[int]] = [set() for _ in range(nd)]
-        if r.out_symbols is not None and len(r.out_symbols) == nd:
+        if r.prefix.startswith("reshape"):  # axes grouped by matching sizes
+            dep = next((d for d in r.deps if d in amap), None)
+            before = shapes.get(dep) if dep is not None else None
+            if before is not None and r.shape is not None and len(before) == len(amap[dep]):
+                for news, olds in reshape_groups(before, r.shape):
+                    merged = frozenset().union(*(amap[dep][i] for i in olds))
+                    for j in news:
+                        axes[j] |= merged
+        elif r.out_symbols is not None and len(r.out_symbols) == nd:
             for arg, idx in r.args:
                 for j, s in enumerate(idx):
                     if arg in amap and j < len(amap[arg]) and s in r.out_symbols:
                         axes[r.out_symbols.index(s)] |= amap[arg][j]
-        elif not r.prefix.startswith("reshape"):
+        else:
             for d in r.deps:
                 if d in amap and len(amap[d]) == nd:
                     for i in range(nd):

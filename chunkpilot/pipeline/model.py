@@ -11,7 +11,9 @@ with the chunks a worker runs, measured as how the peak grows from a sub-array o
 per axis to one of 6 (``memory_growth``) and priced once per worker (``core.held``). The input's
 read is set apart (``read_split``): a chunk that splits storage chunks reads and decodes each
 one it touches, a cost of the chunk's *shape*, not of its bytes. So is what a task-based
-rechunk in the graph holds while it gathers input chunks (``gather_target``, ``core.gather``).
+rechunk in the graph holds while it gathers input chunks (``gather_target``, ``core.gather``),
+and the samples' peak is fitted against the chunks that rechunk made of their input (``_based``:
+the work after it runs on those; ``core.gather.peak_basis_bytes``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import statistics
 from collections.abc import Sequence
 
 from chunkpilot.core.budget import SUBARRAY_RUN_BUDGET_S
-from chunkpilot.core.gather import GatherTarget
+from chunkpilot.core.gather import GatherTarget, peak_basis_bytes
 from chunkpilot.core.held import band_exponent, frontier_exponent
 from chunkpilot.core.model import CostModel, Sample, fit_cost_model
 from chunkpilot.core.selfproduct import contraction_length, product_work
@@ -127,6 +129,17 @@ def holds_band(an: Analysis) -> bool:
     return bool(an.graph.contraction_axes) or any(an.graph.overlap_depth)
 
 
+def _based(m: Measurement, spec: ArraySpec, target: GatherTarget | None, s: Sample) -> Sample:
+    """``s`` with the bytes its peak scales with (``core.gather.peak_basis_bytes``), at its
+    sub-array: there the rechunk gathered only the sub-array's input chunks."""
+    if target is None or m.graph is None or not m.graph.input_grid or not s.ok:
+        return s
+    sub = tuple(min(n, g * c) for n, g, c in zip(spec.shape, m.graph.input_grid, m.chunk,
+                                                 strict=True))
+    basis = peak_basis_bytes(target, sub, m.chunk, s.nbytes, spec.itemsize)
+    return dataclasses.replace(s, peak_basis_bytes=basis) if basis > s.nbytes else s
+
+
 def _held_sample(m: Measurement) -> Sample:
     """``m``'s sample with the chunks its run held and its largest task's peak."""
     if m.graph is None or not m.sample.ok:
@@ -146,8 +159,9 @@ def pipeline_model(ms: Sequence[Measurement], spec: ArraySpec, an: Analysis, *,
     q = memory_growth_exponent if contraction else min(
         memory_growth_exponent, frontier_exponent(sum(d > 0 for d in an.graph.overlap_depth)))
     band = holds_band(an) and q > 0
-    samples = [_paired(m, read_split(m, spec, _scaled(_held_sample(m) if band else m.sample,
-                                                      work_scale(m, spec, an))))
+    gather = gather_target(an.graph, ok)
+    samples = [_paired(m, read_split(m, spec, _scaled(
+        _held_sample(m) if band else _based(m, spec, gather, m.sample), work_scale(m, spec, an))))
                if m.sample.ok else m.sample for m in ms]
     model = fit_cost_model(samples, overhead_seconds_per_task=overhead_seconds_per_task,
                            overhead_measured=overhead_measured, baseline_bytes=baseline_bytes,
@@ -159,6 +173,6 @@ def pipeline_model(ms: Sequence[Measurement], spec: ArraySpec, an: Analysis, *,
         an.growth, executed_fraction=min(1.0, statistics.median(fractions)) if fractions else 1.0)
     return dataclasses.replace(model, tasks_per_chunk=max(top.tasks_per_chunk, 1.0),
                                task_growth=growth, contraction_units=an.units,
-                               gather=gather_target(an.graph, ok),
+                               gather=gather,
                                self_product_axes=an.graph.self_product_axes,
                                contraction_axes=an.graph.contraction_axes)

@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from chunkpilot.core.gather import peak_basis_bytes
 from chunkpilot.core.model import scale_memory
 from chunkpilot.core.plan import Plan, make_plan
 from chunkpilot.core.taskcap import GraphLimits, within_task_cap
@@ -55,6 +56,18 @@ def _said(e: PipelineBuildError) -> str:
     return e.cause.rstrip(".")
 
 
+def priced_growth(plan: Plan, spec: ArraySpec) -> float:
+    """How much more than the samples' the memory model already grows the plan's peak for
+    its rechunk's bigger chunks (``core.gather.peak_basis_bytes``; 1 at most as big): that
+    blow-up is priced, not one the sub-arrays missed."""
+    m, e = plan.model, plan.chosen
+    sampled = max(((s.peak_basis_bytes or s.nbytes) / s.nbytes for s in m.samples if s.ok),
+                  default=1.0)
+    at_plan = peak_basis_bytes(m.gather, spec.shape, e.chunk_shape, e.task_bytes,
+                               spec.itemsize) / max(e.task_bytes, 1)
+    return max(1.0, at_plan / sampled)
+
+
 def check_shape(spec: ArraySpec, chunk: Shape, an: Analysis, full_axes: Sequence[int] = ()
                 ) -> Shape:
     """The array shape to build the pipeline on: whole while cheap, else a sub-array (whole
@@ -89,6 +102,7 @@ def verify(box: PipelineSandbox, an: Analysis, plan: Plan, ms: Sequence[Measurem
         plan = dataclasses.replace(plan, dask_auto=None)
     (graph, said), auto_graph = graphs[0], (graphs[1][0] if len(graphs) > 1 else None)
     seen = max((m.graph.blowup for m in ms if m.graph is not None), default=1.0)
+    seen *= priced_growth(plan, spec)
     correction = 1.0
     if graph.blowup > max(seen, 1.0) * BLOWUP_SLACK:
         correction = graph.blowup / max(seen, 1.0)

@@ -4,11 +4,12 @@ dask's own rechunk plan; and the task peak the planner then prices."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
 from chunkpilot.core.evaluate import evaluate
-from chunkpilot.core.gather import GatherTarget, gather, gather_note
+from chunkpilot.core.gather import GatherTarget, gather, gather_note, peak_basis_bytes
 from chunkpilot.core.model import Sample, fit_cost_model
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
@@ -104,3 +105,42 @@ def test_a_tasks_peak_is_at_least_its_threads_share_of_the_gather():
 
 def test_no_rechunk_gathers_nothing():
     assert gather(CUBE, (1, 512, 512), None, 4) is None
+
+
+#: xarray's polyfit along time on a (730, 128, 256) float32 cube: time made whole.
+TREND = (730, 128, 256)
+TIME_WHOLE = GatherTarget((0,))
+
+
+def test_the_peak_grows_with_the_chunk_the_rechunk_makes_not_only_the_input_chunk():
+    """(73, 64, 64) input chunks are gathered into (730, 64, 64) ones, 10x: the work after
+    the rechunk runs on those; with time already whole the rechunk is a no-op."""
+    split, whole = (73, 64, 64), (730, 64, 64)
+    assert peak_basis_bytes(TIME_WHOLE, TREND, split, 73 * 64 * 64 * 4, 4) == 730 * 64 * 64 * 4
+    assert peak_basis_bytes(TIME_WHOLE, TREND, whole, 730 * 64 * 64 * 4, 4) == 730 * 64 * 64 * 4
+    assert peak_basis_bytes(None, TREND, split, 1234, 4) == 1234
+    # a target smaller than the input chunk (map tiles) leaves the input chunk's bytes
+    assert peak_basis_bytes(TO_SERIES, CUBE, (128, 512, 512), 128 * MiB, 4) == 128 * MiB
+
+
+def test_samples_peaking_on_gathered_chunks_price_one_whole_chunk_at_its_own_bytes():
+    """Hunt 19: the samples (input chunks 10x smaller than the chunk the rechunk gathered)
+    peaked at 28x the input chunk; fitted against the input chunk, dask auto's one 91 MiB
+    chunk (the rechunk a no-op there) was priced at 2.6 GiB and refused, where the run held
+    ~200 MiB. Against the gathered chunk the samples say 2.8x: auto costs 2.8 x 91 MiB."""
+    spec, work = ArraySpec(TREND, "float32"), WorkSpec(3)
+    res = Resources(1, 2, 2 * 2**30, "threads")
+    samples = []
+    for rows in (73, 146):  # 10 and 5 input chunks gathered into a (730, 64, 64) chunk
+        chunk_bytes = rows * 64 * 64 * 4
+        gathered = 730 * 64 * 64 * 4
+        samples.append(dataclasses.replace(
+            Sample(chunk_bytes, (rows, 64, 64), 0.01, int(2.8 * gathered)),
+            peak_basis_bytes=gathered))
+    model = dataclasses.replace(fit_cost_model(samples, overhead_seconds_per_task=0.0),
+                                gather=TIME_WHOLE)
+    auto = evaluate(TREND, spec, work, res, model)
+    assert auto.peak_bytes_per_task == pytest.approx(2.8 * math.prod(TREND) * 4, rel=0.01)
+    assert auto.fits_memory
+    tile = evaluate((73, 64, 64), spec, work, res, model)  # gathers 10 into 730 x 64 x 64
+    assert tile.peak_bytes_per_task >= 2.8 * 730 * 64 * 64 * 4 * 0.99

@@ -65,6 +65,15 @@ def stack_space(x):
     return x.reshape(x.shape[0], -1).mean(axis=1)
 
 
+def trend(x):
+    """The graph of xarray's ``polyfit`` along time: (time, y, x) reshaped to (time, y * x)
+    without a rechunk there, time made one chunk, then a least-squares slope per series."""
+    series = x.reshape(x.shape[0], -1, merge_chunks=False).rechunk({0: -1})
+    t = da.arange(x.shape[0], dtype=x.dtype)[:, None]
+    t = t - t.mean()
+    return ((series - series.mean(axis=0)) * t).sum(axis=0) / (t * t).sum()
+
+
 def _run(client, pipeline, path, chunks, tmp_path):
     """Run the pipeline at ``chunks``; big arrays are stored (as users would), not gathered."""
     before = client.run(os.getpid)
@@ -156,6 +165,22 @@ def test_in_graph_rechunk_is_made_unnecessary_through_the_cli(client, store2d, t
     assert any("rechunk is a no-op" in line for line in doc["explanation"])
     chunks = tuple(tuple(c) for c in doc["chunks"])
     assert _run(client, spectrum, store2d, chunks, tmp_path).shape == (2048, 1025)
+
+
+def test_time_made_whole_after_a_reshape_is_kept_whole_by_the_plan(tmp_path):
+    """The rechunk after polyfit's reshape is traced to input axis 0: the plan keeps time
+    whole and the rechunk is a no-op (it was untraced: time was cut, and the samples' peak,
+    gathered 10x, was priced at every chunk size)."""
+    path = _store(tmp_path / "cube.zarr", (96, 64, 64), (8, 32, 32))
+    with pytest.warns(IntermediateBlowupWarning, match="reshape merges input axis 2"):
+        plan = chunkpilot.advise(path, pipeline=trend, scheduler="threads", memory_limit="1GiB")
+    assert 0 in plan.pipeline.analysis.whole_axes
+    assert plan.chunk_shape[0] == 96 and 0 in plan.work.keep_whole
+    assert any("rechunk is a no-op" in n for n in plan.notes)
+    x = da.from_zarr(path)
+    expected = np.polyfit(np.arange(96), x.compute().reshape(96, -1), 1)[0]
+    got = trend(da.from_zarr(path, chunks=plan.chunks)).compute(scheduler="threads")
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
 
 
 def test_reshape_blowup_is_warned_and_avoided(client, tmp_path):

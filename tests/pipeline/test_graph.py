@@ -16,7 +16,7 @@ from chunkpilot.core.taskcap import GraphLimits
 from chunkpilot.errors import InvalidArgumentError
 from chunkpilot.pipeline.analysis import analysis_builds, analysis_chunk, analysis_from
 from chunkpilot.pipeline.findings import PipelineFindings, blowup_warnings, pipeline_notes
-from chunkpilot.pipeline.graph import profile_graph
+from chunkpilot.pipeline.graph import profile_graph, reshape_groups
 from chunkpilot.pipeline.layers import LayerRecord, layer_records
 from chunkpilot.pipeline.rules import families, layout_advice, thread_speedup
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
@@ -77,6 +77,37 @@ def test_reshape_hides_a_whole_axis_rechunk_and_blows_up_at_full_size():
     # with the merged axis whole, reshape needs no rechunk at all
     q = _profile(lambda x: x.reshape(64, -1).mean(axis=1), (64, 256, 256), (8, 32, 256))
     assert (q.whole_axes, q.rechunk_layers, q.blowup) == ((), (), 1.0)
+
+
+@pytest.mark.parametrize(("old", "new", "groups"), [
+    ((730, 128, 256), (730, 32768), [((0,), (0,)), ((1,), (1, 2))]),
+    ((6, 4), (2, 3, 4), [((0, 1), (0,)), ((2,), (1,))]),
+    ((6, 4), (24,), [((0,), (0, 1))]),
+    ((5, 1), (5,), [((0,), (0,))]),
+    ((6, 4), (4, 6), []),  # 6 vs 4 then 24 vs 24: one group of all
+])
+def test_reshape_groups_axes_whose_lengths_multiply_alike(old, new, groups):
+    got = reshape_groups(old, new)
+    if groups:
+        assert got == groups
+    else:
+        assert got == [((0, 1), (0, 1))]
+
+
+def test_a_rechunk_after_a_reshape_is_traced_to_the_input_axis_the_reshape_kept():
+    """xarray's polyfit reshapes (time, lat, lon) to (time, lat * lon) without a rechunk,
+    then makes time one chunk: that is input axis 0, which a plan can keep whole (it was
+    untraced: the plan split time and priced the gather's blow-up at every chunk size)."""
+    def trend(x):
+        t = x.reshape(x.shape[0], -1, merge_chunks=False).rechunk({0: -1})
+        return (t * da.arange(t.shape[0])[:, None]).sum(axis=0)
+    p = _profile(trend, (64, 32, 32), (8, 16, 16))
+    # (dask first makes the merged axis 2 whole for the reshape, hidden inside it)
+    assert p.whole_axes == (0, 2) and p.hidden_whole_axes == (2,)
+    xr = pytest.importorskip("xarray")
+    fit = _profile(lambda x: xr.DataArray(x, dims=("time", "y", "x")).polyfit("time", 1)
+                   .polyfit_coefficients.data, (64, 32, 32), (8, 16, 16))
+    assert 0 in fit.whole_axes
 
 
 def test_broadcast_blowup_is_measured_from_chunk_metadata():

@@ -122,3 +122,43 @@ def test_the_wider_growth_run_is_priced_from_the_narrow_cold_run_per_chunk():
     m = Measurement(s, (512, 512), None, nominal_count=9.0, cold_seconds=1.2)
     assert growth_run_seconds(m, 36.0) == pytest.approx(4.8)
     assert growth_run_seconds(Measurement(s, (512, 512), None, nominal_count=9.0), 36.0) is None
+
+
+def test_samples_gathered_by_a_rechunk_are_fitted_against_the_chunks_it_made():
+    """Sub-arrays of 3 chunks along time, made whole by the pipeline's rechunk: each run
+    peaked at 3x the chunk the rechunk made (9x its input chunk). The model prices 3x the
+    chunk a task works on after the rechunk: at time-whole chunks (a no-op there) 3x the
+    input chunk, not 9x (xarray's polyfit in hunt 19: auto refused at 2.6 GiB, ran in ~200
+    MiB)."""
+    from chunkpilot.core.growth import TaskGrowth
+    from chunkpilot.pipeline.analysis import Analysis
+    from chunkpilot.pipeline.model import pipeline_model
+
+    def fn(x):
+        return x.rechunk({0: -1}).std(axis=0)
+
+    spec = ArraySpec((64, 96, 96), "float32")
+    runs = []
+    for c in ((16, 32, 32), (16, 48, 48)):
+        g = _graph(fn, c, shape=tuple(3 * n for n in c))
+        nbytes = math.prod(c) * 4
+        s = Sample(nbytes, c, 0.01, 9 * nbytes, runs_seconds=(0.01, 0.01))
+        runs.append(Measurement(s, c, g, tasks_per_chunk=g.tasks_per_input_chunk))
+    analysis = _graph(fn, (16, 32, 32), shape=spec.shape)
+    an = Analysis((16, 32, 32), analysis, TaskGrowth((4, 3, 3), analysis.tasks, (1.0, 1.0, 1.0)))
+    model = pipeline_model(runs, spec, an, overhead_seconds_per_task=0.0,
+                           overhead_measured=True, baseline_bytes=0)
+    assert model.memory.slope == pytest.approx(3.0, rel=0.01)
+    whole = evaluate((64, 32, 32), spec, WorkSpec(3), RES, model)
+    assert whole.peak_bytes_per_task == pytest.approx(3 * 64 * 32 * 32 * 4, rel=0.01)
+    split = evaluate((16, 32, 32), spec, WorkSpec(3), RES, model)  # gathers 4 into one
+    assert split.peak_bytes_per_task >= 3 * 64 * 32 * 32 * 4 * 0.99
+    # the graph check's blow-up at the plan: what the samples gathered (3 chunks) grown by
+    # what the model already prices there (4 chunks gathered), not a blow-up they missed
+    import dataclasses
+
+    from chunkpilot.core.plan import make_plan
+    from chunkpilot.pipeline.verify import priced_growth
+    plan = make_plan(spec, WorkSpec(3), RES, model)
+    assert priced_growth(dataclasses.replace(plan, chosen=split), spec) == pytest.approx(4 / 3)
+    assert priced_growth(dataclasses.replace(plan, chosen=whole), spec) == 1.0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from tests.helpers.timing_gate import alone, beside_others
+import pytest
+
+from tests.helpers.timing_gate import alone, beside_others, gated
 
 
 def _enter_later(ctx) -> tuple[threading.Thread, threading.Event]:
@@ -47,3 +49,17 @@ def test_two_timing_tests_take_turns(tmp_path):
         assert not entered.wait(0.3)
     assert entered.wait(10)
     t.join(10)
+
+
+
+@pytest.mark.timing
+def test_a_timing_test_runs_alone(request):
+    assert gated(request.node)
+
+
+@pytest.mark.timing
+@pytest.mark.beside_others
+def test_a_timing_test_marked_beside_others_does_not(request):
+    """In a module marked ``timing``, a test that asserts no measurement (an error report)."""
+    assert not gated(request.node)
+    assert not gated(None)  # the session's last test has no next one

@@ -27,7 +27,10 @@ from chunkpilot.errors import SchedulerError
 from chunkpilot.report.figures import MEMORY_COLORS
 from tests.helpers.dask_processes import dask_processes
 
-pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timing]
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+#: The verdicts on the scenarios are read from measured task times and memory: the tests
+#: reading them run alone (tests/helpers/timing_gate.py), the first of them making them.
+timing = pytest.mark.timing
 
 CHROMIUM = "/usr/bin/chromium"
 #: Every computation warns (the default skips those under 1 s); keep 40 of them.
@@ -119,12 +122,14 @@ def _kinds(c):
     return {v["kind"] for v in c["verdicts"]}
 
 
+@timing
 def test_healthy(scenarios):
     c = scenarios["healthy"]
     assert _kinds(c) == {"healthy"}, c["verdicts"]
     assert c["tasks"] >= 16 and c["threads"] == 2 and not c["mischunked"]
 
 
+@timing
 def test_too_small(scenarios):
     c = scenarios["too_small"]
     assert "too_small" in _kinds(c) and "healthy" not in _kinds(c), c["verdicts"]
@@ -133,6 +138,7 @@ def test_too_small(scenarios):
         a for a in c["arrays"] if a["name"] == "sum" and a["chunk_shape"]).items()
 
 
+@timing
 def test_memory_heavy(scenarios):
     c = scenarios["memory"]
     assert "too_big" in _kinds(c), c["verdicts"]
@@ -144,6 +150,7 @@ def test_memory_heavy(scenarios):
                             "block_bytes": 24_000_000}]
 
 
+@timing
 def test_one_warning_per_mischunked_computation(cluster, scenarios):
     log = cluster.log()
     for name in ("too_small", "memory"):
@@ -162,6 +169,7 @@ def _png_pixels(path):
         return np.asarray(im.convert("RGB"))
 
 
+@timing
 def test_page(cluster, scenarios, tmp_path):
     with urllib.request.urlopen(f"{cluster.dashboard}/chunkpilot", timeout=60) as r:
         html = r.read().decode()
@@ -190,6 +198,7 @@ def test_page(cluster, scenarios, tmp_path):
     assert (np.abs(px.astype(int) - rgb).max(axis=-1) <= 12).sum() > 200, "no memory picture"
 
 
+@timing
 def test_cli_prints_the_table(cluster, scenarios):
     runner = CliRunner()
     for address in (cluster.address, cluster.dashboard):
@@ -203,6 +212,7 @@ def test_cli_prints_the_table(cluster, scenarios):
         c["id"] for c in json.loads(result.output)["computations"]}
 
 
+@timing
 def test_follow_yields_each_computation_once(cluster, scenarios):
     polls = []
 

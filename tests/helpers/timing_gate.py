@@ -1,10 +1,11 @@
 """Tests marked ``timing`` run alone while the rest of the suite runs on two xdist workers.
 
-A ``timing`` test asserts on measured time or CPU (busy cores, probes, diagnoses, chunk sizes
-picked from measurements); another test running beside it on this 2-core machine would be
-measured with it. The gate is a readers-writer lock on two files shared by the workers:
-every other test holds ``run.lock`` shared; a timing test takes ``gate.lock`` exclusive (no
-new test starts) and then ``run.lock`` exclusive (the test already running ends first).
+A ``timing`` test (not also ``beside_others``) asserts on measured time or CPU (busy
+cores, probes, diagnoses, chunk sizes picked from measurements); another test running beside
+it on this 2-core machine would be measured with it. The gate is a readers-writer lock on
+two files shared by the workers: every other test holds ``run.lock`` shared; a timing test
+takes ``gate.lock`` exclusive (no new test starts) and then ``run.lock`` exclusive (the test
+already running ends first).
 In one process (``-n 0``) the gate does nothing.
 """
 
@@ -20,6 +21,13 @@ from pathlib import Path
 import pytest
 
 LOCK_DIR_KEY = "chunkpilot_timing_lock_dir"
+
+
+def gated(item: pytest.Item | None) -> bool:
+    """Whether ``item`` runs alone: marked ``timing`` (itself or its module), and not
+    ``beside_others`` (a test of a timing module that asserts no measurement)."""
+    return (item is not None and item.get_closest_marker("timing") is not None
+            and item.get_closest_marker("beside_others") is None)
 
 
 @contextlib.contextmanager
@@ -72,7 +80,7 @@ class TimingGate:
         if directory is None:
             yield
             return
-        if not item.get_closest_marker("timing"):
+        if not gated(item):
             with beside_others(Path(directory)):
                 yield
             return
@@ -84,7 +92,7 @@ class TimingGate:
         try:
             yield
         finally:
-            if nextitem is None or not nextitem.get_closest_marker("timing"):
+            if not gated(nextitem):
                 self._alone.close()
                 self._alone = None
 

@@ -18,6 +18,8 @@ from chunkpilot.measure.sandbox import sandbox_pool
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 pytestmark = pytest.mark.timing  # measured time or CPU: runs alone (tests/helpers/timing_gate.py)
+#: Tests of how a failing function is reported assert no measurement: they run beside others.
+beside_others = pytest.mark.beside_others
 
 MiB = 2**20
 SPEC = ArraySpec((4096, 4096), "float64")  # 128 MiB, synthetic samples
@@ -57,6 +59,7 @@ def raises(block):
     raise ValueError("bad block")
 
 
+@beside_others
 def test_function_that_raises_is_reported_not_fatal():
     with pytest.raises(ProfilingError, match="ValueError: bad block"):
         _profile(raises)
@@ -66,6 +69,7 @@ def wrong_type(block):
     return "not an array"
 
 
+@beside_others
 def test_function_returning_wrong_type_is_reported():
     with pytest.raises(ProfilingError, match="Expected the function to return a numpy array"):
         _profile(wrong_type)
@@ -77,6 +81,7 @@ def lazy(block):
     return da.from_array(block) * 2
 
 
+@beside_others
 def test_function_returning_a_lazy_dask_array_is_reported_not_computed_for_it():
     # hunt: the sandbox computed it, so a plan measured work map_blocks would never run
     with pytest.raises(ProfilingError, match=r"Got a lazy dask Array \(map_blocks would hand "
@@ -88,6 +93,7 @@ def segfault(block):
     ctypes.string_at(0)
 
 
+@beside_others
 def test_segfault_is_contained():
     with pytest.raises(ProfilingError, match="SIGSEGV"):
         _profile(segfault)
@@ -98,6 +104,7 @@ def sleepy(block):
     return block
 
 
+@beside_others
 def test_hang_times_out():
     with pytest.raises(ProfilingError, match="timed out"):
         _profile(sleepy, timeout_s=2)
@@ -248,6 +255,7 @@ def _not_reentrant():
     return not_reentrant
 
 
+@beside_others
 def test_a_function_that_fails_when_two_threads_run_it_is_one_clear_error():
     """Hunt 17: the concurrent calls' errors were dropped, so a function failing in two
     threads got "1.60x as fast in two threads" (or an internal error from a negative time)

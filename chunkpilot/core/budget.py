@@ -7,7 +7,7 @@ big, it stays within a time budget, and (for a store at a URL) its fetch does to
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from chunkpilot.core.evaluate import worker_peak_bytes
 from chunkpilot.core.model import Sample, fit_line
@@ -54,23 +54,40 @@ SUBARRAY_RUN_BUDGET_S = 3.0
 
 
 def affordable_bytes(runs: Mapping[int, float], target: float, floor: float,
-                     budget_s: float = SUBARRAY_RUN_BUDGET_S) -> float:
+                     budget_s: float = SUBARRAY_RUN_BUDGET_S,
+                     run_bytes: Callable[[float], float] | None = None) -> float:
     """The size to measure instead of ``target``: ``target`` when the largest measured run
-    (``runs``: bytes -> cold seconds of its sub-array, which holds the same number of chunks
-    at every size) predicts it within ``budget_s``; else the size that fits, if that is
-    still well past the largest (1.5x), or ``floor`` (a small sample keeps its place: its
-    sub-array also times the threads).
+    (``runs``: bytes -> cold seconds of its sub-array) predicts it within ``budget_s``, in
+    proportion to the sub-array's bytes (``run_bytes`` of a sample size; default: the
+    sample's, a sub-array of the same number of chunks at every size); else the biggest
+    size that fits, if that is still well past the largest (1.5x), or ``floor`` (a small
+    sample keeps its place: its sub-array also times the threads), unless ``floor``'s
+    sub-array is hardly smaller than ``target``'s (by less than 1.5x): an axis every
+    sub-array spans whole (``pipeline.extent``) does not grow with the chunk. xarray's
+    polyfit with its coordinates needs every axis whole, so each sample ran the whole
+    (730, 128, 256) cube, 2-4 s at every size: its 4 MiB sample, shrunk to 182 kiB for
+    nothing, read each of its storage chunks 64 times.
 
     >>> MiB = 2**20
     >>> affordable_bytes({MiB: 0.25}, 4 * MiB, MiB / 4) == 4 * MiB
     True
-    >>> [affordable_bytes({MiB: cold}, 4 * MiB, MiB / 4) / MiB for cold in (1.5, 2.5)]
+    >>> [round(affordable_bytes({MiB: cold}, 4 * MiB, MiB / 4) / MiB, 6) for cold in (1.5, 2.5)]
     [2.0, 0.25]
+    >>> affordable_bytes({MiB: 4.0}, 4 * MiB, MiB / 4, run_bytes=lambda b: 91 * MiB) / MiB
+    4.0
     """
     if not runs:
         return target
+    size = run_bytes or (lambda b: b)
     nbytes = max(runs)
-    fit = nbytes * budget_s / max(runs[nbytes], 1e-9)
-    if fit >= target:
+    per_byte = runs[nbytes] / max(size(nbytes), 1.0)  # cold seconds per sub-array byte
+    if per_byte * size(target) <= budget_s:
         return target
-    return fit if fit >= 1.5 * nbytes else floor
+    lo, hi = math.log(nbytes), math.log(target)  # the biggest size that fits, if any past it
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if per_byte * size(math.exp(mid)) <= budget_s else (lo, mid)
+    fit = math.exp(lo)
+    if fit >= 1.5 * nbytes:
+        return fit
+    return floor if size(floor) * 1.5 <= size(target) else target

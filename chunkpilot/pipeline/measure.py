@@ -33,6 +33,7 @@ from chunkpilot.pipeline.subarray import (
     CHUNKS_PER_AXIS,
     SUBARRAY_MAX_BYTES,
     nominal_chunks,
+    subarray_bytes,
     subarray_region,
 )
 from chunkpilot.sources.urls import reader_preload
@@ -46,11 +47,9 @@ SMALL_CHUNK_BYTES = (1 * MiB, 4 * MiB)
 #: measurement runs it once cold and at least three times warm.
 SUBARRAY_TIME_BUDGET_S = 0.4
 
-
 #: Layers that read the input from its store: ``da.from_zarr``, ``da.from_array`` (HDF5,
 #: object stores).
 READ_LAYERS = ("from-zarr", "array")
-
 
 #: A placeholder graph's structure and the warnings dask gave while building it.
 Built = tuple[GraphProfile, tuple[str, ...]]
@@ -275,7 +274,8 @@ def measure_family(
     smalls = sorted({min(b, spec.nbytes / 8) for b in SMALL_CHUNK_BYTES})
     for i, b in enumerate(smalls):
         cold = {m.sample.nbytes: m.cold_seconds for m in out if m.sample.ok and m.cold_seconds}
-        size = affordable_bytes(cold, b, smalls[0] / 4)
+        size = affordable_bytes(cold, b, smalls[0] / 4, run_bytes=lambda x: subarray_bytes(
+            spec, shape_for_bytes(spec, work, x), box.full_axes))
         if not measure(size, scale=i == len(smalls) - 1, planned=b if size < b else None):
             break
     # sizes follow the chunk's own work: a read of split storage chunks is a cost of its shape

@@ -68,3 +68,19 @@ def subarray_region(spec: ArraySpec, chunk: tuple[int, ...], per_axis: int = CHU
         start = (n - extent) // 2 // c * c
         out.append((start, start + extent))
     return tuple(out)
+
+
+def subarray_bytes(spec: ArraySpec, chunk: tuple[int, ...], full_axes: Sequence[int] = ()
+                   ) -> int:
+    """Bytes of the sub-array a measurement at ``chunk`` runs (``core.budget``: its run time
+    follows them, not the chunk's: an axis spanned whole does not grow with the chunk).
+
+    >>> spec = ArraySpec((730, 128, 256), "float32")
+    >>> subarray_bytes(spec, (730, 8, 8)) == subarray_bytes(spec, (730, 32, 32)) // 16
+    True
+    >>> every = (0, 1, 2)  # every axis whole: the whole array at every chunk size
+    >>> subarray_bytes(spec, (730, 8, 8), every) == subarray_bytes(spec, (730, 32, 32), every)
+    True
+    """
+    region = subarray_region(spec, chunk, CHUNKS_PER_AXIS, full_axes)
+    return math.prod(b - a for a, b in region) * spec.itemsize

@@ -247,6 +247,32 @@ def test_a_slow_pipelines_second_small_sample_is_sized_to_the_run_budget():
     assert resized_note([dataclasses.replace(one, planned_bytes=2**20)], 8) is None
 
 
+def _pause(total: np.ndarray) -> np.ndarray:
+    time.sleep(1.2)  # once per run, whatever its chunks
+    return total
+
+
+def slow_whole_sum(x):
+    return x.sum().map_blocks(_pause, dtype=x.dtype)
+
+
+@pytest.mark.beside_others  # a slower machine only makes the old rule shrink it more
+def test_a_sample_spanning_the_whole_array_anyway_is_not_made_smaller_for_the_budget():
+    """A pipeline that needs every axis whole (xarray's polyfit with its coordinates) runs
+    the whole array at every sample size: a smaller sample saves no time. Here a run takes
+    1.2 s whatever its chunks; at 4 MiB, 4x the 1 MiB sample's chunk, the old rule predicted
+    4.8 s, over the 3 s budget, and measured 2.5 MiB instead."""
+    spec = ArraySpec((2048, 2048), "float64")  # 32 MiB
+    box = PipelineSandbox(pickle_func(slow_whole_sum) or b"", spec, {"kind": "synthetic"},
+                          {}, 2**30, 60.0, full_axes=(0, 1))
+    ms = measure_family(box, spec, WorkSpec(2), Resources(1, 1, 2**30, "threads"),
+                        baseline_guess_bytes=0)
+    assert all(m.sample.ok for m in ms), [m.sample.error for m in ms]
+    assert min(m.cold_seconds for m in ms) >= 1.2  # each ran the whole array once cold
+    assert 4 * 2**20 in [m.sample.nbytes for m in ms]
+    assert not [m.planned_bytes for m in ms if m.planned_bytes]
+
+
 def refuses_odd_chunks(x):
     if x.chunks[0][0] % 2:
         raise ValueError("my kernel wants even chunks.")

@@ -54,9 +54,9 @@ def trace_axes(records: Sequence[LayerRecord], input_name: str, input_ndim: int)
     """For each layer downstream of the input: which input axes each of its axes comes from.
 
     Blockwise layers map axes through their index symbols (transposes, broadcasting);
-    a reshape maps axes through groups of matching sizes (``reshape_groups``); other layers
-    of the same rank as their input keep axis order (rechunk, overlap, slicing); anything
-    else (dropped axes) is downstream but untraced.
+    a reshape maps axes kept or merged through groups of matching sizes (``reshape_groups``;
+    an axis it splits stays untraced); other layers of the same rank as their input keep
+    axis order (rechunk, overlap, slicing); anything else (dropped axes) is untraced.
     """
     amap: AxisMap = {input_name: tuple(frozenset({i}) for i in range(input_ndim))}
     shapes = {r.name: r.shape for r in records}
@@ -70,9 +70,10 @@ def trace_axes(records: Sequence[LayerRecord], input_name: str, input_ndim: int)
             before = shapes.get(dep) if dep is not None else None
             if before is not None and r.shape is not None and len(before) == len(amap[dep]):
                 for news, olds in reshape_groups(before, r.shape):
-                    merged = frozenset().union(*(amap[dep][i] for i in olds))
-                    for j in news:
-                        axes[j] |= merged
+                    if len(news) == 1:  # kept, or several merged into one (their union);
+                        # an axis split in several is untraced: one whole part of it is
+                        # not the whole axis (time as (years, 12) months)
+                        axes[news[0]] |= frozenset().union(*(amap[dep][i] for i in olds))
         elif r.out_symbols is not None and len(r.out_symbols) == nd:
             for arg, idx in r.args:
                 for j, s in enumerate(idx):

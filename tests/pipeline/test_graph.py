@@ -104,6 +104,10 @@ def test_a_rechunk_after_a_reshape_is_traced_to_the_input_axis_the_reshape_kept(
     p = _profile(trend, (64, 32, 32), (8, 16, 16))
     # (dask first makes the merged axis 2 whole for the reshape, hidden inside it)
     assert p.whole_axes == (0, 2) and p.hidden_whole_axes == (2,)
+    # time split as (years, 12 months) and the months made whole: not the whole time axis
+    split = _profile(lambda x: x.reshape(8, 8, 32, 32).rechunk({1: -1}).mean(axis=1),
+                     (64, 32, 32), (4, 16, 16))
+    assert split.whole_axes == () and split.rechunk_layers
     xr = pytest.importorskip("xarray")
     fit = _profile(lambda x: xr.DataArray(x, dims=("time", "y", "x")).polyfit("time", 1)
                    .polyfit_coefficients.data, (64, 32, 32), (8, 16, 16))

@@ -54,9 +54,10 @@ def trace_axes(records: Sequence[LayerRecord], input_name: str, input_ndim: int)
     """For each layer downstream of the input: which input axes each of its axes comes from.
 
     Blockwise layers map axes through their index symbols (transposes, broadcasting);
-    a reshape maps axes kept or merged through groups of matching sizes (``reshape_groups``;
-    an axis it splits stays untraced); other layers of the same rank as their input keep
-    axis order (rechunk, overlap, slicing); anything else (dropped axes) is untraced.
+    a reshape maps axes through groups of matching sizes (``reshape_groups``: merged axes
+    go into one, a split axis into each of its parts); other layers of the same rank as
+    their input keep axis order (rechunk, overlap, slicing); anything else (dropped axes)
+    is untraced. An input axis is made whole where every axis it went into is one chunk.
     """
     amap: AxisMap = {input_name: tuple(frozenset({i}) for i in range(input_ndim))}
     shapes = {r.name: r.shape for r in records}
@@ -70,10 +71,9 @@ def trace_axes(records: Sequence[LayerRecord], input_name: str, input_ndim: int)
             before = shapes.get(dep) if dep is not None else None
             if before is not None and r.shape is not None and len(before) == len(amap[dep]):
                 for news, olds in reshape_groups(before, r.shape):
-                    if len(news) == 1:  # kept, or several merged into one (their union);
-                        # an axis split in several is untraced: one whole part of it is
-                        # not the whole axis (time as (years, 12) months)
-                        axes[news[0]] |= frozenset().union(*(amap[dep][i] for i in olds))
+                    merged = frozenset().union(*(amap[dep][i] for i in olds))
+                    for j in news:  # a split axis goes into each of its parts
+                        axes[j] |= merged
         elif r.out_symbols is not None and len(r.out_symbols) == nd:
             for arg, idx in r.args:
                 for j, s in enumerate(idx):
@@ -245,17 +245,18 @@ def profile_graph(records: Sequence[LayerRecord], input_name: str) -> GraphProfi
             for s in amap[r.name][a] if a < len(amap[r.name]) else ():
                 depth[s] = max(depth[s], d)
         if r.prefix.startswith("rechunk") and r.chunks is not None:
-            for i, ax in enumerate(r.chunks):
-                src_axes = amap[r.name][i] if i < len(amap[r.name]) else frozenset()
-                if len(src_axes) != 1:
+            traced = amap[r.name][:len(r.chunks)]
+            for s in range(ndim):  # whole when every axis it went into is one chunk
+                parts = [i for i, ax in enumerate(traced) if s in ax]
+                if not parts:
                     continue
-                (s,) = src_axes
-                if len(ax) == 1 and len(src.chunks[s]) > 1:
+                if all(len(r.chunks[i]) == 1 for i in parts) and len(src.chunks[s]) > 1:
                     whole.add(s)
                     if r.name in hidden:
                         hidden_axes.add(s)
-                elif max(ax) != max(src.chunks[s]):
-                    targets[s] = max(ax)
+                elif len(parts) == 1 and traced[parts[0]] == {s} and \
+                        max(r.chunks[parts[0]]) != max(src.chunks[s]):
+                    targets[s] = max(r.chunks[parts[0]])
         c = contraction_axes(r, amap) if r.out_symbols is not None else None
         if c is not None:
             contracted |= c

@@ -108,6 +108,15 @@ def test_a_rechunk_after_a_reshape_is_traced_to_the_input_axis_the_reshape_kept(
     split = _profile(lambda x: x.reshape(8, 8, 32, 32).rechunk({1: -1}).mean(axis=1),
                      (64, 32, 32), (4, 16, 16))
     assert split.whole_axes == () and split.rechunk_layers
+    # ... and both parts made whole (a median over years, hunt 20: it was left out, and the
+    # samples' gather of the whole sub-array priced dask auto's chunk 10x over)
+    years = _profile(lambda x: da.nanmedian(x.reshape(x.shape[0] // 12, 12, 32, 32), axis=0),
+                     (240, 32, 32), (12, 16, 16))
+    assert 0 in years.whole_axes
+    # lat merged with lon and the merged axis made one chunk: lat is gathered whole
+    flat = _profile(lambda x: x.reshape(x.shape[0], -1).rechunk({1: -1}), (48, 64, 32),
+                    (48, 8, 32))
+    assert flat.whole_axes == (1,)
     xr = pytest.importorskip("xarray")
     fit = _profile(lambda x: xr.DataArray(x, dims=("time", "y", "x")).polyfit("time", 1)
                    .polyfit_coefficients.data, (64, 32, 32), (8, 16, 16))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import dask.array as da
@@ -9,11 +10,20 @@ import pytest
 
 from chunkpilot.core.evaluate import evaluate
 from chunkpilot.core.gather import gather
+from chunkpilot.core.growth import TaskGrowth
 from chunkpilot.core.model import Sample, fit_cost_model
+from chunkpilot.core.plan import make_plan
+from chunkpilot.pipeline.analysis import Analysis
 from chunkpilot.pipeline.graph import profile_graph
 from chunkpilot.pipeline.layers import layer_records
 from chunkpilot.pipeline.measure import Measurement
-from chunkpilot.pipeline.model import gather_target, growth_run_seconds, read_split
+from chunkpilot.pipeline.model import (
+    gather_target,
+    growth_run_seconds,
+    pipeline_model,
+    read_split,
+)
+from chunkpilot.pipeline.verify import priced_growth
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 MiB = 2**20
@@ -41,8 +51,6 @@ def test_a_split_storage_chunk_read_is_set_apart_from_the_sample():
 
 
 def test_the_work_after_the_reads_keeps_its_seconds_when_the_read_is_set_apart():
-    import dataclasses
-
     m = _measured((128, 32, 16), 0.085, 0.073)
     m = dataclasses.replace(m, sample=dataclasses.replace(m.sample, downstream_share=0.1))
     s = read_split(m, CUBE, m.sample)
@@ -130,10 +138,6 @@ def test_samples_gathered_by_a_rechunk_are_fitted_against_the_chunks_it_made():
     chunk a task works on after the rechunk: at time-whole chunks (a no-op there) 3x the
     input chunk, not 9x (xarray's polyfit in hunt 19: auto refused at 2.6 GiB, ran in ~200
     MiB)."""
-    from chunkpilot.core.growth import TaskGrowth
-    from chunkpilot.pipeline.analysis import Analysis
-    from chunkpilot.pipeline.model import pipeline_model
-
     def fn(x):
         return x.rechunk({0: -1}).std(axis=0)
 
@@ -155,10 +159,6 @@ def test_samples_gathered_by_a_rechunk_are_fitted_against_the_chunks_it_made():
     assert split.peak_bytes_per_task >= 3 * 64 * 32 * 32 * 4 * 0.99
     # the graph check's blow-up at the plan: what the samples gathered (3 chunks) grown by
     # what the model already prices there (4 chunks gathered), not a blow-up they missed
-    import dataclasses
-
-    from chunkpilot.core.plan import make_plan
-    from chunkpilot.pipeline.verify import priced_growth
     plan = make_plan(spec, WorkSpec(3), RES, model)
     assert priced_growth(dataclasses.replace(plan, chosen=split), spec) == pytest.approx(4 / 3)
     assert priced_growth(dataclasses.replace(plan, chosen=whole), spec) == 1.0

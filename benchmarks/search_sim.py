@@ -85,7 +85,7 @@ class SimRunner:
         self.by_shape: dict[Shape, list[float]] = {}
         self.failed: set[Shape] = set()
 
-    def run(self, chunk: Shape, label: str) -> Any:
+    def run(self, chunk: Shape, label: str, expected_s: float | None = None) -> Any:
         from chunkpilot.core.observations import Observation, TaskRecord, Trial, WorkerInfo
         from chunkpilot.core.verdicts import Verdict
 

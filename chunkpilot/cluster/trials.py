@@ -21,10 +21,10 @@ from distributed import wait
 from chunkpilot.cluster.observe import observe
 from chunkpilot.cluster.threads import observe_threads, trim_process_memory
 from chunkpilot.cluster.work import pipeline_collections, trial_collection
-from chunkpilot.core.converge import MIN_TRIAL_SECONDS, median_run, more_runs
 from chunkpilot.core.diagnose import diagnose
 from chunkpilot.core.metrics import active_seconds, trial_runs_seconds
 from chunkpilot.core.observations import Observation, Trial
+from chunkpilot.core.reruns import MIN_TRIAL_SECONDS, median_run, more_runs, outlier_runs
 from chunkpilot.errors import PipelineBuildError, StoreReadError
 from chunkpilot.pipeline.writes import WritesError, check_no_store_layers, refused_writes
 from chunkpilot.sources.readers import source_array
@@ -152,24 +152,29 @@ class TrialRunner:
             return x, colls
         return x, [trial_collection(x, self.func, self.work)]
 
-    def run(self, chunk: Shape, label: str) -> Trial:
-        """Run the work with ``chunk`` chunks, observed (a short trial several times, its
-        median run kept: ``core.converge.more_runs``); a failed run recovers the cluster."""
+    def run(self, chunk: Shape, label: str, expected_s: float | None = None) -> Trial:
+        """Run the work with ``chunk`` chunks, observed (a short trial, or one far slower
+        than the ``expected_s`` the model predicts, several times: ``core.reruns``; the
+        median run of those not set aside as outliers is kept); a failed run recovers the
+        cluster."""
         x, colls = self._collections(chunk, self.region)
         runs: list[Observation] = []
         active: list[float] = []
         t0 = time.perf_counter()
         while not runs or (not runs[-1].failed and more_runs(
-                active, time.perf_counter() - t0, self.min_seconds)):
+                active, time.perf_counter() - t0, self.min_seconds, expected_s)):
             obs = self.executor.observe(colls, self.timeout_s)
             if obs.error and obs.error_type == StoreReadError.__name__:  # damaged store: stop
                 raise StoreReadError(obs.error.removeprefix(f"{obs.error_type}: "))
             runs.append(obs)
             active.append(active_wall(obs))
+        aside = outlier_runs(active, expected_s) if not obs.failed else ()
+        kept = [i for i in range(len(runs)) if i not in aside]
         if not obs.failed:
-            obs = runs[median_run(active)]
+            obs = runs[kept[median_run([active[i] for i in kept])]]
         trial = Trial(label, x.chunks, obs, diagnose(obs),
-                      runs_active_s=tuple(active) if len(runs) > 1 else ())
+                      runs_active_s=tuple(active[i] for i in kept) if len(runs) > 1 else (),
+                      outlier_runs_s=tuple(active[i] for i in aside))
         self.trials.append(trial)
         self.by_shape.setdefault(chunk, []).append(trial)
         if obs.failed:

@@ -134,7 +134,8 @@ def tune(
             runner.warm_up(plan.chunk_shape)
             if compare_auto:
                 runner.run(dask_auto_shape(job.spec, plan.work.keep_whole), "dask auto")
-            chosen = _search(runner, plan, res, max_trials, config.policy().noise_fraction)
+            chosen = _search(runner, plan, res, max_trials, config.policy().noise_fraction,
+                             region_spec(job.spec, region))
             best = runner.best_trial(chosen)
             result = TuneResult(plan, chosen, tuple(runner.trials),
                                 best.verdicts if best else (),
@@ -172,11 +173,18 @@ def check_plan_fits(plan: Plan, spec: ArraySpec, work: WorkSpec) -> None:
             f"drop_axis={list(plan.work.drop_axis)}: advise with the same options.")
 
 
+def region_spec(spec: ArraySpec, region: tuple[slice, ...]) -> ArraySpec:
+    """The trial region as an array of its own, to predict a trial's time."""
+    return dataclasses.replace(spec, shape=tuple(s.stop - s.start for s in region),
+                               current_chunks=None)
+
+
 def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,
-            noise: float) -> Shape:
+            noise: float, region: ArraySpec | None = None) -> Shape:
     """Follow the diagnosis while it points a way, then compare the healthy neighbours.
     A shape run before the search (dask auto's, the reference) is not run again when the
-    search reaches it: its trial counts, and not against ``max_trials``."""
+    search reaches it: its trial counts, and not against ``max_trials``. A trial far slower
+    than the model predicts for the ``region`` runs again (``core.reruns``)."""
     rungs = ladder(plan)
     model, current = plan.model, plan.chunk_shape
     tried: list[Shape] = []
@@ -195,7 +203,9 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,
         if reuse:
             reused.append(chunk)
         tried.append(chunk)
-        t = before[chunk] if reuse else runner.run(chunk, f"{why} {chunk}")
+        expected = (evaluate(chunk, region, plan.work, res, model).wall_seconds
+                    if region is not None else None)
+        t = before[chunk] if reuse else runner.run(chunk, f"{why} {chunk}", expected)
         e = predict(chunk)
         model = refit(model, t.observation, e.task_bytes, res,
                       predicted_peak_bytes=e.peak_bytes_per_task)

@@ -9,6 +9,7 @@ from chunkpilot.core.converge import only_shape_note
 from chunkpilot.core.metrics import active_seconds, first_task_start, trial_runs_seconds
 from chunkpilot.core.observations import Trial
 from chunkpilot.core.plan import Plan
+from chunkpilot.core.reruns import SURPRISE_FACTOR
 from chunkpilot.core.shapes import regular_chunks
 from chunkpilot.core.verdicts import Verdict
 from chunkpilot.report.apply import how_to_apply
@@ -81,6 +82,7 @@ def trial_summary(t: Trial) -> dict[str, Any]:
         "wall_seconds": o.wall_seconds,
         "active_seconds": active_seconds(o),
         "runs_active_seconds": list(trial_runs_seconds(t)),
+        "outlier_runs_seconds": list(t.outlier_runs_s),
         "startup_seconds": first_task_start(o),
         "task_count": o.compute_task_count,
         "peak_worker_memory_bytes": o.peak_process_bytes,
@@ -104,8 +106,11 @@ def tune_lines(r: TuneResult) -> list[str]:
     for t in r.trials:
         kinds = ", ".join(v.kind for v in t.verdicts) or "no verdict"
         state = "FAILED" if t.observation.failed else format_seconds(t.observation.wall_seconds)
-        if t.runs_active_s:
-            state += f" (the median of {len(t.runs_active_s)} runs of a short trial)"
+        if len(t.runs_active_s) > 1:
+            state += f" (the median of {len(t.runs_active_s)} runs)"
+        if t.outlier_runs_s:
+            state += (f"; a first run of {format_seconds(t.outlier_runs_s[0])} was set aside "
+                      f"(over {SURPRISE_FACTOR:g}x both the model's time and its re-run)")
         lines.append(f"Trial {t.label}: {state}; {kinds}.")
     lines += [n for n in (only_shape_note(r.plan),) if n is not None]
     lines += [f"Verdict on the tuned chunks: {v.kind}: {v.message}" for v in r.verdicts]

@@ -16,6 +16,7 @@ from chunkpilot.core.model import CostModel, LinearFit
 from chunkpilot.core.observations import Observation
 from chunkpilot.core.plan import Plan
 from chunkpilot.core.policy import NOISE_FRACTION
+from chunkpilot.core.reruns import MIN_TRIAL_SECONDS
 from chunkpilot.core.verdicts import Verdict
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
@@ -25,18 +26,6 @@ MIN_NOISE_FRACTION = 0.02
 STEP = 2
 #: Trial region: enough data that a chunk twice the plan's still gives each thread 2 rounds.
 REGION_ROUNDS = 8
-#: ... and enough for about this long a trial at the plan's predicted speed: ufunc_reduce's
-#: 1 MiB plan made 90 ms trials of 512 rows, where chunks 4x bigger could not show their
-#: gain (tune kept a plan 1.6x slower than the best shape over the whole array).
-MIN_TRIAL_SECONDS = 0.5
-#: A trial shorter than that (the whole array is small) runs its work again, at least this
-#: many times in all: one run each of rechunk_transpose's 0.3 s trials spread 0.21-0.30 s
-#: and 0.26-0.39 s for two shapes whose medians were 0.27 s and 0.36 s, and tune kept the
-#: slower one (1.43x the best shape in a full benchmark run).
-SHORT_TRIAL_RUNS = 3
-#: ... and on until the trial has taken ``MIN_TRIAL_SECONDS``, at most this many runs.
-MAX_TRIAL_RUNS = 7
-
 Shape = tuple[int, ...]
 
 
@@ -247,34 +236,6 @@ def region_bytes(task_bytes: int, seconds_per_task: float, threads: int,
     if seconds_per_task <= 0:
         return rounds
     return max(rounds, int(min_seconds * threads * task_bytes / seconds_per_task))
-
-
-def more_runs(active_s: Sequence[float], spent_s: float,
-              min_seconds: float = MIN_TRIAL_SECONDS) -> bool:
-    """Whether a trial whose runs so far took ``active_s`` seconds each (first task to last),
-    ``spent_s`` in all (observing included), runs once more: only a short one (first run
-    under ``min_seconds``), to ``SHORT_TRIAL_RUNS`` runs and on while the trial has taken
-    less than ``min_seconds``, at most ``MAX_TRIAL_RUNS``. Its median is the trial's time and
-    its spread the measured noise (:func:`measured_noise`); the runs count as one trial
-    against ``max_trials``. Observing a run costs ~0.1-0.2 s more than its active time
-    (sampling memory, the task stream): charged, a short trial costs about ``min_seconds``.
-
-    Examples
-    --------
-    >>> more_runs([0.9], 1.0), more_runs([0.3], 0.4), more_runs([0.3] * 3, 1.2)
-    (False, True, False)
-    >>> more_runs([0.01] * 3, 0.3), more_runs([0.01] * 3, 0.6), more_runs([0.01] * 7, 0.1)
-    (True, False, False)
-    """
-    if not active_s or active_s[0] >= min_seconds or len(active_s) >= MAX_TRIAL_RUNS:
-        return False
-    return len(active_s) < SHORT_TRIAL_RUNS or spent_s < min_seconds
-
-
-def median_run(active_s: Sequence[float]) -> int:
-    """Index of the median run (the lower middle of an even count): the trial's observation."""
-    order = sorted(range(len(active_s)), key=lambda i: active_s[i])
-    return order[(len(order) - 1) // 2]
 
 
 def trial_region(spec: ArraySpec, work: WorkSpec, chunk: Shape, target_bytes: int,

@@ -240,13 +240,17 @@ class Trial:
     """Diagnosis of the observation."""
     runs_active_s: tuple[float, ...] = ()
     """Active seconds (first task to last) of every run of the work in this trial, when it
-    ran more than once (a short trial repeats itself, ``core.converge.more_runs``); the
-    observation is the median run. Empty: one run, the observation's."""
+    ran more than once (a short trial repeats itself, ``core.reruns.more_runs``); the
+    observation is the median run. Empty: one run, the observation's. Outliers apart."""
+    outlier_runs_s: tuple[float, ...] = ()
+    """Active seconds of a run set aside: far slower than the model expected, and its re-run
+    that much faster (``core.reruns.outlier_runs``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chunks", tuple(tuple(int(c) for c in ax) for ax in self.chunks))
         object.__setattr__(self, "verdicts", tuple(self.verdicts))
         object.__setattr__(self, "runs_active_s", tuple(float(s) for s in self.runs_active_s))
+        object.__setattr__(self, "outlier_runs_s", tuple(float(s) for s in self.outlier_runs_s))
 
     @property
     def chunk_shape(self) -> tuple[int, ...]:
@@ -260,6 +264,7 @@ class Trial:
             "observation": self.observation.to_dict(),
             "verdicts": [v.to_dict() for v in self.verdicts],
             "runs_active_s": list(self.runs_active_s),
+            "outlier_runs_s": list(self.outlier_runs_s),
         }
 
     @classmethod
@@ -271,4 +276,5 @@ class Trial:
             observation=Observation.from_dict(d["observation"]),
             verdicts=tuple(Verdict.from_dict(v) for v in d.get("verdicts", ())),
             runs_active_s=tuple(d.get("runs_active_s", ())),
+            outlier_runs_s=tuple(d.get("outlier_runs_s", ())),
         )

@@ -4,11 +4,14 @@ on the threaded scheduler (the executor tune uses for ``scheduler="threads"``)."
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
 
 from chunkpilot.cluster.trials import ThreadsExecutor, TrialRunner
+from chunkpilot.commands.tuned import trial_summary
+from chunkpilot.core.observations import Trial
 from chunkpilot.sources.describe import describe
 from chunkpilot.types import WorkSpec
 
@@ -23,6 +26,24 @@ def _double(block):
 
 def _boom(block):
     raise ValueError("boom")
+
+
+_SLEPT: list[int] = []
+
+
+def _slow_first_run(block):
+    """Doubles; the first call on data in this process sleeps a second (a run the host
+    slowed; dask's call on an empty block, for the output's type, does not count)."""
+    if block.size and not _SLEPT:
+        _SLEPT.append(1)
+        time.sleep(1.0)
+    return block * 2
+
+
+def _always_slow(block):
+    if block.size:
+        time.sleep(0.2)
+    return block * 2
 
 
 def _runner(func, min_seconds: float = 0.0) -> tuple[TrialRunner, np.ndarray]:
@@ -51,8 +72,8 @@ def test_every_trial_is_kept_by_shape_and_timed_from_its_first_task():
 def test_a_short_trial_runs_again_and_keeps_its_median_run_as_one_trial():
     """A 512x512 doubling takes milliseconds, far under 10 s: each trial runs its work
     ``MAX_TRIAL_RUNS`` times, counts once, and its time is the median of those runs."""
-    from chunkpilot.core.converge import MAX_TRIAL_RUNS
     from chunkpilot.core.metrics import active_seconds
+    from chunkpilot.core.reruns import MAX_TRIAL_RUNS
 
     runner, _ = _runner(_double, min_seconds=10.0)
     a = runner.run((128, 128), "a")
@@ -133,3 +154,26 @@ def test_a_client_warm_up_runs_on_every_worker_even_when_the_region_is_one_chunk
         warmed = client.run(lambda: os.environ.get("CHUNKPILOT_WARMED"))
         assert runner.trials == [] and not client.futures
     assert list(warmed.values()) == ["yes", "yes"]
+
+
+def test_a_surprisingly_slow_run_runs_again_and_is_set_aside_when_the_re_run_was_faster():
+    """A first run the model said would take 50 ms took over a second: it runs once more, the
+    re-run is the trial's time and the slow run is kept apart, shown, not counted."""
+    _SLEPT.clear()
+    runner, _ = _runner(_slow_first_run)
+    t = runner.run((256, 256), "surprise", expected_s=0.05)
+    assert len(t.outlier_runs_s) == 1 and t.outlier_runs_s[0] >= 1.0
+    assert len(t.runs_active_s) == 1 and t.runs_active_s[0] < t.outlier_runs_s[0] / 1.5
+    assert runner.walls((256, 256)) == list(t.runs_active_s)
+    assert trial_summary(t)["outlier_runs_seconds"] == list(t.outlier_runs_s)
+    assert Trial.from_dict(t.to_dict()) == t  # a saved report keeps it
+    # nothing expected (or a run as slow as expected): one run, nothing set aside
+    again = runner.run((256, 256), "as expected", expected_s=10.0)
+    assert again.runs_active_s == () and again.outlier_runs_s == ()
+
+
+def test_a_shape_slow_on_every_run_keeps_both_runs():
+    runner, _ = _runner(_always_slow)
+    t = runner.run((256, 256), "slow", expected_s=0.01)
+    assert len(t.runs_active_s) == 2 and t.outlier_runs_s == ()
+    assert all(s >= 0.2 for s in runner.walls((256, 256)))

@@ -31,7 +31,7 @@ class ScriptedRunner:
         self.by_shape: dict[Shape, list[Trial]] = {}
         self.failed: set[Shape] = set()
 
-    def run(self, chunk: Shape, label: str) -> Trial:
+    def run(self, chunk: Shape, label: str, expected_s: float | None = None) -> Trial:
         t = self.times[chunk].pop(0)
         obs = Observation(wall_seconds=t, workers=(WorkerInfo("w", 2, 8 * 1024 * MiB),),
                           tasks=(TaskRecord("('f', 0)", "f", "w", 1, "compute", 0.0, t),))

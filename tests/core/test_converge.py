@@ -8,8 +8,6 @@ from chunkpilot.core.converge import (
     close_call,
     direction,
     keep_walking,
-    median_run,
-    more_runs,
     neighbour,
     pick,
     refit,
@@ -25,7 +23,8 @@ MiB = 2**20
 
 
 def test_refit_on_tiny_blocks_raises_the_fixed_cost_not_the_multiplier():
-    model = CostModel(LinearFit(0, 1e-9, 1), LinearFit(20 * MiB, 2.0, 1), 1e-3, baseline_bytes=100 * MiB)
+    model = CostModel(LinearFit(0, 1e-9, 1), LinearFit(20 * MiB, 2.0, 1), 1e-3,
+                      baseline_bytes=100 * MiB)
     obs = Observation(wall_seconds=1.0, memory=(MemoryRecord(0.0, "w", 0, 100 * MiB, 0),
                                                 MemoryRecord(0.5, "w", 0, 300 * MiB, 0)),
                       workers=(WorkerInfo("w", 1, 1000 * MiB),))
@@ -132,19 +131,6 @@ def test_the_trial_region_holds_half_a_second_of_a_fast_plans_work():
     # a slow plan keeps its 8 rounds per thread
     assert region_bytes(64 * MiB, 2.0, 2) == 8 * 2 * 64 * MiB
     assert region_bytes(MiB, 0.0, 4) == 8 * 4 * MiB  # no prediction: rounds only
-
-
-@pytest.mark.parametrize(("runs", "spent", "expected"), [
-    ([], 0.0, False), ([0.5], 0.6, False), ([0.49], 0.6, True), ([0.3, 0.3], 0.8, True),
-    ([0.3, 0.1, 0.1], 0.5, False), ([0.1] * 3, 0.45, True), ([0.1] * 4, 0.7, False),
-    ([0.01] * 3, 0.6, False), ([0.01] * 6, 0.1, True), ([0.01] * 7, 0.1, False)])
-def test_only_a_short_trial_runs_again_three_times_and_while_it_took_under_the_minimum(
-        runs, spent, expected):
-    assert more_runs(runs, spent, 0.5) is expected
-
-
-def test_the_median_run_is_the_lower_middle():
-    assert median_run([0.3, 0.1, 0.2]) == 2 and median_run([0.4, 0.1, 0.3, 0.2]) == 3
 
 
 def test_a_plan_with_one_possible_shape_says_no_trial_can_move_it():

@@ -1,0 +1,82 @@
+"""How many times a trial runs its work, and which of its runs count.
+
+A trial runs once when its one run is long enough to time and says what the model expected
+within reason. A short trial (a small array) runs again until it has taken long enough; a
+run far slower than expected runs again before it steers the search; a run far slower than
+its re-run is set aside as an outlier. The runs count as one trial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+#: A trial should take about this long at the plan's predicted speed
+#: (``core.converge.region_bytes``): ufunc_reduce's 1 MiB plan made 90 ms trials of 512
+#: rows, where chunks 4x bigger could not show their gain (tune kept a plan 1.6x slower
+#: than the best shape over the whole array).
+MIN_TRIAL_SECONDS = 0.5
+#: A trial shorter than that (the whole array is small) runs its work again, at least this
+#: many times in all: one run each of rechunk_transpose's 0.3 s trials spread 0.21-0.30 s
+#: and 0.26-0.39 s for two shapes whose medians were 0.27 s and 0.36 s, and tune kept the
+#: slower one (1.43x the best shape in a full benchmark run).
+SHORT_TRIAL_RUNS = 3
+#: ... and on until the trial has taken ``MIN_TRIAL_SECONDS``, at most this many runs.
+MAX_TRIAL_RUNS = 7
+#: A run this many times slower than expected is a surprise, measured again before it
+#: counts, and set aside when its re-run was this many times faster.
+SURPRISE_FACTOR = 1.5
+
+
+def more_runs(active_s: Sequence[float], spent_s: float,
+              min_seconds: float = MIN_TRIAL_SECONDS, expected_s: float | None = None
+              ) -> bool:
+    """Whether a trial whose runs so far took ``active_s`` seconds each (first task to last),
+    ``spent_s`` in all (observing included), runs once more.
+
+    A short one (first run under ``min_seconds``) runs to ``SHORT_TRIAL_RUNS`` runs and on
+    while the trial has taken less than ``min_seconds``, at most ``MAX_TRIAL_RUNS``. Its
+    median is the trial's time and its spread the measured noise
+    (``core.converge.measured_noise``). Observing a run costs ~0.1-0.2 s more than its
+    active time (sampling memory, the task stream): charged, a short trial costs about
+    ``min_seconds``. A first run over ``SURPRISE_FACTOR`` x ``expected_s`` (the model's
+    prediction, refitted on the trials before) runs once more.
+
+    Examples
+    --------
+    >>> more_runs([0.9], 1.0), more_runs([0.3], 0.4), more_runs([0.3] * 3, 1.2)
+    (False, True, False)
+    >>> more_runs([0.01] * 3, 0.3), more_runs([0.01] * 3, 0.6), more_runs([0.01] * 7, 0.1)
+    (True, False, False)
+    >>> more_runs([1.7], 1.8, expected_s=0.8), more_runs([1.7, 0.8], 2.7, expected_s=0.8)
+    (True, False)
+    """
+    if not active_s or len(active_s) >= MAX_TRIAL_RUNS:
+        return False
+    if len(active_s) == 1 and expected_s and active_s[0] > SURPRISE_FACTOR * expected_s:
+        return True
+    if active_s[0] >= min_seconds:
+        return False
+    return len(active_s) < SHORT_TRIAL_RUNS or spent_s < min_seconds
+
+
+def outlier_runs(active_s: Sequence[float], expected_s: float | None = None) -> tuple[int, ...]:
+    """Indices of the runs set aside: the first run, when it was a surprise (over
+    ``SURPRISE_FACTOR`` x ``expected_s``) and a run after it was that much faster again. A
+    short trial's runs are never judged against each other (a millisecond run's jitter).
+
+    >>> outlier_runs([1.7, 0.8], 0.8), outlier_runs([1.7, 1.6], 0.8)
+    ((0,), ())
+    >>> outlier_runs([0.03, 0.01, 0.01]), outlier_runs([0.03, 0.01, 0.01], 0.01)
+    ((), (0,))
+    """
+    if len(active_s) < 2 or not expected_s:
+        return ()
+    first = active_s[0]
+    again = min(active_s[1:])
+    return (0,) if first > SURPRISE_FACTOR * max(expected_s, again) else ()
+
+
+def median_run(active_s: Sequence[float]) -> int:
+    """Index of the median run (the lower middle of an even count): the trial's observation."""
+    order = sorted(range(len(active_s)), key=lambda i: active_s[i])
+    return order[(len(order) - 1) // 2]

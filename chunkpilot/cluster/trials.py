@@ -24,7 +24,7 @@ from chunkpilot.cluster.work import pipeline_collections, trial_collection
 from chunkpilot.core.diagnose import diagnose
 from chunkpilot.core.metrics import active_seconds, trial_runs_seconds
 from chunkpilot.core.observations import Observation, Trial
-from chunkpilot.core.reruns import MIN_TRIAL_SECONDS, median_run, more_runs, outlier_runs
+from chunkpilot.core.reruns import MIN_TRIAL_SECONDS, first_run_aside, median_run, more_runs
 from chunkpilot.errors import PipelineBuildError, StoreReadError
 from chunkpilot.pipeline.writes import WritesError, check_no_store_layers, refused_writes
 from chunkpilot.sources.readers import source_array
@@ -168,13 +168,13 @@ class TrialRunner:
                 raise StoreReadError(obs.error.removeprefix(f"{obs.error_type}: "))
             runs.append(obs)
             active.append(active_wall(obs))
-        aside = outlier_runs(active, expected_s) if not obs.failed else ()
-        kept = [i for i in range(len(runs)) if i not in aside]
+        first = 0
         if not obs.failed:
-            obs = runs[kept[median_run([active[i] for i in kept])]]
+            first = int(first_run_aside(active, expected_s))  # 1: the first run is set aside
+            obs = runs[first + median_run(active[first:])]
         trial = Trial(label, x.chunks, obs, diagnose(obs),
-                      runs_active_s=tuple(active[i] for i in kept) if len(runs) > 1 else (),
-                      outlier_runs_s=tuple(active[i] for i in aside))
+                      runs_active_s=tuple(active[first:]) if len(runs) > 1 else (),
+                      outlier_runs_s=tuple(active[:first]))
         self.trials.append(trial)
         self.by_shape.setdefault(chunk, []).append(trial)
         if obs.failed:

@@ -203,9 +203,12 @@ def _search(runner: TrialRunner, plan: Plan, res: Resources, max_trials: int,
         if reuse:
             reused.append(chunk)
         tried.append(chunk)
-        expected = (evaluate(chunk, region, plan.work, res, model).wall_seconds
-                    if region is not None else None)
-        t = before[chunk] if reuse else runner.run(chunk, f"{why} {chunk}", expected)
+        if reuse:
+            t = before[chunk]
+        else:  # the model's time for the region: a trial far slower runs again
+            expected = (evaluate(chunk, region, plan.work, res, model).wall_seconds
+                        if region is not None else None)
+            t = runner.run(chunk, f"{why} {chunk}", expected)
         e = predict(chunk)
         model = refit(model, t.observation, e.task_bytes, res,
                       predicted_peak_bytes=e.peak_bytes_per_task)

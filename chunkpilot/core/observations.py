@@ -244,7 +244,7 @@ class Trial:
     observation is the median run. Empty: one run, the observation's. Outliers apart."""
     outlier_runs_s: tuple[float, ...] = ()
     """Active seconds of a run set aside: far slower than the model expected, and its re-run
-    that much faster (``core.reruns.outlier_runs``)."""
+    that much faster (``core.reruns.first_run_aside``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chunks", tuple(tuple(int(c) for c in ax) for ax in self.chunks))

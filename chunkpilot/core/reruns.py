@@ -59,21 +59,19 @@ def more_runs(active_s: Sequence[float], spent_s: float,
     return len(active_s) < SHORT_TRIAL_RUNS or spent_s < min_seconds
 
 
-def outlier_runs(active_s: Sequence[float], expected_s: float | None = None) -> tuple[int, ...]:
-    """Indices of the runs set aside: the first run, when it was a surprise (over
-    ``SURPRISE_FACTOR`` x ``expected_s``) and a run after it was that much faster again. A
-    short trial's runs are never judged against each other (a millisecond run's jitter).
+def first_run_aside(active_s: Sequence[float], expected_s: float | None = None) -> bool:
+    """Whether the first run is set aside: it was a surprise (over ``SURPRISE_FACTOR`` x
+    ``expected_s``) and a run after it was that much faster again. A short trial's runs are
+    never judged against each other (a millisecond run's jitter).
 
-    >>> outlier_runs([1.7, 0.8], 0.8), outlier_runs([1.7, 1.6], 0.8)
-    ((0,), ())
-    >>> outlier_runs([0.03, 0.01, 0.01]), outlier_runs([0.03, 0.01, 0.01], 0.01)
-    ((), (0,))
+    >>> first_run_aside([1.7, 0.8], 0.8), first_run_aside([1.7, 1.6], 0.8)
+    (True, False)
+    >>> first_run_aside([0.03, 0.01, 0.01]), first_run_aside([0.03, 0.01, 0.01], 0.01)
+    (False, True)
     """
     if len(active_s) < 2 or not expected_s:
-        return ()
-    first = active_s[0]
-    again = min(active_s[1:])
-    return (0,) if first > SURPRISE_FACTOR * max(expected_s, again) else ()
+        return False
+    return active_s[0] > SURPRISE_FACTOR * max(expected_s, min(active_s[1:]))
 
 
 def median_run(active_s: Sequence[float]) -> int:

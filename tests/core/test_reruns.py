@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chunkpilot.core.reruns import SURPRISE_FACTOR, median_run, more_runs, outlier_runs
+from chunkpilot.core.reruns import SURPRISE_FACTOR, first_run_aside, median_run, more_runs
 
 
 @pytest.mark.parametrize(("runs", "spent", "expected"), [
@@ -27,15 +27,15 @@ def test_a_surprisingly_slow_run_runs_once_more_and_is_set_aside_when_that_was_f
     assert not more_runs([1.7, 0.8], 2.6, 0.5, expected_s=0.8)  # once more only
     assert not more_runs([1.1], 1.2, 0.5, expected_s=0.8)  # within the factor: one run
     assert not more_runs([1.7], 1.8, 0.5)  # nothing expected: nothing is a surprise
-    assert outlier_runs([1.7, 0.8], 0.8) == (0,)
+    assert first_run_aside([1.7, 0.8], 0.8)
     # the re-run was as slow: the shape is slow, both count
-    assert outlier_runs([1.7, 1.6], 0.8) == ()
+    assert not first_run_aside([1.7, 1.6], 0.8)
     # a re-run only a little faster is no outlier either
-    assert outlier_runs([1.7, 1.7 / SURPRISE_FACTOR * 1.01], 0.8) == ()
+    assert not first_run_aside([1.7, 1.7 / SURPRISE_FACTOR * 1.01], 0.8)
 
 
 def test_a_short_trials_slow_runs_are_not_set_aside_unless_its_first_was_a_surprise():
     assert more_runs([0.3], 0.4, 0.5)  # short: runs again anyway
-    assert outlier_runs([0.05, 0.01, 0.02, 0.01]) == ()  # jitter of millisecond runs
-    assert outlier_runs([0.3, 0.01, 0.02], expected_s=0.5) == ()  # not a surprise
-    assert outlier_runs([0.9, 0.3, 0.31], expected_s=0.3) == (0,)
+    assert not first_run_aside([0.05, 0.01, 0.02, 0.01])  # jitter of millisecond runs
+    assert not first_run_aside([0.3, 0.01, 0.02], expected_s=0.5)  # not a surprise
+    assert first_run_aside([0.9, 0.3, 0.31], expected_s=0.3)

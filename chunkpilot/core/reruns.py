@@ -61,8 +61,9 @@ def more_runs(active_s: Sequence[float], spent_s: float,
 
 def first_run_aside(active_s: Sequence[float], expected_s: float | None = None) -> bool:
     """Whether the first run is set aside: it was a surprise (over ``SURPRISE_FACTOR`` x
-    ``expected_s``) and a run after it was that much faster again. A short trial's runs are
-    never judged against each other (a millisecond run's jitter).
+    ``expected_s``) and a run after it was that much faster again. Runs are judged against
+    each other only after the model's surprise: without ``expected_s`` nothing is set aside
+    (a short trial's millisecond jitter alone never is).
 
     >>> first_run_aside([1.7, 0.8], 0.8), first_run_aside([1.7, 1.6], 0.8)
     (True, False)

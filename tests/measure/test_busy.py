@@ -52,6 +52,7 @@ def test_each_worker_computes_on_every_thread_while_probed_and_stops_after(monke
     assert list(after.values()) == [0, 0] and list(after_failure.values()) == [0, 0]
 
 
+@pytest.mark.beside_others  # where the probe is filed, not what it read
 def test_busy_probes_are_pooled_apart_from_idle_ones(tmp_path):
     """Probes of busy workers are their own setup in the probe history: an idle probe of
     the same cluster (recorded before this rule) is never pooled with them."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.timing  # measured time or CPU: runs alone (tests/helpe
 
 def test_threads_probe_gives_a_small_positive_cost():
     seconds = probe_overhead("threads", blocks=200, repeats=2)
-    assert 0 < seconds < 0.05  # sanity bound, not a timing assertion: 50 ms per empty task is broken
+    # a sanity bound, not a timing assertion: 50 ms per empty task is broken
+    assert 0 < seconds < 0.05
 
 
 @pytest.mark.cluster
@@ -49,10 +51,8 @@ def test_threads_probe_runs_in_a_fresh_process_not_the_callers():
         me = psutil.Process()
         while not done.is_set():
             for child in me.children(recursive=True):
-                try:
+                with contextlib.suppress(psutil.Error):
                     seen.add(" ".join(child.cmdline()))
-                except psutil.Error:
-                    pass
             done.wait(0.02)
 
     watcher = threading.Thread(target=watch)
@@ -90,6 +90,7 @@ def test_the_probe_stops_repeating_once_its_estimate_settled(monkeypatch):
     assert len(runs) == 1 + 5 * 2
 
 
+@pytest.mark.beside_others  # counts probes and their reuse; asserts no time
 @pytest.mark.cluster
 def test_local_cluster_probes_are_pooled_then_reused(tmp_path):
     """A distributed probe (1-2 s of every advise) is pooled with the recent probes of the same

@@ -129,6 +129,7 @@ def test_out_of_memory_on_big_blocks_caps_the_plan():
     assert model.max_ok_bytes <= min(s.nbytes for s in failed)
 
 
+@beside_others  # where samples read from and that the store is untouched: no time
 def test_real_zarr_samples_are_read_from_store(tmp_path):
     import zarr
 

@@ -83,6 +83,7 @@ def slow_smooth_sum(x):
     return x.map_overlap(slow, depth=8, boundary="reflect", dtype=x.dtype).sum()
 
 
+@pytest.mark.beside_others  # its sleeps put the band over budget; load only more so
 def test_a_band_too_slow_to_measure_is_not_run_and_the_plan_says_so(store):
     """The wider sub-array that measures the band runs only when its predicted time fits
     ``SUBARRAY_RUN_BUDGET_S``; otherwise the plan prices peaks per chunk and says why."""

@@ -62,6 +62,7 @@ def slower_sum(x):
     return x.map_blocks(_slower, dtype=x.dtype).sum()
 
 
+@pytest.mark.beside_others  # a slower machine only puts the cold run further over the budget
 def test_a_sub_array_far_over_the_budget_is_timed_by_its_cold_run_alone():
     """A cold run past ``COLD_ONLY_RUNS`` budgets is the measurement (rechunk_transpose's 2 s
     sub-arrays: a warm run each cost 6 s of a 15 s advise): no warm run, its time and its
@@ -80,6 +81,7 @@ def test_a_sub_array_far_over_the_budget_is_timed_by_its_cold_run_alone():
     assert m.scaling is not None and m.scaling["sync_wall_seconds"] >= 9 * per_chunk
 
 
+@pytest.mark.beside_others  # runs cold whatever it measures; the sleep is a lower bound
 def test_a_peak_only_measurement_runs_cold_only():
     m = _box().measure(SPEC, WorkSpec(2), (16, 16), warm=False)
     assert m.sample.ok, m.sample.error
@@ -166,6 +168,7 @@ def contract(x):
     return da.tensordot(x, x, axes=([1, 2], [1, 2])).sum()
 
 
+@pytest.mark.beside_others  # counts tasks, asserts no time
 def test_a_sub_array_of_a_store_runs_the_graph_the_whole_array_runs(tmp_path):
     """On the whole array dask fuses the store read into every block product of a
     tensordot (each product re-reads both blocks); the sub-array used to be a slice of the
@@ -199,6 +202,7 @@ def column_sum(x):
     return x.map_blocks(_per_column, dtype=x.dtype).sum()
 
 
+@pytest.mark.beside_others  # the sleeps are a lower bound; the rest counts chunks
 def test_a_sub_array_cut_by_the_arrays_edge_is_timed_per_chunk_of_its_nominal_size():
     """16 x 16 chunks of a 40-column array: the 3 x 3 sub-array runs 16 + 16 + 8 columns.
     Timed per input chunk, the short ones made a 16-column chunk look 13.3 columns long
@@ -283,6 +287,7 @@ def persists(x):
     return (x + 1).persist()
 
 
+@pytest.mark.beside_others  # errors of graph builds, no measurement
 def test_a_failed_build_says_what_the_pipeline_raised_as_a_field_not_in_the_message_only():
     def box(f):
         return PipelineSandbox(pickle_func(f) or b"", SPEC, {"kind": "synthetic"}, {},

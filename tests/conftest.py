@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -56,10 +57,8 @@ def no_leaked_processes():
         leaked = {p for p in leaked if psutil.pid_exists(p) and _alive(p)}
     if leaked:
         for pid in leaked:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 psutil.Process(pid).kill()
-            except psutil.NoSuchProcess:
-                pass
         pytest.fail(f"test left child processes running: {sorted(leaked)}")
 
 

@@ -1,4 +1,5 @@
-"""Values at the edge: ArraySpec, WorkSpec and Resources validate; axes and depths parse; JSON round-trips."""
+"""Values at the edge: ArraySpec, WorkSpec and Resources validate; axes and depths parse;
+JSON round-trips."""
 
 from __future__ import annotations
 

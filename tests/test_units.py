@@ -8,7 +8,8 @@ from chunkpilot.errors import InvalidArgumentTypeError, InvalidSizeError
 from chunkpilot.units import format_seconds, parse_size
 
 
-@pytest.mark.parametrize(("value", "expected"), [("4GiB", 4 * 2**30), ("512 MB", 512 * 10**6), (1000, 1000)])
+@pytest.mark.parametrize(("value", "expected"),
+                         [("4GiB", 4 * 2**30), ("512 MB", 512 * 10**6), (1000, 1000)])
 def test_parse_size_ok(value, expected):
     assert parse_size(value) == expected
 

@@ -77,8 +77,8 @@ def test_read_amplification_matches_brute_force():
     chunks = ((4, 11, 15), (5, 5, 10))
     reads, most = 0, 0
     edges = [np.cumsum((0,) + ax) for ax in chunks]
-    for (a0, a1), (b0, b1) in itertools.product(zip(edges[0], edges[0][1:]),
-                                                  zip(edges[1], edges[1][1:])):
+    for (a0, a1), (b0, b1) in itertools.product(zip(edges[0], edges[0][1:], strict=False),
+                                                  zip(edges[1], edges[1][1:], strict=False)):
         touched = {(i // 7, j // 6) for i in range(a0, a1) for j in range(b0, b1)}
         reads, most = reads + len(touched), max(most, len(touched))
     amp, touched_most = read_amplification(spec, chunks)

@@ -25,7 +25,8 @@ FORBIDDEN_CALLS = ("open", "exec", "eval", "input")
 
 
 def test_core_has_the_modules_we_expect():
-    assert {"shapes", "model", "evaluate", "plan", "explain", "diagnose", "observations"} <= set(MODULES)
+    assert {"shapes", "model", "evaluate", "plan", "explain", "diagnose",
+            "observations"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

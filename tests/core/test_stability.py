@@ -21,7 +21,8 @@ MiB = 2**20
 
 CASES = [
     # id, array, resources, true seconds(bytes), overhead, sample sizes
-    ("elementwise-threads", ArraySpec((10**5, 10**5), "float64"), Resources(1, 2, 20 * 2**30, "threads"),
+    ("elementwise-threads", ArraySpec((10**5, 10**5), "float64"),
+     Resources(1, 2, 20 * 2**30, "threads"),
      lambda b: 0.2e-3 + 3e-9 * b, 2e-4, (0.78 * MiB, 7.8 * MiB, 30 * MiB, 140 * MiB)),
     ("stored-cluster", ArraySpec((6000, 6000), "float64", storage_chunks=(500, 500)),
      Resources(2, 1, 4 * 2**30), lambda b: 1e-3 + 2e-9 * b, 1.5e-3,
@@ -80,7 +81,7 @@ def test_the_plan_follows_the_overhead_smoothly_not_by_ladder_rungs():
         assert plan.binding_constraint == "overhead"
         assert plan.chosen.overhead_fraction <= 0.01
         chosen.append(plan.chosen.task_bytes)
-    steps = [b / a for a, b in zip(chosen, chosen[1:])]
+    steps = [b / a for a, b in zip(chosen, chosen[1:], strict=False)]
     assert all(0.97 <= s <= 1.12 for s in steps), (chosen, steps)
     assert 1.2 <= chosen[-1] / chosen[0] <= 1.6, chosen  # 1.03 ** 11 = 1.38
 

@@ -57,7 +57,8 @@ def test_describe_netcdf_variable_reads_storage_and_current_chunks(nc, files):
     spec, ref = describe_xarray(nc, "tas")
     assert spec.dims == ("time", "lat", "lon") and spec.shape == SHAPE
     assert spec.storage_chunks == STORAGE
-    assert spec.current_chunks == tuple((c,) * (n // c) for n, c in zip(SHAPE, STORAGE))
+    assert spec.current_chunks == tuple((c,) * (n // c)
+                                        for n, c in zip(SHAPE, STORAGE, strict=True))
     assert spec.source == f"xarray:{files[0]}"
     assert ref["kind"] == "hdf5" and ref["array"] == "tas" and "astype" not in ref
 
@@ -175,7 +176,8 @@ def test_advise_netcdf_dataarray_by_dim_name(nc, files):
     by_dim = plan.chunks_by_dim
     assert list(by_dim) == ["time", "lat", "lon"] and by_dim["time"] == SHAPE[0]
     assert plan.work.depth == (0, 2, 0)
-    for c, s, n in zip(plan.chunk_shape, STORAGE, SHAPE):  # aligned with the HDF5 chunks
+    # aligned with the HDF5 chunks
+    for c, s, n in zip(plan.chunk_shape, STORAGE, SHAPE, strict=True):
         assert c % s == 0 or s % c == 0 or c == n
     assert nc.chunk(by_dim).tas.chunks == plan.chunks  # ready for ds.chunk(...)
     assert any(f"cut from the file {files[0]}" in n for n in plan.notes)

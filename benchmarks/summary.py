@@ -9,11 +9,13 @@ is typed by hand.
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks import page
+from benchmarks.contenders import MAX_TRIALS
 from benchmarks.report import (
     accuracy_pairs,
     accuracy_text,
@@ -26,6 +28,8 @@ from benchmarks.stats import verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
+#: Issue 13: advise takes at most this long on every row.
+ADVISE_TARGET_S = 10.0
 DOCS = ROOT / "docs" / "benchmarks.md"
 README = ROOT / "README.md"
 START, END = "<!-- benchmark-headline:start -->", "<!-- benchmark-headline:end -->"
@@ -60,8 +64,37 @@ def _counts(rows: Sequence[Row], role: str, against: float) -> tuple[int, int, i
     return got.count("above"), got.count("below"), got.count("within noise")
 
 
+def cost_line(docs: Sequence[dict[str, Any]]) -> str:
+    """What advise and tune themselves took per row, against issue 13's limits (advise
+    ≤ ``ADVISE_TARGET_S``, tune ≤ ``MAX_TRIALS`` trials), from the stored seconds."""
+    adv, tun, trials = [], [], []
+    for d in docs:
+        for name, run in d["schedulers"].items():
+            row = f"{d['workload']}/{name}"
+            if (run.get("advise") or {}).get("seconds"):
+                adv.append((run["advise"]["seconds"], row))
+            tune = run.get("tune") or {}
+            if tune.get("seconds"):
+                tun.append((tune["seconds"], row))
+                trials.append(len((tune.get("result") or {}).get("trials") or []))
+    if not adv:
+        return "- **cost**: no advise timed."
+    over = sorted((r for r in adv if r[0] > ADVISE_TARGET_S), reverse=True)
+    over_text = ", ".join(f"{r} {s:.1f} s" for s, r in over)
+    mid = statistics.median(s for s, _ in adv)
+    line = (f"- **cost**: advise took {mid:.1f} s (median of {len(adv)} rows), at "
+            f"most {max(adv)[0]:.1f} s ({max(adv)[1]}); vs the ≤ {ADVISE_TARGET_S:.0f} s "
+            f"target: {len(adv) - len(over)} met, {len(over)} over"
+            + (f" ({over_text})" if over else "") + ".")
+    if tun:
+        mid = statistics.median(s for s, _ in tun)
+        line += (f" tune took {mid:.1f} s (median), at most {max(tun)[0]:.1f} s "
+                 f"({max(tun)[1]}), with at most {max(trials)} trials (limit {MAX_TRIALS}).")
+    return line
+
+
 def headline(docs: Sequence[dict[str, Any]], rows: Sequence[Row]) -> list[str]:
-    """4 lines with intervals (one more for quick runs), for the README and the page."""
+    """5 lines with intervals (one more for quick runs), for the README and the page."""
     if not rows:
         return ["No benchmark results in this layout yet: run `python -m benchmarks run`."]
     pooled = headline_numbers(rows, run_seed(docs))
@@ -89,6 +122,7 @@ def headline(docs: Sequence[dict[str, Any]], rows: Sequence[Row]) -> list[str]:
     lines.append(f"- **model**, at every measured shape: time {accuracy_text(secs)}; peak "
                  f"{accuracy_text(peaks)}, {peak_target_text(rows)}. {flagged} of {total} "
                  f"rounds flagged for other processes' load. {page.run_line(docs)}")
+    lines.append(cost_line(docs))
     return lines
 
 

@@ -29,7 +29,7 @@ from benchmarks.ladder import ladder, spec_work  # noqa: E402
 from benchmarks.replay import new_advise_walls, render, repick_tune, replay  # noqa: E402
 from benchmarks.rounds import kept_after_warmup  # noqa: E402
 from benchmarks.score import score_row, timed_walls  # noqa: E402
-from benchmarks.summary import END, START, load, readme_block  # noqa: E402
+from benchmarks.summary import END, START, cost_line, load, readme_block  # noqa: E402
 from benchmarks.timing import RunRecord, ThreadsExecutor  # noqa: E402
 
 FIXTURE = Path("tests/data/bench_fixture")
@@ -229,6 +229,19 @@ def test_summary_scores_every_row_of_the_fixture(docs):
             assert row.oracle and row.timed_rounds >= 2
             assert set(row.roles) == {"auto", "advise", "tune"}
             assert all(s.pred_seconds is not None for s in row.shapes)
+
+
+def test_the_cost_line_names_every_advise_over_its_time_limit():
+    def doc(name, advise_s, tune_s, trials):
+        tune = {"seconds": tune_s, "result": {"trials": [{}] * trials}}
+        return {"workload": name, "schedulers": {"local": {"advise": {"seconds": advise_s},
+                                                           "tune": tune}}}
+
+    line = cost_line([doc("a", 12.5, 4.0, 5), doc("b", 3.0, 9.0, 3), doc("c", 9.9, 5.0, 4)])
+    assert "at most 12.5 s (a/local)" in line and "2 met, 1 over (a/local 12.5 s)" in line
+    assert "advise took 9.9 s (median of 3 rows)" in line
+    assert "tune took 5.0 s (median), at most 9.0 s (b/local), with at most 5 trials" in line
+    assert "target: 1 met, 0 over." in cost_line([doc("b", 3.0, 9.0, 3)])
 
 
 # --- the command line -------------------------------------------------------------------------

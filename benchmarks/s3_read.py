@@ -3,8 +3,8 @@
 A ready-to-register builder for the benchmark suite (issue 14, item 5):
 
 * :class:`S3ReadStore` starts moto's S3 server and a delaying TCP proxy (``DELAY_S`` per
-  request), each in a child process, from ``tests/helpers``; writes a compressed (zstd) zarr v3 array
-  of smooth float32 data locally and uploads it. It exposes ``url``, ``storage_options``
+  request), each in a child process, from ``tests/helpers``; writes a compressed (zstd) zarr
+  v3 array of smooth float32 data locally and uploads it. It exposes ``url``, ``storage_options``
   (through the proxy), ``storage_chunks``, ``open(chunks)`` (a dask array read by the
   workers) and stops everything on exit (no port left open).
 * :func:`per_block` is the per-block function given to chunkpilot; :func:`build` the dask
@@ -192,7 +192,7 @@ def grid_shapes(shape: tuple[int, ...], storage: tuple[int, ...]) -> list[tuple[
     """Storage-aligned shapes from one storage chunk to the whole array, doubling an axis at a
     time (the smaller axis first), for "the best measured shape"."""
     out, c = [tuple(storage)], list(storage)
-    while any(ci < n for ci, n in zip(c, shape)):
+    while any(ci < n for ci, n in zip(c, shape, strict=True)):
         i = min((i for i in range(len(c)) if c[i] < shape[i]), key=lambda i: (c[i], i))
         c[i] = min(shape[i], 2 * c[i])
         out.append(tuple(c))

@@ -87,10 +87,10 @@ class ArraySpec:
                     )
                 if name == "storage_chunks":
                     object.__setattr__(self, "stored_chunk_nbytes", math.prod(val) * dt.itemsize)
-                object.__setattr__(self, name, tuple(min(c, s) for c, s in zip(val, shape)))
+                object.__setattr__(self, name, tuple(map(min, val, shape)))
         if self.current_chunks is not None:
             cc = tuple(tuple(int(c) for c in ax) for ax in self.current_chunks)
-            if len(cc) != len(shape) or any(sum(ax) != s for ax, s in zip(cc, shape)):
+            if len(cc) != len(shape) or any(sum(ax) != s for ax, s in zip(cc, shape, strict=True)):
                 raise InvalidArgumentError(f"current_chunks {cc} do not cover shape {shape}.")
             object.__setattr__(self, "current_chunks", cc)
         if self.dims is not None:
@@ -120,7 +120,8 @@ class ArraySpec:
         return cls(**d)
 
 
-def normalize_axes(axes: Any, ndim: int, dims: tuple[str, ...] | None, name: str) -> tuple[int, ...]:
+def normalize_axes(axes: Any, ndim: int, dims: tuple[str, ...] | None,
+                   name: str) -> tuple[int, ...]:
     """Turn axis numbers (negative allowed) or dimension names into sorted axis numbers."""
     if axes is None:
         return ()
@@ -130,10 +131,7 @@ def normalize_axes(axes: Any, ndim: int, dims: tuple[str, ...] | None, name: str
         raise InvalidArgumentTypeError(
             f"Expected {name} as an axis number, a dimension name or a list of them. Got "
             f"{axes!r} instead.")
-    out = set()
-    for a in axes:
-        out.add(_axis_index(a, ndim, dims, name))
-    return tuple(sorted(out))
+    return tuple(sorted({_axis_index(a, ndim, dims, name) for a in axes}))
 
 
 def is_axis_number(text: str) -> bool:
@@ -205,7 +203,7 @@ class WorkSpec:
 
 
 def parse_depth(depth: Any, ndim: int, dims: tuple[str, ...] | None = None) -> tuple[int, ...]:
-    """Accept ``8``, ``(8, 8, 0)``, ``{0: 8}``, ``{"y": 8}`` (as map_overlap does) -> per-axis ints."""
+    """``8``, ``(8, 8, 0)``, ``{0: 8}`` or ``{"y": 8}`` (as map_overlap takes) -> per-axis ints."""
     if depth is None:
         return (0,) * ndim
     if isinstance(depth, bool):
@@ -235,7 +233,7 @@ def parse_depth(depth: Any, ndim: int, dims: tuple[str, ...] | None = None) -> t
 def check_depth_fits(depth: tuple[int, ...], shape: tuple[int, ...],
                      dims: tuple[str, ...] | None = None) -> tuple[int, ...]:
     """Refuse an overlap depth longer than its axis (a halo bigger than the array)."""
-    for i, (d, n) in enumerate(zip(depth, shape)):
+    for i, (d, n) in enumerate(zip(depth, shape, strict=True)):
         if d > n:
             name = dims[i] if dims else i
             raise InvalidArgumentError(

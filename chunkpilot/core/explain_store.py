@@ -44,12 +44,13 @@ def store_sentence(plan: Plan) -> str | None:
     share = read.wait_seconds / c.seconds_per_task if c.seconds_per_task > 0 else 0.0
     waiting = f"{share:.0%} of its time waiting on {read.requests:.0f} request(s)"
     total = read.wait_seconds * math.ceil(c.task_count / res.total_threads)
-    ref = tuple(min(u, n) for u, n in zip(plan.spec.storage_chunks or (), plan.spec.shape))
+    stored = plan.spec.storage_chunks or ()  # none: no reference shape
+    ref = tuple(min(u, n) for u, n in zip(stored, plan.spec.shape, strict=False))
     if ref and ref != c.chunk_shape:
         e0 = evaluate(ref, plan.spec, plan.work, res, plan.model)
         r0 = block_read(store, plan.spec, plan.work, ref, readers_per_process(res, e0.task_count))
         total0 = r0.wait_seconds * math.ceil(e0.task_count / res.total_threads)
-        bigger = [i for i, (a, b) in enumerate(zip(c.chunk_shape, ref)) if a > b]
+        bigger = [i for i, (a, b) in enumerate(zip(c.chunk_shape, ref, strict=True)) if a > b]
         share0 = r0.wait_seconds / e0.seconds_per_task if e0.seconds_per_task > 0 else 0.0
         if bigger and share0 >= LATENCY_BINDS_FRACTION and total0 >= WAIT_CUT_WORTH_SAYING * total:
             return (f"{text}. Latency binds at the storage chunks {ref}: each task would spend "

@@ -3,8 +3,9 @@
 No profile is run, so the thresholds rest on stated assumptions
 (:class:`~chunkpilot.core.policy.CheckThresholds`, whose defaults are constants there; users
 set them in dask config under ``chunkpilot.check``): a task should run
-``worthy_overhead_multiple`` times the scheduler's per-task overhead at ``assumed_bytes_per_second``, and a task's peak is its input plus an
-output of the same size (``ASSUMED_MEMORY_MULTIPLIER``), under the planner's own memory rule
+``worthy_overhead_multiple`` times the scheduler's per-task overhead at
+``assumed_bytes_per_second``, and a task's peak is its input plus an output of the same
+size (``ASSUMED_MEMORY_MULTIPLIER``), under the planner's own memory rule
 (:func:`chunkpilot.core.evaluate.worker_peak_bytes`). ``chunkpilot advise`` replaces these
 assumptions with measurements.
 """
@@ -121,7 +122,7 @@ def suggest_chunk_shape(spec: ArraySpec, res: Resources, overhead_s: float,
 
 
 def _use(spec: ArraySpec, shape: tuple[int, ...]) -> str:
-    chunks = str(dict(zip(spec.dims, shape))) if spec.dims else str(shape)
+    chunks = str(dict(zip(spec.dims, shape, strict=True))) if spec.dims else str(shape)
     reopen = spec.source.startswith(REOPENABLE)
     how = "re-open the source with chunks=" if reopen else "rechunk to "
     return f"{how}{chunks}"
@@ -241,7 +242,7 @@ def latency_problems(spec: ArraySpec, store: StoreModel) -> list[Problem]:
     want = min(max(store.min_object_bytes(), 2 * stored), MAX_SUGGESTED_OBJECT_BYTES)
     shard = shape_for_bytes(spec, WorkSpec(spec.ndim), want / store.stored_bytes_per_byte)
     shard = tuple(math.ceil(even_out(n, c, u) / u) * u  # zarr: shards are whole inner chunks
-                  for n, c, u in zip(spec.shape, shard, spec.storage_chunks))
+                  for n, c, u in zip(spec.shape, shard, spec.storage_chunks, strict=True))
     got = math.prod(shard) * spec.itemsize * store.stored_bytes_per_byte
     if math.prod(shard) <= math.prod(obj):
         return []

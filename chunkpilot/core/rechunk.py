@@ -75,7 +75,7 @@ def _edges(chunks: tuple[int, ...]) -> set[int]:
 
 def rechunk_task_count(old: Chunks, new: Chunks) -> int:
     """Pieces of the overlay of both grids (a getitem each) plus one concatenation per new chunk."""
-    pieces = math.prod(len(_edges(a) | _edges(b)) - 1 for a, b in zip(old, new))
+    pieces = math.prod(len(_edges(a) | _edges(b)) - 1 for a, b in zip(old, new, strict=True))
     return pieces + math.prod(len(b) for b in new)
 
 

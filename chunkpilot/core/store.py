@@ -53,7 +53,7 @@ def _interp(points: Sequence[tuple[float, float]], n: float) -> float:
     pts = sorted(points)
     if n <= pts[0][0]:
         return pts[0][1]
-    for (n0, v0), (n1, v1) in zip(pts, pts[1:]):
+    for (n0, v0), (n1, v1) in zip(pts, pts[1:], strict=False):
         if n <= n1:
             w = (math.log(n) - math.log(n0)) / (math.log(n1) - math.log(n0)) if n1 > n0 else 1.0
             return v0 + w * (v1 - v0)
@@ -191,18 +191,19 @@ def block_read(store: StoreModel, spec: ArraySpec, work: WorkSpec, chunk: tuple[
     same time and sharing the measured concurrency."""
     item, depth = spec.itemsize, work.depth
     if spec.storage_chunks is None:
-        decoded = math.prod(min(s, c + 2 * d) for s, c, d in zip(spec.shape, chunk, depth)) * item
+        decoded = math.prod(min(s, c + 2 * d)
+                            for s, c, d in zip(spec.shape, chunk, depth, strict=True)) * item
         stored = decoded * store.stored_bytes_per_byte
         requests = max(1.0, math.ceil(stored / store.request_bytes)) if store.request_bytes else 1.0
         streams = 1.0
     else:
         inner = [_axis_touch(n, c, d, u) for n, c, d, u in
-                 zip(spec.shape, chunk, depth, spec.storage_chunks)]
+                 zip(spec.shape, chunk, depth, spec.storage_chunks, strict=True)]
         units = math.prod(t for t, _ in inner)
         unit_bytes = math.prod(spec.storage_chunks) * item
         if spec.shards is not None:
             outer = [_axis_touch(n, c, d, s) for n, c, d, s in
-                     zip(spec.shape, chunk, depth, spec.shards)]
+                     zip(spec.shape, chunk, depth, spec.shards, strict=True)]
             shards = math.prod(t for t, _ in outer)
             full = math.prod(w for _, w in outer)  # share of tasks reading whole shards
             shard_bytes = math.prod(spec.shards) * item

@@ -131,7 +131,8 @@ class TimeCurve:
         steady = steady_rates(sizes, [math.exp(y) for y in isotonic(logs_t, weights)], weights)
         ys = [math.log(t) for t in steady]
         xs = [math.log(b) for b in sizes]
-        slopes = [(y1 - y0) / (x1 - x0) for x0, x1, y0, y1 in zip(xs, xs[1:], ys, ys[1:])]
+        slopes = [(y1 - y0) / (x1 - x0)
+                  for x0, x1, y0, y1 in zip(xs, xs[1:], ys, ys[1:], strict=False)]
         up = _clamp(max(slopes, default=1.0), up_range)
         down = _clamp(slopes[0] if slopes else 1.0, DOWN_EXPONENT_RANGE)
         return cls(tuple(xs), tuple(ys), up, down)
@@ -143,7 +144,7 @@ class TimeCurve:
             return math.exp(ys[-1] + self.up_exponent * (x - xs[-1]))
         if x <= xs[0]:
             return math.exp(ys[0] - self.down_exponent * (xs[0] - x))
-        for x0, x1, y0, y1 in zip(xs, xs[1:], ys, ys[1:]):
+        for x0, x1, y0, y1 in zip(xs, xs[1:], ys, ys[1:], strict=False):
             if x0 <= x <= x1:
                 return math.exp(y0 + (y1 - y0) * (x - x0) / (x1 - x0))
         raise AssertionError("unreachable: x lies between the first and last sample")

@@ -63,7 +63,7 @@ def zarr_pieces(ref: Mapping[str, Any], fs: Any, pool: ThreadPoolExecutor
             return None
 
     sizes = list(pool.map(size, paths))
-    pieces = [Piece(p, 0, s, decoded, k) for p, k, s in zip(paths, keys, sizes) if s]
+    pieces = [Piece(p, 0, s, decoded, k) for p, k, s in zip(paths, keys, sizes, strict=True) if s]
     if not pieces:  # an empty array: its metadata document is the only object to time
         meta = "zarr.json" if z.metadata.zarr_format == 3 else ".zarray"
         pieces = [Piece(f"{root}/{meta}", 0, int(fs.size(f"{root}/{meta}")), 0)]
@@ -103,7 +103,8 @@ def decode_seconds_per_byte(z: Any, pieces: list[Piece], blobs: dict[str, bytes]
     grid = chunk_counts(z.shape, unit)
 
     def region(coords: tuple[int, ...]) -> tuple[slice, ...]:
-        return tuple(slice(c * u, min(s, (c + 1) * u)) for c, u, s in zip(coords, unit, z.shape))
+        return tuple(slice(c * u, min(s, (c + 1) * u))
+                     for c, u, s in zip(coords, unit, z.shape, strict=True))
 
     def median_read(r: tuple[slice, ...]) -> float:
         mem[r]  # the first read pays imports and caches

@@ -23,7 +23,7 @@ def _is_zarr_store(path: str) -> bool:
 def _by_dim(spec: ArraySpec, chunk_shape: tuple[int, ...]) -> str:
     if spec.dims is None:
         return str(tuple(chunk_shape))
-    return "{" + ", ".join(f"{d!r}: {c}" for d, c in zip(spec.dims, chunk_shape)) + "}"
+    return "{" + ", ".join(f"{d!r}: {c}" for d, c in zip(spec.dims, chunk_shape, strict=True)) + "}"
 
 
 def how_to_apply(spec: ArraySpec, chunk_shape: tuple[int, ...], name: str | None = None,

@@ -31,7 +31,8 @@ def format_chunks(chunks: Chunks) -> str:
 def summarise(trial: Trial) -> dict[str, str]:
     """One row of the trials table, as display strings keyed by :data:`SUMMARY_COLUMNS`."""
     obs = trial.observation
-    peak_bytes, spilled, tasks = obs.peak_process_bytes, obs.peak_spilled_bytes, obs.compute_task_count
+    peak_bytes, spilled = obs.peak_process_bytes, obs.peak_spilled_bytes
+    tasks = obs.compute_task_count
     wall = format_seconds(obs.wall_seconds)
     if obs.timed_out:
         wall += " (timed out)"

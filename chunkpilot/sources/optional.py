@@ -9,7 +9,8 @@ from chunkpilot.errors import MissingDependencyError
 
 
 def import_optional(module: str, purpose: str, extra: str) -> Any:
-    """``import module``, or :class:`MissingDependencyError` naming ``pip install "chunkpilot[extra]"``."""
+    """``import module``, or :class:`MissingDependencyError` naming
+    ``pip install "chunkpilot[extra]"``."""
     try:
         return importlib.import_module(module)
     except ImportError as e:

@@ -13,17 +13,16 @@ the scheduler's time is not lost in worker noise. The fakes' own CPU time is cou
 contenders, and the scheduler skips the network and serialisation a real worker costs it: the
 plugin's share of a real scheduler's time is smaller than the ratio reported here.
 
-Contenders ("without", "with" = a fresh ClusterWatch added for the run and removed after) run
-once each as a warm-up on a tenth of the graph, then once per round, each going first in half
-the rounds (in random order: a drift over the session cancels out of the ratios); the
-result is the geometric mean of the per-round CPU ratios with a 95 % t-interval. One more
-"with" run, not in the ratios, times what runs inside the watch: the thread CPU time inside
-its hooks (on the event loop) and of its diagnosis (its helper thread), as a share of the
-median "without" run (``attributed``; the timers' own cost, calibrated on a no-op hook, is
-taken back out). The ratio also holds what the timers cannot see (the scheduler calling a
-plugin at all, garbage collection of what the diagnosis allocates). Written as JSON with the
-full commit SHA.
-"""
+Contenders ("without", "with" = a fresh ClusterWatch added for the run and removed after)
+run once each as a warm-up on a tenth of the graph, then once per round, each going first in
+half the rounds (in random order: a drift over the session cancels out of the ratios); the
+result is the geometric mean of the per-round CPU ratios with a 95 % percentile bootstrap
+interval over the rounds (as every other benchmark here). One more "with" run, not in the
+ratios, times what runs inside the watch: the thread CPU time inside its hooks (on the event
+loop) and of its diagnosis (its helper thread), as a share of the median "without" run
+(``attributed``; the timers' own cost, calibrated on a no-op hook, is taken back out). The
+ratio also holds what the timers cannot see (the scheduler calling a plugin at all, garbage
+collection of what the diagnosis allocates). Written as JSON with the full commit SHA. """
 
 from __future__ import annotations
 
@@ -46,6 +45,7 @@ from distributed import Scheduler
 from benchmarks.fake_workers import THREADS as FAKE_THREADS
 from benchmarks.fake_workers import add_fake_worker
 from benchmarks.provenance import DirtyTreeError, check_clean, environment
+from benchmarks.stats import geo_interval
 from chunkpilot.cluster import plugin as plugin_module
 from chunkpilot.cluster.dashboard import NAME
 from chunkpilot.cluster.plugin import ClusterWatch
@@ -54,8 +54,6 @@ from chunkpilot.cluster.recording import analyse
 RESULTS = Path(__file__).resolve().parent / "results"
 FAKE_WORKERS = 4
 #: Two-sided 95 % Student t quantiles by degrees of freedom (no scipy needed).
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-       9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}
 CLIENT = r"""
 import sys
 import dask, dask.array as da, distributed
@@ -156,17 +154,6 @@ async def _one_run(s: Scheduler, proc: asyncio.subprocess.Process, plugin: bool,
     return {"cpu_seconds": cpu, "loop_cpu_seconds": loop, "wall_seconds": wall, **spent}
 
 
-def _interval(ratios: list[float]) -> tuple[float, float, float]:
-    logs = [math.log(r) for r in ratios]
-    mean = statistics.fmean(logs)
-    if len(logs) < 2:
-        return math.exp(mean), math.nan, math.nan
-    df = len(logs) - 1
-    t = T95[max(k for k in T95 if k <= df)]
-    half = t * statistics.stdev(logs) / math.sqrt(len(logs))
-    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
-
-
 async def measure(tasks: int, rounds: int, seed: int = 0) -> dict[str, Any]:
     """Warm-up, then ``rounds`` paired runs in random order; the JSON document."""
     rng = random.Random(seed)
@@ -208,7 +195,8 @@ async def measure(tasks: int, rounds: int, seed: int = 0) -> dict[str, Any]:
     by = {(r["round"], r["contender"]): r for r in timed}
     ratios = [by[(i, "with")]["cpu_seconds"] / by[(i, "without")]["cpu_seconds"]
               for i in range(1, rounds + 1)]
-    mean, lo, hi = _interval(ratios)
+    iv = geo_interval([math.log(r) for r in ratios], seed)
+    mean, lo, hi = (iv.value, iv.low, iv.high) if iv else (math.nan,) * 3
     without = statistics.median(r["cpu_seconds"] for r in timed if r["contender"] == "without")
     # the timers' own cost inside the timed intervals comes back out
     hooks = timed_run["hooks_cpu_seconds"] - timed_run["hook_calls"] * timers["inside_seconds"]

@@ -6,9 +6,14 @@ per-round walls, or interpolated by block bytes between the ladder shapes timed 
 round, or its warm-up time for a shape pruned after the warm-up) times log-normal trial
 noise; a shape that failed on the benchmark fails. What is left out: the verdicts (every
 trial is healthy, so the diagnosis-led first step never moves) and any bias of a trial
-against the benchmark's timing. Usage::
+against the benchmark's timing, except the first trial's on request: ``--first-excess``
+adds to the first run of each row's first trial its stored excess (``first_trial_excess``).
+That run is set aside for a second one, as ``TrialRunner`` does (``core.reruns
+.FIRST_TRIAL_RUNS``); ``--first-runs 1`` replays the rule before (one run counted).
+Usage::
 
     python -m benchmarks.search_sim [--noise 0.05] [--runs 14] [--draws 40]
+        [--first-excess] [--first-runs 1]
 
 Prints the picks' geometric-mean ratio to the best shape timed and the trials they took.
 """
@@ -28,6 +33,7 @@ from benchmarks.replay import new_advise_walls, replanned_rows
 from benchmarks.score import timed_walls
 from benchmarks.stats import complete
 from chunkpilot.cluster.trials import TrialRunner
+from chunkpilot.core.reruns import FIRST_TRIAL_RUNS
 
 Shape = tuple[int, ...]
 
@@ -72,6 +78,33 @@ def shape_ratios(run: dict[str, Any], itemsize: int
     return ratio
 
 
+def first_trial_excess(docs: list[tuple[str, dict[str, Any]]]) -> dict[tuple[str, str], float]:
+    """{(workload, scheduler): how much slower a tune's first trial ran than its later ones,
+    each against the benchmark's median for its shape} (mean log ratio over the stored runs
+    whose trials covered the whole array; shapes timed in at least 5 rounds)."""
+    out: dict[tuple[str, str], list[float]] = {}
+    for _, doc in docs:
+        for name, run in (doc.get("schedulers", {}) if isinstance(doc, dict) else {}).items():
+            res = (run.get("tune") or {}).get("result") or {}
+            region, trials = res.get("region"), res.get("trials") or []
+            if not region or any((a, b) != (0, n) for (a, b), n in
+                                 zip(region, doc["shape"], strict=True)):
+                continue
+            walls = timed_walls(run)
+            index = {tuple(m["chunk_shape"]): i for i, m in enumerate(run["shapes"])}
+            devs = []
+            for k, t in enumerate(trials):
+                w = [x for x in walls.get(index.get(tuple(t["chunk_shape"])), []) if x]
+                first = (t.get("runs_active_seconds") or [t.get("wall_seconds")])[0]
+                if len(w) >= 5 and first:
+                    devs.append((k == 0, math.log(first / statistics.median(w))))
+            later = [d for f, d in devs if not f]
+            if devs and devs[0][0] and later:
+                out.setdefault((doc["workload"], name), []).append(
+                    devs[0][1] - statistics.fmean(later))
+    return {k: statistics.fmean(v) for k, v in out.items()}
+
+
 class Unknown(Exception):
     """The search asked for a shape the stored run has no time for."""
 
@@ -79,8 +112,10 @@ class Unknown(Exception):
 class SimRunner:
     """``TrialRunner``'s interface over stored benchmark times with trial noise."""
 
-    def __init__(self, ratio: Any, noise: float, rng: random.Random) -> None:
+    def __init__(self, ratio: Any, noise: float, rng: random.Random,
+                 first_excess: float = 0.0, first_runs: int = FIRST_TRIAL_RUNS) -> None:
         self.ratio, self.noise, self.rng = ratio, noise, rng
+        self.first_excess, self.first_runs = first_excess, first_runs
         self.trials: list[Any] = []
         self.by_shape: dict[Shape, list[float]] = {}
         self.failed: set[Shape] = set()
@@ -93,6 +128,10 @@ class SimRunner:
         if r is None:
             raise Unknown(chunk)
         t = r[0] * math.exp(self.rng.gauss(0, self.noise))
+        if not self.trials:  # the first trial: its first run's excess, or a second run
+            t *= math.exp(self.first_excess)
+            if self.first_runs > 1:
+                t = r[0] * math.exp(self.rng.gauss(0, self.noise))
         obs = Observation(wall_seconds=t, workers=(WorkerInfo("w", 2, 2**33),),
                           tasks=(TaskRecord("('f', 0)", "f", "w", 1, "compute", 0.0, t),))
         kind = "failed" if r[1] else "healthy"
@@ -111,8 +150,12 @@ class SimRunner:
 
 
 def simulate(docs: list[tuple[str, dict[str, Any]]], noise: float, draws: int,
-             max_trials: int = 5, seed: int = 1) -> list[tuple[Any, ...]]:
-    """(commit, workload, scheduler, mean ratio of the pick, mean trials) per row."""
+             max_trials: int = 5, seed: int = 1,
+             excess: dict[tuple[str, str], float] | None = None,
+             first_runs: int = FIRST_TRIAL_RUNS) -> list[tuple[Any, ...]]:
+    """(commit, workload, scheduler, mean ratio of the pick, mean trials) per row;
+    ``excess`` slows the first run of each row's first trial (``first_trial_excess``),
+    counted only with ``first_runs`` 1."""
     from chunkpilot.commands.tune import _search
     from chunkpilot.errors import TuningError
 
@@ -122,7 +165,9 @@ def simulate(docs: list[tuple[str, dict[str, Any]]], noise: float, draws: int,
         picks, counts = [], []
         try:
             for _ in range(draws):
-                runner = SimRunner(ratio, noise, rng)
+                runner = SimRunner(ratio, noise, rng,
+                                   (excess or {}).get((doc["workload"], name), 0.0),
+                                   first_runs)
                 try:
                     chosen = _search(runner, plan, plan.resources, max_trials, 0.10)
                 except TuningError:
@@ -143,8 +188,14 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=14)
     ap.add_argument("--draws", type=int, default=40)
     ap.add_argument("--rows", action="store_true", help="print every row")
+    ap.add_argument("--first-excess", action="store_true",
+                    help="slow each row's first trial by its stored excess")
+    ap.add_argument("--first-runs", type=int, choices=(1, 2), default=FIRST_TRIAL_RUNS,
+                    help="1: the first trial's first run counts (the rule before)")
     a = ap.parse_args()
-    rows = simulate(stored_runs(a.runs), a.noise, a.draws)
+    docs = stored_runs(a.runs)
+    excess = first_trial_excess(docs) if a.first_excess else None
+    rows = simulate(docs, a.noise, a.draws, excess=excess, first_runs=a.first_runs)
     by: dict[str, list[tuple[Any, ...]]] = {}
     for r in rows:
         by.setdefault(r[0], []).append(r)

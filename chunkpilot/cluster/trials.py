@@ -153,16 +153,17 @@ class TrialRunner:
         return x, [trial_collection(x, self.func, self.work)]
 
     def run(self, chunk: Shape, label: str, expected_s: float | None = None) -> Trial:
-        """Run the work with ``chunk`` chunks, observed (a short trial, or one far slower
-        than the ``expected_s`` the model predicts, several times: ``core.reruns``; the
-        median run of those not set aside as outliers is kept); a failed run recovers the
-        cluster."""
+        """Run the work with ``chunk`` chunks, observed (a short trial, the first trial, or
+        one far slower than the ``expected_s`` the model predicts, several times:
+        ``core.reruns``; the median run of those not set aside as outliers is kept); a
+        failed run recovers the cluster."""
         x, colls = self._collections(chunk, self.region)
+        first_trial = not self.trials
         runs: list[Observation] = []
         active: list[float] = []
         t0 = time.perf_counter()
         while not runs or (not runs[-1].failed and more_runs(
-                active, time.perf_counter() - t0, self.min_seconds, expected_s)):
+                active, time.perf_counter() - t0, self.min_seconds, expected_s, first_trial)):
             obs = self.executor.observe(colls, self.timeout_s)
             if obs.error and obs.error_type == StoreReadError.__name__:  # damaged store: stop
                 raise StoreReadError(obs.error.removeprefix(f"{obs.error_type}: "))
@@ -170,7 +171,7 @@ class TrialRunner:
             active.append(active_wall(obs))
         first = 0
         if not obs.failed:
-            first = int(first_run_aside(active, expected_s))  # 1: the first run is set aside
+            first = int(first_run_aside(active, expected_s, first_trial))  # 1: set aside
             obs = runs[first + median_run(active[first:])]
         trial = Trial(label, x.chunks, obs, diagnose(obs),
                       runs_active_s=tuple(active[first:]) if len(runs) > 1 else (),

@@ -103,14 +103,16 @@ def tune_lines(r: TuneResult) -> list[str]:
              f"{[tuple(x) for x in r.region]}"
              + (f"; its best clean run took {format_seconds(best)}." if best is not None
                 else ".")]
-    for t in r.trials:
+    for i, t in enumerate(r.trials):
         kinds = ", ".join(v.kind for v in t.verdicts) or "no verdict"
         state = "FAILED" if t.observation.failed else format_seconds(t.observation.wall_seconds)
         if len(t.runs_active_s) > 1:
             state += f" (the median of {len(t.runs_active_s)} runs)"
         if t.outlier_runs_s:
-            state += (f"; a first run of {format_seconds(t.outlier_runs_s[0])} was set aside "
-                      f"(over {SURPRISE_FACTOR:g}x both the model's time and its re-run)")
+            why = ("the first trial's first run always is: it runs slower than the ones after "
+                   "it" if i == 0 else
+                   f"over {SURPRISE_FACTOR:g}x both the model's time and its re-run")
+            state += f"; a first run of {format_seconds(t.outlier_runs_s[0])} was set aside ({why})"
         lines.append(f"Trial {t.label}: {state}; {kinds}.")
     lines += [n for n in (only_shape_note(r.plan),) if n is not None]
     lines += [f"Verdict on the tuned chunks: {v.kind}: {v.message}" for v in r.verdicts]

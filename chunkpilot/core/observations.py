@@ -243,8 +243,8 @@ class Trial:
     ran more than once (a short trial repeats itself, ``core.reruns.more_runs``); the
     observation is the median run. Empty: one run, the observation's. Outliers apart."""
     outlier_runs_s: tuple[float, ...] = ()
-    """Active seconds of a run set aside: far slower than the model expected, and its re-run
-    that much faster (``core.reruns.first_run_aside``)."""
+    """Active seconds of a run set aside: the first trial's first run, or one far slower than
+    the model expected whose re-run was that much faster (``core.reruns.first_run_aside``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chunks", tuple(tuple(int(c) for c in ax) for ax in self.chunks))

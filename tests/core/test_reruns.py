@@ -39,3 +39,17 @@ def test_a_short_trials_slow_runs_are_not_set_aside_unless_its_first_was_a_surpr
     assert not first_run_aside([0.05, 0.01, 0.02, 0.01])  # jitter of millisecond runs
     assert not first_run_aside([0.3, 0.01, 0.02], expected_s=0.5)  # not a surprise
     assert first_run_aside([0.9, 0.3, 0.31], expected_s=0.3)
+
+
+def test_the_first_trial_runs_twice_and_sets_its_first_run_aside():
+    """overlap_filter on a fresh LocalCluster: the first trial's first run took 1.2-1.7x its
+    later runs, later trials' first runs did not; tune left the advised (best) shape."""
+    assert more_runs([1.3], 1.4, 0.5, first_trial=True)  # long enough, and still again
+    assert not more_runs([1.3, 1.0], 2.5, 0.5, first_trial=True)  # twice is enough
+    assert not more_runs([1.3], 1.4, 0.5)  # a later trial: one run
+    assert more_runs([0.1, 0.1], 0.3, 0.5, first_trial=True)  # short: the short-trial rule
+    assert first_run_aside([1.3, 1.0], first_trial=True)
+    assert first_run_aside([0.9, 1.0], first_trial=True)  # whichever was faster
+    assert first_run_aside([0.1, 0.1, 0.1], 0.1, first_trial=True)
+    assert not first_run_aside([1.3], first_trial=True)  # one run: nothing to set aside
+    assert not first_run_aside([1.3, 1.0])  # a later trial: no surprise, both count

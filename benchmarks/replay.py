@@ -110,8 +110,15 @@ def replanned_rows(docs: Sequence[tuple[str, dict[str, Any]]]
             yield sha, doc, name, run, plan
 
 
-def _trial_ok(t: dict[str, Any]) -> bool:
+def trial_ok(t: dict[str, Any]) -> bool:
+    """A stored trial that ran cleanly (no restart, error or failed verdict)."""
     return not (t.get("restarts") or t.get("error") or "failed" in (t.get("verdicts") or ()))
+
+
+def trial_runs(t: dict[str, Any]) -> list[float]:
+    """A stored trial's runs' active times (one when it ran once, or was stored before the
+    runs were)."""
+    return t.get("runs_active_seconds") or [t.get("active_seconds") or t["wall_seconds"]]
 
 
 def stored_trial_runs(run: dict[str, Any]) -> dict[Shape, list[float]] | None:
@@ -122,9 +129,8 @@ def stored_trial_runs(run: dict[str, Any]) -> dict[Shape, list[float]] | None:
     for t in (run["tune"].get("result") or {}).get("trials") or ():
         if "chunk_shape" not in t:
             return None
-        if _trial_ok(t):
-            runs.setdefault(tuple(t["chunk_shape"]), []).extend(
-                t.get("runs_active_seconds") or [t.get("active_seconds") or t["wall_seconds"]])
+        if trial_ok(t):
+            runs.setdefault(tuple(t["chunk_shape"]), []).extend(trial_runs(t))
     return runs
 
 

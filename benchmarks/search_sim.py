@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.neighbours import stored_runs
-from benchmarks.replay import new_advise_walls, replanned_rows
+from benchmarks.replay import new_advise_walls, replanned_rows, trial_ok, trial_runs
 from benchmarks.score import timed_walls
 from benchmarks.stats import complete
 from chunkpilot.cluster.trials import TrialRunner
@@ -95,7 +95,7 @@ def first_trial_excess(docs: list[tuple[str, dict[str, Any]]]) -> dict[tuple[str
             devs = []
             for k, t in enumerate(trials):
                 w = [x for x in walls.get(index.get(tuple(t["chunk_shape"])), []) if x]
-                first = (t.get("runs_active_seconds") or [t.get("wall_seconds")])[0]
+                first = trial_runs(t)[0] if trial_ok(t) else None
                 if len(w) >= 5 and first:
                     devs.append((k == 0, math.log(first / statistics.median(w))))
             later = [d for f, d in devs if not f]

@@ -45,6 +45,14 @@ def store2d(tmp_path_factory):
     return _store(tmp_path_factory.mktemp("pipe") / "a.zarr", (2048, 2048), (256, 256))
 
 
+@pytest.fixture(scope="module")
+def store_tall(tmp_path_factory):
+    """64 MiB: dask auto takes it as one chunk, which a filter's temporaries (~3.5x the block)
+    plus an idle worker's ~140 MiB put well over these workers' 240 MiB target; store2d's
+    32 MiB chunk misses it by only ~50 MiB, inside the spread of a busy machine's baseline."""
+    return _store(tmp_path_factory.mktemp("tall") / "a.zarr", (4096, 2048), (256, 256))
+
+
 def gaussian(x):
     return x.map_overlap(ndi.gaussian_filter, depth=8, boundary="reflect", sigma=2)
 
@@ -91,8 +99,8 @@ def _budget(plan):
     return plan.resources.target_fraction * plan.resources.memory_limit_bytes
 
 
-def test_map_overlap_filter_plan_respects_depth(client, store2d, tmp_path):
-    plan = chunkpilot.advise(store2d, pipeline=gaussian, client=client)
+def test_map_overlap_filter_plan_respects_depth(client, store_tall, tmp_path):
+    plan = chunkpilot.advise(store_tall, pipeline=gaussian, client=client)
     assert plan.work.depth == (8, 8)
     assert plan.pipeline.analysis.overlap_depth == (8, 8)
     assert all(c >= 8 for c in plan.chunk_shape) and plan.chosen.meets_depth
@@ -100,9 +108,9 @@ def test_map_overlap_filter_plan_respects_depth(client, store2d, tmp_path):
     assert plan.chosen.task_bytes > np.prod(plan.chunk_shape) * 8  # halo included
     assert "Overlap depth (8, 8)" in plan.explain()
     assert plan.model.tasks_per_chunk > 1
-    assert plan.chunk_shape != (2048, 2048)  # auto's single chunk does not fit
-    out = _run(client, gaussian, store2d, plan.chunks, tmp_path)
-    x = zarr.open_array(store2d, mode="r")
+    assert plan.chunk_shape != (4096, 2048)  # auto's single chunk does not fit
+    out = _run(client, gaussian, store_tall, plan.chunks, tmp_path)
+    x = zarr.open_array(store_tall, mode="r")
     np.testing.assert_allclose(out[1000:1010, 500:510],
                                ndi.gaussian_filter(x[900:1110, 400:610], sigma=2)[100:110, 100:110])
 

@@ -38,6 +38,11 @@ from chunkpilot.core.reruns import FIRST_TRIAL_RUNS
 Shape = tuple[int, ...]
 
 
+def shape_index(run: dict[str, Any]) -> dict[Shape, int]:
+    """{chunk shape: its index in the stored run's ladder}."""
+    return {tuple(m["chunk_shape"]): i for i, m in enumerate(run["shapes"])}
+
+
 def shape_ratios(run: dict[str, Any], itemsize: int
                  ) -> Callable[[Shape], tuple[float, bool] | None]:
     """``shape -> (its time / the best timed shape's, failed)``; ``None`` when unknown.
@@ -47,7 +52,7 @@ def shape_ratios(run: dict[str, Any], itemsize: int
     best = min(gm, key=gm.get) if gm else None
     warm = {rec["shape"]: rec for rd in run["rounds"] if rd["warmup"] for rec in rd["runs"]}
     failed = {rec["shape"] for rd in run["rounds"] for rec in rd["runs"] if rec["failed"]}
-    by_shape = {tuple(m["chunk_shape"]): i for i, m in enumerate(run["shapes"])}
+    by_shape = shape_index(run)
 
     trials = {tuple(t["chunk_shape"]): t for t in
               ((run.get("tune") or {}).get("result") or {}).get("trials") or []
@@ -91,7 +96,7 @@ def first_trial_excess(docs: list[tuple[str, dict[str, Any]]]) -> dict[tuple[str
                                  zip(region, doc["shape"], strict=True)):
                 continue
             walls = timed_walls(run)
-            index = {tuple(m["chunk_shape"]): i for i, m in enumerate(run["shapes"])}
+            index = shape_index(run)
             devs = []
             for k, t in enumerate(trials):
                 w = [x for x in walls.get(index.get(tuple(t["chunk_shape"])), []) if x]

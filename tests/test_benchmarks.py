@@ -35,6 +35,11 @@ from benchmarks.timing import RunRecord, ThreadsExecutor  # noqa: E402
 FIXTURE = Path("tests/data/bench_fixture")
 
 
+def _published_docs() -> list[tuple[str, dict]]:
+    """The published results as (commit, workload document), as the replays take them."""
+    return [("now", d) for d in load(RESULTS)]
+
+
 # --- arithmetic on synthetic numbers ---------------------------------------------------------
 
 def test_paired_ratio_of_constant_factor_has_a_zero_width_interval():
@@ -391,7 +396,7 @@ def test_neighbours_replay_keeps_the_fastest_of_the_kept_shape_and_its_untried_r
     and the rungs it runs; with noise it can only do worse than that best."""
     from benchmarks.neighbours import simulate
 
-    docs = [("now", json.loads(p.read_text())) for p in sorted(RESULTS.glob("*.json"))]
+    docs = _published_docs()
     for _, doc in docs:  # as if each tune had stopped after its first 3 trials
         for run in (doc.get("schedulers") or {}).values() if isinstance(doc, dict) else ():
             result = run["tune"]["result"]
@@ -414,7 +419,7 @@ def test_search_sim_runs_tunes_whole_search_on_every_stored_row_within_the_budge
 
     from benchmarks.search_sim import simulate
 
-    docs = [("now", json.loads(p.read_text())) for p in sorted(RESULTS.glob("*.json"))]
+    docs = _published_docs()
     rows = simulate(docs, noise=0.0, draws=1)
     assert len(rows) >= 10
     assert all(ratio >= 1.0 - 1e-9 and 1 <= trials <= 5 for *_, ratio, trials in rows)
@@ -429,7 +434,7 @@ def test_search_sim_replays_the_first_trials_excess_and_the_run_set_aside_for_it
     without any excess."""
     from benchmarks.search_sim import first_trial_excess, simulate
 
-    docs = [("now", json.loads(p.read_text())) for p in sorted(RESULTS.glob("*.json"))]
+    docs = _published_docs()
     excess = first_trial_excess(docs)
     assert excess and all(math.isfinite(v) for v in excess.values())
     slow = {k: 1.0 for k in excess}  # every first run 2.7x slower

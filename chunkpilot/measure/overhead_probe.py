@@ -35,9 +35,15 @@ PROBE_REPEATS = 12
 #: On distributed a task costs ~1.5 ms, so a run of 200 blocks took 0.7 s and the probe 3.8 s
 #: of every advise. 100 blocks x 6 repeats: 1.5 s; over six interleaved probes on a 2-worker
 #: LocalCluster it read 1.52-1.59 ms (200 x 9: 1.48-1.52 ms, 3 % lower: the one-block run's
-#: fixed cost is spread over fewer tasks), max/min 1.04 (1.03).
-DISTRIBUTED_PROBE_BLOCKS = 100
+#: fixed cost is spread over fewer tasks), max/min 1.04 (1.03). With every worker core busy
+#: (``measure.busy``) a task costs 4-7 ms and a 100-block probe took 4-6 s, half of a first
+#: advise on a new cluster (15 s in one benchmark row); 50 blocks read the same: over nine
+#: interleaved probes each, 5.93 ms (sd 0.6) against 100 blocks' 6.07 ms (sd 0.5), in 3.1 s
+#: against 5.4 s (session 60).
+DISTRIBUTED_PROBE_BLOCKS = 50
 DISTRIBUTED_PROBE_REPEATS = 6
+#: Blocks of the untimed first run (imports, connections, the workers' first tasks).
+WARMUP_BLOCKS = 20
 
 
 def _graph(blocks: int) -> Any:
@@ -80,7 +86,7 @@ def probe_overhead(scheduler: Any = "threads", *, blocks: int | None = None,
         repeats = PROBE_REPEATS if local else DISTRIBUTED_PROBE_REPEATS
     if blocks is None:
         blocks = PROBE_BLOCKS if local else DISTRIBUTED_PROBE_BLOCKS
-    _run(_graph(min(blocks, 50)), kwargs)  # warm-up: imports, connections
+    _run(_graph(min(blocks, WARMUP_BLOCKS)), kwargs)  # warm-up: imports, connections
     bigs, ones, estimates = [], [], []
     for _ in range(repeats):  # results are not kept: every run computes every task again
         with _fresh_pool(kwargs, num_workers) as run_kwargs:

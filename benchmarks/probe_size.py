@@ -74,7 +74,8 @@ def design_sentence(doc: dict[str, Any]) -> str:
     e, w = s[f"seconds_per_task_ratio_to_{ref}"], s[f"wall_seconds_ratio_to_{ref}"]
     return (f"over {e['rounds']} paired rounds ({doc['commit'][:12]}) {ref} blocks read "
             f"{r['median_seconds_per_task'] * 1e3:.2f} ms a task (median) against {other} "
-            f"blocks' {s['median_seconds_per_task'] * 1e3:.2f} ms, a ratio of {e['value']:.3f} "
+            f"blocks' {s['median_seconds_per_task'] * 1e3:.2f} ms, a paired ratio "
+            f"({other} / {ref}) of {e['value']:.3f} "
             f"[{e['low']:.3f}, {e['high']:.3f}], in {r['median_wall_seconds']:.1f} s against "
             f"{s['median_wall_seconds']:.1f} s (wall ratio {w['value']:.2f} "
             f"[{w['low']:.2f}, {w['high']:.2f}])")

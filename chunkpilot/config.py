@@ -121,6 +121,11 @@ def profile_timeout_s() -> float:
     return _seconds("advise.profile-timeout")
 
 
+def advise_budget_s() -> float:
+    """Seconds an advise aims to finish in (0: no budget; ``pipeline.family.TimeBudget``)."""
+    return _seconds_or_off("advise.time-budget")
+
+
 def trial_timeout_s() -> float:
     """Seconds a tune trial may run before it is cancelled."""
     return _seconds("tune.trial-timeout")

@@ -80,12 +80,15 @@ def test_environment_variables_override():
      ("probe.history", 0, "> 0"),
      ("probe.history-max-age", "a while", "duration like '60s'"),
      ("probe.reuse-within", "-5m", "duration like '60s'"),
-     ("probe.cache-dir", 3, "directory path")],
+     ("probe.cache-dir", 3, "directory path"),
+     ("advise.time-budget", "-1s", "duration like '60s'"),
+     ("advise.time-budget", "quick", "duration like '60s'")],
 )
 def test_bad_config_values_name_the_key(key, value, match):
     readers = {"tune": lambda: (config.max_trials(), config.trial_timeout_s(),
                                 config.min_trial_seconds()),
-               "advise": config.policy, "check": config.check_thresholds,
+               "advise": lambda: (config.policy(), config.advise_budget_s()),
+               "check": config.check_thresholds,
                "cluster": lambda: (config.connect_timeout_s(), config.allowed_failures()),
                "probe": config.probe_history}
     with dask.config.set({f"chunkpilot.{key}": value}), \
@@ -99,3 +102,16 @@ def test_bad_config_values_name_the_key(key, value, match):
 def test_probe_reuse_window_is_a_duration_or_off(value, seconds):
     with dask.config.set({"chunkpilot.probe.reuse-within": value}):
         assert config.probe_history().reuse_s == seconds
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(0, 0.0), ("0s", 0.0), (False, 0.0),
+                                                ("10s", 10.0), ("1 minute", 60.0), (2.5, 2.5)])
+def test_advise_time_budget_is_a_duration_or_off(value, seconds):
+    with dask.config.set({"chunkpilot.advise.time-budget": value}):
+        assert config.advise_budget_s() == seconds
+
+
+def test_advise_time_budget_defaults_to_the_issues_ten_seconds():
+    """10 s in the shipped YAML (the suite itself turns it off: ``tests/conftest.py``)."""
+    shipped = yaml.safe_load(config.DEFAULTS_PATH.read_text())
+    assert shipped["chunkpilot"]["advise"]["time-budget"] == "10s"

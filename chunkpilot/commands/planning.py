@@ -24,6 +24,7 @@ from chunkpilot.measure.profile import Profile, profile_function
 from chunkpilot.measure.sandbox import sandbox_pool
 from chunkpilot.measure.store import probe_store_for
 from chunkpilot.pipeline.advise import advise_pipeline
+from chunkpilot.pipeline.family import TimeBudget
 from chunkpilot.types import Resources
 from chunkpilot.units import format_bytes, format_seconds
 
@@ -38,8 +39,9 @@ def advise_job(job: Job, res: Resources, client: Any = None,
     """Plan ``job`` for ``res``: refuse early, probe the scheduler (unless ``probe`` is
     given: a Dataset's variables share one), measure, plan."""
     check_smallest_block(job.spec, job.work, res)  # refuse before starting any sandbox
+    budget = TimeBudget.start(config.advise_budget_s())  # counted from the probe on
     with sandbox_pool():  # the sandboxes below fork from one warm interpreter
-        return _measure_and_plan(job, res, client, probe)
+        return _measure_and_plan(job, res, client, probe, budget)
 
 
 def probe_scheduler(res: Resources, client: Any, enabled: bool) -> SchedulerProbe:
@@ -49,7 +51,7 @@ def probe_scheduler(res: Resources, client: Any, enabled: bool) -> SchedulerProb
 
 
 def _measure_and_plan(job: Job, res: Resources, client: Any,
-                      probe: SchedulerProbe | None) -> Plan:
+                      probe: SchedulerProbe | None, budget: TimeBudget | None = None) -> Plan:
     opts, spec = job.options, job.spec
     policy = config.policy()
     if probe is None:
@@ -65,7 +67,7 @@ def _measure_and_plan(job: Job, res: Resources, client: Any,
             overhead_seconds_per_task=probe.overhead_seconds_per_task,
             overhead_measured=probe.measured, baseline_bytes=baseline, env=sandbox_env(res),
             timeout_s=opts.profile_timeout_s, limits=limits, on_sample=opts.on_sample,
-            seed=opts.seed, policy=policy)
+            seed=opts.seed, policy=policy, budget=budget)
         if job.ref.get("kind") == "synthetic":
             notes.append(SYNTHETIC_NOTE)
         notes.append(blas_note())  # the pipeline's runs pin them too (pipeline.child)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dask.system import CPU_COUNT
@@ -38,13 +38,14 @@ from chunkpilot.measure.environ import EnvOverrides
 from chunkpilot.measure.sandbox import pickle_func
 from chunkpilot.pipeline.analysis import Analysis, analysis_builds, analysis_from
 from chunkpilot.pipeline.extent import AxisNeed, find_axis_need
+from chunkpilot.pipeline.family import TimeBudget, measure_family
 from chunkpilot.pipeline.findings import (
     PipelineFindings,
     blowup_warnings,
     oom_hint,
     pipeline_notes,
 )
-from chunkpilot.pipeline.measure import Measurement, PipelineSandbox, measure_family
+from chunkpilot.pipeline.measure import Measurement, PipelineSandbox
 from chunkpilot.pipeline.model import (
     growth_run_seconds,
     growth_skipped_note,
@@ -70,19 +71,22 @@ def advise_pipeline(
     limits: GraphLimits | None = None, compare_auto: bool = True,
     notes: tuple[str, ...] = (), on_sample: Callable[[Sample], None] | None = None,
     seed: int = 0,
-    policy: Policy = DEFAULT_POLICY,
+    policy: Policy = DEFAULT_POLICY, budget: TimeBudget | None = None,
 ) -> Plan:
     """Plan the input chunks of ``pipeline`` (``fn(x) -> dask collections``) on ``spec``;
     ``compare_auto``: price dask's ``chunks="auto"`` too (whole along the axes kept whole,
-    those the pipeline turned out to need included)."""
+    those the pipeline turned out to need included); ``budget``: advise's time, which the
+    optional runs (the largest samples, the memory-growth run) keep within."""
     limits = limits or GraphLimits()
     box = PipelineSandbox(pickle_func(pipeline) or b"", spec, ref, env, res.memory_limit_bytes,
                           timeout_s, seed)
     box, work, an, needs = _start(box, spec, work)
+    if budget is not None and holds_band(an):  # the largest sample leaves time for it
+        budget = dataclasses.replace(budget, reserve_s=lambda ms: _growth_reserve(box, spec, ms))
     dask_auto_shape = auto_shape(spec, work.keep_whole) if compare_auto else None
     measured: list[Measurement] = []  # a family reuses another's samples that fit its rules
     tried: list[tuple[str, str]] = []
-    best: tuple[Any, Plan, list[Measurement], str | None] | None = None
+    best: tuple[Any, Plan, list[Measurement], list[str]] | None = None
     error: Exception | None = None
     seen: list[Sample] = []
 
@@ -96,12 +100,14 @@ def advise_pipeline(
             tried.append((fam.label, "skipped: the no-rechunk family fits"))
             continue
         try:
+            timed: list[str] = []
             ms = measure_family(box, spec, fam.work, res, baseline_guess_bytes=baseline_bytes,
                                 threads=_scaling_threads(res), on_sample=record,
-                                done=measured)
+                                done=measured, budget=budget, notes=timed)
             known = {d.chunk for d in measured}
             measured += [m for m in ms if m.chunk not in known]
-            q, growth_note = _memory_growth(box, spec, fam.work, an, ms, on_sample)
+            q, growth_note = _memory_growth(box, spec, fam.work, an, ms, on_sample, budget)
+            timed += [growth_note] if growth_note else []
             model = pipeline_model(
                 ms, spec, an, overhead_seconds_per_task=overhead_seconds_per_task,
                 overhead_measured=overhead_measured, baseline_bytes=baseline_bytes,
@@ -115,7 +121,7 @@ def advise_pipeline(
         tried.append((fam.label, f"chunks {plan.chunk_shape}, predicted wall "
                                  f"{plan.chosen.wall_seconds:.3g} s"))
         if best is None or _better(plan, best[1], policy.tie_tolerance):
-            best = (fam, plan, ms, growth_note)
+            best = (fam, plan, ms, timed)
     if best is None:
         assert error is not None  # the split family always runs
         first = min(seen, key=lambda s: s.nbytes, default=None)
@@ -124,7 +130,7 @@ def advise_pipeline(
         if isinstance(error, ProfilingError) and hint is not None:
             raise ProfilingError(f"{error} {hint}") from error
         raise error
-    fam, plan, ms, growth_note = best
+    fam, plan, ms, fam_notes = best
     checked = verify(box, an, plan, ms, limits, dask_auto_shape)
     plan, graph, auto_graph = checked.plan, checked.graph, checked.auto_graph
     ok = [m for m in ms if m.sample.ok]
@@ -144,7 +150,7 @@ def advise_pipeline(
     )
     extra = [n.note(spec) for n in needs] + list(checked.notes) + pipeline_notes(
         report, plan.work.depth, plan.chunk_shape, plan.spec.shape)
-    extra += [n for n in (growth_note, resized_note(ms, spec.itemsize)) if n is not None]
+    extra += [*fam_notes, *[n for n in (resized_note(ms, spec.itemsize),) if n is not None]]
     held = gather(tuple(spec.shape), plan.chunk_shape, plan.model.gather, spec.itemsize)
     if held is not None:
         extra.append(gather_note(held, res.threads_per_worker))
@@ -184,25 +190,44 @@ def _start(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec
             work = dataclasses.replace(work, keep_whole=work.keep_whole + need.axes)
 
 
-def _memory_growth(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, an: Analysis,
-                   ms: list[Measurement], on_sample: Callable[[Sample], None] | None
-                   ) -> tuple[float, str | None]:
-    """For a contraction or an overlap, how peak memory grows with the number of input
-    chunks (and a note when it was not measured): the smallest measured chunk once more on
-    a sub-array twice as wide per axis, run once (its peak is the cold run's; matmul's took
-    1.4 s a run), unless that run is predicted over ``SUBARRAY_RUN_BUDGET_S``."""
+def _growth_run(box: PipelineSandbox, spec: ArraySpec, ms: Sequence[Measurement]
+                ) -> tuple[Measurement | None, float, float | None]:
+    """The memory-growth run for ``ms``: the smallest measured chunk on a sub-array twice as
+    wide per axis, its chunks and predicted seconds (``None``: no run to measure from)."""
     ok = [m for m in ms if m.sample.ok and m.graph is not None]
-    if not holds_band(an) or not ok:
-        return 0.0, None
+    if not ok:
+        return None, 0.0, None
     narrow = min(ok, key=lambda m: m.sample.nbytes)
     region = subarray_region(spec, narrow.chunk, 2 * CHUNKS_PER_AXIS, box.full_axes)
     wide_chunks = nominal_chunks(region, narrow.chunk, spec.shape)
-    seconds = growth_run_seconds(narrow, wide_chunks)
+    return narrow, wide_chunks, growth_run_seconds(narrow, wide_chunks)
+
+
+def _growth_reserve(box: PipelineSandbox, spec: ArraySpec, ms: Sequence[Measurement]) -> float:
+    """Seconds the memory-growth run will take after ``ms`` (0 when it would be skipped)."""
+    seconds = _growth_run(box, spec, ms)[2] or 0.0
+    return seconds if seconds <= SUBARRAY_RUN_BUDGET_S else 0.0
+
+
+def _memory_growth(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, an: Analysis,
+                   ms: list[Measurement], on_sample: Callable[[Sample], None] | None,
+                   budget: TimeBudget | None = None) -> tuple[float, str | None]:
+    """For a contraction or an overlap, how peak memory grows with the number of input
+    chunks (and a note when it was not measured): the smallest measured chunk once more on
+    a sub-array twice as wide per axis, run once (its peak is the cold run's; matmul's took
+    1.4 s a run), unless that run is predicted over ``SUBARRAY_RUN_BUDGET_S`` or what is
+    left of ``budget``."""
+    narrow, wide_chunks, seconds = _growth_run(box, spec, ms)
+    if not holds_band(an) or narrow is None:
+        return 0.0, None
     if seconds is not None and seconds > SUBARRAY_RUN_BUDGET_S:
         return 0.0, growth_skipped_note(seconds, narrow, wide_chunks)
+    if seconds is not None and budget is not None and seconds > budget.left_s():
+        return 0.0, growth_skipped_note(seconds, narrow, wide_chunks, budget.budget_s)
     wide = box.measure(spec, work, narrow.chunk, per_axis=2 * CHUNKS_PER_AXIS, warm=False)
     if on_sample is not None:
         on_sample(wide.sample)
+    ok = [m for m in ms if m.sample.ok and m.graph is not None]
     return (memory_growth([*ok, wide]) if wide.sample.ok else 0.0), None
 
 

@@ -4,7 +4,8 @@ Each job runs ``chunkpilot.pipeline.child`` under the same watch as the per-bloc
 profiler (``measure.sandbox``): resident-memory cap, timeout, killed on Ctrl-C.
 Measurements run the pipeline on a sub-array of the real data holding a few input
 chunks along every axis, so overlaps, reductions and contractions behave as on the
-whole array, for several input chunk sizes of the family the planner will search.
+whole array, for several input chunk sizes of the family the planner will search (which
+sizes: ``pipeline.family``).
 """
 
 from __future__ import annotations
@@ -14,35 +15,28 @@ import math
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from chunkpilot.core.budget import affordable_bytes, largest_worth_measuring
 from chunkpilot.core.model import Sample
 from chunkpilot.core.sample import typical_seconds
-from chunkpilot.core.shapes import halo_shape, shape_for_bytes, storage_bytes_read
-from chunkpilot.errors import PipelineBuildError, ProfilingError
+from chunkpilot.core.shapes import halo_shape, storage_bytes_read
+from chunkpilot.errors import PipelineBuildError
 from chunkpilot.measure.environ import EnvOverrides
 from chunkpilot.measure.sandbox import run_in_sandbox
 from chunkpilot.pipeline.graph import GraphProfile, profile_graph
 from chunkpilot.pipeline.layers import LayerRecord
 from chunkpilot.pipeline.subarray import (
     CHUNKS_PER_AXIS,
-    SUBARRAY_MAX_BYTES,
     nominal_chunks,
-    subarray_bytes,
     subarray_region,
 )
 from chunkpilot.sources.urls import reader_preload
-from chunkpilot.types import ArraySpec, Resources, WorkSpec
-from chunkpilot.units import format_bytes
+from chunkpilot.types import ArraySpec, WorkSpec
 
-MiB = 2**20
-#: Input chunk sizes measured first; small enough to be safe for any pipeline.
-SMALL_CHUNK_BYTES = (1 * MiB, 4 * MiB)
 #: A sub-array run is sized to take about this long at most (the fit extrapolates); each
 #: measurement runs it once cold and at least three times warm.
 SUBARRAY_TIME_BUDGET_S = 0.4
@@ -233,68 +227,3 @@ def read_split(m: Measurement, spec: ArraySpec, s: Sample) -> Sample:
                                runs_seconds=tuple(r * factor for r in s.runs_seconds),
                                read_seconds=own,
                                downstream_share=None if share is None else min(1.0, share / factor))
-
-
-def rebase(m: Measurement, spec: ArraySpec, work: WorkSpec) -> Measurement | None:
-    """``m`` as a sample of ``work``'s family (halo bytes per its depth), or ``None`` if its
-    chunk breaks that family's rules (an axis not whole, a chunk under the depth)."""
-    c = m.chunk
-    if any(c[i] != spec.shape[i] for i in work.keep_whole) or any(
-            ci < d and ci != n for ci, d, n in zip(c, work.depth, spec.shape, strict=True)):
-        return None
-    halo = halo_shape(spec, work, c)
-    sample = dataclasses.replace(m.sample, nbytes=math.prod(halo) * spec.itemsize, shape=halo)
-    return dataclasses.replace(m, sample=sample)  # its warm runs and read time kept
-
-
-def measure_family(
-    box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, res: Resources, *,
-    baseline_guess_bytes: int, threads: int = 1,
-    on_sample: Callable[[Sample], None] | None = None, done: Sequence[Measurement] = (),
-) -> list[Measurement]:
-    """Measure at least three input chunk sizes of ``work``'s chunk family; raise if none runs.
-    ``done``: measurements already made that fit this family (see :func:`rebase`)."""
-    out: list[Measurement] = [r for r in (rebase(m, spec, work) for m in done) if r is not None]
-    seen: set[tuple[int, ...]] = {m.chunk for m in out}
-
-    def measure(target: float, scale: bool = False, largest: bool = False,
-                planned: float | None = None) -> bool:
-        chunk = shape_for_bytes(spec, work, target)
-        near = [m for m in out if abs(math.log(math.prod(m.chunk) * spec.itemsize / target)) < 0.4]
-        if chunk in seen or near:  # already measured (or as good as)
-            return all(m.sample.ok for m in near + [m for m in out if m.chunk == chunk])
-        seen.add(chunk)
-        m = box.measure(spec, work, chunk, threads if scale else 1,
-                        over_budget_runs=2 if largest else 1)  # it anchors the curve past it
-        out.append(dataclasses.replace(m, planned_bytes=planned))
-        if on_sample is not None:
-            on_sample(m.sample)
-        return m.sample.ok
-
-    smalls = sorted({min(b, spec.nbytes / 8) for b in SMALL_CHUNK_BYTES})
-    for i, b in enumerate(smalls):
-        cold = {m.sample.nbytes: m.cold_seconds for m in out if m.sample.ok and m.cold_seconds}
-        size = affordable_bytes(cold, b, smalls[0] / 4, run_bytes=lambda x: subarray_bytes(
-            spec, shape_for_bytes(spec, work, x), box.full_axes))
-        if not measure(size, scale=i == len(smalls) - 1, planned=b if size < b else None):
-            break
-    # sizes follow the chunk's own work: a read of split storage chunks is a cost of its shape
-    ok = [read_split(m, spec, m.sample) for m in out if m.sample.ok]
-    if not ok:
-        first = out[0].sample
-        raise ProfilingError(
-            f"Expected the pipeline to run on a sub-array of {format_bytes(first.nbytes)} input "
-            f"chunks {out[0].chunk}. Got {first.failure} instead."
-        )
-    sub_chunks = 2 ** spec.ndim  # the fewest chunks a big sub-array holds
-    top = largest_worth_measuring(ok, res, baseline_guess_bytes,
-                                  time_budget_s=SUBARRAY_TIME_BUDGET_S / sub_chunks,
-                                  max_bytes=min(SUBARRAY_MAX_BYTES / sub_chunks, spec.nbytes / 4))
-    biggest = max(s.nbytes for s in ok)
-    if top > biggest * 1.5:  # a midpoint only when the fit would extrapolate far
-        for b in ((math.sqrt(biggest * top), top) if top > 16 * biggest else (top,)):
-            if not measure(b, largest=b == top):
-                break
-    if len([m for m in out if m.sample.ok]) < 3:
-        measure(max(min(s.nbytes for s in ok) / 4, spec.itemsize))
-    return sorted(out, key=lambda m: m.sample.nbytes)

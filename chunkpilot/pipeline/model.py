@@ -88,11 +88,17 @@ def growth_run_seconds(narrow: Measurement, wide_chunks: float) -> float | None:
     return narrow.cold_seconds * wide_chunks / max(narrow.chunks_held, 1.0)
 
 
-def growth_skipped_note(seconds: float, narrow: Measurement, wide_chunks: float) -> str:
+def growth_skipped_note(seconds: float, narrow: Measurement, wide_chunks: float,
+                        advise_budget_s: float | None = None) -> str:
+    """Why the memory-growth run was not made: over the run budget, or (``advise_budget_s``)
+    past what was left of advise's time budget."""
+    over = (f"over the {SUBARRAY_RUN_BUDGET_S:g} s budget" if advise_budget_s is None else
+            f"past what was left of advise's {advise_budget_s:g} s time budget "
+            "(chunkpilot.advise.time-budget)")
     return (f"How peak memory grows with the chunks a worker runs (shared operand blocks, "
             f"overlap neighbours) was not measured: the sub-array of {wide_chunks:g} chunks "
-            f"that measures it would run ~{seconds:.0f} s ({narrow.cold_seconds:.1f} s cold at "
-            f"{narrow.chunks_held:g}), over the {SUBARRAY_RUN_BUDGET_S:g} s budget; peak memory "
+            f"that measures it would run ~{seconds:.1f} s ({narrow.cold_seconds:.1f} s cold at "
+            f"{narrow.chunks_held:g}), {over}; peak memory "
             "is priced per chunk as the samples held it (modelled).")
 
 

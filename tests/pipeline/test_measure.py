@@ -11,7 +11,8 @@ import pytest
 
 from chunkpilot.errors import PipelineBuildError
 from chunkpilot.measure.sandbox import pickle_func
-from chunkpilot.pipeline.measure import SUBARRAY_TIME_BUDGET_S, PipelineSandbox, measure_family
+from chunkpilot.pipeline.family import measure_family
+from chunkpilot.pipeline.measure import SUBARRAY_TIME_BUDGET_S, PipelineSandbox
 from chunkpilot.pipeline.model import _held_sample, resized_note
 from chunkpilot.pipeline.rules import thread_speedup
 from chunkpilot.pipeline.runs import COLD_ONLY_RUNS
@@ -94,7 +95,8 @@ def test_a_measurement_carried_to_another_family_keeps_its_warm_runs():
     still the measurement's (they set the spread behind the tie band): dropping them showed
     the first sample of every pipeline advise as "over 0 warm runs"."""
     from chunkpilot.core.sample import Sample
-    from chunkpilot.pipeline.measure import Measurement, rebase
+    from chunkpilot.pipeline.family import rebase
+    from chunkpilot.pipeline.measure import Measurement
 
     runs = (0.010, 0.012, 0.011)
     m = Measurement(Sample(16 * 16 * 8, (16, 16), 0.011, 4096, runs_seconds=runs,

@@ -44,7 +44,7 @@ from distributed import Scheduler
 
 from benchmarks.fake_workers import THREADS as FAKE_THREADS
 from benchmarks.fake_workers import add_fake_worker
-from benchmarks.provenance import DirtyTreeError, check_clean, environment
+from benchmarks.provenance import clean_or_say, environment
 from benchmarks.stats import geo_interval
 from chunkpilot.cluster import plugin as plugin_module
 from chunkpilot.cluster.dashboard import NAME
@@ -262,10 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Expected --tasks and --rounds >= 1. Got {args.tasks}, {args.rounds}.",
               file=sys.stderr)
         return 2
-    try:
-        git = check_clean(args.allow_dirty)
-    except DirtyTreeError as e:
-        print(f"plugin_overhead: error: {e}", file=sys.stderr)
+    git = clean_or_say(args.allow_dirty, "plugin_overhead")
+    if git is None:
         return 2
     logging.getLogger("distributed").setLevel(logging.WARNING)
     logging.getLogger().addHandler(logging.NullHandler())  # the watch's warnings: made, not shown

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.provenance import DirtyTreeError, check_clean, environment
+from benchmarks.provenance import clean_or_say, environment
 from benchmarks.stats import geo_interval
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -121,10 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Expected --rounds >= 1 and --sizes of two or more distinct block counts >= 2. "
               f"Got {args.rounds}, {args.sizes!r}.", file=sys.stderr)
         return 2
-    try:
-        git = check_clean(args.allow_dirty)
-    except DirtyTreeError as e:
-        print(f"probe_size: error: {e}", file=sys.stderr)
+    git = clean_or_say(args.allow_dirty, "probe_size")
+    if git is None:
         return 2
     t0 = time.perf_counter()
     doc = measure(sizes, args.rounds)

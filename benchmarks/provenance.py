@@ -67,6 +67,16 @@ def check_clean(allow_dirty: bool) -> dict[str, Any]:
     return {**state, "allow_dirty": allow_dirty}
 
 
+def clean_or_say(allow_dirty: bool, prog: str) -> dict[str, Any] | None:
+    """:func:`check_clean`'s git state, or ``None`` after one line on stderr (a command-line
+    benchmark then exits 2)."""
+    try:
+        return check_clean(allow_dirty)
+    except DirtyTreeError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return None
+
+
 def cpu_model() -> str | None:
     try:
         with open("/proc/cpuinfo") as f:

@@ -168,6 +168,16 @@ def test_dirty_tree_is_refused_unless_allowed(monkeypatch):
     assert provenance.check_clean(allow_dirty=True)["diff_sha256"] == "b" * 64
 
 
+def test_a_dirty_tree_is_one_line_for_a_command_line_benchmark(monkeypatch, capsys):
+    dirty = {"commit": "a" * 40, "dirty": True, "dirty_files": ["chunkpilot/x.py"]}
+    monkeypatch.setattr(provenance, "git_state", lambda: dirty)
+    assert provenance.clean_or_say(False, "probe_size") is None
+    err = capsys.readouterr().err
+    assert err.startswith("probe_size: error: Expected no uncommitted changes") and \
+        err.count("\n") == 1
+    assert provenance.clean_or_say(True, "probe_size")["allow_dirty"] is True
+
+
 def test_git_state_names_the_full_commit():
     state = provenance.git_state()
     assert len(state["commit"]) == 40 and int(state["commit"], 16) >= 0

@@ -6,9 +6,10 @@ two bigger sizes that anchor the curve past them: those are worth having, not ne
 are made only within what is left of ``advise``'s time budget
 (``chunkpilot.advise.time-budget``): smaller when a smaller one still fits, else skipped,
 and the plan says so. matmul on a 2 x 1 LocalCluster took 12.3 and 12.6 s to advise in two
-full benchmark runs, 3.1 s of it the 8 MiB sample's one cold run; replaying 30 stored full
-runs without their largest sample changed no matmul plan (114 rows: 1.080 -> 1.073 x the
-best shape, mixed row by row; session 60).
+full benchmark runs; with two CPU hogs beside it, 13.4 s, of which its 8 MiB sample's job
+2.4 s and its memory-growth run 3.1 s. Replaying 30 stored full runs without their largest
+sample changed no matmul plan (114 rows: 1.080 -> 1.073 x the best shape, mixed row by
+row; session 60).
 """
 
 from __future__ import annotations

@@ -34,18 +34,13 @@ SEED = 60
 
 
 def one_probe(client: Any, blocks: int) -> tuple[float, float]:
-    """(seconds per task, wall seconds) of one busy-core probe of ``blocks`` blocks."""
-    from chunkpilot.measure.busy import _busy_loops
-    from chunkpilot.measure.overhead_probe import probe_overhead
+    """(seconds per task, wall seconds) of one busy-core probe of ``blocks`` blocks, as
+    ``advise`` makes it (starting and stopping the busy loops included)."""
+    from chunkpilot.measure.busy import probe_with_cores_busy
 
-    start, stop = _busy_loops()
-    client.run(start)
-    try:
-        t0 = time.perf_counter()
-        estimate = probe_overhead(client, blocks=blocks)
-        return estimate, time.perf_counter() - t0
-    finally:
-        client.run(stop)
+    t0 = time.perf_counter()
+    estimate = probe_with_cores_busy(client, blocks=blocks)
+    return estimate, time.perf_counter() - t0
 
 
 def summarize(runs: list[dict[str, Any]], sizes: list[int], seed: int = SEED) -> dict[str, Any]:

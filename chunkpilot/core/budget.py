@@ -53,6 +53,15 @@ def largest_worth_measuring(
 SUBARRAY_RUN_BUDGET_S = 3.0
 
 
+def cold_run_seconds(runs: Mapping[int, float], run_bytes: Callable[[float], float]
+                     ) -> Callable[[float], float]:
+    """Seconds of a cold sub-array run at a sample size, predicted from the largest measured
+    one (``runs``: bytes -> cold seconds, not empty) in proportion to ``run_bytes``."""
+    nbytes = max(runs)
+    per_byte = runs[nbytes] / max(run_bytes(nbytes), 1.0)  # cold seconds per sub-array byte
+    return lambda b: per_byte * run_bytes(b)
+
+
 def affordable_bytes(runs: Mapping[int, float], target: float, floor: float,
                      budget_s: float = SUBARRAY_RUN_BUDGET_S,
                      run_bytes: Callable[[float], float] | None = None) -> float:
@@ -80,13 +89,13 @@ def affordable_bytes(runs: Mapping[int, float], target: float, floor: float,
         return target
     size = run_bytes or (lambda b: b)
     nbytes = max(runs)
-    per_byte = runs[nbytes] / max(size(nbytes), 1.0)  # cold seconds per sub-array byte
-    if per_byte * size(target) <= budget_s:
+    predict = cold_run_seconds(runs, size)
+    if predict(target) <= budget_s:
         return target
     lo, hi = math.log(nbytes), math.log(target)  # the biggest size that fits, if any past it
     for _ in range(40):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if per_byte * size(math.exp(mid)) <= budget_s else (lo, mid)
+        lo, hi = (mid, hi) if predict(math.exp(mid)) <= budget_s else (lo, mid)
     fit = math.exp(lo)
     if fit >= 1.5 * nbytes:
         return fit

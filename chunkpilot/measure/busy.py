@@ -66,13 +66,14 @@ def _busy_loops() -> tuple[Callable[..., int], Callable[..., int]]:
     return start, stop
 
 
-def probe_with_cores_busy(client: Any) -> float:
-    """:func:`probe_overhead` on ``client``'s cluster while every worker thread's core
-    computes; the busy loops are stopped even when the probe fails."""
+def probe_with_cores_busy(client: Any, blocks: int | None = None) -> float:
+    """:func:`probe_overhead` (of ``blocks`` blocks; default: its own) on ``client``'s cluster
+    while every worker thread's core computes; the busy loops are stopped even when the
+    probe fails."""
     start, stop = _busy_loops()
     try:
         client.run(start)
-        return probe_overhead(client)
+        return probe_overhead(client, blocks=blocks)
     finally:
         with contextlib.suppress(Exception):  # a worker lost meanwhile: its loop ends alone
             client.run(stop)

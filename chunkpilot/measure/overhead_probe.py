@@ -37,9 +37,8 @@ PROBE_REPEATS = 12
 #: LocalCluster it read 1.52-1.59 ms (200 x 9: 1.48-1.52 ms, 3 % lower: the one-block run's
 #: fixed cost is spread over fewer tasks), max/min 1.04 (1.03). With every worker core busy
 #: (``measure.busy``) a task costs 4-7 ms and a 100-block probe took 4-6 s, half of a first
-#: advise on a new cluster (15 s in one benchmark row); 50 blocks read the same: over nine
-#: interleaved probes each, 5.93 ms (sd 0.6) against 100 blocks' 6.07 ms (sd 0.5), in 3.1 s
-#: against 5.4 s (session 60).
+#: advise on a new cluster (15 s in one benchmark row); 50 blocks read the same estimate in
+#: less time (``python -m benchmarks.probe_size``; its numbers: docs/DESIGN.md).
 DISTRIBUTED_PROBE_BLOCKS = 50
 DISTRIBUTED_PROBE_REPEATS = 6
 #: Blocks of the untimed first run (imports, connections, the workers' first tasks).

@@ -100,14 +100,14 @@ def advise_pipeline(
             tried.append((fam.label, "skipped: the no-rechunk family fits"))
             continue
         try:
-            timed: list[str] = []
+            family_notes: list[str] = []
             ms = measure_family(box, spec, fam.work, res, baseline_guess_bytes=baseline_bytes,
                                 threads=_scaling_threads(res), on_sample=record,
-                                done=measured, budget=budget, notes=timed)
+                                done=measured, budget=budget, notes=family_notes)
             known = {d.chunk for d in measured}
             measured += [m for m in ms if m.chunk not in known]
             q, growth_note = _memory_growth(box, spec, fam.work, an, ms, on_sample, budget)
-            timed += [growth_note] if growth_note else []
+            family_notes += [growth_note] if growth_note else []
             model = pipeline_model(
                 ms, spec, an, overhead_seconds_per_task=overhead_seconds_per_task,
                 overhead_measured=overhead_measured, baseline_bytes=baseline_bytes,
@@ -121,7 +121,7 @@ def advise_pipeline(
         tried.append((fam.label, f"chunks {plan.chunk_shape}, predicted wall "
                                  f"{plan.chosen.wall_seconds:.3g} s"))
         if best is None or _better(plan, best[1], policy.tie_tolerance):
-            best = (fam, plan, ms, timed)
+            best = (fam, plan, ms, family_notes)
     if best is None:
         assert error is not None  # the split family always runs
         first = min(seen, key=lambda s: s.nbytes, default=None)
@@ -150,7 +150,10 @@ def advise_pipeline(
     )
     extra = [n.note(spec) for n in needs] + list(checked.notes) + pipeline_notes(
         report, plan.work.depth, plan.chunk_shape, plan.spec.shape)
-    extra += [*fam_notes, *[n for n in (resized_note(ms, spec.itemsize),) if n is not None]]
+    extra += fam_notes
+    resized = resized_note(ms, spec.itemsize)
+    if resized is not None:
+        extra.append(resized)
     held = gather(tuple(spec.shape), plan.chunk_shape, plan.model.gather, spec.itemsize)
     if held is not None:
         extra.append(gather_note(held, res.threads_per_worker))
@@ -217,8 +220,10 @@ def _memory_growth(box: PipelineSandbox, spec: ArraySpec, work: WorkSpec, an: An
     a sub-array twice as wide per axis, run once (its peak is the cold run's; matmul's took
     1.4 s a run), unless that run is predicted over ``SUBARRAY_RUN_BUDGET_S`` or what is
     left of ``budget``."""
+    if not holds_band(an):
+        return 0.0, None
     narrow, wide_chunks, seconds = _growth_run(box, spec, ms)
-    if not holds_band(an) or narrow is None:
+    if narrow is None:
         return 0.0, None
     if seconds is not None and seconds > SUBARRAY_RUN_BUDGET_S:
         return 0.0, growth_skipped_note(seconds, narrow, wide_chunks)

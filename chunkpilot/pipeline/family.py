@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from chunkpilot.core.budget import affordable_bytes, largest_worth_measuring
+from chunkpilot.core.budget import affordable_bytes, cold_run_seconds, largest_worth_measuring
 from chunkpilot.core.model import Sample
 from chunkpilot.core.shapes import halo_shape, shape_for_bytes
 from chunkpilot.errors import ProfilingError
@@ -93,11 +93,10 @@ def within_time(cold: dict[int, float], target: float, floor: float, left_s: flo
     """
     if not cold:
         return target, 0.0
-    nbytes = max(cold)
-    per_byte = cold[nbytes] / max(run_bytes(nbytes), 1.0)
+    predict = cold_run_seconds(cold, run_bytes)
 
     def cost(b: float) -> float:
-        return measurement_seconds(per_byte * run_bytes(b), SUBARRAY_TIME_BUDGET_S,
+        return measurement_seconds(predict(b), SUBARRAY_TIME_BUDGET_S,
                                    over_budget_runs=over_budget_runs)
 
     wanted = cost(target)

@@ -29,6 +29,7 @@ from chunkpilot.measure.environ import EnvOverrides
 from chunkpilot.measure.sandbox import run_in_sandbox
 from chunkpilot.pipeline.graph import GraphProfile, profile_graph
 from chunkpilot.pipeline.layers import LayerRecord
+from chunkpilot.pipeline.runs import MAX_WARM_RUNS, MIN_WARM_RUNS
 from chunkpilot.pipeline.subarray import (
     CHUNKS_PER_AXIS,
     nominal_chunks,
@@ -175,8 +176,8 @@ class PipelineSandbox:
             r = self.run({"mode": "measure", "source": {**src, "seed": self.seed},
                           "region": [list(p) for p in region], "chunks": list(chunk),
                           "threads": threads,
-                          "repeat_seconds": SUBARRAY_TIME_BUDGET_S, "min_warm_runs": 3,
-                          "max_repeats": 6 if warm else 0,
+                          "repeat_seconds": SUBARRAY_TIME_BUDGET_S, "min_warm_runs": MIN_WARM_RUNS,
+                          "max_repeats": MAX_WARM_RUNS if warm else 0,
                           "over_budget_runs": over_budget_runs})
         if not r.get("ok"):
             return Measurement(Sample(nbytes, halo, error=str(r.get("error")),

@@ -21,6 +21,10 @@ from chunkpilot.measure.environ import BLAS_ONE_THREAD
 #: (rechunk_transpose's 2 s sub-array runs: cold 0.92-1.07x the warm run's task time, as
 #: far apart as two warm runs), while a warm run cost 1.5-2 s of a 10-15 s advise each.
 COLD_ONLY_RUNS = 2.5
+#: Warm runs of a sub-array measurement whose cold run was short: at least this many ...
+MIN_WARM_RUNS = 3
+#: ... more while under the repeat budget, at most this many.
+MAX_WARM_RUNS = 6
 #: Environment variables that set BLAS/OpenMP thread pools (reported with the scaling run).
 BLAS_VARS = tuple(BLAS_ONE_THREAD)
 
@@ -135,8 +139,9 @@ def warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: fl
                                   for n in layers}}
 
 
-def measurement_seconds(run_s: float, repeat_seconds: float, *, min_warm_runs: int = 3,
-                        max_repeats: int = 6, over_budget_runs: int = 1) -> float:
+def measurement_seconds(run_s: float, repeat_seconds: float, *,
+                        min_warm_runs: int = MIN_WARM_RUNS, max_repeats: int = MAX_WARM_RUNS,
+                        over_budget_runs: int = 1) -> float:
     """What a sub-array measurement whose runs take ``run_s`` each costs in all, by
     :func:`warm_runs`' rules: the cold run alone past ``COLD_ONLY_RUNS`` x ``repeat_seconds``;
     with ``over_budget_runs`` warm runs past ``repeat_seconds``; else at least

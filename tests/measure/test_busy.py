@@ -30,9 +30,9 @@ def test_each_worker_computes_on_every_thread_while_probed_and_stops_after(monke
     also when the probe fails."""
     seen: list[dict[str, int]] = []
 
-    def probe(client):  # the real probe, after counting the busy loops on every worker
+    def probe(client, **kwargs):  # the real probe, after counting the busy loops on every worker
         seen.append(client.run(_busy_threads))
-        return real(client)
+        return real(client, **kwargs)
 
     real = busy.probe_overhead
     monkeypatch.setattr(busy, "probe_overhead", probe)
@@ -40,7 +40,7 @@ def test_each_worker_computes_on_every_thread_while_probed_and_stops_after(monke
         seconds = probe_with_cores_busy(client)
         after = client.run(_busy_threads)
 
-        def broken(client):
+        def broken(client, **kwargs):
             raise RuntimeError("probe failed")
 
         monkeypatch.setattr(busy, "probe_overhead", broken)

@@ -41,8 +41,12 @@ PROBE_REPEATS = 12
 #: less time (``python -m benchmarks.probe_size``; its numbers: docs/DESIGN.md).
 DISTRIBUTED_PROBE_BLOCKS = 50
 DISTRIBUTED_PROBE_REPEATS = 6
-#: Blocks of the untimed first run (imports, connections, the workers' first tasks).
-WARMUP_BLOCKS = 20
+#: Blocks of the untimed first run (imports, connections, the workers' first tasks): on the
+#: threaded scheduler 50; a 20-block warm-up there failed the five-advise stability test 2 of
+#: 5 times (plans 2.8x apart), 50 passed 7 of 7 (session 60). On distributed 20, as
+#: ``benchmarks.probe_size`` timed it.
+WARMUP_BLOCKS = 50
+DISTRIBUTED_WARMUP_BLOCKS = 20
 
 
 def _graph(blocks: int) -> Any:
@@ -85,7 +89,8 @@ def probe_overhead(scheduler: Any = "threads", *, blocks: int | None = None,
         repeats = PROBE_REPEATS if local else DISTRIBUTED_PROBE_REPEATS
     if blocks is None:
         blocks = PROBE_BLOCKS if local else DISTRIBUTED_PROBE_BLOCKS
-    _run(_graph(min(blocks, WARMUP_BLOCKS)), kwargs)  # warm-up: imports, connections
+    warmup = WARMUP_BLOCKS if local else DISTRIBUTED_WARMUP_BLOCKS
+    _run(_graph(min(blocks, warmup)), kwargs)  # warm-up: imports, connections
     bigs, ones, estimates = [], [], []
     for _ in range(repeats):  # results are not kept: every run computes every task again
         with _fresh_pool(kwargs, num_workers) as run_kwargs:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from chunkpilot.core.choice import choose
 from chunkpilot.core.evaluate import evaluate
 from chunkpilot.core.growth import TaskGrowth
 from chunkpilot.core.model import CostModel, LinearFit, Sample, fit_cost_model
-from chunkpilot.core.plan import choose, make_plan
+from chunkpilot.core.plan import make_plan
 from chunkpilot.core.policy import MIN_CHUNKS_PER_THREAD
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 

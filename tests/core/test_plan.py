@@ -9,10 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chunkpilot.core.choice import choose
 from chunkpilot.core.evaluate import evaluate
 from chunkpilot.core.growth import TaskGrowth
 from chunkpilot.core.model import CostModel, LinearFit, Sample, fit_cost_model
-from chunkpilot.core.plan import Plan, candidate_shapes, choose, make_plan
+from chunkpilot.core.plan import Plan, candidate_shapes, make_plan
 from chunkpilot.core.policy import (
     MAX_OVERHEAD_FOR_PARALLELISM,
     MAX_TIE_REACH,

@@ -7,9 +7,10 @@ import dataclasses
 
 import pytest
 
+from chunkpilot.core.choice import threads_scale
 from chunkpilot.core.evaluate import evaluate
 from chunkpilot.core.model import Sample, fit_cost_model
-from chunkpilot.core.plan import make_plan, threads_scale
+from chunkpilot.core.plan import make_plan
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 
 MiB = 2**20

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from chunkpilot.core.evaluate import worker_peak_bytes
 from chunkpilot.core.model import Sample, fit_line
 from chunkpilot.types import Resources
+from chunkpilot.units import format_bytes
 
 
 def fetch_within(fetches: Mapping[int, float], budget_s: float) -> float:
@@ -100,3 +101,40 @@ def affordable_bytes(runs: Mapping[int, float], target: float, floor: float,
     if fit >= 1.5 * nbytes:
         return fit
     return floor if size(floor) * 1.5 <= size(target) else target
+
+
+def measurement_seconds(run_s: float, repeat_seconds: float, *, min_warm_runs: int,
+                        max_repeats: int, over_budget_runs: int = 1,
+                        cold_only_after: float = math.inf) -> float:
+    """What a measurement whose runs take ``run_s`` each costs in all, by the sandboxes'
+    rules: the cold run alone past ``cold_only_after`` x ``repeat_seconds`` (a pipeline's
+    sub-array runs); ``over_budget_runs`` warm runs past ``repeat_seconds``; else at least
+    ``min_warm_runs`` warm runs, more while under ``repeat_seconds``, at most ``max_repeats``.
+
+    >>> measurement_seconds(2.0, 0.4, min_warm_runs=3, max_repeats=6, cold_only_after=2.5)
+    2.0
+    >>> measurement_seconds(0.5, 0.4, min_warm_runs=3, max_repeats=6, over_budget_runs=2)
+    1.5
+    >>> measurement_seconds(0.2, 0.4, min_warm_runs=3, max_repeats=6)
+    0.8
+    >>> measurement_seconds(0.01, 0.4, min_warm_runs=3, max_repeats=6)
+    0.07
+    """
+    if run_s > cold_only_after * repeat_seconds:
+        return run_s
+    if run_s > repeat_seconds:
+        return run_s * (1 + over_budget_runs)
+    warm = max(min_warm_runs, math.floor(repeat_seconds / run_s) + 1) if run_s > 0 else 0
+    return run_s * (1 + min(warm, max_repeats))
+
+
+def time_note(wanted_bytes: float, got_bytes: float | None, wanted_s: float, biggest: float,
+              budget_s: float) -> str:
+    """The plan's words when advise's time budget (``budget_s``) made its largest sample
+    smaller (``got_bytes``) or skipped it (``None``)."""
+    what = ("not measured" if got_bytes is None
+            else f"measured at {format_bytes(int(got_bytes))} instead")
+    return (f"The {format_bytes(int(wanted_bytes))} sample was {what}: its runs would take "
+            f"~{wanted_s:.1f} s, past what was left of advise's {budget_s:g} s time "
+            f"budget (chunkpilot.advise.time-budget), so chunks past "
+            f"{format_bytes(int(got_bytes or biggest))} are extrapolated (modelled).")

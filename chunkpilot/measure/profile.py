@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import tempfile
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from chunkpilot.core.budget import fetch_within, largest_worth_measuring
 from chunkpilot.core.candidates import candidate_shapes
 from chunkpilot.core.model import Sample
-from chunkpilot.core.shapes import align_units, halo_shape, shape_for_bytes
+from chunkpilot.core.shapes import halo_shape
 from chunkpilot.errors import ProfilingError, SampleFailedWarning, StoreReadError
+from chunkpilot.measure.blocks import block_for, block_within, job_source, sample_region
 from chunkpilot.measure.environ import EnvOverrides
 from chunkpilot.measure.failures import Region, check_data_dependence, narrow_limit
 from chunkpilot.measure.remeasure import remeasure
@@ -42,8 +40,6 @@ PROFILE_MAX_BYTES = 512 * MiB
 #: Largest sample is also capped so its predicted run time stays under this (each sample
 #: runs once cold and at least three times warm).
 PROFILE_TIME_BUDGET_S = 0.5
-#: The largest samples may come out at most this much above their budgeted size.
-TOP_SLACK = 1.25
 #: A bigger sample is measured only when the budget allows this much more than the biggest
 #: so far: gil_loop's 8 MiB sample took 0.4 s (the budget), and samples of 9 and 10 MiB
 #: (each twice, ~3.5 s apiece) told the fit nothing the 8 MiB one had not; the sizes then
@@ -74,46 +70,6 @@ class Profile:
     reshaped: tuple[tuple[int, ...], tuple[int, ...]] | None = None
     """(block, output) shapes of a sample whose output had other lengths than its block
     (``map_blocks`` then needs ``chunks=``); ``None`` when every output kept them."""
-
-
-def sample_region(spec: ArraySpec, block: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
-    """A block-sized region near the array's centre, aligned to storage chunks."""
-    units = align_units(spec)
-    out = []
-    for n, b, u in zip(spec.shape, block, units, strict=True):
-        start = max(0, (n - b) // 2 // u * u)
-        out.append((start, min(n, start + b)))
-    return tuple(out)
-
-
-def _block_for(spec: ArraySpec, work: WorkSpec, target: float) -> tuple[int, ...]:
-    return halo_shape(spec, work, shape_for_bytes(spec, work, target))
-
-
-def block_within(spec: ArraySpec, work: WorkSpec, target: float) -> tuple[int, ...]:
-    """The sample block for ``target`` bytes, stepped down while alignment to storage chunks
-    rounds it past ``TOP_SLACK`` x the target: a 250 MiB budget rounded up to a 506 MiB
-    block (3.7 GB of temporaries, 1.5 s a call) made one advise take 20 s."""
-    t = target
-    block = _block_for(spec, work, t)
-    while math.prod(block) * spec.itemsize > TOP_SLACK * target and t > spec.itemsize:
-        t /= 1.25
-        block = _block_for(spec, work, t)
-    return block
-
-
-def _job_source(source: Mapping[str, Any], region, tmp: str, seed: int,
-                cache_dir: str | None = None) -> dict[str, Any]:
-    if source["kind"] == "numpy":
-        path = os.path.join(tmp, "block.npy")
-        np.save(path, np.ascontiguousarray(source["array"][tuple(slice(a, b) for a, b in region)]))
-        return {"kind": "npy", "path": path}
-    # keep a store's array *name*; drop in-memory array objects (the child cannot get them)
-    out = {**{k: v for k, v in source.items() if k != "array" or isinstance(v, str)},
-           "seed": seed}
-    if source["kind"] == "remote" and cache_dir is not None:  # measured twice: read it once
-        out["cache"] = os.path.join(cache_dir, "_".join(f"{a}-{b}" for a, b in region) + ".npy")
-    return out
 
 
 def profile_function(
@@ -167,7 +123,7 @@ def _profile(
         region = at or sample_region(spec, block)
         nbytes = math.prod(block) * spec.itemsize
         with tempfile.TemporaryDirectory(prefix="chunkpilot-block-") as tmp:
-            job = SampleJob(func, _job_source(source, region, tmp, seed, cache_dir), region,
+            job = SampleJob(func, job_source(source, region, tmp, seed, cache_dir), region,
                             spec.dtype, cap, timeout_s, env,
                             out_ndim=work.ndim - len(work.drop_axis),
                             pair_threads=0 if gil_timed[0] or res.threads_per_worker < 2 else 2,
@@ -210,7 +166,7 @@ def _profile(
         return s
 
     def measure(target: float, within: bool = False) -> bool:
-        block = block_within(spec, work, target) if within else _block_for(spec, work, target)
+        block = block_within(spec, work, target) if within else block_for(spec, work, target)
         if block in seen:
             return True
         seen.add(block)

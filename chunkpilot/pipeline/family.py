@@ -20,7 +20,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from chunkpilot.core.budget import affordable_bytes, cold_run_seconds, largest_worth_measuring
+from chunkpilot.core.budget import (
+    affordable_bytes,
+    cold_run_seconds,
+    largest_worth_measuring,
+    measurement_seconds,
+    time_note,
+)
 from chunkpilot.core.model import Sample
 from chunkpilot.core.shapes import halo_shape, shape_for_bytes
 from chunkpilot.errors import ProfilingError
@@ -30,7 +36,7 @@ from chunkpilot.pipeline.measure import (
     PipelineSandbox,
     read_split,
 )
-from chunkpilot.pipeline.runs import measurement_seconds
+from chunkpilot.pipeline.runs import COLD_ONLY_RUNS, MAX_WARM_RUNS, MIN_WARM_RUNS
 from chunkpilot.pipeline.subarray import SUBARRAY_MAX_BYTES, subarray_bytes
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
@@ -80,7 +86,7 @@ def within_time(cold: dict[int, float], target: float, floor: float, left_s: flo
                 run_bytes: Callable[[float], float], over_budget_runs: int = 1
                 ) -> tuple[float | None, float]:
     """The biggest size from ``target`` down to ``floor`` whose measurement (its runs by
-    ``pipeline.runs.measurement_seconds``, each predicted from the largest cold run in
+    ``core.budget.measurement_seconds``, each predicted from the largest cold run in
     ``cold`` in proportion to the sub-array's bytes) fits in ``left_s``, or ``None``; with
     the predicted seconds of ``target``'s measurement.
 
@@ -97,7 +103,9 @@ def within_time(cold: dict[int, float], target: float, floor: float, left_s: flo
 
     def cost(b: float) -> float:
         return measurement_seconds(predict(b), SUBARRAY_TIME_BUDGET_S,
-                                   over_budget_runs=over_budget_runs)
+                                   min_warm_runs=MIN_WARM_RUNS, max_repeats=MAX_WARM_RUNS,
+                                   over_budget_runs=over_budget_runs,
+                                   cold_only_after=COLD_ONLY_RUNS)
 
     wanted = cost(target)
     if target <= floor:
@@ -107,18 +115,6 @@ def within_time(cold: dict[int, float], target: float, floor: float, left_s: flo
         if cost(b) <= left_s:
             return (target if i == 0 else b), wanted
     return None, wanted
-
-
-def time_note(wanted_bytes: float, got_bytes: float | None, wanted_s: float, biggest: float,
-              budget: TimeBudget) -> str:
-    """The plan's words when advise's time budget made its largest sample smaller or
-    skipped it."""
-    what = ("not measured" if got_bytes is None
-            else f"measured at {format_bytes(int(got_bytes))} instead")
-    return (f"The {format_bytes(int(wanted_bytes))} sample was {what}: its runs would take "
-            f"~{wanted_s:.1f} s, past what was left of advise's {budget.budget_s:g} s time "
-            f"budget (chunkpilot.advise.time-budget), so chunks past "
-            f"{format_bytes(int(got_bytes or biggest))} are extrapolated (modelled).")
 
 
 def measure_family(
@@ -179,7 +175,7 @@ def measure_family(
                 fit, wanted_s = within_time(cold(), b, 1.5 * now, budget.left_s(out),
                                             run_bytes, 2 if largest else 1)
                 if fit != b and notes is not None:
-                    notes.append(time_note(b, fit, wanted_s, now, budget))
+                    notes.append(time_note(b, fit, wanted_s, now, budget.budget_s))
                 if fit is None:
                     break
                 b = fit

@@ -139,27 +139,6 @@ def warm_runs(dsk: Any, sinks: list[Any], job: dict[str, Any], first_seconds: fl
                                   for n in layers}}
 
 
-def measurement_seconds(run_s: float, repeat_seconds: float, *,
-                        min_warm_runs: int = MIN_WARM_RUNS, max_repeats: int = MAX_WARM_RUNS,
-                        over_budget_runs: int = 1) -> float:
-    """What a sub-array measurement whose runs take ``run_s`` each costs in all, by
-    :func:`warm_runs`' rules: the cold run alone past ``COLD_ONLY_RUNS`` x ``repeat_seconds``;
-    with ``over_budget_runs`` warm runs past ``repeat_seconds``; else at least
-    ``min_warm_runs`` warm runs, more while under ``repeat_seconds``, at most ``max_repeats``.
-
-    >>> measurement_seconds(2.0, 0.4), measurement_seconds(0.5, 0.4, over_budget_runs=2)
-    (2.0, 1.5)
-    >>> measurement_seconds(0.2, 0.4), measurement_seconds(0.01, 0.4)
-    (0.8, 0.07)
-    """
-    if run_s > COLD_ONLY_RUNS * repeat_seconds:
-        return run_s
-    if run_s > repeat_seconds:
-        return run_s * (1 + over_budget_runs)
-    warm = max(min_warm_runs, math.floor(repeat_seconds / run_s) + 1) if run_s > 0 else 0
-    return run_s * (1 + min(warm, max_repeats))
-
-
 #: Threaded runs of the scaling measurement; the fastest is kept: the first starts the
 #: pool, and its new threads grow malloc arenas of their own (hist of a zarr cube, 27
 #: chunks of 4 MiB on 2 threads: first runs 1.06-1.73 s, then 0.99-1.01 beside 1.02 alone).

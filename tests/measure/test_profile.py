@@ -199,11 +199,11 @@ def test_a_cache_cliff_is_measured_twice_and_stays():
 def test_the_largest_sample_stays_near_its_budget_when_alignment_rounds_up():
     """A 400 MiB budget on (4, 360, 720) storage chunks rounded up to the whole 506 MiB array
     (1.5 s a call, 20 s of advise); the block now steps down to stay within the slack."""
-    from chunkpilot.measure.profile import TOP_SLACK, _block_for, block_within
+    from chunkpilot.measure.blocks import TOP_SLACK, block_for, block_within
 
     spec = ArraySpec((128, 720, 1440), "float32", storage_chunks=(4, 360, 720))
     target = 400 * MiB
-    assert np.prod(_block_for(spec, WorkSpec(3), target)) * 4 > TOP_SLACK * target
+    assert np.prod(block_for(spec, WorkSpec(3), target)) * 4 > TOP_SLACK * target
     block = block_within(spec, WorkSpec(3), target)
     assert np.prod(block) * 4 <= TOP_SLACK * target
     assert all(b % u == 0 for b, u in zip(block, (4, 360, 720), strict=True))  # still aligned

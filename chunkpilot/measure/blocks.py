@@ -1,0 +1,59 @@
+"""Where and how big a profiling sample's block is, and what its sandbox reads it from."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from chunkpilot.core.shapes import align_units, halo_shape, shape_for_bytes
+from chunkpilot.types import ArraySpec, WorkSpec
+
+#: The largest samples may come out at most this much above their budgeted size.
+TOP_SLACK = 1.25
+
+
+def sample_region(spec: ArraySpec, block: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """A block-sized region near the array's centre, aligned to storage chunks."""
+    units = align_units(spec)
+    out = []
+    for n, b, u in zip(spec.shape, block, units, strict=True):
+        start = max(0, (n - b) // 2 // u * u)
+        out.append((start, min(n, start + b)))
+    return tuple(out)
+
+
+def block_for(spec: ArraySpec, work: WorkSpec, target: float) -> tuple[int, ...]:
+    """The sample block of ``target`` bytes of chunk, with its overlap halo."""
+    return halo_shape(spec, work, shape_for_bytes(spec, work, target))
+
+
+def block_within(spec: ArraySpec, work: WorkSpec, target: float) -> tuple[int, ...]:
+    """The sample block for ``target`` bytes, stepped down while alignment to storage chunks
+    rounds it past ``TOP_SLACK`` x the target: a 250 MiB budget rounded up to a 506 MiB
+    block (3.7 GB of temporaries, 1.5 s a call) made one advise take 20 s."""
+    t = target
+    block = block_for(spec, work, t)
+    while math.prod(block) * spec.itemsize > TOP_SLACK * target and t > spec.itemsize:
+        t /= 1.25
+        block = block_for(spec, work, t)
+    return block
+
+
+def job_source(source: Mapping[str, Any], region: tuple[tuple[int, int], ...], tmp: str,
+               seed: int, cache_dir: str | None = None) -> dict[str, Any]:
+    """What a sample's sandbox reads: a numpy source's block saved to ``tmp``, a store by
+    path and array name (a URL's block cached in ``cache_dir`` once read)."""
+    if source["kind"] == "numpy":
+        path = os.path.join(tmp, "block.npy")
+        np.save(path, np.ascontiguousarray(source["array"][tuple(slice(a, b) for a, b in region)]))
+        return {"kind": "npy", "path": path}
+    # keep a store's array *name*; drop in-memory array objects (the child cannot get them)
+    out = {**{k: v for k, v in source.items() if k != "array" or isinstance(v, str)},
+           "seed": seed}
+    if source["kind"] == "remote" and cache_dir is not None:  # measured twice: read it once
+        out["cache"] = os.path.join(cache_dir, "_".join(f"{a}-{b}" for a, b in region) + ".npy")
+    return out

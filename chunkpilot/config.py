@@ -122,7 +122,7 @@ def profile_timeout_s() -> float:
 
 
 def advise_budget_s() -> float:
-    """Seconds an advise aims to finish in (0: no budget; ``pipeline.family.TimeBudget``)."""
+    """Seconds an advise aims to finish in (0: no budget; ``measure.time_budget.TimeBudget``)."""
     return _seconds_or_off("advise.time-budget")
 
 

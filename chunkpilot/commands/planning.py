@@ -23,8 +23,8 @@ from chunkpilot.measure.overhead import SchedulerProbe, measure_scheduler
 from chunkpilot.measure.profile import Profile, profile_function
 from chunkpilot.measure.sandbox import sandbox_pool
 from chunkpilot.measure.store import probe_store_for
+from chunkpilot.measure.time_budget import TimeBudget
 from chunkpilot.pipeline.advise import advise_pipeline
-from chunkpilot.pipeline.family import TimeBudget
 from chunkpilot.types import Resources
 from chunkpilot.units import format_bytes, format_seconds
 
@@ -75,7 +75,7 @@ def _measure_and_plan(job: Job, res: Resources, client: Any,
             plan, notes=tuple(notes) + tuple(job.ref.get("notes", ())) + plan.notes)
     prof = profile_function(opts.func, spec, job.work, res, job.ref, env=sandbox_env(res),
                             baseline_guess_bytes=baseline, timeout_s=opts.profile_timeout_s,
-                            on_sample=opts.on_sample, seed=opts.seed)
+                            on_sample=opts.on_sample, seed=opts.seed, budget=budget)
     model = fit_cost_model(prof.samples, overhead_seconds_per_task=probe.overhead_seconds_per_task,
                            overhead_measured=probe.measured, baseline_bytes=baseline,
                            output_ratio=prof.output_ratio)
@@ -127,7 +127,7 @@ def blas_note(pools: int | None = None) -> str:
 
 
 def _profile_notes(prof: Profile, res: Resources, model: CostModel) -> list[str]:
-    notes = []
+    notes = list(prof.notes)
     if not prof.real_data:
         notes.append(SYNTHETIC_NOTE)
     if prof.blas_pools_pinned:

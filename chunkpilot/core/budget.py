@@ -138,3 +138,28 @@ def time_note(wanted_bytes: float, got_bytes: float | None, wanted_s: float, big
             f"~{wanted_s:.1f} s, past what was left of advise's {budget_s:g} s time "
             f"budget (chunkpilot.advise.time-budget), so chunks past "
             f"{format_bytes(int(got_bytes or biggest))} are extrapolated (modelled).")
+
+
+#: Sizes tried between the wanted one and the smallest worth it, when time is short.
+SHRINK_STEPS = 16
+
+
+def fit_in_time(target: float, floor: float, left_s: float, cost: Callable[[float], float]
+                ) -> tuple[float | None, float]:
+    """The biggest size from ``target`` down to ``floor`` (``SHRINK_STEPS`` geometric steps)
+    whose measurement, priced by ``cost``, fits in ``left_s``, or ``None``; with ``target``'s
+    cost.
+
+    >>> fit_in_time(8.0, 2.0, 10.0, lambda b: b), fit_in_time(8.0, 2.0, 1.0, lambda b: b)
+    ((8.0, 8.0), (None, 8.0))
+    >>> round(fit_in_time(8.0, 2.0, 4.0, lambda b: b)[0], 2)
+    4.0
+    """
+    wanted = cost(target)
+    if target <= floor:
+        return (target if wanted <= left_s else None), wanted
+    for i in range(SHRINK_STEPS + 1):
+        b = target * (floor / target) ** (i / SHRINK_STEPS)
+        if cost(b) <= left_s:
+            return (target if i == 0 else b), wanted
+    return None, wanted

@@ -18,16 +18,29 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chunkpilot.core.budget import fetch_within, largest_worth_measuring
+from chunkpilot.core.budget import (
+    cold_run_seconds,
+    fetch_within,
+    fit_in_time,
+    largest_worth_measuring,
+    time_note,
+)
 from chunkpilot.core.candidates import candidate_shapes
 from chunkpilot.core.model import Sample
 from chunkpilot.core.shapes import halo_shape
 from chunkpilot.errors import ProfilingError, SampleFailedWarning, StoreReadError
-from chunkpilot.measure.blocks import block_for, block_within, job_source, sample_region
+from chunkpilot.measure.blocks import (
+    block_for,
+    block_within,
+    job_source,
+    sample_region,
+    sample_seconds,
+)
 from chunkpilot.measure.environ import EnvOverrides
 from chunkpilot.measure.failures import Region, check_data_dependence, narrow_limit
-from chunkpilot.measure.remeasure import remeasure
+from chunkpilot.measure.remeasure import remeasure, remeasure_seconds
 from chunkpilot.measure.sandbox import SampleJob, pickle_func, run_sample
+from chunkpilot.measure.time_budget import TimeBudget
 from chunkpilot.sources.urls import reader_preload
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 from chunkpilot.units import format_bytes
@@ -70,6 +83,8 @@ class Profile:
     reshaped: tuple[tuple[int, ...], tuple[int, ...]] | None = None
     """(block, output) shapes of a sample whose output had other lengths than its block
     (``map_blocks`` then needs ``chunks=``); ``None`` when every output kept them."""
+    notes: tuple[str, ...] = ()
+    """Samples advise's time budget made smaller or skipped (``core.budget.time_note``)."""
 
 
 def profile_function(
@@ -85,8 +100,11 @@ def profile_function(
     memory_cap_bytes: int | None = None,
     on_sample: Callable[[Sample], None] | None = None,
     seed: int = 0,
+    budget: TimeBudget | None = None,
 ) -> Profile:
-    """Measure ``func`` on at least three block sizes; raise if it fails on the smallest."""
+    """Measure ``func`` on at least three block sizes; raise if it fails on the smallest.
+    ``budget``: the time the mid and largest samples may take (they are worth having, not
+    needed): smaller when a smaller one still fits, else skipped, with a note."""
     # blocks read from a URL are kept for their second measurement
     remote = source["kind"] == "remote"
     with (tempfile.TemporaryDirectory(prefix="chunkpilot-blocks-") if remote
@@ -94,7 +112,7 @@ def profile_function(
         return _profile(func, spec, work, res, source, env=env,
                         baseline_guess_bytes=baseline_guess_bytes, timeout_s=timeout_s,
                         memory_cap_bytes=memory_cap_bytes, on_sample=on_sample, seed=seed,
-                        cache_dir=cache_dir)
+                        cache_dir=cache_dir, budget=budget)
 
 
 def _profile(
@@ -102,11 +120,14 @@ def _profile(
     source: Mapping[str, Any], *, env: EnvOverrides, baseline_guess_bytes: int,
     timeout_s: float, memory_cap_bytes: int | None,
     on_sample: Callable[[Sample], None] | None, seed: int, cache_dir: str | None,
+    budget: TimeBudget | None,
 ) -> Profile:
     func_bytes = pickle_func(func)
     cap = memory_cap_bytes or res.memory_limit_bytes
     preload = reader_preload(source)
     samples: list[Sample] = []
+    notes: list[str] = []
+    remote = source["kind"] == "remote"
     baselines: list[int] = []
     pools: list[int] = [0]
     ratios: dict[int, float] = {}  # output bytes per input byte, by block bytes
@@ -210,14 +231,29 @@ def _profile(
     def biggest() -> int:
         return max(s.nbytes for s in samples if s.ok)
 
+    def in_time(target: float) -> float | None:
+        """``target``, or the biggest size worth a sample whose job fits advise's time left
+        (after the re-runs ``remeasure`` will make), or ``None``."""
+        if budget is None:
+            return target
+        call = cold_run_seconds({s.nbytes: s.seconds or 0.0 for s in samples if s.ok},
+                                lambda b: b)
+        fetch = SAMPLE_FETCH_BUDGET_S if remote else 0.0  # at most (``worth``)
+        fit, wanted_s = fit_in_time(target, WORTH_A_SAMPLE * biggest(),
+                                    budget.left_s() - remeasure_seconds(samples),
+                                    lambda b: sample_seconds(call(b)) + fetch)
+        if fit != target:
+            notes.append(time_note(target, fit, wanted_s, biggest(), budget.budget_s))
+        return fit
+
     smallest_ok = min(s.nbytes for s in ok)
     top = worth()
-    if len(ok) == len(samples) and top > WORTH_A_SAMPLE * biggest() and measure(
-            math.sqrt(biggest() * top), within=True):
+    if (len(ok) == len(samples) and top > WORTH_A_SAMPLE * biggest()
+            and (mid := in_time(math.sqrt(biggest() * top))) and measure(mid, within=True)):
         # re-budget with the mid sample: two small samples priced a 506 MiB block at 0.4 s
         # (measured 2.4 s a call, zarr_read/threads advise 19 s)
         top = worth()
-        if top > WORTH_A_SAMPLE * biggest():
+        if top > WORTH_A_SAMPLE * biggest() and (top := in_time(top)):
             measure(top, within=True)
     narrow_limit(samples, sizes, run)
     if len([s for s in samples if s.ok]) < 3:  # too few sizes: fill in below the largest
@@ -237,4 +273,4 @@ def _profile(
     return Profile(tuple(sorted(samples, key=lambda s: s.nbytes)), min(baselines),
                    ratios[max(ratios)],
                    source["kind"] in ("zarr", "numpy", "hdf5", "remote"), max(pools),
-                   reshaped[0] if reshaped else None)
+                   reshaped[0] if reshaped else None, tuple(notes))

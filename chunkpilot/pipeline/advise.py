@@ -36,9 +36,10 @@ from chunkpilot.errors import (
 )
 from chunkpilot.measure.environ import EnvOverrides
 from chunkpilot.measure.sandbox import pickle_func
+from chunkpilot.measure.time_budget import TimeBudget
 from chunkpilot.pipeline.analysis import Analysis, analysis_builds, analysis_from
 from chunkpilot.pipeline.extent import AxisNeed, find_axis_need
-from chunkpilot.pipeline.family import TimeBudget, measure_family
+from chunkpilot.pipeline.family import measure_family
 from chunkpilot.pipeline.findings import (
     PipelineFindings,
     blowup_warnings,

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from chunkpilot.core.budget import (
     affordable_bytes,
     cold_run_seconds,
+    fit_in_time,
     largest_worth_measuring,
     measurement_seconds,
     time_note,
@@ -30,6 +29,7 @@ from chunkpilot.core.budget import (
 from chunkpilot.core.model import Sample
 from chunkpilot.core.shapes import halo_shape, shape_for_bytes
 from chunkpilot.errors import ProfilingError
+from chunkpilot.measure.time_budget import TimeBudget
 from chunkpilot.pipeline.measure import (
     SUBARRAY_TIME_BUDGET_S,
     Measurement,
@@ -44,30 +44,6 @@ from chunkpilot.units import format_bytes
 MiB = 2**20
 #: Input chunk sizes measured first; small enough to be safe for any pipeline.
 SMALL_CHUNK_BYTES = (1 * MiB, 4 * MiB)
-#: Sizes tried between the wanted one and the smallest worth it, when time is short.
-SHRINK_STEPS = 16
-
-
-@dataclass(frozen=True, slots=True)
-class TimeBudget:
-    """What is left of ``advise``'s time for optional runs: its end on the monotonic clock,
-    less what later steps will need (``reserve_s`` of the measurements so far)."""
-
-    budget_s: float
-    """The whole budget (``chunkpilot.advise.time-budget``)."""
-    end_s: float
-    """``time.monotonic()`` at which advise should be done."""
-    reserve_s: Callable[[Sequence[Measurement]], float] = lambda ms: 0.0
-    """Seconds kept for later runs (the memory-growth run), given the measurements."""
-
-    @classmethod
-    def start(cls, budget_s: float) -> TimeBudget | None:
-        """A budget of ``budget_s`` from now; ``None`` (no budget) for 0."""
-        return cls(budget_s, time.monotonic() + budget_s) if budget_s > 0 else None
-
-    def left_s(self, ms: Sequence[Measurement] | None = None) -> float:
-        """Seconds left now; with ``ms``, less what later steps keep after them."""
-        return self.end_s - time.monotonic() - (self.reserve_s(ms) if ms is not None else 0.0)
 
 
 def rebase(m: Measurement, spec: ArraySpec, work: WorkSpec) -> Measurement | None:
@@ -107,14 +83,7 @@ def within_time(cold: dict[int, float], target: float, floor: float, left_s: flo
                                    over_budget_runs=over_budget_runs,
                                    cold_only_after=COLD_ONLY_RUNS)
 
-    wanted = cost(target)
-    if target <= floor:
-        return (target if wanted <= left_s else None), wanted
-    for i in range(SHRINK_STEPS + 1):
-        b = target * (floor / target) ** (i / SHRINK_STEPS)
-        if cost(b) <= left_s:
-            return (target if i == 0 else b), wanted
-    return None, wanted
+    return fit_in_time(target, floor, left_s, cost)
 
 
 def measure_family(

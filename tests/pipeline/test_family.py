@@ -14,7 +14,8 @@ import zarr
 
 import chunkpilot
 from chunkpilot.measure.sandbox import pickle_func
-from chunkpilot.pipeline.family import TimeBudget, measure_family, within_time
+from chunkpilot.measure.time_budget import TimeBudget
+from chunkpilot.pipeline.family import measure_family, within_time
 from chunkpilot.pipeline.measure import PipelineSandbox
 from chunkpilot.types import ArraySpec, Resources, WorkSpec
 

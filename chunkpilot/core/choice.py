@@ -41,6 +41,9 @@ class Choice:
     """The band: the run-to-run spread of the samples near the fastest (``core.ties``)."""
     best_wall_seconds: float
     """The fastest predicted wall time the ties were called against."""
+    min_parallel_units: int = 0
+    """The fewest parallel units (chunks, block products) a pick needed to keep threads busy
+    (0: the parallelism rule gave way, any did)."""
 
 
 def threads_scale(model: CostModel) -> bool:
@@ -73,15 +76,15 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
     want = (MIN_CHUNKS_PER_THREAD if threads_scale and each > 1 else 1) * each  # one: no one
     # to wait for (2 chunks on 1 thread decoded one storage chunk twice, hunt 15)
     parallel = [e for e in feasible if e.parallel_units >= want]
-    pool = feasible
+    pool, units = feasible, 0
     if parallel and min(e.overhead_fraction for e in parallel) <= MAX_OVERHEAD_FOR_PARALLELISM:
-        pool = parallel
+        pool, units = parallel, want
         # one chunk per thread keeps every thread busy too: it wins when clearly faster at a
         # size the samples reached (2 rounds of a block's fixed time.sleep(0.2): 1.8x slower)
         busy = [e for e in feasible if e.parallel_units >= each and e.task_bytes <= reach_bytes]
         if busy and (min(e.wall_seconds for e in busy) * (1 + band)
                      < min(e.wall_seconds for e in parallel)):
-            pool = busy
+            pool, units = busy, each
     best_wall = min(e.wall_seconds for e in pool)
     ties = [e for e in pool if e.wall_seconds <= best_wall * (1 + band)]
     cheap = [e for e in ties if e.overhead_fraction <= TARGET_OVERHEAD_FRACTION
@@ -109,15 +112,16 @@ def choose(evals: list[Evaluation], res: Resources, spec: ArraySpec,
         binding = "speed"  # the fastest, and bigger chunks are predicted slower despite it
     else:
         binding = "overhead"
-    return Choice(chosen, binding, len(ties), band, best_wall)
+    return Choice(chosen, binding, len(ties), band, best_wall, units)
 
 
 def overhead_edge(choice: Choice, evals: list[Evaluation], spec: ArraySpec, work: WorkSpec,
                   res: Resources, model: CostModel, warn_tasks: float = WARN_TASKS
                   ) -> tuple[Choice, list[Evaluation]]:
     """The smallest chunk between two rungs that meets the overhead target and still ties
-    (within the choice's band of the fastest), aligned and under the task limit as the pick
-    was; bisected ``OVERHEAD_EDGE_BISECTIONS`` times. Two picks look there:
+    (within the choice's band of the fastest), aligned, under the task limit and keeping
+    threads busy (``min_parallel_units``) as the pick was; bisected
+    ``OVERHEAD_EDGE_BISECTIONS`` times. Two picks look there:
 
     - an overhead-bound pick: its rung meets the target and the one below does not, so the
       edge lies up to a sqrt(2) step below it (a 5 % move of the probe moved the plan 1.4x);
@@ -155,6 +159,7 @@ def overhead_edge(choice: Choice, evals: list[Evaluation], spec: ArraySpec, work
                 and e.overhead_fraction <= TARGET_OVERHEAD_FRACTION
                 and e.wall_seconds <= tie_wall
                 and e.task_bytes <= model.tie_reach_bytes
+                and e.parallel_units >= choice.min_parallel_units
                 and misaligned_axes(shape, spec) <= misaligned_axes(chosen.chunk_shape, spec)
                 and (e.scheduler_tasks <= warn_tasks or chosen.scheduler_tasks > warn_tasks)):
             found, hi = e, e.task_bytes

@@ -56,8 +56,9 @@ SUBARRAY_RUN_BUDGET_S = 3.0
 
 def cold_run_seconds(runs: Mapping[int, float], run_bytes: Callable[[float], float]
                      ) -> Callable[[float], float]:
-    """Seconds of a cold sub-array run at a sample size, predicted from the largest measured
-    one (``runs``: bytes -> cold seconds, not empty) in proportion to ``run_bytes``."""
+    """Seconds of a run at a sample size, predicted from the largest measured one (``runs``:
+    bytes -> seconds, not empty) in proportion to ``run_bytes``: a pipeline's cold sub-array
+    run (its bytes), or a per-block function's call (the block's own: ``lambda b: b``)."""
     nbytes = max(runs)
     per_byte = runs[nbytes] / max(run_bytes(nbytes), 1.0)  # cold seconds per sub-array byte
     return lambda b: per_byte * run_bytes(b)

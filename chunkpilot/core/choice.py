@@ -140,9 +140,11 @@ def overhead_edge(choice: Choice, evals: list[Evaluation], spec: ArraySpec, work
         meets = [e.task_bytes for e in evals if e.task_bytes > chosen.task_bytes
                  and e.feasible and e.overhead_fraction <= TARGET_OVERHEAD_FRACTION]
         hi, binding = min(meets, default=None), "overhead"
-        lo = max((e.task_bytes for e in evals if chosen.task_bytes <= e.task_bytes < (hi or 0)),
-                 default=None)
-    if lo is None or hi is None:
+        if hi is None:
+            return choice, evals
+        # the rung below it: the chosen one, or a bigger one still over the target
+        lo = max(e.task_bytes for e in evals if chosen.task_bytes <= e.task_bytes < hi)
+    if lo is None:
         return choice, evals
     seen, found = {e.chunk_shape for e in evals}, chosen
     tie_wall = choice.best_wall_seconds * (1 + choice.tie_band_fraction)

@@ -42,9 +42,10 @@ PROBE_REPEATS = 12
 DISTRIBUTED_PROBE_BLOCKS = 50
 DISTRIBUTED_PROBE_REPEATS = 6
 #: Blocks of the untimed first run (imports, connections, the workers' first tasks): on the
-#: threaded scheduler 50; a 20-block warm-up there failed the five-advise stability test 2 of
-#: 5 times (plans 2.8x apart), 50 passed 7 of 7 (session 60). On distributed 20, as
-#: ``benchmarks.probe_size`` timed it.
+#: threaded scheduler 50, the count it had before the distributed probe was cut (cheap there:
+#: ~25 ms); on distributed 20, as ``benchmarks.probe_size`` timed it. (Session 60 blamed a
+#: 20-block threaded warm-up for the five-advise stability test's failures; the stored plans
+#: showed the planner did it instead: ``core.choice.overhead_edge``.)
 WARMUP_BLOCKS = 50
 DISTRIBUTED_WARMUP_BLOCKS = 20
 

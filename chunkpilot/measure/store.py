@@ -7,9 +7,11 @@ ranges; :mod:`chunkpilot.measure.store_objects` picks them), with bounded total 
 1. time to first byte: the lower quartile of ``LATENCY_REQUESTS`` tiny range requests, one at
    a time (a busy machine only ever adds time);
 2. transfer rate of one stream: objects (up to ``STREAM_READ_BYTES``) one at a time, latency
-   subtracted; and the round trips of a whole-object read, as zarr makes it;
-3. concurrency: 1, 4 and 16 tiny requests at once (how many overlap; the fastest of a few
-   tries), and as many range reads at once (aggregate transfer rate);
+   subtracted; and the round trips of a whole-object read, as zarr makes it (each object
+   read whole right after its ranged read: a timed pair);
+3. concurrency: 4 and 16 tiny requests at once against the fastest one alone of step 1 (how
+   many overlap; the fastest of a few tries), and as many range reads at once (aggregate
+   transfer rate);
 4. decoding (zarr): the fetched objects decoded through the array's own codecs, in memory.
 
 On a cluster the probe runs on a worker (``client.submit``), so the workers' network is what
@@ -46,16 +48,20 @@ TINY_BYTES = 64
 #: Whole objects read one at a time for the stream rate; each read is capped at this.
 STREAM_READS = 4
 STREAM_READ_BYTES = 2 * MiB
-#: (ranged, whole) read pairs timed to count the round trips of a whole-object read.
+#: (ranged, whole) read pairs timed to count the round trips of a whole-object read (the
+#: stream's objects read whole make some or all of them).
 TRIP_PAIRS = 4
 #: A second round trip must add at least this to count (a local server answers in about a
 #: millisecond, and scheduling noise on a busy machine is of that order).
 TRIP_FLOOR_S = 0.003
-#: Concurrency levels, repeats per level, and bytes of each concurrent range read.
-CONCURRENCY_LEVELS = (1, 4, 16)
-CONCURRENCY_REPEATS = 5
+#: Concurrency levels, repeats per level, and bytes of each concurrent range read. One request
+#: alone is the latency phase's fastest (a level of 1 timed it again, 5 times, and its range
+#: read was never used: 0.2 s of s3_read's 3.5 s probe); three tries of each level: the
+#: fastest of five was within the others' spread at 16 (142-208 ms against a 20 ms proxy).
+CONCURRENCY_LEVELS = (4, 16)
+CONCURRENCY_REPEATS = 3
 CONCURRENT_READ_BYTES = 256 * 1024
-#: Upper bound on everything the probe reads (stream, round trips, concurrency): 41 MiB.
+#: Upper bound on everything the probe reads (stream, round trips, concurrency): 37 MiB.
 PROBE_MAX_BYTES = (2 * STREAM_READS + 2 * TRIP_PAIRS) * STREAM_READ_BYTES + \
     sum(CONCURRENCY_LEVELS) * CONCURRENT_READ_BYTES
 #: Transfer hidden in latency noise: take it as at most this share of the read time (the
@@ -94,21 +100,24 @@ def _stream(fs: Any, pieces: list[Piece], latency: float) -> _Stream:
     """One stream: per object, back to back (a burst of load hits both alike), a tiny request
     and the object as one ranged GET; then the round trips of a whole-object read."""
     blobs: dict[str, bytes] = {}
-    requests, moved, transfer = 0, 0, []
+    requests, moved, transfer, pairs = 0, 0, [], []
     for p in pieces[:STREAM_READS]:
         n = min(p.size, STREAM_READ_BYTES)
         tiny_t, range_t = timed(_cat(fs, p, TINY_BYTES)), timed(_cat(fs, p, n))
         transfer.append((n, range_t - tiny_t, range_t))
         requests, moved = requests + 2, moved + n
-        if p.key is not None and n == p.size:
+        if p.key is not None and n == p.size:  # kept to time decoding; read whole, as zarr
+            t0 = time.perf_counter()
             blobs[p.key] = fs.cat_file(p.path)
+            pairs.append(time.perf_counter() - t0 - range_t)
             requests, moved = requests + 1, moved + n
     whole = [p for p in pieces if p.key is not None and p.size <= STREAM_READ_BYTES]
     trips = 1  # (an extra trip hardly matters next to the transfer of a bigger object)
     if whole:
         smallest = min(whole, key=lambda p: p.size)
-        trips = _round_trips(fs, smallest, latency)
-        requests, moved = requests + 2 * TRIP_PAIRS, moved + 2 * TRIP_PAIRS * smallest.size
+        more = max(0, TRIP_PAIRS - len(pairs))
+        trips = _round_trips(pairs + _pairs(fs, smallest, more), latency)
+        requests, moved = requests + 2 * more, moved + 2 * more * smallest.size
     seen = sum(max(d, 0.0) for _, d, _ in transfer)
     floor = MIN_TRANSFER_SHARE * sum(t for _, _, t in transfer)
     rate = sum(n for n, _, _ in transfer) / max(seen, floor, 1e-6)
@@ -118,30 +127,35 @@ def _stream(fs: Any, pieces: list[Piece], latency: float) -> _Stream:
     return _Stream(rate, unresolved, trips, blobs, requests, moved)
 
 
-def _round_trips(fs: Any, p: Piece, latency: float) -> int:
-    """Round trips of a whole-object read, as zarr makes it: pairs of (one ranged GET of the
-    object, the object whole); a second trip shows as a latency more in most pairs (load adds
-    time to single reads at random, so the second-smallest difference is kept)."""
-    diffs = sorted(timed(lambda: fs.cat_file(p.path)) - timed(_cat(fs, p, p.size))
-                   for _ in range(TRIP_PAIRS))
+def _pairs(fs: Any, p: Piece, n: int) -> list[float]:
+    """``n`` pairs of (one ranged GET of object ``p``, ``p`` whole): whole minus ranged."""
+    return [timed(lambda: fs.cat_file(p.path)) - timed(_cat(fs, p, p.size)) for _ in range(n)]
+
+
+def _round_trips(diffs: list[float], latency: float) -> int:
+    """Round trips of a whole-object read, as zarr makes it, from pairs' time differences
+    (whole minus one ranged GET of the same object): a second trip shows as a latency more
+    in most pairs (load adds time to single reads at random, so the second-smallest
+    difference is kept)."""
+    diffs = sorted(diffs)
     return 2 if diffs[len(diffs) // 4] > max(0.5 * latency, TRIP_FLOOR_S) else 1
 
 
-def _concurrency(fs: Any, pieces: list[Piece], pool: ThreadPoolExecutor
+def _concurrency(fs: Any, pieces: list[Piece], pool: ThreadPoolExecutor, one: float
                  ) -> tuple[list[ConcurrencyPoint], int, int]:
-    """Tiny requests at once (overlap of waits) and range reads at once (aggregate rate).
+    """Tiny requests at once (overlap of waits, against ``one``: the fastest tiny request
+    alone) and range reads at once (aggregate rate).
 
-    Each level is timed ``CONCURRENCY_REPEATS`` times and the fastest kept, for one request
-    alone as for many at once: a burst of load from other processes only ever adds time, and
-    would otherwise read as a store that cannot overlap requests.
+    Each level is timed ``CONCURRENCY_REPEATS`` times and the fastest kept, as one request
+    alone is the fastest of several: a burst of load from other processes only ever adds
+    time, and would otherwise read as a store that cannot overlap requests.
     """
-    points, one, requests, moved = [], None, 0, 0
+    points, requests, moved = [], 0, 0
     size = min(CONCURRENT_READ_BYTES, min(p.size for p in pieces))
     for n in CONCURRENCY_LEVELS:
         tiny = [_cat(fs, pieces[(i + r) % len(pieces)], TINY_BYTES)
                 for r in range(CONCURRENCY_REPEATS) for i in range(n)]
         wall = min(_together(pool, tiny[r * n:(r + 1) * n]) for r in range(CONCURRENCY_REPEATS))
-        one = wall if one is None else one
         reads = _together(pool, [_cat(fs, pieces[i % len(pieces)], size) for i in range(n)])
         requests, moved = requests + n * (CONCURRENCY_REPEATS + 1), moved + n * size
         points.append(ConcurrencyPoint(n, min(float(n), max(1.0, n * one / wall)),
@@ -165,7 +179,7 @@ def measure_store(ref: Mapping[str, Any]) -> StoreModel:
                        for i in range(LATENCY_REQUESTS))
         latency = waits[len(waits) // 4]  # lower quartile: load on this machine only adds
         stream = _stream(fs, pieces, latency)
-        points, requests, moved = _concurrency(fs, pieces, pool)
+        points, requests, moved = _concurrency(fs, pieces, pool, waits[0])
         decode = decode_seconds_per_byte(z, pieces, stream.blobs) if z is not None else 0.0
     chunks = [p for p in pieces if p.decoded_bytes]  # not a metadata document
     stored = sum(p.size for p in chunks) / sum(p.decoded_bytes for p in chunks) if chunks else 1.0

@@ -11,7 +11,15 @@ import pytest
 from distributed import Client, LocalCluster
 
 import chunkpilot
-from chunkpilot.measure.store import PROBE_MAX_BYTES, measure_store, probe_store
+from chunkpilot.measure.store import (
+    CONCURRENCY_LEVELS,
+    CONCURRENCY_REPEATS,
+    LATENCY_REQUESTS,
+    PROBE_MAX_BYTES,
+    STREAM_READS,
+    measure_store,
+    probe_store,
+)
 from chunkpilot.sources.describe import describe
 from chunkpilot.sources.readers import source_array
 from tests.helpers import data
@@ -63,6 +71,11 @@ def test_probe_over_http(http_sample):
     ref = describe(http_sample.zarr_url)[1]
     m = measure_store(ref)
     assert m.latency_seconds > 0 and m.requests_per_object == 1  # aiohttp: one GET per object
+    # the stream's objects, read whole after their ranged read, are the round-trip pairs (no
+    # pairs more), and one request alone is the latency phase's: the warm-up and the
+    # zarr open's, the latency phase, 3 a streamed object, the concurrency levels' tries
+    assert m.requests_measured == 2 + LATENCY_REQUESTS + 3 * STREAM_READS + sum(
+        n * (CONCURRENCY_REPEATS + 1) for n in CONCURRENCY_LEVELS)
     ref = describe(http_sample.nc_url)[1]
     m = measure_store(ref)
     assert m.requests_per_task == 1 and m.request_bytes  # h5py reads through fsspec blocks

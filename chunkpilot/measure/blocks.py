@@ -12,6 +12,7 @@ import numpy as np
 
 from chunkpilot.core.budget import measurement_seconds
 from chunkpilot.core.shapes import align_units, halo_shape, shape_for_bytes
+from chunkpilot.measure.failures import Region
 from chunkpilot.measure.sandbox import SampleJob
 from chunkpilot.types import ArraySpec, WorkSpec
 
@@ -23,7 +24,7 @@ SAMPLE_START_S = 0.3
 _RULES = {f.name: f.default for f in dataclasses.fields(SampleJob)}
 
 
-def sample_region(spec: ArraySpec, block: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+def sample_region(spec: ArraySpec, block: tuple[int, ...]) -> Region:
     """A block-sized region near the array's centre, aligned to storage chunks."""
     units = align_units(spec)
     out = []
@@ -50,10 +51,12 @@ def block_within(spec: ArraySpec, work: WorkSpec, target: float) -> tuple[int, .
     return block
 
 
-def job_source(source: Mapping[str, Any], region: tuple[tuple[int, int], ...], tmp: str,
-               seed: int, cache_dir: str | None = None) -> dict[str, Any]:
+def job_source(source: Mapping[str, Any], region: Region, tmp: str, seed: int,
+               cache_dir: str | None = None, copies: Mapping[Region, str] | None = None
+               ) -> dict[str, Any]:
     """What a sample's sandbox reads: a numpy source's block saved to ``tmp``, a store by
-    path and array name (a URL's block cached in ``cache_dir`` once read)."""
+    path and array name (a URL's block cached in ``cache_dir`` once read, or cut from the
+    smallest of ``copies``, regions already read to local files, that holds it)."""
     if source["kind"] == "numpy":
         path = os.path.join(tmp, "block.npy")
         np.save(path, np.ascontiguousarray(source["array"][tuple(slice(a, b) for a, b in region)]))
@@ -63,7 +66,20 @@ def job_source(source: Mapping[str, Any], region: tuple[tuple[int, int], ...], t
            "seed": seed}
     if source["kind"] == "remote" and cache_dir is not None:  # measured twice: read it once
         out["cache"] = os.path.join(cache_dir, "_".join(f"{a}-{b}" for a, b in region) + ".npy")
+        holders = [r for r in (copies or {}) if r != region and contains(r, region)]
+        if holders:  # samples share a centre: a smaller one is cut from a bigger one's copy
+            best = min(holders, key=lambda r: math.prod(b - a for a, b in r))
+            out["within"] = {"path": (copies or {})[best], "start": [a for a, _ in best]}
     return out
+
+
+def contains(outer: Region, inner: Region) -> bool:
+    """Whether region ``outer`` holds all of ``inner``.
+
+    >>> contains(((0, 8), (2, 6)), ((1, 3), (2, 6))), contains(((0, 8),), ((4, 9),))
+    (True, False)
+    """
+    return all(a <= c and d <= b for (a, b), (c, d) in zip(outer, inner, strict=True))
 
 
 def sample_seconds(call_s: float) -> float:

@@ -25,7 +25,7 @@ from chunkpilot.core.model import GIL_HOLDING_SHARE
 from chunkpilot.core.sample import typical_seconds
 from chunkpilot.errors import one_line
 from chunkpilot.measure.gil import ConcurrentCallError, concurrent_seconds, gil_share
-from chunkpilot.measure.inputs import Preloaded, ReadError, load_block, read_block
+from chunkpilot.measure.inputs import Preloaded, ReadError, from_url, load_block, read_block
 from chunkpilot.measure.malloc_live import LivePeak, dynamic_thresholds, env_fixes_thresholds
 from chunkpilot.measure.memory import (
     limit_address_space,
@@ -110,10 +110,10 @@ def run(job: dict) -> dict:
         limit_address_space(job["address_space_bytes"])
     # Reading a store is part of the work; making synthetic data is not: build it up front
     # and add its bytes to the peak, as the loaded input chunk a worker would hold.
-    t_fetch = time.perf_counter()
+    fetched, t_fetch = from_url(src), time.perf_counter()
     pre = (None if src["kind"] in REAL_KINDS
            else Preloaded(lambda: load_block(src, region, shape, dtype)))
-    fetch_seconds = time.perf_counter() - t_fetch if src["kind"] == "remote" else None
+    fetch_seconds = time.perf_counter() - t_fetch if fetched else None  # a URL's read only
     held = 0 if pre is None else pre.nbytes
     if pre is None:  # a worker has its store's reader imported and its codecs set up
         # before the task: import zarr alone added ~11 MiB to every sample's peak (gil_loop's

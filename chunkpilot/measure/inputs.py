@@ -17,17 +17,27 @@ from collections.abc import Callable
 import numpy as np
 
 
+def from_url(src: dict) -> bool:
+    """Whether :func:`load_block` reads ``src`` from its URL (not from a local copy)."""
+    return src["kind"] == "remote" and not src.get("within") and not (
+        src.get("cache") and os.path.exists(src["cache"]))
+
+
 def load_block(src: dict, region: tuple[slice, ...], shape: tuple[int, ...], dtype: str
                ) -> np.ndarray:
     """One sample's block from its source (a store, a file, a URL's cached region) or made
     up (seeded, so a block made again is the same)."""
     kind = src["kind"]
     if kind == "remote":  # a store at a URL: read once, before timing (the store probe models
-        # the read per task); workers' readers do the same reads (chunkpilot.sources.readers)
+        # the read per task); workers' readers do the same reads (sources.array_readers)
         cache = src.get("cache")  # the same block measured again: read from local disk
         if cache and os.path.exists(cache):
             return np.load(cache)
-        from chunkpilot.sources.readers import read_remote_region
+        if src.get("within"):  # cut from a bigger sample's local copy that holds it
+            big = np.load(src["within"]["path"], mmap_mode="r")
+            return np.array(big[tuple(slice(r.start - s, r.stop - s) for r, s in
+                                      zip(region, src["within"]["start"], strict=True))])
+        from chunkpilot.sources.array_readers import read_remote_region
 
         block = np.asarray(read_remote_region(src, region), dtype=src.get("astype"))
         if cache:

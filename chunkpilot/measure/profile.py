@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import tempfile
 import warnings
 from collections.abc import Callable, Mapping
@@ -133,6 +134,7 @@ def _profile(
     ratios: dict[int, float] = {}  # output bytes per input byte, by block bytes
     reshaped: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
     fetches: dict[int, float] = {}  # seconds to fetch a block from its URL, by block bytes
+    copies: dict[Region, str] = {}  # regions read from a URL, by their local copy's path
     seen: set[tuple[int, ...]] = set()
     # whether a worker's threads share the GIL running it (``measure.gil``): timed once, on
     # the first sample whose call is long enough to tell (``child.PAIR_MIN_SECONDS``), with
@@ -144,12 +146,14 @@ def _profile(
         region = at or sample_region(spec, block)
         nbytes = math.prod(block) * spec.itemsize
         with tempfile.TemporaryDirectory(prefix="chunkpilot-block-") as tmp:
-            job = SampleJob(func, job_source(source, region, tmp, seed, cache_dir), region,
-                            spec.dtype, cap, timeout_s, env,
+            src = job_source(source, region, tmp, seed, cache_dir, copies)
+            job = SampleJob(func, src, region, spec.dtype, cap, timeout_s, env,
                             out_ndim=work.ndim - len(work.drop_axis),
                             pair_threads=0 if gil_timed[0] or res.threads_per_worker < 2 else 2,
                             time_gil=not gil_timed[0], measure_peaks=peaks, preload=preload)
             r = run_sample(job, func_bytes)
+        if src.get("cache") and os.path.exists(src["cache"]):
+            copies[region] = src["cache"]
         if r.get("kind") == "read":  # a damaged store, not a limit of the function: stop here
             raise StoreReadError(
                 f"Expected readable chunks in {source.get('path')!r}. Got {r.get('error')} while "
@@ -178,7 +182,7 @@ def _profile(
             out = tuple(r.get("out_shape") or block)
             if len(out) == len(block) and out != block:
                 reshaped.append((block, out))
-            if r.get("fetch_seconds") is not None:  # the first: a second one reads the copy
+            if r.get("fetch_seconds") is not None:  # read from the URL, not from a copy
                 fetches.setdefault(nbytes, float(r["fetch_seconds"]))
         else:
             s = Sample(nbytes, block, error=str(r.get("error")), error_kind=str(r.get("kind")))

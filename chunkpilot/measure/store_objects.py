@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from chunkpilot.core.growth import chunk_counts
-from chunkpilot.sources.readers import open_remote_zarr_array, remote_hdf5_dataset
+from chunkpilot.sources.array_readers import open_remote_zarr_array, remote_hdf5_dataset
 from chunkpilot.sources.remote import fs_path, parse_url
 
 #: Storage objects looked at (spread over the array).

@@ -141,13 +141,13 @@ def reader_modules(url: str) -> tuple[str, ...]:
     Examples
     --------
     >>> reader_modules("s3://bucket/a.zarr")
-    ('chunkpilot.sources.readers', 's3fs')
+    ('chunkpilot.sources.array_readers', 's3fs')
     """
     from fsspec.registry import known_implementations
 
     impl = known_implementations.get(parse_url(url).protocol, {})
     package = str(impl.get("class", "")).rpartition(".")[0].split(".")[0]
-    return ("chunkpilot.sources.readers",) + ((package,) if package else ())
+    return ("chunkpilot.sources.array_readers",) + ((package,) if package else ())
 
 
 #: Modules a process imports to read a local store (``import zarr`` took 0.13-0.35 s).

@@ -19,8 +19,9 @@ from chunkpilot.measure import profile
 from chunkpilot.measure.inputs import load_block
 from chunkpilot.measure.profile import profile_function
 from chunkpilot.measure.sandbox import sandbox_pool
+from chunkpilot.sources.array_readers import read_remote_region
 from chunkpilot.sources.describe import describe
-from chunkpilot.sources.readers import read_remote_region, source_array
+from chunkpilot.sources.readers import source_array
 from chunkpilot.sources.storage_options import (
     StorageOptions,
     display_url,

@@ -19,9 +19,11 @@ from chunkpilot.measure.store import (
     STREAM_READS,
     measure_store,
     probe_store,
+    probe_store_for,
 )
 from chunkpilot.sources.describe import describe
 from chunkpilot.sources.readers import source_array
+from chunkpilot.types import Resources
 from tests.helpers import data
 from tests.helpers.s3server import FAKE_SECRET
 
@@ -91,6 +93,11 @@ def test_probe_and_reads_run_on_the_workers(s3_sample):
         worker = next(iter(client.scheduler_info()["workers"]))
         m = probe_store(ref, client)
         assert m.where == f"worker {worker}"
+        # advise's probe: the workers are on this machine, so it probes here (the same
+        # network, and no worker importing the store's readers first), by client or address
+        res = Resources(1, 1, 2**30, cluster.scheduler_address)
+        for given in (client, None):
+            assert probe_store_for(ref, res, given).where == "this process, the workers' machine"
         x = source_array(None, ref, (16, 16))  # what a trial computes: workers read the store
         np.testing.assert_array_equal(client.compute(x).result(), data.expected())
         assert FAKE_SECRET not in repr(x.dask)

@@ -17,10 +17,19 @@ from collections.abc import Callable
 import numpy as np
 
 
+def _copy(src: dict) -> tuple[str, list[int] | None] | None:
+    """The local copy a URL's block is read from: its own (measured again), or that of a
+    bigger region holding it (its path and that region's start); ``None``: the URL."""
+    if src.get("cache") and os.path.exists(src["cache"]):
+        return src["cache"], None
+    if src.get("within"):
+        return src["within"]["path"], src["within"]["start"]
+    return None
+
+
 def from_url(src: dict) -> bool:
     """Whether :func:`load_block` reads ``src`` from its URL (not from a local copy)."""
-    return src["kind"] == "remote" and not src.get("within") and not (
-        src.get("cache") and os.path.exists(src["cache"]))
+    return src["kind"] == "remote" and _copy(src) is None
 
 
 def load_block(src: dict, region: tuple[slice, ...], shape: tuple[int, ...], dtype: str
@@ -30,16 +39,18 @@ def load_block(src: dict, region: tuple[slice, ...], shape: tuple[int, ...], dty
     kind = src["kind"]
     if kind == "remote":  # a store at a URL: read once, before timing (the store probe models
         # the read per task); workers' readers do the same reads (sources.array_readers)
-        cache = src.get("cache")  # the same block measured again: read from local disk
-        if cache and os.path.exists(cache):
-            return np.load(cache)
-        if src.get("within"):  # cut from a bigger sample's local copy that holds it
-            big = np.load(src["within"]["path"], mmap_mode="r")
-            return np.array(big[tuple(slice(r.start - s, r.stop - s) for r, s in
-                                      zip(region, src["within"]["start"], strict=True))])
+        copy = _copy(src)
+        if copy is not None:  # read before: from local disk
+            path, start = copy
+            if start is None:
+                return np.load(path)
+            big = np.load(path, mmap_mode="r")  # only the part cut is read
+            return np.array(big[tuple(slice(r.start - s, r.stop - s)
+                                      for r, s in zip(region, start, strict=True))])
         from chunkpilot.sources.array_readers import read_remote_region
 
         block = np.asarray(read_remote_region(src, region), dtype=src.get("astype"))
+        cache = src.get("cache")
         if cache:
             np.save(cache + ".part.npy", block)
             os.replace(cache + ".part.npy", cache)

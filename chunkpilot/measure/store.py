@@ -226,7 +226,7 @@ def probe_store_for(ref: Mapping[str, Any], res: Resources, client: Any = None) 
             return _here(ref)
         with connect(res.scheduler) as c:
             return _probe_where_workers_are(ref, c)
-    return probe_store(ref, None) if client is None else _probe_where_workers_are(ref, client)
+    return measure_store(ref) if client is None else _probe_where_workers_are(ref, client)
 
 
 def _probe_where_workers_are(ref: Mapping[str, Any], client: Any) -> StoreModel:
